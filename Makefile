@@ -1,0 +1,51 @@
+# hullscan — the two commands of the README's quick start, and the pieces behind them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+CORPUS ?= $(HOME)/.cache/hullscan-corpus
+PEERS  ?= $(HOME)/.cache/hullscan-peers
+
+.PHONY: demo test lint typecheck bench setup corpus peers clean
+
+# A real scan of the example image the repository builds from its own files.
+demo: $(BIN)/hullscan
+	$(BIN)/python examples/build_demo.py build/demo-image.tar
+	$(BIN)/hullscan scan build/demo-image.tar --cache-dir build/cache
+
+# The whole test suite: lint, types, unit tests and the corpus tests (corpus built on first use).
+test: $(BIN)/pytest corpus peers
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
+	PEERS_BIN=$(PEERS)/bin HULLSCAN_CORPUS=$(CORPUS) $(BIN)/pytest -p no:cacheprovider
+
+setup: $(BIN)/pytest
+
+$(BIN)/hullscan: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e .
+	touch $@
+
+$(BIN)/pytest: pyproject.toml $(BIN)/hullscan
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# Test images from ../shared/corpus (Debian, PyPI and npm registries; needs root).
+corpus:
+	bash scripts/corpus-prereqs.sh
+	bash ../shared/corpus/build.sh $(CORPUS) >/dev/null
+
+# trivy, syft, hadolint and gitleaks, hash-pinned, for side-by-side checks and bench/.
+peers:
+	bash ../shared/peers/get-peers.sh $(PEERS) >/dev/null 2>&1 || echo "peers: not fetched (tests that need them skip)"
+
+bench: $(BIN)/hullscan corpus peers
+	PEERS_BIN=$(PEERS)/bin $(BIN)/python bench/bench_inventory.py --corpus $(CORPUS)
+
+lint: $(BIN)/pytest
+	$(BIN)/ruff check src tests bench examples
+
+typecheck: $(BIN)/pytest
+	$(BIN)/mypy
+
+clean:
+	rm -rf build .mypy_cache .ruff_cache

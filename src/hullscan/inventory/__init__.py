@@ -1,0 +1,26 @@
+"""Inventory analyzers (one module per ecosystem) and the registry that lists them."""
+
+from __future__ import annotations
+
+from hullscan.inventory.apk import ApkAnalyzer
+from hullscan.inventory.dpkg import DpkgAnalyzer
+from hullscan.inventory.golang import GoBinaryAnalyzer
+from hullscan.inventory.interface import Analyzer
+from hullscan.inventory.node import NodePackageAnalyzer
+from hullscan.inventory.os_release import OSReleaseAnalyzer
+from hullscan.inventory.python import PythonDistAnalyzer
+
+#: package types that come from the distribution's package manager
+OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
+
+
+def default_analyzers() -> list[Analyzer]:
+    """Every inventory analyzer, in a stable order."""
+    return [
+        OSReleaseAnalyzer(),
+        DpkgAnalyzer(),
+        ApkAnalyzer(),
+        PythonDistAnalyzer(),
+        NodePackageAnalyzer(),
+        GoBinaryAnalyzer(),
+    ]

@@ -1,0 +1,57 @@
+"""Alpine packages: apk's installed database (with origin and the file list)."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from hullscan.inventory.interface import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
+from hullscan.inventory.purl import make_purl
+from hullscan.model import FileInfo, Package
+
+INSTALLED = "lib/apk/db/installed"
+
+
+class ApkAnalyzer(Analyzer):
+    name = "apk"
+    version = 1
+    max_size = 256 * MiB
+
+    def required(self, path: str, info: FileInfo) -> bool:
+        return path == INSTALLED
+
+    def analyze(self, path: str, info: FileInfo, stream: IO[bytes]) -> AnalyzerResult | None:
+        text = stream.read(self.max_size).decode("utf-8", "replace")
+        result = AnalyzerResult()
+        for block in text.split("\n\n"):
+            fields: dict[str, str] = {}
+            files: list[str] = []
+            directory = ""
+            for line in block.splitlines():
+                if len(line) < 2 or line[1] != ":":
+                    if line.strip():
+                        raise AnalyzerInputError(f"malformed line {line[:40]!r}")
+                    continue
+                key, value = line[0], line[2:]
+                if key == "F":
+                    directory = value.strip("/")
+                elif key == "R":
+                    files.append(f"{directory}/{value}" if directory else value)
+                elif key not in fields:
+                    fields[key] = value
+            if not fields:
+                continue
+            name, version = fields.get("P"), fields.get("V")
+            if not name or not version:
+                raise AnalyzerInputError("a package entry without P: or V:")
+            arch = fields.get("A", "")
+            origin = fields.get("o", name)
+            result.packages.append(Package(
+                name=name, version=version, type="apk",
+                purl=make_purl("apk", name, version, "alpine", {"arch": arch}),
+                source_name=origin, source_version=version, arch=arch,
+                licenses=tuple(fields["L"].split()) if fields.get("L") else (),
+                found_by=self.name,
+            ))
+            if files:
+                result.owned_files.setdefault(name, []).extend(files)
+        return result

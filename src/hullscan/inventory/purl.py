@@ -1,0 +1,20 @@
+"""Package URLs (https://github.com/package-url/purl-spec), built with packageurl-python."""
+
+from __future__ import annotations
+
+from packageurl import PackageURL
+
+
+def make_purl(
+    ptype: str,
+    name: str,
+    version: str | None,
+    namespace: str | None = None,
+    qualifiers: dict[str, str] | None = None,
+    subpath: str | None = None,
+) -> str:
+    """A canonical purl string; empty qualifiers are dropped."""
+    quals = {k: v for k, v in (qualifiers or {}).items() if v}
+    return str(PackageURL(type=ptype, namespace=namespace or None, name=name,
+                          version=version or None, qualifiers=quals or None,
+                          subpath=subpath or None).to_string())

@@ -1,0 +1,207 @@
+"""The typed data that flows through hullscan: images, layers, files, packages.
+
+Everything here is a frozen dataclass that converts to and from plain JSON-able
+dicts (``to_dict`` / ``from_dict``), because per-layer analysis results are cached
+as JSON and the reporters read the same shapes.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class HullscanError(Exception):
+    """An error the user can act on: printed as one line, exit code 2."""
+
+
+class ImageError(HullscanError):
+    """The image cannot be read, or it is not what it claims to be (digest mismatch)."""
+
+
+class FileType(enum.StrEnum):
+    REG = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    CHAR = "char"
+    BLOCK = "block"
+    FIFO = "fifo"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """One entry of a layer (or of a root filesystem), by its normalized path.
+
+    ``path`` is relative to the image root, without a leading ``/``, never with
+    ``..`` components; ``linkname`` keeps the raw link target of symlinks and the
+    normalized target of hard links.
+    """
+
+    path: str
+    type: FileType
+    size: int = 0
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
+    linkname: str = ""
+    mtime: int = 0
+
+    @property
+    def is_regular(self) -> bool:
+        return self.type is FileType.REG
+
+    @property
+    def is_executable(self) -> bool:
+        return self.type is FileType.REG and bool(self.mode & 0o111)
+
+    def to_row(self) -> list[Any]:
+        return [self.path, self.type.value, self.size, self.mode, self.uid, self.gid,
+                self.linkname, self.mtime]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> FileInfo:
+        path, ftype, size, mode, uid, gid, linkname, mtime = row
+        return cls(path, FileType(ftype), size, mode, uid, gid, linkname, mtime)
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a package was found: a path in the image and the layer (diff-id) holding it."""
+
+    path: str
+    layer: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "layer": self.layer}
+
+
+@dataclass(frozen=True)
+class OSInfo:
+    """The distribution of an image, from os-release and friends."""
+
+    id: str
+    version_id: str = ""
+    name: str = ""
+    pretty_name: str = ""
+    codename: str = ""
+    #: a more precise release from a distribution file, e.g. debian_version "12.5"
+    release: str = ""
+    distroless: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "version_id": self.version_id, "name": self.name,
+                "pretty_name": self.pretty_name, "codename": self.codename,
+                "release": self.release, "distroless": self.distroless}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OSInfo:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Package:
+    """An installed package: an OS package, a language package, or a component of a binary.
+
+    ``type`` is the purl type (``deb``, ``apk``, ``rpm``, ``pypi``, ``npm``, ``golang``,
+    ``maven``, ``cargo``, ``gem``, ``composer``, ``nuget``, ``generic``).
+    ``owner`` names the OS package whose file list contains this package's files,
+    so that vulnerability matching does not count it twice.
+    """
+
+    name: str
+    version: str
+    type: str
+    purl: str
+    source_name: str = ""
+    source_version: str = ""
+    arch: str = ""
+    licenses: tuple[str, ...] = ()
+    locations: tuple[Location, ...] = ()
+    owner: str = ""
+    #: the analyzer that found it, e.g. "dpkg" or "python-dist"
+    found_by: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def with_locations(self, locations: tuple[Location, ...]) -> Package:
+        return replace(self, locations=locations)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name, "version": self.version, "type": self.type, "purl": self.purl,
+        }
+        if self.source_name:
+            d["source_name"] = self.source_name
+            d["source_version"] = self.source_version
+        if self.arch:
+            d["arch"] = self.arch
+        if self.licenses:
+            d["licenses"] = list(self.licenses)
+        if self.owner:
+            d["owner"] = self.owner
+        d["found_by"] = self.found_by
+        d["locations"] = [loc.to_dict() for loc in self.locations]
+        if self.metadata:
+            d["metadata"] = self.metadata
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Package:
+        return cls(
+            name=d["name"], version=d["version"], type=d["type"], purl=d["purl"],
+            source_name=d.get("source_name", ""), source_version=d.get("source_version", ""),
+            arch=d.get("arch", ""), licenses=tuple(d.get("licenses", ())),
+            locations=tuple(Location(x["path"], x.get("layer")) for x in d.get("locations", ())),
+            owner=d.get("owner", ""), found_by=d.get("found_by", ""),
+            metadata=d.get("metadata", {}),
+        )
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A layer as the image describes it."""
+
+    index: int
+    diff_id: str
+    digest: str | None
+    media_type: str
+    size: int
+    created_by: str = ""
+    empty_history: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "digest": self.digest, "diff_id": self.diff_id,
+                "size": self.size, "media_type": self.media_type, "created_by": self.created_by}
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """What a report says about the scanned image itself."""
+
+    ref: str
+    transport: str
+    digest: str | None
+    config_digest: str | None
+    repo_tags: tuple[str, ...] = ()
+    platform: str = ""
+    created: str = ""
+    layers: tuple[LayerInfo, ...] = ()
+    config: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        """A human name: the first tag, else the reference as given."""
+        return self.repo_tags[0] if self.repo_tags else self.ref
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Everything hullscan found installed in an image's final filesystem."""
+
+    image: ImageMeta
+    os: OSInfo | None
+    packages: tuple[Package, ...]
+    #: things the user should know that did not stop the scan (e.g. a malformed database)
+    warnings: tuple[str, ...] = ()

@@ -1,0 +1,186 @@
+"""From an image reference to an ``Inventory``: open, analyze each layer once (cached,
+in parallel), merge the layers, and assemble the package list."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from packageurl import PackageURL
+
+from hullscan import tempfiles
+from hullscan.cache import LayerCache, cache_key, default_cache_dir
+from hullscan.filesystem import ImageFilesystem, package_identity
+from hullscan.inventory import OS_PACKAGE_TYPES, default_analyzers
+from hullscan.inventory.interface import Analyzer
+from hullscan.inventory.os_release import OS_RELEASE, RELEASE_FILES
+from hullscan.layers import LayerAnalysis, LayerSource, analyze_layer
+from hullscan.model import Inventory, Location, OSInfo, Package
+from hullscan.sources import Image, Platform, open_image
+from hullscan.streams import Limits
+
+#: called as (layer index, layer count, served from the cache)
+ProgressHook = Callable[[int, int, bool], None]
+
+
+@dataclass
+class ScanOptions:
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    use_cache: bool = True
+    platform: Platform | None = None
+    limits: Limits = field(default_factory=Limits)
+    workers: int = max(1, min(4, os.cpu_count() or 1))
+    debug: bool = False
+
+
+def _analyze_one(source: LayerSource, analyzers: Sequence[Analyzer], limits: Limits,
+                 tempdir: str, debug: bool) -> LayerAnalysis:
+    tempfiles.set_tempdir(tempdir)  # in a worker process, the module state is fresh
+    return analyze_layer(source, analyzers, limits, debug)
+
+
+def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOptions,
+                   progress: ProgressHook | None = None) -> list[LayerAnalysis]:
+    """Every layer's analysis, from the cache where possible; the rest in parallel."""
+    tempdir = options.cache_dir / "tmp"
+    tempdir.mkdir(parents=True, exist_ok=True)
+    tempfiles.set_tempdir(str(tempdir))
+    cache = LayerCache(options.cache_dir) if options.use_cache else None
+    total = len(image.layer_sources)
+    results: list[LayerAnalysis | None] = [None] * total
+    keys: list[str | None] = []
+    try:
+        todo = []
+        for i, source in enumerate(image.layer_sources):
+            key = cache_key(source.diff_id, analyzers, {}) if source.diff_id else None
+            keys.append(key)
+            hit = cache.get(key) if cache is not None and key else None
+            if hit is not None:
+                results[i] = hit
+                if progress:
+                    progress(i, total, True)
+            else:
+                todo.append(i)
+        if len(todo) > 1 and options.workers > 1:
+            with ProcessPoolExecutor(max_workers=min(options.workers, len(todo))) as pool:
+                futures = {i: pool.submit(_analyze_one, image.layer_sources[i], analyzers,
+                                          options.limits, str(tempdir), options.debug)
+                           for i in todo}
+                for i in todo:
+                    results[i] = futures[i].result()
+                    _store(cache, keys[i], results[i])
+                    if progress:
+                        progress(i, total, False)
+        else:
+            for i in todo:
+                results[i] = analyze_layer(image.layer_sources[i], analyzers, options.limits,
+                                           options.debug)
+                _store(cache, keys[i], results[i])
+                if progress:
+                    progress(i, total, False)
+    finally:
+        if cache is not None:
+            cache.close()
+    return [r for r in results if r is not None]
+
+
+def _store(cache: LayerCache | None, key: str | None, analysis: LayerAnalysis | None) -> None:
+    if cache is not None and key and analysis is not None:
+        cache.put(key, analysis)
+
+
+def detect_os(fs: ImageFilesystem) -> OSInfo | None:
+    """os-release first; the distribution's own release file adds the point release."""
+    found: OSInfo | None = None
+    for path in OS_RELEASE:
+        hit = fs.results_at(path, "os-release")
+        if hit and hit[1].os:
+            found = hit[1].os
+            break
+    for path in RELEASE_FILES:
+        hit = fs.results_at(path, "os-release")
+        if not hit or not hit[1].os:
+            continue
+        extra = hit[1].os
+        if found is None:
+            found = extra
+        elif found.id == extra.id and not found.release:
+            found = replace(found, release=extra.release)
+    if found is not None and not found.distroless and _is_distroless(fs):
+        found = replace(found, distroless=True)
+    return found
+
+
+def _is_distroless(fs: ImageFilesystem) -> bool:
+    """Distroless images keep one dpkg file per package in status.d/ and no dpkg status."""
+    return fs.lookup("var/lib/dpkg/status.d") is not None and fs.lookup(
+        "var/lib/dpkg/status") is None
+
+
+def _with_distro(p: Package, os_info: OSInfo | None) -> Package:
+    """OS package purls carry the distribution (namespace and ``distro`` qualifier)."""
+    if os_info is None or p.type not in OS_PACKAGE_TYPES:
+        return p
+    purl = PackageURL.from_string(p.purl)
+    quals = dict(purl.qualifiers or {})
+    if os_info.version_id:
+        quals["distro"] = f"{os_info.id}-{os_info.version_id}"
+    namespace = os_info.id if p.type != "rpm" or purl.namespace == "rpm" else purl.namespace
+    new = PackageURL(type=purl.type, namespace=namespace, name=purl.name, version=purl.version,
+                     qualifiers=quals, subpath=purl.subpath)
+    return replace(p, purl=new.to_string())
+
+
+def build_inventory(image: Image, analyses: Sequence[LayerAnalysis]) -> Inventory:
+    fs = ImageFilesystem(analyses)
+    os_info = detect_os(fs)
+    diff_ids: list[str | None] = [layer.diff_id for layer in image.layers]
+    diff_ids = diff_ids or [None] * len(analyses)
+    owned: dict[str, str] = {}
+    found: list[Package] = []
+    warnings: list[str] = [w for a in analyses for w in a.warnings]
+    for path, layer, analyzer, result in fs.final_results():
+        warnings.extend(f"{path}: {w}" for w in result.warnings)
+        for owner, files in result.owned_files.items():
+            for f in files:
+                owned.setdefault(fs.canonical(f), owner)
+        for p in result.packages:
+            first = fs.earliest_layer_with(path, layer, analyzer, package_identity(p))
+            found.append(replace(p, locations=(Location(path, diff_ids[first]),)))
+    packages = []
+    for p in found:
+        p = _with_distro(p, os_info)
+        if p.type not in OS_PACKAGE_TYPES and not p.owner:
+            owner = _owner_of(p, fs, owned)
+            if owner:
+                p = replace(p, owner=owner)
+        packages.append(p)
+    packages.sort(key=lambda p: (p.type, p.name, p.version, p.locations[0].path))
+    return Inventory(image=image.meta(), os=os_info, packages=tuple(packages),
+                     warnings=tuple(image.warnings + warnings))
+
+
+def _owner_of(p: Package, fs: ImageFilesystem, owned: dict[str, str]) -> str:
+    """The OS package whose file list holds this package's file (or its metadata dir)."""
+    for loc in p.locations:
+        path = fs.canonical(loc.path)
+        if path in owned:
+            return owned[path]
+        parent = path.rpartition("/")[0]
+        if parent.endswith((".dist-info", ".egg-info")) and parent in owned:
+            return owned[parent]
+    return ""
+
+
+def inventory(ref: str, options: ScanOptions | None = None,
+              progress: ProgressHook | None = None,
+              analyzers: Sequence[Analyzer] | None = None) -> Inventory:
+    """Open ``ref`` and inventory it: the library entry point behind ``sbom`` and ``scan``."""
+    options = options or ScanOptions()
+    image = open_image(ref, options.platform, options.limits)
+    chosen = list(analyzers) if analyzers is not None else default_analyzers()
+    analyses = analyze_layers(image, chosen, options, progress)
+    return build_inventory(image, analyses)

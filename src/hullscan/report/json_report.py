@@ -1,0 +1,49 @@
+"""The ``hullscan.report/v1`` JSON document (DESIGN.md, "JSON report")."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from hullscan import __version__
+from hullscan.model import ImageMeta, Inventory, OSInfo
+
+SCHEMA = "hullscan.report/v1"
+
+
+def image_dict(image: ImageMeta, os_info: OSInfo | None) -> dict[str, Any]:
+    return {
+        "ref": image.ref,
+        "transport": image.transport,
+        "digest": image.digest,
+        "config_digest": image.config_digest,
+        "repo_tags": list(image.repo_tags),
+        "platform": image.platform,
+        "created": image.created,
+        "os": {"id": os_info.id, "version_id": os_info.version_id,
+               "codename": os_info.codename, "release": os_info.release,
+               "pretty_name": os_info.pretty_name, "distroless": os_info.distroless}
+        if os_info else None,
+        "layers": [layer.to_dict() for layer in image.layers],
+    }
+
+
+def report_dict(inv: Inventory) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "hullscan", "version": __version__},
+        "image": image_dict(inv.image, inv.os),
+        "packages": [p.to_dict() for p in inv.packages],
+        "findings": [],
+        "warnings": list(inv.warnings),
+        "summary": {
+            "packages_by_type": dict(sorted(Counter(p.type for p in inv.packages).items())),
+            "by_kind": {},
+            "by_severity": {},
+        },
+    }
+
+
+def render_json(inv: Inventory) -> str:
+    return json.dumps(report_dict(inv), indent=2, ensure_ascii=False) + "\n"

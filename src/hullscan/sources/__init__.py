@@ -1,0 +1,90 @@
+"""Image sources: one module per transport; ``open_image`` picks by scheme or by sniffing."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+
+from hullscan.layers import DirLayerSource
+from hullscan.model import HullscanError, ImageError
+from hullscan.sources.docker_archive import open_docker_archive
+from hullscan.sources.interface import Image, Platform
+from hullscan.sources.oci import open_oci
+from hullscan.sources.store import DirStore, TarStore
+from hullscan.streams import Limits
+
+TRANSPORTS = ("docker-archive", "oci", "oci-archive", "dir", "registry", "docker")
+
+
+def split_path_and_tag(spec: str) -> tuple[str, str | None]:
+    """``/a/b.tar:repo/name:tag`` → (``/a/b.tar``, ``repo/name:tag``): the longest existing
+    path wins, since both paths and tags may contain colons."""
+    if os.path.exists(spec):
+        return spec, None
+    for i, ch in enumerate(spec):
+        if ch == ":" and os.path.exists(spec[:i]):
+            return spec[:i], spec[i + 1:] or None
+    raise ImageError(f"{spec}: no such file or directory")
+
+
+def _is_tar(path: str) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except OSError:
+        return False
+
+
+def open_image(ref: str, platform: Platform | None = None, limits: Limits | None = None) -> Image:
+    """Open an image reference (see DESIGN.md "Image references")."""
+    limits = limits or Limits()
+    scheme, sep, rest = ref.partition(":")
+    if sep and scheme in TRANSPORTS and not os.path.exists(ref):
+        return _open(scheme, rest, ref, platform, limits)
+    if os.path.isdir(ref):
+        kind = "oci" if os.path.exists(os.path.join(ref, "oci-layout")) else "dir"
+        return _open(kind, ref, ref, platform, limits)
+    if os.path.isfile(ref):
+        if not _is_tar(ref):
+            with open(ref, "rb") as f:
+                head = f.read(4)
+            if head.startswith((b"\x1f\x8b", b"\x28\xb5\x2f\xfd")):
+                raise ImageError(f"{ref}: a compressed archive; decompress it first")
+            raise ImageError(f"{ref}: not an image archive (not a tar file)")
+        store = TarStore(ref, limits.max_entries)
+        if store.exists("manifest.json"):
+            return open_docker_archive(store, ref, None, limits)
+        if store.exists("oci-layout"):
+            return open_oci(store, ref, "oci-archive", None, platform, limits)
+        raise ImageError(f"{ref}: a tar archive, but neither a docker archive (manifest.json) "
+                         "nor an OCI archive (oci-layout)")
+    if "/" in ref or ref.startswith(".") or os.sep in ref:
+        raise ImageError(f"{ref}: no such file or directory")
+    raise HullscanError(f"{ref}: pulling from a registry is not supported yet; save the image "
+                        "first (e.g. skopeo copy docker://{ref} docker-archive:image.tar)")
+
+
+def _open(kind: str, spec: str, ref: str, platform: Platform | None, limits: Limits) -> Image:
+    if kind in ("registry", "docker"):
+        raise HullscanError(f"{ref}: the {kind}: transport is not supported yet; save the image "
+                            "to an archive first (docker save / skopeo copy)")
+    if kind == "dir":
+        root = spec
+        if not os.path.isdir(root):
+            raise ImageError(f"{root}: not a directory")
+        source = DirLayerSource(root=os.path.realpath(root), label=f"dir {root}")
+        return Image(ref=ref, transport="dir", manifest_digest=None, config_digest=None,
+                     config={}, layers=[], layer_sources=[source])
+    path, tag = split_path_and_tag(spec)
+    if kind == "oci":
+        if not os.path.isdir(path):
+            raise ImageError(f"{path}: not a directory (an OCI layout is one)")
+        return open_oci(DirStore(path), ref, "oci", tag, platform, limits)
+    if not os.path.isfile(path):
+        raise ImageError(f"{path}: not a file")
+    store = TarStore(path, limits.max_entries)
+    if kind == "oci-archive":
+        return open_oci(store, ref, "oci-archive", tag, platform, limits)
+    return open_docker_archive(store, ref, tag, limits)
+
+
+__all__ = ["Image", "Platform", "open_image"]

@@ -1,0 +1,136 @@
+"""What every image source gives the pipeline: the image's documents and its layers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform as _platform
+from dataclasses import dataclass, field
+from typing import Any
+
+from hullscan.layers import LayerSource
+from hullscan.model import ImageError, ImageMeta, LayerInfo
+from hullscan.streams import Limits
+
+MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+MEDIA_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+INDEX_TYPES = (MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST)
+MANIFEST_TYPES = (MEDIA_OCI_MANIFEST, MEDIA_DOCKER_MANIFEST)
+
+
+@dataclass(frozen=True)
+class Platform:
+    os: str
+    architecture: str
+    variant: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        parts = text.split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise ImageError(f"--platform {text!r}: expected os/arch[/variant], e.g. linux/amd64")
+        return cls(*parts)
+
+    @classmethod
+    def host(cls) -> Platform:
+        machine = _platform.machine().lower()
+        arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+                "armv7l": "arm", "i686": "386", "i386": "386", "ppc64le": "ppc64le",
+                "s390x": "s390x", "riscv64": "riscv64"}.get(machine, machine)
+        return cls("linux", arch, "v7" if machine == "armv7l" else "")
+
+    def matches(self, p: dict[str, Any]) -> bool:
+        if p.get("os") != self.os or p.get("architecture") != self.architecture:
+            return False
+        return not self.variant or p.get("variant", "") in ("", self.variant)
+
+    def __str__(self) -> str:
+        return "/".join(x for x in (self.os, self.architecture, self.variant) if x)
+
+
+@dataclass
+class Image:
+    """An opened image: verified documents plus one ``LayerSource`` per layer."""
+
+    ref: str
+    transport: str
+    manifest_digest: str | None
+    config_digest: str | None
+    config: dict[str, Any]
+    layers: list[LayerInfo]
+    layer_sources: list[LayerSource]
+    repo_tags: tuple[str, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+
+    def meta(self) -> ImageMeta:
+        cfg_platform = "/".join(x for x in (self.config.get("os", ""),
+                                            self.config.get("architecture", ""),
+                                            self.config.get("variant", "")) if x)
+        return ImageMeta(ref=self.ref, transport=self.transport, digest=self.manifest_digest,
+                         config_digest=self.config_digest, repo_tags=self.repo_tags,
+                         platform=cfg_platform, created=str(self.config.get("created", "") or ""),
+                         layers=tuple(self.layers), config=self.config)
+
+
+def parse_json(data: bytes, what: str, limits: Limits) -> Any:
+    """Parse a document from the image, bounded; invalid JSON is an ``ImageError``."""
+    if len(data) > limits.max_json_bytes:
+        raise ImageError(f"{what}: larger than {limits.max_json_bytes} bytes")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise ImageError(f"{what}: not valid JSON ({e})") from None
+
+
+def load_json(data: bytes, what: str, limits: Limits) -> dict[str, Any]:
+    """Parse a document that must be a JSON object."""
+    doc = parse_json(data, what, limits)
+    if not isinstance(doc, dict):
+        raise ImageError(f"{what}: expected a JSON object")
+    return doc
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def check_digest(data: bytes, expected: str, what: str) -> None:
+    actual = sha256_digest(data) if expected.startswith("sha256:") else None
+    if expected.startswith("sha512:"):
+        actual = "sha512:" + hashlib.sha512(data).hexdigest()
+    if actual != expected:
+        raise ImageError(f"{what}: digest mismatch: expected {expected}, got {actual} "
+                         "(corrupt or tampered)")
+
+
+def layer_infos(config: dict[str, Any], digests: list[str | None], media_types: list[str],
+                sizes: list[int], what: str) -> list[LayerInfo]:
+    """Pair the layers with the config's diff-ids and non-empty history entries."""
+    rootfs = config.get("rootfs")
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+        raise ImageError(f"{what}: config has no rootfs.diff_ids list")
+    if len(diff_ids) != len(digests):
+        raise ImageError(f"{what}: {len(digests)} layers but {len(diff_ids)} diff_ids in the "
+                         "config")
+    history = config.get("history") if isinstance(config.get("history"), list) else []
+    created: list[str] = []
+    empties: list[list[str]] = [[]]
+    for h in history or []:
+        if not isinstance(h, dict):
+            continue
+        line = str(h.get("created_by", "") or "")
+        if h.get("empty_layer"):
+            empties[-1].append(line)
+        else:
+            created.append(line)
+            empties.append([])
+    out = []
+    for i, diff_id in enumerate(diff_ids):
+        out.append(LayerInfo(index=i, diff_id=diff_id, digest=digests[i],
+                             media_type=media_types[i], size=sizes[i],
+                             created_by=created[i] if i < len(created) else "",
+                             empty_history=tuple(empties[i]) if i < len(empties) else ()))
+    return out

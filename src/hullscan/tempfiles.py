@@ -1,0 +1,62 @@
+"""Temporary files, kept inside hullscan's cache directory.
+
+Analyzers that need random access to a file streamed out of a layer (zip
+archives, ELF sections) spool it here: small files stay in memory, large ones
+go to disk under the cache directory, never elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import IO
+
+_tempdir: str | None = None
+
+SPOOL_IN_MEMORY = 16 * 1024 * 1024
+COPY_CHUNK = 1024 * 1024
+
+
+def set_tempdir(path: str | None) -> None:
+    """Where spooled files go (the pipeline points this at ``<cache>/tmp``)."""
+    global _tempdir
+    _tempdir = path
+
+
+def spool(stream: IO[bytes], limit: int | None = None) -> IO[bytes]:
+    """Copy ``stream`` (at most ``limit`` bytes) into a seekable temporary file at offset 0."""
+    out: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - returned to the caller
+        max_size=SPOOL_IN_MEMORY, dir=_tempdir)
+    if limit is None:
+        shutil.copyfileobj(stream, out, COPY_CHUNK)
+    else:
+        remaining = limit
+        while remaining > 0:
+            chunk = stream.read(min(COPY_CHUNK, remaining))
+            if not chunk:
+                break
+            out.write(chunk)
+            remaining -= len(chunk)
+    out.seek(0)
+    return out
+
+
+@contextlib.contextmanager
+def spool_to_path(stream: IO[bytes], limit: int | None = None, suffix: str = "") -> Iterator[str]:
+    """Copy ``stream`` (at most ``limit`` bytes) into a named temporary file; yield its path.
+
+    For readers that only take a file name (sqlite3); the file is removed on exit.
+    """
+    with tempfile.NamedTemporaryFile(dir=_tempdir, suffix=suffix) as out:
+        remaining = limit
+        while remaining is None or remaining > 0:
+            chunk = stream.read(COPY_CHUNK if remaining is None else min(COPY_CHUNK, remaining))
+            if not chunk:
+                break
+            out.write(chunk)
+            if remaining is not None:
+                remaining -= len(chunk)
+        out.flush()
+        yield out.name
