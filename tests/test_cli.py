@@ -1,0 +1,118 @@
+"""The command line: formats, output files, exit codes, messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hullscan.cli import main
+
+import imagebuilder as ib
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Path:
+    img = ib.build([ib.debian_base(),
+                    [ib.file("app/node_modules/lodash/package.json",
+                             '{"name": "lodash", "version": "4.17.15"}')]])
+    return ib.write_docker_archive([(img, ["example/app:1.0"])], tmp_path / "app.tar")
+
+
+def test_sbom_json_report_shape(archive: Path, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report.json"
+    rc = main(["sbom", f"docker-archive:{archive}", "--format", "json", "-o", str(out),
+               "--cache-dir", str(tmp_path / "c")])
+    assert rc == 0
+    assert capsys.readouterr().out == ""
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "hullscan.report/v1"
+    assert doc["image"]["os"]["id"] == "debian"
+    assert doc["image"]["config_digest"].startswith("sha256:")
+    assert [layer["index"] for layer in doc["image"]["layers"]] == [0, 1]
+    lodash = next(p for p in doc["packages"] if p["name"] == "lodash")
+    assert lodash["purl"] == "pkg:npm/lodash@4.17.15"
+    assert lodash["locations"] == [{"path": "app/node_modules/lodash/package.json",
+                                    "layer": doc["image"]["layers"][1]["diff_id"]}]
+    six = next(p for p in doc["packages"] if p["name"] == "six")
+    assert six["owner"] == "python3-six"
+    assert doc["summary"]["packages_by_type"] == {"deb": 3, "npm": 1, "pypi": 1}
+
+
+def test_scan_table_to_stdout(archive: Path, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(archive), "--cache-dir", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert "example/app:1.0" in out
+    assert "libssl3" in out and "openssl" in out
+    assert out.rstrip().splitlines()[-1] == "5 packages: 3 deb, 1 npm, 1 pypi"
+
+
+def test_errors_are_one_line_with_exit_2(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sbom", str(tmp_path / "missing.tar")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hullscan: error:")
+    assert main(["sbom", "x", "--format", "xml"]) == 2
+    assert main(["sbom", "oci:/nonexistent", "--platform", "linux"]) == 2
+
+
+def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "sbom" in capsys.readouterr().out
+    assert main(["sbom", "--help"]) == 0
+    assert "docker-archive:PATH" in capsys.readouterr().out
+    assert main(["--version"]) == 0
+
+
+def test_console_script_exit_code(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "hullscan.cli", "sbom", str(tmp_path / "x")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+
+
+def test_rescan_is_served_from_the_cache(archive: Path, tmp_path: Path) -> None:
+    from hullscan.pipeline import ScanOptions, inventory
+
+    options = ScanOptions(cache_dir=tmp_path / "c")
+    seen: list[bool] = []
+    first = inventory(str(archive), options, progress=lambda i, n, cached: seen.append(cached))
+    assert seen == [False, False]
+    seen.clear()
+    again = inventory(str(archive), options, progress=lambda i, n, cached: seen.append(cached))
+    assert seen == [True, True]
+    assert again.packages == first.packages
+    seen.clear()
+    inventory(str(archive), ScanOptions(cache_dir=tmp_path / "c", use_cache=False),
+              progress=lambda i, n, cached: seen.append(cached))
+    assert seen == [False, False]
+
+
+def test_analyzer_version_invalidates_the_cache(archive: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from hullscan.inventory.node import NodePackageAnalyzer
+    from hullscan.pipeline import ScanOptions, inventory
+
+    options = ScanOptions(cache_dir=tmp_path / "c")
+    inventory(str(archive), options)
+    monkeypatch.setattr(NodePackageAnalyzer, "version", NodePackageAnalyzer.version + 1)
+    seen: list[bool] = []
+    inventory(str(archive), options, progress=lambda i, n, cached: seen.append(cached))
+    assert seen == [False, False]
+
+
+def test_corrupt_cache_entry_is_a_miss(archive: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    from hullscan.pipeline import ScanOptions, inventory
+
+    options = ScanOptions(cache_dir=tmp_path / "c")
+    first = inventory(str(archive), options)
+    with sqlite3.connect(tmp_path / "c" / "layers.sqlite") as db:
+        db.execute("UPDATE layer_analysis SET data = x'00112233'")
+    assert inventory(str(archive), options).packages == first.packages

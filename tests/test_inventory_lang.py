@@ -1,0 +1,122 @@
+"""Python, npm and Go packages, from files as their installers write them."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hullscan.inventory.golang import GoBinaryAnalyzer, packages_from_buildinfo
+from hullscan.inventory.interface import AnalyzerInputError
+from hullscan.inventory.node import NodePackageAnalyzer, is_installed_package_json
+from hullscan.inventory.python import PythonDistAnalyzer
+from hullscan.model import FileInfo, FileType
+
+
+def analyze(analyzer, path: str, data: bytes, mode: int = 0o644):  # type: ignore[no-untyped-def]
+    info = FileInfo(path, FileType.REG, len(data), mode)
+    assert analyzer.required(path, info), path
+    return analyzer.analyze(path, info, io.BytesIO(data))
+
+
+METADATA = b"""Metadata-Version: 2.1
+Name: Django
+Version: 3.2
+Summary: A high-level Python Web framework
+License: BSD-3-Clause
+Classifier: License :: OSI Approved :: BSD License
+
+Django is a high-level Python web framework...
+Name: not-a-header
+"""
+
+
+def test_dist_info_reads_headers_only() -> None:
+    [pkg] = analyze(PythonDistAnalyzer(), "app/venv/lib/python3.11/site-packages/"
+                    "Django-3.2.dist-info/METADATA", METADATA).packages
+    assert (pkg.name, pkg.version, pkg.purl) == ("Django", "3.2", "pkg:pypi/django@3.2")
+    assert pkg.licenses == ("BSD License",)
+
+
+def test_egg_info_file_and_egg_archive() -> None:
+    a = PythonDistAnalyzer()
+    [pkg] = analyze(a, "usr/lib/python3/dist-packages/Foo_Bar-1.0.egg-info",
+                    b"Metadata-Version: 1.1\nName: Foo_Bar\nVersion: 1.0\n").packages
+    assert pkg.purl == "pkg:pypi/foo-bar@1.0"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("EGG-INFO/PKG-INFO", "Metadata-Version: 1.1\nName: eggy\nVersion: 0.3\n")
+    [egg] = analyze(a, "opt/lib/eggy-0.3-py3.11.egg", buf.getvalue()).packages
+    assert (egg.name, egg.version) == ("eggy", "0.3")
+    with pytest.raises(AnalyzerInputError):
+        analyze(a, "opt/lib/broken.egg", b"PK\x03\x04 not really a zip")
+    with pytest.raises(AnalyzerInputError):
+        analyze(a, "x/y.dist-info/METADATA", b"Metadata-Version: 2.1\nSummary: no name\n")
+
+
+@pytest.mark.parametrize(("path", "wanted"), [
+    ("app/node_modules/lodash/package.json", True),
+    ("app/node_modules/@types/node/package.json", True),
+    ("app/node_modules/raw-body/node_modules/depd/package.json", True),
+    ("usr/share/nodejs/acorn/package.json", True),
+    ("usr/share/nodejs/@types/node/package.json", True),
+    ("app/package.json", False),
+    ("app/node_modules/lodash/fp/package.json", False),
+    ("srv/nodejs/x/package.json", False),
+])
+def test_which_package_json_files_are_installed_packages(path: str, wanted: bool) -> None:
+    assert is_installed_package_json(path) is wanted
+
+
+def test_npm_scoped_package_and_non_packages() -> None:
+    a = NodePackageAnalyzer()
+    [pkg] = analyze(a, "app/node_modules/@babel/core/package.json",
+                    b'{"name": "@babel/core", "version": "7.22.0", "license": "MIT"}').packages
+    assert pkg.purl == "pkg:npm/%40babel/core@7.22.0"
+    assert pkg.licenses == ("MIT",)
+    assert analyze(a, "app/node_modules/x/package.json", b'{"type": "module"}') is None
+    assert analyze(a, "app/node_modules/x/package.json", b'{"name": "x", "version": 3}') is None
+    with pytest.raises(AnalyzerInputError):
+        analyze(a, "app/node_modules/x/package.json", b'{"name": ')
+    with pytest.raises(AnalyzerInputError):
+        analyze(a, "app/node_modules/x/package.json", b"[1, 2]")
+
+
+def test_go_modinfo_with_replacements() -> None:
+    modinfo = ("0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\xe6"
+               "path\texample.com/app\nmod\texample.com/app\tv1.2.3\th1:abc=\n"
+               "dep\tgithub.com/a/b\tv0.1.0\th1:x=\n"
+               "dep\tgolang.org/x/net\tv0.1.0\th1:y=\n=>\tgolang.org/x/net\tv0.7.0\th1:z=\n"
+               "build\tGOOS=linux\nbuild\tGOARCH=amd64\n"
+               "\xf92C1\x86\x18 r\x00\x82B\x10A\x16\xd8\xf2")
+    pkgs = packages_from_buildinfo("go1.21.0 X:boringcrypto", modinfo, "go-binary")
+    got = {(p.name, p.version, p.purl) for p in pkgs}
+    assert got == {
+        ("stdlib", "1.21.0", "pkg:golang/stdlib@1.21.0"),
+        ("example.com/app", "v1.2.3", "pkg:golang/example.com/app@v1.2.3"),
+        ("github.com/a/b", "v0.1.0", "pkg:golang/github.com/a/b@v0.1.0"),
+        ("golang.org/x/net", "v0.7.0", "pkg:golang/golang.org/x/net@v0.7.0"),
+    }
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain (golang-go)")
+def test_real_go_binary(tmp_path: Path) -> None:
+    (tmp_path / "go.mod").write_text("module example.com/hello\n\ngo 1.19\n")
+    (tmp_path / "main.go").write_text('package main\n\nfunc main() { println("hi") }\n')
+    env = {"HOME": str(tmp_path), "GOCACHE": str(tmp_path / "cache"), "GOFLAGS": "-mod=mod",
+           "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "PATH": "/usr/bin:/bin",
+           "GOPATH": str(tmp_path / "gopath")}
+    subprocess.run(["go", "build", "-o", "hello", "."], cwd=tmp_path, env=env, check=True)
+    data = (tmp_path / "hello").read_bytes()
+    version = subprocess.run(["go", "env", "GOVERSION"], env=env, capture_output=True, text=True,
+                             check=True).stdout.strip()
+    result = analyze(GoBinaryAnalyzer(), "usr/local/bin/hello", data, 0o755)
+    got = {(p.name, p.version) for p in result.packages}
+    assert got == {("stdlib", version.removeprefix("go")), ("example.com/hello", "(devel)")}
+    # a non-Go ELF executable and a script give nothing
+    assert analyze(GoBinaryAnalyzer(), "bin/true", Path("/bin/true").read_bytes(), 0o755) is None
+    assert analyze(GoBinaryAnalyzer(), "bin/x", b"#!/bin/sh\n" + b"x" * 2000, 0o755) is None
