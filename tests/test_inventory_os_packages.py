@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
+from packageurl import PackageURL
 
 from hullscan.inventory.apk import ApkAnalyzer
 from hullscan.inventory.dpkg import DpkgAnalyzer
 from hullscan.inventory.interface import AnalyzerInputError
 from hullscan.inventory.os_release import OSReleaseAnalyzer
 from hullscan.model import FileInfo, FileType
+from hullscan.pipeline import ScanOptions, inventory
 
+import imagebuilder as ib
 from imagebuilder import DEBIAN_OS_RELEASE, DPKG_STATUS
 
 
@@ -111,3 +115,20 @@ def test_os_release_and_release_files() -> None:
     assert distroless.os.distroless
     with pytest.raises(AnalyzerInputError):
         run(a, "etc/os-release", "NAME=nothing useful\n")
+
+
+def test_rpm_image_lists_one_database_with_distro_purls(tmp_path: Path) -> None:
+    fixtures = Path(__file__).parent / "fixtures" / "rpm"
+    os_release = 'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="9.3"\n'
+    img = ib.build([[ib.file("etc/os-release", os_release),
+                     ib.file("var/lib/rpm/Packages", (fixtures / "Packages").read_bytes()),
+                     ib.file("var/lib/rpm/rpmdb.sqlite",
+                             (fixtures / "rpmdb.sqlite").read_bytes())]])
+    archive = ib.write_docker_archive([(img, ["rhel:9"])], tmp_path / "rhel.tar")
+    inv = inventory(str(archive), ScanOptions(cache_dir=tmp_path / "c"))
+    rpms = [p for p in inv.packages if p.type == "rpm"]
+    assert rpms, "the fixture databases hold packages"
+    assert {p.locations[0].path for p in rpms} == {"var/lib/rpm/rpmdb.sqlite"}
+    assert len({p.name for p in rpms}) == len(rpms)
+    for p in rpms:
+        assert PackageURL.from_string(p.purl).qualifiers["distro"] == "rhel-9.3"

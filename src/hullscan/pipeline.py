@@ -17,6 +17,7 @@ from hullscan.filesystem import ImageFilesystem, package_identity
 from hullscan.inventory import OS_PACKAGE_TYPES, default_analyzers
 from hullscan.inventory.interface import Analyzer
 from hullscan.inventory.os_release import OS_RELEASE, RELEASE_FILES
+from hullscan.inventory.rpm import DATABASES as RPM_DATABASES
 from hullscan.layers import LayerAnalysis, LayerSource, analyze_layer
 from hullscan.model import Inventory, Location, OSInfo, Package
 from hullscan.sources import Image, Platform, open_image
@@ -151,7 +152,7 @@ def build_inventory(image: Image, analyses: Sequence[LayerAnalysis]) -> Inventor
             first = fs.earliest_layer_with(path, layer, analyzer, package_identity(p))
             found.append(replace(p, locations=(Location(path, diff_ids[first]),)))
     packages = []
-    for p in found:
+    for p in _one_rpm_database(found):
         p = _with_distro(p, os_info)
         if p.type not in OS_PACKAGE_TYPES and not p.owner:
             owner = _owner_of(p, fs, owned)
@@ -161,6 +162,20 @@ def build_inventory(image: Image, analyses: Sequence[LayerAnalysis]) -> Inventor
     packages.sort(key=lambda p: (p.type, p.name, p.version, p.locations[0].path))
     return Inventory(image=image.meta(), os=os_info, packages=tuple(packages),
                      warnings=tuple(image.warnings + warnings))
+
+
+_RPM_PREFERENCE = ("sqlite", "ndb", "bdb")
+
+
+def _one_rpm_database(found: list[Package]) -> list[Package]:
+    """rpm reads one database; a stale one left beside it (e.g. ``Packages`` after a
+    migration to ``rpmdb.sqlite``) must not list every package twice."""
+    paths = {p.locations[0].path for p in found if p.found_by == "rpm"}
+    if len(paths) < 2:
+        return found
+    keep = min(paths, key=lambda path: (_RPM_PREFERENCE.index(RPM_DATABASES[path]),
+                                        not path.startswith("usr/lib/sysimage/")))
+    return [p for p in found if p.found_by != "rpm" or p.locations[0].path == keep]
 
 
 def _owner_of(p: Package, fs: ImageFilesystem, owned: dict[str, str]) -> str:

@@ -9,6 +9,7 @@ from hullscan.inventory.interface import Analyzer
 from hullscan.inventory.node import NodePackageAnalyzer
 from hullscan.inventory.os_release import OSReleaseAnalyzer
 from hullscan.inventory.python import PythonDistAnalyzer
+from hullscan.inventory.rpm import RpmAnalyzer
 
 #: package types that come from the distribution's package manager
 OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
@@ -20,6 +21,7 @@ def default_analyzers() -> list[Analyzer]:
         OSReleaseAnalyzer(),
         DpkgAnalyzer(),
         ApkAnalyzer(),
+        RpmAnalyzer(),
         PythonDistAnalyzer(),
         NodePackageAnalyzer(),
         GoBinaryAnalyzer(),
