@@ -1,0 +1,186 @@
+"""CycloneDX 1.6 JSON for an ``Inventory``, built with cyclonedx-python-lib.
+
+Shape: metadata.component is the image (type container); the OS, when known, is
+an operating-system component; each package is a library (or application, for
+the main module of a binary) with hullscan:* properties in the style of Syft's
+and Trivy's; the image depends on the OS and on every package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from cyclonedx.model import HashAlgorithm, HashType, Property
+from cyclonedx.model.bom import Bom
+from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model.license import DisjunctiveLicense, License, LicenseExpression
+from cyclonedx.output.json import JsonV1Dot6
+from cyclonedx.spdx import fixup_id
+from packageurl import PackageURL
+
+from hullscan import __version__
+from hullscan.model import ImageMeta, Inventory, OSInfo, Package
+from hullscan.report.spdx import (
+    document_uuid,
+    image_purl,
+    is_application,
+    spdx_license_expression,
+    utc_now,
+)
+
+NS = "hullscan"
+
+
+def _props(pairs: Iterable[tuple[str, str | None]]) -> list[Property]:
+    return [Property(name=f"{NS}:{k}", value=v) for k, v in pairs if v]
+
+
+class _PurlAsWritten(PackageURL):
+    """A purl that serializes exactly as written.
+
+    The library serializes ``PackageURL.to_string()``, which leaves the ':' of
+    ``sha256:`` as is; the image purl keeps the oci type's ``sha256%3A`` form so that
+    it reads the same in bom-ref, purl and the SPDX document.
+    """
+
+    _text: str
+
+    def to_string(self, encode: bool | None = True) -> str:
+        return self._text
+
+
+def _image_purl_component(text: str) -> PackageURL | None:
+    parsed = _parse_purl(text)
+    if parsed is None:
+        return None
+    purl = _PurlAsWritten(**parsed.to_dict())
+    purl._text = text
+    return purl
+
+
+def _parse_purl(purl: str) -> PackageURL | None:
+    if not purl:
+        return None
+    try:
+        return PackageURL.from_string(purl)
+    except ValueError:  # an analyzer bug should cost the purl, not the whole SBOM
+        return None
+
+
+def _licenses(values: tuple[str, ...]) -> list[License]:
+    """SPDX id → ``license.id``; a lone compound expression → ``expression``; else a name.
+
+    The CycloneDX schema allows one expression *or* a list of licenses, and the
+    library keeps only the expression when both are present; so with several
+    strings, expressions are kept as named licenses rather than dropped.
+    """
+    values = tuple(dict.fromkeys(v.strip() for v in values if v.strip()))
+    out: list[License] = []
+    for value in values:
+        if spdx_id := fixup_id(value):
+            out.append(DisjunctiveLicense(id=spdx_id))
+        elif len(values) == 1 and (expr := spdx_license_expression(value)):
+            out.append(LicenseExpression(expr))
+        else:
+            out.append(DisjunctiveLicense(name=value))
+    return out
+
+
+class _Refs:
+    """Hands out bom-refs, unique within the document (they are the graph's keys)."""
+
+    def __init__(self) -> None:
+        self._used: set[str] = set()
+
+    def take(self, base: str) -> str:
+        candidate, n = base, 1
+        while candidate in self._used:
+            n += 1
+            candidate = f"{base}-{n}"
+        self._used.add(candidate)
+        return candidate
+
+
+def _image_component(image: ImageMeta, os_info: OSInfo | None, refs: _Refs) -> Component:
+    purl = image_purl(image)
+    hashes = []
+    if image.digest and image.digest.startswith("sha256:"):
+        hashes.append(HashType(alg=HashAlgorithm.SHA_256, content=image.digest[7:]))
+    props: list[tuple[str, str | None]] = [
+        ("image:ref", image.ref), ("image:transport", image.transport),
+        ("image:digest", image.digest), ("image:config_digest", image.config_digest),
+        ("image:platform", image.platform), ("image:created", image.created)]
+    props += [(f"image:tag:{i}", tag) for i, tag in enumerate(image.repo_tags)]
+    if os_info:
+        props += [("image:os", os_info.id), ("image:os_version", os_info.version_id)]
+    props += [(f"image:layer:{layer.index}:diff_id", layer.diff_id) for layer in image.layers]
+    return Component(
+        type=ComponentType.CONTAINER,
+        name=image.name,
+        version=image.digest or image.config_digest or None,
+        purl=_image_purl_component(purl or ""),
+        hashes=hashes,
+        bom_ref=refs.take(purl or f"image:{image.name}"),
+        properties=_props(props),
+    )
+
+
+def _os_component(os_info: OSInfo, refs: _Refs) -> Component:
+    return Component(
+        type=ComponentType.OPERATING_SYSTEM,
+        name=os_info.id,
+        version=os_info.version_id or None,
+        description=os_info.pretty_name or None,
+        bom_ref=refs.take(f"os:{os_info.id}@{os_info.version_id}"),
+        properties=_props([("os:codename", os_info.codename), ("os:release", os_info.release),
+                           ("os:distroless", "true" if os_info.distroless else None)]),
+    )
+
+
+def _package_component(pkg: Package, refs: _Refs) -> Component:
+    purl = _parse_purl(pkg.purl)
+    base = pkg.purl if purl else f"{pkg.type}:{pkg.name}@{pkg.version}"
+    if pkg.locations:
+        base += f"#{pkg.locations[0].path}"
+    props: list[tuple[str, str | None]] = [
+        ("package:type", pkg.type), ("package:found_by", pkg.found_by),
+        ("package:source_name", pkg.source_name), ("package:source_version", pkg.source_version),
+        ("package:arch", pkg.arch), ("package:owner", pkg.owner)]
+    for i, loc in enumerate(pkg.locations):
+        props += [(f"location:{i}:path", loc.path), (f"location:{i}:layer_diff_id", loc.layer)]
+    return Component(
+        type=ComponentType.APPLICATION if is_application(pkg) else ComponentType.LIBRARY,
+        name=pkg.name,
+        version=pkg.version or None,
+        purl=purl,
+        licenses=_licenses(pkg.licenses),
+        bom_ref=refs.take(base),
+        properties=_props(props),
+    )
+
+
+def cyclonedx_bom(inv: Inventory, *, now: datetime | None = None) -> Bom:
+    """The BOM model; ``now`` pins ``metadata.timestamp`` (for tests)."""
+    refs = _Refs()
+    bom = Bom(serial_number=document_uuid(inv, "cyclonedx-1.6"))
+    bom.metadata.timestamp = now or utc_now()
+    bom.metadata.tools.components.add(
+        Component(type=ComponentType.APPLICATION, name="hullscan", version=__version__))
+    image = _image_component(inv.image, inv.os, refs)
+    bom.metadata.component = image
+    deps: list[Component] = []
+    if inv.os:
+        os_component = _os_component(inv.os, refs)
+        bom.components.add(os_component)
+        deps.append(os_component)
+    for pkg in inv.packages:
+        component = _package_component(pkg, refs)
+        bom.components.add(component)
+        deps.append(component)
+    bom.register_dependency(image, deps)
+    return bom
+
+
+def render_cyclonedx(inv: Inventory, *, now: datetime | None = None) -> str:
+    return str(JsonV1Dot6(cyclonedx_bom(inv, now=now)).output_as_string(indent=2)) + "\n"
