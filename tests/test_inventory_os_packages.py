@@ -65,6 +65,13 @@ def test_dpkg_malformed(text: str) -> None:
         run(DpkgAnalyzer(), "var/lib/dpkg/status", text)
 
 
+def test_dpkg_skips_one_broken_paragraph_and_keeps_the_rest() -> None:
+    broken = DPKG_STATUS + "\nPackage: half-written\nStatus: install ok installed\n"
+    result = run(DpkgAnalyzer(), "var/lib/dpkg/status", broken)
+    assert {p.name for p in result.packages} == {"libssl3", "bsdutils", "python3-six"}
+    assert result.warnings == ["skipped a paragraph without Package/Version (half-written)"]
+
+
 APK_INSTALLED = """C:Q1abc=
 P:musl
 V:1.2.4-r2

@@ -9,25 +9,29 @@ cache stores.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import tarfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from hullscan import tempfiles
 from hullscan.blob import BlobRef
 from hullscan.inventory.interface import Analyzer, AnalyzerInputError, AnalyzerResult
 from hullscan.model import FileInfo, FileType, ImageError
 from hullscan.paths import UnsafePath, normalize
-from hullscan.streams import CHUNK, Limits, open_layer_stream
+from hullscan.streams import Limits, open_layer_stream
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 
 Opener = Callable[[], IO[bytes]]
+#: tarfile's stream buffer: its reads slice this buffer for every 512-byte header, so a
+#: large one costs copies; the layer stream below it already reads in 1 MiB chunks
+TAR_BUFSIZE = 16 * 1024
 
 
 @dataclass
@@ -105,7 +109,7 @@ class TarLayerSource(LayerSource):
             stream = open_layer_stream(raw, self.label, self.digest, self.size,  # type: ignore[arg-type]
                                        self.diff_id, limits)
             try:
-                tf = tarfile.open(fileobj=stream.tar, mode="r|", bufsize=CHUNK)  # noqa: SIM115
+                tf = tarfile.open(fileobj=stream.tar, mode="r|", bufsize=TAR_BUFSIZE)  # noqa: SIM115
             except tarfile.TarError as e:
                 raise ImageError(f"{self.label}: not a valid tar archive ({e})") from None
             count = 0
@@ -301,14 +305,57 @@ def _second_pass(out: LayerAnalysis, source: LayerSource, limits: Limits,
     for entry in source.walk(limits):
         if entry.info is None or entry.opener is None or entry.info.path not in pending:
             continue
-        for link_path, wanted in pending.pop(entry.info.path):
-            info = seen[entry.info.path]
-            as_link = FileInfo(link_path, FileType.REG, info.size, info.mode, info.uid, info.gid,
-                               "", info.mtime)
-            _run(out, source.label, as_link, entry.opener, wanted, debug)
-            break  # one stream read per entry; further links to it are rare enough to skip
+        links = pending.pop(entry.info.path)
+        info = seen[entry.info.path]
+        opener = entry.opener
+        shared: IO[bytes] | None = None
+        if len(links) > 1 and any(info.size <= a.max_size for _, w in links for a in w):
+            # the entry's stream can be read once: several links share one spooled copy
+            with opener() as stream:
+                shared = tempfiles.spool(stream, info.size)
+        try:
+            for link_path, wanted in links:
+                as_link = FileInfo(link_path, FileType.REG, info.size, info.mode, info.uid,
+                                   info.gid, "", info.mtime)
+                if shared is not None:
+                    opener = _KeepOpen.opener(shared)
+                _run(out, source.label, as_link, opener, wanted, debug)
+        finally:
+            if shared is not None:
+                shared.close()
         if not pending:
             break
+
+
+class _KeepOpen(io.RawIOBase):
+    """A reader of a shared spooled file that leaves the file open when it is closed."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+
+    @classmethod
+    def opener(cls, f: IO[bytes]) -> Opener:
+        def reopen() -> IO[bytes]:
+            f.seek(0)
+            return cast(IO[bytes], cls(f))
+        return reopen
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self._f.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
 
 
 def _run(out: LayerAnalysis, label: str, info: FileInfo, opener: Opener,

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from hullscan.inventory.apk import ApkAnalyzer
+from hullscan.inventory.dotnet import DotnetDepsAnalyzer
 from hullscan.inventory.dpkg import DpkgAnalyzer
 from hullscan.inventory.golang import GoBinaryAnalyzer
 from hullscan.inventory.interface import Analyzer
+from hullscan.inventory.java import JavaArchiveAnalyzer
 from hullscan.inventory.node import NodePackageAnalyzer
 from hullscan.inventory.os_release import OSReleaseAnalyzer
+from hullscan.inventory.php import ComposerInstalledAnalyzer
 from hullscan.inventory.python import PythonDistAnalyzer
 from hullscan.inventory.rpm import RpmAnalyzer
+from hullscan.inventory.ruby import GemspecAnalyzer
+from hullscan.inventory.rust import CargoAuditableAnalyzer
 
 #: package types that come from the distribution's package manager
 OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
@@ -25,4 +30,9 @@ def default_analyzers() -> list[Analyzer]:
         PythonDistAnalyzer(),
         NodePackageAnalyzer(),
         GoBinaryAnalyzer(),
+        CargoAuditableAnalyzer(),
+        JavaArchiveAnalyzer(),
+        GemspecAnalyzer(),
+        ComposerInstalledAnalyzer(),
+        DotnetDepsAnalyzer(),
     ]

@@ -18,14 +18,18 @@ _SOURCE = re.compile(r"^(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?$")
 _INSTALLED = {"installed"}
 
 
-def _packages_from_status(text: str, path: str) -> list[Package]:
+def _packages_from_status(text: str, path: str) -> tuple[list[Package], list[str]]:
+    """The installed packages, and a warning per paragraph too broken to read (a truncated
+    database keeps its complete paragraphs)."""
     out: list[Package] = []
+    warnings: list[str] = []
     for para in Deb822.iter_paragraphs(text.splitlines(keepends=True), use_apt_pkg=False):
         name = para.get("Package")
         version = para.get("Version")
         if not name or not version:
             if para:
-                raise AnalyzerInputError(f"a paragraph without Package/Version in {path}")
+                warnings.append(f"skipped a paragraph without Package/Version "
+                                f"({name or 'unnamed'})")
             continue
         status = para.get("Status")
         # distroless status.d files carry no Status; dpkg's own status lists removed packages too
@@ -35,7 +39,8 @@ def _packages_from_status(text: str, path: str) -> list[Package]:
         if src := para.get("Source"):
             m = _SOURCE.match(src.strip())
             if not m:
-                raise AnalyzerInputError(f"malformed Source field {src!r} for {name}")
+                warnings.append(f"skipped {name}: malformed Source field {src!r}")
+                continue
             source_name = m["name"]
             source_version = m["version"] or version
         arch = para.get("Architecture", "")
@@ -48,7 +53,7 @@ def _packages_from_status(text: str, path: str) -> list[Package]:
                                         ("installed_size", para.get("Installed-Size", "")))
                       if v},
         ))
-    return out
+    return out, warnings
 
 
 def _owned(text: str) -> list[str]:
@@ -73,7 +78,7 @@ def _package_from_list_name(base: str) -> str:
 
 class DpkgAnalyzer(Analyzer):
     name = "dpkg"
-    version = 1
+    version = 2
     max_size = 256 * MiB
 
     def required(self, path: str, info: FileInfo) -> bool:
@@ -89,11 +94,10 @@ class DpkgAnalyzer(Analyzer):
             base = path.rsplit("/", 1)[-1]
             return AnalyzerResult(owned_files={_package_from_list_name(base): _owned(text)})
         try:
-            packages = _packages_from_status(text, path)
-        except AnalyzerInputError:
-            raise
+            packages, warnings = _packages_from_status(text, path)
         except Exception as e:  # python-debian raises assorted errors on broken input
             raise AnalyzerInputError(f"unreadable dpkg database: {e}") from None
         if not packages and text.strip() and path == STATUS:
-            raise AnalyzerInputError("no packages in a non-empty dpkg status file")
-        return AnalyzerResult(packages=packages)
+            raise AnalyzerInputError("no packages in a non-empty dpkg status file"
+                                     + (f" ({warnings[0]})" if warnings else ""))
+        return AnalyzerResult(packages=packages, warnings=warnings)
