@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,27 +182,7 @@ def tar_directory(src: Path, dest: Path) -> Path:
 def write_docker_archive(images: list[tuple[BuiltImage, list[str]]], dest: Path,
                          legacy_names: bool = True) -> Path:
     """``docker save`` layout: manifest.json, <config-hex>.json, layer files."""
-    entries = []
-    members: dict[str, bytes] = {}
-    for img, tags in images:
-        cfg_name = f"{_hex(img.config_digest)}.json"
-        members[cfg_name] = img.config
-        names = []
-        for i, blob in enumerate(img.blobs):
-            if legacy_names:
-                name = f"{_hex(sha256(img.layers[i]))}/layer.tar"
-            else:
-                name = f"blobs/sha256/{_hex(sha256(blob))}"
-            members[name] = blob
-            names.append(name)
-        entries.append({"Config": cfg_name, "RepoTags": tags, "Layers": names})
-    members["manifest.json"] = json.dumps(entries).encode()
-    with tarfile.open(dest, "w") as tf:
-        for name, data in members.items():
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            tf.addfile(ti, io.BytesIO(data))
-    return dest
+    return write_tar(dest, docker_archive_members(images, legacy_names))
 
 
 # -- realistic content ---------------------------------------------------------------------
@@ -270,3 +251,170 @@ def debian_base() -> list[Node]:
         file("usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
              "Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\nLicense: MIT\n\nbody\n"),
     ]
+
+
+# -- helpers added for the source, layer and hostile-input tests ----------------------------
+
+
+def python_dist(name: str, version: str, site: str = "usr/lib/python3/site-packages") -> Node:
+    """An installed Python distribution's METADATA (a marker package tests can look for)."""
+    return file(f"{site}/{name}-{version}.dist-info/METADATA",
+                f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n")
+
+
+def rebuild(img: BuiltImage, *, blobs: list[bytes] | None = None,
+            config_doc: dict[str, Any] | None = None,
+            config: bytes | None = None) -> BuiltImage:
+    """The same image with some parts replaced, and the manifest recomputed so every digest
+    and size in it matches the new parts (so a test exercises the check it means to)."""
+    new_blobs = blobs if blobs is not None else img.blobs
+    doc = config_doc if config_doc is not None else img.config_doc
+    cfg = config if config is not None else json.dumps(doc).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha256(cfg), "size": len(cfg)},
+        "layers": [{"mediaType": MEDIA[img.compression], "digest": sha256(b), "size": len(b)}
+                   for b in new_blobs],
+    }).encode()
+    return BuiltImage(img.layers, new_blobs, cfg, manifest, img.compression, doc)
+
+
+def manifest_descriptor(img: BuiltImage, **extra: Any) -> dict[str, Any]:
+    return {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": img.manifest_digest, "size": len(img.manifest), **extra}
+
+
+def write_image_blobs(root: Path, img: BuiltImage) -> None:
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    for b in [*img.blobs, img.config, img.manifest]:
+        (blobs / _hex(sha256(b))).write_bytes(b)
+
+
+def write_index_blob(root: Path, manifests: list[dict[str, Any]],
+                     **extra: Any) -> dict[str, Any]:
+    """An image index stored as a blob (for nested indexes); returns its descriptor."""
+    (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    data = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": manifests}).encode()
+    return {"mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": write_blob(root, data), "size": len(data), **extra}
+
+
+def write_oci_index(root: Path, manifests: list[dict[str, Any]]) -> Path:
+    """An OCI layout whose index.json lists exactly these descriptors (blobs written apart)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": manifests}))
+    return root
+
+
+def write_tar(dest: Path, members: dict[str, bytes]) -> Path:
+    """A plain tar of these regular files, in this order, names exactly as given."""
+    with tarfile.open(dest, "w") as tf:
+        for name, data in members.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return dest
+
+
+def docker_archive_members(images: list[tuple[BuiltImage, list[str]]],
+                           legacy_names: bool = True) -> dict[str, bytes]:
+    """What ``write_docker_archive`` writes, as name -> bytes, for tests to tamper with
+    (then ``write_tar``)."""
+    entries = []
+    members: dict[str, bytes] = {}
+    for img, tags in images:
+        cfg_name = f"{_hex(img.config_digest)}.json"
+        members[cfg_name] = img.config
+        names = []
+        for i, blob in enumerate(img.blobs):
+            name = (f"{_hex(sha256(img.layers[i]))}/layer.tar" if legacy_names
+                    else f"blobs/sha256/{_hex(sha256(blob))}")
+            members[name] = blob
+            names.append(name)
+        entries.append({"Config": cfg_name, "RepoTags": tags, "Layers": names})
+    members["manifest.json"] = json.dumps(entries).encode()
+    return members
+
+
+def write_rootfs(nodes: list[Node], root: Path) -> Path:
+    """Lay the nodes out on disk as an unpacked root filesystem (for ``dir:`` sources)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for n in nodes:
+        p = root / n.path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if n.kind == "file":
+            p.write_bytes(n.data)
+            p.chmod(n.mode)
+        elif n.kind == "dir":
+            p.mkdir(exist_ok=True)
+        elif n.kind == "symlink":
+            os.symlink(n.link, p)
+        elif n.kind == "hardlink":
+            os.link(root / n.link, p)
+        elif n.kind == "fifo":
+            os.mkfifo(p)
+        else:
+            raise ValueError(f"cannot lay out a {n.kind} node")
+    return root
+
+
+def gzip_zeros_layer(dest: Path, n_bytes: int, name: str = "zeros") -> tuple[str, str]:
+    """Stream a gzip-compressed tar holding one ``n_bytes`` file of zeros to ``dest``, never
+    holding more than a MiB: one compressed MiB of zeros is written again and again (as
+    concatenated gzip members, which are one valid gzip stream). Returns (blob digest,
+    diff-id)."""
+    mib = 1024 * 1024
+    zeros = bytes(mib)
+    zeros_gz = gzip.compress(zeros, compresslevel=9, mtime=0)
+    diff = hashlib.sha256()
+    blob = hashlib.sha256()
+    ti = tarfile.TarInfo(name)
+    ti.size = n_bytes
+    header = ti.tobuf(tarfile.GNU_FORMAT)
+    trailer = bytes((-n_bytes) % 512) + bytes(1024)
+
+    with open(dest, "wb") as out:
+        def emit(plain: bytes, packed: bytes | None = None) -> None:
+            packed = packed if packed is not None else gzip.compress(plain, mtime=0)
+            diff.update(plain)
+            blob.update(packed)
+            out.write(packed)
+
+        emit(header)
+        left = n_bytes
+        while left >= mib:
+            emit(zeros, zeros_gz)
+            left -= mib
+        emit(bytes(left) + trailer)
+    return "sha256:" + blob.hexdigest(), "sha256:" + diff.hexdigest()
+
+
+def write_oci_from_blob_files(root: Path, layers: list[tuple[Path, str, str]],
+                              media: str = MEDIA["gzip"]) -> Path:
+    """An OCI layout around layer blobs already on disk, each (file, digest, diff-id); the
+    files are moved into the layout, never read into memory."""
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    descs = []
+    for path, digest, _ in layers:
+        size = path.stat().st_size
+        path.replace(blobs / _hex(digest))
+        descs.append({"mediaType": media, "digest": digest, "size": size})
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [d for _, _, d in layers]},
+        "history": [{"created_by": f"layer {i}"} for i in range(len(layers))],
+    }).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": write_blob(root, config), "size": len(config)},
+        "layers": descs,
+    }).encode()
+    return write_oci_index(root, [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                   "digest": write_blob(root, manifest),
+                                   "size": len(manifest)}])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zlib
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -107,6 +108,8 @@ class GzipReader(io.RawIOBase):
         self._raw = raw
         self._what = what
         self._d = zlib.decompressobj(31)
+        #: compressed bytes not yet given to a decompressor
+        self._input = b""
         self._buf = b""
         self._finished = False
 
@@ -124,38 +127,106 @@ class GzipReader(io.RawIOBase):
 
     def _fill(self, want: int) -> None:
         d = self._d
-        if d.unconsumed_tail:
-            data = d.unconsumed_tail
-        else:
-            data = self._raw.read(CHUNK)
-            if not data:
+        if not self._input:
+            self._input = self._raw.read(CHUNK)
+            if not self._input:
                 if not d.eof:
                     raise ImageError(f"{self._what}: truncated gzip stream")
                 self._finished = True
                 return
+        if d.eof:
+            # between members: another member follows (concatenated members are one
+            # stream, e.g. eStargz layers), or zero padding up to the end
+            if not self._input.strip(b"\0"):
+                self._input = b""
+                return
+            if len(self._input) < len(GZIP_MAGIC):
+                more = self._raw.read(CHUNK)
+                if more:
+                    self._input += more
+                    return
+            if not self._input.startswith(GZIP_MAGIC):
+                raise ImageError(f"{self._what}: garbage after the gzip stream")
+            self._d = d = zlib.decompressobj(31)
         try:
-            self._buf = d.decompress(data, max(want, CHUNK))
+            self._buf = d.decompress(self._input, max(want, CHUNK))
         except zlib.error as e:
             raise ImageError(f"{self._what}: corrupt gzip stream ({e})") from None
-        if d.eof:
-            rest = d.unused_data
-            if rest.strip(b"\0"):
-                if not rest.startswith(GZIP_MAGIC):
-                    raise ImageError(f"{self._what}: garbage after the gzip stream")
-                # concatenated gzip members are one stream
-                self._d = zlib.decompressobj(31)
-                more = self._d.decompress(rest, max(want, CHUNK))
-                self._buf += more
-            elif not self._buf:
-                # the data ended cleanly; read on to see whether another member follows
-                nxt = self._raw.read(CHUNK)
-                if not nxt:
-                    self._finished = True
-                elif nxt.startswith(GZIP_MAGIC):
-                    self._d = zlib.decompressobj(31)
-                    self._buf = self._d.decompress(nxt, max(want, CHUNK))
-                elif nxt.strip(b"\0"):
-                    raise ImageError(f"{self._what}: garbage after the gzip stream")
+        self._input = d.unused_data if d.eof else d.unconsumed_tail
+
+
+def _zstd_frames(what: str) -> Generator[tuple[int, bool], bytes, None]:
+    """Walks the frame structure of a zstd stream (headers and block sizes, not the data).
+
+    Yields (n, at_boundary): n > 0 asks for the next n bytes, n < 0 says to pass -n bytes
+    by; ``at_boundary`` is true between frames, where a stream may end.
+    """
+    while True:
+        magic = yield 4, True
+        if magic == ZSTD_MAGIC:
+            fhd = (yield 1, False)[0]
+            single_segment = bool(fhd & 0x20)
+            header = ((0 if single_segment else 1) + (0, 1, 2, 4)[fhd & 3]
+                      + ((1 if single_segment else 0), 2, 4, 8)[fhd >> 6])
+            if header:
+                yield header, False
+            last = False
+            while not last:
+                block = int.from_bytes((yield 3, False), "little")
+                last, kind, size = bool(block & 1), (block >> 1) & 3, block >> 3
+                if kind == 3:
+                    raise ImageError(f"{what}: corrupt zstd stream (reserved block type)")
+                skip = 1 if kind == 1 else size
+                if skip:
+                    yield -skip, False
+            if fhd & 0x04:  # content checksum
+                yield -4, False
+        elif magic[1:] == b"\x2a\x4d\x18" and magic[0] & 0xF0 == 0x50:  # skippable frame
+            size = int.from_bytes((yield 4, False), "little")
+            if size:
+                yield -size, False
+        else:
+            raise ImageError(f"{what}: corrupt zstd stream (garbage where a frame should start)")
+
+
+class _ZstdFrameCheck(io.RawIOBase):
+    """Passes the compressed bytes through, following their frame structure, so a stream
+    that ends inside a frame is known to be truncated (the zstandard stream reader reports
+    such a stream's end as a clean end of file)."""
+
+    def __init__(self, raw: IO[bytes], what: str) -> None:
+        self._raw = raw
+        self._frames = _zstd_frames(what)
+        self._need, self._at_boundary = next(self._frames)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    @property
+    def complete(self) -> bool:
+        return self._at_boundary and not self._pending
+
+    def readinto(self, b: Any) -> int:
+        data = self._raw.read(len(b))
+        n = len(data)
+        b[:n] = data
+        pos = 0
+        while pos < n:
+            if self._need < 0:
+                take = min(-self._need, n - pos)
+                self._need += take
+                pos += take
+                if self._need == 0:
+                    self._need, self._at_boundary = self._frames.send(b"")
+                continue
+            take = min(self._need - len(self._pending), n - pos)
+            self._pending += data[pos:pos + take]
+            pos += take
+            if len(self._pending) == self._need:
+                got, self._pending = self._pending, b""
+                self._need, self._at_boundary = self._frames.send(got)
+        return n
 
 
 class ZstdReader(io.RawIOBase):
@@ -163,7 +234,9 @@ class ZstdReader(io.RawIOBase):
 
     def __init__(self, raw: IO[bytes], what: str) -> None:
         self._what = what
-        self._r = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        self._check = _ZstdFrameCheck(raw, what)
+        self._r = zstandard.ZstdDecompressor().stream_reader(
+            self._check, read_across_frames=True)  # type: ignore[arg-type]
 
     def readable(self) -> bool:
         return True
@@ -174,6 +247,8 @@ class ZstdReader(io.RawIOBase):
         except zstandard.ZstdError as e:
             raise ImageError(f"{self._what}: corrupt or truncated zstd stream ({e})") from None
         n = len(data)
+        if not n and len(b) and not self._check.complete:
+            raise ImageError(f"{self._what}: truncated zstd stream")
         b[:n] = data
         return n
 

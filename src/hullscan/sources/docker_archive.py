@@ -14,7 +14,14 @@ from typing import Any
 
 from hullscan.layers import TarLayerSource
 from hullscan.model import ImageError
-from hullscan.sources.interface import Image, check_digest, layer_infos, load_json, parse_json
+from hullscan.sources.interface import (
+    Image,
+    check_digest,
+    layer_infos,
+    load_json,
+    parse_json,
+    shown,
+)
 from hullscan.sources.oci import read_blob
 from hullscan.sources.store import Store
 from hullscan.streams import Limits
@@ -42,7 +49,7 @@ def _choose(entries: list[dict[str, Any]], tag: str | None, label: str) -> dict[
             return entries[i]
         want = _normalize_tag(tag)
         for e in entries:
-            if any(_normalize_tag(str(t)) == want for t in e.get("RepoTags") or []):
+            if any(_normalize_tag(t) == want for t in _tags(e)):
                 return e
         tags = ", ".join(_all_tags(entries)) or "none"
         raise ImageError(f"{label}: no image tagged {tag!r} (tags: {tags})")
@@ -52,8 +59,13 @@ def _choose(entries: list[dict[str, Any]], tag: str | None, label: str) -> dict[
     return entries[0]
 
 
+def _tags(entry: dict[str, Any]) -> list[str]:
+    tags = entry.get("RepoTags")
+    return [str(t) for t in tags] if isinstance(tags, list) else []
+
+
 def _all_tags(entries: list[dict[str, Any]]) -> list[str]:
-    return [str(t) for e in entries for t in e.get("RepoTags") or []]
+    return [shown(t) for e in entries for t in _tags(e)]
 
 
 def _manifest_digest(store: Store, config_digest: str, limits: Limits) -> str | None:
@@ -66,7 +78,8 @@ def _manifest_digest(store: Store, config_digest: str, limits: Limits) -> str | 
             if not isinstance(desc, dict) or "digest" not in desc:
                 continue
             manifest = load_json(read_blob(store, desc, "manifest", limits), "manifest", limits)
-            if (manifest.get("config") or {}).get("digest") == config_digest:
+            config = manifest.get("config")
+            if isinstance(config, dict) and config.get("digest") == config_digest:
                 return str(desc["digest"])
     except ImageError:
         return None
@@ -103,7 +116,7 @@ def open_docker_archive(store: Store, ref: str, tag: str | None, limits: Limits)
     sources = [TarLayerSource(blob=store.blob(name), label=f"layer {i}", digest=digests[i],
                               size=sizes[i], diff_id=infos[i].diff_id)
                for i, name in enumerate(layer_names)]
-    tags = tuple(str(t) for t in entry.get("RepoTags") or [])
+    tags = tuple(_tags(entry))
     manifest_digest = _manifest_digest(store, config_digest, limits) if config_digest else None
     return Image(ref=ref, transport="docker-archive", manifest_digest=manifest_digest,
                  config_digest=config_digest, config=config, layers=infos,

@@ -10,7 +10,7 @@ from typing import Any
 
 from hullscan.layers import LayerSource
 from hullscan.model import ImageError, ImageMeta, LayerInfo
-from hullscan.streams import Limits
+from hullscan.streams import Limits, parse_digest
 
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -65,13 +65,20 @@ class Image:
     warnings: list[str] = field(default_factory=list)
 
     def meta(self) -> ImageMeta:
-        cfg_platform = "/".join(x for x in (self.config.get("os", ""),
-                                            self.config.get("architecture", ""),
-                                            self.config.get("variant", "")) if x)
+        cfg_platform = "/".join(str(x) for x in (self.config.get("os", ""),
+                                                 self.config.get("architecture", ""),
+                                                 self.config.get("variant", "")) if x)
         return ImageMeta(ref=self.ref, transport=self.transport, digest=self.manifest_digest,
                          config_digest=self.config_digest, repo_tags=self.repo_tags,
                          platform=cfg_platform, created=str(self.config.get("created", "") or ""),
                          layers=tuple(self.layers), config=self.config)
+
+
+def shown(text: object) -> str:
+    """A string from the image as it may appear in a one-line message: control characters
+    (a newline would forge a second line on stderr) are escaped."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def parse_json(data: bytes, what: str, limits: Limits) -> Any:
@@ -112,6 +119,11 @@ def layer_infos(config: dict[str, Any], digests: list[str | None], media_types: 
     diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
         raise ImageError(f"{what}: config has no rootfs.diff_ids list")
+    for d in diff_ids:  # an empty or malformed diff-id would leave the layer unverified
+        try:
+            parse_digest(d)
+        except ImageError as e:
+            raise ImageError(f"{what}: config rootfs.diff_ids: {e}") from None
     if len(diff_ids) != len(digests):
         raise ImageError(f"{what}: {len(digests)} layers but {len(diff_ids)} diff_ids in the "
                          "config")

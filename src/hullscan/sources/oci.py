@@ -14,6 +14,7 @@ from hullscan.sources.interface import (
     check_digest,
     layer_infos,
     load_json,
+    shown,
 )
 from hullscan.sources.store import Store
 from hullscan.streams import Limits, parse_digest
@@ -40,6 +41,11 @@ def read_blob(store: Store, desc: dict[str, Any], what: str, limits: Limits) -> 
     return data
 
 
+def _annotations(desc: dict[str, Any]) -> dict[str, Any]:
+    annotations = desc.get("annotations")
+    return annotations if isinstance(annotations, dict) else {}
+
+
 def _descriptors(index: dict[str, Any], what: str) -> list[dict[str, Any]]:
     manifests = index.get("manifests")
     if not isinstance(manifests, list) or not all(isinstance(m, dict) for m in manifests):
@@ -58,8 +64,7 @@ def select_manifest(store: Store, index: dict[str, Any], tag: str | None,
         if tag.startswith("sha256:"):
             candidates = [d for d in candidates if d.get("digest") == tag]
         else:
-            candidates = [d for d in candidates
-                          if (d.get("annotations") or {}).get(REF_NAME) == tag]
+            candidates = [d for d in candidates if _annotations(d).get(REF_NAME) == tag]
         if not candidates:
             raise ImageError(f"{store.label}: no image tagged {tag!r} (tags: "
                              f"{', '.join(available_tags(index)) or 'none'})")
@@ -68,9 +73,9 @@ def select_manifest(store: Store, index: dict[str, Any], tag: str | None,
         want = platform or Platform.host()
         candidates = [d for d in with_platform if want.matches(d["platform"])]
         if not candidates:
-            have = sorted({str(Platform(d["platform"].get("os", "?"),
-                                        d["platform"].get("architecture", "?"),
-                                        d["platform"].get("variant", "")))
+            have = sorted({shown(Platform(str(d["platform"].get("os", "?")),
+                                          str(d["platform"].get("architecture", "?")),
+                                          str(d["platform"].get("variant", "") or "")))
                            for d in with_platform})
             raise ImageError(f"{store.label}: no image for platform {want} "
                              f"(available: {', '.join(have)}; choose with --platform)")
@@ -91,7 +96,9 @@ def select_manifest(store: Store, index: dict[str, Any], tag: str | None,
 
 
 def available_tags(index: dict[str, Any]) -> list[str]:
-    return [str(d["annotations"][REF_NAME]) for d in index.get("manifests") or []
+    manifests = index.get("manifests")
+    return [shown(d["annotations"][REF_NAME])
+            for d in (manifests if isinstance(manifests, list) else [])
             if isinstance(d, dict) and isinstance(d.get("annotations"), dict)
             and REF_NAME in d["annotations"]]
 
@@ -116,8 +123,12 @@ def image_from_manifest(store: Store, ref: str, transport: str, desc: dict[str, 
         if not isinstance(d, str):
             raise ImageError(f"{store.label}: layer {i} has no digest")
         parse_digest(d)
+        size = layer.get("size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool)
+                                 or size < 0):
+            raise ImageError(f"{store.label}: layer {i} has an invalid size {shown(size)!r}")
         digests.append(d)
-        sizes.append(int(layer.get("size") or 0))
+        sizes.append(size or 0)
         media.append(str(layer.get("mediaType", "")))
     infos = layer_infos(config, digests, media, sizes, store.label)
     sources = []
@@ -139,6 +150,6 @@ def open_oci(store: Store, ref: str, transport: str, tag: str | None,
         raise ImageError(f"{store.label}: not an OCI image layout (no oci-layout file)")
     index = load_json(store.read("index.json", limits.max_json_bytes), "index.json", limits)
     desc, manifest = select_manifest(store, index, tag, platform, limits)
-    name = (desc.get("annotations") or {}).get(REF_NAME)
+    name = _annotations(desc).get(REF_NAME)
     tags = (str(name),) if name else ()
     return image_from_manifest(store, ref, transport, desc, manifest, limits, tags)

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from hullscan.blob import BlobRef
 from hullscan.model import ImageError
 from hullscan.paths import UnsafePath, normalize, resolve_link_target
+from hullscan.sources.interface import shown
 
 MAX_MEMBERS = 1_000_000
 
@@ -37,7 +38,7 @@ class Store(ABC):
     def read(self, name: str, limit: int) -> bytes:
         ref = self.blob(name)
         if ref.length is not None and ref.length > limit:
-            raise ImageError(f"{self.label}: {name} is larger than {limit} bytes")
+            raise ImageError(f"{self.label}: {shown(name)} is larger than {limit} bytes")
         with ref.open() as f:
             return f.read()
 
@@ -62,9 +63,9 @@ class DirStore(Store):
             try:
                 st = os.lstat(current)
             except FileNotFoundError:
-                raise ImageError(f"{self.label}: {name} is missing") from None
+                raise ImageError(f"{self.label}: {shown(name)} is missing") from None
             if stat.S_ISLNK(st.st_mode):
-                raise ImageError(f"{self.label}: {name} is a symlink; refusing to follow it")
+                raise ImageError(f"{self.label}: {shown(name)} is a symlink; refusing to follow it")
         return path
 
     def exists(self, name: str) -> bool:
@@ -78,7 +79,7 @@ class DirStore(Store):
         path = self._path(name)
         st = os.lstat(path)
         if not stat.S_ISREG(st.st_mode):
-            raise ImageError(f"{self.label}: {name} is not a regular file")
+            raise ImageError(f"{self.label}: {shown(name)} is not a regular file")
         return BlobRef(path, 0, st.st_size)
 
 
@@ -130,7 +131,7 @@ class TarStore(Store):
             name = self._links[name]
             seen += 1
             if seen > 40:
-                raise ImageError(f"{self.label}: link loop at {name}")
+                raise ImageError(f"{self.label}: link loop at {shown(name)}")
         return name
 
     def exists(self, name: str) -> bool:
@@ -145,6 +146,6 @@ class TarStore(Store):
         except UnsafePath:
             raise ImageError(f"{self.label}: member name {name!r} escapes the archive") from None
         if real not in self._members:
-            raise ImageError(f"{self.label}: {name} is missing from the archive")
+            raise ImageError(f"{self.label}: {shown(name)} is missing from the archive")
         off, length = self._members[real]
         return BlobRef(self.path, off, length)
