@@ -8,10 +8,15 @@ target (reference packs, analyzers, build tools); here they are kept and marked
 
 from __future__ import annotations
 
-import json
 from typing import IO, Any
 
-from hullscan.inventory.interface import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
+from hullscan.inventory.interface import (
+    Analyzer,
+    AnalyzerInputError,
+    AnalyzerResult,
+    MiB,
+    read_json,
+)
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
 
@@ -45,14 +50,7 @@ class DotnetDepsAnalyzer(Analyzer):
         return info.is_regular and is_deps_json(path)
 
     def analyze(self, path: str, info: FileInfo, stream: IO[bytes]) -> AnalyzerResult | None:
-        data = stream.read(self.max_size + 1)
-        if len(data) > self.max_size:
-            raise AnalyzerInputError(f"deps.json larger than {self.max_size} bytes")
-        try:
-            # bytes, not str: json detects the encoding and accepts a UTF-8 BOM
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError, RecursionError) as e:
-            raise AnalyzerInputError(f"invalid deps.json: {e}") from None
+        doc = read_json(stream, self.max_size, "deps.json")
         if not isinstance(doc, dict):
             raise AnalyzerInputError("deps.json is not an object")
         libraries = doc.get("libraries")

@@ -9,6 +9,7 @@ output for the same input changes.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar
@@ -55,6 +56,20 @@ class AnalyzerResult:
             owned_files=d.get("owned_files", {}),
             warnings=d.get("warnings", []),
         )
+
+
+def read_json(stream: IO[bytes], max_size: int, what: str) -> Any:
+    """Parse a bounded JSON document from a file; anything malformed is an input error.
+
+    Bytes, not text, go to the parser: it detects the encoding and accepts a UTF-8 BOM.
+    """
+    data = stream.read(max_size + 1)
+    if len(data) > max_size:
+        raise AnalyzerInputError(f"{what} larger than {max_size} bytes")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise AnalyzerInputError(f"invalid {what}: {e}") from None
 
 
 class Analyzer(ABC):

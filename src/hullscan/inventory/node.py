@@ -3,10 +3,15 @@ included) and Debian's /usr/share/nodejs/."""
 
 from __future__ import annotations
 
-import json
 from typing import IO, Any
 
-from hullscan.inventory.interface import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
+from hullscan.inventory.interface import (
+    Analyzer,
+    AnalyzerInputError,
+    AnalyzerResult,
+    MiB,
+    read_json,
+)
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
 
@@ -51,10 +56,7 @@ class NodePackageAnalyzer(Analyzer):
         return is_installed_package_json(path)
 
     def analyze(self, path: str, info: FileInfo, stream: IO[bytes]) -> AnalyzerResult | None:
-        try:
-            pj = json.loads(stream.read(self.max_size))
-        except (ValueError, UnicodeDecodeError) as e:
-            raise AnalyzerInputError(f"invalid package.json: {e}") from None
+        pj = read_json(stream, self.max_size, "package.json")
         if not isinstance(pj, dict):
             raise AnalyzerInputError("package.json is not an object")
         name, version = pj.get("name"), pj.get("version")

@@ -8,10 +8,15 @@ as written, leading ``v`` included, in the package and in its purl
 
 from __future__ import annotations
 
-import json
 from typing import IO, Any
 
-from hullscan.inventory.interface import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
+from hullscan.inventory.interface import (
+    Analyzer,
+    AnalyzerInputError,
+    AnalyzerResult,
+    MiB,
+    read_json,
+)
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
 
@@ -51,13 +56,7 @@ class ComposerInstalledAnalyzer(Analyzer):
         return info.is_regular and is_composer_installed_json(path)
 
     def analyze(self, path: str, info: FileInfo, stream: IO[bytes]) -> AnalyzerResult | None:
-        data = stream.read(self.max_size + 1)
-        if len(data) > self.max_size:
-            raise AnalyzerInputError(f"installed.json larger than {self.max_size} bytes")
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError, RecursionError) as e:
-            raise AnalyzerInputError(f"invalid installed.json: {e}") from None
+        doc = read_json(stream, self.max_size, "installed.json")
         dev_names: set[str] = set()
         if isinstance(doc, dict):
             entries = doc.get("packages")
