@@ -7,7 +7,6 @@ what was asked, with one line on stderr and never a traceback (unless --debug).
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,6 +84,18 @@ def _common_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _image_command(format_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """IMAGE, --format and the common options, for every command that reads an image."""
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.pass_context(f)
+        f = _common_options(f)
+        f = click.option("-f", "--format", "fmt", default="table", show_default=True,
+                         type=click.Choice(["table", "json", "cyclonedx", "spdx"]),
+                         help=format_help)(f)
+        return click.argument("image")(f)
+    return decorate
+
+
 def _run(image: str, fmt: str, output: Path | None, platform: str | None,
          cache_dir: Path | None, no_cache: bool, quiet: bool, debug: bool) -> int:
     options = ScanOptions(cache_dir=cache_dir or default_cache_dir(), use_cache=not no_cache,
@@ -122,24 +133,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 @cli.command(epilog=IMAGE_HELP)
-@click.argument("image")
-@click.option("-f", "--format", "fmt", default="table", show_default=True,
-              type=click.Choice(["table", "json", "cyclonedx", "spdx"]),
-              help="Report format.")
-@_common_options
-@click.pass_context
+@_image_command("Report format.")
 def scan(ctx: click.Context, /, image: str, fmt: str, **kw: Any) -> None:
     """Scan IMAGE and report what is in it (findings come from the enabled scanners)."""
     ctx.exit(_run(image, fmt, debug=ctx.obj["debug"], **kw))
 
 
 @cli.command(epilog=IMAGE_HELP)
-@click.argument("image")
-@click.option("-f", "--format", "fmt", default="table", show_default=True,
-              type=click.Choice(["table", "json", "cyclonedx", "spdx"]),
-              help="SBOM format: CycloneDX 1.6 JSON, SPDX 2.3 JSON, hullscan JSON, or a table.")
-@_common_options
-@click.pass_context
+@_image_command("SBOM format: CycloneDX 1.6 JSON, SPDX 2.3 JSON, hullscan JSON, or a table.")
 def sbom(ctx: click.Context, /, image: str, fmt: str, **kw: Any) -> None:
     """List every package in IMAGE (OS and language packages, Go and Rust binaries, jars)."""
     ctx.exit(_run(image, fmt, debug=ctx.obj["debug"], **kw))
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:  # never a traceback for the user, but say it is our bug
         if debug:
+            import traceback
+
             traceback.print_exc()
         click.echo(f"hullscan: internal error: {type(e).__name__}: {e} "
                    "(rerun with --debug for details)", err=True)

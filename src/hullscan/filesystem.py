@@ -36,6 +36,7 @@ class ImageFilesystem:
         self.history: dict[str, list[PathVersion]] = {}
         self._children: dict[str, set[str]] = {}
         self._dir_cache: dict[str, str | None] = {}
+        self._identity_cache: dict[tuple[int, str, str], frozenset[str]] = {}
         for index, layer in enumerate(self.layers):
             self._apply(index, layer)
 
@@ -143,11 +144,22 @@ class ImageFilesystem:
                 continue
             if v.info is None:
                 break
-            result = self.layers[v.layer].results.get(path, {}).get(analyzer)
-            if result is None or all(package_identity(p) != same for p in result.packages):
+            if same not in self._identities(v.layer, path, analyzer):
                 break
             first = v.layer
         return first
+
+    def _identities(self, layer: int, path: str, analyzer: str) -> frozenset[str]:
+        """The package identities one layer's version of a file holds (memoized: a
+        database file is asked about once per package it lists)."""
+        key = (layer, path, analyzer)
+        found = self._identity_cache.get(key)
+        if found is None:
+            result = self.layers[layer].results.get(path, {}).get(analyzer)
+            found = frozenset(package_identity(p) for p in result.packages) if result else \
+                frozenset()
+            self._identity_cache[key] = found
+        return found
 
     def canonical(self, path: str) -> str:
         """``path`` with symlinked parent directories resolved (e.g. ``lib`` → ``usr/lib``)."""

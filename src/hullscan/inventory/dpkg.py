@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from typing import IO
 
-from debian.deb822 import Deb822
-
 from hullscan.inventory.interface import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
@@ -21,6 +19,8 @@ _INSTALLED = {"installed"}
 def _packages_from_status(text: str, path: str) -> tuple[list[Package], list[str]]:
     """The installed packages, and a warning per paragraph too broken to read (a truncated
     database keeps its complete paragraphs)."""
+    from debian.deb822 import Deb822  # imported when needed: a cached scan never parses
+
     out: list[Package] = []
     warnings: list[str] = []
     for para in Deb822.iter_paragraphs(text.splitlines(keepends=True), use_apt_pkg=False):

@@ -15,7 +15,7 @@ that contain it.
 
 from __future__ import annotations
 
-import json
+import io
 import re
 import struct
 import zlib
@@ -24,7 +24,13 @@ from typing import IO, Any, cast
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from hullscan.inventory.interface import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
+from hullscan.inventory.interface import (
+    Analyzer,
+    AnalyzerInputError,
+    AnalyzerResult,
+    MiB,
+    read_json,
+)
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
 from hullscan.tempfiles import spool
@@ -101,10 +107,7 @@ def parse_dep_info(compressed: bytes) -> Any:
         raise AnalyzerInputError(f"{SECTION_NAME}: JSON larger than {MAX_JSON} bytes")
     if not inflater.eof:
         raise AnalyzerInputError(f"{SECTION_NAME}: truncated zlib data")
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as e:
-        raise AnalyzerInputError(f"{SECTION_NAME}: invalid JSON: {e}") from None
+    return read_json(io.BytesIO(raw), MAX_JSON, f"JSON in {SECTION_NAME}")
 
 
 class CargoAuditableAnalyzer(Analyzer):
