@@ -5,15 +5,16 @@ BIN     = $(VENV)/bin
 CORPUS ?= $(HOME)/.cache/hullscan-corpus
 PEERS  ?= $(HOME)/.cache/hullscan-peers
 
-.PHONY: demo test lint typecheck bench setup corpus peers clean
+.PHONY: demo test lint typecheck bench setup corpus peers references clean
 
 # A real scan of the example image the repository builds from its own files.
 demo: $(BIN)/hullscan
 	$(BIN)/python examples/build_demo.py build/demo-image.tar
+	$(BIN)/hullscan db import examples/demo/advisories.zip --cache-dir build/cache
 	$(BIN)/hullscan scan build/demo-image.tar --cache-dir build/cache
 
 # The whole test suite: lint, types, unit tests and the corpus tests (corpus built on first use).
-test: $(BIN)/pytest corpus peers
+test: $(BIN)/pytest corpus peers references
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/mypy
 	PEERS_BIN=$(PEERS)/bin HULLSCAN_CORPUS=$(CORPUS) $(BIN)/pytest -p no:cacheprovider
@@ -33,6 +34,10 @@ $(BIN)/pytest: pyproject.toml $(BIN)/hullscan
 corpus:
 	bash scripts/corpus-prereqs.sh
 	bash ../shared/corpus/build.sh $(CORPUS) >/dev/null
+
+# Reference implementations the version-ordering tests compare against (dpkg, rpm, ruby, ...).
+references:
+	bash scripts/test-references.sh
 
 # trivy, syft, hadolint and gitleaks, hash-pinned, for side-by-side checks and bench/.
 peers:
