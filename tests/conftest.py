@@ -41,3 +41,17 @@ def truth(name: str) -> dict[str, Any]:
 @pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
+
+VULNDATA = REPO.parent / "shared" / "vulndata"
+
+
+@pytest.fixture(scope="session")
+def full_vulndb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All of ../shared/vulndata imported once per test session."""
+    if not VULNDATA.is_dir():
+        pytest.skip(f"{VULNDATA} not found")
+    from hullscan.vulndb.build import import_paths
+
+    dest = tmp_path_factory.mktemp("vulndb") / "osv.sqlite"
+    import_paths([VULNDATA], dest)
+    return dest

@@ -13,6 +13,8 @@ from hullscan.cli import main
 
 import imagebuilder as ib
 
+DEMO_ADVISORIES = Path(__file__).resolve().parent.parent / "examples" / "demo" / "advisories.zip"
+
 
 @pytest.fixture
 def archive(tmp_path: Path) -> Path:
@@ -43,13 +45,36 @@ def test_sbom_json_report_shape(archive: Path, tmp_path: Path,
     assert doc["summary"]["packages_by_type"] == {"deb": 3, "npm": 1, "pypi": 1}
 
 
-def test_scan_table_to_stdout(archive: Path, tmp_path: Path,
+def test_sbom_table_to_stdout(archive: Path, tmp_path: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["scan", str(archive), "--cache-dir", str(tmp_path / "c")]) == 0
+    assert main(["sbom", str(archive), "--cache-dir", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
     assert "example/app:1.0" in out
     assert "libssl3" in out and "openssl" in out
     assert out.rstrip().splitlines()[-1] == "5 packages: 3 deb, 1 npm, 1 pypi"
+
+
+def test_scan_finds_and_fails_on(archive: Path, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    cache = str(tmp_path / "c")
+    assert main(["db", "import", str(DEMO_ADVISORIES), "--cache-dir", cache]) == 0
+    capsys.readouterr()
+    assert main(["scan", str(archive), "--cache-dir", cache]) == 0
+    out = capsys.readouterr().out
+    assert "lodash 4.17.15" in out and "NSWG-ECO-516" in out and "4.17.19" in out
+    assert main(["scan", str(archive), "--cache-dir", cache, "--fail-on", "medium"]) == 1
+    assert main(["scan", str(archive), "--cache-dir", cache, "--fail-on", "high"]) == 0
+    ignore = tmp_path / "ignore.yaml"
+    ignore.write_text("- {id: NSWG-ECO-516, reason: not reachable}\n")
+    assert main(["scan", str(archive), "--cache-dir", cache, "--fail-on", "medium",
+                 "--ignore-file", str(ignore)]) == 0
+
+
+def test_scan_without_database_says_how_to_get_one(archive: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", str(archive), "--cache-dir", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hullscan db" in err
 
 
 def test_errors_are_one_line_with_exit_2(tmp_path: Path,

@@ -16,8 +16,10 @@ import click
 
 from hullscan import __version__
 from hullscan.cache import default_cache_dir
-from hullscan.model import HullscanError, Inventory
+from hullscan.model import HullscanError, ScanReport, Severity
 from hullscan.pipeline import ProgressHook, ScanOptions, inventory
+from hullscan.policy import IGNORE_FILE
+from hullscan.scan import DEFAULT_SCANNERS, SCANNERS
 from hullscan.sources import Platform
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -33,18 +35,33 @@ IMAGE_HELP = """IMAGE is an image reference:
 """
 
 
-def _renderer(fmt: str) -> Callable[[Inventory, bool], str]:
+SBOM_FORMATS = ["table", "json", "cyclonedx", "spdx"]
+SCAN_FORMATS = ["table", "json", "sarif", "junit", "cyclonedx", "spdx"]
+
+
+def _renderer(fmt: str, findings: bool) -> Callable[[ScanReport, bool], str]:
+    """The reporter for a format; ``findings`` picks the scan flavour of table/CycloneDX."""
     if fmt == "json":
         from hullscan.report.json_report import render_json
-        return lambda inv, _color: render_json(inv)
+        return lambda r, _color: render_json(r)
     if fmt == "cyclonedx":
+        if findings:
+            from hullscan.report.cyclonedx import render_cyclonedx_report
+            return lambda r, _color: render_cyclonedx_report(r)
         from hullscan.report.cyclonedx import render_cyclonedx
-        return lambda inv, _color: render_cyclonedx(inv)
+        return lambda r, _color: render_cyclonedx(r.inventory)
     if fmt == "spdx":
         from hullscan.report.spdx import render_spdx
-        return lambda inv, _color: render_spdx(inv)
-    from hullscan.report.table import render_table
-    return lambda inv, color: render_table(inv, color=color)
+        return lambda r, _color: render_spdx(r.inventory)
+    if fmt == "sarif":
+        from hullscan.report.sarif import render_sarif
+        return lambda r, _color: render_sarif(r)
+    if fmt == "junit":
+        from hullscan.report.junit import render_junit
+        return lambda r, _color: render_junit(r)
+    from hullscan.report.table import render_findings_table, render_table
+    table = render_findings_table if findings else render_table
+    return lambda r, color: table(r, color=color)
 
 
 @contextmanager
@@ -84,34 +101,32 @@ def _common_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _image_command(format_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _image_command(formats: list[str],
+                   format_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """IMAGE, --format and the common options, for every command that reads an image."""
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         f = click.pass_context(f)
         f = _common_options(f)
         f = click.option("-f", "--format", "fmt", default="table", show_default=True,
-                         type=click.Choice(["table", "json", "cyclonedx", "spdx"]),
-                         help=format_help)(f)
+                         type=click.Choice(formats), help=format_help)(f)
         return click.argument("image")(f)
     return decorate
 
 
-def _run(image: str, fmt: str, output: Path | None, platform: str | None,
-         cache_dir: Path | None, no_cache: bool, quiet: bool, debug: bool) -> int:
-    options = ScanOptions(cache_dir=cache_dir or default_cache_dir(), use_cache=not no_cache,
-                          platform=Platform.parse(platform) if platform else None, debug=debug)
-    with _progress(not quiet) as hook:
-        inv = inventory(image, options, progress=hook)
-    color = output is None and sys.stdout.isatty()
-    text = _renderer(fmt)(inv, color)
+def _options(cache_dir: Path | None, no_cache: bool, platform: str | None,
+             debug: bool) -> ScanOptions:
+    return ScanOptions(cache_dir=cache_dir or default_cache_dir(), use_cache=not no_cache,
+                       platform=Platform.parse(platform) if platform else None, debug=debug)
+
+
+def _emit(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
-    else:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise HullscanError(f"cannot write {output}: {e.strerror}") from None
-    return EXIT_OK
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise HullscanError(f"cannot write {output}: {e.strerror}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -132,25 +147,162 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-@cli.command(epilog=IMAGE_HELP)
-@_image_command("Report format.")
-def scan(ctx: click.Context, /, image: str, fmt: str, **kw: Any) -> None:
-    """Scan IMAGE and report what is in it (findings come from the enabled scanners)."""
-    ctx.exit(_run(image, fmt, debug=ctx.obj["debug"], **kw))
+@cli.command(epilog=IMAGE_HELP + """
+\b
+Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it (after
+.hullscanignore and VEX); 2 the scan could not run (bad image, no database).
+""")
+@_image_command(SCAN_FORMATS, "Report format (SARIF 2.1.0 for code scanning, JUnit for CI "
+                "test views, CycloneDX 1.6 with vulnerabilities).")
+@click.option("--scanners", default=",".join(DEFAULT_SCANNERS), show_default=True,
+              help=f"Comma-separated scanners to run ({', '.join(SCANNERS)}).")
+@click.option("--severity", default="UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL", show_default=True,
+              help="Report only findings of these severities.")
+@click.option("--fail-on", type=click.Choice([s.name for s in Severity], case_sensitive=False),
+              help="Exit 1 when a reported finding is at or above this severity.")
+@click.option("--ignore-unfixed", is_flag=True,
+              help="Leave out vulnerabilities that have no fixed version yet.")
+@click.option("--show-not-affected", is_flag=True,
+              help="Also report what the distribution marks as not affecting this release.")
+@click.option("--ignore-file", type=click.Path(dir_okay=False, path_type=Path),
+              help=f"Ignore rules (YAML; default: ./{IGNORE_FILE} if present). Each needs an "
+                   "id and a reason; an expired rule stops applying.")
+@click.option("--vex", "vex_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="OpenVEX or CycloneDX VEX document; 'not_affected'/'fixed' statements "
+                   "suppress findings (repeatable).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="HULLSCAN_DB", show_envvar=True,
+              help="Vulnerability database (default: <cache dir>/db/osv.sqlite).")
+@click.option("--max-db-age", default=7, show_default=True, metavar="DAYS",
+              help="Warn when the vulnerability data is older than this.")
+def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
+         platform: str | None, cache_dir: Path | None, no_cache: bool, quiet: bool,
+         scanners: str, severity: str, fail_on: str | None, ignore_unfixed: bool,
+         show_not_affected: bool, ignore_file: Path | None, vex_files: tuple[Path, ...],
+         db_path: Path | None, max_db_age: int) -> None:
+    """Scan IMAGE for known vulnerabilities in everything it contains.
+
+    \b
+    Examples:
+      hullscan scan app.tar --fail-on HIGH
+      hullscan scan oci:./layout --format sarif -o hullscan.sarif --ignore-unfixed
+    """
+    from hullscan.policy import Policy, load_ignore_file, parse_severities
+    from hullscan.scan import ScanRequest, parse_scanners, run_scan
+    from hullscan.vex import load_vex
+
+    if ignore_file is None and Path(IGNORE_FILE).is_file():
+        ignore_file = Path(IGNORE_FILE)
+    options = _options(cache_dir, no_cache, platform, ctx.obj["debug"])
+    threshold = Severity.parse(fail_on) if fail_on else None
+    policy = Policy(severities=parse_severities(severity), fail_on=threshold,
+                    ignore_unfixed=ignore_unfixed, show_not_affected=show_not_affected,
+                    ignore_rules=load_ignore_file(ignore_file) if ignore_file else (),
+                    vex=[s for f in vex_files for s in load_vex(f)])
+    if db_path is None and cache_dir is not None:
+        db_path = cache_dir / "db" / "osv.sqlite"
+    request = ScanRequest(image, parse_scanners(scanners), db_path, max_db_age)
+    with _progress(not quiet) as hook:
+        report, result = run_scan(request, options, policy, hook)
+    _emit(_renderer(fmt, findings=True)(report, output is None and sys.stdout.isatty()),
+          output)
+    ctx.exit(result.exit_code(threshold))
 
 
 @cli.command(epilog=IMAGE_HELP)
-@_image_command("SBOM format: CycloneDX 1.6 JSON, SPDX 2.3 JSON, hullscan JSON, or a table.")
-def sbom(ctx: click.Context, /, image: str, fmt: str, **kw: Any) -> None:
+@_image_command(SBOM_FORMATS,
+                "SBOM format: CycloneDX 1.6 JSON, SPDX 2.3 JSON, hullscan JSON, or a table.")
+def sbom(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
+         platform: str | None, cache_dir: Path | None, no_cache: bool, quiet: bool) -> None:
     """List every package in IMAGE (OS and language packages, Go and Rust binaries, jars)."""
-    ctx.exit(_run(image, fmt, debug=ctx.obj["debug"], **kw))
+    options = _options(cache_dir, no_cache, platform, ctx.obj["debug"])
+    with _progress(not quiet) as hook:
+        inv = inventory(image, options, progress=hook)
+    _emit(_renderer(fmt, findings=False)(ScanReport(inv), output is None and
+                                         sys.stdout.isatty()), output)
+
+
+def _db_path(db_path: Path | None, cache_dir: Path | None) -> Path:
+    from hullscan.vulndb import default_db_path
+
+    if db_path is not None:
+        return db_path
+    return cache_dir / "db" / "osv.sqlite" if cache_dir is not None else default_db_path()
+
+
+_db_option = click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+                          envvar="HULLSCAN_DB", show_envvar=True,
+                          help="Database file (default: <cache dir>/db/osv.sqlite).")
+_cache_option = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+                             envvar="HULLSCAN_CACHE_DIR", show_envvar=True,
+                             help=f"Cache directory (default: {default_cache_dir()}).")
+
+
+@cli.group()
+def db() -> None:
+    """The local vulnerability database (OSV advisories in SQLite)."""
+
+
+@db.command("import")
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@_db_option
+@_cache_option
+def db_import(paths: tuple[Path, ...], db_path: Path | None, cache_dir: Path | None) -> None:
+    """Import OSV advisories: directories of OSV JSON files, all.zip exports, or
+    directories of those. Adds to what the database holds (newer records win)."""
+    from hullscan.vulndb.build import import_paths
+
+    dest = _db_path(db_path, cache_dir)
+    stats = import_paths(list(paths), dest)
+    click.echo(f"imported into {dest}: {stats.summary()}")
+
+
+@db.command("update")
+@click.option("--source", metavar="URL|DIR", envvar="HULLSCAN_DB_SOURCE", show_envvar=True,
+              help="Mirror with <Ecosystem>/all.zip files (https://, file:// or a directory; "
+                   "default: OSV's public export).")
+@click.option("--ecosystem", "ecosystems", multiple=True,
+              help="Ecosystems to fetch (repeatable; default: those already in the database).")
+@click.option("--offline", is_flag=True, help="Refuse to touch the network.")
+@_db_option
+@_cache_option
+def db_update(source: str | None, ecosystems: tuple[str, ...], offline: bool,
+              db_path: Path | None, cache_dir: Path | None) -> None:
+    """Fetch the per-ecosystem all.zip exports that changed and rebuild the database.
+
+    Unchanged exports are not downloaded again (conditional requests); a failed
+    update leaves the previous database in place."""
+    from hullscan.vulndb.update import DEFAULT_SOURCE, update
+
+    dest = _db_path(db_path, cache_dir)
+    stats = update(dest, source or DEFAULT_SOURCE, list(ecosystems) or None, offline=offline)
+    click.echo(f"{dest}: {stats.summary()}")
+
+
+@db.command("status")
+@_db_option
+@_cache_option
+def db_status(db_path: Path | None, cache_dir: Path | None) -> None:
+    """Ecosystems, advisory counts and the age of the data."""
+    from hullscan.vulndb import age_warning, open_db
+
+    path = _db_path(db_path, cache_dir)
+    vdb = open_db(path)
+    try:
+        click.echo(vdb.describe())
+        if warning := age_warning(vdb, 7):
+            click.echo(f"warning: {warning}")
+    finally:
+        vdb.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: maps every failure to exit code 2 with a single line on stderr."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="hullscan", standalone_mode=False)
+        # without standalone mode, click returns ctx.exit()'s code instead of raising
+        code = cli.main(args=argv, prog_name="hullscan", standalone_mode=False)
     except click.exceptions.Exit as e:
         return int(e.exit_code)
     except click.ClickException as e:
@@ -173,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"hullscan: internal error: {type(e).__name__}: {e} "
                    "(rerun with --debug for details)", err=True)
         return EXIT_ERROR
-    return EXIT_OK
+    return code if isinstance(code, int) else EXIT_OK
 
 
 if __name__ == "__main__":

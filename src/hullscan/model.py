@@ -205,3 +205,103 @@ class Inventory:
     packages: tuple[Package, ...]
     #: things the user should know that did not stop the scan (e.g. a malformed database)
     warnings: tuple[str, ...] = ()
+
+
+class Severity(enum.IntEnum):
+    """Ordered severities; ``UNKNOWN`` sorts lowest so thresholds never hide it by accident
+    unless asked (``--severity`` lists it explicitly)."""
+
+    UNKNOWN = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.name for s in cls)
+            raise HullscanError(f"unknown severity {text!r} (one of {names})") from None
+
+
+#: what a finding is about; the JSON report's ``kind``
+FINDING_KINDS = ("vulnerability", "secret", "misconfiguration", "binary", "supplychain")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Anything wrong with an image (DESIGN.md: "Everything found is a Finding").
+
+    Vulnerability findings fill ``package``, versions and ``status``; other kinds use
+    ``path``/``line``/``evidence``. ``details`` carries kind-specific extras (CVSS
+    vectors, matched ranges, the advisory's data source) that reporters may show.
+    """
+
+    kind: str
+    id: str
+    severity: Severity
+    title: str
+    aliases: tuple[str, ...] = ()
+    package: Package | None = None
+    installed_version: str = ""
+    fixed_version: str = ""
+    #: fixed | affected | will_not_fix | not_affected (vulnerabilities)
+    status: str = ""
+    path: str | None = None
+    layer: str | None = None
+    line: int | None = None
+    evidence: str = ""
+    remediation: str = ""
+    references: tuple[str, ...] = ()
+    description: str = ""
+    standards: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def all_ids(self) -> tuple[str, ...]:
+        return (self.id, *self.aliases)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "id": self.id, "aliases": list(self.aliases),
+                             "severity": self.severity.name, "title": self.title}
+        if self.package is not None:
+            p = self.package
+            d["package"] = {"name": p.name, "version": p.version, "type": p.type,
+                            "purl": p.purl, **({"source_name": p.source_name}
+                                               if p.source_name else {})}
+            d["installed_version"] = self.installed_version
+            d["fixed_version"] = self.fixed_version or None
+            d["status"] = self.status
+        for key in ("path", "layer", "line"):
+            d[key] = getattr(self, key)
+        for key in ("evidence", "remediation", "description"):
+            if getattr(self, key):
+                d[key] = getattr(self, key)
+        d["references"] = list(self.references)
+        if self.standards:
+            d["standards"] = list(self.standards)
+        if self.details:
+            d["details"] = self.details
+        return d
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    """A finding the policy set aside, and why (an ignore rule, a VEX statement)."""
+
+    finding: Finding
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """What ``hullscan scan`` produces: the inventory plus the findings after policy."""
+
+    inventory: Inventory
+    findings: tuple[Finding, ...] = ()
+    suppressed: tuple[Suppressed, ...] = ()
+    scanners: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from hullscan import __version__
-from hullscan.model import ImageMeta, Inventory, OSInfo
+from hullscan.model import ImageMeta, OSInfo, ScanReport, Severity
 
 SCHEMA = "hullscan.report/v1"
 
@@ -29,21 +29,28 @@ def image_dict(image: ImageMeta, os_info: OSInfo | None) -> dict[str, Any]:
     }
 
 
-def report_dict(inv: Inventory) -> dict[str, Any]:
+def report_dict(report: ScanReport) -> dict[str, Any]:
+    inv = report.inventory
+    findings = [f.to_dict() for f in report.findings]
     return {
         "schema": SCHEMA,
         "tool": {"name": "hullscan", "version": __version__},
         "image": image_dict(inv.image, inv.os),
         "packages": [p.to_dict() for p in inv.packages],
-        "findings": [],
-        "warnings": list(inv.warnings),
+        "scanners": list(report.scanners),
+        "findings": findings,
+        "suppressed": [{**s.finding.to_dict(), "suppressed_by": s.source, "reason": s.reason}
+                       for s in report.suppressed],
+        "warnings": list(inv.warnings) + list(report.warnings),
         "summary": {
             "packages_by_type": dict(sorted(Counter(p.type for p in inv.packages).items())),
-            "by_kind": {},
-            "by_severity": {},
+            "by_kind": dict(sorted(Counter(f.kind for f in report.findings).items())),
+            "by_severity": {s.name: n for s in sorted(Severity, reverse=True)
+                            if (n := sum(1 for f in report.findings if f.severity == s))},
+            "suppressed": len(report.suppressed),
         },
     }
 
 
-def render_json(inv: Inventory) -> str:
-    return json.dumps(report_dict(inv), indent=2, ensure_ascii=False) + "\n"
+def render_json(report: ScanReport) -> str:
+    return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"

@@ -1,29 +1,35 @@
-"""A terminal table of the inventory, grouped by package type."""
+"""Terminal tables: the inventory (``sbom``) and the findings (``scan``)."""
 
 from __future__ import annotations
 
 import io
 import shutil
 from collections import Counter
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.table import Table
 
-from hullscan.model import Inventory
+from hullscan.model import Finding, Inventory, ScanReport, Severity
+
+SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.HIGH: "red",
+                  Severity.MEDIUM: "yellow", Severity.LOW: "cyan", Severity.UNKNOWN: "dim"}
 
 
-def _short(digest: str | None, n: int = 12) -> str:
-    if not digest:
-        return "-"
-    return digest.split(":", 1)[-1][:n]
-
-
-def render_table(inv: Inventory, color: bool = False, width: int | None = None) -> str:
-    buf = io.StringIO()
+def _console(buf: io.StringIO, color: bool, width: int | None) -> Console:
     # on a terminal, its width; in a pipe or file, wide enough that paths stay on one line
-    console = Console(file=buf, force_terminal=color, no_color=not color,
-                      width=width or (shutil.get_terminal_size().columns if color else 200),
-                      highlight=False)
+    return Console(file=buf, force_terminal=color, no_color=not color,
+                   width=width or (shutil.get_terminal_size().columns if color else 200),
+                   highlight=False)
+
+
+def _render(color: bool, width: int | None, body: Callable[[Console], None]) -> str:
+    buf = io.StringIO()
+    body(_console(buf, color, width))
+    return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
+
+
+def _header(console: Console, inv: Inventory) -> None:
     img = inv.image
     os_text = inv.os.pretty_name or f"{inv.os.id} {inv.os.version_id}" if inv.os else "unknown"
     if inv.os and inv.os.release and inv.os.release not in os_text:
@@ -33,21 +39,88 @@ def render_table(inv: Inventory, color: bool = False, width: int | None = None) 
     console.print(f"[bold]{img.name}[/bold]  {img.transport}")
     console.print(f"  digest {img.digest or '-'}  config {img.config_digest or '-'}")
     console.print(f"  os {os_text}  platform {img.platform or '-'}  layers {len(img.layers)}")
-    layer_index = {layer.diff_id: layer.index for layer in img.layers}
-    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for col in ("TYPE", "NAME", "VERSION", "SOURCE", "LAYER", "PATH"):
-        table.add_column(col, overflow="fold")
-    for p in inv.packages:
-        loc = p.locations[0] if p.locations else None
-        layer = str(layer_index.get(loc.layer, "-")) if loc and loc.layer else "-"
-        source = p.source_name if p.source_name and p.source_name != p.name else ""
-        if p.owner:
-            source = f"(owned by {p.owner})"
-        table.add_row(p.type, p.name, p.version, source, layer, loc.path if loc else "")
-    console.print(table)
-    counts = Counter(p.type for p in inv.packages)
-    summary = ", ".join(f"{n} {t}" for t, n in sorted(counts.items())) or "no packages"
-    console.print(f"{len(inv.packages)} packages: {summary}")
-    for w in inv.warnings:
+
+
+def _warnings(console: Console, warnings: tuple[str, ...]) -> None:
+    for w in warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
-    return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
+
+
+def render_table(report: ScanReport, color: bool = False, width: int | None = None) -> str:
+    """The inventory, one package a row."""
+    inv = report.inventory
+
+    def body(console: Console) -> None:
+        _header(console, inv)
+        layer_index = {layer.diff_id: layer.index for layer in inv.image.layers}
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for col in ("TYPE", "NAME", "VERSION", "SOURCE", "LAYER", "PATH"):
+            table.add_column(col, overflow="fold")
+        for p in inv.packages:
+            loc = p.locations[0] if p.locations else None
+            layer = str(layer_index.get(loc.layer, "-")) if loc and loc.layer else "-"
+            source = p.source_name if p.source_name and p.source_name != p.name else ""
+            if p.owner:
+                source = f"(owned by {p.owner})"
+            table.add_row(p.type, p.name, p.version, source, layer, loc.path if loc else "")
+        console.print(table)
+        counts = Counter(p.type for p in inv.packages)
+        summary = ", ".join(f"{n} {t}" for t, n in sorted(counts.items())) or "no packages"
+        console.print(f"{len(inv.packages)} packages: {summary}")
+        _warnings(console, inv.warnings + report.warnings)
+
+    return _render(color, width, body)
+
+
+def _package_key(f: Finding) -> tuple[str, str, str]:
+    p = f.package
+    return (p.type, p.name, p.version) if p else ("", "", "")
+
+
+def render_findings_table(report: ScanReport, color: bool = False,
+                          width: int | None = None) -> str:
+    """Findings grouped by package: installed → fixed version, severity, id, title."""
+
+    def body(console: Console) -> None:
+        _header(console, report.inventory)
+        by_package: dict[tuple[str, str, str], list[Finding]] = {}
+        others: list[Finding] = []
+        for f in report.findings:
+            if f.package is None:
+                others.append(f)
+            else:
+                by_package.setdefault(_package_key(f), []).append(f)
+        order = sorted(by_package, key=lambda k: (-max(f.severity for f in by_package[k]), k))
+        for key in order:
+            group = sorted(by_package[key], key=lambda f: (-f.severity, f.id))
+            p = group[0].package
+            assert p is not None
+            source = f" (source {p.source_name} {p.source_version})" if (
+                p.source_name and p.source_name != p.name) else ""
+            where = f"  {group[0].path}" if group[0].path else ""
+            console.print(f"\n[bold]{p.name} {p.version}[/bold] [dim]{p.type}{source}{where}[/dim]")
+            table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 1))
+            for _ in range(4):
+                table.add_column(overflow="fold")
+            for f in group:
+                style = SEVERITY_STYLE[f.severity]
+                fix = f"→ {f.fixed_version}" if f.fixed_version else (
+                    "not affected" if f.status == "not_affected" else "no fix yet")
+                table.add_row(f"  [{style}]{f.severity.name}[/{style}]", f.id, fix, f.title)
+            console.print(table)
+        for f in others:
+            style = SEVERITY_STYLE[f.severity]
+            where = f"{f.path}:{f.line}" if f.path and f.line else (f.path or "")
+            console.print(f"[{style}]{f.severity.name}[/{style}] {f.id} {f.title} {where}")
+        counts = Counter(f.severity for f in report.findings)
+        parts = [f"{counts[s]} {s.name}" for s in sorted(Severity, reverse=True) if counts[s]]
+        total = len(report.findings)
+        line = (f"\n{total} finding{'s' if total != 1 else ''} in {len(by_package)} packages"
+                f" ({', '.join(parts)})" if total else "\nno findings")
+        if report.suppressed:
+            line += f"; {len(report.suppressed)} suppressed by ignore rules or VEX"
+        console.print(line + f"  [{len(report.inventory.packages)} packages scanned, "
+                      f"scanners: {','.join(report.scanners) or 'none'}]")
+        _warnings(console, report.inventory.warnings + report.warnings)
+
+    return _render(color, width, body)

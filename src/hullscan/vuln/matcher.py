@@ -1,0 +1,309 @@
+"""Match an inventory against OSV advisories: precise by construction.
+
+- OS packages are looked up only in their own distribution release's data, by
+  source package and source version (Grype's dpkg matcher: binary → source →
+  advisories), so a Debian 11 advisory never fires on Debian 12.
+- Language packages are looked up in their ecosystem by normalized name;
+  packages an OS package owns are skipped (the OS advisory covers them).
+- A version is affected only when an OSV range really contains it, ordered
+  with that ecosystem's own rules; an unorderable bound skips the advisory
+  (and says so) instead of guessing.
+- Advisories that alias each other become one finding per package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cmp_to_key
+from typing import Any, Protocol
+
+from packageurl import PackageURL
+
+from hullscan import versions
+from hullscan.model import Finding, Inventory, OSInfo, Package, Severity
+from hullscan.vuln.ranges import RangeMatch, evaluate
+from hullscan.vuln.severity import Rating, rate
+
+#: purl type → OSV ecosystem, for language packages
+LANGUAGE_ECOSYSTEMS = {
+    "pypi": "PyPI", "npm": "npm", "golang": "Go", "maven": "Maven", "cargo": "crates.io",
+    "gem": "RubyGems", "composer": "Packagist", "nuget": "NuGet",
+}
+MAX_REFERENCES = 12
+
+
+class OsvRange(Protocol):
+    type: str
+    events: Sequence[Any]
+
+
+class OsvAffected(Protocol):
+    ecosystem: str
+    name: str
+    ranges: Sequence[Any]
+    versions: Sequence[str]
+    database_specific: dict[str, Any]
+    ecosystem_specific: dict[str, Any]
+
+
+class OsvAdvisory(Protocol):
+    id: str
+    aliases: Sequence[str]
+    withdrawn: str | None
+    summary: str
+    details: str
+    severity: Sequence[tuple[str, str]]
+    references: Sequence[str]
+    database_specific: dict[str, Any]
+    affected: Sequence[Any]
+
+
+class AdvisorySource(Protocol):
+    def advisories_for(self, ecosystem: str, name: str) -> Sequence[Any]: ...
+
+    def not_affected(self, ecosystem: str, name: str) -> set[str]: ...
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to look up for one package."""
+
+    ecosystems: tuple[str, ...]
+    name: str
+    version: str
+    #: the ecosystem whose version rules apply
+    scheme: str
+
+
+def os_ecosystems(os_info: OSInfo | None) -> tuple[str, ...]:
+    """OSV ecosystem strings for the image's distribution release."""
+    if os_info is None or not os_info.version_id:
+        return ()
+    v = os_info.version_id
+    major = v.split(".")[0]
+    match os_info.id:
+        case "debian":
+            return (f"Debian:{major}",)
+        case "ubuntu":
+            return (f"Ubuntu:{v}", f"Ubuntu:{v}:LTS")
+        case "alpine":
+            return (f"Alpine:v{'.'.join(v.split('.')[:2])}",)
+        case "almalinux":
+            return (f"AlmaLinux:{major}",)
+        case "rocky":
+            return (f"Rocky Linux:{major}",)
+    return ()
+
+
+def query_for(p: Package, os_info: OSInfo | None) -> Query | None:
+    if p.owner:
+        return None  # its OS package is matched instead
+    if p.type in ("deb", "apk", "rpm"):
+        ecos = os_ecosystems(os_info)
+        if not ecos:
+            return None
+        return Query(ecos, p.source_name or p.name, p.source_version or p.version, ecos[0])
+    eco = LANGUAGE_ECOSYSTEMS.get(p.type)
+    if eco is None or not p.version or p.version == "(devel)":
+        return None
+    name = p.name
+    if p.type in ("maven", "composer"):
+        purl = PackageURL.from_string(p.purl)
+        if purl.namespace:
+            name = f"{purl.namespace}{':' if p.type == 'maven' else '/'}{purl.name}"
+    return Query((eco,), name, p.version, eco)
+
+
+@dataclass
+class _Hit:
+    advisory: Any
+    match: RangeMatch
+    ecosystem: str
+    rating: Rating
+
+
+@dataclass
+class MatchResult:
+    findings: list[Finding] = field(default_factory=list)
+    #: findings the distribution says do not apply (hidden unless asked for)
+    not_affected: list[Finding] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _affected_by(entry: Any, scheme: str, version: str) -> RangeMatch | None:
+    """A range containing the version, else an explicit ``versions`` listing of it (its
+    fix then comes from the first ``fixed`` event above the version, if any)."""
+    fixes: list[str] = []
+    for r in entry.ranges:
+        if r.type not in ("ECOSYSTEM", "SEMVER"):
+            continue  # GIT ranges need commit ancestry an image does not carry
+        events = [(e.kind, e.value) for e in r.events]
+        hit = evaluate(scheme, version, events)
+        if hit is not None:
+            return hit
+        fixes += [v for kind, v in events if kind == "fixed"]
+    if version in (entry.versions or ()):
+        above = sorted((f for f in fixes if _safe_cmp(scheme, f, version) > 0),
+                       key=lambda v: _sort_key(scheme, v))
+        return RangeMatch(fixed=above[0] if above else "")
+    return None
+
+
+def _is_informational(entry: Any) -> bool:
+    """RustSec's "unmaintained"/"unsound" notices are not vulnerabilities."""
+    ds = entry.database_specific or {}
+    return bool(ds.get("informational"))
+
+
+def _ids(h: _Hit) -> list[str]:
+    return [h.advisory.id, *h.advisory.aliases]
+
+
+def _cves(h: _Hit) -> list[str]:
+    return [i for i in _ids(h) if i.startswith("CVE-")]
+
+
+def _group(hits: list[_Hit]) -> list[tuple[set[str], list[_Hit]]]:
+    """One group per vulnerability, with the ids that name it: advisories sharing an id
+    or alias merge, except that an advisory naming several CVEs (a DSA) joins each
+    CVE's group instead of merging distinct CVEs into one."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    single = [h for h in hits if len(_cves(h)) <= 1]
+    multi = [h for h in hits if len(_cves(h)) > 1]
+    for h in single:
+        first, *rest = _ids(h)
+        for other in rest:
+            parent[find(other)] = find(first)
+    groups: dict[str, tuple[set[str], list[_Hit]]] = {}
+    for h in single:
+        ids, members = groups.setdefault(find(h.advisory.id), (set(), []))
+        ids.update(_ids(h))
+        members.append(h)
+    for h in multi:
+        own = {i for i in _ids(h) if not i.startswith("CVE-")}
+        for cve in _cves(h):
+            ids, members = groups.setdefault(find(cve), (set(), []))
+            ids.update(own | {cve})
+            members.append(h)
+    return list(groups.values())
+
+
+def _primary_id(ids: Iterable[str]) -> str:
+    ordered = sorted(set(ids))
+    for prefix in ("CVE-", "GHSA-", "GO-", "RUSTSEC-", "PYSEC-"):
+        for i in ordered:
+            if i.startswith(prefix):
+                return i
+    return ordered[0]
+
+
+def _finding(p: Package, q: Query, ids: set[str], group: list[_Hit], status: str) -> Finding:
+    primary = _primary_id(ids)
+    fixes = sorted({h.match.fixed for h in group if h.match.fixed},
+                   key=lambda v: _sort_key(q.scheme, v))
+    best = max(group, key=lambda h: (h.rating.severity, h.rating.score or 0.0))
+    titled = next((h.advisory for h in group if h.advisory.summary), group[0].advisory)
+    title = titled.summary or _first_sentence(titled.details) or primary
+    refs: list[str] = []
+    for h in group:
+        for r in h.advisory.references:
+            if r not in refs:
+                refs.append(r)
+    loc = p.locations[0] if p.locations else None
+    details: dict[str, Any] = {
+        "data_sources": sorted(h.advisory.id for h in group),
+        "ecosystem": group[0].ecosystem,
+        "matched": [{"advisory": h.advisory.id, "introduced": h.match.introduced,
+                     "fixed": h.match.fixed, "last_affected": h.match.last_affected}
+                    for h in group],
+    }
+    if best.rating.score is not None:
+        details["cvss_score"] = best.rating.score
+    if best.rating.vector:
+        details["cvss_vector"] = best.rating.vector
+    if best.rating.method:
+        details["severity_source"] = best.rating.method
+    if q.name != p.name:
+        details["matched_as"] = f"{q.name} {q.version}"
+    return Finding(
+        kind="vulnerability", id=primary, aliases=tuple(sorted(ids - {primary})),
+        severity=best.rating.severity, title=title, package=p,
+        installed_version=p.version, fixed_version=fixes[0] if fixes else "",
+        status=status if status != "fixed" or fixes else "affected",
+        path=loc.path if loc else None, layer=loc.layer if loc else None,
+        references=tuple(refs[:MAX_REFERENCES]),
+        description=(titled.details or "")[:2000], details=details,
+    )
+
+
+def _first_sentence(text: str, limit: int = 120) -> str:
+    """A title for advisories that have only details (PYSEC, DEBCL)."""
+    line = " ".join(text.split())
+    end = line.find(". ")
+    line = line[: end + 1] if 0 < end < limit else line
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _sort_key(scheme: str, v: str) -> Any:
+    def cmp(a: str, b: str) -> int:
+        return _safe_cmp(scheme, a, b)
+
+    return cmp_to_key(cmp)(v)
+
+
+def _safe_cmp(scheme: str, a: str, b: str) -> int:
+    try:
+        return versions.compare(scheme, a, b)
+    except ValueError:
+        return (a > b) - (a < b)
+
+
+def match_inventory(inv: Inventory, db: AdvisorySource) -> MatchResult:
+    out = MatchResult()
+    unorderable: dict[str, int] = {}
+    for p in inv.packages:
+        q = query_for(p, inv.os)
+        if q is None:
+            continue
+        hits: list[_Hit] = []
+        not_affected_ids: set[str] = set()
+        for eco in q.ecosystems:
+            not_affected_ids |= db.not_affected(eco, q.name)
+            for adv in db.advisories_for(eco, q.name):
+                if adv.withdrawn:
+                    continue
+                for entry in adv.affected:
+                    if _is_informational(entry):
+                        continue
+                    try:
+                        m = _affected_by(entry, q.scheme, q.version)
+                    except ValueError:  # versions.InvalidVersion
+                        unorderable[adv.id] = unorderable.get(adv.id, 0) + 1
+                        continue
+                    if m is not None:
+                        specific = [entry.database_specific or {}, entry.ecosystem_specific or {}]
+                        hits.append(_Hit(adv, m, eco, rate(tuple(adv.severity),
+                                                           adv.database_specific or {},
+                                                           specific)))
+                        break
+        for ids, group in _group(hits):
+            if ids & not_affected_ids:
+                out.not_affected.append(_finding(p, q, ids, group, "not_affected"))
+            else:
+                out.findings.append(_finding(p, q, ids, group, "fixed"))
+    if unorderable:
+        out.warnings.append(f"skipped {sum(unorderable.values())} advisory range(s) whose "
+                            f"versions could not be ordered (e.g. {min(unorderable)})")
+    out.findings.sort(key=lambda f: (-f.severity, f.package.name if f.package else "", f.id))
+    return out
+
+
+__all__ = ["MatchResult", "Query", "Severity", "match_inventory", "os_ecosystems", "query_for"]
