@@ -10,19 +10,38 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote, urlsplit
 
-from cyclonedx.model import HashAlgorithm, HashType, Property
+from cyclonedx.model import HashAlgorithm, HashType, Property, XsUri
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.model.dependency import Dependency
+from cyclonedx.model.impact_analysis import (
+    ImpactAnalysisAffectedStatus,
+    ImpactAnalysisJustification,
+    ImpactAnalysisState,
+)
 from cyclonedx.model.license import DisjunctiveLicense, License, LicenseExpression
+from cyclonedx.model.vulnerability import (
+    BomTarget,
+    BomTargetVersionRange,
+    Vulnerability,
+    VulnerabilityAdvisory,
+    VulnerabilityAnalysis,
+    VulnerabilityRating,
+    VulnerabilityReference,
+    VulnerabilityScoreSource,
+    VulnerabilitySeverity,
+    VulnerabilitySource,
+)
 from cyclonedx.output.json import JsonV1Dot6
 from cyclonedx.spdx import fixup_id
 from packageurl import PackageURL
 
 from hullscan import __version__
-from hullscan.model import ImageMeta, Inventory, OSInfo, Package
+from hullscan.model import Finding, ImageMeta, Inventory, OSInfo, Package, ScanReport, Severity
 from hullscan.report.spdx import (
     document_uuid,
     image_purl,
@@ -140,11 +159,17 @@ def _os_component(os_info: OSInfo, refs: _Refs) -> Component:
     )
 
 
-def _package_component(pkg: Package, refs: _Refs) -> Component:
-    purl = _parse_purl(pkg.purl)
-    base = pkg.purl if purl else f"{pkg.type}:{pkg.name}@{pkg.version}"
+def _package_ref_base(pkg: Package) -> str:
+    """A package's bom-ref before de-duplication: purl (else type:name@version) + first path."""
+    base = pkg.purl if _parse_purl(pkg.purl) else f"{pkg.type}:{pkg.name}@{pkg.version}"
     if pkg.locations:
         base += f"#{pkg.locations[0].path}"
+    return base
+
+
+def _package_component(pkg: Package, refs: _Refs) -> Component:
+    purl = _parse_purl(pkg.purl)
+    base = _package_ref_base(pkg)
     props: list[tuple[str, str | None]] = [
         ("package:type", pkg.type), ("package:found_by", pkg.found_by),
         ("package:source_name", pkg.source_name), ("package:source_version", pkg.source_version),
@@ -215,3 +240,141 @@ def cyclonedx_bom(inv: Inventory, *, now: datetime | None = None) -> Bom:
 
 def render_cyclonedx(inv: Inventory, *, now: datetime | None = None) -> str:
     return str(JsonV1Dot6(cyclonedx_bom(inv, now=now)).output_as_string(indent=2)) + "\n"
+
+
+# --- scan report: the SBOM plus its vulnerabilities ---------------------------------------
+
+#: where an id is documented, by prefix: (source name, URL of the entry)
+_SOURCES = (
+    ("CVE-", "NVD", "https://nvd.nist.gov/vuln/detail/{}"),
+    ("GHSA-", "GitHub Advisory Database", "https://github.com/advisories/{}"),
+    ("GO-", "Go Vulnerability Database", "https://pkg.go.dev/vuln/{}"),
+    ("RUSTSEC-", "RustSec", "https://rustsec.org/advisories/{}"),
+    ("PYSEC-", "PyPI Advisory Database", "https://osv.dev/vulnerability/{}"),
+    ("DSA-", "Debian Security Tracker", "https://security-tracker.debian.org/tracker/{}"),
+    ("DLA-", "Debian Security Tracker", "https://security-tracker.debian.org/tracker/{}"),
+    ("USN-", "Ubuntu Security Notices", "https://ubuntu.com/security/notices/{}"),
+    ("ALPINE-", "Alpine secdb", "https://osv.dev/vulnerability/{}"),
+    ("RHSA-", "Red Hat", "https://access.redhat.com/errata/{}"),
+)
+_SEVERITY = {Severity.CRITICAL: VulnerabilitySeverity.CRITICAL,
+             Severity.HIGH: VulnerabilitySeverity.HIGH,
+             Severity.MEDIUM: VulnerabilitySeverity.MEDIUM,
+             Severity.LOW: VulnerabilitySeverity.LOW,
+             Severity.UNKNOWN: VulnerabilitySeverity.UNKNOWN}
+#: VEX justifications (OpenVEX and CycloneDX words) → CycloneDX analysis justification
+_JUSTIFICATION = {
+    "component_not_present": ImpactAnalysisJustification.CODE_NOT_PRESENT,
+    "vulnerable_code_not_present": ImpactAnalysisJustification.CODE_NOT_PRESENT,
+    "vulnerable_code_not_in_execute_path": ImpactAnalysisJustification.CODE_NOT_REACHABLE,
+    "vulnerable_code_cannot_be_controlled_by_adversary":
+        ImpactAnalysisJustification.PROTECTED_BY_MITIGATING_CONTROL,
+    "inline_mitigations_already_exist":
+        ImpactAnalysisJustification.PROTECTED_BY_MITIGATING_CONTROL,
+    **{j.value: j for j in ImpactAnalysisJustification},
+}
+
+
+def _source(vuln_id: str) -> VulnerabilitySource:
+    for prefix, name, url in _SOURCES:
+        if vuln_id.upper().startswith(prefix):
+            return VulnerabilitySource(name=name, url=XsUri(url.format(quote(vuln_id))))
+    return VulnerabilitySource(name="OSV", url=XsUri(f"https://osv.dev/vulnerability/"
+                                                     f"{quote(vuln_id)}"))
+
+
+def _rating(f: Finding) -> VulnerabilityRating:
+    score: Decimal | None = None
+    raw = f.details.get("cvss_score")
+    if raw is not None and not isinstance(raw, bool):
+        try:
+            score = Decimal(str(raw))
+        except InvalidOperation:
+            score = None
+        if score is not None and not (0 <= score <= 10):
+            score = None
+    vector = f.details.get("cvss_vector")
+    vector = vector if isinstance(vector, str) and vector else None
+    method: VulnerabilityScoreSource | None = None
+    if vector and vector.startswith("CVSS:4.0/"):
+        method = VulnerabilityScoreSource.CVSS_V4
+    elif vector and vector.startswith("CVSS:3.1/"):
+        method = VulnerabilityScoreSource.CVSS_V3_1
+    elif vector and vector.startswith("CVSS:3"):
+        method = VulnerabilityScoreSource.CVSS_V3
+    elif score is not None or vector:
+        method = VulnerabilityScoreSource.OTHER
+    return VulnerabilityRating(severity=_SEVERITY[f.severity], score=score,
+                               method=method, vector=vector)
+
+
+def _analysis(reason: str, source: str) -> VulnerabilityAnalysis:
+    """Why a suppressed finding does not count. The policy writes VEX reasons as
+    "justification[: detail]" (or "fixed…"); an ignore rule's reason is free text."""
+    word = reason.split(":", 1)[0].strip().lower()
+    state = ImpactAnalysisState.NOT_AFFECTED
+    if word in ("fixed", "resolved"):
+        state = ImpactAnalysisState.RESOLVED
+    elif word == "false_positive" or "false positive" in reason.lower():
+        state = ImpactAnalysisState.FALSE_POSITIVE
+    justification = (_JUSTIFICATION.get(word)
+                     if state is ImpactAnalysisState.NOT_AFFECTED else None)
+    return VulnerabilityAnalysis(state=state, justification=justification,
+                                 detail=f"{reason} (suppressed by {source})")
+
+
+def _advisories(refs: tuple[str, ...]) -> list[VulnerabilityAdvisory]:
+    out = []
+    for r in refs:
+        parts = urlsplit(r)
+        if parts.scheme in ("http", "https") and parts.netloc and " " not in r:
+            out.append(VulnerabilityAdvisory(url=XsUri(r)))
+    return out
+
+
+def _vulnerability(f: Finding, target: str, bom_ref: str,
+                   suppressed: tuple[str, str] | None) -> Vulnerability:
+    installed = f.installed_version or (f.package.version if f.package else "")
+    status = (ImpactAnalysisAffectedStatus.AFFECTED if suppressed is None
+              else ImpactAnalysisAffectedStatus.UNAFFECTED)
+    versions = [BomTargetVersionRange(version=installed, status=status)] if installed else []
+    name = f.package.name if f.package else "the package"
+    return Vulnerability(
+        bom_ref=bom_ref,
+        id=f.id,
+        source=_source(f.id),
+        references=[VulnerabilityReference(id=a, source=_source(a)) for a in f.aliases],
+        ratings=[_rating(f)],
+        description=f.title or None,
+        detail=f.description or None,
+        recommendation=f"Upgrade {name} to {f.fixed_version}" if f.fixed_version else None,
+        advisories=_advisories(f.references),
+        analysis=_analysis(*suppressed) if suppressed is not None else None,
+        affects=[BomTarget(ref=target, versions=versions)],
+        properties=_props([("vulnerability:status", f.status),
+                           ("vulnerability:fixed_version", f.fixed_version),
+                           ("vulnerability:layer_diff_id", f.layer)]),
+    )
+
+
+def cyclonedx_report_bom(report: ScanReport, *, now: datetime | None = None) -> Bom:
+    """``cyclonedx_bom`` of the inventory plus ``vulnerabilities``: one per finding, each
+    affecting the component of its package (the image, when the package is not listed)."""
+    bom = cyclonedx_bom(report.inventory, now=now)
+    known = {str(c.bom_ref.value) for c in bom.components}
+    image_ref = str(bom.metadata.component.bom_ref.value) if bom.metadata.component else ""
+    refs = _Refs()
+    entries: list[tuple[Finding, tuple[str, str] | None]] = [
+        (f, None) for f in report.findings if f.kind == "vulnerability"]
+    entries += [(s.finding, (s.reason, s.source)) for s in report.suppressed
+                if s.finding.kind == "vulnerability"]
+    for f, suppressed in entries:
+        base = _package_ref_base(f.package) if f.package is not None else ""
+        target = base if base in known else image_ref
+        bom.vulnerabilities.add(_vulnerability(
+            f, target, refs.take(f"vuln:{f.id}#{target}"), suppressed))
+    return bom
+
+
+def render_cyclonedx_report(report: ScanReport, *, now: datetime | None = None) -> str:
+    return str(JsonV1Dot6(cyclonedx_report_bom(report, now=now)).output_as_string(indent=2)) + "\n"
