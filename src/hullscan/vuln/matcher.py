@@ -62,7 +62,8 @@ class OsvAdvisory(Protocol):
 class AdvisorySource(Protocol):
     def advisories_for(self, ecosystem: str, name: str) -> Sequence[Any]: ...
 
-    def not_affected(self, ecosystem: str, name: str) -> set[str]: ...
+    def not_affected(self, ecosystem: str, name: str, *,
+                     include_aliases: bool = False) -> set[str]: ...
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,7 @@ def match_inventory(inv: Inventory, db: AdvisorySource) -> MatchResult:
         hits: list[_Hit] = []
         not_affected_ids: set[str] = set()
         for eco in q.ecosystems:
-            not_affected_ids |= db.not_affected(eco, q.name)
+            not_affected_ids |= db.not_affected(eco, q.name, include_aliases=True)
             for adv in db.advisories_for(eco, q.name):
                 if adv.withdrawn:
                     continue
