@@ -34,7 +34,8 @@ def cache_key(diff_id: str, analyzers: Sequence[Analyzer], options: dict[str, An
     spec = {
         "schema": SCHEMA_VERSION,
         "diff_id": diff_id,
-        "analyzers": sorted(f"{a.name}:{a.version}:{a.max_size}" for a in analyzers),
+        "analyzers": sorted(f"{a.name}:{a.version}:{a.max_size}:{a.cache_token}"
+                            for a in analyzers),
         "options": options,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()

@@ -175,11 +175,18 @@ Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it (after
               help="Vulnerability database (default: <cache dir>/db/osv.sqlite).")
 @click.option("--max-db-age", default=7, show_default=True, metavar="DAYS",
               help="Warn when the vulnerability data is older than this.")
+@click.option("--layers", type=click.Choice(["all", "final"]), default="all", show_default=True,
+              help="Look for secrets in every layer (files a later layer deleted still ship "
+                   "in the image) or in the final filesystem only.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Settings file (default: ./hullscan.yaml or ./.hullscan.yaml if present): "
+                   "user secret rules and allowlists under 'secrets:'.")
 def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
          platform: str | None, cache_dir: Path | None, no_cache: bool, quiet: bool,
          scanners: str, severity: str, fail_on: str | None, ignore_unfixed: bool,
          show_not_affected: bool, ignore_file: Path | None, vex_files: tuple[Path, ...],
-         db_path: Path | None, max_db_age: int) -> None:
+         db_path: Path | None, max_db_age: int, layers: str,
+         config_file: Path | None) -> None:
     """Scan IMAGE for known vulnerabilities in everything it contains.
 
     \b
@@ -187,6 +194,7 @@ def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
       hullscan scan app.tar --fail-on HIGH
       hullscan scan oci:./layout --format sarif -o hullscan.sarif --ignore-unfixed
     """
+    from hullscan.config import load_config
     from hullscan.policy import Policy, load_ignore_file, parse_severities
     from hullscan.scan import ScanRequest, parse_scanners, run_scan
     from hullscan.vex import load_vex
@@ -201,7 +209,8 @@ def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
                     vex=[s for f in vex_files for s in load_vex(f)])
     if db_path is None and cache_dir is not None:
         db_path = cache_dir / "db" / "osv.sqlite"
-    request = ScanRequest(image, parse_scanners(scanners), db_path, max_db_age)
+    request = ScanRequest(image, parse_scanners(scanners), db_path, max_db_age, layers,
+                          load_config(config_file))
     with _progress(not quiet) as hook:
         report, result = run_scan(request, options, policy, hook)
     _emit(_renderer(fmt, findings=True)(report, output is None and sys.stdout.isatty()),

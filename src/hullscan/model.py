@@ -276,6 +276,10 @@ class Finding:
             d["status"] = self.status
         for key in ("path", "layer", "line"):
             d[key] = getattr(self, key)
+        if self.kind == "secret":
+            # DESIGN.md's secret shape: the masked match and whether it still ships
+            d["match"] = self.evidence
+            d["in_final_image"] = self.details.get("in_final_image")
         for key in ("evidence", "remediation", "description"):
             if getattr(self, key):
                 d[key] = getattr(self, key)
@@ -285,6 +289,17 @@ class Finding:
         if self.details:
             d["details"] = self.details
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Finding:
+        """The inverse of ``to_dict`` for findings without a package (cached per layer)."""
+        return cls(kind=d["kind"], id=d["id"], severity=Severity[d["severity"]],
+                   title=d["title"], aliases=tuple(d.get("aliases", ())),
+                   path=d.get("path"), layer=d.get("layer"), line=d.get("line"),
+                   evidence=d.get("evidence", ""), remediation=d.get("remediation", ""),
+                   references=tuple(d.get("references", ())),
+                   description=d.get("description", ""),
+                   standards=tuple(d.get("standards", ())), details=d.get("details", {}))
 
 
 @dataclass(frozen=True)

@@ -135,8 +135,9 @@ def _with_distro(p: Package, os_info: OSInfo | None) -> Package:
     return replace(p, purl=new.to_string())
 
 
-def build_inventory(image: Image, analyses: Sequence[LayerAnalysis]) -> Inventory:
-    fs = ImageFilesystem(analyses)
+def build_inventory(image: Image, analyses: Sequence[LayerAnalysis],
+                    fs: ImageFilesystem | None = None) -> Inventory:
+    fs = fs or ImageFilesystem(analyses)
     os_info = detect_os(fs)
     diff_ids: list[str | None] = [layer.diff_id for layer in image.layers]
     diff_ids = diff_ids or [None] * len(analyses)
@@ -190,12 +191,31 @@ def _owner_of(p: Package, fs: ImageFilesystem, owned: dict[str, str]) -> str:
     return ""
 
 
-def inventory(ref: str, options: ScanOptions | None = None,
-              progress: ProgressHook | None = None,
-              analyzers: Sequence[Analyzer] | None = None) -> Inventory:
-    """Open ``ref`` and inventory it: the library entry point behind ``sbom`` and ``scan``."""
+@dataclass
+class AnalyzedImage:
+    """Everything one pass over an image produced, for the scanners that need more than
+    the inventory (secrets in deleted layers, file checks)."""
+
+    image: Image
+    analyses: list[LayerAnalysis]
+    fs: ImageFilesystem
+    inventory: Inventory
+
+
+def analyze_image(ref: str, options: ScanOptions | None = None,
+                  progress: ProgressHook | None = None,
+                  extra_analyzers: Sequence[Analyzer] = ()) -> AnalyzedImage:
+    """Open ``ref``, walk every layer once with the inventory analyzers plus the
+    scanners' own (``extra_analyzers``), and build the inventory."""
     options = options or ScanOptions()
     image = open_image(ref, options.platform, options.limits)
-    chosen = list(analyzers) if analyzers is not None else default_analyzers()
-    analyses = analyze_layers(image, chosen, options, progress)
-    return build_inventory(image, analyses)
+    analyses = analyze_layers(image, [*default_analyzers(), *extra_analyzers], options,
+                              progress)
+    fs = ImageFilesystem(analyses)
+    return AnalyzedImage(image, analyses, fs, build_inventory(image, analyses, fs))
+
+
+def inventory(ref: str, options: ScanOptions | None = None,
+              progress: ProgressHook | None = None) -> Inventory:
+    """Open ``ref`` and inventory it: the library entry point behind ``sbom``."""
+    return analyze_image(ref, options, progress).inventory

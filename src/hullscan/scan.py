@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from hullscan.inventory.interface import Analyzer
 from hullscan.model import Finding, HullscanError, ScanReport
-from hullscan.pipeline import ProgressHook, ScanOptions, inventory
+from hullscan.pipeline import ProgressHook, ScanOptions, analyze_image
 from hullscan.policy import Policy, PolicyResult, apply
 
 #: scanners that exist today; the rest of DESIGN.md's list arrive with their issues
-SCANNERS = ("vuln",)
-DEFAULT_SCANNERS = ("vuln",)
+SCANNERS = ("vuln", "secret")
+DEFAULT_SCANNERS = ("vuln", "secret")
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,10 @@ class ScanRequest:
     scanners: tuple[str, ...] = DEFAULT_SCANNERS
     db_path: Path | None = None
     max_db_age_days: int = 7
+    #: "all": secrets in every layer (deleted ones too); "final": the final filesystem only
+    layers: str = "all"
+    #: user secret rules and allowlists (the ``secrets`` part of .hullscan.yaml)
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_scanners(text: str) -> tuple[str, ...]:
@@ -43,9 +49,21 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
         db = open_db(request.db_path or default_db_path())
         if stale := age_warning(db, request.max_db_age_days):
             warnings.append(stale)
+    engine = None
+    extra: list[Analyzer] = []
+    if "secret" in request.scanners:
+        from hullscan.secrets import secret_analyzers
+
+        engine, extra = secret_analyzers(request.config)
     try:
-        inv = inventory(request.ref, options, progress=progress)
+        analyzed = analyze_image(request.ref, options, progress, extra)
+        inv = analyzed.inventory
         findings: list[Finding] = []
+        if engine is not None:
+            from hullscan.secrets.scanner import config_findings, layer_findings
+
+            findings += layer_findings(analyzed, engine, final_only=request.layers == "final")
+            findings += config_findings(analyzed, engine)
         not_affected: list[Finding] = []
         if db is not None:
             from hullscan.vuln.matcher import match_inventory

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar
 
-from hullscan.model import FileInfo, OSInfo, Package
+from hullscan.model import FileInfo, Finding, OSInfo, Package
 
 MiB = 1024 * 1024
 
@@ -31,10 +31,13 @@ class AnalyzerResult:
     os: OSInfo | None = None
     #: OS package name -> paths (normalized, no leading "/") its file list claims
     owned_files: dict[str, list[str]] = field(default_factory=dict)
+    #: findings about the file itself (secrets, keys, certificates), without layer yet
+    findings: list[Finding] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not (self.packages or self.os or self.owned_files or self.warnings)
+        return not (self.packages or self.os or self.owned_files or self.findings
+                    or self.warnings)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -44,6 +47,8 @@ class AnalyzerResult:
             d["os"] = self.os.to_dict()
         if self.owned_files:
             d["owned_files"] = self.owned_files
+        if self.findings:
+            d["findings"] = [f.to_dict() for f in self.findings]
         if self.warnings:
             d["warnings"] = self.warnings
         return d
@@ -54,6 +59,7 @@ class AnalyzerResult:
             packages=[Package.from_dict(p) for p in d.get("packages", ())],
             os=OSInfo.from_dict(d["os"]) if d.get("os") else None,
             owned_files=d.get("owned_files", {}),
+            findings=[Finding.from_dict(f) for f in d.get("findings", ())],
             warnings=d.get("warnings", []),
         )
 
@@ -81,6 +87,12 @@ class Analyzer(ABC):
     version: ClassVar[int] = 1
     #: files larger than this are not read (a warning is recorded instead)
     max_size: ClassVar[int] = 64 * MiB
+
+    @property
+    def cache_token(self) -> str:
+        """Anything beyond name and version that changes results (e.g. a hash of user
+        rules); part of the per-layer cache key."""
+        return ""
 
     @abstractmethod
     def required(self, path: str, info: FileInfo) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 from hullscan import __version__
 from hullscan.model import ImageMeta, OSInfo, ScanReport, Severity
+from hullscan.secrets import redact
 
 SCHEMA = "hullscan.report/v1"
 
@@ -25,7 +26,9 @@ def image_dict(image: ImageMeta, os_info: OSInfo | None) -> dict[str, Any]:
                "codename": os_info.codename, "release": os_info.release,
                "pretty_name": os_info.pretty_name, "distroless": os_info.distroless}
         if os_info else None,
-        "layers": [layer.to_dict() for layer in image.layers],
+        # history lines can hold build arguments: never print them unmasked
+        "layers": [{**layer.to_dict(), "created_by": redact(layer.created_by)}
+                   if layer.created_by else layer.to_dict() for layer in image.layers],
     }
 
 

@@ -108,15 +108,33 @@ def render_findings_table(report: ScanReport, color: bool = False,
                     "not affected" if f.status == "not_affected" else "no fix yet")
                 table.add_row(f"  [{style}]{f.severity.name}[/{style}]", f.id, fix, f.title)
             console.print(table)
-        for f in others:
-            style = SEVERITY_STYLE[f.severity]
-            where = f"{f.path}:{f.line}" if f.path and f.line else (f.path or "")
-            console.print(f"[{style}]{f.severity.name}[/{style}] {f.id} {f.title} {where}")
+        if others:
+            table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+            for col in ("SEVERITY", "ID", "WHERE", "LAYER", "MATCH"):
+                table.add_column(col, overflow="fold")
+            for f in sorted(others, key=lambda f: (-f.severity, f.path or "", f.line or 0)):
+                style = SEVERITY_STYLE[f.severity]
+                where = f"{f.path}:{f.line}" if f.path and f.line else (
+                    f.path or str(f.details.get("where", "")))
+                layer = f.details.get("layer_index")
+                layer_text = "" if layer is None else str(layer)
+                if f.details.get("in_final_image") is False:
+                    gone = f.details.get("removed_in_layer")
+                    layer_text += f" (removed in {gone}, still shipped)" if gone is not None \
+                        else " (not in final image)"
+                match = f.details.get("match") or f.evidence
+                table.add_row(f"[{style}]{f.severity.name}[/{style}]", f.id, where, layer_text,
+                              str(match))
+            console.print()
+            console.print(table)
         counts = Counter(f.severity for f in report.findings)
         parts = [f"{counts[s]} {s.name}" for s in sorted(Severity, reverse=True) if counts[s]]
         total = len(report.findings)
-        line = (f"\n{total} finding{'s' if total != 1 else ''} in {len(by_package)} packages"
-                f" ({', '.join(parts)})" if total else "\nno findings")
+        places = [f"{len(by_package)} packages"] if by_package else []
+        if others:
+            places.append(f"{len(others)} elsewhere")
+        line = (f"\n{total} finding{'s' if total != 1 else ''} ({', '.join(parts)}): "
+                f"{', '.join(places)}" if total else "\nno findings")
         if report.suppressed:
             line += f"; {len(report.suppressed)} suppressed by ignore rules or VEX"
         console.print(line + f"  [{len(report.inventory.packages)} packages scanned, "

@@ -1,0 +1,39 @@
+"""Secrets in file contents: rules as data (``rules.yaml``), a keyword prefilter,
+entropy and stop-word filters, masking (see ``engine``), and the layer analyzer."""
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from hullscan.inventory.interface import Analyzer
+from hullscan.secrets.analyzer import SecretAnalyzer
+from hullscan.secrets.engine import SecretEngine, SecretMatch, mask
+from hullscan.secrets.rules import Allowlist, Rule, RuleSet, builtin_rules, load_rules
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_engine() -> SecretEngine:
+    return SecretEngine(load_rules(None))
+
+
+def redact(text: str, engine: SecretEngine | None = None) -> str:
+    """``text`` with every secret the rules find replaced by its masked form: for history
+    lines and other image metadata that reports print (build arguments leak there)."""
+    engine = engine or _builtin_engine()
+    for m in engine.scan_text(text, "Dockerfile"):
+        text = text.replace(m.secret, m.masked)
+    return text
+
+
+def secret_analyzers(config: Mapping[str, Any] | None = None) -> tuple[SecretEngine,
+                                                                       list[Analyzer]]:
+    """The engine for config and history text, and the layer analyzers of the secret
+    scanner (file contents by rules; certificates and keystores by structure)."""
+    from hullscan.secrets.certs import CertificateAnalyzer
+
+    analyzer = SecretAnalyzer(config)
+    return analyzer.engine, [analyzer, CertificateAnalyzer()]
+
+
+__all__ = ["Allowlist", "Rule", "RuleSet", "SecretAnalyzer", "SecretEngine", "SecretMatch",
+           "builtin_rules", "load_rules", "mask", "redact", "secret_analyzers"]
