@@ -141,3 +141,23 @@ def test_corrupt_cache_entry_is_a_miss(archive: Path, tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "c" / "layers.sqlite") as db:
         db.execute("UPDATE layer_analysis SET data = x'00112233'")
     assert inventory(str(archive), options).packages == first.packages
+
+
+def test_user_secret_rules_from_config(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    token = "acme_" + "k3j5h2g7f9d1s4a6q8w0e2r5t7y9u1i3"
+    img = ib.build([[ib.file("app/settings.txt", f"key {token}\n")]])
+    archive = ib.write_docker_archive([(img, ["example/acme:1"])], tmp_path / "acme.tar")
+    cache = str(tmp_path / "c")
+    base = ["scan", str(archive), "--scanners", "secret", "-f", "json", "--cache-dir", cache]
+    assert main(base) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+    config = tmp_path / "hullscan.yaml"
+    config.write_text("secrets:\n  rules:\n    - id: acme-api-key\n      keywords: [acme_]\n"
+                      "      regex: 'acme_(?P<secret>[a-z0-9]{32})'\n")
+    # a new rule set must not be served from the cache built without it
+    assert main([*base, "--config", str(config), "--fail-on", "high"]) == 1
+    [finding] = json.loads(capsys.readouterr().out)["findings"]
+    assert (finding["id"], finding["path"], finding["line"]) == (
+        "acme-api-key", "app/settings.txt", 1)
+    assert token not in json.dumps(finding) and finding["in_final_image"] is True

@@ -187,7 +187,7 @@ def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
          show_not_affected: bool, ignore_file: Path | None, vex_files: tuple[Path, ...],
          db_path: Path | None, max_db_age: int, layers: str,
          config_file: Path | None) -> None:
-    """Scan IMAGE for known vulnerabilities in everything it contains.
+    """Scan IMAGE for known vulnerabilities and secrets (every layer, config, history).
 
     \b
     Examples:

@@ -16,7 +16,7 @@ from hullscan.cache import LayerCache, cache_key, default_cache_dir
 from hullscan.filesystem import ImageFilesystem, package_identity
 from hullscan.inventory import OS_PACKAGE_TYPES, default_analyzers
 from hullscan.inventory.interface import Analyzer
-from hullscan.inventory.os_release import OS_RELEASE, RELEASE_FILES
+from hullscan.inventory.os_release import OS_RELEASE, RELEASE_FILES, OSReleaseAnalyzer
 from hullscan.inventory.rpm import DATABASES as RPM_DATABASES
 from hullscan.layers import LayerAnalysis, LayerSource, analyze_layer
 from hullscan.model import Inventory, Location, OSInfo, Package
@@ -204,13 +204,18 @@ class AnalyzedImage:
 
 def analyze_image(ref: str, options: ScanOptions | None = None,
                   progress: ProgressHook | None = None,
-                  extra_analyzers: Sequence[Analyzer] = ()) -> AnalyzedImage:
+                  extra_analyzers: Sequence[Analyzer] = (),
+                  packages: bool = True) -> AnalyzedImage:
     """Open ``ref``, walk every layer once with the inventory analyzers plus the
-    scanners' own (``extra_analyzers``), and build the inventory."""
+    scanners' own (``extra_analyzers``), and build the inventory.
+
+    ``packages=False`` skips the package analyzers (only the OS is detected), for
+    scans whose scanners do not need packages: reading binaries and archives is most
+    of a cold scan's time."""
     options = options or ScanOptions()
     image = open_image(ref, options.platform, options.limits)
-    analyses = analyze_layers(image, [*default_analyzers(), *extra_analyzers], options,
-                              progress)
+    base = default_analyzers() if packages else [OSReleaseAnalyzer()]
+    analyses = analyze_layers(image, [*base, *extra_analyzers], options, progress)
     fs = ImageFilesystem(analyses)
     return AnalyzedImage(image, analyses, fs, build_inventory(image, analyses, fs))
 

@@ -56,7 +56,8 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
 
         engine, extra = secret_analyzers(request.config)
     try:
-        analyzed = analyze_image(request.ref, options, progress, extra)
+        analyzed = analyze_image(request.ref, options, progress, extra,
+                                 packages="vuln" in request.scanners)
         inv = analyzed.inventory
         findings: list[Finding] = []
         if engine is not None:
