@@ -231,6 +231,43 @@ def sbom(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
                                          sys.stdout.isatty()), output)
 
 
+@cli.command()
+@click.argument("dockerfiles", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", default="table", show_default=True,
+              type=click.Choice(["table", "json", "sarif", "junit"]), help="Report format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file instead of standard output.")
+@click.option("--fail-on", type=click.Choice([s.name for s in Severity], case_sensitive=False),
+              help="Exit 1 when a finding is at or above this severity (as for scan).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Settings file (default: ./hullscan.yaml or ./.hullscan.yaml): 'checks:' "
+                   "disables, enables or re-rates rules.")
+def lint(dockerfiles: tuple[str, ...], fmt: str, output: Path | None, fail_on: str | None,
+         config_file: Path | None) -> None:
+    """Check Dockerfiles against build best practices, before the build.
+
+    DOCKERFILES are paths, or - for standard input. Suppress a rule for one
+    instruction with a comment on the line before it: `# hullscan ignore=HS-DF-003`
+    (Hadolint's `# hadolint ignore=DL3008` is honoured too).
+    """
+    from hullscan.checks.catalogue import CheckSettings
+    from hullscan.checks.dockerfile import lint_file
+    from hullscan.config import load_config
+    from hullscan.model import ImageMeta, Inventory
+
+    settings = CheckSettings.from_config(load_config(config_file))
+    findings = [f for path in dockerfiles for f in lint_file(path, settings)]
+    meta = ImageMeta(ref=", ".join(dockerfiles), transport="dockerfile", digest=None,
+                     config_digest=None)
+    report = ScanReport(Inventory(meta, None, ()), findings=tuple(findings),
+                        scanners=("dockerfile",))
+    _emit(_renderer(fmt, findings=True)(report, output is None and sys.stdout.isatty()),
+          output)
+    threshold = Severity.parse(fail_on) if fail_on else None
+    failed = threshold is not None and any(f.severity >= threshold for f in findings)
+    raise click.exceptions.Exit(1 if failed else 0)
+
+
 def _db_path(db_path: Path | None, cache_dir: Path | None) -> Path:
     from hullscan.vulndb import default_db_path
 

@@ -31,6 +31,9 @@ def _render(color: bool, width: int | None, body: Callable[[Console], None]) -> 
 
 def _header(console: Console, inv: Inventory) -> None:
     img = inv.image
+    if img.transport == "dockerfile":
+        console.print(f"[bold]{img.ref}[/bold]  Dockerfile")
+        return
     os_text = inv.os.pretty_name or f"{inv.os.id} {inv.os.version_id}" if inv.os else "unknown"
     if inv.os and inv.os.release and inv.os.release not in os_text:
         os_text += f" ({inv.os.release})"
@@ -137,8 +140,10 @@ def render_findings_table(report: ScanReport, color: bool = False,
                 f"{', '.join(places)}" if total else "\nno findings")
         if report.suppressed:
             line += f"; {len(report.suppressed)} suppressed by ignore rules or VEX"
-        console.print(line + f"  [{len(report.inventory.packages)} packages scanned, "
-                      f"scanners: {','.join(report.scanners) or 'none'}]")
+        if report.inventory.image.transport != "dockerfile":
+            line += (f"  [{len(report.inventory.packages)} packages scanned, "
+                     f"scanners: {','.join(report.scanners) or 'none'}]")
+        console.print(line)
         _warnings(console, report.inventory.warnings + report.warnings)
 
     return _render(color, width, body)

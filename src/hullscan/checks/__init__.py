@@ -1,0 +1,1 @@
+"""Configuration and build-practice checks: on built images and on Dockerfiles."""
