@@ -161,3 +161,24 @@ def test_user_secret_rules_from_config(tmp_path: Path,
     assert (finding["id"], finding["path"], finding["line"]) == (
         "acme-api-key", "app/settings.txt", 1)
     assert token not in json.dumps(finding) and finding["in_final_image"] is True
+
+
+def test_lint_exit_codes_stdin_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM ubuntu:latest\nRUN curl -sSL https://x.example/i.sh | sh\n")
+    assert main(["lint", str(bad)]) == 0  # like scan: fails only with --fail-on
+    assert "HS-DF-024" in capsys.readouterr().out
+    assert main(["lint", str(bad), "--fail-on", "high"]) == 1
+    capsys.readouterr()
+    assert main(["lint", str(bad), "-f", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {f["id"] for f in doc["findings"]} >= {"HS-DF-002", "HS-DF-024"}
+    assert all(f["path"] == str(bad) and f["line"] for f in doc["findings"])
+    monkeypatch.setattr("sys.stdin", io.StringIO(
+        "FROM gcr.io/distroless/static-debian12:nonroot\nCOPY app /app\n"
+        'ENTRYPOINT ["/app"]\n'))
+    assert main(["lint", "-", "--fail-on", "low"]) == 0
+    assert main(["lint", str(tmp_path / "missing")]) == 2

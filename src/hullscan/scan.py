@@ -12,7 +12,7 @@ from hullscan.pipeline import ProgressHook, ScanOptions, analyze_image
 from hullscan.policy import Policy, PolicyResult, apply
 
 #: scanners that exist today; the rest of DESIGN.md's list arrive with their issues
-SCANNERS = ("vuln", "secret")
+SCANNERS = ("vuln", "secret", "config")
 DEFAULT_SCANNERS = ("vuln", "secret")
 
 
@@ -51,13 +51,17 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
             warnings.append(stale)
     engine = None
     extra: list[Analyzer] = []
+    if "config" in request.scanners:
+        from hullscan.checks.accounts import AccountsAnalyzer
+
+        extra.append(AccountsAnalyzer())
     if "secret" in request.scanners:
         from hullscan.secrets import secret_analyzers
 
         engine, extra = secret_analyzers(request.config)
     try:
         analyzed = analyze_image(request.ref, options, progress, extra,
-                                 packages="vuln" in request.scanners)
+                                 packages=bool({"vuln", "config"} & set(request.scanners)))
         inv = analyzed.inventory
         findings: list[Finding] = []
         if engine is not None:
@@ -65,6 +69,12 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
 
             findings += layer_findings(analyzed, engine, final_only=request.layers == "final")
             findings += config_findings(analyzed, engine)
+        if "config" in request.scanners:
+            from hullscan.checks.catalogue import CheckSettings
+            from hullscan.checks.image import image_checks
+
+            settings = CheckSettings.from_config(request.config)
+            findings += settings.apply(image_checks(analyzed, settings, request.ref))
         not_affected: list[Finding] = []
         if db is not None:
             from hullscan.vuln.matcher import match_inventory
