@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from hullscan.config import read_yaml
 from hullscan.model import Finding, HullscanError, Severity, Suppressed
 
 IGNORE_FILE = ".hullscanignore"
@@ -53,12 +52,7 @@ def _purl_matches(rule: str, purl: str) -> bool:
 
 
 def load_ignore_file(path: Path) -> list[IgnoreRule]:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise HullscanError(f"{path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        raise HullscanError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    doc = read_yaml(path)
     entries = doc.get("ignore", doc.get("vulnerabilities")) if isinstance(doc, dict) else doc
     if doc is None:
         return []
