@@ -38,6 +38,7 @@ corpus:
 # Reference implementations the version-ordering tests compare against (dpkg, rpm, ruby, ...).
 references:
 	bash scripts/test-references.sh
+	bash scripts/checksec.sh
 
 # trivy, syft, hadolint and gitleaks, hash-pinned, for side-by-side checks and bench/.
 peers:

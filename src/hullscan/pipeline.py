@@ -157,6 +157,8 @@ def build_inventory(image: Image, analyses: Sequence[LayerAnalysis],
         p = _with_distro(p, os_info)
         if p.type not in OS_PACKAGE_TYPES and not p.owner:
             owner = _owner_of(p, fs, owned)
+            if owner and p.found_by == "binary-classifier":
+                continue  # the OS package is this component: not reported twice
             if owner:
                 p = replace(p, owner=owner)
         packages.append(p)

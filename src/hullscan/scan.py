@@ -12,7 +12,7 @@ from hullscan.pipeline import ProgressHook, ScanOptions, analyze_image
 from hullscan.policy import Policy, PolicyResult, apply
 
 #: scanners that exist today; the rest of DESIGN.md's list arrive with their issues
-SCANNERS = ("vuln", "secret", "config")
+SCANNERS = ("vuln", "secret", "config", "binary")
 DEFAULT_SCANNERS = ("vuln", "secret")
 
 
@@ -55,13 +55,17 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
         from hullscan.checks.accounts import AccountsAnalyzer
 
         extra.append(AccountsAnalyzer())
+    if "binary" in request.scanners:
+        from hullscan.binaries.hardening import HardeningAnalyzer
+
+        extra.append(HardeningAnalyzer())
     if "secret" in request.scanners:
         from hullscan.secrets import secret_analyzers
 
         engine, extra = secret_analyzers(request.config)
     try:
-        analyzed = analyze_image(request.ref, options, progress, extra,
-                                 packages=bool({"vuln", "config"} & set(request.scanners)))
+        needs_packages = bool({"vuln", "config", "binary"} & set(request.scanners))
+        analyzed = analyze_image(request.ref, options, progress, extra, needs_packages)
         inv = analyzed.inventory
         findings: list[Finding] = []
         if engine is not None:
@@ -75,6 +79,13 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
 
             settings = CheckSettings.from_config(request.config)
             findings += settings.apply(image_checks(analyzed, settings, request.ref))
+        if "binary" in request.scanners:
+            from hullscan.binaries.scanner import eol_findings, hardening_findings
+            from hullscan.checks.catalogue import CheckSettings
+
+            settings = CheckSettings.from_config(request.config)
+            hardening, _summary = hardening_findings(analyzed)
+            findings += settings.apply(hardening + eol_findings(analyzed))
         not_affected: list[Finding] = []
         if db is not None:
             from hullscan.vuln.matcher import match_inventory

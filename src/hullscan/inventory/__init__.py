@@ -22,6 +22,9 @@ OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
 
 def default_analyzers() -> list[Analyzer]:
     """Every inventory analyzer, in a stable order."""
+    # imported here: binaries depends on the checks catalogue, which imports the model only
+    from hullscan.binaries.classify import BinaryClassifierAnalyzer
+
     return [
         OSReleaseAnalyzer(),
         DpkgAnalyzer(),
@@ -35,4 +38,5 @@ def default_analyzers() -> list[Analyzer]:
         GemspecAnalyzer(),
         ComposerInstalledAnalyzer(),
         DotnetDepsAnalyzer(),
+        BinaryClassifierAnalyzer(),
     ]

@@ -89,7 +89,7 @@ def render_findings_table(report: ScanReport, color: bool = False,
         by_package: dict[tuple[str, str, str], list[Finding]] = {}
         others: list[Finding] = []
         for f in report.findings:
-            if f.package is None:
+            if f.package is None or f.kind != "vulnerability":
                 others.append(f)
             else:
                 by_package.setdefault(_package_key(f), []).append(f)

@@ -1,0 +1,60 @@
+"""``--scanners binary``: hardening of the executables and libraries that ship, and
+end-of-life runtimes found inside binaries.
+
+The layer walk already ran the hardening analyzer (cached per layer); here only
+the binaries still in the final image count, each once. Binaries that an OS
+package owns were built by the distribution: their hardening is the
+distribution's choice and is left out of the findings unless asked for
+(``include_os_owned``), but they still count in the summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+from hullscan.model import Finding
+from hullscan.pipeline import AnalyzedImage
+
+ANALYZER = "binary-hardening"
+
+
+def owned_paths(analyzed: AnalyzedImage) -> set[str]:
+    """Every path an OS package database lists, with symlinked parents resolved."""
+    fs = analyzed.fs
+    owned: set[str] = set()
+    for _path, _layer, _name, result in fs.final_results():
+        for files in result.owned_files.values():
+            owned.update(fs.canonical(f) for f in files)
+    return owned
+
+
+def hardening_findings(analyzed: AnalyzedImage, include_os_owned: bool = False
+                       ) -> tuple[list[Finding], dict[str, Any]]:
+    fs = analyzed.fs
+    owned = owned_paths(analyzed)
+    out: list[Finding] = []
+    counts: Counter[str] = Counter()
+    for path, layer, name, result in fs.final_results():
+        if name != ANALYZER:
+            continue
+        is_owned = fs.canonical(path) in owned
+        for f in result.findings:
+            counts["os-owned" if is_owned else "other"] += 1
+            if is_owned and not include_os_owned:
+                continue
+            details = {**f.details, "os_owned": is_owned}
+            out.append(replace(f, path=path, layer=analyzed.analyses[layer].diff_id,
+                               details=details))
+    summary = {"binaries_lacking_protections": dict(counts)}
+    return out, summary
+
+
+def eol_findings(analyzed: AnalyzedImage, today: dt.date | None = None) -> list[Finding]:
+    from hullscan.binaries.eol import eol_findings as runtime_eol_findings
+
+    packages = [p for p in analyzed.inventory.packages
+                if not p.owner and p.type not in ("deb", "apk", "rpm")]
+    return runtime_eol_findings(packages, today or dt.date.today())
