@@ -320,3 +320,5 @@ class ScanReport:
     suppressed: tuple[Suppressed, ...] = ()
     scanners: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: per-scanner facts beyond findings (base classification, layer waste, binaries)
+    summaries: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)

@@ -51,6 +51,7 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
             warnings.append(stale)
     engine = None
     extra: list[Analyzer] = []
+    summaries: dict[str, Any] = {}
     if "config" in request.scanners:
         from hullscan.checks.accounts import AccountsAnalyzer
 
@@ -75,16 +76,17 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
             findings += config_findings(analyzed, engine)
         if "config" in request.scanners:
             from hullscan.checks.catalogue import CheckSettings
-            from hullscan.checks.image import image_checks
+            from hullscan.checks.image import check_image
 
             settings = CheckSettings.from_config(request.config)
-            findings += settings.apply(image_checks(analyzed, settings, request.ref))
+            image_findings, summaries["image"] = check_image(analyzed, settings, request.ref)
+            findings += settings.apply(image_findings)
         if "binary" in request.scanners:
             from hullscan.binaries.scanner import eol_findings, hardening_findings
             from hullscan.checks.catalogue import CheckSettings
 
             settings = CheckSettings.from_config(request.config)
-            hardening, _summary = hardening_findings(analyzed)
+            hardening, summaries["binaries"] = hardening_findings(analyzed)
             findings += settings.apply(hardening + eol_findings(analyzed))
         not_affected: list[Finding] = []
         if db is not None:
@@ -100,5 +102,5 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
     result = apply(policy, findings, not_affected)
     report = ScanReport(inventory=inv, findings=tuple(result.findings),
                         suppressed=tuple(result.suppressed), scanners=request.scanners,
-                        warnings=tuple(warnings + result.warnings))
+                        warnings=tuple(warnings + result.warnings), summaries=summaries)
     return report, result

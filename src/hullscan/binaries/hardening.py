@@ -202,7 +202,7 @@ HARDENING_CHECKS.add(LACKS_HARDENING, UNSAFE_RPATH, PE_LACKS_HARDENING)
 
 # --- reading ------------------------------------------------------------------------------
 
-class _Prefixed:
+class PrefixedStream:
     """``head`` (already read) followed by the rest of ``stream``, as one stream."""
 
     def __init__(self, head: bytes, stream: IO[bytes]) -> None:
@@ -397,7 +397,7 @@ def inspect_pe(path: str) -> BinaryInfo:
         safeseh=safeseh, signed=bool(signed), version_info=version_info)
 
 
-def _pe_header_at(head: bytes) -> int | None:
+def pe_header_at(head: bytes) -> int | None:
     """e_lfanew when ``head`` starts with an MZ stub, else None."""
     if len(head) < 0x40 or not head.startswith(MZ_MAGIC):
         return None
@@ -409,15 +409,15 @@ def inspect_binary(stream: IO[bytes], info: FileInfo) -> BinaryInfo | None:
     """Read ``stream`` (sequential, at most ``info.size`` bytes); None unless ELF or PE."""
     head = stream.read(0x40)
     if head.startswith(ELF_MAGIC):
-        with spool(cast(IO[bytes], _Prefixed(head, stream)), limit=info.size) as f:
+        with spool(cast(IO[bytes], PrefixedStream(head, stream)), limit=info.size) as f:
             return inspect_elf(f, info)
-    lfanew = _pe_header_at(head)
+    lfanew = pe_header_at(head)
     if lfanew is None:
         return None
     head += stream.read(lfanew + 4 - len(head))
     if head[lfanew:lfanew + 4] != PE_SIGNATURE:
         return None
-    with spool_to_path(cast(IO[bytes], _Prefixed(head, stream)), limit=info.size) as p:
+    with spool_to_path(cast(IO[bytes], PrefixedStream(head, stream)), limit=info.size) as p:
         return inspect_pe(p)
 
 

@@ -24,6 +24,7 @@ def default_analyzers() -> list[Analyzer]:
     """Every inventory analyzer, in a stable order."""
     # imported here: binaries depends on the checks catalogue, which imports the model only
     from hullscan.binaries.classify import BinaryClassifierAnalyzer
+    from hullscan.binaries.pe_version import PEVersionAnalyzer
 
     return [
         OSReleaseAnalyzer(),
@@ -39,4 +40,5 @@ def default_analyzers() -> list[Analyzer]:
         ComposerInstalledAnalyzer(),
         DotnetDepsAnalyzer(),
         BinaryClassifierAnalyzer(),
+        PEVersionAnalyzer(),
     ]

@@ -51,6 +51,7 @@ def report_dict(report: ScanReport) -> dict[str, Any]:
             "by_severity": {s.name: n for s in sorted(Severity, reverse=True)
                             if (n := sum(1 for f in report.findings if f.severity == s))},
             "suppressed": len(report.suppressed),
+            **report.summaries,
         },
     }
 
