@@ -219,7 +219,13 @@ def test_non_binaries_are_ignored() -> None:
     a = HardeningAnalyzer()
     script = b"#!/bin/sh\necho hello\n" * 10
     info = FileInfo("usr/bin/hello", FileType.REG, len(script), 0o100755)
-    assert a.analyze(info.path, info, io.BytesIO(script)) is None
+    result = a.analyze(info.path, info, io.BytesIO(script))
+    # no findings: only counted in the image's census of executables
+    assert result is not None and not result.findings
+    assert result.facts == {"kind": "script:sh"}
+    macho = b"\xcf\xfa\xed\xfe" + b"\0" * 200
+    result = a.analyze(info.path, info, io.BytesIO(macho))
+    assert result is not None and result.facts == {"kind": "macho"}
     # MZ without a PE header (a DOS program, or text that starts with MZ)
     dos = b"MZ" + b"\0" * 200
     assert inspect_binary(io.BytesIO(dos), FileInfo("x.exe", FileType.REG, len(dos))) is None

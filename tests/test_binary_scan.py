@@ -44,3 +44,12 @@ def test_binaries_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_clean_base_image_has_no_binary_findings(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert scan_json("debian-bookworm", tmp_path, capsys)["findings"] == []
+
+
+def test_per_image_hardening_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    summary = scan_json("binaries", tmp_path, capsys)["summary"]["binaries"]
+    assert summary["executables"]["elf"] > 100 and summary["executables"]["script"] > 0
+    other = summary["elf_hardening"]["other"]
+    # hello-go (x2), busybox and suid-helper are the ELF files no package owns
+    assert other["elf"] == 4
+    assert other["nx"] == 4 and other["pie"] == 1  # only the C helper is PIE

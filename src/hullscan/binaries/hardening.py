@@ -210,11 +210,14 @@ class PrefixedStream:
         self._stream = stream
 
     def read(self, n: int = -1) -> bytes:
-        if self._head:
-            cut = len(self._head) if n < 0 else n
-            chunk, self._head = self._head[:cut], self._head[cut:]
-            return chunk
-        return self._stream.read(n)
+        if not self._head:
+            return self._stream.read(n)
+        if n < 0:
+            chunk, self._head = self._head, b""
+            return chunk + self._stream.read()
+        chunk, self._head = self._head[:n], self._head[n:]
+        # a full read when asked for more than the head: callers rely on it
+        return chunk + (self._stream.read(n - len(chunk)) if len(chunk) < n else b"")
 
 
 def _scan_strings(f: IO[bytes], offset: int, size: int, length: int) -> tuple[bool, bool]:
@@ -463,7 +466,7 @@ class HardeningAnalyzer(Analyzer):
     """Findings for ELF and PE binaries that lack exploit mitigations."""
 
     name = "binary-hardening"
-    version = 1
+    version = 2
     max_size = 512 * MiB
 
     def required(self, path: str, info: FileInfo) -> bool:
@@ -472,8 +475,33 @@ class HardeningAnalyzer(Analyzer):
         return info.is_executable or _SHARED_OR_WINDOWS.search(path.rsplit("/", 1)[-1]) is not None
 
     def analyze(self, path: str, info: FileInfo, stream: IO[bytes]) -> AnalyzerResult | None:
-        binary = inspect_binary(stream, info)
+        head = stream.read(4)
+        kind = _other_kind(head, stream)
+        if kind is not None:
+            # not ELF/PE: still counted in the image's census of executables
+            return AnalyzerResult(facts={"kind": kind}) if info.is_executable else None
+        binary = inspect_binary(cast(IO[bytes], PrefixedStream(head, stream)), info)
         if binary is None:
-            return None
-        findings = findings_for(binary, path)
-        return AnalyzerResult(findings=findings) if findings else None
+            return AnalyzerResult(facts={"kind": "other"}) if info.is_executable else None
+        # the full record for every binary feeds the per-image hardening table
+        return AnalyzerResult(findings=findings_for(binary, path),
+                              facts={"kind": binary.format.lower(), "binary": binary.to_dict()})
+
+
+#: Mach-O (thin and fat) magic numbers
+_MACHO = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe",
+          b"\xca\xfe\xba\xbe")
+
+
+def _other_kind(head: bytes, stream: IO[bytes]) -> str | None:
+    """``macho``, ``script:<interpreter>``, or None when the file may be ELF or PE."""
+    if head.startswith(_MACHO):
+        return "macho"
+    if head.startswith(b"#!"):
+        line = (head + stream.read(126)).split(b"\n", 1)[0][2:].strip()
+        words = line.decode("utf-8", "replace").split()
+        interpreter = words[0].rsplit("/", 1)[-1] if words else ""
+        if interpreter == "env" and len(words) > 1:
+            interpreter = words[1]
+        return f"script:{interpreter}"
+    return None

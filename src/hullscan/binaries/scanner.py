@@ -48,8 +48,35 @@ def hardening_findings(analyzed: AnalyzedImage, include_os_owned: bool = False
             details = {**f.details, "os_owned": is_owned}
             out.append(replace(f, path=path, layer=analyzed.analyses[layer].diff_id,
                                details=details))
-    summary = {"binaries_lacking_protections": dict(counts)}
+    summary = {"binaries_lacking_protections": dict(counts), **census(analyzed, owned)}
     return out, summary
+
+
+#: the protections counted in the per-image table, by checksec's names
+_PROTECTIONS = ("pie", "nx", "canary", "fortify")
+
+
+def census(analyzed: AnalyzedImage, owned: set[str]) -> dict[str, Any]:
+    """Executables in the final image by kind, and how many ELF files have each
+    protection (split by OS-owned and not): the per-image hardening table."""
+    fs = analyzed.fs
+    kinds: Counter[str] = Counter()
+    table: dict[str, Counter[str]] = {"os-owned": Counter(), "other": Counter()}
+    for path, _layer, name, result in fs.final_results():
+        if name != ANALYZER or not result.facts:
+            continue
+        kind = str(result.facts.get("kind", "other"))
+        kinds[kind.split(":", 1)[0] if kind.startswith("script") else kind] += 1
+        record = result.facts.get("binary")
+        if not isinstance(record, dict) or record.get("format") != "ELF":
+            continue
+        row = table["os-owned" if fs.canonical(path) in owned else "other"]
+        row["elf"] += 1
+        for prop in _PROTECTIONS:
+            row[prop] += bool(record.get(prop))
+        row[f"relro_{record.get('relro', 'none')}"] += 1
+    return {"executables": dict(sorted(kinds.items())),
+            "elf_hardening": {k: dict(v) for k, v in table.items() if v}}
 
 
 def eol_findings(analyzed: AnalyzedImage, today: dt.date | None = None) -> list[Finding]:

@@ -33,11 +33,13 @@ class AnalyzerResult:
     owned_files: dict[str, list[str]] = field(default_factory=dict)
     #: findings about the file itself (secrets, keys, certificates), without layer yet
     findings: list[Finding] = field(default_factory=list)
+    #: plain facts about the file for summaries (JSON-able; e.g. a binary's protections)
+    facts: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return not (self.packages or self.os or self.owned_files or self.findings
-                    or self.warnings)
+                    or self.facts or self.warnings)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
@@ -49,6 +51,8 @@ class AnalyzerResult:
             d["owned_files"] = self.owned_files
         if self.findings:
             d["findings"] = [f.to_dict() for f in self.findings]
+        if self.facts:
+            d["facts"] = self.facts
         if self.warnings:
             d["warnings"] = self.warnings
         return d
@@ -60,6 +64,7 @@ class AnalyzerResult:
             os=OSInfo.from_dict(d["os"]) if d.get("os") else None,
             owned_files=d.get("owned_files", {}),
             findings=[Finding.from_dict(f) for f in d.get("findings", ())],
+            facts=d.get("facts", {}),
             warnings=d.get("warnings", []),
         )
 
