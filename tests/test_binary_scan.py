@@ -37,6 +37,9 @@ def test_binaries_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     weak = {f["path"]: f for f in doc["findings"] if f["id"] == "HS-BIN-001"}
     assert {"usr/local/bin/hello-go", "usr/local/bin/busybox"} <= set(weak)
     assert not weak["usr/local/bin/busybox"]["details"]["pie"]
+    # the setuid-root helper no package owns is HIGH, however well it is hardened
+    assert [(f["path"], f["severity"]) for f in doc["findings"] if f["id"] == "HS-IMG-010"] \
+        == [("usr/local/bin/suid-helper", "HIGH")]
     # Debian's own binaries are the distribution's choice: not findings
     assert not [p for p in weak if p.startswith(("usr/bin/", "bin/", "usr/lib/"))]
 
@@ -53,3 +56,10 @@ def test_per_image_hardening_table(tmp_path: Path, capsys: pytest.CaptureFixture
     # hello-go (x2), busybox and suid-helper are the ELF files no package owns
     assert other["elf"] == 4
     assert other["nx"] == 4 and other["pie"] == 1  # only the C helper is PIE
+
+
+def test_config_and_binary_scanners_report_a_setuid_file_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = scan_json("binaries", tmp_path, capsys, "--scanners", "binary,config")
+    assert [f["path"] for f in doc["findings"] if f["id"] == "HS-IMG-010"] == [
+        "usr/local/bin/suid-helper"]

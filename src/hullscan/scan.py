@@ -28,6 +28,19 @@ class ScanRequest:
     config: dict[str, Any] = field(default_factory=dict)
 
 
+def _unique(findings: list[Finding]) -> list[Finding]:
+    """One finding per check and place when two scanners share a check (the config and
+    binary scanners both report unowned setuid files)."""
+    seen: set[tuple[str, str, str | None, int | None]] = set()
+    out = []
+    for f in findings:
+        key = (f.kind, f.id, f.path, f.line)
+        if f.kind == "vulnerability" or key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
 def parse_scanners(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
     unknown = [n for n in names if n not in SCANNERS]
@@ -99,7 +112,7 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
     finally:
         if db is not None:
             db.close()
-    result = apply(policy, findings, not_affected)
+    result = apply(policy, _unique(findings), not_affected)
     report = ScanReport(inventory=inv, findings=tuple(result.findings),
                         suppressed=tuple(result.suppressed), scanners=request.scanners,
                         warnings=tuple(warnings + result.warnings), summaries=summaries)

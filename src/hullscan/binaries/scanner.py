@@ -41,6 +41,12 @@ def hardening_findings(analyzed: AnalyzedImage, include_os_owned: bool = False
         if name != ANALYZER:
             continue
         is_owned = fs.canonical(path) in owned
+        record = result.facts.get("binary") if result.facts else None
+        if (not is_owned and isinstance(record, dict)
+                and (record.get("setuid") or record.get("setgid"))):
+            # a setuid/setgid binary no package owns is high, however well hardened; the
+            # same check (and id) as the config scanner's, so the two never differ
+            out.append(_unowned_setuid(analyzed, path, layer, record))
         for f in result.findings:
             counts["os-owned" if is_owned else "other"] += 1
             if is_owned and not include_os_owned:
@@ -50,6 +56,18 @@ def hardening_findings(analyzed: AnalyzedImage, include_os_owned: bool = False
                                details=details))
     summary = {"binaries_lacking_protections": dict(counts), **census(analyzed, owned)}
     return out, summary
+
+
+def _unowned_setuid(analyzed: AnalyzedImage, path: str, layer: int,
+                    record: dict[str, Any]) -> Finding:
+    from hullscan.checks.image import IMAGE_CHECKS
+
+    entry = analyzed.fs.final[path][1]
+    bits = "setuid" if record.get("setuid") else "setgid"
+    return IMAGE_CHECKS["HS-IMG-010"].finding(
+        f"/{path} ({bits}, mode {entry.mode & 0o7777:o}, uid {entry.uid}): not listed by any "
+        "OS package database", path=path, layer=analyzed.analyses[layer].diff_id,
+        details={"binary": record})
 
 
 #: the protections counted in the per-image table, by checksec's names
