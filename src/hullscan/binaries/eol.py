@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
-from typing import Any
 
 import yaml
 
 from hullscan.checks.catalogue import Catalogue, Check
+from hullscan.checks.eol import iso_date
 from hullscan.model import Finding, Package, Severity
 
 CLASSIFIER = "binary-classifier"
@@ -48,15 +48,6 @@ class RuntimeEolTable:
     cycles: dict[tuple[str, str], Cycle]
 
 
-def _date(value: Any, where: str) -> dt.date:
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ValueError(f"runtimes_eol.yaml {where}: {value!r} is not an ISO date") from None
-
-
 @cache
 def runtime_eol_table() -> RuntimeEolTable:
     """The built-in table, parsed once per process."""
@@ -65,10 +56,10 @@ def runtime_eol_table() -> RuntimeEolTable:
     cycles: dict[tuple[str, str], Cycle] = {}
     for component, entries in doc["components"].items():
         for cycle, d in entries.items():
-            where = f"{component} {cycle}"
+            where = f"runtimes_eol.yaml {component} {cycle}"
             cycles[(component, str(cycle))] = Cycle(component, str(cycle),
-                                                    _date(d["eol"], where), bool(d.get("lts")))
-    return RuntimeEolTable(_date(doc["written"], "written"),
+                                                    iso_date(d["eol"], where), bool(d.get("lts")))
+    return RuntimeEolTable(iso_date(doc["written"], "runtimes_eol.yaml written"),
                            " ".join(str(doc["source"]).split()), cycles)
 
 

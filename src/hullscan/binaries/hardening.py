@@ -414,14 +414,20 @@ def inspect_binary(stream: IO[bytes], info: FileInfo) -> BinaryInfo | None:
     if head.startswith(ELF_MAGIC):
         with spool(cast(IO[bytes], PrefixedStream(head, stream)), limit=info.size) as f:
             return inspect_elf(f, info)
+    pe_head = read_pe_head(head, stream)
+    if pe_head is None:
+        return None
+    with spool_to_path(cast(IO[bytes], PrefixedStream(pe_head, stream)), limit=info.size) as p:
+        return inspect_pe(p)
+
+
+def read_pe_head(head: bytes, stream: IO[bytes]) -> bytes | None:
+    """``head`` extended through the PE signature when the file is a PE image, else None."""
     lfanew = pe_header_at(head)
     if lfanew is None:
         return None
     head += stream.read(lfanew + 4 - len(head))
-    if head[lfanew:lfanew + 4] != PE_SIGNATURE:
-        return None
-    with spool_to_path(cast(IO[bytes], PrefixedStream(head, stream)), limit=info.size) as p:
-        return inspect_pe(p)
+    return head if head[lfanew:lfanew + 4] == PE_SIGNATURE else None
 
 
 # --- findings -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import IO, cast
 
-from hullscan.binaries.hardening import PE_SIGNATURE, PrefixedStream, inspect_pe, pe_header_at
+from hullscan.binaries.hardening import PrefixedStream, inspect_pe, read_pe_head
 from hullscan.inventory.interface import Analyzer, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
@@ -37,12 +37,8 @@ class PEVersionAnalyzer(Analyzer):
         return info.is_regular and info.size > 64 and _WINDOWS_BINARY.search(path) is not None
 
     def analyze(self, path: str, info: FileInfo, stream: IO[bytes]) -> AnalyzerResult | None:
-        head = stream.read(0x40)
-        lfanew = pe_header_at(head)
-        if lfanew is None:
-            return None
-        head += stream.read(lfanew + 4 - len(head))
-        if head[lfanew:lfanew + 4] != PE_SIGNATURE:
+        head = read_pe_head(stream.read(0x40), stream)
+        if head is None:
             return None
         with spool_to_path(cast(IO[bytes], PrefixedStream(head, stream)), limit=info.size) as p:
             vi = inspect_pe(p).version_info

@@ -36,13 +36,14 @@ class EolTable:
     releases: dict[tuple[str, str], Release]
 
 
-def _date(value: Any, where: str) -> dt.date:
+def iso_date(value: Any, where: str) -> dt.date:
+    """A date from a packaged YAML table (YAML may already have parsed it)."""
     if isinstance(value, dt.date):
         return value
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError:
-        raise ValueError(f"eol.yaml {where}: {value!r} is not an ISO date") from None
+        raise ValueError(f"{where}: {value!r} is not an ISO date") from None
 
 
 @cache
@@ -53,14 +54,14 @@ def eol_table() -> EolTable:
     releases: dict[tuple[str, str], Release] = {}
     for distro, versions in doc["distributions"].items():
         for version, d in versions.items():
-            where = f"{distro} {version}"
+            where = f"eol.yaml {distro} {version}"
             releases[(distro, str(version))] = Release(
-                distro=distro, version=str(version), eol=_date(d["eol"], where),
+                distro=distro, version=str(version), eol=iso_date(d["eol"], where),
                 name=str(d.get("name", "")),
-                regular=_date(d["regular"], where) if d.get("regular") else None,
-                extended=_date(d["extended"], where) if d.get("extended") else None)
-    return EolTable(_date(doc["written"], "written"), " ".join(str(doc["source"]).split()),
-                    releases)
+                regular=iso_date(d["regular"], where) if d.get("regular") else None,
+                extended=iso_date(d["extended"], where) if d.get("extended") else None)
+    return EolTable(iso_date(doc["written"], "eol.yaml written"),
+                    " ".join(str(doc["source"]).split()), releases)
 
 
 def _key(os_info: OSInfo) -> tuple[str, str] | None:
