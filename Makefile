@@ -39,6 +39,7 @@ corpus:
 references:
 	bash scripts/test-references.sh
 	bash scripts/checksec.sh
+	bash scripts/registry.sh
 
 # trivy, syft, hadolint and gitleaks, hash-pinned, for side-by-side checks and bench/.
 peers:

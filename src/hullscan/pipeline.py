@@ -215,7 +215,7 @@ def analyze_image(ref: str, options: ScanOptions | None = None,
     scans whose scanners do not need packages: reading binaries and archives is most
     of a cold scan's time."""
     options = options or ScanOptions()
-    image = open_image(ref, options.platform, options.limits)
+    image = open_image(ref, options.platform, options.limits, options.cache_dir)
     base = default_analyzers() if packages else [OSReleaseAnalyzer()]
     analyses = analyze_layers(image, [*base, *extra_analyzers], options, progress)
     fs = ImageFilesystem(analyses)

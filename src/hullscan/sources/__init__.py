@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import tarfile
+from pathlib import Path
 
+from hullscan.cache import default_cache_dir
 from hullscan.layers import DirLayerSource
-from hullscan.model import HullscanError, ImageError
+from hullscan.model import ImageError
 from hullscan.sources.docker_archive import open_docker_archive
 from hullscan.sources.interface import Image, Platform
 from hullscan.sources.oci import open_oci
+from hullscan.sources.registry import open_registry
 from hullscan.sources.store import DirStore, TarStore
 from hullscan.streams import Limits
 
@@ -34,10 +37,15 @@ def _is_tar(path: str) -> bool:
         return False
 
 
-def open_image(ref: str, platform: Platform | None = None, limits: Limits | None = None) -> Image:
-    """Open an image reference (see DESIGN.md "Image references")."""
+def open_image(ref: str, platform: Platform | None = None, limits: Limits | None = None,
+               cache_dir: Path | None = None) -> Image:
+    """Open an image reference (see DESIGN.md "Image references"). Registry blobs are
+    cached (by digest) under ``cache_dir``/registry."""
     limits = limits or Limits()
+    blobs = (cache_dir or default_cache_dir()) / "registry"
     scheme, sep, rest = ref.partition(":")
+    if sep and scheme in ("registry", "docker") and not os.path.exists(ref):
+        return open_registry(ref, platform, limits, blobs)
     if sep and scheme in TRANSPORTS and not os.path.exists(ref):
         return _open(scheme, rest, ref, platform, limits)
     if os.path.isdir(ref):
@@ -57,16 +65,13 @@ def open_image(ref: str, platform: Platform | None = None, limits: Limits | None
             return open_oci(store, ref, "oci-archive", None, platform, limits)
         raise ImageError(f"{ref}: a tar archive, but neither a docker archive (manifest.json) "
                          "nor an OCI archive (oci-layout)")
-    if "/" in ref or ref.startswith(".") or os.sep in ref:
+    if ref.startswith((".", "/")):
         raise ImageError(f"{ref}: no such file or directory")
-    raise HullscanError(f"{ref}: pulling from a registry is not supported yet; save the image "
-                        "first (e.g. skopeo copy docker://{ref} docker-archive:image.tar)")
+    # a name like alpine:3.19 or ghcr.io/org/app:1 means a registry
+    return open_registry(ref, platform, limits, blobs)
 
 
 def _open(kind: str, spec: str, ref: str, platform: Platform | None, limits: Limits) -> Image:
-    if kind in ("registry", "docker"):
-        raise HullscanError(f"{ref}: the {kind}: transport is not supported yet; save the image "
-                            "to an archive first (docker save / skopeo copy)")
     if kind == "dir":
         root = spec
         if not os.path.isdir(root):

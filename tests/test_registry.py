@@ -1,0 +1,400 @@
+"""Pulling from a real OCI Distribution registry (Debian's ``docker-registry``) on 127.0.0.1.
+
+The image is built in code, pushed with skopeo, then pulled by hullscan. Skips without
+``/usr/bin/docker-registry`` (``bash scripts/registry.sh`` installs it) or skopeo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hullscan.model import HullscanError, ImageError
+from hullscan.pipeline import ScanOptions, inventory
+from hullscan.sources import Image, Platform
+from hullscan.sources.registry import open_registry, parse_reference
+from hullscan.streams import Limits
+
+from imagebuilder import (
+    BuiltImage,
+    build,
+    debian_base,
+    file,
+    manifest_descriptor,
+    python_dist,
+    sha256,
+    write_image_blobs,
+    write_index_blob,
+    write_oci,
+    write_oci_index,
+)
+
+REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+SKOPEO = shutil.which("skopeo")
+REF_NAME = "org.opencontainers.image.ref.name"
+USER, PASSWORD = "scanner", "s3cret-pa55"
+
+needs_registry = pytest.mark.skipif(
+    not os.access(REGISTRY, os.X_OK) or SKOPEO is None,
+    reason="needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Registry:
+    host: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def _start_registry(root: Path, auth: dict[str, Any] | None = None) -> Registry:
+    port = _free_port()
+    storage = root / "storage"
+    storage.mkdir(parents=True)
+    config: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "warn"},
+        "storage": {"filesystem": {"rootdirectory": str(storage)}},
+        "http": {"addr": f"127.0.0.1:{port}"},
+    }
+    if auth:
+        config["auth"] = auth
+    cfg = root / "config.yml"
+    cfg.write_text(json.dumps(config))  # JSON is YAML
+    log = root / "registry.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([REGISTRY, "serve", str(cfg)], stdout=out,
+                                stderr=subprocess.STDOUT)
+    host = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"docker-registry exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://{host}/v2/", timeout=1).status_code in (200, 401):
+                return Registry(host, proc, log)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"docker-registry did not start: {log.read_text()[-2000:]}")
+
+
+def _stop(reg: Registry) -> None:
+    reg.proc.terminate()
+    try:
+        reg.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        reg.proc.kill()
+        reg.proc.wait()
+
+
+def _push(layout: Path, tag: str, dest: str, creds: str | None = None) -> None:
+    assert SKOPEO is not None
+    cmd = [SKOPEO, "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
+           *(["--dest-creds", creds] if creds else []),
+           f"oci:{layout}:{tag}", f"docker://{dest}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def image() -> BuiltImage:
+    return build([debian_base(), [python_dist("requests", "2.31.0")]])
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory: pytest.TempPathFactory, image: BuiltImage) -> Path:
+    return write_oci([(image, {"annotations": {REF_NAME: "1"}})],
+                     tmp_path_factory.mktemp("layout") / "oci")
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory, layout: Path) -> Iterator[str]:
+    if not os.access(REGISTRY, os.X_OK) or SKOPEO is None:
+        pytest.skip("needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
+    reg = _start_registry(tmp_path_factory.mktemp("registry"))
+    try:
+        _push(layout, "1", f"{reg.host}/test/app:1")
+        yield reg.host
+    finally:
+        _stop(reg)
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def hooks(self) -> dict[str, list[Any]]:
+        return {"request": [lambda r: self.paths.append(r.url.path)]}
+
+    @property
+    def blobs(self) -> list[str]:
+        return [p for p in self.paths if "/blobs/" in p]
+
+
+def pull(ref: str, cache: Path, **kw: Any) -> Image:
+    return open_registry(ref, None, Limits(), cache, **kw)
+
+
+def package_names(ref: str, tmp_path: Path, cache: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, str]]:
+    """Through the whole pipeline: registry references open through open_image."""
+    del cache, monkeypatch  # the pipeline keeps registry blobs under its own cache dir
+    inv = inventory(ref, ScanOptions(cache_dir=tmp_path / "scan-cache", workers=1))
+    return {(p.name, p.version) for p in inv.packages}
+
+
+# -- references (no registry needed) -------------------------------------------------------
+
+@pytest.mark.parametrize(("ref", "expected"), [
+    ("debian:12", ("registry-1.docker.io", "library/debian", "12", None)),
+    ("debian", ("registry-1.docker.io", "library/debian", "latest", None)),
+    ("registry:docker.io/grafana/grafana", ("registry-1.docker.io", "grafana/grafana",
+                                            "latest", None)),
+    ("registry:127.0.0.1:5000/test/app:1", ("127.0.0.1:5000", "test/app", "1", None)),
+    ("registry:localhost/a/b@sha256:" + "a" * 64,
+     ("localhost", "a/b", None, "sha256:" + "a" * 64)),
+    ("registry:ghcr.io/o/r:v1.2", ("ghcr.io", "o/r", "v1.2", None)),
+])
+def test_parse_reference(ref: str, expected: tuple[str, str, str | None, str | None]) -> None:
+    r = parse_reference(ref)
+    assert (r.host, r.repository, r.tag, r.digest) == expected
+
+
+@pytest.mark.parametrize("ref", ["registry:h.io/UPPER:1", "registry:h.io/a@sha256:zz",
+                                 "registry:h.io/a:bad tag"])
+def test_parse_reference_rejects(ref: str) -> None:
+    with pytest.raises(ImageError):
+        parse_reference(ref)
+
+
+def test_plain_http_refused_for_remote_hosts(tmp_path: Path) -> None:
+    """A non-loopback host not in ``insecure`` is spoken to over https only."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(404)
+
+    with pytest.raises(ImageError, match="not found"):
+        pull("registry:example.test/a/b:1", tmp_path, transport=httpx.MockTransport(handler))
+    assert seen and all(u.startswith("https://") for u in seen)
+    seen.clear()
+    with pytest.raises(ImageError):
+        pull("registry:example.test/a/b:1", tmp_path, insecure={"example.test"},
+             transport=httpx.MockTransport(handler))
+    assert seen and all(u.startswith("http://") for u in seen)
+
+
+def test_redirect_to_plain_http_refused(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": "http://evil.test/x"})
+
+    with pytest.raises(HullscanError, match="refusing a plain-http"):
+        pull("registry:example.test/a/b:1", tmp_path, transport=httpx.MockTransport(handler))
+
+
+def test_redirect_loop_stops(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": str(request.url)})
+
+    with pytest.raises(HullscanError, match="redirects"):
+        pull("registry:example.test/a/b:1", tmp_path, transport=httpx.MockTransport(handler))
+
+
+def test_bearer_token_flow_and_no_credentials_in_errors(tmp_path: Path) -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if request.url.host == "auth.test":
+            assert request.url.params["scope"] == "repository:a/b:pull"
+            assert request.url.params["service"] == "reg"
+            assert request.headers["Authorization"].startswith("Basic ")
+            return httpx.Response(200, json={"access_token": "tok123"})
+        if request.headers.get("Authorization") != "Bearer tok123":
+            return httpx.Response(401, headers={
+                "WWW-Authenticate": 'Bearer realm="https://auth.test/token",service="reg",'
+                                    'scope="repository:a/b:pull"'})
+        return httpx.Response(403)
+
+    with pytest.raises(ImageError, match="access denied") as err:
+        pull("registry:example.test/a/b:1", tmp_path, username="u", password="hunter2",
+             transport=httpx.MockTransport(handler))
+    assert "hunter2" not in str(err.value) and "tok123" not in str(err.value)
+    assert "example.test/a/b" in str(err.value)
+    assert [c.url.host for c in calls] == ["example.test", "auth.test", "example.test"]
+
+
+def test_schema1_refused(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"schemaVersion": 1, "name": "a/b", "fsLayers": []},
+                              headers={"Content-Type": "application/vnd.docker.distribution"
+                                                       ".manifest.v1+prettyjws"})
+
+    with pytest.raises(ImageError, match="schema 1"):
+        pull("registry:example.test/a/b:1", tmp_path, transport=httpx.MockTransport(handler))
+
+
+def test_corrupt_blob_not_cached(tmp_path: Path, image: BuiltImage) -> None:
+    blobs = {sha256(b): b for b in [image.config, *image.blobs]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/manifests/" in request.url.path:
+            return httpx.Response(200, content=image.manifest, headers={
+                "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        digest = request.url.path.rsplit("/", 1)[1]
+        data = blobs[digest]
+        if data != image.config:
+            data = data[:-1] + bytes([data[-1] ^ 1])  # same size, wrong bytes
+        return httpx.Response(200, content=data)
+
+    with pytest.raises(ImageError, match="digest mismatch"):
+        pull("registry:example.test/a/b:1", tmp_path, transport=httpx.MockTransport(handler))
+    cached = sorted(p.name for p in (tmp_path / "blobs" / "sha256").iterdir())
+    # the manifest and the config verified; the corrupt layer left nothing behind
+    assert cached == sorted([image.manifest_digest[7:], image.config_digest[7:]])
+
+
+# -- against a real registry ---------------------------------------------------------------
+
+@needs_registry
+def test_pull_by_tag_matches_layout(registry: str, layout: Path, image: BuiltImage,
+                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    img = pull(f"registry:{registry}/test/app:1", cache)
+    assert img.transport == "registry"
+    assert img.config_digest == image.config_digest
+    assert [x.diff_id for x in img.layers] == [sha256(t) for t in image.layers]
+    assert img.repo_tags == (f"{registry}/test/app:1",)
+    from_registry = package_names(f"registry:{registry}/test/app:1", tmp_path, cache,
+                                  monkeypatch)
+    from_layout = package_names(f"oci:{layout}:1", tmp_path, cache, monkeypatch)
+    assert from_registry == from_layout
+    assert ("requests", "2.31.0") in from_registry
+    assert not list((cache / "blobs" / "sha256").glob("*.partial"))
+
+
+@needs_registry
+def test_pull_by_digest(registry: str, image: BuiltImage, tmp_path: Path) -> None:
+    by_tag = pull(f"registry:{registry}/test/app:1", tmp_path / "a")
+    assert by_tag.manifest_digest is not None
+    img = pull(f"registry:{registry}/test/app@{by_tag.manifest_digest}", tmp_path / "b")
+    assert img.manifest_digest == by_tag.manifest_digest
+    assert img.config_digest == image.config_digest
+    assert img.repo_tags == ()
+
+
+@needs_registry
+def test_repull_downloads_nothing(registry: str, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = Counter()
+    pull(f"registry:{registry}/test/app:1", cache, event_hooks=first.hooks())
+    assert len(first.blobs) == 3  # config + 2 layers
+    mtimes = {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()}
+    again = Counter()
+    img = pull(f"registry:{registry}/test/app:1", cache, event_hooks=again.hooks())
+    assert again.blobs == []
+    assert [p for p in again.paths if "/manifests/" in p] == ["/v2/test/app/manifests/1"]
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*") if p.is_file()} == mtimes
+    assert len(img.layer_sources) == 2
+
+
+@needs_registry
+def test_wrong_digest_fails(registry: str, tmp_path: Path) -> None:
+    wrong = "sha256:" + "0" * 64
+    with pytest.raises(ImageError, match="not found"):
+        pull(f"registry:{registry}/test/app@{wrong}", tmp_path)
+    # a real manifest fetched under a digest it does not have: refused
+    other = pull(f"registry:{registry}/test/app:1", tmp_path / "c").manifest_digest
+    assert other is not None
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        resp = httpx.get(f"http://{registry}{request.url.path.replace(wrong, other)}",
+                         headers=dict(request.headers))
+        return httpx.Response(resp.status_code, content=resp.content,
+                              headers={"Content-Type": resp.headers.get("Content-Type", "")})
+
+    with pytest.raises(ImageError, match="digest mismatch"):
+        pull(f"registry:{registry}/test/app@{wrong}", tmp_path / "d",
+             transport=httpx.MockTransport(handler))
+
+
+@needs_registry
+def test_missing_tag_and_repo_404(registry: str, tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match=r"test/app: manifest nope not found \(HTTP 404\)"):
+        pull(f"registry:{registry}/test/app:nope", tmp_path)
+    with pytest.raises(ImageError, match=r"test/missing: manifest 1 not found"):
+        pull(f"registry:{registry}/test/missing:1", tmp_path)
+
+
+@needs_registry
+def test_pull_index_picks_the_platform(registry: str, tmp_path: Path) -> None:
+    """A multi-platform index (nested one level) resolves like an OCI layout's."""
+    imgs = {arch: build([[file(f"etc/{arch}-marker", arch)]], arch=arch)
+            for arch in ("amd64", "arm64")}
+    root = tmp_path / "multi"
+    for img in imgs.values():
+        write_image_blobs(root, img)
+    index = write_index_blob(root, [
+        manifest_descriptor(img, platform={"os": "linux", "architecture": arch})
+        for arch, img in imgs.items()], annotations={REF_NAME: "multi"})
+    write_oci_index(root, [index])
+    assert SKOPEO is not None
+    done = subprocess.run([SKOPEO, "--insecure-policy", "copy", "--quiet", "--multi-arch", "all",
+                           "--dest-tls-verify=false", f"oci:{root}:multi",
+                           f"docker://{registry}/test/multi:2"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    cache = tmp_path / "cache"
+    for arch, img in imgs.items():
+        got = open_registry(f"registry:{registry}/test/multi:2",
+                            Platform("linux", arch), Limits(), cache)
+        assert got.manifest_digest == img.manifest_digest
+        assert got.config_digest == img.config_digest
+    with pytest.raises(ImageError, match="no image for platform linux/s390x"):
+        open_registry(f"registry:{registry}/test/multi:2", Platform("linux", "s390x"),
+                      Limits(), cache)
+
+
+@needs_registry
+def test_htpasswd_basic_auth(tmp_path_factory: pytest.TempPathFactory, layout: Path,
+                             tmp_path: Path) -> None:
+    crypt = pytest.importorskip("crypt")  # bcrypt via the C library (libxcrypt)
+    hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    if not hashed or not hashed.startswith("$2"):
+        pytest.skip("the C library's crypt() has no bcrypt")
+    root = tmp_path_factory.mktemp("authreg")
+    (root / "htpasswd").write_text(f"{USER}:{hashed}\n")
+    reg = _start_registry(root, {"htpasswd": {"realm": "hullscan-test",
+                                              "path": str(root / "htpasswd")}})
+    try:
+        _push(layout, "1", f"{reg.host}/test/app:1", creds=f"{USER}:{PASSWORD}")
+        with pytest.raises(ImageError, match="HTTP 401"):
+            pull(f"registry:{reg.host}/test/app:1", tmp_path / "anon")
+        with pytest.raises(ImageError, match="HTTP 401") as err:
+            pull(f"registry:{reg.host}/test/app:1", tmp_path / "bad", username=USER,
+                 password="wrong-pw-xyz")
+        assert "wrong-pw-xyz" not in str(err.value)
+        img = pull(f"registry:{reg.host}/test/app:1", tmp_path / "ok", username=USER,
+                   password=PASSWORD)
+        assert len(img.layer_sources) == 2
+    finally:
+        _stop(reg)
