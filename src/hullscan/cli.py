@@ -31,7 +31,9 @@ IMAGE_HELP = """IMAGE is an image reference:
   oci:DIR[:TAG]                  an OCI image layout directory
   oci-archive:PATH[:TAG]         a tar of an OCI image layout
   dir:PATH                       an unpacked root filesystem
-  PATH                           any of the above, detected from its content
+  registry:HOST/REPO[:TAG|@DIG]  pulled from a registry (digest-checked, cached)
+  NAME[:TAG]                     a registry image, e.g. debian:12 (Docker Hub)
+  PATH                           any of the local forms, detected from its content
 """
 
 
