@@ -23,7 +23,7 @@ import pytest
 from hullscan.model import HullscanError, ImageError
 from hullscan.pipeline import ScanOptions, inventory
 from hullscan.sources import Image, Platform
-from hullscan.sources.registry import open_registry, parse_reference
+from hullscan.sources.registry import RegistrySettings, open_registry, parse_reference
 from hullscan.streams import Limits
 
 from imagebuilder import (
@@ -149,8 +149,10 @@ class Counter:
         return [p for p in self.paths if "/blobs/" in p]
 
 
-def pull(ref: str, cache: Path, **kw: Any) -> Image:
-    return open_registry(ref, None, Limits(), cache, **kw)
+def pull(ref: str, cache: Path, transport: httpx.BaseTransport | None = None,
+         event_hooks: dict[str, list[Any]] | None = None, **settings: Any) -> Image:
+    return open_registry(ref, None, Limits(), cache, RegistrySettings(**settings),
+                         transport=transport, event_hooks=event_hooks)
 
 
 def package_names(ref: str, tmp_path: Path, cache: Path,
@@ -198,7 +200,7 @@ def test_plain_http_refused_for_remote_hosts(tmp_path: Path) -> None:
     assert seen and all(u.startswith("https://") for u in seen)
     seen.clear()
     with pytest.raises(ImageError):
-        pull("registry:example.test/a/b:1", tmp_path, insecure={"example.test"},
+        pull("registry:example.test/a/b:1", tmp_path, insecure=frozenset({"example.test"}),
              transport=httpx.MockTransport(handler))
     assert seen and all(u.startswith("http://") for u in seen)
 

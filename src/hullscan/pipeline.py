@@ -21,6 +21,7 @@ from hullscan.inventory.rpm import DATABASES as RPM_DATABASES
 from hullscan.layers import LayerAnalysis, LayerSource, analyze_layer
 from hullscan.model import Inventory, Location, OSInfo, Package
 from hullscan.sources import Image, Platform, open_image
+from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits
 
 #: called as (layer index, layer count, served from the cache)
@@ -35,6 +36,7 @@ class ScanOptions:
     limits: Limits = field(default_factory=Limits)
     workers: int = max(1, min(4, os.cpu_count() or 1))
     debug: bool = False
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
 
 
 def _analyze_one(source: LayerSource, analyzers: Sequence[Analyzer], limits: Limits,
@@ -215,7 +217,8 @@ def analyze_image(ref: str, options: ScanOptions | None = None,
     scans whose scanners do not need packages: reading binaries and archives is most
     of a cold scan's time."""
     options = options or ScanOptions()
-    image = open_image(ref, options.platform, options.limits, options.cache_dir)
+    image = open_image(ref, options.platform, options.limits, options.cache_dir,
+                       options.registry)
     base = default_analyzers() if packages else [OSReleaseAnalyzer()]
     analyses = analyze_layers(image, [*base, *extra_analyzers], options, progress)
     fs = ImageFilesystem(analyses)

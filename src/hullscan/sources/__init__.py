@@ -13,6 +13,7 @@ from hullscan.sources.docker_archive import open_docker_archive
 from hullscan.sources.interface import Image, Platform
 from hullscan.sources.oci import open_oci
 from hullscan.sources.registry import open_registry
+from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore, TarStore
 from hullscan.streams import Limits
 
@@ -38,14 +39,14 @@ def _is_tar(path: str) -> bool:
 
 
 def open_image(ref: str, platform: Platform | None = None, limits: Limits | None = None,
-               cache_dir: Path | None = None) -> Image:
+               cache_dir: Path | None = None, registry: RegistrySettings | None = None) -> Image:
     """Open an image reference (see DESIGN.md "Image references"). Registry blobs are
     cached (by digest) under ``cache_dir``/registry."""
     limits = limits or Limits()
     blobs = (cache_dir or default_cache_dir()) / "registry"
     scheme, sep, rest = ref.partition(":")
     if sep and scheme in ("registry", "docker") and not os.path.exists(ref):
-        return open_registry(ref, platform, limits, blobs)
+        return open_registry(ref, platform, limits, blobs, registry)
     if sep and scheme in TRANSPORTS and not os.path.exists(ref):
         return _open(scheme, rest, ref, platform, limits)
     if os.path.isdir(ref):
@@ -68,7 +69,7 @@ def open_image(ref: str, platform: Platform | None = None, limits: Limits | None
     if ref.startswith((".", "/")):
         raise ImageError(f"{ref}: no such file or directory")
     # a name like alpine:3.19 or ghcr.io/org/app:1 means a registry
-    return open_registry(ref, platform, limits, blobs)
+    return open_registry(ref, platform, limits, blobs, registry)
 
 
 def _open(kind: str, spec: str, ref: str, platform: Platform | None, limits: Limits) -> Image:

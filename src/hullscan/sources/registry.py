@@ -35,6 +35,7 @@ from hullscan.sources.interface import (
     shown,
 )
 from hullscan.sources.oci import blob_name, image_from_manifest, select_manifest
+from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore, Store
 from hullscan.streams import Limits, parse_digest
 
@@ -130,16 +131,20 @@ def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 class RegistryClient:
     """HTTP API v2 for one repository: anonymous, Bearer-token or Basic auth."""
 
-    def __init__(self, ref: Reference, insecure: set[str] | frozenset[str] = frozenset(),
-                 username: str | None = None, password: str | None = None,
+    def __init__(self, ref: Reference, settings: RegistrySettings | None = None, *,
                  transport: httpx.BaseTransport | None = None,
                  event_hooks: dict[str, list[Any]] | None = None) -> None:
+        settings = settings or RegistrySettings()
         self.ref = ref
-        self._plain_ok = {ref.host, _hostname(ref.host)} & set(insecure) or is_loopback(ref.host)
+        self.settings = settings
+        self._plain_ok = ({ref.host, _hostname(ref.host)} & set(settings.insecure)
+                          or is_loopback(ref.host))
         scheme = "http" if self._plain_ok else "https"
         self.base = f"{scheme}://{ref.host}/v2/{ref.repository}"
-        self._basic = (username, password or "") if username is not None else None
+        self._basic = ((settings.username, settings.password or "")
+                       if settings.username is not None else None)
         self._auth_header: str | None = None
+        self._answered: set[str] = set()  # challenges already answered (scheme + scope)
         hooks: dict[str, list[Any]] = {"request": [self._check_scheme], "response": []}
         for key, extra in (event_hooks or {}).items():
             hooks.setdefault(key, []).extend(extra)
@@ -164,18 +169,28 @@ class RegistryClient:
 
     @contextmanager
     def get(self, path: str, accept: str | None = None) -> Iterator[httpx.Response]:
-        """GET ``/v2/<repo>/<path>``, authenticating once on a 401; the body streams."""
-        headers = {"Accept-Encoding": "identity"}
+        """GET ``/v2/<repo>/<path>`` (a 200, or an ``ImageError``); the body streams."""
+        with self.request("GET", path, accept=accept) as resp:
+            self._raise_for_status(resp, path)
+            yield resp
+
+    @contextmanager
+    def request(self, method: str, path: str, *, accept: str | None = None,
+                headers: dict[str, str] | None = None, content: bytes | None = None,
+                url: str | None = None) -> Iterator[httpx.Response]:
+        """Any API call: ``path`` is relative to ``/v2/<repo>/`` unless ``url`` (an upload
+        location) is given. Answers a 401 challenge once per new scope (a push needs a
+        token with more scope than a pull). The status is the caller's to check."""
+        all_headers = {"Accept-Encoding": "identity", **(headers or {})}
         if accept:
-            headers["Accept"] = accept
-        url = f"{self.base}/{path}"
+            all_headers["Accept"] = accept
+        target = url or f"{self.base}/{path}"
         try:
-            resp = self._send(url, headers)
+            resp = self._send(method, target, all_headers, content)
             if resp.status_code == 401 and self._authenticate(resp):
                 resp.close()
-                resp = self._send(url, headers)
+                resp = self._send(method, target, all_headers, content)
             try:
-                self._raise_for_status(resp, path)
                 yield resp
             finally:
                 resp.close()
@@ -186,17 +201,20 @@ class RegistryClient:
             raise HullscanError(f"{self.ref.name}: {type(e).__name__} fetching "
                                 f"{shown(path)}: {shown(e)}") from None
 
-    def _send(self, url: str, headers: dict[str, str]) -> httpx.Response:
+    def _send(self, method: str, url: str, headers: dict[str, str],
+              content: bytes | None = None) -> httpx.Response:
         if self._auth_header:
             headers = {**headers, "Authorization": self._auth_header}
-        request = self.client.build_request("GET", url, headers=headers)
+        request = self.client.build_request(method, url, headers=headers, content=content)
         return self.client.send(request, stream=True)
 
     def _authenticate(self, resp: httpx.Response) -> bool:
         """Answer a 401 challenge; False when there is nothing (new) to try."""
-        if self._auth_header is not None:
-            return False
         scheme, params = _parse_challenge(resp.headers.get("WWW-Authenticate", ""))
+        key = f"{scheme} {params.get('scope', '')}"
+        if key in self._answered:
+            return False
+        self._answered.add(key)
         if scheme == "basic":
             if self._basic is None:
                 return False
@@ -382,13 +400,12 @@ def _check_manifest_type(media: str | None, doc: dict[str, Any], what: str) -> N
 
 
 def open_registry(ref: str, platform: Platform | None, limits: Limits, cache_dir: Path,
-                  insecure: set[str] | frozenset[str] = frozenset(),
-                  username: str | None = None, password: str | None = None, *,
+                  settings: RegistrySettings | None = None, *,
                   transport: httpx.BaseTransport | None = None,
                   event_hooks: dict[str, list[Any]] | None = None) -> Image:
     """Pull ``ref`` into ``cache_dir`` and open it like an OCI layout."""
     parsed = parse_reference(ref)
-    client = RegistryClient(parsed, insecure, username, password, transport, event_hooks)
+    client = RegistryClient(parsed, settings, transport=transport, event_hooks=event_hooks)
     try:
         cache = BlobCache(Path(cache_dir))
         store = RegistryStore(client, cache, limits)
@@ -437,4 +454,4 @@ def open_registry(ref: str, platform: Platform | None, limits: Limits, cache_dir
         client.close()
 
 
-__all__ = ["Reference", "open_registry", "parse_reference"]
+__all__ = ["Reference", "RegistryClient", "RegistrySettings", "open_registry", "parse_reference"]
