@@ -16,11 +16,13 @@ import click
 
 from hullscan import __version__
 from hullscan.cache import default_cache_dir
+from hullscan.cli_registry import RegistryFlags, registry_options, registry_settings
 from hullscan.model import HullscanError, ScanReport, Severity
 from hullscan.pipeline import ProgressHook, ScanOptions, inventory
 from hullscan.policy import IGNORE_FILE
 from hullscan.scan import DEFAULT_SCANNERS, SCANNERS
 from hullscan.sources import Platform
+from hullscan.sources.registry_settings import RegistrySettings
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -109,6 +111,7 @@ def _image_command(formats: list[str],
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         f = click.pass_context(f)
         f = _common_options(f)
+        f = registry_options(f)
         f = click.option("-f", "--format", "fmt", default="table", show_default=True,
                          type=click.Choice(formats), help=format_help)(f)
         return click.argument("image")(f)
@@ -116,9 +119,10 @@ def _image_command(formats: list[str],
 
 
 def _options(cache_dir: Path | None, no_cache: bool, platform: str | None,
-             debug: bool) -> ScanOptions:
+             debug: bool, registry: RegistrySettings | None = None) -> ScanOptions:
     return ScanOptions(cache_dir=cache_dir or default_cache_dir(), use_cache=not no_cache,
-                       platform=Platform.parse(platform) if platform else None, debug=debug)
+                       platform=Platform.parse(platform) if platform else None, debug=debug,
+                       registry=registry or RegistrySettings())
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -188,7 +192,7 @@ def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
          scanners: str, severity: str, fail_on: str | None, ignore_unfixed: bool,
          show_not_affected: bool, ignore_file: Path | None, vex_files: tuple[Path, ...],
          db_path: Path | None, max_db_age: int, layers: str,
-         config_file: Path | None) -> None:
+         config_file: Path | None, registry_flags: RegistryFlags) -> None:
     """Scan IMAGE for known vulnerabilities and secrets (every layer, config, history).
 
     \b
@@ -203,7 +207,9 @@ def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
 
     if ignore_file is None and Path(IGNORE_FILE).is_file():
         ignore_file = Path(IGNORE_FILE)
-    options = _options(cache_dir, no_cache, platform, ctx.obj["debug"])
+    config = load_config(config_file)
+    options = _options(cache_dir, no_cache, platform, ctx.obj["debug"],
+                       registry_settings(registry_flags, config))
     threshold = Severity.parse(fail_on) if fail_on else None
     policy = Policy(severities=parse_severities(severity), fail_on=threshold,
                     ignore_unfixed=ignore_unfixed, show_not_affected=show_not_affected,
@@ -212,7 +218,7 @@ def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
     if db_path is None and cache_dir is not None:
         db_path = cache_dir / "db" / "osv.sqlite"
     request = ScanRequest(image, parse_scanners(scanners), db_path, max_db_age, layers,
-                          load_config(config_file))
+                          config)
     with _progress(not quiet) as hook:
         report, result = run_scan(request, options, policy, hook)
     _emit(_renderer(fmt, findings=True)(report, output is None and sys.stdout.isatty()),
@@ -224,9 +230,13 @@ def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
 @_image_command(SBOM_FORMATS,
                 "SBOM format: CycloneDX 1.6 JSON, SPDX 2.3 JSON, hullscan JSON, or a table.")
 def sbom(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
-         platform: str | None, cache_dir: Path | None, no_cache: bool, quiet: bool) -> None:
+         platform: str | None, cache_dir: Path | None, no_cache: bool, quiet: bool,
+         registry_flags: RegistryFlags) -> None:
     """List every package in IMAGE (OS and language packages, Go and Rust binaries, jars)."""
-    options = _options(cache_dir, no_cache, platform, ctx.obj["debug"])
+    from hullscan.config import load_config
+
+    options = _options(cache_dir, no_cache, platform, ctx.obj["debug"],
+                       registry_settings(registry_flags, load_config()))
     with _progress(not quiet) as hook:
         inv = inventory(image, options, progress=hook)
     _emit(_renderer(fmt, findings=False)(ScanReport(inv), output is None and
