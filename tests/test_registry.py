@@ -6,14 +6,9 @@ The image is built in code, pushed with skopeo, then pulled by hullscan. Skips w
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +20,17 @@ from hullscan.pipeline import ScanOptions, inventory
 from hullscan.sources import Image, Platform
 from hullscan.sources.registry import RegistrySettings, open_registry, parse_reference
 from hullscan.streams import Limits
+from localregistry import (
+    PASSWORD,
+    REF_NAME,
+    REGISTRY,
+    SKOPEO,
+    USER,
+    needs_registry,
+    push,
+    start_registry,
+    stop_registry,
+)
 
 from imagebuilder import (
     BuiltImage,
@@ -39,79 +45,6 @@ from imagebuilder import (
     write_oci,
     write_oci_index,
 )
-
-REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
-SKOPEO = shutil.which("skopeo")
-REF_NAME = "org.opencontainers.image.ref.name"
-USER, PASSWORD = "scanner", "s3cret-pa55"
-
-needs_registry = pytest.mark.skipif(
-    not os.access(REGISTRY, os.X_OK) or SKOPEO is None,
-    reason="needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Registry:
-    host: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-
-def _start_registry(root: Path, auth: dict[str, Any] | None = None) -> Registry:
-    port = _free_port()
-    storage = root / "storage"
-    storage.mkdir(parents=True)
-    config: dict[str, Any] = {
-        "version": 0.1,
-        "log": {"level": "warn"},
-        "storage": {"filesystem": {"rootdirectory": str(storage)}},
-        "http": {"addr": f"127.0.0.1:{port}"},
-    }
-    if auth:
-        config["auth"] = auth
-    cfg = root / "config.yml"
-    cfg.write_text(json.dumps(config))  # JSON is YAML
-    log = root / "registry.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([REGISTRY, "serve", str(cfg)], stdout=out,
-                                stderr=subprocess.STDOUT)
-    host = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"docker-registry exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://{host}/v2/", timeout=1).status_code in (200, 401):
-                return Registry(host, proc, log)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"docker-registry did not start: {log.read_text()[-2000:]}")
-
-
-def _stop(reg: Registry) -> None:
-    reg.proc.terminate()
-    try:
-        reg.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        reg.proc.kill()
-        reg.proc.wait()
-
-
-def _push(layout: Path, tag: str, dest: str, creds: str | None = None) -> None:
-    assert SKOPEO is not None
-    cmd = [SKOPEO, "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
-           *(["--dest-creds", creds] if creds else []),
-           f"oci:{layout}:{tag}", f"docker://{dest}"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -129,12 +62,12 @@ def layout(tmp_path_factory: pytest.TempPathFactory, image: BuiltImage) -> Path:
 def registry(tmp_path_factory: pytest.TempPathFactory, layout: Path) -> Iterator[str]:
     if not os.access(REGISTRY, os.X_OK) or SKOPEO is None:
         pytest.skip("needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
-    reg = _start_registry(tmp_path_factory.mktemp("registry"))
+    reg = start_registry(tmp_path_factory.mktemp("registry"))
     try:
-        _push(layout, "1", f"{reg.host}/test/app:1")
+        push(layout, "1", f"{reg.host}/test/app:1")
         yield reg.host
     finally:
-        _stop(reg)
+        stop_registry(reg)
 
 
 class Counter:
@@ -385,10 +318,10 @@ def test_htpasswd_basic_auth(tmp_path_factory: pytest.TempPathFactory, layout: P
         pytest.skip("the C library's crypt() has no bcrypt")
     root = tmp_path_factory.mktemp("authreg")
     (root / "htpasswd").write_text(f"{USER}:{hashed}\n")
-    reg = _start_registry(root, {"htpasswd": {"realm": "hullscan-test",
+    reg = start_registry(root, {"htpasswd": {"realm": "hullscan-test",
                                               "path": str(root / "htpasswd")}})
     try:
-        _push(layout, "1", f"{reg.host}/test/app:1", creds=f"{USER}:{PASSWORD}")
+        push(layout, "1", f"{reg.host}/test/app:1", creds=f"{USER}:{PASSWORD}")
         with pytest.raises(ImageError, match="HTTP 401"):
             pull(f"registry:{reg.host}/test/app:1", tmp_path / "anon")
         with pytest.raises(ImageError, match="HTTP 401") as err:
@@ -399,4 +332,4 @@ def test_htpasswd_basic_auth(tmp_path_factory: pytest.TempPathFactory, layout: P
                    password=PASSWORD)
         assert len(img.layer_sources) == 2
     finally:
-        _stop(reg)
+        stop_registry(reg)
