@@ -1,0 +1,1 @@
+"""Supply chain: digests, signatures (cosign-compatible), trust policy, pinning."""
