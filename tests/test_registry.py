@@ -132,10 +132,23 @@ def test_plain_http_refused_for_remote_hosts(tmp_path: Path) -> None:
         pull("registry:example.test/a/b:1", tmp_path, transport=httpx.MockTransport(handler))
     assert seen and all(u.startswith("https://") for u in seen)
     seen.clear()
+
+    def plain_only(request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":
+            raise httpx.ConnectError("[SSL: WRONG_VERSION_NUMBER] wrong version number")
+        return handler(request)
+
+    with pytest.raises(ImageError):
+        pull("registry:example.test/a/b:1", tmp_path, insecure=frozenset({"example.test"}),
+             transport=httpx.MockTransport(plain_only))
+    # an insecure registry is asked over https first, then spoken to over plain http
+    assert seen and all(u.startswith("http://") for u in seen)
+    seen.clear()
     with pytest.raises(ImageError):
         pull("registry:example.test/a/b:1", tmp_path, insecure=frozenset({"example.test"}),
              transport=httpx.MockTransport(handler))
-    assert seen and all(u.startswith("http://") for u in seen)
+    # ... unless it speaks TLS
+    assert seen and all(u.startswith("https://") for u in seen)
 
 
 def test_redirect_to_plain_http_refused(tmp_path: Path) -> None:

@@ -5,17 +5,29 @@ hashed while it streams to a ``.partial`` file, bounded by its descriptor's size
 renamed into place only when the digest matches. The cache is then an ordinary
 ``DirStore``, so the OCI code builds the ``Image`` and every layer is verified again
 when it is streamed. Blobs already in the cache are never downloaded again.
+
+How the client talks (all from ``RegistrySettings``): TLS is always verified, against the
+system CAs plus ``ca_bundle``; loopback and ``insecure`` hosts are tried over https first
+and fall back to plain http (like Docker), unless their certificate fails to verify.
+GET/HEAD are retried on 429, 5xx, connection errors and read timeouts with exponential
+backoff (``Retry-After`` honoured, capped). Credentials come from ``registry_auth``.
+Pulls of a host with ``mirrors`` try each mirror first and fall back to the host.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
+import email.utils
 import hashlib
 import ipaddress
 import os
 import re
+import socket
+import ssl
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +37,7 @@ import httpx
 
 from hullscan.blob import BlobRef
 from hullscan.model import HullscanError, ImageError
+from hullscan.sources import registry_auth
 from hullscan.sources.interface import (
     INDEX_TYPES,
     MANIFEST_TYPES,
@@ -35,6 +48,7 @@ from hullscan.sources.interface import (
     shown,
 )
 from hullscan.sources.oci import blob_name, image_from_manifest, select_manifest
+from hullscan.sources.registry_auth import Credentials
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore, Store
 from hullscan.streams import Limits, parse_digest
@@ -47,10 +61,38 @@ MAX_REDIRECTS = 5
 MAX_TOKEN_BYTES = 1024 * 1024
 TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 CHUNK = 1024 * 1024
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.ReadError,
+             httpx.RemoteProtocolError, httpx.PoolTimeout)
+# backoff: BACKOFF_BASE * 2**attempt seconds, and Retry-After, both capped at MAX_BACKOFF;
+# tests make it instant by replacing ``_sleep``
+BACKOFF_BASE = 0.5
+MAX_BACKOFF = 30.0
+_sleep: Callable[[float], None] = time.sleep
+# an extra ALPN name 10 bytes long puts a newline byte (its length) in the TLS ClientHello,
+# so a plain-HTTP server answers "400 Bad Request" at once instead of waiting for a line
+_PROBE_ALPN = ["http/1.1", "hullscan/1"]
 _REPO_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
                       r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _CHALLENGE_RE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+_HOST_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::[0-9]{1,5})?$")
+
+
+class RegistryError(ImageError):
+    """A registry refused or failed; ``fallback``: another endpoint (the origin behind a
+    mirror) may still serve the pull (404, 5xx, connection failures)."""
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 transport: bool = False, mid_body: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.transport = transport
+        self.mid_body = mid_body  # the connection failed while the body streamed
+
+    @property
+    def fallback(self) -> bool:
+        return self.transport or self.status == 404 or (self.status or 0) >= 500
 
 
 @dataclass(frozen=True)
@@ -70,9 +112,23 @@ class Reference:
         return f"{self.name}:{self.tag}"
 
 
-def parse_reference(ref: str) -> Reference:
+def _registry_host(text: str, what: str) -> str:
+    """A host from settings (``docker.io``, ``mirror:5000``, ``https://m.example/``)."""
+    host = text.strip()
+    for scheme in ("https://", "http://"):
+        if host.lower().startswith(scheme):
+            host = host[len(scheme):]
+            break
+    host = host.rstrip("/")
+    if not _HOST_RE.match(host):
+        raise HullscanError(f"{what}: invalid registry host {shown(text)!r}")
+    return DOCKER_HUB if host in ("docker.io", "index.docker.io") else host
+
+
+def parse_reference(ref: str, default_registry: str = "docker.io") -> Reference:
     """``registry:HOST[:PORT]/REPO[:TAG|@DIGEST]``, ``docker://…`` or a bare name
-    (``debian:12`` → ``registry-1.docker.io/library/debian:12``)."""
+    (``debian:12`` → ``<default_registry>/debian:12``; on Docker Hub, the default,
+    ``registry-1.docker.io/library/debian:12``)."""
     text = ref
     for prefix in ("registry:", "docker://"):
         if text.startswith(prefix):
@@ -93,8 +149,8 @@ def parse_reference(ref: str) -> Reference:
     if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
         host, repo = first, rest
     else:
-        host, repo = "docker.io", name
-    if host in ("docker.io", "index.docker.io"):
+        host, repo = _registry_host(default_registry, "default registry"), name
+    if host in ("docker.io", "index.docker.io", DOCKER_HUB):
         host = DOCKER_HUB
         if "/" not in repo:
             repo = f"library/{repo}"
@@ -105,10 +161,33 @@ def parse_reference(ref: str) -> Reference:
     return Reference(host, repo, tag, digest if at else None)
 
 
+def mirrors_for(host: str, settings: RegistrySettings) -> list[str]:
+    """The mirrors configured for ``host`` (Docker Hub under any of its names)."""
+    names = {host}
+    if host == DOCKER_HUB:
+        names |= {"docker.io", "index.docker.io"}
+    found: list[str] = []
+    for key, mirrors in settings.mirrors.items():
+        if _registry_host(key, "registries.mirrors") in names or key in names:
+            for m in mirrors:
+                mirror = _registry_host(m, f"registries.mirrors.{key}")
+                if mirror != host and mirror not in found:
+                    found.append(mirror)
+    return found
+
+
 def _hostname(host: str) -> str:
     if host.startswith("["):
         return host[1:host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _port(host: str) -> int:
+    tail = host.rsplit("]", 1)[-1] if host.startswith("[") else host
+    if tail.count(":") == 1:
+        with suppress(ValueError):
+            return int(tail.rsplit(":", 1)[1])
+    return 443
 
 
 def is_loopback(host: str) -> bool:
@@ -128,6 +207,56 @@ def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), {k: v.replace('\\"', '"') for k, v in found.items()}
 
 
+def ssl_context(settings: RegistrySettings) -> ssl.SSLContext:
+    """Verifying context: the system CAs, certifi's, and ``settings.ca_bundle``."""
+    ctx = ssl.create_default_context()
+    with suppress(ImportError, OSError, ssl.SSLError):
+        import certifi
+
+        ctx.load_verify_locations(cafile=certifi.where())
+    if settings.ca_bundle is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(settings.ca_bundle))
+        except (OSError, ssl.SSLError) as e:
+            raise HullscanError(f"{settings.ca_bundle}: not a readable PEM CA bundle "
+                                f"({type(e).__name__})") from None
+    return ctx
+
+
+def _cert_failure(err: BaseException) -> str | None:
+    """The verification failure behind a TLS error, if that is what it is."""
+    seen: set[int] = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return e.verify_message or "certificate verify failed"
+        if "CERTIFICATE_VERIFY_FAILED" in str(e):
+            return "certificate verify failed"
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_BACKOFF)
+    with suppress(TypeError, ValueError, IndexError, OverflowError):
+        when = email.utils.parsedate_to_datetime(value)
+        return min(max(float(when.timestamp()) - time.time(), 0.0), MAX_BACKOFF)
+    return None
+
+
+def backoff_delay(attempt: int, retry_after: str | None = None) -> float:
+    """Seconds to wait before retry ``attempt + 1``."""
+    hinted = _retry_after(retry_after)
+    if hinted is not None:
+        return hinted
+    return min(BACKOFF_BASE * 2.0 ** attempt, MAX_BACKOFF)
+
+
 class RegistryClient:
     """HTTP API v2 for one repository: anonymous, Bearer-token or Basic auth."""
 
@@ -137,24 +266,79 @@ class RegistryClient:
         settings = settings or RegistrySettings()
         self.ref = ref
         self.settings = settings
-        self._plain_ok = ({ref.host, _hostname(ref.host)} & set(settings.insecure)
-                          or is_loopback(ref.host))
-        scheme = "http" if self._plain_ok else "https"
-        self.base = f"{scheme}://{ref.host}/v2/{ref.repository}"
-        self._basic = ((settings.username, settings.password or "")
-                       if settings.username is not None else None)
+        self._plain_ok = bool({ref.host, _hostname(ref.host)} & set(settings.insecure)
+                              or is_loopback(ref.host))
+        # None: not known yet (insecure/loopback hosts are probed: https, else http)
+        self._scheme: str | None = None if self._plain_ok else "https"
+        self._custom_transport = transport is not None
+        self._creds: Credentials | None = None
+        self._creds_loaded = False
         self._auth_header: str | None = None
-        self._answered: set[str] = set()  # challenges already answered (scheme + scope)
+        self._auth_key: str | None = None
+        self._answered: dict[str, int] = {}  # challenge (scheme + scope) → times answered
+        self._worked: set[str] = set()  # challenges whose answer got a non-401 response
+        self.retried = 0
         hooks: dict[str, list[Any]] = {"request": [self._check_scheme], "response": []}
         for key, extra in (event_hooks or {}).items():
             hooks.setdefault(key, []).extend(extra)
-        self.client = httpx.Client(timeout=TIMEOUT, follow_redirects=True,
-                                   max_redirects=MAX_REDIRECTS, verify=True,
+        self._ssl = ssl_context(settings)
+        timeout = httpx.Timeout(settings.timeout, connect=min(15.0, settings.timeout))
+        self.client = httpx.Client(timeout=timeout, follow_redirects=True,
+                                   max_redirects=MAX_REDIRECTS, verify=self._ssl,
                                    transport=transport, event_hooks=hooks,
                                    headers={"User-Agent": "hullscan"})
 
     def close(self) -> None:
         self.client.close()
+
+    # -- where ---------------------------------------------------------------------------
+
+    @property
+    def scheme(self) -> str:
+        if self._scheme is None:
+            tls = self._probe_tls()
+            if tls is None:
+                return "http"  # could not tell (not listening?): plain, and ask again later
+            self._scheme = "https" if tls else "http"
+        return self._scheme
+
+    @property
+    def base(self) -> str:
+        return f"{self.scheme}://{self.ref.host}/v2/{self.ref.repository}"
+
+    def _tls_error(self, reason: str) -> HullscanError:
+        return RegistryError(f"{self.ref.host}: TLS {reason} (is its CA in --ca-cert or "
+                             "registries.ca_bundle?)", transport=True)
+
+    def _probe_tls(self) -> bool | None:
+        """Does the insecure/loopback host speak TLS? True, False, or None (unknown).
+        A certificate that does not verify is an error, never a reason to drop TLS."""
+        if self._custom_transport:
+            try:
+                with self.client.stream("GET", f"https://{self.ref.host}/v2/"):
+                    return True
+            except httpx.TransportError as e:
+                reason = _cert_failure(e)
+                if reason:
+                    raise self._tls_error(reason) from None
+                return False
+        ctx = ssl_context(self.settings)
+        ctx.set_alpn_protocols(_PROBE_ALPN)
+        hostname = _hostname(self.ref.host)
+        timeout = min(10.0, self.settings.timeout)
+        try:
+            sock = socket.create_connection((hostname, _port(self.ref.host)), timeout=timeout)
+        except OSError:
+            return None
+        with sock:
+            try:
+                with ctx.wrap_socket(sock, server_hostname=hostname):
+                    return True
+            except ssl.SSLCertVerificationError as e:
+                raise self._tls_error(e.verify_message or "certificate verify failed") \
+                    from None
+            except (ssl.SSLError, OSError):
+                return False
 
     def _check_scheme(self, request: httpx.Request) -> None:
         """Plain http only to the insecure/loopback registry itself (redirects included)."""
@@ -166,6 +350,18 @@ class RegistryClient:
             return
         raise HullscanError(f"{self.ref.name}: refusing a plain-{request.url.scheme} request "
                             f"to {shown(host)} (not in --insecure-registry)")
+
+    # -- who -----------------------------------------------------------------------------
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """Looked up on the first challenge only: anonymous pulls run no helper."""
+        if not self._creds_loaded:
+            self._creds = registry_auth.lookup(self.ref.host, self.settings)
+            self._creds_loaded = True
+        return self._creds
+
+    # -- requests ------------------------------------------------------------------------
 
     @contextmanager
     def get(self, path: str, accept: str | None = None) -> Iterator[httpx.Response]:
@@ -180,75 +376,148 @@ class RegistryClient:
                 url: str | None = None) -> Iterator[httpx.Response]:
         """Any API call: ``path`` is relative to ``/v2/<repo>/`` unless ``url`` (an upload
         location) is given. Answers a 401 challenge once per new scope (a push needs a
-        token with more scope than a pull). The status is the caller's to check."""
+        token with more scope than a pull), and once more when a token that worked has
+        expired. GET/HEAD are retried (see ``RETRY_STATUSES``, ``RETRYABLE``). The status
+        is the caller's to check."""
         all_headers = {"Accept-Encoding": "identity", **(headers or {})}
         if accept:
             all_headers["Accept"] = accept
-        target = url or f"{self.base}/{path}"
         try:
-            resp = self._send(method, target, all_headers, content)
-            if resp.status_code == 401 and self._authenticate(resp):
-                resp.close()
-                resp = self._send(method, target, all_headers, content)
-            try:
-                yield resp
-            finally:
-                resp.close()
+            resp = self._respond(method, path, url, all_headers, content)
         except httpx.TooManyRedirects:
-            raise HullscanError(f"{self.ref.name}: more than {MAX_REDIRECTS} redirects "
+            raise RegistryError(f"{self.ref.name}: more than {MAX_REDIRECTS} redirects "
                                 f"fetching {shown(path)}") from None
         except httpx.HTTPError as e:
-            raise HullscanError(f"{self.ref.name}: {type(e).__name__} fetching "
-                                f"{shown(path)}: {shown(e)}") from None
+            raise self._transport_error(e, path) from None
+        try:
+            yield resp
+        except httpx.HTTPError as e:
+            raise self._transport_error(e, path, mid_body=True) from None
+        finally:
+            resp.close()
+
+    def _transport_error(self, e: httpx.HTTPError, path: str,
+                         mid_body: bool = False) -> RegistryError:
+        reason = _cert_failure(e)
+        if reason:
+            return RegistryError(f"{self.ref.host}: TLS {reason} (is its CA in --ca-cert "
+                                 "or registries.ca_bundle?)", transport=True)
+        if isinstance(e, httpx.TimeoutException):
+            what = f"timed out after {self.settings.timeout:g} s"
+        elif isinstance(e, httpx.ConnectError):
+            what = "cannot connect"
+        else:
+            what = type(e).__name__
+        detail = shown(e)
+        return RegistryError(f"{self.ref.name}: {what} fetching {shown(path)}"
+                             + (f": {detail}" if detail else ""), transport=True,
+                             mid_body=mid_body)
+
+    def _respond(self, method: str, path: str, url: str | None, headers: dict[str, str],
+                 content: bytes | None) -> httpx.Response:
+        retry = method in ("GET", "HEAD")
+        attempts = self.settings.retries + 1 if retry else 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                target = url or f"{self.base}/{path}"
+                resp = self._send(method, target, headers, content)
+                if resp.status_code == 401 and self._authenticate(resp):
+                    resp.close()
+                    resp = self._send(method, target, headers, content)
+            except RETRYABLE as e:
+                if last or _cert_failure(e):
+                    raise
+                self._wait(attempt, None)
+                continue
+            if resp.status_code in RETRY_STATUSES and not last and retry:
+                hint = resp.headers.get("Retry-After")
+                resp.close()
+                self._wait(attempt, hint)
+                continue
+            return resp
+        raise AssertionError("unreachable")
+
+    def _wait(self, attempt: int, retry_after: str | None) -> None:
+        self.retried += 1
+        _sleep(backoff_delay(attempt, retry_after))
 
     def _send(self, method: str, url: str, headers: dict[str, str],
               content: bytes | None = None) -> httpx.Response:
         if self._auth_header:
             headers = {**headers, "Authorization": self._auth_header}
         request = self.client.build_request(method, url, headers=headers, content=content)
-        return self.client.send(request, stream=True)
+        resp = self.client.send(request, stream=True)
+        if self._auth_key is not None and resp.status_code != 401:
+            self._worked.add(self._auth_key)
+        return resp
 
     def _authenticate(self, resp: httpx.Response) -> bool:
-        """Answer a 401 challenge; False when there is nothing (new) to try."""
+        """Answer a 401 challenge; False when there is nothing (new) to try. A bearer
+        token that worked and is refused again (expired) is refreshed once."""
         scheme, params = _parse_challenge(resp.headers.get("WWW-Authenticate", ""))
         key = f"{scheme} {params.get('scope', '')}"
-        if key in self._answered:
+        times = self._answered.get(key, 0)
+        if times and not (scheme == "bearer" and times == 1 and key in self._worked):
             return False
-        self._answered.add(key)
+        self._answered[key] = times + 1
+        self._worked.discard(key)
         if scheme == "basic":
-            if self._basic is None:
+            creds = self.credentials
+            basic = creds.basic if creds else None
+            if basic is None:
                 return False
-            user, pw = self._basic
+            user, pw = basic
             self._auth_header = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+            self._auth_key = key
             return True
         if scheme != "bearer" or not params.get("realm"):
             return False
         self._auth_header = f"Bearer {self._token(params)}"
+        self._auth_key = key
         return True
 
     def _token(self, params: dict[str, str]) -> str:
         realm = httpx.URL(params["realm"])
         if realm.scheme not in ("https", "http"):
-            raise HullscanError(f"{self.ref.name}: unsupported token realm scheme "
+            raise RegistryError(f"{self.ref.name}: unsupported token realm scheme "
                                 f"{shown(realm.scheme)!r}")
-        query: dict[str, str] = {"scope": params.get("scope")
-                                 or f"repository:{self.ref.repository}:pull"}
-        if params.get("service"):
-            query["service"] = params["service"]
-        auth = httpx.BasicAuth(*self._basic) if self._basic is not None else None
-        with self.client.stream("GET", realm, params=query, auth=auth) as resp:
-            if resp.status_code in (401, 403):
-                raise HullscanError(f"{self.ref.name}: the token service refused "
-                                    f"{'the credentials' if auth else 'anonymous access'} "
-                                    f"(HTTP {resp.status_code})")
-            if resp.status_code != 200:
-                raise HullscanError(f"{self.ref.name}: the token service answered HTTP "
-                                    f"{resp.status_code}")
-            body = _read_bounded(resp, MAX_TOKEN_BYTES, f"{self.ref.name} token response")
-        doc = load_json(body, f"{self.ref.name} token response", Limits())
+        scope = params.get("scope") or f"repository:{self.ref.repository}:pull"
+        creds = self.credentials
+        deadline = time.monotonic() + self.settings.timeout
+        what = f"{self.ref.name} token response"
+        if creds is not None and creds.identity_token:
+            # an OAuth2 refresh token (``docker login`` with a token service)
+            form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                    "client_id": "hullscan", "scope": scope}
+            if params.get("service"):
+                form["service"] = params["service"]
+            who = f"the identity token from {creds.source}"
+            ctx = self.client.stream("POST", realm, data=form)
+        else:
+            query: dict[str, str] = {"scope": scope}
+            if params.get("service"):
+                query["service"] = params["service"]
+            basic = creds.basic if creds else None
+            auth = httpx.BasicAuth(*basic) if basic is not None else None
+            who = f"the credentials from {creds.source}" if basic and creds \
+                else "anonymous access"
+            ctx = self.client.stream("GET", realm, params=query, auth=auth)
+        try:
+            with ctx as resp:
+                if resp.status_code in (401, 403):
+                    raise RegistryError(f"{self.ref.name}: the token service refused {who} "
+                                        f"(HTTP {resp.status_code})", status=resp.status_code)
+                if resp.status_code != 200:
+                    raise RegistryError(f"{self.ref.name}: the token service answered HTTP "
+                                        f"{resp.status_code}", status=resp.status_code)
+                body = _read_bounded(resp, MAX_TOKEN_BYTES, what, deadline)
+        except httpx.HTTPError as e:
+            raise self._transport_error(e, "token") from None
+        doc = load_json(body, what, Limits())
         token = doc.get("token") or doc.get("access_token")
         if not isinstance(token, str) or not token or not token.isprintable():
-            raise HullscanError(f"{self.ref.name}: the token service returned no token")
+            raise RegistryError(f"{self.ref.name}: the token service returned no token")
         return token
 
     def _raise_for_status(self, resp: httpx.Response, path: str) -> None:
@@ -257,24 +526,50 @@ class RegistryClient:
             return
         what = shown(path.split("/", 1)[-1])
         if code == 401:
-            raise ImageError(f"{self.ref.name}: authentication required or refused (HTTP 401)"
-                             + ("" if self._basic else "; pass credentials"))
+            creds = self._creds if self._creds_loaded else None
+            if creds is None:
+                hint = "; pass credentials (--username/--password-stdin or docker login)"
+            elif creds.identity_token and not creds.basic:
+                hint = (f"; the identity token from {creds.source} only works with a "
+                        "token service")
+            else:
+                hint = f"; the credentials from {creds.source} were refused"
+            raise RegistryError(f"{self.ref.name}: authentication required or refused "
+                                f"(HTTP 401){hint}", status=code)
         if code == 403:
-            raise ImageError(f"{self.ref.name}: access denied (HTTP 403)")
+            raise RegistryError(f"{self.ref.name}: access denied (HTTP 403)", status=code)
         if code == 404:
             kind = "manifest" if path.startswith("manifests/") else "blob"
-            raise ImageError(f"{self.ref.name}: {kind} {what} not found (HTTP 404)")
+            raise RegistryError(f"{self.ref.name}: {kind} {what} not found (HTTP 404)",
+                                status=code)
         if code == 429:
-            raise ImageError(f"{self.ref.name}: rate limited by the registry (HTTP 429)")
-        raise ImageError(f"{self.ref.name}: HTTP {code} fetching {what}")
+            raise RegistryError(f"{self.ref.name}: rate limited by the registry (HTTP 429, "
+                                f"gave up after {self.settings.retries} retries)", status=code)
+        if code >= 500:
+            raise RegistryError(f"{self.ref.name}: HTTP {code} fetching {what} (gave up "
+                                f"after {self.settings.retries} retries)", status=code)
+        raise RegistryError(f"{self.ref.name}: HTTP {code} fetching {what}", status=code)
 
 
-def _read_bounded(resp: httpx.Response, limit: int, what: str) -> bytes:
+def _timed(chunks: Iterable[bytes], deadline: float | None, what: str,
+           timeout: float) -> Iterator[bytes]:
+    for chunk in chunks:
+        if deadline is not None and time.monotonic() > deadline:
+            raise ImageError(f"{what}: not complete after {timeout:g} s (the server is "
+                             "too slow or never ends)")
+        yield chunk
+
+
+def _read_bounded(resp: httpx.Response, limit: int, what: str,
+                  deadline: float | None = None) -> bytes:
     declared = resp.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ImageError(f"{what}: larger than {limit} bytes")
     out = bytearray()
     for chunk in resp.iter_bytes():
+        if deadline is not None and time.monotonic() > deadline:
+            raise ImageError(f"{what}: not complete within the timeout (the server is too "
+                             "slow or never ends)")
         out += chunk
         if len(out) > limit:
             raise ImageError(f"{what}: larger than {limit} bytes")
@@ -365,9 +660,22 @@ class RegistryStore(Store):
             if size < 0:
                 raise ImageError(f"{self.label}: blob {digest} has a negative size")
             limit, path, accept = size, f"blobs/{digest}", None
-        with self.client.get(path, accept) as resp:
-            self.cache.put(digest, resp.iter_bytes(CHUNK), limit, size,
-                           f"{self.label} {'manifest' if is_manifest else 'blob'} {digest}")
+        what = f"{self.label} {'manifest' if is_manifest else 'blob'} {digest}"
+        timeout = self.client.settings.timeout
+        attempts = self.client.settings.retries + 1
+        for attempt in range(attempts):
+            # a manifest must arrive within the timeout; a blob is bounded by its size
+            deadline = time.monotonic() + timeout if is_manifest else None
+            try:
+                with self.client.get(path, accept) as resp:
+                    chunks = _timed(resp.iter_bytes(CHUNK), deadline, what, timeout)
+                    self.cache.put(digest, chunks, limit, size, what)
+                break
+            except RegistryError as e:
+                # the connection broke mid-body: start the blob again (nothing was kept)
+                if not e.mid_body or attempt == attempts - 1:
+                    raise
+                self.client._wait(attempt, None)
         self.fetched += 1
 
     def exists(self, name: str) -> bool:
@@ -403,26 +711,47 @@ def open_registry(ref: str, platform: Platform | None, limits: Limits, cache_dir
                   settings: RegistrySettings | None = None, *,
                   transport: httpx.BaseTransport | None = None,
                   event_hooks: dict[str, list[Any]] | None = None) -> Image:
-    """Pull ``ref`` into ``cache_dir`` and open it like an OCI layout."""
-    parsed = parse_reference(ref)
-    client = RegistryClient(parsed, settings, transport=transport, event_hooks=event_hooks)
+    """Pull ``ref`` into ``cache_dir`` and open it like an OCI layout. With mirrors for
+    its registry, each is tried first; a mirror that lacks the image, fails (5xx) or
+    cannot be reached hands over to the next, and finally to the registry itself. Every
+    digest is verified the same way whoever serves it; the image keeps its own name."""
+    settings = settings or RegistrySettings()
+    parsed = parse_reference(ref, settings.default_registry)
+    cache = BlobCache(Path(cache_dir))
+    for mirror in mirrors_for(parsed.host, settings):
+        try:
+            return _pull(dataclasses.replace(parsed, host=mirror), parsed, ref, platform,
+                         limits, cache, settings, transport, event_hooks)
+        except RegistryError as e:
+            if not e.fallback:
+                raise
+    return _pull(parsed, parsed, ref, platform, limits, cache, settings, transport,
+                 event_hooks)
+
+
+def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | None,
+          limits: Limits, cache: BlobCache, settings: RegistrySettings,
+          transport: httpx.BaseTransport | None,
+          event_hooks: dict[str, list[Any]] | None) -> Image:
+    """Pull ``parsed`` from ``source`` (itself, or one of its mirrors)."""
+    client = RegistryClient(source, settings, transport=transport, event_hooks=event_hooks)
     try:
-        cache = BlobCache(Path(cache_dir))
         store = RegistryStore(client, cache, limits)
-        reference = parsed.digest or parsed.tag
+        reference = source.digest or source.tag
         assert reference is not None
-        what = f"{parsed}"
+        what = f"{source}"
+        deadline = time.monotonic() + settings.timeout
         with client.get(f"manifests/{reference}", ACCEPT) as resp:
             media = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
             if media in SCHEMA1_TYPES:
                 raise ImageError(f"{what}: a Docker schema 1 manifest (deprecated, "
                                  "unverifiable); hullscan needs schema 2 or OCI")
-            data = _read_bounded(resp, limits.max_json_bytes, f"{what} manifest")
+            data = _read_bounded(resp, limits.max_json_bytes, f"{what} manifest", deadline)
             header_digest = resp.headers.get("Docker-Content-Digest")
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        if parsed.digest:
-            check_digest(data, parsed.digest, f"{what} manifest")
-            digest = parsed.digest
+        if source.digest:
+            check_digest(data, source.digest, f"{what} manifest")
+            digest = source.digest
         if header_digest and header_digest.startswith("sha256:") and header_digest != digest:
             raise ImageError(f"{what}: manifest digest mismatch: the registry says "
                              f"{shown(header_digest)}, the content is {digest}")
@@ -454,4 +783,5 @@ def open_registry(ref: str, platform: Platform | None, limits: Limits, cache_dir
         client.close()
 
 
-__all__ = ["Reference", "RegistryClient", "RegistrySettings", "open_registry", "parse_reference"]
+__all__ = ["Reference", "RegistryClient", "RegistryError", "RegistrySettings",
+           "open_registry", "parse_reference"]
