@@ -1,0 +1,233 @@
+"""``hullscan keygen``, ``sign`` and ``verify``: image provenance, compatible with cosign's
+key-based signatures (``cosign generate-key-pair``, ``cosign sign --key``, ``cosign verify
+--key``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hullscan.cli_registry import RegistryFlags, registry_options, registry_settings
+from hullscan.model import HullscanError
+from hullscan.sources.interface import Platform, shown
+from hullscan.sources.registry_settings import RegistrySettings
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+REFS_HELP = """IMAGE is where the image and its signatures live:
+
+\b
+  registry:HOST/REPO[:TAG|@DIGEST]  a registry (signatures: tag sha256-<hex>.sig, referrers)
+  NAME[:TAG]                        a registry image, e.g. ghcr.io/org/app:1
+  oci:DIR[:TAG]                     an OCI layout (signatures: index.json entries)
+
+Keys are cosign's: `hullscan keygen` and `cosign generate-key-pair` make the same
+files, and either tool verifies what the other signed. The key password comes from
+$COSIGN_PASSWORD, or a prompt on a terminal.
+"""
+
+
+def _settings(flags: RegistryFlags, config_file: Path | None) -> RegistrySettings:
+    from hullscan.config import load_config
+
+    return registry_settings(flags, load_config(config_file))
+
+
+_config_option = click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (default: ./hullscan.yaml or ./.hullscan.yaml): 'registries:'.")
+
+
+@click.command()
+@click.option("--output-key-prefix", default="cosign", show_default=True, metavar="PREFIX",
+              help="Write PREFIX.key (encrypted private key) and PREFIX.pub.")
+def keygen(output_key_prefix: str) -> None:
+    """Create a cosign key pair: ECDSA P-256, the private key encrypted with a password
+    ($COSIGN_PASSWORD, or asked for twice on a terminal; may be empty)."""
+    from hullscan.supplychain.keys import password_from_env_or_tty, write_keypair
+
+    key, pub = write_keypair(output_key_prefix, password_from_env_or_tty(True))
+    click.echo(f"Private key written to {key}")
+    click.echo(f"Public key written to {pub}")
+
+
+def _annotations(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values:
+        k, sep, val = v.partition("=")
+        if not sep or not k:
+            raise click.UsageError(f"--annotation {v!r}: expected KEY=VALUE")
+        out[k] = val
+    return out
+
+
+@click.command(epilog=REFS_HELP)
+@click.argument("image")
+@click.option("--key", "key_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Private key (cosign.key, or a PEM PKCS#8 / EC private key).")
+@click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
+              help="Add to the signed payload's 'optional' section (repeatable).")
+@click.option("--identity", metavar="HOST/REPO",
+              help="The docker-reference to sign for (default: the image's repository; "
+                   "for an OCI layout, localhost/<directory name>).")
+@_config_option
+@registry_options
+def sign(image: str, key_path: Path, annotations: tuple[str, ...], identity: str | None,
+         config_file: Path | None, registry_flags: RegistryFlags) -> None:
+    """Sign IMAGE's manifest digest with a key and store the signature where cosign does.
+
+    Signing again adds a signature; earlier ones are kept.
+    """
+    from hullscan.supplychain.keys import load_private_key
+    from hullscan.supplychain.signatures import sign_image
+
+    extra = _annotations(annotations)
+    key = load_private_key(key_path)
+    signed = sign_image(image, key, settings=_settings(registry_flags, config_file),
+                        annotations=extra or None, identity=identity)
+    click.echo(f"Signed {signed.digest} as {signed.identity}")
+    click.echo(f"Signature stored in {signed.location}")
+
+
+def _mark(ok: bool) -> str:
+    return "ok  " if ok else "FAIL"
+
+
+@click.command(epilog=REFS_HELP + """
+\b
+Exit codes: 0 verified; 1 not verified (unsigned, no signature verifies, or a
+digest does not match: the reason is printed); 2 could not check (unreachable
+registry, unreadable key, wrong password, bad arguments).
+""")
+@click.argument("image")
+@click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Public key (cosign.pub); repeatable: one valid signature by any of them "
+                   "is enough.")
+@click.option("--digest", "expected", metavar="sha256:…",
+              help="The digest the publisher released; also re-hashes every blob (fetched "
+                   "afresh from a registry, never from the cache).")
+@click.option("--identity", metavar="HOST/REPO",
+              help="The docker-reference signatures must name (default: the registry "
+                   "repository; not checked for an OCI layout unless given).")
+@click.option("--ignore-identity", is_flag=True,
+              help="Accept signatures made for another repository (e.g. a mirror's copy).")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+              help="With --digest: the image of a multi-platform index to check (default: "
+                   "this host's).")
+@click.option("-f", "--format", "fmt", default="table", show_default=True,
+              type=click.Choice(["table", "json"]), help="Output format.")
+@_config_option
+@registry_options
+def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: str | None,
+           ignore_identity: bool, platform: str | None, fmt: str, config_file: Path | None,
+           registry_flags: RegistryFlags) -> None:
+    """Check IMAGE's signatures with public keys and/or its digests against a release.
+
+    \b
+    Examples:
+      hullscan verify registry:ghcr.io/org/app:1.4 --key cosign.pub
+      hullscan verify oci:./layout:1.4 --digest sha256:4c1c50d0… --key cosign.pub
+    """
+    from hullscan.streams import Limits, parse_digest
+    from hullscan.supplychain.digests import verify_digests
+    from hullscan.supplychain.signatures import (
+        check_target,
+        load_public_keys,
+        parse_target,
+        resolve_digest,
+    )
+    from hullscan.supplychain.store import DigestMismatch, referrers_tag, sig_tag
+
+    if not keys and expected is None:
+        raise click.UsageError("nothing to verify: give --key PUB (signatures) and/or "
+                               "--digest sha256:… (the released digest)")
+    if identity and ignore_identity:
+        raise click.UsageError("--identity and --ignore-identity are exclusive")
+    if expected is not None:
+        try:
+            parse_digest(expected)
+        except HullscanError as e:
+            raise click.UsageError(f"--digest: {e}") from None
+    public = load_public_keys(keys)  # an unreadable key is exit 2, before any network
+    target = parse_target(image)
+    settings = _settings(registry_flags, config_file)
+    limits = Limits()
+    problems: list[str] = []
+    doc: dict[str, Any] = {"schema": "hullscan.verify/v1", "image": image, "digest": None,
+                           "verified": False, "signatures": None, "digests": None}
+
+    digest: str | None = None
+    if expected is not None:
+        report = verify_digests(target, expected,
+                                platform=Platform.parse(platform) if platform else None,
+                                settings=settings, limits=limits)
+        digest = report.digest
+        problems += report.problems()
+        doc["digests"] = {
+            "expected": expected, "digest": report.digest,
+            "manifest_digest": report.manifest_digest, "ok": report.ok,
+            "blobs": [{"what": c.what, "digest": c.digest, "size": c.size,
+                       "ok": c.problem is None, "problem": c.problem} for c in report.checks],
+        }
+    checks = []
+    if public:
+        if digest is None and not problems:
+            try:
+                digest = resolve_digest(target, settings, limits)
+            except DigestMismatch as e:
+                problems.append(str(e))
+        if digest is not None:
+            checks = check_target(target, digest, public, settings=settings, limits=limits,
+                                  identity=identity, check_identity=not ignore_identity)
+            if not checks:
+                problems.append(f"unsigned: no signature found (tag {sig_tag(digest)}, "
+                                f"referrers of {digest}, tag {referrers_tag(digest)})")
+            elif not any(c.problem is None for c in checks):
+                problems.append("no signature verifies")
+        doc["signatures"] = {
+            "keys": [name for name, _ in public],
+            "identity": None if ignore_identity else (identity or target.identity),
+            "results": [{"location": c.location, "key": c.key, "verified": c.problem is None,
+                         "problem": c.problem} for c in checks],
+        }
+    doc["digest"] = digest
+    doc["verified"] = not problems
+    doc["problems"] = problems
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        click.echo(_table(doc))
+    raise click.exceptions.Exit(EXIT_OK if not problems else EXIT_FAILED)
+
+
+def _table(doc: dict[str, Any]) -> str:
+    lines = [f"image   {shown(doc['image'])}", f"digest  {doc['digest'] or '-'}"]
+    sigs = doc.get("signatures")
+    if sigs is not None:
+        lines.append("")
+        lines.append(f"signatures (keys: {', '.join(sigs['keys'])})")
+        if not sigs["results"]:
+            lines.append("  none found")
+        width = max((len(r["location"]) for r in sigs["results"]), default=0)
+        for r in sigs["results"]:
+            what = f"verified with {r['key']}" if r["verified"] else r["problem"]
+            lines.append(f"  {_mark(r['verified'])}  {r['location']:<{width}}  {what}")
+    digests = doc.get("digests")
+    if digests is not None:
+        lines.append("")
+        lines.append(f"digests (released: {digests['expected']})")
+        width = max((len(b["what"]) for b in digests["blobs"]), default=0)
+        for b in digests["blobs"]:
+            what = b["problem"] or "matches"
+            lines.append(f"  {_mark(b['ok'])}  {b['what']:<{width}}  {b['digest']}  {what}")
+    lines.append("")
+    if doc["problems"]:
+        lines.append("NOT VERIFIED:")
+        lines += [f"  - {p}" for p in doc["problems"]]
+    else:
+        lines.append("VERIFIED")
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""Push to an OCI Distribution registry: blobs (skipped when the registry has them) and
+manifests. Used to store signatures next to the image they sign; the client answers the
+registry's 401 with a token for the push scope on its own."""
+
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+
+from hullscan.model import HullscanError
+from hullscan.sources.interface import shown
+from hullscan.sources.registry import RegistryClient
+
+
+def _refused(client: RegistryClient, code: int, what: str) -> HullscanError:
+    name = client.ref.name
+    if code in (401, 403):
+        return HullscanError(f"{name}: the registry refused to store the {what} (HTTP {code}); "
+                             "pass credentials with push rights (--username, "
+                             "--password-stdin)")
+    return HullscanError(f"{name}: the registry answered HTTP {code} storing the {what}")
+
+
+def blob_exists(client: RegistryClient, digest: str) -> bool:
+    with client.request("HEAD", f"blobs/{digest}") as resp:
+        return resp.status_code == 200
+
+
+def push_blob(client: RegistryClient, data: bytes, what: str = "blob") -> str:
+    """Upload ``data`` unless the repository has it already; returns its digest."""
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    if blob_exists(client, digest):
+        return digest
+    with client.request("POST", "blobs/uploads/",
+                        headers={"Content-Length": "0"}, content=b"") as resp:
+        if resp.status_code not in (201, 202):
+            raise _refused(client, resp.status_code, what)
+        location = resp.headers.get("Location")
+        if resp.status_code == 201:  # some registries finish a mount or an empty upload
+            return digest
+    if not location:
+        raise HullscanError(f"{client.ref.name}: the registry gave no upload location")
+    url = httpx.URL(client.base).join(location)
+    url = url.copy_merge_params({"digest": digest})
+    with client.request("PUT", f"blobs/uploads ({what})", url=str(url), content=data,
+                        headers={"Content-Type": "application/octet-stream",
+                                 "Content-Length": str(len(data))}) as resp:
+        if resp.status_code not in (201, 204):
+            raise _refused(client, resp.status_code, what)
+    return digest
+
+
+def put_manifest(client: RegistryClient, reference: str, data: bytes, media_type: str,
+                 what: str = "manifest") -> str:
+    """PUT a manifest under a tag (or its digest); returns its digest."""
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    with client.request("PUT", f"manifests/{reference}", content=data,
+                        headers={"Content-Type": media_type}) as resp:
+        if resp.status_code not in (200, 201, 202):
+            raise _refused(client, resp.status_code, what)
+        stored = resp.headers.get("Docker-Content-Digest")
+    if stored and stored != digest:
+        raise HullscanError(f"{client.ref.name}: the registry stored the {what} as "
+                            f"{shown(stored)}, not {digest}")
+    return digest
+
+
+__all__ = ["blob_exists", "push_blob", "put_manifest"]
