@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import zlib
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -19,6 +18,16 @@ from typing import IO, Any
 import zstandard
 
 from hullscan.model import ImageError
+
+try:  # ISA-L inflates layers 2-3x faster than zlib, with zlib's API (~40% of a cold scan)
+    from isal import isal_zlib as zlib
+
+    # isal's stub types ``error`` as an instance; at run time it is the exception class
+    _INFLATE_ERROR: type[Exception] = zlib.error  # type: ignore[assignment]
+except ImportError:  # pragma: no cover - platforms without an isal wheel
+    import zlib  # type: ignore[no-redef]
+
+    _INFLATE_ERROR = zlib.error  # type: ignore[assignment]
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -150,7 +159,7 @@ class GzipReader(io.RawIOBase):
             self._d = d = zlib.decompressobj(31)
         try:
             self._buf = d.decompress(self._input, max(want, CHUNK))
-        except zlib.error as e:
+        except _INFLATE_ERROR as e:
             raise ImageError(f"{self._what}: corrupt gzip stream ({e})") from None
         self._input = d.unused_data if d.eof else d.unconsumed_tail
 
