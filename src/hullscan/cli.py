@@ -187,12 +187,17 @@ Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it (after
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Settings file (default: ./hullscan.yaml or ./.hullscan.yaml if present): "
                    "user secret rules and allowlists under 'secrets:'.")
+@click.option("--trust-policy", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Trust policy for the supplychain scanner: trusted registries and the "
+                   "keys that must have signed their images (default: trust: in the "
+                   "settings file).")
 def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
          platform: str | None, cache_dir: Path | None, no_cache: bool, quiet: bool,
          scanners: str, severity: str, fail_on: str | None, ignore_unfixed: bool,
          show_not_affected: bool, ignore_file: Path | None, vex_files: tuple[Path, ...],
          db_path: Path | None, max_db_age: int, layers: str,
-         config_file: Path | None, registry_flags: RegistryFlags) -> None:
+         config_file: Path | None, trust_policy: Path | None,
+         registry_flags: RegistryFlags) -> None:
     """Scan IMAGE for known vulnerabilities and secrets (every layer, config, history).
 
     \b
@@ -218,7 +223,8 @@ def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
     if db_path is None and cache_dir is not None:
         db_path = cache_dir / "db" / "osv.sqlite"
     request = ScanRequest(image, parse_scanners(scanners), db_path, max_db_age, layers,
-                          config)
+                          config, trust_policy,
+                          config_file.parent if config_file else Path("."))
     with _progress(not quiet) as hook:
         report, result = run_scan(request, options, policy, hook)
     _emit(_renderer(fmt, findings=True)(report, output is None and sys.stdout.isatty()),
@@ -278,6 +284,71 @@ def lint(dockerfiles: tuple[str, ...], fmt: str, output: Path | None, fail_on: s
     threshold = Severity.parse(fail_on) if fail_on else None
     failed = threshold is not None and any(f.severity >= threshold for f in findings)
     raise click.exceptions.Exit(1 if failed else 0)
+
+
+@cli.command()
+@click.argument("dockerfiles", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False))
+@click.option("--check", is_flag=True,
+              help="Change nothing: list base images not pinned by digest and exit 1 if "
+                   "there are any (no network).")
+@click.option("--layout", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Resolve digests from this OCI layout (its ref.name annotations) instead "
+                   "of the registries.")
+@registry_options
+def pin(dockerfiles: tuple[str, ...], check: bool, layout: Path | None,
+        registry_flags: RegistryFlags) -> None:
+    """Pin each FROM image:tag in DOCKERFILES to image:tag@sha256:… (written in place).
+
+    Stage references, scratch and images already pinned stay as they are; FROM $VAR is
+    pinned in the default of its global ARG. Multi-platform images are pinned to their
+    index digest, so every platform keeps building.
+
+    \b
+    Examples:
+      hullscan pin Dockerfile
+      hullscan pin --check Dockerfile build/*.Dockerfile   # in CI
+    """
+    from hullscan.config import load_config
+    from hullscan.streams import Limits
+    from hullscan.supplychain.pin import (
+        pin_dockerfile,
+        resolve_from_layout,
+        resolve_from_registry,
+        unpinned,
+        write_atomically,
+    )
+
+    if check:
+        missing = [(path, b) for path in dockerfiles for b in unpinned(path)]
+        for path, b in missing:
+            why = "not pinned by digest" if b.status == "unpinned" else \
+                "built from variables; cannot be pinned here"
+            click.echo(f"{path}:{b.line}: {b.written}: {why}")
+        if not missing:
+            click.echo(f"{len(dockerfiles)} Dockerfile(s): every base image is pinned",
+                       err=True)
+        click.get_current_context().exit(EXIT_FINDINGS if missing else EXIT_OK)
+    settings = registry_settings(registry_flags, load_config())
+    limits = Limits()
+    cache: dict[str, str] = {}
+
+    def resolve(image: str) -> str:
+        if image not in cache:
+            cache[image] = (resolve_from_layout(image, layout, limits) if layout
+                            else resolve_from_registry(image, settings, limits))
+        return cache[image]
+
+    results = [pin_dockerfile(path, resolve) for path in dockerfiles]  # resolve all first
+    for result in results:
+        for b in result.images:
+            if b.stage in result.pins:
+                click.echo(f"{result.path}:{b.line}: {b.written} -> {result.pins[b.stage]}")
+            elif b.status == "unresolved":
+                click.echo(f"{result.path}:{b.line}: {b.written}: built from variables; "
+                           "left as it is", err=True)
+        if result.pins:
+            write_atomically(result.path, result.text)
 
 
 def _db_path(db_path: Path | None, cache_dir: Path | None) -> Path:
@@ -353,6 +424,13 @@ def db_status(db_path: Path | None, cache_dir: Path | None) -> None:
             click.echo(f"warning: {warning}")
     finally:
         vdb.close()
+
+
+from hullscan.cli_provenance import keygen, sign, verify  # noqa: E402
+
+cli.add_command(keygen)
+cli.add_command(sign)
+cli.add_command(verify)
 
 
 def main(argv: list[str] | None = None) -> int:

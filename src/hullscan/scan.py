@@ -11,8 +11,7 @@ from hullscan.model import Finding, HullscanError, ScanReport
 from hullscan.pipeline import ProgressHook, ScanOptions, analyze_image
 from hullscan.policy import Policy, PolicyResult, apply
 
-#: scanners that exist today; the rest of DESIGN.md's list arrive with their issues
-SCANNERS = ("vuln", "secret", "config", "binary")
+SCANNERS = ("vuln", "secret", "config", "binary", "supplychain")
 DEFAULT_SCANNERS = ("vuln", "secret")
 
 
@@ -26,6 +25,15 @@ class ScanRequest:
     layers: str = "all"
     #: user secret rules and allowlists (the ``secrets`` part of .hullscan.yaml)
     config: dict[str, Any] = field(default_factory=dict)
+    #: ``--trust-policy FILE`` (else the ``trust:`` section of ``config``)
+    trust_policy: Path | None = None
+    #: the directory key paths in ``config``'s trust section are relative to
+    config_dir: Path = Path(".")
+
+
+#: config checks the supplychain scanner reports with more detail for the scanned image
+#: (not pinned, untrusted registry): when both run, only the supplychain finding stays
+_SUPERSEDED_BY_SUPPLYCHAIN = frozenset({"HS-IMG-014", "HS-IMG-015"})
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:
@@ -62,6 +70,11 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
         db = open_db(request.db_path or default_db_path())
         if stale := age_warning(db, request.max_db_age_days):
             warnings.append(stale)
+    trust = None
+    if "supplychain" in request.scanners:  # a bad policy fails before the image is read
+        from hullscan.supplychain.trust import load_trust_policy
+
+        trust = load_trust_policy(request.trust_policy, request.config, request.config_dir)
     engine = None
     extra: list[Analyzer] = []
     summaries: dict[str, Any] = {}
@@ -101,6 +114,16 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
             settings = CheckSettings.from_config(request.config)
             hardening, summaries["binaries"] = hardening_findings(analyzed)
             findings += settings.apply(hardening + eol_findings(analyzed))
+        if "supplychain" in request.scanners:
+            from hullscan.checks.catalogue import CheckSettings
+            from hullscan.supplychain.scanner import SupplyChainSettings, supplychain_findings
+
+            chain, summaries["supplychain"] = supplychain_findings(
+                analyzed, request.ref, SupplyChainSettings(trust, options.registry,
+                                                           options.cache_dir, options.limits))
+            findings = [f for f in findings if not (
+                f.id in _SUPERSEDED_BY_SUPPLYCHAIN and f.details.get("subject") == "image")]
+            findings += CheckSettings.from_config(request.config).apply(chain)
         not_affected: list[Finding] = []
         if db is not None:
             from hullscan.vuln.matcher import match_inventory

@@ -63,6 +63,9 @@ class Image:
     layer_sources: list[LayerSource]
     repo_tags: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
+    #: what the reference names: the manifest, or the index of a multi-platform image
+    #: (signatures and digest pins are made for this one)
+    reference_digest: str | None = None
 
     def meta(self) -> ImageMeta:
         cfg_platform = "/".join(str(x) for x in (self.config.get("os", ""),

@@ -54,9 +54,10 @@ def _descriptors(index: dict[str, Any], what: str) -> list[dict[str, Any]]:
 
 
 def select_manifest(store: Store, index: dict[str, Any], tag: str | None,
-                    platform: Platform | None, limits: Limits,
-                    depth: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Walk (nested) indexes to one image manifest: by tag first, then by platform."""
+                    platform: Platform | None, limits: Limits, depth: int = 0,
+                    trail: list[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Walk (nested) indexes to one image manifest: by tag first, then by platform.
+    ``trail`` collects the digest chosen at each level (the first is what a tag names)."""
     if depth > MAX_INDEX_DEPTH:
         raise ImageError(f"{store.label}: image indexes nested too deeply")
     candidates = _descriptors(index, f"{store.label} index")
@@ -85,11 +86,13 @@ def select_manifest(store: Store, index: dict[str, Any], tag: str | None,
     if not candidates:
         raise ImageError(f"{store.label}: the index lists no images")
     desc = candidates[0]
+    if trail is not None:
+        trail.append(str(desc.get("digest")))
     doc = load_json(read_blob(store, desc, f"{store.label} manifest {desc.get('digest')}",
                               limits), "manifest", limits)
     media = doc.get("mediaType") or desc.get("mediaType")
     if media in INDEX_TYPES or (media is None and "manifests" in doc):
-        return select_manifest(store, doc, tag, platform, limits, depth + 1)
+        return select_manifest(store, doc, tag, platform, limits, depth + 1, trail)
     if media not in MANIFEST_TYPES and not (media is None and "layers" in doc):
         raise ImageError(f"{store.label}: unsupported manifest media type {media!r}")
     return desc, doc
@@ -105,7 +108,8 @@ def available_tags(index: dict[str, Any]) -> list[str]:
 
 def image_from_manifest(store: Store, ref: str, transport: str, desc: dict[str, Any],
                         manifest: dict[str, Any], limits: Limits,
-                        repo_tags: tuple[str, ...] = ()) -> Image:
+                        repo_tags: tuple[str, ...] = (),
+                        reference_digest: str | None = None) -> Image:
     """Verify the config and describe every layer; layers are verified when streamed."""
     cfg_desc = manifest.get("config")
     if not isinstance(cfg_desc, dict):
@@ -141,7 +145,8 @@ def image_from_manifest(store: Store, ref: str, transport: str, desc: dict[str, 
             diff_id=info.diff_id))
     return Image(ref=ref, transport=transport, manifest_digest=str(desc["digest"]),
                  config_digest=str(cfg_desc.get("digest")), config=config, layers=infos,
-                 layer_sources=list(sources), repo_tags=repo_tags)
+                 layer_sources=list(sources), repo_tags=repo_tags,
+                 reference_digest=reference_digest or str(desc["digest"]))
 
 
 def open_oci(store: Store, ref: str, transport: str, tag: str | None,
@@ -149,7 +154,8 @@ def open_oci(store: Store, ref: str, transport: str, tag: str | None,
     if not store.exists("oci-layout"):
         raise ImageError(f"{store.label}: not an OCI image layout (no oci-layout file)")
     index = load_json(store.read("index.json", limits.max_json_bytes), "index.json", limits)
-    desc, manifest = select_manifest(store, index, tag, platform, limits)
+    trail: list[str] = []
+    desc, manifest = select_manifest(store, index, tag, platform, limits, trail=trail)
     name = _annotations(desc).get(REF_NAME)
     tags = (str(name),) if name else ()
-    return image_from_manifest(store, ref, transport, desc, manifest, limits, tags)
+    return image_from_manifest(store, ref, transport, desc, manifest, limits, tags, trail[0])
