@@ -224,3 +224,36 @@ def test_config_scanner_does_not_repeat_supplychain_findings(tmp_path: Path) -> 
                  "--config", str(tmp_path / "hullscan.yaml")]) == 0
     found = ids(json.loads(out.read_text()))
     assert "HS-SC-003" in found and "HS-IMG-015" not in found
+
+
+# -- signatures, through hullscan sign -----------------------------------------------------
+
+
+def keypair(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    monkeypatch.setenv("COSIGN_PASSWORD", "test-password")
+    prefix = tmp_path / name
+    assert main(["keygen", "--output-key-prefix", str(prefix)]) == 0
+    return prefix.with_suffix(".key"), prefix.with_suffix(".pub")
+
+
+def test_signature_policy_on_a_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    img = build([debian_base()])
+    layout = write_oci([(img, {"annotations": {REF_NAME: "1"}})], tmp_path / "oci")
+    team_key, team_pub = keypair(tmp_path, "team", monkeypatch)
+    other_key, _ = keypair(tmp_path, "other", monkeypatch)
+    trust = tmp_path / "trust.yaml"
+    trust.write_text(f"policies:\n  - {{name: builds, scopes: [local], keys: [{team_pub.name}]}}\n")
+    args = [f"oci:{layout}:1", "--trust-policy", str(trust), "--fail-on", "HIGH"]
+    code, report = scan_json(args, tmp_path)
+    assert code == 1 and ids(report) == ["HS-SC-001"]
+    # signed by a key the policy does not name
+    assert main(["sign", f"oci:{layout}:1", "--key", str(other_key)]) == 0
+    code, report = scan_json(args, tmp_path)
+    assert code == 1 and ids(report) == ["HS-SC-002"]
+    assert report["findings"][0]["severity"] == "CRITICAL"
+    # and by the right one as well: one valid signature is enough
+    assert main(["sign", f"oci:{layout}:1", "--key", str(team_key)]) == 0
+    code, report = scan_json(args, tmp_path)
+    assert code == 0 and ids(report) == []
+    checked = report["summary"]["supplychain"]["signatures"]
+    assert sorted(c["key"] is not None for c in checked) == [False, True]
