@@ -153,8 +153,8 @@ def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: s
         except HullscanError as e:
             raise click.UsageError(f"--digest: {e}") from None
     public = load_public_keys(keys)  # an unreadable key is exit 2, before any network
-    target = parse_target(image)
     settings = _settings(registry_flags, config_file)
+    target = parse_target(image, settings)
     limits = Limits()
     problems: list[str] = []
     doc: dict[str, Any] = {"schema": "hullscan.verify/v1", "image": image, "digest": None,

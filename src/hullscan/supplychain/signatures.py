@@ -72,12 +72,13 @@ class Target:
         return docker_reference(self.reference) if self.reference else None
 
 
-def parse_target(ref: str) -> Target:
+def parse_target(ref: str, settings: RegistrySettings | None = None) -> Target:
     """A registry reference or an OCI layout; anything else has no place for signatures."""
+    default = settings.default_registry if settings else "docker.io"
     scheme, sep, rest = ref.partition(":")
     exists = os.path.exists(ref)
     if sep and scheme in ("registry", "docker") and not exists:
-        return Target(ref, reference=parse_reference(ref))
+        return Target(ref, reference=parse_reference(ref, default))
     if sep and scheme == "oci" and not exists:
         path, tag = split_path_and_tag(rest)
         if not os.path.isdir(path):
@@ -96,7 +97,7 @@ def parse_target(ref: str) -> Target:
                             "oci:DIR)")
     if ref.startswith((".", "/")):
         raise HullscanError(f"{ref}: no such file or directory")
-    return Target(ref, reference=parse_reference(ref))
+    return Target(ref, reference=parse_reference(ref, default))
 
 
 def open_store(target: Target, settings: RegistrySettings | None,
@@ -195,8 +196,7 @@ def _check_layer(store: SignatureStore, location: str, layer: dict[str, object],
         parse_digest(digest)
         payload = store.read_blob(digest, size, MAX_PAYLOAD_BYTES)
     except ImageError as e:
-        return SignatureCheck(location, None, f"payload blob {digest}: {e} "
-                              "(tampered or missing)")
+        return SignatureCheck(location, None, f"payload: {e}")
     key = next((name for name, k in keys if keyfiles.verify(k, signature, payload)), None)
     if key is None:
         return SignatureCheck(location, None, "the signature does not verify with "
@@ -245,7 +245,7 @@ def check_signatures(ref: str, manifest_digest: str, keys: Sequence[Path], *,
     (registry or oci: layout); raises HullscanError when signatures cannot be looked up
     (e.g. docker-archive: "signatures live in a registry or an OCI layout")."""
     del cache_dir  # signatures are always fetched afresh: a cache would let a stale one count
-    return check_target(parse_target(ref), manifest_digest, load_public_keys(keys),
+    return check_target(parse_target(ref, settings), manifest_digest, load_public_keys(keys),
                         settings=settings, limits=limits)
 
 
@@ -284,7 +284,7 @@ def sign_image(ref: str, key: keyfiles.PrivateKey, *, settings: RegistrySettings
                identity: str | None = None) -> Signed:
     """Sign the digest ``ref`` names and store the signature where cosign would."""
     limits = limits or Limits()
-    target = parse_target(ref)
+    target = parse_target(ref, settings)
     digest = resolve_digest(target, settings, limits)
     claimed = identity or target.identity or _layout_identity(target.root or Path("."))
     payload = make_payload(claimed, digest, annotations)

@@ -183,11 +183,13 @@ class SignatureStore(ABC):
 
 def _check_blob(data: bytes, digest: str, size: int | None, what: str) -> None:
     if size is not None and len(data) != size:
-        raise DigestMismatch(f"{what}: {len(data)} bytes, but the descriptor says {size}")
+        raise DigestMismatch(f"{what}: {len(data)} bytes, but the descriptor says {size} "
+                             "(tampered or corrupt)")
     actual = sha256_of(data) if digest.startswith("sha256:") else \
         "sha512:" + hashlib.sha512(data).hexdigest()
     if actual != digest:
-        raise DigestMismatch(f"{what}: digest mismatch: expected {digest}, got {actual}")
+        raise DigestMismatch(f"{what}: digest mismatch: expected {digest}, got {actual} "
+                             "(tampered or corrupt)")
 
 
 # -- registry -----------------------------------------------------------------------------
