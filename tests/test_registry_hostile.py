@@ -1,0 +1,551 @@
+"""The registry client against a lying, broken or hostile registry.
+
+A tiny threaded HTTP server on 127.0.0.1 serves a small image built in code and, per test,
+lies about it. Every failure goes through the CLI: exit code 2, one line on stderr, and
+the cache holds nothing but complete blobs whose content hashes to their name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hullscan.cli import main
+from hullscan.sources import registry as registry_mod
+
+from imagebuilder import BuiltImage, build, debian_base, python_dist, sha256
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+LIMIT = 16 * 1024**2  # Limits().max_json_bytes
+
+Behaviour = Callable[["Handler"], bool]  # True: it answered the request itself
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.owner.handle(self)
+
+    def do_HEAD(self) -> None:
+        self.server.owner.handle(self)
+
+    def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
+              length: int | None = None) -> None:
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def chunked_forever(self, stop: threading.Event, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"[" * 65536
+        frame = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+        try:
+            while not stop.is_set():
+                self.wfile.write(frame)
+        except OSError:
+            pass
+        self.close_connection = True
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: HostileRegistry
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client hanging up on a hostile answer is expected, and stderr is checked
+
+
+class HostileRegistry:
+    """Serves ``image`` as ``x/y:1``; ``behaviour`` may answer a request first."""
+
+    def __init__(self, image: BuiltImage) -> None:
+        self.image = image
+        self.blobs = {sha256(b): b for b in [image.config, *image.blobs]}
+        self.behaviour: Behaviour | None = None
+        self.requests: list[str] = []
+        self.stop = threading.Event()
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.httpd.owner = self
+        self.host = f"127.0.0.1:{self.httpd.server_port}"
+        self.ref = f"registry:{self.host}/x/y:1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def count(self, fragment: str) -> int:
+        return sum(fragment in p for p in self.requests)
+
+    def handle(self, h: Handler) -> None:
+        self.requests.append(h.path)
+        if self.behaviour is not None and self.behaviour(h):
+            return
+        self.serve(h)
+
+    def serve(self, h: Handler) -> None:
+        path = h.path
+        if path == "/v2/" or path == "/v2":
+            h.reply(200, b"{}", {"Content-Type": "application/json"})
+        elif path in ("/v2/x/y/manifests/1", f"/v2/x/y/manifests/{self.image.manifest_digest}"):
+            h.reply(200, self.image.manifest, {
+                "Content-Type": OCI_MANIFEST,
+                "Docker-Content-Digest": self.image.manifest_digest})
+        elif path.startswith("/v2/x/y/blobs/") and path.rsplit("/", 1)[1] in self.blobs:
+            h.reply(200, self.blobs[path.rsplit("/", 1)[1]],
+                    {"Content-Type": "application/octet-stream"})
+        else:
+            h.reply(404, b'{"errors":[{"code":"NOT_FOUND"}]}',
+                    {"Content-Type": "application/json"})
+
+    def close(self) -> None:
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def image() -> BuiltImage:
+    return build([debian_base(), [python_dist("requests", "2.31.0")]])
+
+
+@pytest.fixture
+def server(image: BuiltImage) -> Iterator[HostileRegistry]:
+    srv = HostileRegistry(image)
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Backoff delays, recorded instead of slept."""
+    recorded: list[float] = []
+    monkeypatch.setattr(registry_mod, "_sleep", recorded.append)
+    return recorded
+
+
+@pytest.fixture(autouse=True)
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """hullscan.yaml with short timeouts; no Docker config of the machine's."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    monkeypatch.delenv("HULLSCAN_PASSWORD", raising=False)
+    monkeypatch.delenv("HULLSCAN_USERNAME", raising=False)
+    set_registries(work, retries=2, timeout=2)
+    return work
+
+
+def set_registries(work: Path, **section: Any) -> None:
+    (work / "hullscan.yaml").write_text(json.dumps({"registries": section}))
+
+
+def run(ref: str, cache: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["sbom", ref, "--cache-dir", str(cache), "-q"])
+    return code, capsys.readouterr().err
+
+
+def cached_blobs(cache: Path) -> set[str]:
+    """Every file in the cache: only complete blobs whose content matches their name."""
+    found: set[str] = set()
+    for p in cache.rglob("*"):
+        if not p.is_file():
+            continue
+        assert not p.name.endswith(".partial"), p
+        rel = p.relative_to(cache).parts
+        if rel[:3] == ("registry", "blobs", "sha256"):
+            assert hashlib.sha256(p.read_bytes()).hexdigest() == p.name, p
+            found.add(f"sha256:{p.name}")
+    return found
+
+
+def fails(ref: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+          pattern: str) -> set[str]:
+    cache = tmp_path / "cache"
+    code, err = run(ref, cache, capsys)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("hullscan: error: "), err
+    assert re.search(pattern, lines[0]), lines[0]
+    return cached_blobs(cache)
+
+
+def path_is(fragment: str) -> Callable[[Handler], bool]:
+    return lambda h: fragment in h.path
+
+
+# -- lies about content --------------------------------------------------------------------
+
+def test_manifest_not_matching_the_requested_digest(server: HostileRegistry, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    other = build([[python_dist("other", "1.0")]])
+    wanted = server.image.manifest_digest
+
+    def lie(h: Handler) -> bool:
+        if h.path == f"/v2/x/y/manifests/{wanted}":
+            # the right header, the wrong content
+            h.reply(200, other.manifest, {"Content-Type": OCI_MANIFEST,
+                                          "Docker-Content-Digest": wanted})
+            return True
+        return False
+
+    server.behaviour = lie
+    cached = fails(f"registry:{server.host}/x/y@{wanted}", tmp_path, capsys,
+                   "digest mismatch")
+    assert cached == set()
+    assert server.count("/blobs/") == 0
+
+
+def test_docker_content_digest_header_mismatch(server: HostileRegistry, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    def lie(h: Handler) -> bool:
+        if "/manifests/" in h.path:
+            h.reply(200, server.image.manifest, {"Content-Type": OCI_MANIFEST,
+                                                 "Docker-Content-Digest": "sha256:" + "1" * 64})
+            return True
+        return False
+
+    server.behaviour = lie
+    cached = fails(server.ref, tmp_path, capsys,
+                   r"manifest digest mismatch: the registry says sha256:1{64}")
+    assert cached == set()
+
+
+def test_blob_with_the_wrong_digest(server: HostileRegistry, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    layer = sha256(server.image.blobs[0])
+
+    def lie(h: Handler) -> bool:
+        if h.path.endswith(layer):
+            data = bytearray(server.image.blobs[0])
+            data[-1] ^= 1  # same size, wrong bytes
+            h.reply(200, bytes(data))
+            return True
+        return False
+
+    server.behaviour = lie
+    cached = fails(server.ref, tmp_path, capsys,
+                   rf"blob {layer}: digest mismatch: expected {layer}")
+    assert cached == {server.image.manifest_digest, server.image.config_digest}
+
+
+def test_blob_longer_than_its_descriptor(server: HostileRegistry, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    layer = sha256(server.image.blobs[1])
+    size = len(server.image.blobs[1])
+
+    def lie(h: Handler) -> bool:
+        if h.path.endswith(layer):
+            h.reply(200, server.image.blobs[1] + b"\0" * 4096)
+            return True
+        return False
+
+    server.behaviour = lie
+    cached = fails(server.ref, tmp_path, capsys,
+                   rf"blob {layer}: more than the {size} bytes expected")
+    assert layer not in cached and server.image.config_digest in cached
+
+
+def test_schema1_manifest(server: HostileRegistry, tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    doc = json.dumps({"schemaVersion": 1, "name": "x/y", "tag": "1", "fsLayers": [],
+                      "history": [], "signatures": []}).encode()
+
+    def lie(h: Handler) -> bool:
+        if "/manifests/" in h.path:
+            h.reply(200, doc, {"Content-Type": SCHEMA1})
+            return True
+        return False
+
+    server.behaviour = lie
+    assert fails(server.ref, tmp_path, capsys, "schema 1 manifest") == set()
+
+
+# -- endless, huge, slow -------------------------------------------------------------------
+
+def test_redirect_loop(server: HostileRegistry, tmp_path: Path,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    def loop(h: Handler) -> bool:
+        if "/manifests/" in h.path:
+            h.reply(302, headers={"Location": h.path + "x"})
+            return True
+        return False
+
+    server.behaviour = loop
+    assert fails(server.ref, tmp_path, capsys, "more than 5 redirects") == set()
+    assert server.count("/manifests/") == 6  # the request and 5 redirects, never retried
+
+
+def test_endless_chunked_manifest(server: HostileRegistry, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    def endless(h: Handler) -> bool:
+        if "/manifests/" in h.path:
+            h.chunked_forever(server.stop, OCI_MANIFEST)
+            return True
+        return False
+
+    server.behaviour = endless
+    assert fails(server.ref, tmp_path, capsys,
+                 rf"manifest: larger than {LIMIT} bytes") == set()
+
+
+def test_endless_chunked_blob(server: HostileRegistry, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    layer = sha256(server.image.blobs[0])
+
+    def endless(h: Handler) -> bool:
+        if h.path.endswith(layer):
+            h.chunked_forever(server.stop, "application/octet-stream")
+            return True
+        return False
+
+    server.behaviour = endless
+    cached = fails(server.ref, tmp_path, capsys,
+                   rf"blob {layer}: more than the {len(server.image.blobs[0])} bytes")
+    assert layer not in cached
+
+
+def test_huge_manifest(server: HostileRegistry, tmp_path: Path,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    def huge(h: Handler) -> bool:
+        if "/manifests/" in h.path:
+            # announces more than the limit; never sends it
+            h.reply(200, b"{", {"Content-Type": OCI_MANIFEST}, length=LIMIT + 1)
+            h.close_connection = True
+            return True
+        return False
+
+    server.behaviour = huge
+    assert fails(server.ref, tmp_path, capsys,
+                 rf"manifest: larger than {LIMIT} bytes") == set()
+
+
+def test_slow_drip_manifest_ends_at_the_timeout(server: HostileRegistry, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str],
+                                                workdir: Path) -> None:
+    set_registries(workdir, retries=0, timeout=1)
+
+    def drip(h: Handler) -> bool:
+        if "/manifests/" in h.path:
+            h.send_response(200)
+            h.send_header("Content-Type", OCI_MANIFEST)
+            h.send_header("Content-Length", "100000")
+            h.end_headers()
+            try:
+                while not server.stop.is_set():
+                    h.wfile.write(b" ")
+                    h.wfile.flush()
+                    time.sleep(0.1)  # always under the read timeout
+            except OSError:
+                pass
+            h.close_connection = True
+            return True
+        return False
+
+    server.behaviour = drip
+    start = time.monotonic()
+    assert fails(server.ref, tmp_path, capsys,
+                 "manifest: not complete within the timeout") == set()
+    assert time.monotonic() - start < 5
+
+
+# -- retries -------------------------------------------------------------------------------
+
+def test_500s_then_success_is_retried(server: HostileRegistry, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str],
+                                      sleeps: list[float]) -> None:
+    failures = {"manifests": 2, "blobs": 2}
+
+    def flaky(h: Handler) -> bool:
+        kind = "manifests" if "/manifests/" in h.path else "blobs"
+        if "/x/y/" in h.path and failures[kind]:
+            failures[kind] -= 1
+            h.reply(500 if kind == "manifests" else 502, b"oops")
+            return True
+        return False
+
+    server.behaviour = flaky
+    cache = tmp_path / "cache"
+    code, err = run(server.ref, cache, capsys)
+    assert code == 0, err
+    assert server.count("/manifests/1") == 3
+    assert server.count("/blobs/") == 3 + 2  # config, 2 layers; 2 failures
+    assert sleeps == [0.5, 1.0, 0.5, 1.0]  # exponential, per request
+    assert cached_blobs(cache) == {server.image.manifest_digest, server.image.config_digest,
+                                   *(sha256(b) for b in server.image.blobs)}
+
+
+def test_429_with_retry_after(server: HostileRegistry, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str], sleeps: list[float]) -> None:
+    hints = ["7", "3600"]  # the second is capped
+
+    def limited(h: Handler) -> bool:
+        if "/manifests/" in h.path and hints:
+            h.reply(429, b"slow down", {"Retry-After": hints.pop(0)})
+            return True
+        return False
+
+    server.behaviour = limited
+    code, err = run(server.ref, tmp_path / "cache", capsys)
+    assert code == 0, err
+    assert sleeps == [7.0, 30.0]
+
+
+def test_503_forever_gives_up(server: HostileRegistry, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str], sleeps: list[float]) -> None:
+    def down(h: Handler) -> bool:
+        h.reply(503, b"down")
+        return True
+
+    server.behaviour = down
+    assert fails(server.ref, tmp_path, capsys,
+                 r"x/y: HTTP 503 fetching 1 \(gave up after 2 retries\)") == set()
+    assert server.count("/manifests/1") == 3
+    assert len(sleeps) == 2
+
+
+def test_real_backoff_timing(server: HostileRegistry, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str], workdir: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real sleep, with a small base: 3 retries wait base * (1 + 2 + 4)."""
+    monkeypatch.setattr(registry_mod, "BACKOFF_BASE", 0.05)
+    set_registries(workdir, retries=3, timeout=2)
+    server.behaviour = lambda h: (h.reply(503), True)[1]
+    start = time.monotonic()
+    fails(server.ref, tmp_path, capsys, "HTTP 503")
+    elapsed = time.monotonic() - start
+    assert 0.35 <= elapsed < 3, elapsed
+    assert server.count("/manifests/1") == 4
+
+
+def test_stalled_blob_is_retried(server: HostileRegistry, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str], workdir: Path,
+                                 sleeps: list[float]) -> None:
+    set_registries(workdir, retries=2, timeout=0.5)
+    layer = sha256(server.image.blobs[0])
+    stalls = [1]
+
+    def stall(h: Handler) -> bool:
+        if h.path.endswith(layer) and stalls:
+            stalls.pop()
+            server.stop.wait(1.5)  # longer than the read timeout, before any header
+            h.close_connection = True
+            return True
+        return False
+
+    server.behaviour = stall
+    code, err = run(server.ref, tmp_path / "cache", capsys)
+    assert code == 0, err
+    assert server.count(layer) == 2
+    assert len(sleeps) == 1
+
+
+def test_connection_dropped_mid_blob_is_retried(server: HostileRegistry, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str],
+                                                sleeps: list[float]) -> None:
+    layer = sha256(server.image.blobs[0])
+    data = server.image.blobs[0]
+    drops = [1]
+
+    def drop(h: Handler) -> bool:
+        if h.path.endswith(layer) and drops:
+            drops.pop()
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data[: len(data) // 2])
+            h.close_connection = True
+            return True
+        return False
+
+    server.behaviour = drop
+    cache = tmp_path / "cache"
+    code, err = run(server.ref, cache, capsys)
+    assert code == 0, err
+    assert server.count(layer) == 2
+    assert layer in cached_blobs(cache)
+
+
+def test_registry_down(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                       sleeps: list[float]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert fails(f"registry:127.0.0.1:{port}/x/y:1", tmp_path, capsys,
+                 r"x/y: cannot connect fetching manifests/1") == set()
+    assert len(sleeps) == 2
+
+
+# -- bearer tokens that expire -------------------------------------------------------------
+
+class TokenIssuer:
+    """``/token`` on the same server; each token works for ``uses`` requests."""
+
+    def __init__(self, server: HostileRegistry, uses: list[int]) -> None:
+        self.server = server
+        self.uses = uses  # per token issued, in order; the last repeats
+        self.left: dict[str, int] = {}
+        self.issued = 0
+
+    def __call__(self, h: Handler) -> bool:
+        if h.path.startswith("/token"):
+            self.issued += 1
+            token = f"tok{self.issued}"
+            self.left[token] = self.uses[min(self.issued, len(self.uses)) - 1]
+            h.reply(200, json.dumps({"token": token}).encode(),
+                    {"Content-Type": "application/json"})
+            return True
+        if not h.path.startswith("/v2/x/y/"):
+            return False
+        auth = h.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ")
+        if not auth.startswith("Bearer ") or self.left.get(token, 0) <= 0:
+            h.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {
+                "WWW-Authenticate": f'Bearer realm="http://{self.server.host}/token",'
+                                    'service="hostile",scope="repository:x/y:pull"'})
+            return True
+        self.left[token] -= 1
+        return False
+
+
+def test_expired_token_is_refreshed_once(server: HostileRegistry, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    issuer = TokenIssuer(server, [2, 100])
+    server.behaviour = issuer
+    code, err = run(server.ref, tmp_path / "cache", capsys)
+    assert code == 0, err
+    assert issuer.issued == 2
+
+
+def test_token_expiring_again_fails(server: HostileRegistry, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    issuer = TokenIssuer(server, [1])  # every token works once
+    server.behaviour = issuer
+    cached = fails(server.ref, tmp_path, capsys,
+                   r"x/y: authentication required or refused \(HTTP 401\)")
+    assert issuer.issued == 2  # the first token and exactly one refresh
+    assert cached == {server.image.manifest_digest, server.image.config_digest}
