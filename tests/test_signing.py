@@ -36,7 +36,16 @@ from hullscan.supplychain.store import (
     build_signature_manifest,
     signature_layer,
 )
-from localregistry import REF_NAME, REGISTRY, SKOPEO, push, start_registry, stop_registry
+from localregistry import (
+    PASSWORD,
+    REF_NAME,
+    REGISTRY,
+    SKOPEO,
+    USER,
+    push,
+    start_registry,
+    stop_registry,
+)
 
 from imagebuilder import (
     BuiltImage,
@@ -510,7 +519,9 @@ def test_layout_manifest_tampered_after_signing(layout: Path, image: BuiltImage,
 
 def test_docker_archive_cannot_hold_signatures(tmp_path: Path, image: BuiltImage,
                                                keypair: tuple[Path, Path],
+                                               monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("COSIGN_PASSWORD")  # said before any password is asked for
     archive = write_docker_archive([(image, ["app:1"])], tmp_path / "app.tar")
     for ref in (str(archive), f"docker-archive:{archive}"):
         code, _out, err = run(capsys, "verify", ref, "--key", str(keypair[1]))
@@ -725,3 +736,117 @@ def test_skopeo_carries_hullscan_signatures(registry: str, image: BuiltImage,
     code, out, _ = run(capsys, "verify", f"registry:{dest}:1", "--key", str(keypair[1]),
                        "--identity", src)
     assert code == 0, out
+
+
+# -- the push protocol, against a scripted registry ---------------------------------------
+
+def test_push_protocol_and_push_scope_token() -> None:
+    """HEAD to skip, POST + PUT ?digest= to upload (relative Location), PUT the manifest
+    with its media type; a pull token is swapped for a push token on the 401."""
+    from hullscan.sources.registry import RegistryClient, parse_reference
+    from hullscan.sources.registry_push import push_blob, put_manifest
+
+    seen: list[tuple[str, str, str]] = []
+    stored: dict[str, bytes] = {sha256(b"exists"): b"exists"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        url = request.url
+        auth = request.headers.get("Authorization", "")
+        seen.append((request.method, url.path, auth))
+        if url.host == "auth.test":
+            scope = url.params["scope"]
+            return httpx.Response(200, json={"token": "push" if "push" in scope else "pull"})
+        challenge = ('Bearer realm="https://auth.test/token",service="reg",'
+                     'scope="repository:o/app:{}"')
+        if request.method in ("HEAD", "GET"):
+            if auth not in ("Bearer pull", "Bearer push"):
+                return httpx.Response(401, headers={"WWW-Authenticate":
+                                                    challenge.format("pull")})
+            digest = url.path.rsplit("/", 1)[-1]
+            return httpx.Response(200 if digest in stored else 404)
+        if auth != "Bearer push":
+            return httpx.Response(401, headers={"WWW-Authenticate":
+                                                challenge.format("pull,push")})
+        if request.method == "POST":
+            assert url.path == "/v2/o/app/blobs/uploads/"
+            return httpx.Response(202, headers={"Location": "/v2/o/app/blobs/uploads/u1?_s=x"})
+        if request.method == "PUT" and "/blobs/uploads/" in url.path:
+            assert url.params["_s"] == "x"
+            data = request.read()
+            assert url.params["digest"] == sha256(data)
+            stored[url.params["digest"]] = data
+            return httpx.Response(201)
+        if request.method == "PUT" and "/manifests/" in url.path:
+            assert request.headers["Content-Type"] == OCI_MANIFEST
+            data = request.read()
+            return httpx.Response(201, headers={"Docker-Content-Digest": sha256(data)})
+        return httpx.Response(400)
+
+    client = RegistryClient(parse_reference("registry:reg.test/o/app:1"),
+                            transport=httpx.MockTransport(handler))
+    try:
+        assert push_blob(client, b"exists") == sha256(b"exists")  # HEAD: already there
+        assert not any(m == "POST" for m, _, _ in seen)
+        digest = push_blob(client, b"payload")
+        assert stored[digest] == b"payload"
+        manifest, _config = build_signature_manifest([signature_layer(b"payload", "c2ln")])
+        assert put_manifest(client, "sha256-" + "a" * 64 + ".sig", manifest,
+                            OCI_MANIFEST) == sha256(manifest)
+    finally:
+        client.close()
+    token_scopes = [p for m, p, _ in seen if p == "/token"]
+    assert len(token_scopes) == 2  # one pull token, one push token
+    assert ("PUT", "/v2/o/app/manifests/sha256-" + "a" * 64 + ".sig", "Bearer push") in seen
+
+
+def test_push_refused_without_rights() -> None:
+    from hullscan.sources.registry import RegistryClient, parse_reference
+    from hullscan.sources.registry_push import push_blob
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "HEAD":
+            return httpx.Response(404)
+        return httpx.Response(403)
+
+    client = RegistryClient(parse_reference("registry:reg.test/o/app:1"),
+                            transport=httpx.MockTransport(handler))
+    try:
+        with pytest.raises(HullscanError, match=r"refused to store the blob \(HTTP 403\)"):
+            push_blob(client, b"x")
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory,
+                  image: BuiltImage) -> Iterator[str]:
+    if not os.access(REGISTRY, os.X_OK) or SKOPEO is None:
+        pytest.skip("needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
+    crypt = pytest.importorskip("crypt")
+    hashed = crypt.crypt(PASSWORD, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    if not hashed or not hashed.startswith("$2"):
+        pytest.skip("the C library's crypt() has no bcrypt")
+    root = tmp_path_factory.mktemp("sigauth")
+    (root / "htpasswd").write_text(f"{USER}:{hashed}\n")
+    one = write_oci([(image, {"annotations": {REF_NAME: "1"}})], root / "layout")
+    reg = start_registry(root / "registry", {"htpasswd": {"realm": "hullscan-test",
+                                                          "path": str(root / "htpasswd")}})
+    try:
+        push(one, "1", f"{reg.host}/sig/private:1", creds=f"{USER}:{PASSWORD}")
+        yield reg.host
+    finally:
+        stop_registry(reg)
+
+
+def test_sign_needs_push_credentials(auth_registry: str, keypair: tuple[Path, Path],
+                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    ref = f"registry:{auth_registry}/sig/private:1"
+    code, _out, err = run(capsys, "sign", ref, "--key", str(keypair[0]))
+    assert code == 2 and "401" in err
+    monkeypatch.setenv("HULLSCAN_PASSWORD", PASSWORD)
+    code, _out, err = run(capsys, "sign", ref, "--key", str(keypair[0]), "--username", USER)
+    assert code == 0, err
+    code, out, err = run(capsys, "verify", ref, "--key", str(keypair[1]), "--username", USER)
+    assert code == 0, out + err

@@ -83,12 +83,14 @@ def sign(image: str, key_path: Path, annotations: tuple[str, ...], identity: str
     Signing again adds a signature; earlier ones are kept.
     """
     from hullscan.supplychain.keys import load_private_key
-    from hullscan.supplychain.signatures import sign_image
+    from hullscan.supplychain.signatures import parse_target, sign_image
 
     extra = _annotations(annotations)
+    settings = _settings(registry_flags, config_file)
+    parse_target(image, settings)  # somewhere to keep a signature, before any password
     key = load_private_key(key_path)
-    signed = sign_image(image, key, settings=_settings(registry_flags, config_file),
-                        annotations=extra or None, identity=identity)
+    signed = sign_image(image, key, settings=settings, annotations=extra or None,
+                        identity=identity)
     click.echo(f"Signed {signed.digest} as {signed.identity}")
     click.echo(f"Signature stored in {signed.location}")
 

@@ -141,11 +141,16 @@ def _hash(chunks: Iterator[bytes], digest: str, size: int | None,
     algo, _ = parse_digest(digest)
     h = hashlib.new(algo)
     count = 0
-    for chunk in chunks:
-        count += len(chunk)
-        if count > limit:
-            return "", count, True
-        h.update(chunk)
+    try:
+        for chunk in chunks:
+            count += len(chunk)
+            if count > limit:
+                return "", count, True
+            h.update(chunk)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # ends the download of a blob larger than it should be
     return f"{algo}:{h.hexdigest()}", count, False
 
 

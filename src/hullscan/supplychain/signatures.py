@@ -46,6 +46,7 @@ from hullscan.supplychain.store import (
 )
 
 NOT_HERE = "signatures live in a registry or an OCI layout"
+MAX_SIGNATURES = 1000  # per signature manifest
 _SIDECAR_TAG = re.compile(r"^sha256-[0-9a-f]{64}(\.sig|\.att|\.sbom)?$")
 
 
@@ -223,6 +224,10 @@ def verify_with_store(store: SignatureStore, manifest_digest: str,
     for m in store.signature_manifests(manifest_digest):
         count = 0
         for i, layer in iter_layers(m.doc):
+            if i >= MAX_SIGNATURES:
+                out.append(SignatureCheck(m.location, None, f"more than {MAX_SIGNATURES} "
+                                          "signatures; the rest were not checked"))
+                break
             location = f"{m.location} layer {i}"
             if layer is None or layer.get("mediaType") != SIMPLESIGNING:
                 if m.location.startswith("tag "):
