@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass
@@ -40,7 +41,70 @@ class Registry:
     log: Path
 
 
-def start_registry(root: Path, auth: dict[str, Any] | None = None) -> Registry:
+@dataclass(frozen=True)
+class LocalCA:
+    """A CA made for one test run, and a server certificate it signed for 127.0.0.1."""
+
+    ca: Path  # PEM certificate of the CA
+    cert: Path  # PEM server certificate (SAN: IP 127.0.0.1, DNS localhost)
+    key: Path  # PEM server key
+
+
+def make_ca(root: Path) -> LocalCA:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    root.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hullscan test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(days=1))
+          .not_valid_after(now + datetime.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
+                                       crl_sign=True, content_commitment=False,
+                                       key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False,
+                                       decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                         critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    out = LocalCA(root / "ca.pem", root / "server.pem", root / "server-key.pem")
+    out.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    out.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    out.key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    return out
+
+
+def start_registry(root: Path, auth: dict[str, Any] | None = None,
+                   tls: LocalCA | None = None) -> Registry:
+    """``auth``: the registry's ``auth:`` section; ``tls``: serve https with its
+    certificate (the registry is then reachable over https only)."""
     port = free_port()
     storage = root / "storage"
     storage.mkdir(parents=True)
@@ -52,6 +116,8 @@ def start_registry(root: Path, auth: dict[str, Any] | None = None) -> Registry:
     }
     if auth:
         config["auth"] = auth
+    if tls:
+        config["http"]["tls"] = {"certificate": str(tls.cert), "key": str(tls.key)}
     cfg = root / "config.yml"
     cfg.write_text(json.dumps(config))  # JSON is YAML
     log = root / "registry.log"
@@ -64,7 +130,9 @@ def start_registry(root: Path, auth: dict[str, Any] | None = None) -> Registry:
         if proc.poll() is not None:
             raise RuntimeError(f"docker-registry exited: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"http://{host}/v2/", timeout=1).status_code in (200, 401):
+            url = f"{'https' if tls else 'http'}://{host}/v2/"
+            verify: Any = ssl.create_default_context(cafile=str(tls.ca)) if tls else True
+            if httpx.get(url, timeout=1, verify=verify).status_code in (200, 401):
                 return Registry(host, proc, log)
         except httpx.HTTPError:
             pass

@@ -6,7 +6,9 @@ The image is built in code, pushed with skopeo, then pulled by hullscan. Skips w
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,10 +17,19 @@ from typing import Any
 import httpx
 import pytest
 
+from hullscan.cli import main
+from hullscan.cli_registry import RegistryFlags, registry_settings
 from hullscan.model import HullscanError, ImageError
 from hullscan.pipeline import ScanOptions, inventory
 from hullscan.sources import Image, Platform
-from hullscan.sources.registry import RegistrySettings, open_registry, parse_reference
+from hullscan.sources import registry as registry_mod
+from hullscan.sources.registry import (
+    ACCEPT,
+    RegistrySettings,
+    mirrors_for,
+    open_registry,
+    parse_reference,
+)
 from hullscan.streams import Limits
 from localregistry import (
     PASSWORD,
@@ -26,12 +37,16 @@ from localregistry import (
     REGISTRY,
     SKOPEO,
     USER,
+    LocalCA,
+    free_port,
+    make_ca,
     needs_registry,
     push,
     start_registry,
     stop_registry,
 )
 
+from conftest import corpus_image
 from imagebuilder import (
     BuiltImage,
     build,
@@ -346,3 +361,244 @@ def test_htpasswd_basic_auth(tmp_path_factory: pytest.TempPathFactory, layout: P
         assert len(img.layer_sources) == 2
     finally:
         stop_registry(reg)
+
+
+# -- TLS -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory,
+                 layout: Path) -> Iterator[tuple[str, LocalCA]]:
+    if not os.access(REGISTRY, os.X_OK) or SKOPEO is None:
+        pytest.skip("needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
+    root = tmp_path_factory.mktemp("tlsreg")
+    ca = make_ca(root / "pki")
+    reg = start_registry(root, tls=ca)
+    try:
+        push(layout, "1", f"{reg.host}/test/app:1")
+        yield reg.host, ca
+    finally:
+        stop_registry(reg)
+
+
+def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@needs_registry
+def test_tls_registry_needs_its_ca(tls_registry: tuple[str, LocalCA], tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    host, ca = tls_registry
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HULLSCAN_CA_CERT", raising=False)
+    ref = f"registry:{host}/test/app:1"
+    code, _, err = cli(["sbom", ref, "--cache-dir", str(tmp_path / "c1"), "-q"], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert re.search(rf"hullscan: error: {re.escape(host)}: TLS certificate verify failed"
+                     r".*--ca-cert", err), err
+    assert not list((tmp_path / "c1").rglob("sha256/*"))
+    # a loopback registry speaking TLS is spoken to over TLS, never downgraded
+    counter = Counter()
+    schemes: list[str] = []
+    img = pull(ref, tmp_path / "c2", ca_bundle=ca.ca,
+               event_hooks={"request": [lambda r: schemes.append(r.url.scheme),
+                                        *counter.hooks()["request"]]})
+    assert img.config_digest is not None and len(img.layer_sources) == 2
+    assert set(schemes) == {"https"} and len(counter.blobs) == 3
+    code, out, err = cli(["sbom", ref, "--cache-dir", str(tmp_path / "c3"), "-q",
+                          "--ca-cert", str(ca.ca)], capsys)
+    assert code == 0, err
+    assert "requests" in out
+
+
+def test_ca_bundle_must_be_pem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(HullscanError, match="not a readable PEM CA bundle"):
+        pull("registry:example.test/a/b:1", tmp_path, ca_bundle=bad)
+
+
+# -- mirrors and the default registry ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def empty_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not os.access(REGISTRY, os.X_OK) or SKOPEO is None:
+        pytest.skip("needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
+    reg = start_registry(tmp_path_factory.mktemp("emptyreg"))
+    try:
+        yield reg.host
+    finally:
+        stop_registry(reg)
+
+
+def dead_host() -> str:
+    return f"127.0.0.1:{free_port()}"
+
+
+class HostCounter:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str]] = []
+
+    def hooks(self) -> dict[str, list[Any]]:
+        return {"request": [lambda r: self.requests.append((f"{r.url.host}:{r.url.port}",
+                                                            r.url.path))]}
+
+    @property
+    def hosts(self) -> list[str]:
+        return [h for h, _ in self.requests]
+
+
+@needs_registry
+def test_mirror_serves_what_the_origin_lacks(registry: str, empty_registry: str,
+                                             image: BuiltImage, tmp_path: Path) -> None:
+    seen = HostCounter()
+    img = pull(f"registry:{empty_registry}/test/app:1", tmp_path,
+               mirrors={empty_registry: (registry,)}, event_hooks=seen.hooks())
+    assert img.config_digest == image.config_digest
+    assert img.repo_tags == (f"{empty_registry}/test/app:1",)  # the name asked for
+    assert img.ref == f"registry:{empty_registry}/test/app:1"
+    assert set(seen.hosts) == {registry}  # the origin was never asked
+
+
+@needs_registry
+def test_mirror_while_the_origin_is_down(registry: str, image: BuiltImage,
+                                         tmp_path: Path) -> None:
+    origin = dead_host()
+    img = pull(f"registry:{origin}/test/app:1", tmp_path, mirrors={origin: (registry,)},
+               retries=0)
+    assert img.config_digest == image.config_digest
+    assert img.repo_tags == (f"{origin}/test/app:1",)
+
+
+@needs_registry
+def test_mirror_without_the_image_falls_back(registry: str, empty_registry: str,
+                                             image: BuiltImage, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry_mod, "_sleep", lambda s: None)
+    for mirrors in [(empty_registry,), (dead_host(), empty_registry)]:
+        seen = HostCounter()
+        img = pull(f"registry:{registry}/test/app:1", tmp_path / str(len(mirrors)),
+                   mirrors={registry: mirrors}, event_hooks=seen.hooks(), retries=1)
+        assert img.config_digest == image.config_digest
+        assert img.repo_tags == (f"{registry}/test/app:1",)
+        # each mirror in turn, then the origin; every blob from the origin
+        assert seen.hosts[0] == mirrors[0]
+        firsts = [h for i, h in enumerate(seen.hosts) if h not in seen.hosts[:i]]
+        assert firsts == [*mirrors, registry]
+        assert {h for h, path in seen.requests if "/blobs/" in path} == {registry}
+
+
+@needs_registry
+def test_mirror_digests_are_verified(registry: str, empty_registry: str,
+                                     tmp_path: Path) -> None:
+    """A mirror serving another image under the requested digest is refused, and the
+    origin is not asked to paper over it."""
+    by_tag = pull(f"registry:{registry}/test/app:1", tmp_path / "a")
+    assert by_tag.manifest_digest is not None
+    wrong = "sha256:" + "f" * 64
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert by_tag.manifest_digest is not None
+        path = request.url.path.replace(wrong, by_tag.manifest_digest)
+        resp = httpx.get(f"http://{registry}{path}", headers={"Accept": ACCEPT})
+        return httpx.Response(resp.status_code, content=resp.content,
+                              headers={"Content-Type": resp.headers.get("Content-Type", "")})
+
+    with pytest.raises(ImageError, match="digest mismatch"):
+        pull(f"registry:{empty_registry}/test/app@{wrong}", tmp_path / "b",
+             mirrors={empty_registry: ("mirror.example.test",)},
+             transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.parametrize(("ref", "default", "expected"), [
+    ("debian:12", "docker.io", ("registry-1.docker.io", "library/debian", "12")),
+    ("debian:12", "127.0.0.1:5000", ("127.0.0.1:5000", "debian", "12")),
+    ("org/app", "mirror.example.test", ("mirror.example.test", "org/app", "latest")),
+    ("debian", "https://index.docker.io/", ("registry-1.docker.io", "library/debian",
+                                            "latest")),
+    ("ghcr.io/o/r:1", "127.0.0.1:5000", ("ghcr.io", "o/r", "1")),
+])
+def test_parse_reference_default_registry(ref: str, default: str,
+                                          expected: tuple[str, str, str]) -> None:
+    r = parse_reference(ref, default)
+    assert (r.host, r.repository, r.tag) == expected
+
+
+def test_mirrors_for_docker_hub() -> None:
+    settings = RegistrySettings(mirrors={"docker.io": ("https://mirror.example.test/",
+                                                       "m2.test:5000")})
+    assert mirrors_for("registry-1.docker.io", settings) == ["mirror.example.test",
+                                                             "m2.test:5000"]
+    assert mirrors_for("ghcr.io", settings) == []
+
+
+@needs_registry
+def test_settings_file_default_registry_and_mirrors(registry: str, empty_registry: str,
+                                                    tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """hullscan.yaml: a bare name goes to ``registries.default``, through its mirror."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hullscan.yaml").write_text(json.dumps({"registries": {
+        "default": empty_registry, "mirrors": {empty_registry: [registry]},
+        "retries": 1, "timeout": 30}}))
+    code, out, err = cli(["sbom", "test/app:1", "--cache-dir", str(tmp_path / "c"), "-q",
+                          "-f", "json"], capsys)
+    assert code == 0, err
+    assert "requests" in out
+    code, _, err = cli(["sbom", "test/nothing:1", "--cache-dir", str(tmp_path / "c"), "-q"],
+                       capsys)
+    assert code == 2
+    assert f"{empty_registry}/test/nothing: manifest 1 not found" in err
+
+
+def test_settings_file_validation(tmp_path: Path) -> None:
+    flags = RegistryFlags()
+    s = registry_settings(flags, {"registries": {
+        "default": "registry.example.test:5000", "insecure": ["a.test"],
+        "mirrors": {"docker.io": ["https://mirror.example.test"]},
+        "retries": 0, "timeout": 2.5}})
+    assert s.default_registry == "registry.example.test:5000"
+    assert s.mirrors == {"docker.io": ("https://mirror.example.test",)}
+    assert (s.retries, s.timeout, s.insecure) == (0, 2.5, frozenset({"a.test"}))
+    for bad, message in [({"default": "no spaces allowed"}, "registries.default"),
+                         ({"mirrors": {"docker.io": ["bad host/x"]}}, "registries.mirrors"),
+                         ({"retries": 11}, "retries"), ({"timeout": 0}, "timeout")]:
+        with pytest.raises(HullscanError, match=message):
+            registry_settings(flags, {"registries": bad})
+
+
+# -- the corpus through a registry ---------------------------------------------------------
+
+@pytest.mark.corpus
+@needs_registry
+def test_corpus_image_through_the_registry(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The same packages from the registry as from the docker archive it was pushed from."""
+    archive = corpus_image("app-python") / "docker-archive.tar"
+    root = tmp_path_factory.mktemp("corpusreg")
+    reg = start_registry(root)
+    try:
+        assert SKOPEO is not None
+        done = subprocess.run([SKOPEO, "--insecure-policy", "copy", "--quiet",
+                               "--dest-tls-verify=false", f"docker-archive:{archive}",
+                               f"docker://{reg.host}/corpus/app-python:1"],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        from_registry = inventory(f"registry:{reg.host}/corpus/app-python:1",
+                                  ScanOptions(cache_dir=root / "cache-registry"))
+    finally:
+        stop_registry(reg)
+    from_archive = inventory(f"docker-archive:{archive}",
+                             ScanOptions(cache_dir=root / "cache-archive"))
+
+    def packages(inv: Any) -> set[tuple[str, str, str, str | None]]:
+        return {(p.name, p.version, str(p.type), p.purl) for p in inv.packages}
+
+    got, want = packages(from_registry), packages(from_archive)
+    assert len(want) > 100
+    assert got == want
+    assert [x.diff_id for x in from_registry.image.layers] == \
+        [x.diff_id for x in from_archive.image.layers]

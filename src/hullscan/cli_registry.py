@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from hullscan.model import HullscanError
+from hullscan.sources.registry import registry_host
 from hullscan.sources.registry_settings import RegistrySettings
 
 
@@ -87,6 +88,9 @@ def registry_settings(flags: RegistryFlags, config: dict[str, Any]) -> RegistryS
         raise HullscanError("hullscan.yaml: registries.mirrors must map a registry to a list "
                             "of mirrors")
     mirrors = {str(k): _strings(v, f"mirrors.{k}") for k, v in mirrors_doc.items()}
+    for key, values in mirrors.items():
+        for host in (key, *values):
+            registry_host(host, f"hullscan.yaml: registries.mirrors.{key}")
     ca = flags.ca_cert or (Path(section["ca_bundle"]) if section.get("ca_bundle") else None)
     if ca is not None and not ca.is_file():
         raise HullscanError(f"{ca}: CA bundle not found")
@@ -94,6 +98,7 @@ def registry_settings(flags: RegistryFlags, config: dict[str, Any]) -> RegistryS
     retries, timeout = section.get("retries", 3), section.get("timeout", 60)
     if not isinstance(default, str) or not default:
         raise HullscanError("hullscan.yaml: registries.default must be a host name")
+    registry_host(default, "hullscan.yaml: registries.default")
     if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10:
         raise HullscanError("hullscan.yaml: registries.retries must be 0 to 10")
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:

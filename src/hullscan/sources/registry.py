@@ -112,7 +112,7 @@ class Reference:
         return f"{self.name}:{self.tag}"
 
 
-def _registry_host(text: str, what: str) -> str:
+def registry_host(text: str, what: str) -> str:
     """A host from settings (``docker.io``, ``mirror:5000``, ``https://m.example/``)."""
     host = text.strip()
     for scheme in ("https://", "http://"):
@@ -149,7 +149,7 @@ def parse_reference(ref: str, default_registry: str = "docker.io") -> Reference:
     if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
         host, repo = first, rest
     else:
-        host, repo = _registry_host(default_registry, "default registry"), name
+        host, repo = registry_host(default_registry, "default registry"), name
     if host in ("docker.io", "index.docker.io", DOCKER_HUB):
         host = DOCKER_HUB
         if "/" not in repo:
@@ -168,9 +168,9 @@ def mirrors_for(host: str, settings: RegistrySettings) -> list[str]:
         names |= {"docker.io", "index.docker.io"}
     found: list[str] = []
     for key, mirrors in settings.mirrors.items():
-        if _registry_host(key, "registries.mirrors") in names or key in names:
+        if registry_host(key, "registries.mirrors") in names or key in names:
             for m in mirrors:
-                mirror = _registry_host(m, f"registries.mirrors.{key}")
+                mirror = registry_host(m, f"registries.mirrors.{key}")
                 if mirror != host and mirror not in found:
                     found.append(mirror)
     return found
@@ -230,11 +230,15 @@ def _cert_failure(err: BaseException) -> str | None:
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, ssl.SSLCertVerificationError):
-            return e.verify_message or "certificate verify failed"
+            return _verify_failed(e.verify_message)
         if "CERTIFICATE_VERIFY_FAILED" in str(e):
-            return "certificate verify failed"
+            return _verify_failed(None)
         e = e.__cause__ or e.__context__
     return None
+
+
+def _verify_failed(detail: str | None) -> str:
+    return "certificate verify failed" + (f": {shown(detail)}" if detail else "")
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -335,8 +339,7 @@ class RegistryClient:
                 with ctx.wrap_socket(sock, server_hostname=hostname):
                     return True
             except ssl.SSLCertVerificationError as e:
-                raise self._tls_error(e.verify_message or "certificate verify failed") \
-                    from None
+                raise self._tls_error(_verify_failed(e.verify_message)) from None
             except (ssl.SSLError, OSError):
                 return False
 
