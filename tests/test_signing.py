@@ -458,6 +458,22 @@ def test_tampered_payload_fails(layout: Path, image: BuiltImage, keypair: tuple[
     assert code == 1 and "tampered" in out
 
 
+def test_tampered_signature_manifest_is_a_failed_check(
+        layout: Path, image: BuiltImage, keypair: tuple[Path, Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sign", f"oci:{layout}:1", "--key", str(keypair[0])]) == 0
+    entry = sig_entry(layout, image.manifest_digest)
+    path = layout / "blobs" / "sha256" / hexpart(entry["digest"])
+    path.write_bytes(path.read_bytes().replace(b'"schemaVersion":2', b'"schemaVersion":3'))
+    capsys.readouterr()
+    code, doc_text, err = run(capsys, "verify", f"oci:{layout}:1", "--key", str(keypair[1]),
+                              "--format", "json")
+    assert code == 1, err
+    (result,) = json.loads(doc_text)["signatures"]["results"]
+    assert result["location"] == f"tag sha256-{hexpart(image.manifest_digest)}.sig"
+    assert "tampered" in result["problem"]
+
+
 def test_signature_of_the_real_cosign_key_is_read_from_a_layout(
         layout: Path, image: BuiltImage, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:

@@ -222,6 +222,9 @@ def verify_with_store(store: SignatureStore, manifest_digest: str,
                       identity: str | None) -> list[SignatureCheck]:
     out: list[SignatureCheck] = []
     for m in store.signature_manifests(manifest_digest):
+        if m.problem is not None:
+            out.append(SignatureCheck(m.location, None, m.problem))
+            continue
         count = 0
         for i, layer in iter_layers(m.doc):
             if i >= MAX_SIGNATURES:

@@ -78,6 +78,7 @@ class SignatureManifest:
     location: str  # "tag sha256-<hex>.sig", "referrer sha256:…", "layout entry …"
     digest: str
     doc: dict[str, Any]
+    problem: str | None = None  # set when the manifest itself cannot be read or trusted
 
 
 def is_signature_manifest(doc: dict[str, Any]) -> bool:
@@ -271,7 +272,11 @@ class RegistrySignatureStore(SignatureStore):
                 parse_digest(d)
             except ImageError:
                 continue
-            found = self._manifest(d)
+            try:
+                found = self._manifest(d)
+            except DigestMismatch as e:
+                out.append(SignatureManifest(f"referrer {d}", d, {}, str(e)))
+                continue
             if found is None:
                 continue
             doc = found[1]
@@ -351,10 +356,10 @@ class LayoutSignatureStore(SignatureStore):
                 continue
             if name == tag:
                 doc = self._manifest(desc)
-                if doc is None:
-                    raise ImageError(f"{self.label}: the signature manifest {d} (tag {tag}) "
-                                     "is missing or corrupt")
-                out.append(SignatureManifest(f"tag {tag}", d, doc))
+                out.append(SignatureManifest(
+                    f"tag {tag}", d, doc or {},
+                    None if doc is not None else f"the signature manifest {d} is missing, "
+                    "tampered or corrupt"))
             elif name == rtag:
                 index = self._manifest(desc)
                 for ref_desc in _index_entries(index)[:MAX_REFERRERS]:
