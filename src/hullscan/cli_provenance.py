@@ -24,8 +24,8 @@ REFS_HELP = """IMAGE is where the image and its signatures live:
   NAME[:TAG]                        a registry image, e.g. ghcr.io/org/app:1
   oci:DIR[:TAG]                     an OCI layout (signatures: index.json entries)
 
-Keys are cosign's: `hullscan keygen` and `cosign generate-key-pair` make the same
-files, and either tool verifies what the other signed. The key password comes from
+Keys, payloads and signature storage are cosign's key-based format (`cosign
+generate-key-pair`, `cosign sign --key`). The key password comes from
 $COSIGN_PASSWORD, or a prompt on a terminal.
 """
 
