@@ -499,9 +499,11 @@ def test_mirror_digests_are_verified(registry: str, empty_registry: str,
     by_tag = pull(f"registry:{registry}/test/app:1", tmp_path / "a")
     assert by_tag.manifest_digest is not None
     wrong = "sha256:" + "f" * 64
+    hosts: set[str] = set()
 
     def handler(request: httpx.Request) -> httpx.Response:
         assert by_tag.manifest_digest is not None
+        hosts.add(request.url.host)
         path = request.url.path.replace(wrong, by_tag.manifest_digest)
         resp = httpx.get(f"http://{registry}{path}", headers={"Accept": ACCEPT})
         return httpx.Response(resp.status_code, content=resp.content,
@@ -511,6 +513,7 @@ def test_mirror_digests_are_verified(registry: str, empty_registry: str,
         pull(f"registry:{empty_registry}/test/app@{wrong}", tmp_path / "b",
              mirrors={empty_registry: ("mirror.example.test",)},
              transport=httpx.MockTransport(handler))
+    assert hosts == {"mirror.example.test"}
 
 
 @pytest.mark.parametrize(("ref", "default", "expected"), [

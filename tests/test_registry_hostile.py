@@ -373,6 +373,38 @@ def test_slow_drip_manifest_ends_at_the_timeout(server: HostileRegistry, tmp_pat
     assert time.monotonic() - start < 5
 
 
+def test_slow_drip_blob_is_given_up(server: HostileRegistry, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str], workdir: Path) -> None:
+    set_registries(workdir, retries=0, timeout=1)
+    layer = sha256(server.image.blobs[0])
+    data = server.image.blobs[0]
+
+    def drip(h: Handler) -> bool:
+        if h.path.endswith(layer):
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            try:
+                for i in range(len(data)):
+                    if server.stop.is_set():
+                        break
+                    h.wfile.write(data[i:i + 1])
+                    h.wfile.flush()
+                    time.sleep(0.02)  # 50 bytes/s, each under the read timeout
+            except OSError:
+                pass
+            h.close_connection = True
+            return True
+        return False
+
+    server.behaviour = drip
+    start = time.monotonic()
+    cached = fails(server.ref, tmp_path, capsys,
+                   rf"blob {layer}: slower than 1024 bytes/s for 1 s, giving up")
+    assert layer not in cached
+    assert time.monotonic() - start < 5
+
+
 # -- retries -------------------------------------------------------------------------------
 
 def test_500s_then_success_is_retried(server: HostileRegistry, tmp_path: Path,

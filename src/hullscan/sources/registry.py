@@ -61,6 +61,8 @@ MAX_REDIRECTS = 5
 MAX_TOKEN_BYTES = 1024 * 1024
 TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 CHUNK = 1024 * 1024
+# a blob download slower than this for ``timeout`` seconds is given up (bytes/s)
+MIN_BLOB_RATE = 1024.0
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.ReadError,
              httpx.RemoteProtocolError, httpx.PoolTimeout)
@@ -554,12 +556,24 @@ class RegistryClient:
         raise RegistryError(f"{self.ref.name}: HTTP {code} fetching {what}", status=code)
 
 
-def _timed(chunks: Iterable[bytes], deadline: float | None, what: str,
-           timeout: float) -> Iterator[bytes]:
+def _timed(chunks: Iterable[bytes], deadline: float | None, what: str, timeout: float,
+           min_rate: float | None = None) -> Iterator[bytes]:
+    """``chunks``, ended with an ``ImageError`` past ``deadline``, or (``min_rate``) when
+    fewer than ``min_rate * timeout`` bytes arrived in the last ``timeout`` seconds (like
+    curl's ``--speed-limit``): a slow drip ends like a stall does."""
+    window_start, window_bytes = time.monotonic(), 0
     for chunk in chunks:
-        if deadline is not None and time.monotonic() > deadline:
-            raise ImageError(f"{what}: not complete after {timeout:g} s (the server is "
-                             "too slow or never ends)")
+        now = time.monotonic()
+        if deadline is not None and now > deadline:
+            raise ImageError(f"{what}: not complete within the timeout of {timeout:g} s "
+                             "(the server is too slow or never ends)")
+        if min_rate is not None:
+            window_bytes += len(chunk)
+            if now - window_start >= timeout:
+                if window_bytes < min_rate * timeout:
+                    raise ImageError(f"{what}: slower than {min_rate:g} bytes/s for "
+                                     f"{timeout:g} s, giving up")
+                window_start, window_bytes = now, 0
         yield chunk
 
 
@@ -667,11 +681,13 @@ class RegistryStore(Store):
         timeout = self.client.settings.timeout
         attempts = self.client.settings.retries + 1
         for attempt in range(attempts):
-            # a manifest must arrive within the timeout; a blob is bounded by its size
+            # a manifest must arrive within the timeout; a blob is bounded by its size and
+        # must keep moving
             deadline = time.monotonic() + timeout if is_manifest else None
             try:
                 with self.client.get(path, accept) as resp:
-                    chunks = _timed(resp.iter_bytes(CHUNK), deadline, what, timeout)
+                    chunks = _timed(resp.iter_bytes(), deadline, what, timeout,
+                                    None if is_manifest else MIN_BLOB_RATE)
                     self.cache.put(digest, chunks, limit, size, what)
                 break
             except RegistryError as e:
