@@ -866,3 +866,50 @@ def test_sign_needs_push_credentials(auth_registry: str, keypair: tuple[Path, Pa
     assert code == 0, err
     code, out, err = run(capsys, "verify", ref, "--key", str(keypair[1]), "--username", USER)
     assert code == 0, out + err
+
+
+def test_referrers_api(keypair: tuple[Path, Path], image: BuiltImage) -> None:
+    """A registry with the OCI 1.1 referrers API (scripted): the index it answers is
+    followed, other artifact types are skipped, and no fallback tag is asked for."""
+    from hullscan.sources.registry import RegistryClient, parse_reference
+    from hullscan.streams import Limits
+    from hullscan.supplychain.signatures import load_public_keys, verify_with_store
+    from hullscan.supplychain.store import RegistrySignatureStore
+
+    private = K.load_private_key(keypair[0])
+    payload = make_payload("reg.test/o/app", image.manifest_digest)
+    layer = signature_layer(payload, base64.b64encode(K.sign(private, payload)).decode())
+    sig = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": SIG_ARTIFACT,
+                      "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2,
+                                 "digest": sha256(b"{}")},
+                      "layers": [layer],
+                      "subject": {"mediaType": OCI_MANIFEST, "digest": image.manifest_digest,
+                                  "size": len(image.manifest)}}).encode()
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": "sha256:" + "5" * 64, "size": 10,
+         "artifactType": "application/spdx+json"},
+        {"mediaType": OCI_MANIFEST, "digest": sha256(sig), "size": len(sig),
+         "artifactType": SIG_ARTIFACT}]}).encode()
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        asked.append(path)
+        if path == f"/v2/o/app/referrers/{image.manifest_digest}":
+            return httpx.Response(200, content=index, headers={"Content-Type": OCI_INDEX})
+        if path == f"/v2/o/app/manifests/{sha256(sig)}":
+            return httpx.Response(200, content=sig, headers={"Content-Type": OCI_MANIFEST})
+        if path == f"/v2/o/app/blobs/{sha256(payload)}":
+            return httpx.Response(200, content=payload)
+        return httpx.Response(404)
+
+    ref = parse_reference("registry:reg.test/o/app:1")
+    store = RegistrySignatureStore(ref, None, Limits())
+    store.client.close()
+    store.client = RegistryClient(ref, transport=httpx.MockTransport(handler))
+    with store:
+        checks = verify_with_store(store, image.manifest_digest, load_public_keys([keypair[1]]),
+                                   "reg.test/o/app")
+    assert checks == [SignatureCheck(f"referrer {sha256(sig)} layer 0", str(keypair[1]), None)]
+    assert f"/v2/o/app/manifests/sha256-{hexpart(image.manifest_digest)}" not in asked
+    assert "/v2/o/app/manifests/sha256:" + "5" * 64 not in asked
