@@ -581,3 +581,15 @@ def test_token_expiring_again_fails(server: HostileRegistry, tmp_path: Path,
                    r"x/y: authentication required or refused \(HTTP 401\)")
     assert issuer.issued == 2  # the first token and exactly one refresh
     assert cached == {server.image.manifest_digest, server.image.config_digest}
+
+
+def test_backoff_delays() -> None:
+    from email.utils import formatdate
+
+    assert [registry_mod.backoff_delay(n) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
+    assert registry_mod.backoff_delay(10) == 30.0  # capped
+    assert registry_mod.backoff_delay(0, "2") == 2.0
+    assert registry_mod.backoff_delay(0, "86400") == 30.0
+    soon = registry_mod.backoff_delay(0, formatdate(time.time() + 10, usegmt=True))
+    assert 8 <= soon <= 10
+    assert registry_mod.backoff_delay(1, "garbage") == 1.0
