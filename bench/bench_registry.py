@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_inventory import median_run, peer, purl_types
+
 from localregistry import SKOPEO, start_registry, stop_registry
 
 IMAGES = ["debian-bookworm", "app-python", "app-node", "multi-layer-big"]

@@ -11,14 +11,6 @@ from pathlib import Path
 import pytest
 
 from hullscan.cli import main
-from localregistry import (
-    REGISTRY,
-    SKOPEO,
-    needs_registry,
-    push,
-    start_registry,
-    stop_registry,
-)
 
 from imagebuilder import (
     build,
@@ -29,6 +21,14 @@ from imagebuilder import (
     write_index_blob,
     write_oci,
     write_oci_index,
+)
+from localregistry import (
+    REGISTRY,
+    SKOPEO,
+    needs_registry,
+    push,
+    start_registry,
+    stop_registry,
 )
 
 REF_NAME = "org.opencontainers.image.ref.name"

@@ -31,20 +31,6 @@ from hullscan.sources.registry import (
     parse_reference,
 )
 from hullscan.streams import Limits
-from localregistry import (
-    PASSWORD,
-    REF_NAME,
-    REGISTRY,
-    SKOPEO,
-    USER,
-    LocalCA,
-    free_port,
-    make_ca,
-    needs_registry,
-    push,
-    start_registry,
-    stop_registry,
-)
 
 from conftest import corpus_image
 from imagebuilder import (
@@ -59,6 +45,20 @@ from imagebuilder import (
     write_index_blob,
     write_oci,
     write_oci_index,
+)
+from localregistry import (
+    PASSWORD,
+    REF_NAME,
+    REGISTRY,
+    SKOPEO,
+    USER,
+    LocalCA,
+    free_port,
+    make_ca,
+    needs_registry,
+    push,
+    start_registry,
+    stop_registry,
 )
 
 

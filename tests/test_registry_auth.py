@@ -28,6 +28,8 @@ from hullscan.model import HullscanError
 from hullscan.sources import registry_auth
 from hullscan.sources.registry_auth import Credentials, lookup
 from hullscan.sources.registry_settings import RegistrySettings
+
+from imagebuilder import BuiltImage, build, debian_base, python_dist, write_oci
 from localregistry import (
     PASSWORD,
     REF_NAME,
@@ -38,8 +40,6 @@ from localregistry import (
     start_registry,
     stop_registry,
 )
-
-from imagebuilder import BuiltImage, build, debian_base, python_dist, write_oci
 
 HOST = "registry.example.test:5000"
 

@@ -36,16 +36,6 @@ from hullscan.supplychain.store import (
     build_signature_manifest,
     signature_layer,
 )
-from localregistry import (
-    PASSWORD,
-    REF_NAME,
-    REGISTRY,
-    SKOPEO,
-    USER,
-    push,
-    start_registry,
-    stop_registry,
-)
 
 from imagebuilder import (
     BuiltImage,
@@ -57,6 +47,16 @@ from imagebuilder import (
     write_blob,
     write_docker_archive,
     write_oci,
+)
+from localregistry import (
+    PASSWORD,
+    REF_NAME,
+    REGISTRY,
+    SKOPEO,
+    USER,
+    push,
+    start_registry,
+    stop_registry,
 )
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

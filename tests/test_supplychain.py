@@ -5,6 +5,8 @@ use of it is.)"""
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,14 @@ from hullscan.supplychain.history import TagHistory
 from hullscan.supplychain.trust import TrustPolicy, canonical_name, load_trust_policy
 
 from imagebuilder import build, debian_base, file, write_docker_archive, write_oci
+from localregistry import (
+    REGISTRY,
+    SKOPEO,
+    needs_registry,
+    push,
+    start_registry,
+    stop_registry,
+)
 
 REF_NAME = "org.opencontainers.image.ref.name"
 
@@ -257,3 +267,69 @@ def test_signature_policy_on_a_layout(tmp_path: Path, monkeypatch: pytest.Monkey
     assert code == 0 and ids(report) == []
     checked = report["summary"]["supplychain"]["signatures"]
     assert sorted(c["key"] is not None for c in checked) == [False, True]
+
+
+def test_signed_layout_still_scans_without_a_tag(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signature entry in index.json describes the image; it is not a second image."""
+    img = build([debian_base()])
+    layout = write_oci([(img, {})], tmp_path / "oci")
+    key, _ = keypair(tmp_path, "k", monkeypatch)
+    assert main(["sign", f"oci:{layout}", "--key", str(key)]) == 0
+    index = json.loads((layout / "index.json").read_text())
+    assert len(index["manifests"]) == 2
+    out = tmp_path / "sbom.json"
+    assert main(["sbom", f"oci:{layout}", "-q", "--format", "json", "-o", str(out),
+                 "--cache-dir", str(tmp_path / "c")]) == 0
+    assert json.loads(out.read_text())["image"]["digest"] == img.manifest_digest
+
+
+# -- a real registry: pinning, moved tags, signatures, verify --trust-policy ---------------
+
+
+@pytest.fixture()
+def registry(tmp_path: Path) -> Iterator[str]:
+    if not os.access(REGISTRY, os.X_OK) or SKOPEO is None:
+        pytest.skip("needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
+    reg = start_registry(tmp_path / "registry")
+    try:
+        yield reg.host
+    finally:
+        stop_registry(reg)
+
+
+@needs_registry
+def test_registry_image_through_the_supplychain_scanner(
+        tmp_path: Path, registry: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    first = write_oci([(build([debian_base()]), {"annotations": {REF_NAME: "1"}})],
+                      tmp_path / "first")
+    second = write_oci([(build([debian_base(), [file("etc/motd", "v2\n")]]),
+                         {"annotations": {REF_NAME: "1"}})], tmp_path / "second")
+    push(first, "1", f"{registry}/team/app:1")
+    key, pub = keypair(tmp_path, "team", monkeypatch)
+    trust = tmp_path / "trust.yaml"
+    trust.write_text(f"policies:\n  - {{name: team, scopes: ['{registry}/team'], "
+                     f"keys: [{pub.name}]}}\n")
+    ref = f"registry:{registry}/team/app:1"
+    assert main(["sign", ref, "--key", str(key)]) == 0
+    code, report = scan_json([ref, "--trust-policy", str(trust)], tmp_path)
+    assert code == 0 and ids(report) == ["HS-SC-004"]  # signed and trusted, but by tag
+    digest = report["summary"]["supplychain"]["digest"]
+    code, report = scan_json([f"registry:{registry}/team/app@{digest}", "--trust-policy",
+                              str(trust)], tmp_path)
+    assert ids(report) == []
+    capsys.readouterr()
+    assert main(["verify", ref, "--trust-policy", str(trust)]) == 0
+    assert "policy  team" in capsys.readouterr().out
+    # the tag is re-pushed with another, unsigned image
+    push(second, "1", f"{registry}/team/app:1")
+    code, report = scan_json([ref, "--trust-policy", str(trust), "--fail-on", "HIGH"], tmp_path)
+    assert code == 1 and ids(report) == ["HS-SC-001", "HS-SC-004", "HS-SC-005"]
+    assert main(["verify", ref, "--trust-policy", str(trust)]) == 1
+    assert "unsigned" in capsys.readouterr().out
+    # another repository of the same registry is outside the policy's scope
+    push(first, "1", f"{registry}/other/app:1")
+    assert main(["verify", f"registry:{registry}/other/app:1", "--trust-policy",
+                 str(trust)]) == 1
+    assert "not from a trusted source" in capsys.readouterr().out

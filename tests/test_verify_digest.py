@@ -13,7 +13,6 @@ import pytest
 
 from hullscan.cli import main
 from hullscan.sources import open_image
-from localregistry import REF_NAME, REGISTRY, SKOPEO, Registry, push, start_registry, stop_registry
 
 from imagebuilder import (
     BuiltImage,
@@ -29,6 +28,7 @@ from imagebuilder import (
     write_oci,
     write_oci_index,
 )
+from localregistry import REF_NAME, REGISTRY, SKOPEO, Registry, push, start_registry, stop_registry
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +14,10 @@ from hullscan.cli_registry import RegistryFlags, registry_options, registry_sett
 from hullscan.model import HullscanError
 from hullscan.sources.interface import Platform, shown
 from hullscan.sources.registry_settings import RegistrySettings
+
+if TYPE_CHECKING:
+    from hullscan.supplychain.signatures import Target
+    from hullscan.supplychain.trust import TrustPolicy, TrustRule
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -120,13 +124,17 @@ registry, unreadable key, wrong password, bad arguments).
 @click.option("--platform", metavar="OS/ARCH[/VARIANT]",
               help="With --digest: the image of a multi-platform index to check (default: "
                    "this host's).")
+@click.option("--trust-policy", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Judge IMAGE by a trust policy (its source must be in a scope; that "
+                   "scope's keys must have signed it). Without --key and --digest, the "
+                   "trust: section of the settings file is used.")
 @click.option("-f", "--format", "fmt", default="table", show_default=True,
               type=click.Choice(["table", "json"]), help="Output format.")
 @_config_option
 @registry_options
 def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: str | None,
-           ignore_identity: bool, platform: str | None, fmt: str, config_file: Path | None,
-           registry_flags: RegistryFlags) -> None:
+           ignore_identity: bool, platform: str | None, trust_policy: Path | None, fmt: str,
+           config_file: Path | None, registry_flags: RegistryFlags) -> None:
     """Check IMAGE's signatures with public keys and/or its digests against a release.
 
     \b
@@ -134,6 +142,7 @@ def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: s
       hullscan verify registry:ghcr.io/org/app:1.4 --key cosign.pub
       hullscan verify oci:./layout:1.4 --digest sha256:4c1c50d0… --key cosign.pub
     """
+    from hullscan.config import load_config
     from hullscan.streams import Limits, parse_digest
     from hullscan.supplychain.digests import verify_digests
     from hullscan.supplychain.signatures import (
@@ -143,10 +152,16 @@ def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: s
         resolve_digest,
     )
     from hullscan.supplychain.store import DigestMismatch, referrers_tag, sig_tag
+    from hullscan.supplychain.trust import load_trust_policy
 
-    if not keys and expected is None:
-        raise click.UsageError("nothing to verify: give --key PUB (signatures) and/or "
-                               "--digest sha256:… (the released digest)")
+    config = load_config(config_file)
+    # the settings file's trust: section only when nothing else was asked for
+    use_policy = trust_policy is not None or not (keys or expected)
+    policy = load_trust_policy(trust_policy, config, config_file.parent if config_file
+                               else Path(".")) if use_policy else None
+    if not keys and expected is None and policy is None:
+        raise click.UsageError("nothing to verify: give --key PUB (signatures), --digest "
+                               "sha256:… (the released digest) and/or --trust-policy FILE")
     if identity and ignore_identity:
         raise click.UsageError("--identity and --ignore-identity are exclusive")
     if expected is not None:
@@ -154,13 +169,21 @@ def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: s
             parse_digest(expected)
         except HullscanError as e:
             raise click.UsageError(f"--digest: {e}") from None
-    public = load_public_keys(keys)  # an unreadable key is exit 2, before any network
-    settings = _settings(registry_flags, config_file)
+    settings = registry_settings(registry_flags, config)
     target = parse_target(image, settings)
     limits = Limits()
     problems: list[str] = []
     doc: dict[str, Any] = {"schema": "hullscan.verify/v1", "image": image, "digest": None,
                            "verified": False, "signatures": None, "digests": None}
+    audit = False
+    if policy is not None:
+        rule, doc["policy"] = _policy_rule(policy, target)
+        if rule is None:
+            problems.append(doc["policy"]["problem"])
+        elif rule.needs_signature:
+            keys = (*keys, *(k for k in rule.keys if k not in keys))
+            audit = rule.signature == "audit"
+    public = load_public_keys(keys)  # an unreadable key is exit 2, before any network
 
     digest: str | None = None
     if expected is not None:
@@ -185,11 +208,16 @@ def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: s
         if digest is not None:
             checks = check_target(target, digest, public, settings=settings, limits=limits,
                                   identity=identity, check_identity=not ignore_identity)
+            found: list[str] = []
             if not checks:
-                problems.append(f"unsigned: no signature found (tag {sig_tag(digest)}, "
-                                f"referrers of {digest}, tag {referrers_tag(digest)})")
+                found.append(f"unsigned: no signature found (tag {sig_tag(digest)}, "
+                             f"referrers of {digest}, tag {referrers_tag(digest)})")
             elif not any(c.problem is None for c in checks):
-                problems.append("no signature verifies")
+                found.append("no signature verifies")
+            if audit:  # the policy only asks for a record of it
+                doc["policy"]["audit"] = found
+            else:
+                problems += found
         doc["signatures"] = {
             "keys": [name for name, _ in public],
             "identity": None if ignore_identity else (identity or target.identity),
@@ -206,8 +234,30 @@ def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: s
     raise click.exceptions.Exit(EXIT_OK if not problems else EXIT_FAILED)
 
 
+def _policy_rule(policy: TrustPolicy, target: Target) -> tuple[TrustRule | None, dict[str, Any]]:
+    """The rule covering the image (a registry image by its repository; an OCI layout is
+    a local image) and the policy part of the report."""
+    from hullscan.supplychain.trust import canonical_name
+
+    name = canonical_name(target.reference.name) if target.reference is not None else None
+    matched = policy.rule_for(name)
+    if matched is None:
+        shown_name = name or "a local image with no registry name"
+        return None, {"source": policy.source, "rule": None, "problem":
+                      f"not from a trusted source: {shown_name} is not covered by any scope "
+                      f"of the trust policy ({policy.source})"}
+    rule, scope = matched
+    return rule, {"source": policy.source, "rule": rule.name, "scope": scope,
+                  "signature": rule.signature}
+
+
 def _table(doc: dict[str, Any]) -> str:
     lines = [f"image   {shown(doc['image'])}", f"digest  {doc['digest'] or '-'}"]
+    policy = doc.get("policy")
+    if policy is not None and policy["rule"] is not None:
+        lines.append(f"policy  {policy['rule']} (scope {policy['scope']}, signature "
+                     f"{policy['signature']}; {policy['source']})")
+        lines += [f"  audit: {p}" for p in policy.get("audit", [])]
     sigs = doc.get("signatures")
     if sigs is not None:
         lines.append("")

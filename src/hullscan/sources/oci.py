@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hullscan.layers import TarLayerSource
@@ -20,6 +21,20 @@ from hullscan.sources.store import Store
 from hullscan.streams import Limits, parse_digest
 
 REF_NAME = "org.opencontainers.image.ref.name"
+#: cosign's tags for signatures, attestations and SBOMs of a digest (and the OCI 1.1
+#: referrers tag fallback)
+_SIDECAR_TAG = re.compile(r"^sha256-[0-9a-f]{64}(\.sig|\.att|\.sbom)?$")
+
+
+def is_sidecar(desc: dict[str, Any]) -> bool:
+    """An index entry that describes another image (a signature, attestation, SBOM) rather
+    than being one: never picked when the user names no tag."""
+    ann = desc.get("annotations")
+    ann = ann if isinstance(ann, dict) else {}
+    name = ann.get(REF_NAME)
+    return (isinstance(name, str) and bool(_SIDECAR_TAG.match(name))) \
+        or "artifactType" in desc \
+        or str(ann.get("kind", "")).startswith("dev.cosignproject.cosign/")  # cosign save
 MAX_INDEX_DEPTH = 4
 
 
@@ -69,6 +84,8 @@ def select_manifest(store: Store, index: dict[str, Any], tag: str | None,
         if not candidates:
             raise ImageError(f"{store.label}: no image tagged {tag!r} (tags: "
                              f"{', '.join(available_tags(index)) or 'none'})")
+    elif depth == 0:
+        candidates = [d for d in candidates if not is_sidecar(d)]
     with_platform = [d for d in candidates if isinstance(d.get("platform"), dict)]
     if len(candidates) > 1 and with_platform:
         want = platform or Platform.host()

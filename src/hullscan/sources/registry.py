@@ -797,7 +797,8 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
             store.note_descriptor(d)
             store.ensure(d["digest"])
         tags = (f"{parsed.name}:{parsed.tag}",) if parsed.tag else ()
-        return image_from_manifest(cache.store, ref, "registry", desc, manifest, limits, tags)
+        return image_from_manifest(cache.store, ref, "registry", desc, manifest, limits, tags,
+                                   reference_digest=digest)
     finally:
         client.close()
 

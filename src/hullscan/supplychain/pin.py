@@ -9,7 +9,6 @@ global ``ARG BASE=…``. For a multi-platform image the index digest is used, as
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -20,8 +19,7 @@ from pathlib import Path
 from hullscan.checks.dockerfile.parser import Dockerfile, parse, parse_image
 from hullscan.model import HullscanError, ImageError
 from hullscan.sources.interface import check_digest, load_json
-from hullscan.sources.registry import ACCEPT, RegistryClient, parse_reference
-from hullscan.sources.registry import _read_bounded as read_bounded
+from hullscan.sources.registry import parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore
 from hullscan.streams import Limits
@@ -98,24 +96,10 @@ def _replace_token(text: str, old: str, new: str) -> str | None:
 def resolve_from_registry(image: str, settings: RegistrySettings, limits: Limits) -> str:
     """The digest ``image`` names in its registry now (the manifest or index digest),
     computed from the manifest bytes, not taken from a header."""
-    ref = parse_reference(image)
-    if ref.digest:
-        return ref.digest
-    client = RegistryClient(ref, settings)
-    try:
-        with client.get(f"manifests/{ref.tag}", ACCEPT) as resp:
-            data = read_bounded(resp, limits.max_json_bytes, f"{ref} manifest")
-            header = resp.headers.get("Docker-Content-Digest")
-    finally:
-        client.close()
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    if header and header.startswith("sha256:") and header != digest:
-        raise ImageError(f"{ref}: manifest digest mismatch: the registry says {header}, "
-                         f"the content is {digest}")
-    doc = load_json(data, f"{ref} manifest", limits)
-    if doc.get("schemaVersion") == 1:
-        raise ImageError(f"{ref}: a Docker schema 1 manifest cannot be pinned by digest")
-    return digest
+    from hullscan.supplychain.signatures import Target, resolve_digest
+
+    ref = parse_reference(image, settings.default_registry)
+    return resolve_digest(Target(image, reference=ref), settings, limits)
 
 
 def resolve_from_layout(image: str, layout: Path, limits: Limits) -> str:

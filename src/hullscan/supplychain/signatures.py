@@ -19,7 +19,7 @@ from pathlib import Path
 from hullscan.model import HullscanError, ImageError
 from hullscan.sources import split_path_and_tag
 from hullscan.sources.interface import shown
-from hullscan.sources.oci import REF_NAME, available_tags
+from hullscan.sources.oci import REF_NAME, available_tags, is_sidecar
 from hullscan.sources.registry import Reference, RegistryClient, parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits, parse_digest
@@ -33,7 +33,6 @@ from hullscan.supplychain.payload import (
     same_identity,
 )
 from hullscan.supplychain.store import (
-    COSIGN_KIND,
     SIG_ANNOTATION,
     SIMPLESIGNING,
     DigestMismatch,
@@ -47,7 +46,6 @@ from hullscan.supplychain.store import (
 
 NOT_HERE = "signatures live in a registry or an OCI layout"
 MAX_SIGNATURES = 1000  # per signature manifest
-_SIDECAR_TAG = re.compile(r"^sha256-[0-9a-f]{64}(\.sig|\.att|\.sbom)?$")
 
 
 @dataclass(frozen=True)
@@ -109,14 +107,6 @@ def open_store(target: Target, settings: RegistrySettings | None,
     return LayoutSignatureStore(target.root, limits)
 
 
-def _is_sidecar(desc: dict[str, object]) -> bool:
-    ann = desc.get("annotations")
-    ann = ann if isinstance(ann, dict) else {}
-    name = ann.get(REF_NAME)
-    return (isinstance(name, str) and bool(_SIDECAR_TAG.match(name))) \
-        or "artifactType" in desc or COSIGN_KIND in ann
-
-
 def resolve_digest(target: Target, settings: RegistrySettings | None,
                    limits: Limits, *, check_layout_manifest: bool = True) -> str:
     """The digest the reference names (an index for a multi-platform image): what cosign
@@ -153,7 +143,7 @@ def resolve_digest(target: Target, settings: RegistrySettings | None,
             raise ImageError(f"{store.label}: no image tagged {target.tag!r} (tags: "
                              f"{', '.join(available_tags(index)) or 'none'})")
     else:
-        chosen = [m for m in entries if not _is_sidecar(m)]
+        chosen = [m for m in entries if not is_sidecar(m)]
         if len(chosen) > 1:
             raise ImageError(f"{store.label}: {len(chosen)} images in the layout; name one "
                              f"with :TAG (tags: {', '.join(available_tags(index)) or 'none'})")
