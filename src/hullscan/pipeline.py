@@ -209,18 +209,20 @@ class AnalyzedImage:
 def analyze_image(ref: str, options: ScanOptions | None = None,
                   progress: ProgressHook | None = None,
                   extra_analyzers: Sequence[Analyzer] = (),
-                  packages: bool = True) -> AnalyzedImage:
+                  packages: bool = True, walk: bool = True) -> AnalyzedImage:
     """Open ``ref``, walk every layer once with the inventory analyzers plus the
     scanners' own (``extra_analyzers``), and build the inventory.
 
     ``packages=False`` skips the package analyzers (only the OS is detected), for
     scans whose scanners do not need packages: reading binaries and archives is most
-    of a cold scan's time."""
+    of a cold scan's time. ``walk=False`` reads no layer at all (the manifest and config
+    are still verified), for scans that judge only where the image came from."""
     options = options or ScanOptions()
     image = open_image(ref, options.platform, options.limits, options.cache_dir,
                        options.registry)
     base = default_analyzers() if packages else [OSReleaseAnalyzer()]
-    analyses = analyze_layers(image, [*base, *extra_analyzers], options, progress)
+    analyses = analyze_layers(image, [*base, *extra_analyzers], options, progress) if walk \
+        else []
     fs = ImageFilesystem(analyses)
     return AnalyzedImage(image, analyses, fs, build_inventory(image, analyses, fs))
 

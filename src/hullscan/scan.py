@@ -92,7 +92,9 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
         engine, extra = secret_analyzers(request.config)
     try:
         needs_packages = bool({"vuln", "config", "binary"} & set(request.scanners))
-        analyzed = analyze_image(request.ref, options, progress, extra, needs_packages)
+        # the supply chain scanner alone needs the manifest and config, not the layers
+        walk = set(request.scanners) != {"supplychain"}
+        analyzed = analyze_image(request.ref, options, progress, extra, needs_packages, walk)
         inv = analyzed.inventory
         findings: list[Finding] = []
         if engine is not None:
