@@ -21,15 +21,10 @@ from hullscan.cli import main
 from hullscan.cli_registry import RegistryFlags, registry_settings
 from hullscan.model import HullscanError, ImageError
 from hullscan.pipeline import ScanOptions, inventory
-from hullscan.sources import Image, Platform
-from hullscan.sources import registry as registry_mod
-from hullscan.sources.registry import (
-    ACCEPT,
-    RegistrySettings,
-    mirrors_for,
-    open_registry,
-    parse_reference,
-)
+from hullscan.sources import Image, Platform, registry_client
+from hullscan.sources.registry import ACCEPT, open_registry
+from hullscan.sources.registry_reference import mirrors_for, parse_reference
+from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits
 
 from conftest import corpus_image
@@ -477,7 +472,7 @@ def test_mirror_while_the_origin_is_down(registry: str, image: BuiltImage,
 def test_mirror_without_the_image_falls_back(registry: str, empty_registry: str,
                                              image: BuiltImage, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry_mod, "_sleep", lambda s: None)
+    monkeypatch.setattr(registry_client, "_sleep", lambda s: None)
     for mirrors in [(empty_registry,), (dead_host(), empty_registry)]:
         seen = HostCounter()
         img = pull(f"registry:{registry}/test/app:1", tmp_path / str(len(mirrors)),

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from hullscan.cli import main
-from hullscan.sources import registry as registry_mod
+from hullscan.sources import registry_client
 
 from imagebuilder import BuiltImage, build, debian_base, python_dist, sha256
 
@@ -142,7 +142,7 @@ def server(image: BuiltImage) -> Iterator[HostileRegistry]:
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Backoff delays, recorded instead of slept."""
     recorded: list[float] = []
-    monkeypatch.setattr(registry_mod, "_sleep", recorded.append)
+    monkeypatch.setattr(registry_client, "_sleep", recorded.append)
     return recorded
 
 
@@ -464,7 +464,7 @@ def test_real_backoff_timing(server: HostileRegistry, tmp_path: Path,
                              capsys: pytest.CaptureFixture[str], workdir: Path,
                              monkeypatch: pytest.MonkeyPatch) -> None:
     """The real sleep, with a small base: 3 retries wait base * (1 + 2 + 4)."""
-    monkeypatch.setattr(registry_mod, "BACKOFF_BASE", 0.05)
+    monkeypatch.setattr(registry_client, "BACKOFF_BASE", 0.05)
     set_registries(workdir, retries=3, timeout=2)
     server.behaviour = lambda h: (h.reply(503), True)[1]
     start = time.monotonic()
@@ -586,10 +586,10 @@ def test_token_expiring_again_fails(server: HostileRegistry, tmp_path: Path,
 def test_backoff_delays() -> None:
     from email.utils import formatdate
 
-    assert [registry_mod.backoff_delay(n) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
-    assert registry_mod.backoff_delay(10) == 30.0  # capped
-    assert registry_mod.backoff_delay(0, "2") == 2.0
-    assert registry_mod.backoff_delay(0, "86400") == 30.0
-    soon = registry_mod.backoff_delay(0, formatdate(time.time() + 10, usegmt=True))
+    assert [registry_client.backoff_delay(n) for n in range(4)] == [0.5, 1.0, 2.0, 4.0]
+    assert registry_client.backoff_delay(10) == 30.0  # capped
+    assert registry_client.backoff_delay(0, "2") == 2.0
+    assert registry_client.backoff_delay(0, "86400") == 30.0
+    soon = registry_client.backoff_delay(0, formatdate(time.time() + 10, usegmt=True))
     assert 8 <= soon <= 10
-    assert registry_mod.backoff_delay(1, "garbage") == 1.0
+    assert registry_client.backoff_delay(1, "garbage") == 1.0

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from hullscan.model import HullscanError
-from hullscan.sources.registry import registry_host
+from hullscan.sources.registry_reference import registry_host
 from hullscan.sources.registry_settings import RegistrySettings
 
 

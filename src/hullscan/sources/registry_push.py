@@ -10,7 +10,7 @@ import httpx
 
 from hullscan.model import HullscanError
 from hullscan.sources.interface import shown
-from hullscan.sources.registry import RegistryClient
+from hullscan.sources.registry_client import RegistryClient
 
 
 def _refused(client: RegistryClient, code: int, what: str) -> HullscanError:

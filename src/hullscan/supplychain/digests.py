@@ -18,7 +18,7 @@ from typing import Any
 from hullscan.model import HullscanError, ImageError
 from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, Platform, shown
 from hullscan.sources.oci import blob_name
-from hullscan.sources.registry import RegistryClient
+from hullscan.sources.registry_client import RegistryClient
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore
 from hullscan.streams import Limits, parse_digest

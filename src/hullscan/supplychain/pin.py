@@ -19,7 +19,7 @@ from pathlib import Path
 from hullscan.checks.dockerfile.parser import Dockerfile, parse, parse_image
 from hullscan.model import HullscanError, ImageError
 from hullscan.sources.interface import check_digest, load_json
-from hullscan.sources.registry import parse_reference
+from hullscan.sources.registry_reference import parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore
 from hullscan.streams import Limits

@@ -17,7 +17,7 @@ from hullscan.checks.catalogue import Check
 from hullscan.checks.image import ImageRef
 from hullscan.model import Finding, HullscanError, Severity
 from hullscan.pipeline import AnalyzedImage
-from hullscan.sources.registry import parse_reference
+from hullscan.sources.registry_reference import parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits
 from hullscan.supplychain.history import TagHistory

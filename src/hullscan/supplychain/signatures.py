@@ -20,7 +20,8 @@ from hullscan.model import HullscanError, ImageError
 from hullscan.sources import split_path_and_tag
 from hullscan.sources.interface import shown
 from hullscan.sources.oci import REF_NAME, available_tags, is_sidecar
-from hullscan.sources.registry import Reference, RegistryClient, parse_reference
+from hullscan.sources.registry_client import RegistryClient
+from hullscan.sources.registry_reference import Reference, parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits, parse_digest
 from hullscan.supplychain import keys as keyfiles

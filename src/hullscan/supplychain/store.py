@@ -40,8 +40,9 @@ from hullscan.sources.interface import (
     shown,
 )
 from hullscan.sources.oci import REF_NAME, blob_name
-from hullscan.sources.registry import Reference, RegistryClient
+from hullscan.sources.registry_client import RegistryClient
 from hullscan.sources.registry_push import push_blob, put_manifest
+from hullscan.sources.registry_reference import Reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore
 from hullscan.streams import Limits, parse_digest
