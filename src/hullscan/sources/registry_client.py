@@ -31,8 +31,6 @@ from hullscan.streams import Limits
 
 MAX_REDIRECTS = 5
 MAX_TOKEN_BYTES = 1024 * 1024
-TIMEOUT = httpx.Timeout(60.0, connect=15.0)
-CHUNK = 1024 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.ReadError,
              httpx.RemoteProtocolError, httpx.PoolTimeout)
@@ -155,6 +153,10 @@ class RegistryClient:
                                    max_redirects=MAX_REDIRECTS, verify=self._ssl,
                                    transport=transport, event_hooks=hooks,
                                    headers={"User-Agent": "hullscan"})
+
+    def deadline(self) -> float:
+        """When a response that must arrive whole (a manifest, a token) is too late."""
+        return time.monotonic() + self.settings.timeout
 
     def close(self) -> None:
         self.client.close()

@@ -21,9 +21,9 @@ from hullscan.sources.oci import blob_name
 from hullscan.sources.registry_client import RegistryClient
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore
-from hullscan.streams import Limits, parse_digest
+from hullscan.streams import CHUNK, Limits, parse_digest
 from hullscan.supplychain.signatures import Target, resolve_digest
-from hullscan.supplychain.store import CHUNK, DigestMismatch
+from hullscan.supplychain.store import DigestMismatch
 
 MAX_DEPTH = 4
 

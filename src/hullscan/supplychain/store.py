@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from hullscan.model import HullscanError, ImageError
 from hullscan.sources.interface import (
     INDEX_TYPES,
@@ -40,7 +38,7 @@ from hullscan.sources.interface import (
     shown,
 )
 from hullscan.sources.oci import REF_NAME, blob_name
-from hullscan.sources.registry_client import RegistryClient
+from hullscan.sources.registry_client import RegistryClient, read_bounded
 from hullscan.sources.registry_push import push_blob, put_manifest
 from hullscan.sources.registry_reference import Reference
 from hullscan.sources.registry_settings import RegistrySettings
@@ -57,7 +55,6 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
 MAX_REFERRERS = 1000
 MAX_LAYOUT_ENTRIES = 10_000
-CHUNK = 1024 * 1024
 
 
 def sig_tag(digest: str) -> str:
@@ -196,15 +193,6 @@ def _check_blob(data: bytes, digest: str, size: int | None, what: str) -> None:
 
 # -- registry -----------------------------------------------------------------------------
 
-def read_bounded(resp: httpx.Response, limit: int, what: str) -> bytes:
-    out = bytearray()
-    for chunk in resp.iter_bytes(CHUNK):
-        out += chunk
-        if len(out) > limit:
-            raise ImageError(f"{what}: larger than {limit} bytes")
-    return bytes(out)
-
-
 def fetch_manifest(client: RegistryClient, reference: str, limits: Limits,
                    accept: str = ACCEPT) -> tuple[bytes, str | None, str | None] | None:
     """(body, media type, Docker-Content-Digest) of a manifest, or None when there is
@@ -216,7 +204,7 @@ def fetch_manifest(client: RegistryClient, reference: str, limits: Limits,
             raise HullscanError(f"{client.ref.name}: HTTP {resp.status_code} fetching "
                                 f"manifest {shown(reference)}")
         data = read_bounded(resp, limits.max_json_bytes, f"{client.ref.name} manifest "
-                                                          f"{shown(reference)}")
+                            f"{shown(reference)}", client.deadline())
         media = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
         header = resp.headers.get("Docker-Content-Digest")
     if reference.startswith("sha256:"):
@@ -247,7 +235,8 @@ class RegistrySignatureStore(SignatureStore):
             if resp.status_code == 200:
                 media = resp.headers.get("Content-Type", "").split(";")[0].strip()
                 data = read_bounded(resp, self.limits.max_json_bytes,
-                                    f"{self.label} referrers of {digest}")
+                                    f"{self.label} referrers of {digest}",
+                                    self.client.deadline())
                 if media == MEDIA_OCI_INDEX or media == "application/json":
                     with contextlib.suppress(ImageError):
                         return _load(data, f"{self.label} referrers", self.limits)
@@ -293,7 +282,7 @@ class RegistrySignatureStore(SignatureStore):
         with self.client.request("GET", f"blobs/{digest}") as resp:
             if resp.status_code != 200:
                 raise ImageError(f"{what}: HTTP {resp.status_code}")
-            data = read_bounded(resp, size, what)
+            data = read_bounded(resp, size, what, self.client.deadline())
         _check_blob(data, digest, size, what)
         return data
 
