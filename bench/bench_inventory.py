@@ -117,6 +117,11 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    print_results(rows, counts)
+
+def print_results(rows: list[tuple[str, int, dict[str, tuple[float, float]]]],
+                  counts: dict[str, dict[str, Counter[str]]]) -> None:
+    """Wall time, peak memory and hullscan's ratios to the peers; packages by purl type."""
     print(f"{'image':24} {'size MB':>8} {'tool':16} {'wall s':>7} {'peak MB':>8} "
           f"{'vs syft':>8} {'vs trivy':>8}")
     for image, size, results in rows:

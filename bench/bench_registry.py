@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_inventory import median_run, peer, purl_types
+from bench_inventory import median_run, peer, print_results, purl_types
 
 from localregistry import SKOPEO, start_registry, stop_registry
 
@@ -80,19 +80,7 @@ def main() -> None:
     finally:
         stop_registry(reg)
 
-    print(f"{'image':24} {'size MB':>8} {'tool':16} {'wall s':>7} {'peak MB':>8} "
-          f"{'vs syft':>8} {'vs trivy':>8}")
-    for image, size, results in rows:
-        for tool, (wall, rss) in results.items():
-            ratios = [f"{wall / results[p][0]:.2f}" if tool.startswith("hullscan")
-                      and p in results else "" for p in ("syft", "trivy")]
-            print(f"{image:24} {size / 2**20:8.0f} {tool:16} {wall:7.2f} {rss:8.0f} "
-                  f"{ratios[0]:>8} {ratios[1]:>8}")
-    print("\npackages by purl type (hullscan / syft / trivy):")
-    for image, by_tool in counts.items():
-        types = sorted(set().union(*by_tool.values()))
-        cells = [f"{t} {'/'.join(str(by_tool[k].get(t, 0)) for k in by_tool)}" for t in types]
-        print(f"  {image:24} " + ", ".join(cells))
+    print_results(rows, counts)
     print(f"(work files in {work})", file=sys.stderr)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hullscan.model import HullscanError, ImageError
-from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, Platform, shown
+from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, Platform, load_json, shown
 from hullscan.sources.oci import blob_name
 from hullscan.sources.registry_client import RegistryClient
 from hullscan.sources.registry_settings import RegistrySettings
@@ -200,12 +200,7 @@ def _walk(source: _Source, report: DigestReport, digest: str, size: int | None,
     report.checks.append(BlobCheck(what, digest, size, problem))
     if problem:
         return  # its descriptors cannot be trusted: stop here
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ImageError(f"{source.label}: {what} {digest} is not JSON") from None
-    if not isinstance(doc, dict):
-        raise ImageError(f"{source.label}: {what} {digest} is not a JSON object")
+    doc = load_json(data, f"{source.label}: {what} {digest}", limits)
     if isinstance(doc.get("manifests"), list):
         if depth >= MAX_DEPTH:
             raise ImageError(f"{source.label}: image indexes nested too deeply")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hullscan.model import HullscanError, ImageError
 from hullscan.sources import split_path_and_tag
-from hullscan.sources.interface import shown
+from hullscan.sources.interface import sha256_digest, shown
 from hullscan.sources.oci import REF_NAME, available_tags, is_sidecar
 from hullscan.sources.registry_client import RegistryClient
 from hullscan.sources.registry_reference import Reference, parse_reference
@@ -42,7 +42,6 @@ from hullscan.supplychain.store import (
     SignatureStore,
     fetch_manifest,
     iter_layers,
-    sha256_of,
 )
 
 NOT_HERE = "signatures live in a registry or an OCI layout"
@@ -125,7 +124,7 @@ def resolve_digest(target: Target, settings: RegistrySettings | None,
         if found is None:
             raise ImageError(f"{ref}: manifest not found (HTTP 404)")
         data, _media, header = found
-        digest = ref.digest or sha256_of(data)
+        digest = ref.digest or sha256_digest(data)
         if header and header.startswith("sha256:") and header != digest:
             raise DigestMismatch(f"{ref}: manifest digest mismatch: the registry says "
                              f"{shown(header)}, the content is {digest}")

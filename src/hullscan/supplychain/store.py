@@ -35,6 +35,8 @@ from hullscan.sources.interface import (
     MANIFEST_TYPES,
     MEDIA_OCI_INDEX,
     MEDIA_OCI_MANIFEST,
+    load_json,
+    sha256_digest,
     shown,
 )
 from hullscan.sources.oci import REF_NAME, blob_name
@@ -65,10 +67,6 @@ def sig_tag(digest: str) -> str:
 def referrers_tag(digest: str) -> str:
     algo, hexpart = parse_digest(digest)
     return f"{algo}-{hexpart}"
-
-
-def sha256_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,7 @@ def _ordered_descriptor(desc: dict[str, Any]) -> dict[str, Any]:
 
 
 def signature_layer(payload: bytes, signature_b64: str) -> dict[str, Any]:
-    return {"mediaType": SIMPLESIGNING, "size": len(payload), "digest": sha256_of(payload),
+    return {"mediaType": SIMPLESIGNING, "size": len(payload), "digest": sha256_digest(payload),
             "annotations": {SIG_ANNOTATION: signature_b64}}
 
 
@@ -123,7 +121,7 @@ def build_signature_manifest(layers: list[dict[str, Any]]) -> tuple[bytes, bytes
     })
     manifest = go_json({
         "schemaVersion": 2, "mediaType": MEDIA_OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "size": len(config), "digest": sha256_of(config)},
+        "config": {"mediaType": OCI_CONFIG, "size": len(config), "digest": sha256_digest(config)},
         "layers": [_ordered_descriptor(x) for x in layers],
     })
     return manifest, config
@@ -137,18 +135,6 @@ def _existing_layers(existing: dict[str, Any] | None, what: str) -> list[dict[st
         raise HullscanError(f"{what}: the existing signature manifest has no layers list; "
                             "refusing to overwrite it")
     return list(layers)
-
-
-def _load(data: bytes, what: str, limits: Limits) -> dict[str, Any]:
-    if len(data) > limits.max_json_bytes:
-        raise ImageError(f"{what}: larger than {limits.max_json_bytes} bytes")
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ImageError(f"{what}: not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise ImageError(f"{what}: not a JSON object")
-    return doc
 
 
 class DigestMismatch(ImageError):
@@ -184,7 +170,7 @@ def _check_blob(data: bytes, digest: str, size: int | None, what: str) -> None:
     if size is not None and len(data) != size:
         raise DigestMismatch(f"{what}: {len(data)} bytes, but the descriptor says {size} "
                              "(tampered or corrupt)")
-    actual = sha256_of(data) if digest.startswith("sha256:") else \
+    actual = sha256_digest(data) if digest.startswith("sha256:") else \
         "sha512:" + hashlib.sha512(data).hexdigest()
     if actual != digest:
         raise DigestMismatch(f"{what}: digest mismatch: expected {digest}, got {actual} "
@@ -227,7 +213,7 @@ class RegistrySignatureStore(SignatureStore):
         if found is None:
             return None
         data = found[0]
-        return sha256_of(data), _load(data, f"{self.label} manifest {shown(reference)}",
+        return sha256_digest(data), load_json(data, f"{self.label} manifest {shown(reference)}",
                                       self.limits)
 
     def _referrers_index(self, digest: str) -> dict[str, Any] | None:
@@ -239,7 +225,7 @@ class RegistrySignatureStore(SignatureStore):
                                     self.client.deadline())
                 if media == MEDIA_OCI_INDEX or media == "application/json":
                     with contextlib.suppress(ImageError):
-                        return _load(data, f"{self.label} referrers", self.limits)
+                        return load_json(data, f"{self.label} referrers", self.limits)
         # no referrers API: the fallback tag
         found = self._manifest(referrers_tag(digest))
         return found[1] if found else None
@@ -317,7 +303,7 @@ class LayoutSignatureStore(SignatureStore):
             raise ImageError(f"{root}: not an OCI image layout (no oci-layout file)")
 
     def index(self) -> dict[str, Any]:
-        return _load(self.store.read("index.json", self.limits.max_json_bytes),
+        return load_json(self.store.read("index.json", self.limits.max_json_bytes),
                      f"{self.label}/index.json", self.limits)
 
     def _manifest(self, desc: dict[str, Any]) -> dict[str, Any] | None:
@@ -330,7 +316,7 @@ class LayoutSignatureStore(SignatureStore):
         except ImageError:
             return None
         try:
-            return _load(data, f"{self.label} manifest {d}", self.limits)
+            return load_json(data, f"{self.label} manifest {d}", self.limits)
         except ImageError:
             return None
 
@@ -379,7 +365,7 @@ class LayoutSignatureStore(SignatureStore):
         return data
 
     def _write_blob(self, data: bytes) -> str:
-        digest = sha256_of(data)
+        digest = sha256_digest(data)
         target = self.root / blob_name(digest)
         if self.store.exists(blob_name(digest)):
             with contextlib.suppress(ImageError):
