@@ -142,13 +142,17 @@ def _emit(text: str, output: Path | None) -> None:
 def cli(ctx: click.Context, debug: bool) -> None:
     """Inventory and check container images offline, without a Docker engine.
 
-    Nothing leaves this machine: images are read from archives, OCI layouts or
-    root filesystems, and every layer is verified against its digest.
+    Nothing leaves this machine: images are read from archives, OCI layouts, root
+    filesystems or the registries you name, and every blob is verified against its
+    digest.
 
     \b
     Examples:
       hullscan sbom image.tar --format cyclonedx -o sbom.json
       hullscan scan oci:./layout:1.2 --platform linux/arm64
+      hullscan scan registry:ghcr.io/org/app:1.4 --scanners vuln,supplychain
+      hullscan verify ghcr.io/org/app:1.4 --key cosign.pub
+      hullscan pin --check Dockerfile
     """
     ctx.obj = {"debug": debug}
 
