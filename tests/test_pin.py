@@ -150,6 +150,12 @@ def test_pin_from_a_registry(tmp_path: Path, registry: tuple[str, str, str]) -> 
     df.write_text(f"FROM {host}/test/app:1 AS app\nFROM --platform=$BUILDPLATFORM "
                   f"{host}/test/multi:2\nCOPY --from=app /etc/os-release /\n")
     assert main(["pin", str(df)]) == 0
+    # the peer's answer: skopeo reports the same digest for the tag
+    assert SKOPEO is not None
+    inspected = subprocess.run([SKOPEO, "inspect", "--tls-verify=false", "--format",
+                                "{{.Digest}}", f"docker://{host}/test/app:1"],
+                               capture_output=True, text=True, timeout=60, check=True)
+    assert inspected.stdout.strip() == app_digest
     assert df.read_text() == (f"FROM {host}/test/app:1@{app_digest} AS app\n"
                               f"FROM --platform=$BUILDPLATFORM {host}/test/multi:2@{index_digest}"
                               "\nCOPY --from=app /etc/os-release /\n")
