@@ -250,7 +250,8 @@ def test_blob_with_the_wrong_digest(server: HostileRegistry, tmp_path: Path,
     server.behaviour = lie
     cached = fails(server.ref, tmp_path, capsys,
                    rf"blob {layer}: digest mismatch: expected {layer}")
-    assert cached == {server.image.manifest_digest, server.image.config_digest}
+    # blobs download in parallel: the good ones may be kept, the lying one never
+    assert server.image.manifest_digest in cached and layer not in cached
 
 
 def test_blob_longer_than_its_descriptor(server: HostileRegistry, tmp_path: Path,
@@ -426,7 +427,9 @@ def test_500s_then_success_is_retried(server: HostileRegistry, tmp_path: Path,
     assert code == 0, err
     assert server.count("/manifests/1") == 3
     assert server.count("/blobs/") == 3 + 2  # config, 2 layers; 2 failures
-    assert sleeps == [0.5, 1.0, 0.5, 1.0]  # exponential, per request
+    assert sleeps[:2] == [0.5, 1.0]  # exponential, per request: the manifest
+    # the blobs download in parallel: one blob failing twice, or two failing once each
+    assert sorted(sleeps[2:]) in ([0.5, 1.0], [0.5, 0.5])
     assert cached_blobs(cache) == {server.image.manifest_digest, server.image.config_digest,
                                    *(sha256(b) for b in server.image.blobs)}
 
@@ -579,8 +582,8 @@ def test_token_expiring_again_fails(server: HostileRegistry, tmp_path: Path,
     server.behaviour = issuer
     cached = fails(server.ref, tmp_path, capsys,
                    r"x/y: authentication required or refused \(HTTP 401\)")
-    assert issuer.issued == 2  # the first token and exactly one refresh
-    assert cached == {server.image.manifest_digest, server.image.config_digest}
+    assert issuer.issued == 2  # the first token and exactly one refresh, for all downloads
+    assert server.image.manifest_digest in cached
 
 
 def test_backoff_delays() -> None:

@@ -17,6 +17,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ SCHEMA1_TYPES = ("application/vnd.docker.distribution.manifest.v1+json",
 ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
 # a blob download slower than this for ``timeout`` seconds is given up (bytes/s)
 MIN_BLOB_RATE = 1024.0
+# blobs downloaded at once (Docker's max-concurrent-downloads default)
+DOWNLOAD_WORKERS = 3
 
 
 class BlobCache:
@@ -108,7 +111,6 @@ class RegistryStore(Store):
         self.label = client.ref.name
         self.manifest_digests: set[str] = set()
         self.sizes: dict[str, int] = {}
-        self.fetched = 0
 
     def note_index(self, index: dict[str, Any]) -> None:
         for d in index.get("manifests") or []:
@@ -155,7 +157,6 @@ class RegistryStore(Store):
                 if not e.mid_body or attempt == attempts - 1:
                     raise
                 self.client._wait(attempt, None)
-        self.fetched += 1
 
     def exists(self, name: str) -> bool:
         return self.cache.store.exists(name)
@@ -177,6 +178,26 @@ class RegistryStore(Store):
             if isinstance(doc.get("manifests"), list):
                 self.note_index(doc)
         return data
+
+
+def _fetch_all(store: RegistryStore, digests: list[str]) -> None:
+    """Download the missing blobs, ``DOWNLOAD_WORKERS`` at a time (as Docker does); the
+    first failure stops the rest (a blob half written is never kept)."""
+    missing = [d for d in dict.fromkeys(digests) if not store.cache.has(d)]
+    if len(missing) < 2:
+        for digest in missing:
+            store.ensure(digest)
+        return
+    with ThreadPoolExecutor(max_workers=min(DOWNLOAD_WORKERS, len(missing)),
+                            thread_name_prefix="hullscan-pull") as pool:
+        futures = [pool.submit(store.ensure, digest) for digest in missing]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 def _check_manifest_type(media: str | None, doc: dict[str, Any], what: str) -> None:
@@ -255,7 +276,7 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
             if not isinstance(d, dict) or not isinstance(d.get("digest"), str):
                 raise ImageError(f"{what}: manifest has a descriptor without a digest")
             store.note_descriptor(d)
-            store.ensure(d["digest"])
+        _fetch_all(store, [cfg["digest"], *(d["digest"] for d in layers)])
         tags = (f"{parsed.name}:{parsed.tag}",) if parsed.tag else ()
         return image_from_manifest(cache.store, ref, "registry", desc, manifest, limits, tags,
                                    reference_digest=digest)

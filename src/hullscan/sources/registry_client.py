@@ -14,6 +14,7 @@ import email.utils
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -142,6 +143,7 @@ class RegistryClient:
         self._auth_header: str | None = None
         self._auth_key: str | None = None
         self._answered: dict[str, int] = {}  # challenge (scheme + scope) → times answered
+        self._auth_lock = threading.Lock()
         self._worked: set[str] = set()  # challenges whose answer got a non-401 response
         self.retried = 0
         hooks: dict[str, list[Any]] = {"request": [self._check_scheme], "response": []}
@@ -324,6 +326,13 @@ class RegistryClient:
     def _authenticate(self, resp: httpx.Response) -> bool:
         """Answer a 401 challenge; False when there is nothing (new) to try. A bearer
         token that worked and is refused again (expired) is refreshed once."""
+        with self._auth_lock:  # blobs download in parallel: one answer per challenge
+            return self._answer(resp)
+
+    def _answer(self, resp: httpx.Response) -> bool:
+        if self._auth_header and resp.request.headers.get("Authorization") != \
+                self._auth_header:
+            return True  # another download answered this challenge meanwhile: retry with it
         scheme, params = _parse_challenge(resp.headers.get("WWW-Authenticate", ""))
         key = f"{scheme} {params.get('scope', '')}"
         times = self._answered.get(key, 0)
