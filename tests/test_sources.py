@@ -545,3 +545,16 @@ def test_layer_compressed_as_many_members(tmp_path: Path, how: str) -> None:
     inv = scan(layout, tmp_path)
     assert {"libssl3", "six", "late"} <= names(inv)
     assert inv.warnings == ()
+
+
+def test_image_name_prefers_a_full_tag_over_a_bare_one() -> None:
+    from hullscan.model import ImageMeta
+
+    def meta(tags: tuple[str, ...]) -> ImageMeta:
+        return ImageMeta(ref="oci:./layout:1", transport="oci", digest=None,
+                         config_digest=None, repo_tags=tags)
+
+    assert meta(("ghcr.io/org/app:1",)).name == "ghcr.io/org/app:1"
+    assert meta(("app:1",)).name == "app:1"
+    assert meta(("1",)).name == "oci:./layout:1"  # an OCI ref.name that is only a tag
+    assert meta(()).name == "oci:./layout:1"

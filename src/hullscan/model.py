@@ -192,8 +192,10 @@ class ImageMeta:
 
     @property
     def name(self) -> str:
-        """A human name: the first tag, else the reference as given."""
-        return self.repo_tags[0] if self.repo_tags else self.ref
+        """A human name: the first tag when it names the image (``app:1``), else the
+        reference as given (an OCI layout's ``ref.name`` is often a bare tag like ``1``)."""
+        tag = self.repo_tags[0] if self.repo_tags else ""
+        return tag if ("/" in tag or ":" in tag) else self.ref
 
 
 @dataclass(frozen=True)
