@@ -12,7 +12,6 @@ from hullscan.model import ImageError
 from hullscan.sources.docker_archive import open_docker_archive
 from hullscan.sources.interface import Image, Platform
 from hullscan.sources.oci import open_oci
-from hullscan.sources.registry import open_registry
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore, TarStore
 from hullscan.streams import Limits
@@ -46,7 +45,7 @@ def open_image(ref: str, platform: Platform | None = None, limits: Limits | None
     blobs = (cache_dir or default_cache_dir()) / "registry"
     scheme, sep, rest = ref.partition(":")
     if sep and scheme in ("registry", "docker") and not os.path.exists(ref):
-        return open_registry(ref, platform, limits, blobs, registry)
+        return _pull(ref, platform, limits, blobs, registry)
     if sep and scheme in TRANSPORTS and not os.path.exists(ref):
         return _open(scheme, rest, ref, platform, limits)
     if os.path.isdir(ref):
@@ -69,6 +68,14 @@ def open_image(ref: str, platform: Platform | None = None, limits: Limits | None
     if ref.startswith((".", "/")):
         raise ImageError(f"{ref}: no such file or directory")
     # a name like alpine:3.19 or ghcr.io/org/app:1 means a registry
+    return _pull(ref, platform, limits, blobs, registry)
+
+
+def _pull(ref: str, platform: Platform | None, limits: Limits, blobs: Path,
+          registry: RegistrySettings | None) -> Image:
+    # imported here: the HTTP stack is a tenth of a second that local scans do not need
+    from hullscan.sources.registry import open_registry
+
     return open_registry(ref, platform, limits, blobs, registry)
 
 
