@@ -3,7 +3,9 @@
 
 A signature counts when it verifies with one of the given public keys, its payload is a
 cosign image signature naming this image's manifest digest, and (for a registry image)
-it names this repository. Everything else is reported with the reason.
+it names this repository. cosign v3's Sigstore bundles (``bundle.py``) count when their
+DSSE signature verifies and their in-toto statement is cosign's signature of this digest;
+they name no repository. Everything else is reported with the reason.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hullscan.model import HullscanError, ImageError
 from hullscan.sources import split_path_and_tag
@@ -25,6 +28,7 @@ from hullscan.sources.registry_reference import Reference, parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits, parse_digest
 from hullscan.supplychain import keys as keyfiles
+from hullscan.supplychain.bundle import MAX_BUNDLE_BYTES, check_bundle, is_bundle_media_type
 from hullscan.supplychain.payload import (
     MAX_PAYLOAD_BYTES,
     PayloadError,
@@ -54,6 +58,8 @@ class SignatureCheck:
     location: str
     key: str | None        # the key (as given, e.g. its path) that verified it; None if none did
     problem: str | None    # None when verified, else why not, in plain words
+    #: what was not checked, e.g. a bundle's transparency-log entries (offline)
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +213,23 @@ def _check_layer(store: SignatureStore, location: str, layer: dict[str, object],
     return SignatureCheck(location, key, None)
 
 
+def _check_bundle_layer(store: SignatureStore, location: str, layer: dict[str, Any],
+                        manifest_digest: str, keys: list[tuple[str, keyfiles.PublicKey]]
+                        ) -> SignatureCheck:
+    digest, size = layer.get("digest"), layer.get("size")
+    if not isinstance(digest, str) or not isinstance(size, int) or isinstance(size, bool) \
+            or size < 0:
+        return SignatureCheck(location, None, "the bundle descriptor has no valid digest "
+                              "and size")
+    try:
+        parse_digest(digest)
+        data = store.read_blob(digest, size, MAX_BUNDLE_BYTES)
+    except ImageError as e:
+        return SignatureCheck(location, None, f"bundle: {e}")
+    result = check_bundle(data, manifest_digest, keys)
+    return SignatureCheck(location, result.key, result.problem, result.note)
+
+
 def verify_with_store(store: SignatureStore, manifest_digest: str,
                       keys: list[tuple[str, keyfiles.PublicKey]],
                       identity: str | None) -> list[SignatureCheck]:
@@ -216,12 +239,20 @@ def verify_with_store(store: SignatureStore, manifest_digest: str,
             out.append(SignatureCheck(m.location, None, m.problem))
             continue
         count = 0
+        bundles = sum(1 for _, x in iter_layers(m.doc)
+                      if x is not None and is_bundle_media_type(x.get("mediaType")))
         for i, layer in iter_layers(m.doc):
             if i >= MAX_SIGNATURES:
                 out.append(SignatureCheck(m.location, None, f"more than {MAX_SIGNATURES} "
                                           "signatures; the rest were not checked"))
                 break
             location = f"{m.location} layer {i}"
+            if layer is not None and is_bundle_media_type(layer.get("mediaType")):
+                count += 1
+                where = m.location if bundles == 1 else location
+                out.append(_check_bundle_layer(store, f"{where} (sigstore bundle)", layer,
+                                               manifest_digest, keys))
+                continue
             if layer is None or layer.get("mediaType") != SIMPLESIGNING:
                 if m.location.startswith("tag "):
                     media = layer.get("mediaType") if layer else None

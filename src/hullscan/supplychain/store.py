@@ -8,7 +8,9 @@ whose annotation ``dev.cosignproject.cosign/signature`` is the base64 signature.
 Signing again appends a layer. In OCI 1.1 "referrers" mode the same kind of manifest
 carries ``artifactType: application/vnd.dev.cosign.artifact.sig.v1+json`` and a
 ``subject`` pointing at the image; it is found through ``GET /v2/<repo>/referrers/<digest>``
-or, on registries without that API, the index tagged ``sha256-<hex>``.
+or, on registries without that API, the index tagged ``sha256-<hex>``. cosign v3 stores a
+Sigstore bundle there instead (``artifactType`` and layer media type
+``application/vnd.dev.sigstore.bundle.v0.3+json``; see ``bundle.py``).
 
 In an OCI layout the ``.sig`` manifest is an index.json entry whose
 ``org.opencontainers.image.ref.name`` is ``sha256-<hex>.sig``; entries of referrers
@@ -46,6 +48,7 @@ from hullscan.sources.registry_reference import Reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore
 from hullscan.streams import Limits, parse_digest
+from hullscan.supplychain.bundle import is_bundle_manifest, is_bundle_media_type
 from hullscan.supplychain.payload import go_json
 
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -77,7 +80,18 @@ class SignatureManifest:
     problem: str | None = None  # set when the manifest itself cannot be read or trusted
 
 
+def is_signature_artifact(artifact_type: object) -> bool:
+    """An index entry's artifactType that may be a signature: cosign's OCI 1.1 ``.sig``
+    artifact, or a Sigstore bundle (cosign v3)."""
+    return artifact_type is None or artifact_type == SIG_ARTIFACT \
+        or is_bundle_media_type(artifact_type)
+
+
 def is_signature_manifest(doc: dict[str, Any]) -> bool:
+    """A cosign signature manifest, or a Sigstore bundle referrer (which may turn out
+    to be an attestation: that is reported, not counted)."""
+    if is_bundle_manifest(doc):
+        return True
     cfg = doc.get("config") if isinstance(doc.get("config"), dict) else {}
     assert isinstance(cfg, dict)
     layers = doc.get("layers") if isinstance(doc.get("layers"), list) else []
@@ -241,9 +255,8 @@ class RegistrySignatureStore(SignatureStore):
             d = desc.get("digest")
             if not isinstance(d, str) or d in seen:
                 continue
-            art = desc.get("artifactType")
-            if art is not None and art != SIG_ARTIFACT:
-                continue  # an SBOM, an attestation, …
+            if not is_signature_artifact(desc.get("artifactType")):
+                continue  # an SBOM, an in-toto attestation, …
             try:
                 parse_digest(d)
             except ImageError:
@@ -349,7 +362,7 @@ class LayoutSignatureStore(SignatureStore):
                 if doc is not None:
                     out.append(SignatureManifest(f"layout entry {d} (cosign save)", d, doc))
             elif desc.get("mediaType") in (MEDIA_OCI_MANIFEST, None) and \
-                    desc.get("artifactType") in (SIG_ARTIFACT, None) and name is None:
+                    is_signature_artifact(desc.get("artifactType")) and name is None:
                 doc = self._manifest(desc)
                 if doc is not None and _subject(doc) == digest and is_signature_manifest(doc):
                     out.append(SignatureManifest(f"referrer {d}", d, doc))
