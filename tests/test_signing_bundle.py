@@ -539,3 +539,151 @@ def test_supplychain_scanner_sees_bundle_signature(tmp_path: Path, layout: Path,
             "problem": None} in report["summary"]["supplychain"]["signatures"]
     checks = check_signatures(f"oci:{layout}:1", image.manifest_digest, [pub])
     assert sorted(c.problem is None for c in checks) == [False, True]
+
+
+# -- hullscan sign --bundle ---------------------------------------------------------------
+
+@pytest.fixture
+def keypair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    monkeypatch.setenv("COSIGN_PASSWORD", "correct horse")
+    monkeypatch.chdir(tmp_path)
+    assert main(["keygen"]) == 0
+    return tmp_path / "cosign.key", tmp_path / "cosign.pub"
+
+
+def check_referrer(manifest: dict[str, Any], subject: BuiltImage) -> None:
+    """The shape BUNDLE_SPEC.md gives."""
+    assert manifest["mediaType"] == OCI_MANIFEST and manifest["schemaVersion"] == 2
+    assert manifest["artifactType"] == BUNDLE_V03
+    assert manifest["config"] == {"mediaType": EMPTY, "size": 2, "digest": sha256(b"{}")}
+    (layer,) = manifest["layers"]
+    assert layer["mediaType"] == BUNDLE_V03
+    assert layer["annotations"]["org.opencontainers.image.title"] == \
+        f"sha256-{hexpart(layer['digest'])}.sigstore.json"
+    assert manifest["subject"] == {"mediaType": OCI_MANIFEST, "size": len(subject.manifest),
+                                   "digest": subject.manifest_digest}
+    ann = manifest["annotations"]
+    assert ann["dev.sigstore.bundle.content"] == "dsse-envelope"
+    assert ann["dev.sigstore.bundle.predicateType"] == SIGN_PREDICATE
+    assert ann["org.opencontainers.image.created"].endswith("Z")
+
+
+def test_sign_bundle_layout(layout: Path, image: BuiltImage, keypair: tuple[Path, Path],
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    key, pub = keypair
+    code, out, err = run(capsys, "sign", f"oci:{layout}:1", "--key", str(key), "--bundle",
+                         "-a", "ci=yes")
+    assert code == 0, err
+    assert f"Signed {image.manifest_digest} (Sigstore bundle)" in out
+    index = json.loads((layout / "index.json").read_text())["manifests"]
+    (entry,) = [e for e in index if e.get("artifactType") == BUNDLE_V03]
+    assert entry["annotations"]["dev.sigstore.bundle.predicateType"] == SIGN_PREDICATE
+    assert REF_NAME not in entry["annotations"]  # found by its subject, not a tag
+    manifest = json.loads((layout / "blobs" / "sha256" / hexpart(entry["digest"])).read_bytes())
+    check_referrer(manifest, image)
+    bundle = (layout / "blobs" / "sha256" / hexpart(manifest["layers"][0]["digest"])).read_bytes()
+    doc = json.loads(bundle)
+    assert doc["mediaType"] == BUNDLE_V03 and "tlogEntries" not in doc["verificationMaterial"]
+    stmt = json.loads(base64.b64decode(doc["dsseEnvelope"]["payload"]))
+    assert stmt == {"_type": "https://in-toto.io/Statement/v1",
+                    "subject": [{"digest": {"sha256": hexpart(image.manifest_digest)},
+                                 "annotations": {"ci": "yes"}}],
+                    "predicateType": SIGN_PREDICATE, "predicate": {}}
+    public = K.load_public_key(pub)
+    assert check_bundle(bundle, image.manifest_digest, [("k", public)]).problem is None
+    code, out, err = run(capsys, "verify", f"oci:{layout}:1", "--key", str(pub))
+    assert code == 0, out + err
+    assert f"referrer {entry['digest']} (sigstore bundle)  verified with {pub}" in out
+    # again, and the classic format next to it: every signature is kept and verifies
+    assert main(["sign", f"oci:{layout}:1", "--key", str(key), "--bundle"]) == 0
+    assert main(["sign", f"oci:{layout}:1", "--key", str(key)]) == 0
+    checks = check_signatures(f"oci:{layout}:1", image.manifest_digest, [pub])
+    assert len(checks) == 3 and all(c.problem is None for c in checks)
+    assert sum(c.location.endswith("(sigstore bundle)") for c in checks) == 2
+    # the layout still holds one image
+    capsys.readouterr()
+    code, out, _ = run(capsys, "verify", f"oci:{layout}", "--key", str(pub))
+    assert code == 0, out
+
+
+def test_sign_bundle_refuses_identity(layout: Path, keypair: tuple[Path, Path],
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(capsys, "sign", f"oci:{layout}:1", "--key", str(keypair[0]),
+                          "--bundle", "--identity", "example.com/x")
+    assert code == 2 and "--identity does not apply to --bundle" in err
+
+
+def test_sign_bundle_registry_referrers_tag(registry: str, image2: BuiltImage,
+                                            keypair: tuple[Path, Path],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """distribution 2.8 has no referrers API: the sha256-<hex> index is written, and kept
+    up to date on the next signing."""
+    key, pub = keypair
+    ref = f"registry:{registry}/b/copied:2"
+    tag = f"sha256-{hexpart(image2.manifest_digest)}"
+    code, out, err = run(capsys, "sign", ref, "--key", str(key), "--bundle")
+    assert code == 0, err
+    assert f"listed in tag {tag}" in out
+    resp = httpx.get(f"http://{registry}/v2/b/copied/manifests/{tag}",
+                     headers={"Accept": OCI_INDEX})
+    assert resp.status_code == 200 and resp.headers["Content-Type"] == OCI_INDEX
+    (entry,) = resp.json()["manifests"]
+    assert entry["artifactType"] == BUNDLE_V03 and entry["mediaType"] == OCI_MANIFEST
+    assert entry["annotations"]["dev.sigstore.bundle.content"] == "dsse-envelope"
+    manifest = httpx.get(f"http://{registry}/v2/b/copied/manifests/{entry['digest']}",
+                         headers={"Accept": OCI_MANIFEST})
+    assert sha256(manifest.content) == entry["digest"] and len(manifest.content) == entry["size"]
+    check_referrer(manifest.json(), image2)
+    assert main(["sign", ref, "--key", str(key), "--bundle"]) == 0
+    entries = httpx.get(f"http://{registry}/v2/b/copied/manifests/{tag}",
+                        headers={"Accept": OCI_INDEX}).json()["manifests"]
+    assert len(entries) == 2 and entries[0] == entry
+    capsys.readouterr()
+    code, out, err = run(capsys, "verify", ref, "--key", str(pub))
+    assert code == 0, out + err
+    assert out.count("(sigstore bundle)  verified with") == 2
+
+
+def test_sign_bundle_with_referrers_api(keypair: tuple[Path, Path], image: BuiltImage) -> None:
+    """A registry with the referrers API indexes the referrer itself: no tag is written."""
+    from hullscan.sources.registry_client import RegistryClient
+    from hullscan.sources.registry_reference import parse_reference
+    from hullscan.streams import Limits
+    from hullscan.supplychain.bundle import make_bundle as hullscan_bundle
+    from hullscan.supplychain.bundle import sign_statement
+    from hullscan.supplychain.store import RegistrySignatureStore
+
+    private = K.load_private_key(keypair[0])
+    bundle = hullscan_bundle(private, sign_statement(image.manifest_digest))
+    written: list[tuple[str, str]] = []
+    referrers: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.method == "HEAD" and "/blobs/" in path:
+            return httpx.Response(200)  # already there: no upload
+        if request.method == "PUT" and "/manifests/" in path:
+            written.append((path, request.headers["Content-Type"]))
+            doc = json.loads(request.content)
+            referrers.append({"mediaType": doc["mediaType"], "size": len(request.content),
+                              "digest": sha256(request.content),
+                              "artifactType": doc["artifactType"]})
+            return httpx.Response(201, headers={"OCI-Subject": image.manifest_digest})
+        if path == f"/v2/o/app/referrers/{image.manifest_digest}":
+            return httpx.Response(200, headers={"Content-Type": OCI_INDEX}, json={
+                "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": referrers})
+        return httpx.Response(404)
+
+    ref = parse_reference("registry:reg.test/o/app:1")
+    store = RegistrySignatureStore(ref, None, Limits())
+    store.client.close()
+    store.client = RegistryClient(ref, transport=httpx.MockTransport(handler))
+    subject = {"mediaType": OCI_MANIFEST, "size": len(image.manifest),
+               "digest": image.manifest_digest}
+    with store:
+        where = store.write_bundle(image.manifest_digest, subject, bundle,
+                                   "2026-01-02T03:04:05Z")
+    (put,) = written
+    assert put[1] == OCI_MANIFEST and put[0] == f"/v2/o/app/manifests/{referrers[0]['digest']}"
+    assert where == f"reg.test/o/app@{referrers[0]['digest']} (a referrer of " \
+        f"{image.manifest_digest})"

@@ -78,10 +78,14 @@ def _annotations(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--identity", metavar="HOST/REPO",
               help="The docker-reference to sign for (default: the image's repository; "
                    "for an OCI layout, localhost/<directory name>).")
+@click.option("--bundle", "as_bundle", is_flag=True,
+              help="Write cosign v3's format: a Sigstore bundle (DSSE, in-toto statement) "
+                   "attached as an OCI 1.1 referrer, instead of the .sig tag. It carries no "
+                   "transparency-log entry: hullscan signs offline.")
 @_config_option
 @registry_options
 def sign(image: str, key_path: Path, annotations: tuple[str, ...], identity: str | None,
-         config_file: Path | None, registry_flags: RegistryFlags) -> None:
+         as_bundle: bool, config_file: Path | None, registry_flags: RegistryFlags) -> None:
     """Sign IMAGE's manifest digest with a key and store the signature where cosign does.
 
     Signing again adds a signature; earlier ones are kept.
@@ -89,13 +93,19 @@ def sign(image: str, key_path: Path, annotations: tuple[str, ...], identity: str
     from hullscan.supplychain.keys import load_private_key
     from hullscan.supplychain.signatures import parse_target, sign_image
 
+    if as_bundle and identity:
+        raise click.UsageError("--identity does not apply to --bundle (a bundle names no "
+                               "repository)")
     extra = _annotations(annotations)
     settings = _settings(registry_flags, config_file)
     parse_target(image, settings)  # somewhere to keep a signature, before any password
     key = load_private_key(key_path)
     signed = sign_image(image, key, settings=settings, annotations=extra or None,
-                        identity=identity)
-    click.echo(f"Signed {signed.digest} as {signed.identity}")
+                        identity=identity, bundle=as_bundle)
+    if as_bundle:
+        click.echo(f"Signed {signed.digest} (Sigstore bundle)")
+    else:
+        click.echo(f"Signed {signed.digest} as {signed.identity}")
     click.echo(f"Signature stored in {signed.location}")
 
 

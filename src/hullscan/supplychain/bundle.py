@@ -19,12 +19,17 @@ pre-authentication encoding, ``"DSSEv1" SP len(type) SP type SP len(body) SP bod
 The bundle's transparency-log entries and timestamps are not checked (that needs Rekor's
 key and, for some, the network); a bundle is neither failed nor vouched for by them.
 Bundles name no docker-reference, so there is no identity to compare.
+
+``hullscan sign --bundle`` writes the same: the statement, a bundle whose verification
+material is the key's hint (no log entry: signing is offline), and the referrer, with the
+``sha256-<hex>`` index updated on registries without the referrers API.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -176,3 +181,77 @@ def check_bundle(data: bytes, manifest_digest: str,
                             f"({manifest_digest}): the image changed after signing, or the "
                             "signature was copied from another image", note)
     return BundleResult(key, None, note)
+
+
+# -- writing (hullscan sign --bundle) ----------------------------------------------------
+
+def sign_statement(manifest_digest: str, annotations: dict[str, str] | None = None) -> bytes:
+    """The in-toto statement cosign's ``signDigestBundle`` signs: one subject (the digest
+    split at ':', the ``-a`` annotations), cosign's sign predicate type, an empty
+    predicate; in protojson's field order."""
+    algo, hexpart = parse_digest(manifest_digest)
+    given = annotations or {}
+    return json.dumps({
+        "_type": STATEMENT_V1,
+        "subject": [{"digest": {algo: hexpart},
+                     "annotations": {k: given[k] for k in sorted(given)}}],
+        "predicateType": SIGN_PREDICATE,
+        "predicate": {},
+    }, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def key_hint(key: keyfiles.PublicKey) -> str:
+    """What cosign puts in ``verificationMaterial.publicKey.hint`` for a key: base64 of the
+    SHA-256 of its SubjectPublicKeyInfo."""
+    from cryptography.hazmat.primitives import serialization
+
+    spki = key.public_bytes(serialization.Encoding.DER,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def make_bundle(key: keyfiles.PrivateKey, payload: bytes,
+                payload_type: str = IN_TOTO) -> bytes:
+    """A v0.3 bundle with a DSSE envelope signed by ``key`` (no transparency-log entry:
+    hullscan signs offline)."""
+    signature = keyfiles.sign(key, pae(payload_type, payload))
+    return json.dumps({
+        "mediaType": BUNDLE_V03,
+        "verificationMaterial": {"publicKey": {"hint": key_hint(key.public_key())}},
+        "dsseEnvelope": {"payload": base64.b64encode(payload).decode(),
+                         "payloadType": payload_type,
+                         "signatures": [{"sig": base64.b64encode(signature).decode()}]},
+    }, separators=(",", ":")).encode()
+
+
+EMPTY_JSON = b"{}"
+
+
+def referrer_manifest(bundle: bytes, subject: dict[str, Any], created: str,
+                      predicate_type: str = SIGN_PREDICATE) -> bytes:
+    """The referrer manifest of cosign's BUNDLE_SPEC.md: artifactType and one layer of the
+    bundle media type, the empty config, the image as subject, the annotations."""
+    bundle_digest = "sha256:" + hashlib.sha256(bundle).hexdigest()
+    return json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": BUNDLE_V03,
+        "config": {"mediaType": EMPTY_CONFIG, "size": len(EMPTY_JSON),
+                   "digest": "sha256:" + hashlib.sha256(EMPTY_JSON).hexdigest()},
+        "layers": [{"mediaType": BUNDLE_V03, "size": len(bundle), "digest": bundle_digest,
+                    "annotations": {TITLE_ANNOTATION:
+                                    bundle_digest.replace(":", "-", 1) + ".sigstore.json"}}],
+        "subject": {k: subject[k] for k in ("mediaType", "size", "digest") if k in subject},
+        "annotations": {CONTENT_ANNOTATION: "dsse-envelope",
+                        PREDICATE_ANNOTATION: predicate_type,
+                        CREATED_ANNOTATION: created},
+    }, separators=(",", ":")).encode()
+
+
+def referrer_descriptor(manifest: bytes) -> dict[str, Any]:
+    """The manifest's entry in a referrers index (or an OCI layout's index.json): its
+    artifactType and annotations, as the referrers API would list it."""
+    doc = json.loads(manifest)
+    return {"mediaType": doc["mediaType"], "size": len(manifest),
+            "digest": "sha256:" + hashlib.sha256(manifest).hexdigest(),
+            "artifactType": doc["artifactType"], "annotations": doc["annotations"]}

@@ -16,19 +16,26 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hullscan.model import HullscanError, ImageError
 from hullscan.sources import split_path_and_tag
-from hullscan.sources.interface import sha256_digest, shown
+from hullscan.sources.interface import MEDIA_OCI_MANIFEST, load_json, sha256_digest, shown
 from hullscan.sources.oci import REF_NAME, available_tags, is_sidecar
 from hullscan.sources.registry_client import RegistryClient
 from hullscan.sources.registry_reference import Reference, parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits, parse_digest
 from hullscan.supplychain import keys as keyfiles
-from hullscan.supplychain.bundle import MAX_BUNDLE_BYTES, check_bundle, is_bundle_media_type
+from hullscan.supplychain.bundle import (
+    MAX_BUNDLE_BYTES,
+    check_bundle,
+    is_bundle_media_type,
+    make_bundle,
+    sign_statement,
+)
 from hullscan.supplychain.payload import (
     MAX_PAYLOAD_BYTES,
     PayloadError,
@@ -308,13 +315,49 @@ def _layout_identity(root: Path) -> str:
     return f"localhost/{name}"
 
 
+def subject_descriptor(target: Target, digest: str, settings: RegistrySettings | None,
+                       limits: Limits) -> dict[str, Any]:
+    """The image's descriptor (media type, size, digest): a referrer's ``subject``."""
+    if target.reference is not None:
+        client = RegistryClient(target.reference, settings)
+        try:
+            found = fetch_manifest(client, digest, limits)
+        finally:
+            client.close()
+        if found is None:
+            raise ImageError(f"{target.reference}: manifest {digest} not found (HTTP 404)")
+        data, media, _ = found
+        if media is None or media == "application/json":
+            parsed = load_json(data, f"manifest {digest}", limits).get("mediaType")
+            media = parsed if isinstance(parsed, str) else None
+        return {"mediaType": media or MEDIA_OCI_MANIFEST, "size": len(data), "digest": digest}
+    store = open_store(target, settings, limits)
+    assert isinstance(store, LayoutSignatureStore)
+    entry = next((m for m in store.index().get("manifests") or []
+                  if isinstance(m, dict) and m.get("digest") == digest), None)
+    if entry is None or not isinstance(entry.get("size"), int):
+        raise ImageError(f"{store.label}: no index.json entry with the size of {digest}")
+    return {"mediaType": entry.get("mediaType") or MEDIA_OCI_MANIFEST, "size": entry["size"],
+            "digest": digest}
+
+
 def sign_image(ref: str, key: keyfiles.PrivateKey, *, settings: RegistrySettings | None = None,
                limits: Limits | None = None, annotations: dict[str, str] | None = None,
-               identity: str | None = None) -> Signed:
-    """Sign the digest ``ref`` names and store the signature where cosign would."""
+               identity: str | None = None, bundle: bool = False) -> Signed:
+    """Sign the digest ``ref`` names and store the signature where cosign would: the
+    ``.sig`` tag (cosign's classic format), or with ``bundle`` a Sigstore bundle attached
+    as an OCI 1.1 referrer (cosign v3's default). A bundle names no docker-reference."""
     limits = limits or Limits()
     target = parse_target(ref, settings)
     digest = resolve_digest(target, settings, limits)
+    if bundle:
+        subject = subject_descriptor(target, digest, settings, limits)
+        statement = sign_statement(digest, annotations)
+        data = make_bundle(key, statement)
+        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with open_store(target, settings, limits) as store:
+            where = store.write_bundle(digest, subject, data, created)
+        return Signed(digest, "", where, statement)
     claimed = identity or target.identity or _layout_identity(target.root or Path("."))
     payload = make_payload(claimed, digest, annotations)
     signature = base64.b64encode(keyfiles.sign(key, payload)).decode()

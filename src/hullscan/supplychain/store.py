@@ -48,7 +48,13 @@ from hullscan.sources.registry_reference import Reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore
 from hullscan.streams import Limits, parse_digest
-from hullscan.supplychain.bundle import is_bundle_manifest, is_bundle_media_type
+from hullscan.supplychain.bundle import (
+    EMPTY_JSON,
+    is_bundle_manifest,
+    is_bundle_media_type,
+    referrer_descriptor,
+    referrer_manifest,
+)
 from hullscan.supplychain.payload import go_json
 
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -170,6 +176,12 @@ class SignatureStore(ABC):
     def write_signature(self, digest: str, payload: bytes, signature_b64: str) -> str:
         """Append one signature to the image's ``.sig`` manifest; returns where."""
 
+    @abstractmethod
+    def write_bundle(self, digest: str, subject: dict[str, Any], bundle: bytes,
+                     created: str) -> str:
+        """Attach a Sigstore bundle to the image as an OCI 1.1 referrer (cosign v3);
+        returns where."""
+
     def close(self) -> None:
         return None
 
@@ -230,7 +242,8 @@ class RegistrySignatureStore(SignatureStore):
         return sha256_digest(data), load_json(data, f"{self.label} manifest {shown(reference)}",
                                       self.limits)
 
-    def _referrers_index(self, digest: str) -> dict[str, Any] | None:
+    def _referrers_api(self, digest: str) -> dict[str, Any] | None:
+        """The referrers API's index, or None when the registry has no such API."""
         with self.client.request("GET", f"referrers/{digest}", accept=MEDIA_OCI_INDEX) as resp:
             if resp.status_code == 200:
                 media = resp.headers.get("Content-Type", "").split(";")[0].strip()
@@ -240,6 +253,12 @@ class RegistrySignatureStore(SignatureStore):
                 if media == MEDIA_OCI_INDEX or media == "application/json":
                     with contextlib.suppress(ImageError):
                         return load_json(data, f"{self.label} referrers", self.limits)
+        return None
+
+    def _referrers_index(self, digest: str) -> dict[str, Any] | None:
+        index = self._referrers_api(digest)
+        if index is not None:
+            return index
         # no referrers API: the fallback tag
         found = self._manifest(referrers_tag(digest))
         return found[1] if found else None
@@ -295,6 +314,35 @@ class RegistrySignatureStore(SignatureStore):
         push_blob(self.client, config, "signature config")
         put_manifest(self.client, tag, manifest, MEDIA_OCI_MANIFEST, "signature manifest")
         return f"{self.label}:{tag}"
+
+    def write_bundle(self, digest: str, subject: dict[str, Any], bundle: bytes,
+                     created: str) -> str:
+        manifest = referrer_manifest(bundle, subject, created)
+        push_blob(self.client, bundle, "signature bundle")
+        push_blob(self.client, EMPTY_JSON, "empty config")
+        mdigest = put_manifest(self.client, sha256_digest(manifest), manifest,
+                               MEDIA_OCI_MANIFEST, "bundle referrer manifest")
+        where = f"{self.label}@{mdigest}"
+        if self._referrers_api(digest) is not None:
+            return f"{where} (a referrer of {digest})"
+        # no referrers API: the referrers tag schema of the OCI distribution spec
+        tag = referrers_tag(digest)
+        found = fetch_manifest(self.client, tag, self.limits)
+        index: dict[str, Any] = {"schemaVersion": 2, "mediaType": MEDIA_OCI_INDEX,
+                                 "manifests": []}
+        if found is not None:
+            index = load_json(found[0], f"{self.label}:{tag}", self.limits)
+            if index.get("mediaType") != MEDIA_OCI_INDEX \
+                    or not isinstance(index.get("manifests"), list):
+                raise HullscanError(f"{self.label}:{tag} is not an OCI image index; refusing "
+                                    "to overwrite it")
+        desc = referrer_descriptor(manifest)
+        index["manifests"] = [m for m in index["manifests"]
+                              if not (isinstance(m, dict) and m.get("digest") == mdigest)
+                              ] + [desc]
+        put_manifest(self.client, tag, json.dumps(index).encode(), MEDIA_OCI_INDEX,
+                     "referrers index")
+        return f"{where} (listed in tag {tag}: the registry has no referrers API)"
 
 
 def _index_entries(index: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -412,6 +460,20 @@ class LayoutSignatureStore(SignatureStore):
         index["manifests"] = [m for m in entries if m is not existing_desc] + [entry]
         _atomic_write(self.root / "index.json", json.dumps(index, indent=2).encode() + b"\n")
         return f"{self.label} (index.json entry {tag})"
+
+    def write_bundle(self, digest: str, subject: dict[str, Any], bundle: bytes,
+                     created: str) -> str:
+        manifest = referrer_manifest(bundle, subject, created)
+        index = self.index()
+        entries = index.get("manifests")
+        if not isinstance(entries, list):
+            raise ImageError(f"{self.label}/index.json: no manifests list")
+        self._write_blob(bundle)
+        self._write_blob(EMPTY_JSON)
+        mdigest = self._write_blob(manifest)
+        index["manifests"] = [*entries, referrer_descriptor(manifest)]
+        _atomic_write(self.root / "index.json", json.dumps(index, indent=2).encode() + b"\n")
+        return f"{self.label} (index.json entry {mdigest}, a referrer of {digest})"
 
 
 def _atomic_write(target: Path, data: bytes) -> None:
