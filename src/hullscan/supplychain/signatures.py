@@ -191,16 +191,9 @@ def _check_layer(store: SignatureStore, location: str, layer: dict[str, object],
         signature = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         return SignatureCheck(location, None, "the signature annotation is not base64")
-    digest, size = layer.get("digest"), layer.get("size")
-    if not isinstance(digest, str) or not isinstance(size, int) or isinstance(size, bool) \
-            or size < 0:
-        return SignatureCheck(location, None, "the payload descriptor has no valid digest "
-                              "and size")
-    try:
-        parse_digest(digest)
-        payload = store.read_blob(digest, size, MAX_PAYLOAD_BYTES)
-    except ImageError as e:
-        return SignatureCheck(location, None, f"payload: {e}")
+    payload, problem = _layer_blob(store, layer, MAX_PAYLOAD_BYTES, "payload")
+    if payload is None:
+        return SignatureCheck(location, None, problem)
     key = next((name for name, k in keys if keyfiles.verify(k, signature, payload)), None)
     if key is None:
         return SignatureCheck(location, None, "the signature does not verify with "
@@ -220,19 +213,26 @@ def _check_layer(store: SignatureStore, location: str, layer: dict[str, object],
     return SignatureCheck(location, key, None)
 
 
-def _check_bundle_layer(store: SignatureStore, location: str, layer: dict[str, Any],
-                        manifest_digest: str, keys: list[tuple[str, keyfiles.PublicKey]]
-                        ) -> SignatureCheck:
+def _layer_blob(store: SignatureStore, layer: dict[str, Any], limit: int,
+                what: str) -> tuple[bytes | None, str]:
+    """A signature manifest layer's blob, digest- and size-checked; else why not."""
     digest, size = layer.get("digest"), layer.get("size")
     if not isinstance(digest, str) or not isinstance(size, int) or isinstance(size, bool) \
             or size < 0:
-        return SignatureCheck(location, None, "the bundle descriptor has no valid digest "
-                              "and size")
+        return None, f"the {what} descriptor has no valid digest and size"
     try:
         parse_digest(digest)
-        data = store.read_blob(digest, size, MAX_BUNDLE_BYTES)
+        return store.read_blob(digest, size, limit), ""
     except ImageError as e:
-        return SignatureCheck(location, None, f"bundle: {e}")
+        return None, f"{what}: {e}"
+
+
+def _check_bundle_layer(store: SignatureStore, location: str, layer: dict[str, Any],
+                        manifest_digest: str, keys: list[tuple[str, keyfiles.PublicKey]]
+                        ) -> SignatureCheck:
+    data, problem = _layer_blob(store, layer, MAX_BUNDLE_BYTES, "bundle")
+    if data is None:
+        return SignatureCheck(location, None, problem)
     result = check_bundle(data, manifest_digest, keys)
     return SignatureCheck(location, result.key, result.problem, result.note)
 
