@@ -22,7 +22,8 @@ from hullscan.cli_registry import RegistryFlags, registry_settings
 from hullscan.model import HullscanError, ImageError
 from hullscan.pipeline import ScanOptions, inventory
 from hullscan.sources import Image, Platform, registry_client
-from hullscan.sources.registry import ACCEPT, open_registry
+from hullscan.sources.registry import open_registry
+from hullscan.sources.registry_client import ACCEPT
 from hullscan.sources.registry_reference import mirrors_for, parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits

@@ -33,14 +33,15 @@ from hullscan.sources.interface import (
     Platform,
     check_digest,
     load_json,
+    sha256_digest,
     shown,
 )
 from hullscan.sources.oci import blob_name, image_from_manifest, select_manifest
 from hullscan.sources.registry_client import (
+    ACCEPT,
     RegistryClient,
     RegistryError,
     _timed,
-    read_bounded,
 )
 from hullscan.sources.registry_reference import Reference, mirrors_for, parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
@@ -49,7 +50,6 @@ from hullscan.streams import Limits, parse_digest
 
 SCHEMA1_TYPES = ("application/vnd.docker.distribution.manifest.v1+json",
                  "application/vnd.docker.distribution.manifest.v1+prettyjws")
-ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
 # a blob download slower than this for ``timeout`` seconds is given up (bytes/s)
 MIN_BLOB_RATE = 1024.0
 # blobs downloaded at once (Docker's max-concurrent-downloads default)
@@ -240,15 +240,12 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
         reference = source.digest or source.tag
         assert reference is not None
         what = f"{source}"
-        deadline = time.monotonic() + settings.timeout
-        with client.get(f"manifests/{reference}", ACCEPT) as resp:
-            media = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
-            if media in SCHEMA1_TYPES:
-                raise ImageError(f"{what}: a Docker schema 1 manifest (deprecated, "
-                                 "unverifiable); hullscan needs schema 2 or OCI")
-            data = read_bounded(resp, limits.max_json_bytes, f"{what} manifest", deadline)
-            header_digest = resp.headers.get("Docker-Content-Digest")
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        found = client.fetch_manifest(reference, limits.max_json_bytes, f"{what} manifest")
+        media, data, header_digest = found.media_type, found.data, found.header_digest
+        if media in SCHEMA1_TYPES:
+            raise ImageError(f"{what}: a Docker schema 1 manifest (deprecated, "
+                             "unverifiable); hullscan needs schema 2 or OCI")
+        digest = sha256_digest(data)
         if source.digest:
             check_digest(data, source.digest, f"{what} manifest")
             digest = source.digest

@@ -18,13 +18,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from hullscan.model import HullscanError, ImageError
 from hullscan.sources import registry_auth
-from hullscan.sources.interface import load_json, shown
+from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, load_json, shown
 from hullscan.sources.registry_auth import Credentials
 from hullscan.sources.registry_reference import Reference, _hostname, _port, is_loopback
 from hullscan.sources.registry_settings import RegistrySettings
@@ -44,6 +45,17 @@ _sleep: Callable[[float], None] = time.sleep
 # so a plain-HTTP server answers "400 Bad Request" at once instead of waiting for a line
 _PROBE_ALPN = ["http/1.1", "hullscan/1"]
 _CHALLENGE_RE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+
+
+ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
+
+
+@dataclass(frozen=True)
+class FetchedManifest:
+    data: bytes
+    media_type: str | None
+    #: ``Docker-Content-Digest`` as the registry claims it (the caller checks it)
+    header_digest: str | None
 
 
 class RegistryError(ImageError):
@@ -159,6 +171,15 @@ class RegistryClient:
     def deadline(self) -> float:
         """When a response that must arrive whole (a manifest, a token) is too late."""
         return time.monotonic() + self.settings.timeout
+
+    def fetch_manifest(self, reference: str, limit: int, what: str) -> FetchedManifest:
+        """GET a manifest (tag or digest), bounded by ``limit`` bytes and the timeout; a
+        non-200 is a ``RegistryError``. Digests are the caller's to check: a pull and a
+        ``verify`` treat a mismatch differently."""
+        with self.get(f"manifests/{reference}", ACCEPT) as resp:
+            media = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
+            data = read_bounded(resp, limit, what, self.deadline())
+            return FetchedManifest(data, media, resp.headers.get("Docker-Content-Digest"))
 
     def close(self) -> None:
         self.client.close()

@@ -120,6 +120,19 @@ def open_store(target: Target, settings: RegistrySettings | None,
     return LayoutSignatureStore(target.root, limits)
 
 
+def _remote_manifest(ref: Reference, reference: str, settings: RegistrySettings | None,
+                     limits: Limits) -> tuple[bytes, str | None, str | None]:
+    """A manifest that must exist: (body, media type, Docker-Content-Digest)."""
+    client = RegistryClient(ref, settings)
+    try:
+        found = fetch_manifest(client, reference, limits)
+    finally:
+        client.close()
+    if found is None:
+        raise ImageError(f"{ref.name}: manifest {shown(reference)} not found (HTTP 404)")
+    return found
+
+
 def resolve_digest(target: Target, settings: RegistrySettings | None,
                    limits: Limits, *, check_layout_manifest: bool = True) -> str:
     """The digest the reference names (an index for a multi-platform image): what cosign
@@ -127,16 +140,9 @@ def resolve_digest(target: Target, settings: RegistrySettings | None,
     what its digest names."""
     if target.reference is not None:
         ref = target.reference
-        client = RegistryClient(ref, settings)
-        try:
-            reference = ref.digest or ref.tag
-            assert reference is not None
-            found = fetch_manifest(client, reference, limits)
-        finally:
-            client.close()
-        if found is None:
-            raise ImageError(f"{ref}: manifest not found (HTTP 404)")
-        data, _media, header = found
+        reference = ref.digest or ref.tag
+        assert reference is not None
+        data, _media, header = _remote_manifest(ref, reference, settings, limits)
         digest = ref.digest or sha256_digest(data)
         if header and header.startswith("sha256:") and header != digest:
             raise DigestMismatch(f"{ref}: manifest digest mismatch: the registry says "
@@ -319,14 +325,7 @@ def subject_descriptor(target: Target, digest: str, settings: RegistrySettings |
                        limits: Limits) -> dict[str, Any]:
     """The image's descriptor (media type, size, digest): a referrer's ``subject``."""
     if target.reference is not None:
-        client = RegistryClient(target.reference, settings)
-        try:
-            found = fetch_manifest(client, digest, limits)
-        finally:
-            client.close()
-        if found is None:
-            raise ImageError(f"{target.reference}: manifest {digest} not found (HTTP 404)")
-        data, media, _ = found
+        data, media, _ = _remote_manifest(target.reference, digest, settings, limits)
         if media is None or media == "application/json":
             parsed = load_json(data, f"manifest {digest}", limits).get("mediaType")
             media = parsed if isinstance(parsed, str) else None

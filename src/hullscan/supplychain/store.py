@@ -33,8 +33,6 @@ from typing import Any
 
 from hullscan.model import HullscanError, ImageError
 from hullscan.sources.interface import (
-    INDEX_TYPES,
-    MANIFEST_TYPES,
     MEDIA_OCI_INDEX,
     MEDIA_OCI_MANIFEST,
     load_json,
@@ -42,7 +40,7 @@ from hullscan.sources.interface import (
     shown,
 )
 from hullscan.sources.oci import REF_NAME, blob_name
-from hullscan.sources.registry_client import RegistryClient, read_bounded
+from hullscan.sources.registry_client import RegistryClient, RegistryError, read_bounded
 from hullscan.sources.registry_push import push_blob, put_manifest
 from hullscan.sources.registry_reference import Reference
 from hullscan.sources.registry_settings import RegistrySettings
@@ -63,7 +61,6 @@ SIG_ANNOTATION = "dev.cosignproject.cosign/signature"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 COSIGN_KIND, COSIGN_SIGS = "kind", "dev.cosignproject.cosign/sigs"
 ZERO_TIME = "0001-01-01T00:00:00Z"
-ACCEPT = ", ".join((*MANIFEST_TYPES, *INDEX_TYPES))
 MAX_REFERRERS = 1000
 MAX_LAYOUT_ENTRIES = 10_000
 
@@ -205,23 +202,21 @@ def _check_blob(data: bytes, digest: str, size: int | None, what: str) -> None:
 
 # -- registry -----------------------------------------------------------------------------
 
-def fetch_manifest(client: RegistryClient, reference: str, limits: Limits,
-                   accept: str = ACCEPT) -> tuple[bytes, str | None, str | None] | None:
+def fetch_manifest(client: RegistryClient, reference: str,
+                   limits: Limits) -> tuple[bytes, str | None, str | None] | None:
     """(body, media type, Docker-Content-Digest) of a manifest, or None when there is
-    none (404). A digest reference is checked against the body."""
-    with client.request("GET", f"manifests/{reference}", accept=accept) as resp:
-        if resp.status_code == 404:
+    none (404). A digest reference is checked against the body (a mismatch is
+    tampering: ``DigestMismatch``)."""
+    what = f"{client.ref.name} manifest {shown(reference)}"
+    try:
+        found = client.fetch_manifest(reference, limits.max_json_bytes, what)
+    except RegistryError as e:
+        if e.status == 404:
             return None
-        if resp.status_code != 200:
-            raise HullscanError(f"{client.ref.name}: HTTP {resp.status_code} fetching "
-                                f"manifest {shown(reference)}")
-        data = read_bounded(resp, limits.max_json_bytes, f"{client.ref.name} manifest "
-                            f"{shown(reference)}", client.deadline())
-        media = resp.headers.get("Content-Type", "").split(";")[0].strip() or None
-        header = resp.headers.get("Docker-Content-Digest")
+        raise
     if reference.startswith("sha256:"):
-        _check_blob(data, reference, None, f"{client.ref.name} manifest {reference}")
-    return data, media, header
+        _check_blob(found.data, reference, None, what)
+    return found.data, found.media_type, found.header_digest
 
 
 class RegistrySignatureStore(SignatureStore):
