@@ -608,3 +608,22 @@ def test_cli_config_scan_without_vuln_still_knows_os_owned_setuid_files(
     doc = json.loads(capsys.readouterr().out)
     unowned = {f["path"] for f in doc["findings"] if f["id"] == "HS-IMG-010"}
     assert unowned == {"usr/local/bin/suid-helper"}
+
+
+@pytest.mark.parametrize("scanners", ["config", "secret,config", "config,secret,binary"])
+def test_account_checks_run_with_every_scanner_combination(tmp_path: Path,
+                                                           scanners: str) -> None:
+    """Each scanner's layer analyzers are kept when several scanners run together."""
+    import json
+
+    from hullscan.cli import main
+
+    img = build([[*shell_base(), file("etc/passwd", "root:x:0:0:root:/root:/bin/bash\n"
+                                                    "svc:x:1:1::/:/bin/sh\n"),
+                  file("etc/shadow", "root:*:1::::::\nsvc::1::::::\n")]])
+    root = write_oci([(img, {})], tmp_path / "oci")
+    out = tmp_path / "r.json"
+    assert main(["scan", f"oci:{root}", "--scanners", scanners, "-q", "--format", "json",
+                 "-o", str(out), "--cache-dir", str(tmp_path / "c")]) == 0
+    found = {(f["id"], f.get("path")) for f in json.loads(out.read_text())["findings"]}
+    assert ("HS-IMG-022", "etc/shadow") in found

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hullscan.checks.catalogue import CheckSettings
 from hullscan.inventory.interface import Analyzer
 from hullscan.model import Finding, HullscanError, ScanReport
 from hullscan.pipeline import ProgressHook, ScanOptions, analyze_image
@@ -70,6 +71,8 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
         db = open_db(request.db_path or default_db_path())
         if stale := age_warning(db, request.max_db_age_days):
             warnings.append(stale)
+    # check settings are read once, and a bad one fails before the image is read
+    settings = CheckSettings.from_config(request.config)
     trust = None
     if "supplychain" in request.scanners:  # a bad policy fails before the image is read
         from hullscan.supplychain.trust import load_trust_policy
@@ -89,7 +92,8 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
     if "secret" in request.scanners:
         from hullscan.secrets import secret_analyzers
 
-        engine, extra = secret_analyzers(request.config)
+        engine, secret_layer_analyzers = secret_analyzers(request.config)
+        extra += secret_layer_analyzers
     try:
         needs_packages = bool({"vuln", "config", "binary"} & set(request.scanners))
         # the supply chain scanner alone needs the manifest and config, not the layers
@@ -103,21 +107,16 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
             findings += layer_findings(analyzed, engine, final_only=request.layers == "final")
             findings += config_findings(analyzed, engine)
         if "config" in request.scanners:
-            from hullscan.checks.catalogue import CheckSettings
             from hullscan.checks.image import check_image
 
-            settings = CheckSettings.from_config(request.config)
             image_findings, summaries["image"] = check_image(analyzed, settings, request.ref)
             findings += settings.apply(image_findings)
         if "binary" in request.scanners:
             from hullscan.binaries.scanner import eol_findings, hardening_findings
-            from hullscan.checks.catalogue import CheckSettings
 
-            settings = CheckSettings.from_config(request.config)
             hardening, summaries["binaries"] = hardening_findings(analyzed)
             findings += settings.apply(hardening + eol_findings(analyzed))
         if "supplychain" in request.scanners:
-            from hullscan.checks.catalogue import CheckSettings
             from hullscan.supplychain.scanner import SupplyChainSettings, supplychain_findings
 
             chain, summaries["supplychain"] = supplychain_findings(
@@ -125,7 +124,7 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
                                                            options.cache_dir, options.limits))
             findings = [f for f in findings if not (
                 f.id in _SUPERSEDED_BY_SUPPLYCHAIN and f.details.get("subject") == "image")]
-            findings += CheckSettings.from_config(request.config).apply(chain)
+            findings += settings.apply(chain)
         not_affected: list[Finding] = []
         if db is not None:
             from hullscan.vuln.matcher import match_inventory
