@@ -74,10 +74,10 @@ def _finding(check: Check, evidence: str, severity: Severity | None = None,
                    kind="supplychain")
 
 
-def _subject(analyzed: AnalyzedImage, ref: str) -> _Subject:
+def _subject(analyzed: AnalyzedImage, ref: str, default_registry: str) -> _Subject:
     image = analyzed.image
     if image.transport == "registry":
-        r = parse_reference(ref)
+        r = parse_reference(ref, default_registry)
         name = canonical_name(r.name)
         return _Subject(name, r.tag, r.digest is not None,
                         f"{name}:{r.tag}" if r.tag and not r.digest else None)
@@ -132,7 +132,7 @@ def supplychain_findings(analyzed: AnalyzedImage, ref: str,
                          settings: SupplyChainSettings) -> tuple[list[Finding], dict[str, Any]]:
     """The findings and a summary (trust rule, pinning, signatures) for the report."""
     image = analyzed.image
-    subject = _subject(analyzed, ref)
+    subject = _subject(analyzed, ref, settings.registry.default_registry)
     findings: list[Finding] = []
     summary: dict[str, Any] = {"name": subject.name, "digest": image.reference_digest
                                or image.manifest_digest, "pinned": subject.pinned}
