@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from hullscan.analyzer import AnalyzerInputError
 from hullscan.binaries.hardening import (
     HARDENING_CHECKS,
     BinaryInfo,
@@ -27,7 +28,6 @@ from hullscan.binaries.hardening import (
     inspect_binary,
     unsafe_search_paths,
 )
-from hullscan.inventory.interface import AnalyzerInputError
 from hullscan.model import FileInfo, FileType, Severity
 
 GCC = shutil.which("gcc")

@@ -16,7 +16,8 @@ from hullscan.checks.catalogue import CheckSettings
 from hullscan.checks.dockerfile import CATALOGUE, lint_file, lint_text, parse
 from hullscan.checks.dockerfile.parser import substitute
 from hullscan.checks.dockerfile.shell import parse_shell
-from hullscan.model import HullscanError, Severity
+from hullscan.errors import HullscanError
+from hullscan.model import Severity
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dockerfiles"
 CORPUS_DOCKERFILE = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "files" \

@@ -23,9 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hullscan import cli
+from hullscan.errors import ImageError
 from hullscan.filesystem import ImageFilesystem
 from hullscan.inventory import default_analyzers
-from hullscan.model import ImageError, Inventory
+from hullscan.model import Inventory
 from hullscan.pipeline import ScanOptions, analyze_layers, inventory
 from hullscan.sources import open_image
 from hullscan.streams import Limits

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from hullscan.analyzer import AnalyzerInputError, AnalyzerResult
 from hullscan.inventory.dotnet import DotnetDepsAnalyzer
-from hullscan.inventory.interface import AnalyzerInputError, AnalyzerResult
 from hullscan.model import FileInfo, FileType
 
 NEWTONSOFT_SHA = ("sha512-ppPFpBcvxdsfUonNcvITKqLl3bqxWbDCZIzDWHzjpdAHRFfZe0Dw9HmA0+za13IdyrgJwpk"

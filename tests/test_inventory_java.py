@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import pytest
 
+from hullscan.analyzer import AnalyzerInputError, AnalyzerResult
 from hullscan.inventory import java
-from hullscan.inventory.interface import AnalyzerInputError, AnalyzerResult
 from hullscan.inventory.java import (
     JavaArchiveAnalyzer,
     parse_archive_filename,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from hullscan.analyzer import AnalyzerInputError
 from hullscan.inventory.golang import GoBinaryAnalyzer, packages_from_buildinfo
-from hullscan.inventory.interface import AnalyzerInputError
 from hullscan.inventory.node import NodePackageAnalyzer, is_installed_package_json
 from hullscan.inventory.python import PythonDistAnalyzer
 from hullscan.model import FileInfo, FileType

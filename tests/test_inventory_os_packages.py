@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from packageurl import PackageURL
 
+from hullscan.analyzer import AnalyzerInputError
 from hullscan.inventory.apk import ApkAnalyzer
 from hullscan.inventory.dpkg import DpkgAnalyzer
-from hullscan.inventory.interface import AnalyzerInputError
 from hullscan.inventory.os_release import OSReleaseAnalyzer
 from hullscan.model import FileInfo, FileType
 from hullscan.pipeline import ScanOptions, inventory

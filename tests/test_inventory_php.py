@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from hullscan.inventory.interface import AnalyzerInputError, AnalyzerResult
+from hullscan.analyzer import AnalyzerInputError, AnalyzerResult
 from hullscan.inventory.php import ComposerInstalledAnalyzer
 from hullscan.model import FileInfo, FileType
 

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from hullscan.inventory.interface import AnalyzerInputError, AnalyzerResult
+from hullscan.analyzer import AnalyzerInputError, AnalyzerResult
 from hullscan.inventory.ruby import GemspecAnalyzer, parse_gemspec
 from hullscan.model import FileInfo, FileType
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from hullscan.analyzer import AnalyzerInputError, AnalyzerResult
 from hullscan.inventory import rust
-from hullscan.inventory.interface import AnalyzerInputError, AnalyzerResult
 from hullscan.inventory.rust import CargoAuditableAnalyzer, _MarkerScan
 from hullscan.model import FileInfo, FileType
 

@@ -9,10 +9,10 @@ from typing import IO, Any, ClassVar
 
 import pytest
 
+from hullscan.analyzer import Analyzer, AnalyzerResult
 from hullscan.blob import BlobRef
 from hullscan.filesystem import ImageFilesystem, PathVersion
 from hullscan.inventory import default_analyzers
-from hullscan.inventory.interface import Analyzer, AnalyzerResult
 from hullscan.layers import LayerAnalysis, TarLayerSource, analyze_layer
 from hullscan.model import FileInfo, FileType, Inventory, Package
 from hullscan.pipeline import ScanOptions, analyze_layers, inventory

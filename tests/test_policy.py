@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hullscan.model import Finding, HullscanError, Package, Severity
+from hullscan.errors import HullscanError
+from hullscan.model import Finding, Package, Severity
 from hullscan.policy import Policy, apply, load_ignore_file, parse_severities
 
 OPENSSL = Package("libssl3", "3.0.11-1~deb12u2", "deb",

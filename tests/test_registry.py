@@ -19,7 +19,7 @@ import pytest
 
 from hullscan.cli import main
 from hullscan.cli_registry import RegistryFlags, registry_settings
-from hullscan.model import HullscanError, ImageError
+from hullscan.errors import HullscanError, ImageError
 from hullscan.pipeline import ScanOptions, inventory
 from hullscan.sources import Image, Platform, registry_client
 from hullscan.sources.registry import open_registry

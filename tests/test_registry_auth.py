@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from hullscan.cli import main
-from hullscan.model import HullscanError
+from hullscan.errors import HullscanError
 from hullscan.sources import registry_auth
 from hullscan.sources.registry_auth import Credentials, lookup
 from hullscan.sources.registry_settings import RegistrySettings

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hullscan.inventory.interface import AnalyzerInputError, AnalyzerResult
+from hullscan.analyzer import AnalyzerInputError, AnalyzerResult
 from hullscan.inventory.rpm import (
     DATABASES,
     RpmAnalyzer,

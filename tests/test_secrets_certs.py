@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
-from hullscan.inventory.interface import AnalyzerResult
+from hullscan.analyzer import AnalyzerResult
 from hullscan.model import FileInfo, FileType, Finding, Severity
 from hullscan.secrets.certs import CertificateAnalyzer
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hullscan.model import FileInfo, FileType, Finding, HullscanError, Severity
+from hullscan.errors import HullscanError
+from hullscan.model import FileInfo, FileType, Finding, Severity
 from hullscan.paths import normalize
 from hullscan.secrets import SecretAnalyzer, SecretEngine, builtin_rules, load_rules, mask
 from hullscan.secrets.analyzer import skipped_path

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hullscan.cli import main
-from hullscan.model import HullscanError
+from hullscan.errors import HullscanError
 from hullscan.supplychain import keys as K
 from hullscan.supplychain.payload import make_payload, parse_payload
 from hullscan.supplychain.signatures import SignatureCheck, check_signatures

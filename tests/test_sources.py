@@ -16,7 +16,8 @@ import pytest
 import zstandard
 
 from hullscan import cli
-from hullscan.model import ImageError, Inventory
+from hullscan.errors import ImageError
+from hullscan.model import Inventory
 from hullscan.pipeline import ScanOptions, inventory
 from hullscan.sources import Platform, open_image
 

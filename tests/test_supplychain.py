@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hullscan.cli import main
-from hullscan.model import HullscanError
+from hullscan.errors import HullscanError
 from hullscan.supplychain.history import TagHistory
 from hullscan.supplychain.trust import TrustPolicy, canonical_name, load_trust_policy
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from hullscan.model import Finding, HullscanError, Location, Package, Severity
+from hullscan.errors import HullscanError
+from hullscan.model import Finding, Location, Package, Severity
 from hullscan.policy import Policy, apply
 from hullscan.vex import VexStatement, load_vex, purl_matches, vex_suppresses
 

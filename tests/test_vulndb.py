@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
+from hullscan.errors import DatabaseError
 from hullscan.vulndb import (
     ImportStats,
     MalformedAdvisory,
     VulnDB,
-    VulnDBError,
     age_warning,
     base_ecosystem,
     import_paths,
@@ -414,13 +414,13 @@ def test_expand_paths(tmp_path: Path) -> None:
     assert [(s.kind, Path(s.label).relative_to(tree.resolve()).as_posix()) for s in specs] == [
         ("dir", "."), ("zip", "PyPI/all.zip"), ("zip", "deep/npm/all.zip")]
     assert specs[1].etag  # size-mtime, used by `db update` from a directory
-    with pytest.raises(VulnDBError, match="no such file"):
+    with pytest.raises(DatabaseError, match="no such file"):
         expand_paths([tmp_path / "missing"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(VulnDBError, match="no OSV records"):
+    with pytest.raises(DatabaseError, match="no OSV records"):
         expand_paths([tmp_path / "empty"])
     (tmp_path / "x.txt").write_text("hello")
-    with pytest.raises(VulnDBError, match="not an OSV JSON file"):
+    with pytest.raises(DatabaseError, match="not an OSV JSON file"):
         expand_paths([tmp_path / "x.txt"])
 
 
@@ -457,7 +457,7 @@ def test_corrupt_zip_keeps_old_db(tmp_path: Path) -> None:
     garbage = tmp_path / "bad" / "all.zip"
     garbage.parent.mkdir()
     garbage.write_bytes(b"PK\x03\x04 this is not really a zip" * 100)
-    with pytest.raises(VulnDBError, match="not a readable zip"):
+    with pytest.raises(DatabaseError, match="not a readable zip"):
         import_paths([FIXTURES / "PyPI", garbage], dest)
     # a zip whose directory is fine but whose member data is damaged
     damaged = fixture_zip(tmp_path / "damaged" / "all.zip", "PyPI")
@@ -465,7 +465,7 @@ def test_corrupt_zip_keeps_old_db(tmp_path: Path) -> None:
     start = raw.index(b"PK\x03\x04") + 30 + len("PYSEC-2007-1.json")
     raw[start + 10:start + 60] = b"\x00" * 50
     damaged.write_bytes(bytes(raw))
-    with pytest.raises(VulnDBError, match="corrupt zip"):
+    with pytest.raises(DatabaseError, match="corrupt zip"):
         import_paths([damaged], dest)
     assert dest.read_bytes() == before
     assert leftovers(tmp_path) == []
@@ -483,10 +483,10 @@ def test_refuses_to_overwrite_other_files(tmp_path: Path) -> None:
     text.write_text("my notes " * 100)
     for path in (other, text):
         before = path.read_bytes()
-        with pytest.raises(VulnDBError, match="not a hullscan vulnerability database"):
+        with pytest.raises(DatabaseError, match="not a hullscan vulnerability database"):
             import_paths([FIXTURES / "npm"], path)
         assert path.read_bytes() == before
-        with pytest.raises(VulnDBError):
+        with pytest.raises(DatabaseError):
             open_db(path)
 
 
@@ -509,7 +509,7 @@ def test_atomic_swap_while_reader_holds_old_db(tmp_path: Path) -> None:
 
 
 def test_open_db_and_age(tmp_path: Path) -> None:
-    with pytest.raises(VulnDBError, match=r"hullscan db update.*hullscan db import"):
+    with pytest.raises(DatabaseError, match=r"hullscan db update.*hullscan db import"):
         open_db(tmp_path / "missing.sqlite")
     dest = tmp_path / "osv.sqlite"
     import_paths([FIXTURES / "npm"], dest)
@@ -528,7 +528,7 @@ def test_relative_and_odd_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     import_paths([FIXTURES / "PyPI"], Path(name))
     with open_db(name) as db:
         assert db.meta().advisories == 3
-    with pytest.raises(VulnDBError, match="nothing to import"):
+    with pytest.raises(DatabaseError, match="nothing to import"):
         import_paths([], name)
 
 
@@ -657,18 +657,18 @@ def test_update_errors_keep_old_db(mirror: Mirror, tmp_path: Path) -> None:
     dest, cache = tmp_path / "osv.sqlite", tmp_path / "cache"
     update(dest, mirror.url, ["npm"], cache_dir=cache)
     before = dest.read_bytes()
-    with pytest.raises(VulnDBError, match="HTTP 404"):
+    with pytest.raises(DatabaseError, match="HTTP 404"):
         update(dest, mirror.url, ["npm", "NoSuchEcosystem"], cache_dir=cache)
     make_zip(mirror.root / "npm" / "all.zip", {"GO-2020-0001.json": fixture("Go",
                                                                              "GO-2020-0001")})
     mirror.fail["/PyPI/all.zip"] = 500
-    with pytest.raises(VulnDBError, match="HTTP 500"):
+    with pytest.raises(DatabaseError, match="HTTP 500"):
         update(dest, mirror.url, ["npm", "PyPI"], cache_dir=cache)
     (mirror.root / "npm" / "all.zip").write_bytes(b"PK\x03\x04 garbage" * 50)
-    with pytest.raises(VulnDBError, match="not a readable zip"):
+    with pytest.raises(DatabaseError, match="not a readable zip"):
         update(dest, mirror.url, ["npm"], cache_dir=cache)
     fixture_zip(mirror.root / "npm" / "all.zip", "npm", "Go")
-    with pytest.raises(VulnDBError, match="allowed"):
+    with pytest.raises(DatabaseError, match="allowed"):
         update(dest, mirror.url, ["npm"], cache_dir=cache, max_bytes=100)
     assert dest.read_bytes() == before
     assert list((cache / "tmp").iterdir()) == [] and leftovers(tmp_path) == []
@@ -679,15 +679,15 @@ def test_update_network_failure_and_offline(mirror: Mirror, tmp_path: Path) -> N
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(VulnDBError, match="download failed"):
+    with pytest.raises(DatabaseError, match="download failed"):
         update(dest, f"http://127.0.0.1:{port}", ["npm"], cache_dir=tmp_path / "c", timeout=5)
     assert not dest.exists()
-    with pytest.raises(VulnDBError, match="--offline"):
+    with pytest.raises(DatabaseError, match="--offline"):
         update(dest, mirror.url, ["npm"], offline=True, cache_dir=tmp_path / "c")
     assert mirror.log == []
-    with pytest.raises(VulnDBError, match="unsupported scheme"):
+    with pytest.raises(DatabaseError, match="unsupported scheme"):
         update(dest, "ftp://example.org/osv", ["npm"], cache_dir=tmp_path / "c")
-    with pytest.raises(VulnDBError, match="not an OSV ecosystem name"):
+    with pytest.raises(DatabaseError, match="not an OSV ecosystem name"):
         update(dest, mirror.url, ["../etc"], cache_dir=tmp_path / "c")
 
 
@@ -705,5 +705,5 @@ def test_update_from_directory(tmp_path: Path) -> None:
     assert third.changed == ("npm",)
     with open_db(dest) as db:
         assert db.advisories_for("PyPI", "django")
-    with pytest.raises(VulnDBError, match="not found"):
+    with pytest.raises(DatabaseError, match="not found"):
         update(dest, str(root), ["Debian"], cache_dir=tmp_path / "c")

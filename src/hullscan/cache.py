@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hullscan.inventory.interface import Analyzer
+from hullscan.analyzer import Analyzer
 from hullscan.layers import LayerAnalysis
 
 SCHEMA_VERSION = 1

@@ -17,7 +17,8 @@ import click
 from hullscan import __version__
 from hullscan.cache import default_cache_dir
 from hullscan.cli_registry import RegistryFlags, registry_options, registry_settings
-from hullscan.model import HullscanError, ScanReport, Severity
+from hullscan.errors import HullscanError
+from hullscan.model import ScanReport, Severity
 from hullscan.pipeline import ProgressHook, ScanOptions, inventory
 from hullscan.policy import IGNORE_FILE
 from hullscan.scan import DEFAULT_SCANNERS, SCANNERS

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hullscan.cli_registry import RegistryFlags, registry_options, registry_settings
-from hullscan.model import HullscanError
+from hullscan.errors import HullscanError
 from hullscan.sources.interface import Platform, shown
 from hullscan.sources.registry_settings import RegistrySettings
 
@@ -153,6 +153,7 @@ def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: s
       hullscan verify oci:./layout:1.4 --digest sha256:4c1c50d0… --key cosign.pub
     """
     from hullscan.config import load_config
+    from hullscan.errors import DigestMismatch
     from hullscan.streams import Limits, parse_digest
     from hullscan.supplychain.digests import verify_digests
     from hullscan.supplychain.signatures import (
@@ -161,7 +162,7 @@ def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: s
         parse_target,
         resolve_digest,
     )
-    from hullscan.supplychain.store import DigestMismatch, referrers_tag, sig_tag
+    from hullscan.supplychain.store import referrers_tag, sig_tag
     from hullscan.supplychain.trust import load_trust_policy
 
     config = load_config(config_file)

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from hullscan.model import HullscanError
+from hullscan.errors import HullscanError
 from hullscan.sources.registry_reference import registry_host
 from hullscan.sources.registry_settings import RegistrySettings
 

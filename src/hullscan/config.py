@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from hullscan.model import HullscanError
+from hullscan.errors import HullscanError
 
 CONFIG_FILES = ("hullscan.yaml", ".hullscan.yaml")
 

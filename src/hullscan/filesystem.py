@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from hullscan.inventory.interface import AnalyzerResult
+from hullscan.analyzer import AnalyzerResult
 from hullscan.layers import LayerAnalysis
 from hullscan.model import FileInfo, FileType, Package
 from hullscan.paths import resolve_link_target

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
 from hullscan import tempfiles
+from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult
 from hullscan.blob import BlobRef
-from hullscan.inventory.interface import Analyzer, AnalyzerInputError, AnalyzerResult
-from hullscan.model import FileInfo, FileType, ImageError
+from hullscan.errors import ImageError
+from hullscan.model import FileInfo, FileType
 from hullscan.paths import UnsafePath, normalize
 from hullscan.streams import Limits, open_layer_stream
 

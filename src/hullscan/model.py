@@ -11,13 +11,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-
-class HullscanError(Exception):
-    """An error the user can act on: printed as one line, exit code 2."""
-
-
-class ImageError(HullscanError):
-    """The image cannot be read, or it is not what it claims to be (digest mismatch)."""
+from hullscan.errors import HullscanError
 
 
 class FileType(enum.StrEnum):

@@ -12,10 +12,10 @@ from pathlib import Path
 from packageurl import PackageURL
 
 from hullscan import tempfiles
+from hullscan.analyzer import Analyzer
 from hullscan.cache import LayerCache, cache_key, default_cache_dir
 from hullscan.filesystem import ImageFilesystem, package_identity
 from hullscan.inventory import OS_PACKAGE_TYPES, default_analyzers
-from hullscan.inventory.interface import Analyzer
 from hullscan.inventory.os_release import OS_RELEASE, RELEASE_FILES, OSReleaseAnalyzer
 from hullscan.inventory.rpm import DATABASES as RPM_DATABASES
 from hullscan.layers import LayerAnalysis, LayerSource, analyze_layer

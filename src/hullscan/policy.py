@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from hullscan.config import read_yaml
-from hullscan.model import Finding, HullscanError, Severity, Suppressed
+from hullscan.errors import HullscanError
+from hullscan.model import Finding, Severity, Suppressed
 
 IGNORE_FILE = ".hullscanignore"
 

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hullscan.analyzer import Analyzer
 from hullscan.checks.catalogue import CheckSettings
-from hullscan.inventory.interface import Analyzer
-from hullscan.model import Finding, HullscanError, ScanReport
+from hullscan.errors import HullscanError
+from hullscan.model import Finding, ScanReport
 from hullscan.pipeline import ProgressHook, ScanOptions, analyze_image
 from hullscan.policy import Policy, PolicyResult, apply
 

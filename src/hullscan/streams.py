@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import zstandard
 
-from hullscan.model import ImageError
+from hullscan.errors import ImageError
 
 try:  # ISA-L inflates layers 2-3x faster than zlib, with zlib's API (~40% of a cold scan)
     from isal import isal_zlib as zlib

@@ -22,7 +22,8 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from hullscan.model import Finding, HullscanError
+from hullscan.errors import HullscanError
+from hullscan.model import Finding
 
 MAX_VEX_BYTES = 64 * 1024 * 1024
 STATUSES = ("not_affected", "affected", "fixed", "under_investigation")

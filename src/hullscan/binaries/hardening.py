@@ -56,8 +56,8 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSegment
 from elftools.elf.elffile import ELFFile
 
+from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.checks.catalogue import Catalogue, Check
-from hullscan.inventory.interface import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.model import FileInfo, Finding, Severity
 from hullscan.tempfiles import spool, spool_to_path
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import IO, cast
 
+from hullscan.analyzer import Analyzer, AnalyzerResult, MiB
 from hullscan.binaries.hardening import PrefixedStream, inspect_pe, read_pe_head
-from hullscan.inventory.interface import Analyzer, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
 from hullscan.tempfiles import spool_to_path

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import IO
 
+from hullscan.analyzer import Analyzer, AnalyzerResult, MiB
 from hullscan.checks.catalogue import Check
-from hullscan.inventory.interface import Analyzer, AnalyzerResult, MiB
 from hullscan.model import FileInfo, Severity
 
 PASSWD, SHADOW, GROUP = "etc/passwd", "etc/shadow", "etc/group"

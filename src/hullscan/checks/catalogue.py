@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from hullscan.model import Finding, HullscanError, Severity
+from hullscan.errors import HullscanError
+from hullscan.model import Finding, Severity
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from hullscan.analyzer import Analyzer
 from hullscan.inventory.apk import ApkAnalyzer
 from hullscan.inventory.dotnet import DotnetDepsAnalyzer
 from hullscan.inventory.dpkg import DpkgAnalyzer
 from hullscan.inventory.golang import GoBinaryAnalyzer
-from hullscan.inventory.interface import Analyzer
 from hullscan.inventory.java import JavaArchiveAnalyzer
 from hullscan.inventory.node import NodePackageAnalyzer
 from hullscan.inventory.os_release import OSReleaseAnalyzer

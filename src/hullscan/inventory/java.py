@@ -20,7 +20,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from hullscan.inventory.interface import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
+from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
 from hullscan.tempfiles import spool

@@ -6,7 +6,7 @@ import re
 import shlex
 from typing import IO
 
-from hullscan.inventory.interface import Analyzer, AnalyzerInputError, AnalyzerResult
+from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult
 from hullscan.model import FileInfo, OSInfo
 
 OS_RELEASE = ("etc/os-release", "usr/lib/os-release")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from hullscan.inventory.interface import (
+from hullscan.analyzer import (
     Analyzer,
     AnalyzerInputError,
     AnalyzerResult,

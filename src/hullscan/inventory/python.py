@@ -8,7 +8,7 @@ from email.parser import HeaderParser
 from typing import IO
 
 from hullscan import tempfiles
-from hullscan.inventory.interface import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
+from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
 

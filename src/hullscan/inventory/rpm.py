@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from hullscan import tempfiles
-from hullscan.inventory.interface import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
+from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
 from hullscan.inventory.rpmdb import (
     RpmDbError,

@@ -24,7 +24,7 @@ from typing import IO, Any, cast
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from hullscan.inventory.interface import (
+from hullscan.analyzer import (
     Analyzer,
     AnalyzerInputError,
     AnalyzerResult,

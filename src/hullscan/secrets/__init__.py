@@ -5,7 +5,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from hullscan.inventory.interface import Analyzer
+from hullscan.analyzer import Analyzer
 from hullscan.secrets.analyzer import SecretAnalyzer
 from hullscan.secrets.engine import SecretEngine, SecretMatch, mask
 from hullscan.secrets.rules import Allowlist, Rule, RuleSet, builtin_rules, load_rules

@@ -39,7 +39,7 @@ import re
 from collections.abc import Mapping
 from typing import IO, Any
 
-from hullscan.inventory.interface import Analyzer, AnalyzerResult, MiB
+from hullscan.analyzer import Analyzer, AnalyzerResult, MiB
 from hullscan.model import FileInfo, Finding
 from hullscan.secrets.engine import SecretEngine
 from hullscan.secrets.rules import RuleSet, load_rules

@@ -75,7 +75,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
-from hullscan.inventory.interface import Analyzer, AnalyzerResult, MiB
+from hullscan.analyzer import Analyzer, AnalyzerResult, MiB
 from hullscan.model import FileInfo, Finding, Severity
 
 #: file names that may hold certificates or keystores wherever they are

@@ -42,7 +42,8 @@ from typing import Any
 
 import yaml
 
-from hullscan.model import HullscanError, Severity
+from hullscan.errors import HullscanError
+from hullscan.model import Severity
 
 _ID_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")

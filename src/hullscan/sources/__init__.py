@@ -7,8 +7,8 @@ import tarfile
 from pathlib import Path
 
 from hullscan.cache import default_cache_dir
+from hullscan.errors import ImageError
 from hullscan.layers import DirLayerSource
-from hullscan.model import ImageError
 from hullscan.sources.docker_archive import open_docker_archive
 from hullscan.sources.interface import Image, Platform
 from hullscan.sources.oci import open_oci

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hullscan.errors import ImageError
 from hullscan.layers import TarLayerSource
-from hullscan.model import ImageError
 from hullscan.sources.interface import (
     Image,
     check_digest,

@@ -8,8 +8,9 @@ import platform as _platform
 from dataclasses import dataclass, field
 from typing import Any
 
+from hullscan.errors import ImageError
 from hullscan.layers import LayerSource
-from hullscan.model import ImageError, ImageMeta, LayerInfo
+from hullscan.model import ImageMeta, LayerInfo
 from hullscan.streams import Limits, parse_digest
 
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from hullscan.blob import BlobRef
-from hullscan.model import ImageError
+from hullscan.errors import ImageError, RegistryError
 from hullscan.sources.interface import (
     INDEX_TYPES,
     MANIFEST_TYPES,
@@ -37,12 +37,7 @@ from hullscan.sources.interface import (
     shown,
 )
 from hullscan.sources.oci import blob_name, image_from_manifest, select_manifest
-from hullscan.sources.registry_client import (
-    ACCEPT,
-    RegistryClient,
-    RegistryError,
-    _timed,
-)
+from hullscan.sources.registry_client import ACCEPT, RegistryClient, _timed
 from hullscan.sources.registry_reference import Reference, mirrors_for, parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore, Store

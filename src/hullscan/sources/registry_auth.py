@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hullscan.model import HullscanError
+from hullscan.errors import HullscanError
 from hullscan.sources.interface import shown
 from hullscan.sources.registry_settings import RegistrySettings
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from hullscan.model import HullscanError, ImageError
+from hullscan.errors import HullscanError, ImageError, RegistryError
 from hullscan.sources import registry_auth
 from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, load_json, shown
 from hullscan.sources.registry_auth import Credentials
@@ -56,23 +56,6 @@ class FetchedManifest:
     media_type: str | None
     #: ``Docker-Content-Digest`` as the registry claims it (the caller checks it)
     header_digest: str | None
-
-
-class RegistryError(ImageError):
-    """A registry refused or failed; ``fallback``: another endpoint (the origin behind a
-    mirror) may still serve the pull (404, 5xx, connection failures)."""
-
-    def __init__(self, message: str, *, status: int | None = None,
-                 transport: bool = False, mid_body: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.transport = transport
-        self.mid_body = mid_body  # the connection failed while the body streamed
-
-    @property
-    def fallback(self) -> bool:
-        return self.transport or self.status == 404 or (self.status or 0) >= 500
-
 
 
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:

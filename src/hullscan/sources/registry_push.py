@@ -8,7 +8,7 @@ import hashlib
 
 import httpx
 
-from hullscan.model import HullscanError
+from hullscan.errors import HullscanError
 from hullscan.sources.interface import shown
 from hullscan.sources.registry_client import RegistryClient
 

@@ -9,7 +9,7 @@ import re
 from contextlib import suppress
 from dataclasses import dataclass
 
-from hullscan.model import HullscanError, ImageError
+from hullscan.errors import HullscanError, ImageError
 from hullscan.sources.interface import shown
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import parse_digest

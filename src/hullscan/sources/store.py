@@ -13,7 +13,7 @@ import tarfile
 from abc import ABC, abstractmethod
 
 from hullscan.blob import BlobRef
-from hullscan.model import ImageError
+from hullscan.errors import ImageError
 from hullscan.paths import UnsafePath, normalize, resolve_link_target
 from hullscan.sources.interface import shown
 

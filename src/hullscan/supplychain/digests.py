@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hullscan.model import HullscanError, ImageError
+from hullscan.errors import DigestMismatch, HullscanError, ImageError
 from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, Platform, load_json, shown
 from hullscan.sources.oci import blob_name
 from hullscan.sources.registry_client import RegistryClient
@@ -23,7 +23,6 @@ from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore
 from hullscan.streams import CHUNK, Limits, parse_digest
 from hullscan.supplychain.signatures import Target, resolve_digest
-from hullscan.supplychain.store import DigestMismatch
 
 MAX_DEPTH = 4
 

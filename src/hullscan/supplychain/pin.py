@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hullscan.checks.dockerfile.parser import Dockerfile, parse, parse_image
-from hullscan.model import HullscanError, ImageError
+from hullscan.errors import HullscanError, ImageError
 from hullscan.sources.interface import check_digest, load_json
 from hullscan.sources.registry_reference import parse_reference
 from hullscan.sources.registry_settings import RegistrySettings

@@ -15,7 +15,8 @@ from typing import Any
 
 from hullscan.checks.catalogue import Check
 from hullscan.checks.image import ImageRef
-from hullscan.model import Finding, HullscanError, Severity
+from hullscan.errors import HullscanError
+from hullscan.model import Finding, Severity
 from hullscan.pipeline import AnalyzedImage
 from hullscan.sources.registry_reference import parse_reference
 from hullscan.sources.registry_settings import RegistrySettings

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hullscan.model import HullscanError, ImageError
+from hullscan.errors import DigestMismatch, HullscanError, ImageError
 from hullscan.sources import split_path_and_tag
 from hullscan.sources.interface import MEDIA_OCI_MANIFEST, load_json, sha256_digest, shown
 from hullscan.sources.oci import REF_NAME, available_tags, is_sidecar
@@ -47,7 +47,6 @@ from hullscan.supplychain.payload import (
 from hullscan.supplychain.store import (
     SIG_ANNOTATION,
     SIMPLESIGNING,
-    DigestMismatch,
     LayoutSignatureStore,
     RegistrySignatureStore,
     SignatureStore,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hullscan.model import HullscanError, ImageError
+from hullscan.errors import DigestMismatch, HullscanError, ImageError, RegistryError
 from hullscan.sources.interface import (
     MEDIA_OCI_INDEX,
     MEDIA_OCI_MANIFEST,
@@ -40,7 +40,7 @@ from hullscan.sources.interface import (
     shown,
 )
 from hullscan.sources.oci import REF_NAME, blob_name
-from hullscan.sources.registry_client import RegistryClient, RegistryError, read_bounded
+from hullscan.sources.registry_client import RegistryClient, read_bounded
 from hullscan.sources.registry_push import push_blob, put_manifest
 from hullscan.sources.registry_reference import Reference
 from hullscan.sources.registry_settings import RegistrySettings
@@ -152,10 +152,6 @@ def _existing_layers(existing: dict[str, Any] | None, what: str) -> list[dict[st
         raise HullscanError(f"{what}: the existing signature manifest has no layers list; "
                             "refusing to overwrite it")
     return list(layers)
-
-
-class DigestMismatch(ImageError):
-    """Content that does not hash to its digest: tampering, for ``verify`` (exit 1)."""
 
 
 class SignatureStore(ABC):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hullscan.config import read_yaml
-from hullscan.model import HullscanError
+from hullscan.errors import HullscanError
 
 SIGNATURE_MODES = ("enforce", "audit", "skip")
 #: the scope of images read from local files (archives, layouts) that carry no registry name

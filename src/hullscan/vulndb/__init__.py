@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hullscan.cache import default_cache_dir
+from hullscan.errors import DatabaseError
 from hullscan.vulndb.build import ImportStats, import_paths
 from hullscan.vulndb.names import base_ecosystem, normalize_name
 from hullscan.vulndb.osv import (
@@ -25,12 +26,26 @@ from hullscan.vulndb.osv import (
     parse_advisory,
     parse_timestamp,
 )
-from hullscan.vulndb.store import AffectedAdvisory, DBMeta, SourceInfo, VulnDB, VulnDBError
+from hullscan.vulndb.store import AffectedAdvisory, DBMeta, SourceInfo, VulnDB
 
 __all__ = [
-    "Advisory", "Affected", "AffectedAdvisory", "DBMeta", "Event", "ImportStats",
-    "MalformedAdvisory", "Range", "SourceInfo", "VulnDB", "VulnDBError", "age_warning",
-    "base_ecosystem", "default_db_path", "import_paths", "normalize_name", "open_db",
+    "Advisory",
+    "Affected",
+    "AffectedAdvisory",
+    "DBMeta",
+    "DatabaseError",
+    "Event",
+    "ImportStats",
+    "MalformedAdvisory",
+    "Range",
+    "SourceInfo",
+    "VulnDB",
+    "age_warning",
+    "base_ecosystem",
+    "default_db_path",
+    "import_paths",
+    "normalize_name",
+    "open_db",
     "parse_advisory",
 ]
 
@@ -40,11 +55,11 @@ def default_db_path() -> Path:
 
 
 def open_db(path: Path | str | None = None) -> VulnDB:
-    """Open the database for reading; a missing one is a ``VulnDBError`` that says how
+    """Open the database for reading; a missing one is a ``DatabaseError`` that says how
     to get one."""
     p = Path(path) if path is not None else default_db_path()
     if not p.is_file():
-        raise VulnDBError(f"no vulnerability database at {p}: download one with "
+        raise DatabaseError(f"no vulnerability database at {p}: download one with "
                           "`hullscan db update`, or build one from local OSV data with "
                           "`hullscan db import PATH` (e.g. `hullscan db import "
                           "../shared/vulndata`)")

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hullscan.errors import DatabaseError
 from hullscan.vulndb.names import normalize_name
 from hullscan.vulndb.osv import (
     MAX_RECORD_BYTES,
@@ -49,7 +50,6 @@ from hullscan.vulndb.store import (
     ID_INDEX,
     SCHEMA,
     SCHEMA_VERSION,
-    VulnDBError,
     compress_record,
     decompress_record,
     read_meta_table,
@@ -117,10 +117,10 @@ class ImportStats:
 def import_paths(paths: Iterable[Path | str], dest_db: Path | str,
                  progress: ProgressFn | None = None, *, replace: bool = False) -> ImportStats:
     """Import OSV records from ``paths`` into ``dest_db`` (adding to its content unless
-    ``replace``), atomically. Raises ``VulnDBError`` for unusable inputs."""
+    ``replace``), atomically. Raises ``DatabaseError`` for unusable inputs."""
     specs = expand_paths(paths)
     if not specs:
-        raise VulnDBError("nothing to import: no paths given")
+        raise DatabaseError("nothing to import: no paths given")
     dest = Path(dest_db)
     with db_lock(dest):
         return build(specs, dest, progress, replace=replace)
@@ -135,7 +135,7 @@ def expand_paths(paths: Iterable[Path | str]) -> list[SourceSpec]:
         try:
             specs += _expand_one(p)
         except OSError as e:
-            raise VulnDBError(f"{p}: {e.strerror or e}") from None
+            raise DatabaseError(f"{p}: {e.strerror or e}") from None
     return specs
 
 
@@ -143,15 +143,15 @@ def _expand_one(p: Path) -> list[SourceSpec]:
     if p.is_dir():
         found = _expand_dir(p)
         if not found:
-            raise VulnDBError(f"{p}: no OSV records (*.json or *.zip) found")
+            raise DatabaseError(f"{p}: no OSV records (*.json or *.zip) found")
         return found
     if not p.is_file():
-        raise VulnDBError(f"{p}: no such file or directory")
+        raise DatabaseError(f"{p}: no such file or directory")
     if _is_zip(p):
         return [file_spec(p, "zip")]
     if p.name.lower().endswith(".json"):
         return [file_spec(p, "file")]
-    raise VulnDBError(f"{p}: not an OSV JSON file, an all.zip or a directory")
+    raise DatabaseError(f"{p}: not an OSV JSON file, an all.zip or a directory")
 
 
 def _expand_dir(root: Path) -> list[SourceSpec]:
@@ -220,12 +220,12 @@ def _zip_records(path: Path, label: str
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
-        raise VulnDBError(f"{label}: not a readable zip archive ({e})") from None
+        raise DatabaseError(f"{label}: not a readable zip archive ({e})") from None
     with zf:
         infos = [i for i in zf.infolist()
                  if not i.is_dir() and i.filename.lower().endswith(".json")]
         if len(infos) > MAX_ZIP_MEMBERS:
-            raise VulnDBError(f"{label}: more than {MAX_ZIP_MEMBERS} members; refusing")
+            raise DatabaseError(f"{label}: more than {MAX_ZIP_MEMBERS} members; refusing")
         inflated = 0
         for info in infos:
             if info.file_size > MAX_RECORD_BYTES:
@@ -234,7 +234,7 @@ def _zip_records(path: Path, label: str
                     f"record larger than {MAX_RECORD_BYTES} bytes"), len(infos)
                 continue
             if info.flag_bits & 0x1:
-                raise VulnDBError(f"{label}: encrypted member {info.filename}; refusing")
+                raise DatabaseError(f"{label}: encrypted member {info.filename}; refusing")
             try:
                 with zf.open(info) as f:
                     # read at most one byte more than allowed: a lying header cannot
@@ -242,11 +242,11 @@ def _zip_records(path: Path, label: str
                     data = f.read(MAX_RECORD_BYTES + 1)
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
                     RuntimeError, ValueError) as e:
-                raise VulnDBError(f"{label}: corrupt zip archive (member {info.filename}: "
+                raise DatabaseError(f"{label}: corrupt zip archive (member {info.filename}: "
                                   f"{e})") from None
             inflated += len(data)
             if inflated > MAX_INFLATED_BYTES:
-                raise VulnDBError(f"{label}: inflates to more than {MAX_INFLATED_BYTES} bytes; "
+                raise DatabaseError(f"{label}: inflates to more than {MAX_INFLATED_BYTES} bytes; "
                                   "refusing")
             if len(data) > MAX_RECORD_BYTES:
                 yield info.filename, MalformedAdvisory(
@@ -393,7 +393,7 @@ class _Builder:
         try:
             stored: dict[str, Any] = json.loads(decompress_record(data))
         except (zlib.error, ValueError) as e:  # MalformedAdvisory is a ValueError
-            raise VulnDBError(f"advisory {adv_id} in the existing database is corrupt ({e}); "
+            raise DatabaseError(f"advisory {adv_id} in the existing database is corrupt ({e}); "
                               "remove the database file and import again") from None
         return stored
 
@@ -447,12 +447,12 @@ class _Builder:
 
 def existing_meta(dest: Path) -> dict[str, Any] | None:
     """The meta of the database at ``dest`` to build on, or None if there is none (or
-    it is of another format, which a rebuild replaces). Raises ``VulnDBError`` if the
+    it is of another format, which a rebuild replaces). Raises ``DatabaseError`` if the
     file is something else, so that a mistyped ``--db`` never overwrites a user's file."""
     if not dest.exists() or (dest.is_file() and dest.stat().st_size == 0):
         return None
     if not dest.is_file():
-        raise VulnDBError(f"{dest} is not a file")
+        raise DatabaseError(f"{dest} is not a file")
     try:
         conn = sqlite3.connect(ro_uri(dest), uri=True)
         try:
@@ -464,7 +464,7 @@ def existing_meta(dest: Path) -> dict[str, Any] | None:
     else:
         why = ""
     if "schema_version" not in meta:
-        raise VulnDBError(f"{dest} exists and is not a hullscan vulnerability database{why}; "
+        raise DatabaseError(f"{dest} exists and is not a hullscan vulnerability database{why}; "
                           "remove it or choose another --db")
     return meta if meta["schema_version"] == SCHEMA_VERSION else None
 
@@ -514,7 +514,7 @@ def build(specs: list[SourceSpec], dest: Path, progress: ProgressFn | None = Non
     except (sqlite3.Error, OSError) as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise VulnDBError(f"could not build {dest}: {e}") from None
+        raise DatabaseError(f"could not build {dest}: {e}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -35,7 +35,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from hullscan.model import HullscanError
+from hullscan.errors import DatabaseError
 from hullscan.vulndb.names import normalize_name
 from hullscan.vulndb.osv import (
     MAX_RECORD_BYTES,
@@ -129,10 +129,6 @@ def decompress_record(data: bytes) -> bytes:
     if not d.eof or len(text) > MAX_RECORD_BYTES:
         raise MalformedAdvisory("stored record too large or truncated")
     return text
-
-
-class VulnDBError(HullscanError):
-    """The advisory database is missing, unreadable, or could not be built or updated."""
 
 
 @dataclass(frozen=True)
@@ -231,7 +227,7 @@ class VulnDB:
             self._conn = sqlite3.connect(ro_uri(self.path), uri=True, check_same_thread=False)
             meta = read_meta_table(self._conn)
         except sqlite3.Error as e:
-            raise VulnDBError(f"{self.path}: cannot open the vulnerability database ({e}); "
+            raise DatabaseError(f"{self.path}: cannot open the vulnerability database ({e}); "
                               "rebuild it with `hullscan db update` or `hullscan db import`"
                               ) from None
         version = meta.get("schema_version")
@@ -239,7 +235,7 @@ class VulnDB:
             self._conn.close()
             what = ("is not a hullscan vulnerability database" if version is None else
                     f"has database format {version}, this hullscan reads {SCHEMA_VERSION}")
-            raise VulnDBError(f"{self.path} {what}; rebuild it with `hullscan db update` or "
+            raise DatabaseError(f"{self.path} {what}; rebuild it with `hullscan db update` or "
                               "`hullscan db import PATH`")
         self._meta = meta
         self._lock = threading.Lock()
@@ -374,7 +370,7 @@ class VulnDB:
         try:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as e:
-            raise VulnDBError(f"{self.path}: vulnerability database unreadable ({e}); "
+            raise DatabaseError(f"{self.path}: vulnerability database unreadable ({e}); "
                               "rebuild it with `hullscan db update` or `hullscan db import`"
                               ) from None
 
@@ -382,5 +378,5 @@ class VulnDB:
         try:
             return parse_advisory(decompress_record(data))
         except (zlib.error, MalformedAdvisory) as e:
-            raise VulnDBError(f"{self.path}: advisory {adv_id} is corrupt ({e}); "
+            raise DatabaseError(f"{self.path}: advisory {adv_id} is corrupt ({e}); "
                               "rebuild the database") from None

@@ -27,6 +27,7 @@ from urllib.parse import quote, unquote, urlsplit
 from urllib.request import url2pathname
 
 from hullscan.cache import default_cache_dir
+from hullscan.errors import DatabaseError
 from hullscan.vulndb.build import (
     ImportStats,
     ProgressFn,
@@ -38,7 +39,7 @@ from hullscan.vulndb.build import (
     utc_now,
 )
 from hullscan.vulndb.names import base_ecosystem
-from hullscan.vulndb.store import VulnDB, VulnDBError
+from hullscan.vulndb.store import VulnDB
 
 if TYPE_CHECKING:
     import httpx
@@ -96,7 +97,7 @@ def update(dest_db: Path | str, source: str = DEFAULT_SOURCE,
     dest = Path(dest_db)
     base_url, local_dir = _resolve_source(source)
     if base_url is not None and offline:
-        raise VulnDBError(f"db update would download from {base_url}, but --offline forbids "
+        raise DatabaseError(f"db update would download from {base_url}, but --offline forbids "
                           "network access; use `hullscan db import PATH` with local OSV data, "
                           "or a directory as --source")
     names = [_check_ecosystem(e) for e in ecosystems] if ecosystems else None
@@ -146,19 +147,19 @@ def _resolve_source(source: str) -> tuple[str | None, Path | None]:
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         if not parts.netloc:
-            raise VulnDBError(f"--source {source}: no host in the URL")
+            raise DatabaseError(f"--source {source}: no host in the URL")
         return source.rstrip("/"), None
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
-            raise VulnDBError(f"--source {source}: only local file:// URLs are supported")
+            raise DatabaseError(f"--source {source}: only local file:// URLs are supported")
         path = Path(url2pathname(unquote(parts.path)))
     elif len(scheme) > 1:  # a one-letter "scheme" is a Windows drive
-        raise VulnDBError(f"--source {source}: unsupported scheme {scheme}:// "
+        raise DatabaseError(f"--source {source}: unsupported scheme {scheme}:// "
                           "(use https://, file:// or a directory)")
     else:
         path = Path(source)
     if not path.is_dir():
-        raise VulnDBError(f"--source {source}: not a directory")
+        raise DatabaseError(f"--source {source}: not a directory")
     return None, path
 
 
@@ -166,7 +167,7 @@ def _check_ecosystem(name: str) -> str:
     # it becomes a URL path segment or a directory name: nothing that could climb out
     if (not name or name in (".", "..") or "/" in name or "\\" in name
             or any(ord(c) < 32 for c in name)):
-        raise VulnDBError(f"--ecosystem {name!r}: not an OSV ecosystem name")
+        raise DatabaseError(f"--ecosystem {name!r}: not an OSV ecosystem name")
     return name
 
 
@@ -181,7 +182,7 @@ def _db_base_ecosystems(dest: Path) -> list[str]:
 def _local_export(directory: Path, eco: str) -> SourceSpec:
     path = directory / eco / "all.zip"
     if not path.is_file():
-        raise VulnDBError(f"{path}: not found (is {eco!r} an OSV ecosystem name? they are "
+        raise DatabaseError(f"{path}: not found (is {eco!r} an OSV ecosystem name? they are "
                           "case-sensitive, e.g. PyPI, crates.io)")
     return file_spec(path, "zip")
 
@@ -192,7 +193,7 @@ def _fetch_remote(base_url: str, names: list[str], known: dict[str, Any], tmp_di
     try:
         import httpx
     except ImportError:
-        raise VulnDBError("db update from a URL needs the httpx package "
+        raise DatabaseError("db update from a URL needs the httpx package "
                           "(pip install httpx)") from None
     from hullscan import __version__
 
@@ -206,9 +207,9 @@ def _fetch_remote(base_url: str, names: list[str], known: dict[str, Any], tmp_di
             try:
                 result = _download(client, url, prev, tmp_dir, temp_files, max_bytes)
             except httpx.TimeoutException as e:
-                raise VulnDBError(f"{url}: timed out ({type(e).__name__})") from None
+                raise DatabaseError(f"{url}: timed out ({type(e).__name__})") from None
             except (httpx.HTTPError, httpx.InvalidURL) as e:
-                raise VulnDBError(f"{url}: download failed ({type(e).__name__}: {e})") from None
+                raise DatabaseError(f"{url}: download failed ({type(e).__name__}: {e})") from None
             out.append((eco, *result))
     return out
 
@@ -228,18 +229,18 @@ def _download(client: httpx.Client, url: str, prev: dict[str, Any], tmp_dir: Pat
             return None, 0
         if 300 <= code < 400:
             where = resp.headers.get("location", "?")
-            raise VulnDBError(f"{url}: HTTP {code} redirect to {where}; hullscan does not "
+            raise DatabaseError(f"{url}: HTTP {code} redirect to {where}; hullscan does not "
                               "follow redirects: point --source at the final location")
         if code != 200:
             hint = (" (is the ecosystem name right? they are case-sensitive, e.g. PyPI)"
                     if code == 404 else "")
-            raise VulnDBError(f"{url}: HTTP {code} {resp.reason_phrase}{hint}")
+            raise DatabaseError(f"{url}: HTTP {code} {resp.reason_phrase}{hint}")
         etag = resp.headers.get("etag")
         if etag and etag == prev.get("etag") and prev.get("kind") == "url":
             return None, 0  # a server that ignores If-None-Match: same entity, skip the body
         length = resp.headers.get("content-length")
         if length and length.isdigit() and int(length) > max_bytes:
-            raise VulnDBError(f"{url}: {length} bytes is more than the {max_bytes} allowed")
+            raise DatabaseError(f"{url}: {length} bytes is more than the {max_bytes} allowed")
         fd, name = tempfile.mkstemp(prefix="osv-", suffix=".zip", dir=tmp_dir)
         temp_files.append(Path(name))
         n = 0
@@ -247,7 +248,7 @@ def _download(client: httpx.Client, url: str, prev: dict[str, Any], tmp_dir: Pat
             for chunk in resp.iter_bytes(_CHUNK):
                 n += len(chunk)
                 if n > max_bytes:
-                    raise VulnDBError(f"{url}: larger than the {max_bytes} bytes allowed")
+                    raise DatabaseError(f"{url}: larger than the {max_bytes} bytes allowed")
                 f.write(chunk)
     return SourceSpec(Path(name), url, "url", etag=etag,
                       last_modified=resp.headers.get("last-modified")), n

@@ -15,7 +15,8 @@ from pathlib import Path
 from hullscan.checks.catalogue import Catalogue, CheckSettings
 from hullscan.checks.dockerfile.parser import Dockerfile, Instruction, Stage, parse
 from hullscan.checks.dockerfile.rules import ALL_CHECKS, run_rules
-from hullscan.model import Finding, HullscanError
+from hullscan.errors import HullscanError
+from hullscan.model import Finding
 
 __all__ = ["CATALOGUE", "Dockerfile", "Instruction", "Stage", "lint_file", "lint_text",
            "parse"]

@@ -16,7 +16,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from hullscan.model import HullscanError
+from hullscan.errors import HullscanError
 
 _DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
 # <<EOF, <<-EOF, <<"EOF", <<'EOF' but not <<< (here-strings) nor 1<<2 (arithmetic)

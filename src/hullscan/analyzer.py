@@ -1,4 +1,4 @@
-"""The plug point for inventory analyzers.
+"""The plug point for layer analyzers (inventory, secrets, hardening, accounts).
 
 An analyzer says which files it wants (``required``, decided from the path and
 metadata alone, so the layer walker can skip everything else), and turns one
