@@ -14,9 +14,10 @@ import pytest
 from hullscan.checks.accounts import AccountsAnalyzer
 from hullscan.checks.catalogue import CheckSettings
 from hullscan.checks.eol import eol_for, eol_table
-from hullscan.checks.image import IMAGE_CHECKS, ImageRef, check_image
+from hullscan.checks.image import IMAGE_CHECKS, check_image
 from hullscan.model import FileInfo, FileType, Finding, OSInfo, Severity
 from hullscan.pipeline import ScanOptions, analyze_image
+from hullscan.references import parse_name
 
 from conftest import corpus_image
 from imagebuilder import (
@@ -448,10 +449,18 @@ def test_base_image_labels(tmp_path: Path) -> None:
 
 
 def test_reference_parsing() -> None:
-    assert ImageRef.parse("nginx") == ImageRef("docker.io", "library/nginx", None, None)
-    assert ImageRef.parse("localhost:5000/a/b:1@" + DIGEST) == ImageRef(
+    nginx = parse_name("nginx")
+    assert nginx is not None
+    assert (nginx.registry, nginx.repository, nginx.tag, nginx.digest) == (
+        "docker.io", "library/nginx", None, None)
+    assert nginx.canonical == "docker.io/library/nginx"
+    local = parse_name("localhost:5000/a/b:1@" + DIGEST)
+    assert local is not None
+    assert (local.registry, local.repository, local.tag, local.digest) == (
         "localhost:5000", "a/b", "1", DIGEST)
-    assert ImageRef.parse("docker://index.docker.io/x/y:2").name == "docker.io/x/y"
+    hub = parse_name("docker://index.docker.io/x/y:2")
+    assert hub is not None and hub.canonical == "docker.io/x/y"
+    assert parse_name("Not A Name") is None
 
 
 # -- accounts ----------------------------------------------------------------------------

@@ -21,10 +21,10 @@ from hullscan.cli import main
 from hullscan.cli_registry import RegistryFlags, registry_settings
 from hullscan.errors import HullscanError, ImageError
 from hullscan.pipeline import ScanOptions, inventory
+from hullscan.references import mirrors_for, parse_reference
 from hullscan.sources import Image, Platform, registry_client
 from hullscan.sources.registry import open_registry
 from hullscan.sources.registry_client import ACCEPT
-from hullscan.sources.registry_reference import mirrors_for, parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits
 
@@ -529,9 +529,9 @@ def test_parse_reference_default_registry(ref: str, default: str,
 def test_mirrors_for_docker_hub() -> None:
     settings = RegistrySettings(mirrors={"docker.io": ("https://mirror.example.test/",
                                                        "m2.test:5000")})
-    assert mirrors_for("registry-1.docker.io", settings) == ["mirror.example.test",
+    assert mirrors_for("registry-1.docker.io", settings.mirrors) == ["mirror.example.test",
                                                              "m2.test:5000"]
-    assert mirrors_for("ghcr.io", settings) == []
+    assert mirrors_for("ghcr.io", settings.mirrors) == []
 
 
 @needs_registry

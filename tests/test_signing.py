@@ -684,9 +684,9 @@ def test_registry_referrers(registry: str, image2: BuiltImage, keypair: tuple[Pa
                             capsys: pytest.CaptureFixture[str]) -> None:
     """A signature in cosign's referrers mode: through the referrers API if the registry
     has it, else through the sha256-<hex> tag fallback."""
+    from hullscan.references import parse_reference
     from hullscan.sources.registry_client import RegistryClient
     from hullscan.sources.registry_push import push_blob, put_manifest
-    from hullscan.sources.registry_reference import parse_reference
 
     repo = "sig/referrers"
     supported = httpx.get(f"http://{registry}/v2/{repo}/referrers/{image2.manifest_digest}"
@@ -760,9 +760,9 @@ def test_skopeo_carries_hullscan_signatures(registry: str, image: BuiltImage,
 def test_push_protocol_and_push_scope_token() -> None:
     """HEAD to skip, POST + PUT ?digest= to upload (relative Location), PUT the manifest
     with its media type; a pull token is swapped for a push token on the 401."""
+    from hullscan.references import parse_reference
     from hullscan.sources.registry_client import RegistryClient
     from hullscan.sources.registry_push import push_blob, put_manifest
-    from hullscan.sources.registry_reference import parse_reference
 
     seen: list[tuple[str, str, str]] = []
     stored: dict[str, bytes] = {sha256(b"exists"): b"exists"}
@@ -818,9 +818,9 @@ def test_push_protocol_and_push_scope_token() -> None:
 
 
 def test_push_refused_without_rights() -> None:
+    from hullscan.references import parse_reference
     from hullscan.sources.registry_client import RegistryClient
     from hullscan.sources.registry_push import push_blob
-    from hullscan.sources.registry_reference import parse_reference
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "HEAD":
@@ -874,8 +874,8 @@ def test_sign_needs_push_credentials(auth_registry: str, keypair: tuple[Path, Pa
 def test_referrers_api(keypair: tuple[Path, Path], image: BuiltImage) -> None:
     """A registry with the OCI 1.1 referrers API (scripted): the index it answers is
     followed, other artifact types are skipped, and no fallback tag is asked for."""
+    from hullscan.references import parse_reference
     from hullscan.sources.registry_client import RegistryClient
-    from hullscan.sources.registry_reference import parse_reference
     from hullscan.streams import Limits
     from hullscan.supplychain.signatures import load_public_keys, verify_with_store
     from hullscan.supplychain.store import RegistrySignatureStore

@@ -299,8 +299,8 @@ def test_referrers_api_with_real_and_built_bundles(signer: tuple[Any, Path]) -> 
     """A registry with the OCI 1.1 referrers API: the real cosign v3 bundle and one built
     here both verify; an attestation bundle is reported, not counted; an SBOM referrer is
     skipped; no fallback tag is asked for."""
+    from hullscan.references import parse_reference
     from hullscan.sources.registry_client import RegistryClient
-    from hullscan.sources.registry_reference import parse_reference
     from hullscan.streams import Limits
     from hullscan.supplychain.signatures import load_public_keys, verify_with_store
     from hullscan.supplychain.store import RegistrySignatureStore
@@ -380,9 +380,9 @@ def attach(host: str, repo: str, subject: BuiltImage, bundle: bytes,
            predicate_type: str = SIGN_PREDICATE) -> str:
     """What cosign v3 does on a registry without the referrers API: bundle blob, empty
     config, the referrer manifest by digest, and the sha256-<hex> index listing it."""
+    from hullscan.references import parse_reference
     from hullscan.sources.registry_client import RegistryClient
     from hullscan.sources.registry_push import push_blob, put_manifest
-    from hullscan.sources.registry_reference import parse_reference
 
     manifest = referrer(bundle, subject.manifest_digest, len(subject.manifest), predicate_type)
     client = RegistryClient(parse_reference(f"registry:{host}/{repo}:1"))
@@ -646,8 +646,8 @@ def test_sign_bundle_registry_referrers_tag(registry: str, image2: BuiltImage,
 
 def test_sign_bundle_with_referrers_api(keypair: tuple[Path, Path], image: BuiltImage) -> None:
     """A registry with the referrers API indexes the referrer itself: no tag is written."""
+    from hullscan.references import parse_reference
     from hullscan.sources.registry_client import RegistryClient
-    from hullscan.sources.registry_reference import parse_reference
     from hullscan.streams import Limits
     from hullscan.supplychain.bundle import make_bundle as hullscan_bundle
     from hullscan.supplychain.bundle import sign_statement

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hullscan.cli_registry import RegistryFlags, registry_options, registry_settings
-from hullscan.errors import HullscanError
-from hullscan.sources.interface import Platform, shown
+from hullscan.errors import HullscanError, shown
+from hullscan.sources.interface import Platform
 from hullscan.sources.registry_settings import RegistrySettings
 
 if TYPE_CHECKING:
@@ -248,7 +248,7 @@ def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: s
 def _policy_rule(policy: TrustPolicy, target: Target) -> tuple[TrustRule | None, dict[str, Any]]:
     """The rule covering the image (a registry image by its repository; an OCI layout is
     a local image) and the policy part of the report."""
-    from hullscan.supplychain.trust import canonical_name
+    from hullscan.references import canonical_name
 
     name = canonical_name(target.reference.name) if target.reference is not None else None
     matched = policy.rule_for(name)

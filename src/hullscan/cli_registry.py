@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from hullscan.errors import HullscanError
-from hullscan.sources.registry_reference import registry_host
+from hullscan.references import registry_host
 from hullscan.sources.registry_settings import RegistrySettings
 
 

@@ -46,5 +46,12 @@ class KeyFileError(HullscanError):
     """A signing or verification key cannot be read (or its password is wrong)."""
 
 
+def shown(text: object) -> str:
+    """A string from an image or a request as it may appear in a one-line message: control
+    characters (a newline would forge a second line on stderr or in a log) are escaped."""
+    text = str(text)
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 __all__ = ["ConfigError", "DatabaseError", "DigestMismatch", "HullscanError", "ImageError",
-           "KeyFileError", "RegistryError"]
+           "KeyFileError", "RegistryError", "shown"]

@@ -12,19 +12,29 @@ Secrets in Env and history are not checked here: the secret scanner reports them
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from hullscan.checks.accounts import ACCOUNT_CHECKS
 from hullscan.checks.catalogue import Catalogue, Check, CheckSettings
 from hullscan.checks.eol import eol_table, release_for
+from hullscan.errors import ImageError
 from hullscan.inventory import OS_PACKAGE_TYPES
 from hullscan.model import FileInfo, FileType, Finding, Severity
 from hullscan.pipeline import AnalyzedImage
+from hullscan.references import (
+    LOCAL_TRANSPORTS,
+    Reference,
+    canonical_name,
+    is_local,
+    parse_name,
+    split_path_and_tag,
+)
 from hullscan.secrets import redact
 
 MiB = 1024 * 1024
@@ -419,85 +429,45 @@ def _unnecessary(s: _Scan) -> list[Finding]:
 
 # -- reference ---------------------------------------------------------------------------
 
-_LOCAL_TRANSPORTS = ("oci:", "oci-archive:", "docker-archive:", "dir:")
-_DOCKER_HUB = {"docker.io", "index.docker.io", "registry-1.docker.io"}
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """A parsed ``[registry/]repository[:tag][@digest]``; repository may be unknown when only
-    a tag is known (an OCI layout's ``ref.name``)."""
-
-    registry: str
-    repository: str
-    tag: str | None
-    digest: str | None
-
-    @property
-    def name(self) -> str:
-        return f"{self.registry}/{self.repository}" if self.repository else ""
-
-    @classmethod
-    def parse(cls, text: str) -> ImageRef:
-        text = text.strip()
-        for prefix in ("docker://", "registry:", "docker:"):
-            text = text.removeprefix(prefix).lstrip("/")
-        name, _, digest = text.partition("@")
-        tag = None
-        last = name.rsplit("/", 1)[-1]
-        if ":" in last:
-            name, tag = name[:len(name) - len(last)] + last.split(":", 1)[0], last.split(":", 1)[1]
-        first, sep, rest = name.partition("/")
-        if sep and ("." in first or ":" in first or first == "localhost"):
-            registry, repo = first, rest
-        else:
-            registry, repo = "docker.io", name
-        if registry in _DOCKER_HUB:
-            registry = "docker.io"
-            if "/" not in repo:
-                repo = f"library/{repo}"
-        return cls(registry, repo, tag or None, digest or None)
-
-
-def _local_name(s: _Scan, ref: str) -> tuple[ImageRef | None, bool]:
+def _local_name(s: _Scan, ref: str) -> tuple[Reference | str | None, bool]:
     """The reference to judge and whether it came from the registry (``True``) or from an
-    archive's tags; (None, False) when nothing names the image."""
-    local = ref.startswith(_LOCAL_TRANSPORTS) or os.path.exists(ref) or ref.startswith(
-        ("/", "./", "../"))
-    if not local:
-        return ImageRef.parse(ref), True
-    spec = ref.partition(":")[2] if ref.startswith(_LOCAL_TRANSPORTS) else ref
+    archive's tags; a bare tag when only that is known (an OCI layout's ``ref.name``);
+    (None, False) when nothing names the image."""
+    if not is_local(ref):
+        return parse_name(ref), True
+    scheme, sep, spec = ref.partition(":")
     chosen = None
-    if not os.path.exists(spec):  # path:tag
-        for i in range(len(spec) - 1, 0, -1):
-            if spec[i] == ":" and os.path.exists(spec[:i]):
-                chosen = spec[i + 1:]
-                break
+    if sep and scheme in LOCAL_TRANSPORTS and not os.path.exists(ref):
+        with contextlib.suppress(ImageError):
+            chosen = split_path_and_tag(spec)[1]
     tags = [chosen] if chosen else list(s.analyzed.image.repo_tags)
     if not tags:
         return None, False
     tag = tags[0]
-    if "/" not in tag and ":" not in tag and "@" not in tag:  # an OCI ref.name: a tag alone
-        return ImageRef("", "", tag, None), False
-    return ImageRef.parse(tag), False
+    if "/" not in tag and ":" not in tag and "@" not in tag:
+        return tag, False
+    return parse_name(tag), False
 
 
 def _trusted(name: str, trusted: tuple[str, ...]) -> bool:
     for t in trusted:
-        t = t.strip().rstrip("/")
-        first, sep, rest = t.partition("/")
-        if first in _DOCKER_HUB:
-            t = "docker.io" + (f"/{rest}" if sep else "")
+        t = canonical_name(t, repository=False)
         if name == t or name.startswith(t + "/"):
             return True
     return False
 
 
-def _ref_findings(r: ImageRef, what: str, pinned: bool | None,
+def _ref_findings(r: Reference | str, what: str, pinned: bool | None,
                   settings: CheckSettings) -> list[Finding]:
-    """``pinned`` None: digest pinning does not apply (a local archive is its own bytes)."""
+    """``pinned`` None: digest pinning does not apply (a local archive is its own bytes);
+    ``r`` a bare tag when the image carries no name."""
     out = []
-    shown = f"{r.name}{':' + r.tag if r.tag else ''}" if r.name else f"tagged {r.tag!r}"
+    if isinstance(r, str):
+        if r == "latest":
+            out.append(LATEST_TAG.finding(f"{what} tagged {r!r} uses the latest tag",
+                                          details={"subject": what, "reference": f"tagged {r!r}"}))
+        return out
+    shown = f"{r.canonical}{':' + r.tag if r.tag else ''}"
     if r.tag == "latest" or (r.tag is None and r.digest is None):
         how = "the latest tag" if r.tag else "no tag (latest is implied)"
         out.append(LATEST_TAG.finding(f"{what} {shown} uses {how}",
@@ -505,10 +475,9 @@ def _ref_findings(r: ImageRef, what: str, pinned: bool | None,
     if pinned is False:
         out.append(NOT_PINNED.finding(f"{what} {shown} is not pinned by a digest",
                                       details={"subject": what, "reference": shown}))
-    if settings.trusted_registries and r.name and not _trusted(r.name,
-                                                               settings.trusted_registries):
+    if settings.trusted_registries and not _trusted(r.canonical, settings.trusted_registries):
         out.append(UNTRUSTED_REGISTRY.finding(
-            f"{what} {r.name} is not from a trusted registry "
+            f"{what} {r.canonical} is not from a trusted registry "
             f"({', '.join(settings.trusted_registries)})",
             details={"subject": what, "registry": r.registry, "repository": r.repository}))
     return out
@@ -519,15 +488,18 @@ def _reference(s: _Scan, settings: CheckSettings, ref: str) -> tuple[list[Findin
     out: list[Finding] = []
     summary: dict[str, Any] = {}
     r, remote = _local_name(s, ref)
-    if r is not None:
+    if isinstance(r, Reference):
         out += _ref_findings(r, "image", (r.digest is not None) if remote else None, settings)
         summary["image"] = {"registry": r.registry, "repository": r.repository, "tag": r.tag,
                             "digest": r.digest}
+    elif r is not None:
+        out += _ref_findings(r, "image", None, settings)
+        summary["image"] = {"registry": "", "repository": "", "tag": r, "digest": None}
     labels = s.cfg.get("Labels")
     labels = labels if isinstance(labels, dict) else {}
     base = labels.get("org.opencontainers.image.base.name")
-    if isinstance(base, str) and base.strip():
-        b = ImageRef.parse(base)
+    b = parse_name(base.strip()) if isinstance(base, str) and base.strip() else None
+    if b is not None:
         pinned = b.digest is not None or bool(labels.get("org.opencontainers.image.base.digest"))
         out += _ref_findings(b, "base image", pinned, settings)
         summary["base_image"] = {"name": base, "digest": labels.get(

@@ -9,6 +9,7 @@ from pathlib import Path
 from hullscan.cache import default_cache_dir
 from hullscan.errors import ImageError
 from hullscan.layers import DirLayerSource
+from hullscan.references import split_path_and_tag
 from hullscan.sources.docker_archive import open_docker_archive
 from hullscan.sources.interface import Image, Platform
 from hullscan.sources.oci import open_oci
@@ -17,17 +18,6 @@ from hullscan.sources.store import DirStore, TarStore
 from hullscan.streams import Limits
 
 TRANSPORTS = ("docker-archive", "oci", "oci-archive", "dir", "registry", "docker")
-
-
-def split_path_and_tag(spec: str) -> tuple[str, str | None]:
-    """``/a/b.tar:repo/name:tag`` → (``/a/b.tar``, ``repo/name:tag``): the longest existing
-    path wins, since both paths and tags may contain colons."""
-    if os.path.exists(spec):
-        return spec, None
-    for i, ch in enumerate(spec):
-        if ch == ":" and os.path.exists(spec[:i]):
-            return spec[:i], spec[i + 1:] or None
-    raise ImageError(f"{spec}: no such file or directory")
 
 
 def _is_tar(path: str) -> bool:

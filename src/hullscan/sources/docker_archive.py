@@ -12,16 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hullscan.errors import ImageError
+from hullscan.errors import ImageError, shown
 from hullscan.layers import TarLayerSource
-from hullscan.sources.interface import (
-    Image,
-    check_digest,
-    layer_infos,
-    load_json,
-    parse_json,
-    shown,
-)
+from hullscan.sources.interface import Image, check_digest, layer_infos, load_json, parse_json
 from hullscan.sources.oci import read_blob
 from hullscan.sources.store import Store
 from hullscan.streams import Limits

@@ -78,13 +78,6 @@ class Image:
                          layers=tuple(self.layers), config=self.config)
 
 
-def shown(text: object) -> str:
-    """A string from the image as it may appear in a one-line message: control characters
-    (a newline would forge a second line on stderr) are escaped."""
-    text = str(text)
-    return text if text.isprintable() else repr(text)[1:-1]
-
-
 def parse_json(data: bytes, what: str, limits: Limits) -> Any:
     """Parse a document from the image, bounded; invalid JSON is an ``ImageError``."""
     if len(data) > limits.max_json_bytes:

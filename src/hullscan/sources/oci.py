@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hullscan.errors import ImageError
+from hullscan.errors import ImageError, shown
 from hullscan.layers import TarLayerSource
 from hullscan.sources.interface import (
     INDEX_TYPES,
@@ -15,7 +15,6 @@ from hullscan.sources.interface import (
     check_digest,
     layer_infos,
     load_json,
-    shown,
 )
 from hullscan.sources.store import Store
 from hullscan.streams import Limits, parse_digest

@@ -25,7 +25,8 @@ from typing import Any
 import httpx
 
 from hullscan.blob import BlobRef
-from hullscan.errors import ImageError, RegistryError
+from hullscan.errors import ImageError, RegistryError, shown
+from hullscan.references import Reference, mirrors_for, parse_reference
 from hullscan.sources.interface import (
     INDEX_TYPES,
     MANIFEST_TYPES,
@@ -34,11 +35,9 @@ from hullscan.sources.interface import (
     check_digest,
     load_json,
     sha256_digest,
-    shown,
 )
 from hullscan.sources.oci import blob_name, image_from_manifest, select_manifest
 from hullscan.sources.registry_client import ACCEPT, RegistryClient, _timed
-from hullscan.sources.registry_reference import Reference, mirrors_for, parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore, Store
 from hullscan.streams import Limits, parse_digest
@@ -213,7 +212,7 @@ def open_registry(ref: str, platform: Platform | None, limits: Limits, cache_dir
     settings = settings or RegistrySettings()
     parsed = parse_reference(ref, settings.default_registry)
     cache = BlobCache(Path(cache_dir))
-    for mirror in mirrors_for(parsed.host, settings):
+    for mirror in mirrors_for(parsed.host, settings.mirrors):
         try:
             return _pull(dataclasses.replace(parsed, host=mirror), parsed, ref, platform,
                          limits, cache, settings, transport, event_hooks)

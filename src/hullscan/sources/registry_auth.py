@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hullscan.errors import HullscanError
-from hullscan.sources.interface import shown
+from hullscan.errors import HullscanError, shown
 from hullscan.sources.registry_settings import RegistrySettings
 
 DOCKER_HUB_HOSTS = ("registry-1.docker.io", "docker.io", "index.docker.io")

@@ -23,11 +23,11 @@ from typing import Any
 
 import httpx
 
-from hullscan.errors import HullscanError, ImageError, RegistryError
+from hullscan.errors import HullscanError, ImageError, RegistryError, shown
+from hullscan.references import Reference, _hostname, _port, is_loopback
 from hullscan.sources import registry_auth
-from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, load_json, shown
+from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, load_json
 from hullscan.sources.registry_auth import Credentials
-from hullscan.sources.registry_reference import Reference, _hostname, _port, is_loopback
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits
 

@@ -8,8 +8,7 @@ import hashlib
 
 import httpx
 
-from hullscan.errors import HullscanError
-from hullscan.sources.interface import shown
+from hullscan.errors import HullscanError, shown
 from hullscan.sources.registry_client import RegistryClient
 
 

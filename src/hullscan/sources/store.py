@@ -13,9 +13,8 @@ import tarfile
 from abc import ABC, abstractmethod
 
 from hullscan.blob import BlobRef
-from hullscan.errors import ImageError
+from hullscan.errors import ImageError, shown
 from hullscan.paths import UnsafePath, normalize, resolve_link_target
-from hullscan.sources.interface import shown
 
 MAX_MEMBERS = 1_000_000
 

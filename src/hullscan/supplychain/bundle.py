@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hullscan.sources.interface import shown
+from hullscan.errors import shown
 from hullscan.streams import parse_digest
 from hullscan.supplychain import keys as keyfiles
 

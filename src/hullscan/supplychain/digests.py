@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hullscan.errors import DigestMismatch, HullscanError, ImageError
-from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, Platform, load_json, shown
+from hullscan.errors import DigestMismatch, HullscanError, ImageError, shown
+from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, Platform, load_json
 from hullscan.sources.oci import blob_name
 from hullscan.sources.registry_client import RegistryClient
 from hullscan.sources.registry_settings import RegistrySettings

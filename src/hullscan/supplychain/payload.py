@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from hullscan.sources.registry_reference import DOCKER_HUB, Reference
+from hullscan.references import DOCKER_HUB, Reference
 
 SIGNATURE_TYPE = "cosign container image signature"
 MAX_PAYLOAD_BYTES = 1024 * 1024

@@ -18,12 +18,11 @@ from pathlib import Path
 
 from hullscan.checks.dockerfile.parser import Dockerfile, parse, parse_image
 from hullscan.errors import HullscanError, ImageError
+from hullscan.references import canonical_name, parse_reference
 from hullscan.sources.interface import check_digest, load_json
-from hullscan.sources.registry_reference import parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore
 from hullscan.streams import Limits
-from hullscan.supplychain.trust import canonical_name
 
 _REF_NAME = "org.opencontainers.image.ref.name"
 _VAR_ONLY = re.compile(r"^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))$")

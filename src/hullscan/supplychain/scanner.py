@@ -7,6 +7,7 @@ tags that now point to a different image than the last time this machine saw the
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -14,15 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from hullscan.checks.catalogue import Check
-from hullscan.checks.image import ImageRef
-from hullscan.errors import HullscanError
+from hullscan.errors import HullscanError, ImageError
 from hullscan.model import Finding, Severity
 from hullscan.pipeline import AnalyzedImage
-from hullscan.sources.registry_reference import parse_reference
+from hullscan.references import parse_name, parse_reference, split_path_and_tag
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits
 from hullscan.supplychain.history import TagHistory
-from hullscan.supplychain.trust import TrustPolicy, TrustRule, canonical_name
+from hullscan.supplychain.trust import TrustPolicy, TrustRule
 
 UNSIGNED = Check(
     "HS-SC-001", Severity.HIGH, "Image not signed",
@@ -78,20 +78,21 @@ def _finding(check: Check, evidence: str, severity: Severity | None = None,
 def _subject(analyzed: AnalyzedImage, ref: str, default_registry: str) -> _Subject:
     image = analyzed.image
     if image.transport == "registry":
-        r = parse_reference(ref, default_registry)
-        name = canonical_name(r.name)
-        return _Subject(name, r.tag, r.digest is not None,
-                        f"{name}:{r.tag}" if r.tag and not r.digest else None)
+        pulled = parse_reference(ref, default_registry)
+        name = pulled.canonical
+        return _Subject(name, pulled.tag, pulled.digest is not None,
+                        f"{name}:{pulled.tag}" if pulled.tag and not pulled.digest else None)
     # a local file: judged by the name it carries (docker save's RepoTags, an OCI
     # layout's ref.name when it is a full reference)
-    named = [ImageRef.parse(t) for t in image.repo_tags if "/" in t or ":" in t]
-    local_name = canonical_name(named[0].name) if named else None
+    named = [n for t in image.repo_tags if "/" in t or ":" in t
+             if (n := parse_name(t)) is not None]
+    local_name = named[0].canonical if named else None
     history_key = None
-    if image.transport == "oci":
-        spec = ref.removeprefix("oci:")
-        path, sep, tag = spec.rpartition(":")
-        if sep and os.path.isdir(path) and tag:
-            history_key = f"oci:{os.path.realpath(path)}:{tag}"
+    if image.transport == "oci" and ref.startswith("oci:"):
+        with contextlib.suppress(ImageError):
+            path, tag = split_path_and_tag(ref.removeprefix("oci:"))
+            if tag and os.path.isdir(path):
+                history_key = f"oci:{os.path.realpath(path)}:{tag}"
     return _Subject(local_name, None, None, history_key)
 
 

@@ -20,12 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hullscan.errors import DigestMismatch, HullscanError, ImageError
-from hullscan.sources import split_path_and_tag
-from hullscan.sources.interface import MEDIA_OCI_MANIFEST, load_json, sha256_digest, shown
+from hullscan.errors import DigestMismatch, HullscanError, ImageError, shown
+from hullscan.references import Reference, parse_reference, split_path_and_tag
+from hullscan.sources.interface import MEDIA_OCI_MANIFEST, load_json, sha256_digest
 from hullscan.sources.oci import REF_NAME, available_tags, is_sidecar
 from hullscan.sources.registry_client import RegistryClient
-from hullscan.sources.registry_reference import Reference, parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits, parse_digest
 from hullscan.supplychain import keys as keyfiles

@@ -31,18 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hullscan.errors import DigestMismatch, HullscanError, ImageError, RegistryError
-from hullscan.sources.interface import (
-    MEDIA_OCI_INDEX,
-    MEDIA_OCI_MANIFEST,
-    load_json,
-    sha256_digest,
-    shown,
-)
+from hullscan.errors import DigestMismatch, HullscanError, ImageError, RegistryError, shown
+from hullscan.references import Reference
+from hullscan.sources.interface import MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, load_json, sha256_digest
 from hullscan.sources.oci import REF_NAME, blob_name
 from hullscan.sources.registry_client import RegistryClient, read_bounded
 from hullscan.sources.registry_push import push_blob, put_manifest
-from hullscan.sources.registry_reference import Reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore
 from hullscan.streams import Limits, parse_digest

@@ -27,23 +27,11 @@ from typing import Any
 
 from hullscan.config import read_yaml
 from hullscan.errors import HullscanError
+from hullscan.references import canonical_name
 
 SIGNATURE_MODES = ("enforce", "audit", "skip")
 #: the scope of images read from local files (archives, layouts) that carry no registry name
 LOCAL_SCOPE = "local"
-_DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
-
-
-def canonical_name(name: str, repository: bool = True) -> str:
-    """``HOST/REPO`` with Docker Hub spelled one way (``docker.io/library/debian``);
-    ``repository=False`` for a scope, where ``docker.io/library`` is a prefix."""
-    name = name.strip().rstrip("/")
-    first, sep, rest = name.partition("/")
-    if first in _DOCKER_HUB_HOSTS:
-        if repository and sep and "/" not in rest:
-            rest = f"library/{rest}"
-        return "docker.io" + (f"/{rest}" if sep else "")
-    return name
 
 
 @dataclass(frozen=True)
