@@ -22,7 +22,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hullscan import cli
+from hullscan import api, cli
 from hullscan.errors import ImageError
 from hullscan.filesystem import ImageFilesystem
 from hullscan.inventory import default_analyzers
@@ -86,7 +86,7 @@ def with_cli_limits(monkeypatch: pytest.MonkeyPatch, limits: Limits) -> None:
     def lowered(**kw: Any) -> ScanOptions:
         return ScanOptions(limits=limits, **kw)
 
-    monkeypatch.setattr(cli, "ScanOptions", lowered)
+    monkeypatch.setattr(api, "ScanOptions", lowered)
 
 
 def assert_error(ref: str | Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -18,10 +18,11 @@ import httpx
 import pytest
 
 from hullscan.cli import main
-from hullscan.cli_registry import RegistryFlags, registry_settings
+from hullscan.cli.registry import RegistryFlags, registry_settings
 from hullscan.errors import HullscanError, ImageError
 from hullscan.pipeline import ScanOptions, inventory
 from hullscan.references import mirrors_for, parse_reference
+from hullscan.settings import Settings
 from hullscan.sources import Image, Platform, registry_client
 from hullscan.sources.registry import open_registry
 from hullscan.sources.registry_client import ACCEPT
@@ -556,10 +557,10 @@ def test_settings_file_default_registry_and_mirrors(registry: str, empty_registr
 
 def test_settings_file_validation(tmp_path: Path) -> None:
     flags = RegistryFlags()
-    s = registry_settings(flags, {"registries": {
+    s = registry_settings(flags, Settings.from_mapping({"registries": {
         "default": "registry.example.test:5000", "insecure": ["a.test"],
         "mirrors": {"docker.io": ["https://mirror.example.test"]},
-        "retries": 0, "timeout": 2.5}})
+        "retries": 0, "timeout": 2.5}}))
     assert s.default_registry == "registry.example.test:5000"
     assert s.mirrors == {"docker.io": ("https://mirror.example.test",)}
     assert (s.retries, s.timeout, s.insecure) == (0, 2.5, frozenset({"a.test"}))
@@ -567,7 +568,7 @@ def test_settings_file_validation(tmp_path: Path) -> None:
                          ({"mirrors": {"docker.io": ["bad host/x"]}}, "registries.mirrors"),
                          ({"retries": 11}, "retries"), ({"timeout": 0}, "timeout")]:
         with pytest.raises(HullscanError, match=message):
-            registry_settings(flags, {"registries": bad})
+            Settings.from_mapping({"registries": bad})
 
 
 # -- the corpus through a registry ---------------------------------------------------------

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.corpus
 
 
 def secrets_of(image: str, tmp_path: Path, final_only: bool = False) -> list[Finding]:
-    engine, analyzers = secret_analyzers({})
+    engine, analyzers = secret_analyzers()
     analyzed = analyze_image(f"oci:{corpus_image(image) / 'oci'}",
                              ScanOptions(cache_dir=tmp_path / "c"), extra_analyzers=analyzers)
     return layer_findings(analyzed, engine, final_only) + config_findings(analyzed, engine)

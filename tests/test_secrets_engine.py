@@ -570,7 +570,7 @@ def test_user_rules_disable_and_allowlist() -> None:
             },
         }
     }
-    engine = SecretEngine(load_rules(config))
+    engine = SecretEngine(load_rules(config["secrets"]))
     corp = "corp_" + r(24, string.ascii_lowercase + string.digits)
     assert [(m.rule.id, m.rule.severity) for m in engine.scan_text(corp)] == [
         ("corp-internal-token", Severity.HIGH)
@@ -585,16 +585,14 @@ def test_user_rules_disable_and_allowlist() -> None:
 def test_user_rule_replaces_builtin_by_id() -> None:
     rs = load_rules(
         {
-            "secrets": {
-                "rules": [
-                    {
-                        "id": "jwt",
-                        "severity": "LOW",
-                        "keywords": ["eyj"],
-                        "regex": r"(?P<secret>eyJ[\w.-]{40,})",
-                    }
-                ]
-            }
+            "rules": [
+                {
+                    "id": "jwt",
+                    "severity": "LOW",
+                    "keywords": ["eyj"],
+                    "regex": r"(?P<secret>eyJ[\w.-]{40,})",
+                }
+            ]
         }
     )
     (jwt,) = [x for x in rs.rules if x.id == "jwt"]
@@ -618,14 +616,14 @@ def test_user_rule_replaces_builtin_by_id() -> None:
 )
 def test_bad_user_rule_is_a_clear_error(rule: dict[str, object], message: str) -> None:
     with pytest.raises(HullscanError, match=message):
-        load_rules({"secrets": {"rules": [rule]}})
+        load_rules({"rules": [rule]})
 
 
 def test_bad_allowlist_and_disable_are_errors() -> None:
     with pytest.raises(HullscanError, match="allowlist"):
-        load_rules({"secrets": {"allowlist": {"regexes": ["(["]}}})
+        load_rules({"allowlist": {"regexes": ["(["]}})
     with pytest.raises(HullscanError, match="no-such-rule"):
-        load_rules({"secrets": {"disable": ["no-such-rule"]}})
+        load_rules({"disable": ["no-such-rule"]})
 
 
 # ----------------------------------------------------------------------------- analyzer

@@ -176,6 +176,14 @@ def hexpart(digest: str) -> str:
     return digest.split(":", 1)[1]
 
 
+def _no_password(_confirm: bool) -> bytes:
+    raise AssertionError("a plain key needs no password")
+
+
+def _env_password(_confirm: bool) -> bytes:
+    return os.environ["COSIGN_PASSWORD"].encode()
+
+
 @pytest.fixture
 def keypair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     monkeypatch.setenv("COSIGN_PASSWORD", "correct horse")
@@ -383,7 +391,7 @@ def test_signing_again_keeps_earlier_signatures(layout: Path, image: BuiltImage,
     plain = tmp_path / "plain.key"
     plain.write_text(COSIGN_VALID_EC_PKCS8)  # an unencrypted PKCS#8 key signs too
     plain_pub = tmp_path / "plain.pub"
-    private = K.load_private_key(plain)
+    private = K.load_private_key(plain, _no_password)
     plain_pub.write_bytes(K.public_pem(private.public_key()))
     assert main(["sign", f"oci:{layout}:1", "--key", str(key)]) == 0
     assert main(["sign", f"oci:{layout}:1", "--key", str(plain)]) == 0
@@ -498,7 +506,7 @@ def test_signature_of_the_real_cosign_key_is_read_from_a_layout(
 def test_referrer_in_layout(layout: Path, image: BuiltImage, keypair: tuple[Path, Path],
                             capsys: pytest.CaptureFixture[str]) -> None:
     """cosign's OCI 1.1 referrers mode: artifactType and subject, no tag."""
-    private = K.load_private_key(keypair[0])
+    private = K.load_private_key(keypair[0], _env_password)
     payload = make_payload("localhost/oci", image.manifest_digest)
     layer = signature_layer(payload, base64.b64encode(K.sign(private, payload)).decode())
     empty = b"{}"
@@ -691,7 +699,7 @@ def test_registry_referrers(registry: str, image2: BuiltImage, keypair: tuple[Pa
     repo = "sig/referrers"
     supported = httpx.get(f"http://{registry}/v2/{repo}/referrers/{image2.manifest_digest}"
                           ).status_code == 200
-    private = K.load_private_key(keypair[0])
+    private = K.load_private_key(keypair[0], _env_password)
     payload = make_payload(f"{registry}/{repo}", image2.manifest_digest)
     layer = signature_layer(payload, base64.b64encode(K.sign(private, payload)).decode())
     empty = b"{}"
@@ -880,7 +888,7 @@ def test_referrers_api(keypair: tuple[Path, Path], image: BuiltImage) -> None:
     from hullscan.supplychain.signatures import load_public_keys, verify_with_store
     from hullscan.supplychain.store import RegistrySignatureStore
 
-    private = K.load_private_key(keypair[0])
+    private = K.load_private_key(keypair[0], _env_password)
     payload = make_payload("reg.test/o/app", image.manifest_digest)
     layer = signature_layer(payload, base64.b64encode(K.sign(private, payload)).decode())
     sig = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": SIG_ARTIFACT,

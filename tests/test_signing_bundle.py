@@ -653,7 +653,7 @@ def test_sign_bundle_with_referrers_api(keypair: tuple[Path, Path], image: Built
     from hullscan.supplychain.bundle import sign_statement
     from hullscan.supplychain.store import RegistrySignatureStore
 
-    private = K.load_private_key(keypair[0])
+    private = K.load_private_key(keypair[0], lambda _c: os.environ["COSIGN_PASSWORD"].encode())
     bundle = hullscan_bundle(private, sign_statement(image.manifest_digest))
     written: list[tuple[str, str]] = []
     referrers: list[dict[str, Any]] = []

@@ -14,8 +14,10 @@ import pytest
 
 from hullscan.cli import main
 from hullscan.errors import HullscanError
+from hullscan.references import canonical_name
+from hullscan.settings import Settings, load_trust_policy_file
 from hullscan.supplychain.history import TagHistory
-from hullscan.supplychain.trust import TrustPolicy, canonical_name, load_trust_policy
+from hullscan.supplychain.trust import TrustPolicy
 
 from imagebuilder import build, debian_base, file, write_docker_archive, write_oci
 from localregistry import (
@@ -102,13 +104,13 @@ def test_bad_policies_are_clear(doc: dict[str, Any], message: str, tmp_path: Pat
 def test_policy_file_or_section(tmp_path: Path, pubkey: Path) -> None:
     f = tmp_path / "trust.yaml"
     f.write_text("trust:\n  policies:\n    - {name: t, scopes: [ghcr.io], keys: [team.pub]}\n")
-    loaded = load_trust_policy(f, {})
-    assert loaded is not None and loaded.rules[0].keys == (pubkey.resolve(),)
+    loaded = load_trust_policy_file(f)
+    assert loaded.rules[0].keys == (pubkey.resolve(),)
     bare = tmp_path / "bare.yaml"
     bare.write_text("policies:\n  - {name: t, scopes: ['*']}\n")
-    assert load_trust_policy(bare, {}) is not None
-    assert load_trust_policy(None, {}) is None
-    section = load_trust_policy(None, {"trust": {"policies": [{"scopes": ["ghcr.io"]}]}})
+    assert load_trust_policy_file(bare) is not None
+    assert Settings.from_mapping({}).trust is None
+    section = Settings.from_mapping({"trust": {"policies": [{"scopes": ["ghcr.io"]}]}}).trust
     assert section is not None and section.source == "hullscan.yaml"
 
 

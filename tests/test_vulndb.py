@@ -533,10 +533,10 @@ def test_relative_and_odd_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_default_db_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from hullscan.vulndb import default_db_path
+    from hullscan.cache import database_path
 
     monkeypatch.setenv("HULLSCAN_CACHE_DIR", str(tmp_path / "c"))
-    assert default_db_path() == tmp_path / "c" / "db" / "osv.sqlite"
+    assert database_path() == tmp_path / "c" / "db" / "osv.sqlite"
 
 
 # -- update from a loopback mirror ------------------------------------------------------------

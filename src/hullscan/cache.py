@@ -30,6 +30,11 @@ def default_cache_dir() -> Path:
     return Path(base) / "hullscan"
 
 
+def database_path(cache_dir: Path | None = None) -> Path:
+    """Where the vulnerability database lives: ``<cache dir>/db/osv.sqlite``."""
+    return (cache_dir or default_cache_dir()) / "db" / "osv.sqlite"
+
+
 def cache_key(diff_id: str, analyzers: Sequence[Analyzer], options: dict[str, Any]) -> str:
     spec = {
         "schema": SCHEMA_VERSION,

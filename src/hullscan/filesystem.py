@@ -37,6 +37,7 @@ class ImageFilesystem:
         self._children: dict[str, set[str]] = {}
         self._dir_cache: dict[str, str | None] = {}
         self._identity_cache: dict[tuple[int, str, str], frozenset[str]] = {}
+        self._owners: dict[str, str] | None = None
         for index, layer in enumerate(self.layers):
             self._apply(index, layer)
 
@@ -160,6 +161,23 @@ class ImageFilesystem:
                 frozenset()
             self._identity_cache[key] = found
         return found
+
+    def owners(self) -> dict[str, str]:
+        """Every path an OS package database lists (symlinked parents resolved) -> the
+        package that lists it; the first database to claim a path wins. Computed once."""
+        if self._owners is None:
+            owners: dict[str, str] = {}
+            for _path, _layer, _name, result in self.final_results():
+                for owner, files in result.owned_files.items():
+                    for f in files:
+                        owners.setdefault(self.canonical(f), owner)
+            self._owners = owners
+        return self._owners
+
+    def owner_of(self, path: str) -> str:
+        """The OS package that lists ``path`` (as written, or with its parents resolved)."""
+        owners = self.owners()
+        return owners.get(path) or owners.get(self.canonical(path), "")
 
     def canonical(self, path: str) -> str:
         """``path`` with symlinked parent directories resolved (e.g. ``lib`` → ``usr/lib``)."""

@@ -222,8 +222,26 @@ class Severity(enum.IntEnum):
             raise HullscanError(f"unknown severity {text!r} (one of {names})") from None
 
 
-#: what a finding is about; the JSON report's ``kind``
-FINDING_KINDS = ("vulnerability", "secret", "misconfiguration", "binary", "supplychain")
+class FindingKind(enum.StrEnum):
+    """What a finding is about; the JSON report's ``kind``."""
+
+    VULNERABILITY = "vulnerability"
+    SECRET = "secret"
+    MISCONFIGURATION = "misconfiguration"
+    BINARY = "binary"
+    SUPPLYCHAIN = "supplychain"
+
+
+FINDING_KINDS = tuple(k.value for k in FindingKind)
+
+
+class VulnStatus(enum.StrEnum):
+    """Where a vulnerability stands for the installed version (the distribution's word)."""
+
+    FIXED = "fixed"
+    AFFECTED = "affected"
+    WILL_NOT_FIX = "will_not_fix"
+    NOT_AFFECTED = "not_affected"
 
 
 @dataclass(frozen=True)
@@ -235,7 +253,7 @@ class Finding:
     vectors, matched ranges, the advisory's data source) that reporters may show.
     """
 
-    kind: str
+    kind: FindingKind
     id: str
     severity: Severity
     title: str
@@ -243,8 +261,8 @@ class Finding:
     package: Package | None = None
     installed_version: str = ""
     fixed_version: str = ""
-    #: fixed | affected | will_not_fix | not_affected (vulnerabilities)
-    status: str = ""
+    #: vulnerabilities only
+    status: VulnStatus | None = None
     path: str | None = None
     layer: str | None = None
     line: int | None = None
@@ -255,12 +273,18 @@ class Finding:
     standards: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # plain strings (cached analyses, reports read back) become the enums
+        object.__setattr__(self, "kind", FindingKind(self.kind))
+        if self.status is not None:
+            object.__setattr__(self, "status", VulnStatus(self.status))
+
     @property
     def all_ids(self) -> tuple[str, ...]:
         return (self.id, *self.aliases)
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"kind": self.kind, "id": self.id, "aliases": list(self.aliases),
+        d: dict[str, Any] = {"kind": self.kind.value, "id": self.id, "aliases": list(self.aliases),
                              "severity": self.severity.name, "title": self.title}
         if self.package is not None:
             p = self.package
@@ -269,10 +293,10 @@ class Finding:
                                                if p.source_name else {})}
             d["installed_version"] = self.installed_version
             d["fixed_version"] = self.fixed_version or None
-            d["status"] = self.status
+            d["status"] = self.status.value if self.status else ""
         for key in ("path", "layer", "line"):
             d[key] = getattr(self, key)
-        if self.kind == "secret":
+        if self.kind is FindingKind.SECRET:
             # DESIGN.md's secret shape: the masked match and whether it still ships
             d["match"] = self.evidence
             d["in_final_image"] = self.details.get("in_final_image")
@@ -289,7 +313,7 @@ class Finding:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Finding:
         """The inverse of ``to_dict`` for findings without a package (cached per layer)."""
-        return cls(kind=d["kind"], id=d["id"], severity=Severity[d["severity"]],
+        return cls(kind=FindingKind(d["kind"]), id=d["id"], severity=Severity[d["severity"]],
                    title=d["title"], aliases=tuple(d.get("aliases", ())),
                    path=d.get("path"), layer=d.get("layer"), line=d.get("line"),
                    evidence=d.get("evidence", ""), remediation=d.get("remediation", ""),
@@ -318,3 +342,13 @@ class ScanReport:
     warnings: tuple[str, ...] = ()
     #: per-scanner facts beyond findings (base classification, layer waste, binaries)
     summaries: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``hullscan.report/v1`` document (what ``--format json`` prints)."""
+        from hullscan.report.json_report import report_dict
+
+        return report_dict(self)
+
+    def exceeds(self, threshold: Severity | None) -> bool:
+        """Whether a reported finding is at or above ``threshold`` (``--fail-on``)."""
+        return threshold is not None and any(f.severity >= threshold for f in self.findings)

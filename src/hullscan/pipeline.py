@@ -3,7 +3,10 @@ in parallel), merge the layers, and assemble the package list."""
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.context
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -68,7 +71,8 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
             else:
                 todo.append(i)
         if len(todo) > 1 and options.workers > 1:
-            with ProcessPoolExecutor(max_workers=min(options.workers, len(todo))) as pool:
+            with ProcessPoolExecutor(max_workers=min(options.workers, len(todo)),
+                                     mp_context=_pool_context()) as pool:
                 futures = {i: pool.submit(_analyze_one, image.layer_sources[i], analyzers,
                                           options.limits, str(tempdir), options.debug)
                            for i in todo}
@@ -88,6 +92,15 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
         if cache is not None:
             cache.close()
     return [r for r in results if r is not None]
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """fork is fastest, but forking a process whose other threads hold locks can deadlock
+    the child: scans started from a thread other than the main one (a server's) fork
+    their workers from a single-threaded fork server instead."""
+    if threading.current_thread() is threading.main_thread():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver")
 
 
 def _store(cache: LayerCache | None, key: str | None, analysis: LayerAnalysis | None) -> None:
@@ -143,14 +156,11 @@ def build_inventory(image: Image, analyses: Sequence[LayerAnalysis],
     os_info = detect_os(fs)
     diff_ids: list[str | None] = [layer.diff_id for layer in image.layers]
     diff_ids = diff_ids or [None] * len(analyses)
-    owned: dict[str, str] = {}
+    owned = fs.owners()
     found: list[Package] = []
     warnings: list[str] = [w for a in analyses for w in a.warnings]
     for path, layer, analyzer, result in fs.final_results():
         warnings.extend(f"{path}: {w}" for w in result.warnings)
-        for owner, files in result.owned_files.items():
-            for f in files:
-                owned.setdefault(fs.canonical(f), owner)
         for p in result.packages:
             first = fs.earliest_layer_with(path, layer, analyzer, package_identity(p))
             found.append(replace(p, locations=(Location(path, diff_ids[first]),)))

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hullscan.config import read_yaml
 from hullscan.errors import HullscanError
 from hullscan.model import Finding, Severity, Suppressed
+from hullscan.settings import read_yaml
 
 IGNORE_FILE = ".hullscanignore"
 

@@ -10,25 +10,31 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import IO
 
-_tempdir: str | None = None
+# per thread: two scans in one process (a server's threads) may use two cache directories
+_state = threading.local()
 
 SPOOL_IN_MEMORY = 16 * 1024 * 1024
 COPY_CHUNK = 1024 * 1024
 
 
 def set_tempdir(path: str | None) -> None:
-    """Where spooled files go (the pipeline points this at ``<cache>/tmp``)."""
-    global _tempdir
-    _tempdir = path
+    """Where this thread's spooled files go (the pipeline points it at ``<cache>/tmp``)."""
+    _state.path = path
+
+
+def _tempdir() -> str | None:
+    path: str | None = getattr(_state, "path", None)
+    return path
 
 
 def spool(stream: IO[bytes], limit: int | None = None) -> IO[bytes]:
     """Copy ``stream`` (at most ``limit`` bytes) into a seekable temporary file at offset 0."""
     out: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - returned to the caller
-        max_size=SPOOL_IN_MEMORY, dir=_tempdir)
+        max_size=SPOOL_IN_MEMORY, dir=_tempdir())
     if limit is None:
         shutil.copyfileobj(stream, out, COPY_CHUNK)
     else:
@@ -49,7 +55,7 @@ def spool_to_path(stream: IO[bytes], limit: int | None = None, suffix: str = "")
 
     For readers that only take a file name (sqlite3); the file is removed on exit.
     """
-    with tempfile.NamedTemporaryFile(dir=_tempdir, suffix=suffix) as out:
+    with tempfile.NamedTemporaryFile(dir=_tempdir(), suffix=suffix) as out:
         remaining = limit
         while remaining is None or remaining > 0:
             chunk = stream.read(COPY_CHUNK if remaining is None else min(COPY_CHUNK, remaining))

@@ -19,7 +19,7 @@ import yaml
 
 from hullscan.checks.catalogue import Catalogue, Check
 from hullscan.checks.eol import iso_date
-from hullscan.model import Finding, Package, Severity
+from hullscan.model import Finding, FindingKind, Package, Severity
 
 CLASSIFIER = "binary-classifier"
 
@@ -140,5 +140,5 @@ def eol_findings(packages: list[Package] | tuple[Package, ...], today: dt.date) 
                      "eol": eol.isoformat(), "lts": lts, "found_by": pkg.found_by,
                      "paths": list(paths), "table_written": table.written.isoformat(),
                      "source": table.source})
-        out.append(replace(f, kind="binary", package=pkg, installed_version=pkg.version))
+        out.append(replace(f, kind=FindingKind.BINARY, package=pkg, installed_version=pkg.version))
     return out

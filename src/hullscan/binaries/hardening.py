@@ -58,7 +58,7 @@ from elftools.elf.elffile import ELFFile
 
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.checks.catalogue import Catalogue, Check
-from hullscan.model import FileInfo, Finding, Severity
+from hullscan.model import FileInfo, Finding, FindingKind, Severity
 from hullscan.tempfiles import spool, spool_to_path
 
 ELF_MAGIC = b"\x7fELF"
@@ -465,7 +465,7 @@ def findings_for(b: BinaryInfo, path: str | None = None) -> list[Finding]:
 
 
 def _as_binary(f: Finding) -> Finding:
-    return replace(f, kind="binary")
+    return replace(f, kind=FindingKind.BINARY)
 
 
 class HardeningAnalyzer(Analyzer):

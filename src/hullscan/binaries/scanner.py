@@ -12,29 +12,23 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from hullscan.checks.image import unowned_setuid
 from hullscan.model import Finding
 from hullscan.pipeline import AnalyzedImage
 
 ANALYZER = "binary-hardening"
 
 
-def owned_paths(analyzed: AnalyzedImage) -> set[str]:
-    """Every path an OS package database lists, with symlinked parents resolved."""
+def hardening_findings(analyzed: AnalyzedImage, include_os_owned: bool = False,
+                       setuid_checks: bool = True) -> tuple[list[Finding], dict[str, Any]]:
+    """Hardening findings and the per-image table. ``setuid_checks=False`` leaves setuid
+    files no package owns to the config scanner (which reports every such file)."""
     fs = analyzed.fs
-    owned: set[str] = set()
-    for _path, _layer, _name, result in fs.final_results():
-        for files in result.owned_files.values():
-            owned.update(fs.canonical(f) for f in files)
-    return owned
-
-
-def hardening_findings(analyzed: AnalyzedImage, include_os_owned: bool = False
-                       ) -> tuple[list[Finding], dict[str, Any]]:
-    fs = analyzed.fs
-    owned = owned_paths(analyzed)
+    owned = fs.owners()
     out: list[Finding] = []
     counts: Counter[str] = Counter()
     for path, layer, name, result in fs.final_results():
@@ -42,11 +36,12 @@ def hardening_findings(analyzed: AnalyzedImage, include_os_owned: bool = False
             continue
         is_owned = fs.canonical(path) in owned
         record = result.facts.get("binary") if result.facts else None
-        if (not is_owned and isinstance(record, dict)
+        if (setuid_checks and not is_owned and isinstance(record, dict)
                 and (record.get("setuid") or record.get("setgid"))):
-            # a setuid/setgid binary no package owns is high, however well hardened; the
-            # same check (and id) as the config scanner's, so the two never differ
-            out.append(_unowned_setuid(analyzed, path, layer, record))
+            # a setuid/setgid binary no package owns is high, however well hardened: the
+            # config scanner's check, with its evidence
+            out.append(unowned_setuid(path, fs.final[path][1], layer,
+                                      analyzed.analyses[layer].diff_id))
         for f in result.findings:
             counts["os-owned" if is_owned else "other"] += 1
             if is_owned and not include_os_owned:
@@ -58,23 +53,11 @@ def hardening_findings(analyzed: AnalyzedImage, include_os_owned: bool = False
     return out, summary
 
 
-def _unowned_setuid(analyzed: AnalyzedImage, path: str, layer: int,
-                    record: dict[str, Any]) -> Finding:
-    from hullscan.checks.image import IMAGE_CHECKS
-
-    entry = analyzed.fs.final[path][1]
-    bits = "setuid" if record.get("setuid") else "setgid"
-    return IMAGE_CHECKS["HS-IMG-010"].finding(
-        f"/{path} ({bits}, mode {entry.mode & 0o7777:o}, uid {entry.uid}): not listed by any "
-        "OS package database", path=path, layer=analyzed.analyses[layer].diff_id,
-        details={"binary": record})
-
-
 #: the protections counted in the per-image table, by checksec's names
 _PROTECTIONS = ("pie", "nx", "canary", "fortify")
 
 
-def census(analyzed: AnalyzedImage, owned: set[str]) -> dict[str, Any]:
+def census(analyzed: AnalyzedImage, owned: Mapping[str, str]) -> dict[str, Any]:
     """Executables in the final image by kind, and how many ELF files have each
     protection (split by OS-owned and not): the per-image hardening table."""
     fs = analyzed.fs

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hullscan.errors import HullscanError
-from hullscan.model import Finding, Severity
+from hullscan.model import Finding, FindingKind, Severity
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,9 @@ class Check:
     def finding(self, evidence: str, *, path: str | None = None, line: int | None = None,
                 layer: str | None = None, severity: Severity | None = None,
                 details: dict[str, Any] | None = None) -> Finding:
-        return Finding(kind="misconfiguration", id=self.id, severity=severity or self.severity,
-                       title=self.title, path=path, line=line, layer=layer, evidence=evidence,
+        return Finding(kind=FindingKind.MISCONFIGURATION, id=self.id,
+                       severity=severity or self.severity, title=self.title, path=path,
+                       line=line, layer=layer, evidence=evidence,
                        remediation=self.remediation, standards=self.standards,
                        description=self.description, details=details or {})
 
@@ -84,10 +85,11 @@ class CheckSettings:
         return out
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> CheckSettings:
-        section = config.get("checks") or {}
+    def from_section(cls, section: Any) -> CheckSettings:
+        """The ``checks:`` section of hullscan.yaml (None: the defaults)."""
+        section = section or {}
         if not isinstance(section, dict):
-            raise HullscanError("checks: in the configuration must be a mapping")
+            raise HullscanError("checks must be a mapping")
 
         def ids(key: str) -> frozenset[str]:
             value = section.get(key) or []
@@ -95,6 +97,9 @@ class CheckSettings:
                 raise HullscanError(f"checks.{key} must be a list of check ids")
             return frozenset(value)
 
+        unknown = set(section) - {"disable", "enable", "severity", "trusted_registries"}
+        if unknown:
+            raise HullscanError(f"checks: unknown setting(s) {', '.join(sorted(unknown))}")
         sev = section.get("severity") or {}
         if not isinstance(sev, dict):
             raise HullscanError("checks.severity must map check ids to severities")
@@ -102,5 +107,12 @@ class CheckSettings:
         if not isinstance(trusted, list) or not all(isinstance(x, str) for x in trusted):
             raise HullscanError("checks.trusted_registries must be a list of registries")
         return cls(disabled=ids("disable"), enabled=ids("enable"),
-                   severity={k: Severity.parse(str(v)) for k, v in sev.items()},
+                   severity={k: _severity(k, v) for k, v in sev.items()},
                    trusted_registries=tuple(trusted))
+
+
+def _severity(check_id: str, value: Any) -> Severity:
+    try:
+        return Severity.parse(str(value))
+    except HullscanError as e:
+        raise HullscanError(f"checks.severity.{check_id}: {e}") from None

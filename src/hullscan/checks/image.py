@@ -164,7 +164,6 @@ class _Scan:
         self.today = today
         raw = analyzed.image.config.get("config")
         self.cfg: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        self.owned = self._owned_paths()
         self.os_packages = [p for p in analyzed.inventory.packages if p.type in OS_PACKAGE_TYPES]
 
     def layer_id(self, index: int | None) -> str | None:
@@ -172,16 +171,8 @@ class _Scan:
             return None
         return self.analyzed.analyses[index].diff_id
 
-    def _owned_paths(self) -> set[str]:
-        """Every path an OS package database claims (as pipeline.build_inventory builds it)."""
-        owned: set[str] = set()
-        for _path, _layer, _name, result in self.fs.final_results():
-            for files in result.owned_files.values():
-                owned.update(self.fs.canonical(f) for f in files)
-        return owned
-
     def is_owned(self, path: str) -> bool:
-        return path in self.owned or self.fs.canonical(path) in self.owned
+        return bool(self.fs.owner_of(path))
 
     def exists(self, path: str) -> str | None:
         """The real path if ``path`` (symlinks followed) is a file in the final image."""
@@ -361,22 +352,27 @@ def _caches(s: _Scan) -> list[Finding]:
     return out
 
 
+def unowned_setuid(path: str, info: FileInfo, layer: int, layer_id: str | None) -> Finding:
+    """HS-IMG-010 for one setuid/setgid file that no OS package lists: one evidence text
+    for the config and binary scanners alike."""
+    bits = "+".join(b for b, m in (("setuid", 0o4000), ("setgid", 0o2000)) if info.mode & m)
+    return SETUID_FOREIGN.finding(
+        f"/{path} ({bits}, mode {info.mode & 0o7777:04o}, uid {info.uid}): not listed by any "
+        "OS package database", path=path, layer=layer_id,
+        details={"mode": f"{info.mode & 0o7777:04o}", "uid": info.uid, "gid": info.gid,
+                 "layer_index": layer})
+
+
 def _setuid(s: _Scan) -> list[Finding]:
     foreign: list[Finding] = []
     os_owned: list[dict[str, Any]] = []
     for path, layer, info in sorted(s.final_files()):
         if not info.is_regular or not info.mode & 0o6000:
             continue
-        bits = "+".join(b for b, m in (("setuid", 0o4000), ("setgid", 0o2000)) if info.mode & m)
-        desc = f"/{path} ({bits}, mode {info.mode & 0o7777:04o}, uid {info.uid})"
         if s.is_owned(path):
             os_owned.append({"path": path, "mode": f"{info.mode & 0o7777:04o}", "uid": info.uid})
         else:
-            foreign.append(SETUID_FOREIGN.finding(
-                f"{desc}: not listed by any OS package database", path=path,
-                layer=s.layer_id(layer),
-                details={"mode": f"{info.mode & 0o7777:04o}", "uid": info.uid,
-                         "gid": info.gid, "layer_index": layer}))
+            foreign.append(unowned_setuid(path, info, layer, s.layer_id(layer)))
     if os_owned:
         paths = [x["path"] for x in os_owned]
         foreign.append(SETUID_OS.finding(f"{len(paths)} setuid/setgid files from OS packages: "
@@ -458,9 +454,10 @@ def _trusted(name: str, trusted: tuple[str, ...]) -> bool:
 
 
 def _ref_findings(r: Reference | str, what: str, pinned: bool | None,
-                  settings: CheckSettings) -> list[Finding]:
+                  settings: CheckSettings, source_checks: bool = True) -> list[Finding]:
     """``pinned`` None: digest pinning does not apply (a local archive is its own bytes);
-    ``r`` a bare tag when the image carries no name."""
+    ``r`` a bare tag when the image carries no name; ``source_checks=False`` leaves
+    pinning and trusted registries to the supply chain scanner."""
     out = []
     if isinstance(r, str):
         if r == "latest":
@@ -472,6 +469,8 @@ def _ref_findings(r: Reference | str, what: str, pinned: bool | None,
         how = "the latest tag" if r.tag else "no tag (latest is implied)"
         out.append(LATEST_TAG.finding(f"{what} {shown} uses {how}",
                                       details={"subject": what, "reference": shown}))
+    if not source_checks:
+        return out
     if pinned is False:
         out.append(NOT_PINNED.finding(f"{what} {shown} is not pinned by a digest",
                                       details={"subject": what, "reference": shown}))
@@ -483,13 +482,14 @@ def _ref_findings(r: Reference | str, what: str, pinned: bool | None,
     return out
 
 
-def _reference(s: _Scan, settings: CheckSettings, ref: str) -> tuple[list[Finding],
-                                                                      dict[str, Any]]:
+def _reference(s: _Scan, settings: CheckSettings, ref: str,
+               source_checks: bool) -> tuple[list[Finding], dict[str, Any]]:
     out: list[Finding] = []
     summary: dict[str, Any] = {}
     r, remote = _local_name(s, ref)
     if isinstance(r, Reference):
-        out += _ref_findings(r, "image", (r.digest is not None) if remote else None, settings)
+        out += _ref_findings(r, "image", (r.digest is not None) if remote else None, settings,
+                             source_checks)
         summary["image"] = {"registry": r.registry, "repository": r.repository, "tag": r.tag,
                             "digest": r.digest}
     elif r is not None:
@@ -694,14 +694,17 @@ def _accounts(s: _Scan) -> list[Finding]:
 
 
 def check_image(analyzed: AnalyzedImage, settings: CheckSettings, ref: str,
-                today: dt.date | None = None) -> tuple[list[Finding], dict[str, Any]]:
+                today: dt.date | None = None, source_checks: bool = True
+                ) -> tuple[list[Finding], dict[str, Any]]:
     """Every image check's findings (after the settings) and a summary of the image:
-    its classification, layer statistics, end-of-life status and reference."""
+    its classification, layer statistics, end-of-life status and reference.
+    ``source_checks=False``: the supply chain scanner judges the image's own pinning and
+    registry (the base image's are still checked here)."""
     s = _Scan(analyzed, today or dt.date.today())
     profile = _profile(s)
     stats = layer_stats(analyzed)
     eol_findings, eol_info = _eol(s)
-    ref_findings, ref_info = _reference(s, settings, ref)
+    ref_findings, ref_info = _reference(s, settings, ref, source_checks)
     findings = [*_user(s), *_healthcheck(s), *_history(s), *_sudo(s), *_volumes(s),
                 *_caches(s), *_ports(s), *_setuid(s), *_unnecessary(s), *ref_findings,
                 *_minimality(profile), *eol_findings, *_waste(stats), *_accounts(s)]
@@ -713,9 +716,3 @@ def check_image(analyzed: AnalyzedImage, settings: CheckSettings, ref: str,
                "account_files": [p for p in ("etc/passwd", "etc/shadow", "etc/group")
                                  if s.exists(p)]}
     return settings.apply(findings), summary
-
-
-def image_checks(analyzed: AnalyzedImage, settings: CheckSettings, ref: str,
-                 today: dt.date | None = None) -> list[Finding]:
-    """The image checks' findings; see ``check_image`` for the summary too."""
-    return check_image(analyzed, settings, ref, today)[0]

@@ -1,14 +1,18 @@
 """Secrets in file contents: rules as data (``rules.yaml``), a keyword prefilter,
 entropy and stop-word filters, masking (see ``engine``), and the layer analyzer."""
 
+from __future__ import annotations
+
 import functools
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hullscan.analyzer import Analyzer
 from hullscan.secrets.analyzer import SecretAnalyzer
 from hullscan.secrets.engine import SecretEngine, SecretMatch, mask
 from hullscan.secrets.rules import Allowlist, Rule, RuleSet, builtin_rules, load_rules
+
+if TYPE_CHECKING:
+    from hullscan.settings import SecretSettings
 
 
 @functools.lru_cache(maxsize=1)
@@ -25,13 +29,16 @@ def redact(text: str, engine: SecretEngine | None = None) -> str:
     return text
 
 
-def secret_analyzers(config: Mapping[str, Any] | None = None) -> tuple[SecretEngine,
-                                                                       list[Analyzer]]:
+def secret_analyzers(settings: SecretSettings | None = None) -> tuple[SecretEngine,
+                                                                      list[Analyzer]]:
     """The engine for config and history text, and the layer analyzers of the secret
     scanner (file contents by rules; certificates and keystores by structure)."""
     from hullscan.secrets.certs import CertificateAnalyzer
+    from hullscan.settings import SecretSettings
 
-    analyzer = SecretAnalyzer(config)
+    settings = settings or SecretSettings()
+    analyzer = SecretAnalyzer(settings.rules() if settings.section else None,
+                              cache_token=settings.token)
     return analyzer.engine, [analyzer, CertificateAnalyzer()]
 
 

@@ -33,14 +33,11 @@ file inside those package roots (e.g. a ``repo_token`` in a package's
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO
 
 from hullscan.analyzer import Analyzer, AnalyzerResult, MiB
-from hullscan.model import FileInfo, Finding
+from hullscan.model import FileInfo, Finding, FindingKind
 from hullscan.secrets.engine import SecretEngine
 from hullscan.secrets.rules import RuleSet, load_rules
 
@@ -96,15 +93,13 @@ class SecretAnalyzer(Analyzer):
     name = "secrets"
     version = 1
 
-    def __init__(self, config: Mapping[str, Any] | RuleSet | None = None,
-                 max_size: int = 10 * MiB, engine: SecretEngine | None = None) -> None:
+    def __init__(self, rules: RuleSet | None = None, max_size: int = 10 * MiB,
+                 engine: SecretEngine | None = None, cache_token: str = "") -> None:
+        """``rules``: None for the built-in ones; ``cache_token``: a digest of user rules
+        (they change results, so they are part of the per-layer cache key)."""
         self.max_size = max_size  # type: ignore[misc]  # per instance, not per class
-        rules = config if isinstance(config, RuleSet) else load_rules(config)
-        self.engine = engine or SecretEngine(rules)
-        section = config.get("secrets") if isinstance(config, Mapping) else None
-        # user rules change results, so they are part of the per-layer cache key
-        self._token = hashlib.sha256(json.dumps(section, sort_keys=True, default=str)
-                                     .encode()).hexdigest()[:16] if section else ""
+        self.engine = engine or SecretEngine(rules or load_rules(None))
+        self._token = cache_token
 
     @property
     def cache_token(self) -> str:
@@ -124,7 +119,8 @@ class SecretAnalyzer(Analyzer):
         if not matches:
             return None
         return AnalyzerResult(findings=[
-            Finding(kind="secret", id=m.rule.id, severity=m.rule.severity, title=m.rule.title,
-                    path=path, line=m.line, evidence=m.masked, remediation=REMEDIATION,
+            Finding(kind=FindingKind.SECRET, id=m.rule.id, severity=m.rule.severity,
+                    title=m.rule.title, path=path, line=m.line, evidence=m.masked,
+                    remediation=REMEDIATION,
                     details={"category": m.rule.category, "match": m.masked})
             for m in matches])

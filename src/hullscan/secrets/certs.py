@@ -76,7 +76,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
 from hullscan.analyzer import Analyzer, AnalyzerResult, MiB
-from hullscan.model import FileInfo, Finding, Severity
+from hullscan.model import FileInfo, Finding, FindingKind, Severity
 
 #: file names that may hold certificates or keystores wherever they are
 _EXTENSIONS = (".crt", ".cer", ".der", ".pem", ".p12", ".pfx", ".jks", ".keystore",
@@ -353,7 +353,7 @@ class _CertInfo:
 
 def _finding(fid: str, severity: Severity, title: str, path: str | None, evidence: str,
              category: str, details: dict[str, Any], line: int | None = None) -> Finding:
-    return Finding(kind="secret", id=fid, severity=severity, title=title, path=path,
+    return Finding(kind=FindingKind.SECRET, id=fid, severity=severity, title=title, path=path,
                    line=line, evidence=evidence, details={**details, "category": category},
                    remediation=_REMEDIATION.get(fid, ""))
 

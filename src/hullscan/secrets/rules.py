@@ -176,38 +176,41 @@ def _str_list(value: Any, what: str) -> list[str]:
     return value
 
 
-def load_rules(config: Mapping[str, Any] | None = None) -> RuleSet:
-    """Built-in rules merged with the ``secrets`` section of a user config (see above)."""
-    section: Any = (config or {}).get("secrets") or {}
+def load_rules(section: Mapping[str, Any] | None = None) -> RuleSet:
+    """Built-in rules merged with the ``secrets:`` section of hullscan.yaml (see above)."""
+    section = section or {}
     if not isinstance(section, Mapping):
-        raise HullscanError("config secrets: must be a mapping")
+        raise HullscanError("secrets: must be a mapping")
+    unknown = set(section) - {"rules", "disable", "allowlist", "use_default"}
+    if unknown:
+        raise HullscanError(f"secrets: unknown setting(s) {', '.join(sorted(unknown))}")
     raw_rules = section.get("rules") or []
     if not isinstance(raw_rules, list):
-        raise HullscanError("config secrets.rules: must be a list")
-    user = [parse_rule(r, "config secrets.rules") for r in raw_rules]
-    _check_unique(user, "config secrets.rules")
+        raise HullscanError("secrets.rules: must be a list")
+    user = [parse_rule(r, "secrets.rules") for r in raw_rules]
+    _check_unique(user, "secrets.rules")
 
     base = list(builtin_rules()) if section.get("use_default", True) else []
     by_id = {r.id: r for r in user}
     merged = [by_id.pop(r.id, r) for r in base]  # a user rule with a built-in id replaces it
     merged.extend(by_id.values())
 
-    disable = set(_str_list(section.get("disable"), "config secrets.disable"))
+    disable = set(_str_list(section.get("disable"), "secrets.disable"))
     known = {r.id for r in merged}
-    unknown = sorted(disable - known)
-    if unknown:
-        raise HullscanError(f"config secrets.disable: unknown rule ids {unknown}")
+    missing = sorted(disable - known)
+    if missing:
+        raise HullscanError(f"secrets.disable: unknown rule ids {missing}")
     rules = tuple(r for r in merged if r.id not in disable)
 
     al: Any = section.get("allowlist") or {}
     if not isinstance(al, Mapping):
-        raise HullscanError("config secrets.allowlist: must be a mapping")
+        raise HullscanError("secrets.allowlist: must be a mapping")
     allowlist = Allowlist(
-        paths=tuple(_compile(p, f"config secrets.allowlist.paths {p!r}")
-                    for p in _str_list(al.get("paths"), "config secrets.allowlist.paths")),
-        regexes=tuple(_compile(p, f"config secrets.allowlist.regexes {p!r}")
-                      for p in _str_list(al.get("regexes"), "config secrets.allowlist.regexes")),
+        paths=tuple(_compile(p, f"secrets.allowlist.paths {p!r}")
+                    for p in _str_list(al.get("paths"), "secrets.allowlist.paths")),
+        regexes=tuple(_compile(p, f"secrets.allowlist.regexes {p!r}")
+                      for p in _str_list(al.get("regexes"), "secrets.allowlist.regexes")),
         stopwords=tuple(w.lower() for w in _str_list(al.get("stopwords"),
-                                                     "config secrets.allowlist.stopwords")),
+                                                     "secrets.allowlist.stopwords")),
     )
     return RuleSet(rules, allowlist)

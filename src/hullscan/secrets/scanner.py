@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from hullscan.model import Finding
+from hullscan.model import Finding, FindingKind
 from hullscan.pipeline import AnalyzedImage
 from hullscan.secrets import SecretEngine, redact
 
@@ -105,7 +105,7 @@ def config_findings(analyzed: AnalyzedImage, engine: SecretEngine) -> list[Findi
                 continue  # the same build argument echoed by every later RUN line
             seen.add((m.rule.id, m.masked))
             out.append(Finding(
-                kind="secret", id=m.rule.id, severity=m.rule.severity, title=m.rule.title,
+                kind=FindingKind.SECRET, id=m.rule.id, severity=m.rule.severity, title=m.rule.title,
                 evidence=f"{where}: {m.masked}", remediation=REMEDIATION,
                 details={"where": where, "category": m.rule.category, "match": m.masked,
                          "in_final_image": True}))

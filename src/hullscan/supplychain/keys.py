@@ -25,7 +25,6 @@ import json
 import os
 import re
 import secrets
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -154,21 +153,6 @@ def decrypt(data: bytes, password: bytes, what: str = "private key") -> bytes:
 PasswordFn = Callable[[bool], bytes]
 
 
-def password_from_env_or_tty(confirm: bool) -> bytes:
-    """``$COSIGN_PASSWORD`` (empty allowed, as cosign does), else a prompt on a terminal."""
-    if PASSWORD_ENV in os.environ:
-        return os.environ[PASSWORD_ENV].encode()
-    if not sys.stdin.isatty():
-        raise KeyFileError(f"the key needs a password: set {PASSWORD_ENV} (it may be empty) or "
-                        "run on a terminal")
-    import getpass
-
-    first = getpass.getpass("Enter password for private key: ")
-    if confirm and getpass.getpass("Enter password for private key again: ") != first:
-        raise KeyFileError("the passwords do not match")
-    return first.encode()
-
-
 # -- key files --------------------------------------------------------------------------
 
 def generate_keypair(password: bytes) -> tuple[bytes, bytes]:
@@ -198,8 +182,7 @@ def _check_private(key: object, path: Path) -> PrivateKey:
                     f"{type(key).__name__.lstrip('_')}")
 
 
-def load_private_key(path: Path, password: PasswordFn = password_from_env_or_tty
-                     ) -> PrivateKey:
+def load_private_key(path: Path, password: PasswordFn) -> PrivateKey:
     """A private key file in any of cosign's formats; the password is asked for only
     when the key is encrypted."""
     blocks = pem_blocks(_read(path, "private key"))

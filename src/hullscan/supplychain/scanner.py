@@ -16,7 +16,7 @@ from typing import Any
 
 from hullscan.checks.catalogue import Check
 from hullscan.errors import HullscanError, ImageError
-from hullscan.model import Finding, Severity
+from hullscan.model import Finding, FindingKind, Severity
 from hullscan.pipeline import AnalyzedImage
 from hullscan.references import parse_name, parse_reference, split_path_and_tag
 from hullscan.sources.registry_settings import RegistrySettings
@@ -72,7 +72,7 @@ class _Subject:
 def _finding(check: Check, evidence: str, severity: Severity | None = None,
              **details: Any) -> Finding:
     return replace(check.finding(evidence, severity=severity, details=details),
-                   kind="supplychain")
+                   kind=FindingKind.SUPPLYCHAIN)
 
 
 def _subject(analyzed: AnalyzedImage, ref: str, default_registry: str) -> _Subject:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hullscan.config import read_yaml
 from hullscan.errors import HullscanError
 from hullscan.references import canonical_name
 
@@ -124,18 +123,3 @@ def _scope(text: str, where: str) -> str:
         raise HullscanError(f"{where}: scope {text!r} has no registry host (write "
                             f"docker.io/{scope} for Docker Hub)")
     return canonical_name(scope, repository=False)
-
-
-def load_trust_policy(path: Path | None, config: dict[str, Any],
-                      config_dir: Path = Path(".")) -> TrustPolicy | None:
-    """``--trust-policy FILE`` (its ``trust:`` section, or the file itself), else the
-    ``trust:`` section of hullscan.yaml, else None."""
-    if path is not None:
-        doc = read_yaml(path)
-        if isinstance(doc, dict) and "trust" in doc:
-            doc = doc["trust"]
-        policy = TrustPolicy.from_mapping(doc, str(path), path.parent)
-        if policy is None:
-            raise HullscanError(f"{path}: empty trust policy")
-        return policy
-    return TrustPolicy.from_mapping(config.get("trust"), "hullscan.yaml", config_dir)

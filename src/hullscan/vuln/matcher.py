@@ -21,9 +21,10 @@ from typing import Any, Protocol
 from packageurl import PackageURL
 
 from hullscan import versions
-from hullscan.model import Finding, Inventory, OSInfo, Package, Severity
+from hullscan.model import Finding, FindingKind, Inventory, OSInfo, Package, Severity, VulnStatus
 from hullscan.vuln.ranges import RangeMatch, evaluate
 from hullscan.vuln.severity import Rating, rate
+from hullscan.vulndb.osv import Advisory
 
 #: purl type → OSV ecosystem, for language packages
 LANGUAGE_ECOSYSTEMS = {
@@ -33,34 +34,10 @@ LANGUAGE_ECOSYSTEMS = {
 MAX_REFERENCES = 12
 
 
-class OsvRange(Protocol):
-    type: str
-    events: Sequence[Any]
-
-
-class OsvAffected(Protocol):
-    ecosystem: str
-    name: str
-    ranges: Sequence[Any]
-    versions: Sequence[str]
-    database_specific: dict[str, Any]
-    ecosystem_specific: dict[str, Any]
-
-
-class OsvAdvisory(Protocol):
-    id: str
-    aliases: Sequence[str]
-    withdrawn: str | None
-    summary: str
-    details: str
-    severity: Sequence[tuple[str, str]]
-    references: Sequence[str]
-    database_specific: dict[str, Any]
-    affected: Sequence[Any]
-
-
 class AdvisorySource(Protocol):
-    def advisories_for(self, ecosystem: str, name: str) -> Sequence[Any]: ...
+    """Where advisories come from (the SQLite database; tests may pass another)."""
+
+    def advisories_for(self, ecosystem: str, name: str) -> Sequence[Advisory]: ...
 
     def not_affected(self, ecosystem: str, name: str, *,
                      include_aliases: bool = False) -> set[str]: ...
@@ -235,10 +212,10 @@ def _finding(p: Package, q: Query, ids: set[str], group: list[_Hit], status: str
     if q.name != p.name:
         details["matched_as"] = f"{q.name} {q.version}"
     return Finding(
-        kind="vulnerability", id=primary, aliases=tuple(sorted(ids - {primary})),
+        kind=FindingKind.VULNERABILITY, id=primary, aliases=tuple(sorted(ids - {primary})),
         severity=best.rating.severity, title=title, package=p,
         installed_version=p.version, fixed_version=fixes[0] if fixes else "",
-        status=status if status != "fixed" or fixes else "affected",
+        status=VulnStatus(status if status != "fixed" or fixes else "affected"),
         path=loc.path if loc else None, layer=loc.layer if loc else None,
         references=tuple(refs[:MAX_REFERENCES]),
         description=(titled.details or "")[:2000], details=details,

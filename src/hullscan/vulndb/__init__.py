@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hullscan.cache import default_cache_dir
+from hullscan.cache import database_path
 from hullscan.errors import DatabaseError
 from hullscan.vulndb.build import ImportStats, import_paths
 from hullscan.vulndb.names import base_ecosystem, normalize_name
@@ -42,7 +42,6 @@ __all__ = [
     "VulnDB",
     "age_warning",
     "base_ecosystem",
-    "default_db_path",
     "import_paths",
     "normalize_name",
     "open_db",
@@ -50,14 +49,10 @@ __all__ = [
 ]
 
 
-def default_db_path() -> Path:
-    return default_cache_dir() / "db" / "osv.sqlite"
-
-
 def open_db(path: Path | str | None = None) -> VulnDB:
     """Open the database for reading; a missing one is a ``DatabaseError`` that says how
     to get one."""
-    p = Path(path) if path is not None else default_db_path()
+    p = Path(path) if path is not None else database_path()
     if not p.is_file():
         raise DatabaseError(f"no vulnerability database at {p}: download one with "
                           "`hullscan db update`, or build one from local OSV data with "

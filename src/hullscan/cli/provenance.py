@@ -5,19 +5,18 @@ key-based signatures (``cosign generate-key-pair``, ``cosign sign --key``, ``cos
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from hullscan.cli_registry import RegistryFlags, registry_options, registry_settings
+from hullscan.cli.common import load_settings
+from hullscan.cli.registry import RegistryFlags, registry_options, registry_settings
 from hullscan.errors import HullscanError, shown
 from hullscan.sources.interface import Platform
 from hullscan.sources.registry_settings import RegistrySettings
-
-if TYPE_CHECKING:
-    from hullscan.supplychain.signatures import Target
-    from hullscan.supplychain.trust import TrustPolicy, TrustRule
+from hullscan.streams import parse_digest
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -35,9 +34,27 @@ $COSIGN_PASSWORD, or a prompt on a terminal.
 
 
 def _settings(flags: RegistryFlags, config_file: Path | None) -> RegistrySettings:
-    from hullscan.config import load_config
+    return registry_settings(flags, load_settings(config_file))
 
-    return registry_settings(flags, load_config(config_file))
+
+def password_from_env_or_tty(confirm: bool) -> bytes:
+    """``$COSIGN_PASSWORD`` (empty allowed, as cosign does), else a prompt on a terminal."""
+    import os
+
+    from hullscan.errors import KeyFileError
+    from hullscan.supplychain.keys import PASSWORD_ENV
+
+    if PASSWORD_ENV in os.environ:
+        return os.environ[PASSWORD_ENV].encode()
+    if not sys.stdin.isatty():
+        raise KeyFileError(f"the key needs a password: set {PASSWORD_ENV} (it may be empty) "
+                           "or run on a terminal")
+    import getpass
+
+    first = getpass.getpass("Enter password for private key: ")
+    if confirm and getpass.getpass("Enter password for private key again: ") != first:
+        raise KeyFileError("the passwords do not match")
+    return first.encode()
 
 
 _config_option = click.option(
@@ -51,7 +68,7 @@ _config_option = click.option(
 def keygen(output_key_prefix: str) -> None:
     """Create a cosign key pair: ECDSA P-256, the private key encrypted with a password
     ($COSIGN_PASSWORD, or asked for twice on a terminal; may be empty)."""
-    from hullscan.supplychain.keys import password_from_env_or_tty, write_keypair
+    from hullscan.supplychain.keys import write_keypair
 
     key, pub = write_keypair(output_key_prefix, password_from_env_or_tty(True))
     click.echo(f"Private key written to {key}")
@@ -99,7 +116,7 @@ def sign(image: str, key_path: Path, annotations: tuple[str, ...], identity: str
     extra = _annotations(annotations)
     settings = _settings(registry_flags, config_file)
     parse_target(image, settings)  # somewhere to keep a signature, before any password
-    key = load_private_key(key_path)
+    key = load_private_key(key_path, password_from_env_or_tty)
     signed = sign_image(image, key, settings=settings, annotations=extra or None,
                         identity=identity, bundle=as_bundle)
     if as_bundle:
@@ -152,24 +169,13 @@ def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: s
       hullscan verify registry:ghcr.io/org/app:1.4 --key cosign.pub
       hullscan verify oci:./layout:1.4 --digest sha256:4c1c50d0… --key cosign.pub
     """
-    from hullscan.config import load_config
-    from hullscan.errors import DigestMismatch
-    from hullscan.streams import Limits, parse_digest
-    from hullscan.supplychain.digests import verify_digests
-    from hullscan.supplychain.signatures import (
-        check_target,
-        load_public_keys,
-        parse_target,
-        resolve_digest,
-    )
-    from hullscan.supplychain.store import referrers_tag, sig_tag
-    from hullscan.supplychain.trust import load_trust_policy
+    from hullscan.settings import load_trust_policy_file
+    from hullscan.supplychain.verify import verify_image
 
-    config = load_config(config_file)
+    settings = load_settings(config_file)
     # the settings file's trust: section only when nothing else was asked for
-    use_policy = trust_policy is not None or not (keys or expected)
-    policy = load_trust_policy(trust_policy, config, config_file.parent if config_file
-                               else Path(".")) if use_policy else None
+    policy = load_trust_policy_file(trust_policy) if trust_policy is not None else (
+        settings.trust if not (keys or expected) else None)
     if not keys and expected is None and policy is None:
         raise click.UsageError("nothing to verify: give --key PUB (signatures), --digest "
                                "sha256:… (the released digest) and/or --trust-policy FILE")
@@ -180,86 +186,16 @@ def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: s
             parse_digest(expected)
         except HullscanError as e:
             raise click.UsageError(f"--digest: {e}") from None
-    settings = registry_settings(registry_flags, config)
-    target = parse_target(image, settings)
-    limits = Limits()
-    problems: list[str] = []
-    doc: dict[str, Any] = {"schema": "hullscan.verify/v1", "image": image, "digest": None,
-                           "verified": False, "signatures": None, "digests": None}
-    audit = False
-    if policy is not None:
-        rule, doc["policy"] = _policy_rule(policy, target)
-        if rule is None:
-            problems.append(doc["policy"]["problem"])
-        elif rule.needs_signature:
-            keys = (*keys, *(k for k in rule.keys if k not in keys))
-            audit = rule.signature == "audit"
-    public = load_public_keys(keys)  # an unreadable key is exit 2, before any network
-
-    digest: str | None = None
-    if expected is not None:
-        report = verify_digests(target, expected,
-                                platform=Platform.parse(platform) if platform else None,
-                                settings=settings, limits=limits)
-        digest = report.digest
-        problems += report.problems()
-        doc["digests"] = {
-            "expected": expected, "digest": report.digest,
-            "manifest_digest": report.manifest_digest, "ok": report.ok,
-            "blobs": [{"what": c.what, "digest": c.digest, "size": c.size,
-                       "ok": c.problem is None, "problem": c.problem} for c in report.checks],
-        }
-    checks = []
-    if public:
-        if digest is None and not problems:
-            try:
-                digest = resolve_digest(target, settings, limits)
-            except DigestMismatch as e:
-                problems.append(str(e))
-        if digest is not None:
-            checks = check_target(target, digest, public, settings=settings, limits=limits,
-                                  identity=identity, check_identity=not ignore_identity)
-            found: list[str] = []
-            if not checks:
-                found.append(f"unsigned: no signature found (tag {sig_tag(digest)}, "
-                             f"referrers of {digest}, tag {referrers_tag(digest)})")
-            elif not any(c.problem is None for c in checks):
-                found.append("no signature verifies")
-            if audit:  # the policy only asks for a record of it
-                doc["policy"]["audit"] = found
-            else:
-                problems += found
-        doc["signatures"] = {
-            "keys": [name for name, _ in public],
-            "identity": None if ignore_identity else (identity or target.identity),
-            "results": [{"location": c.location, "key": c.key, "verified": c.problem is None,
-                         "problem": c.problem} for c in checks],
-        }
-    doc["digest"] = digest
-    doc["verified"] = not problems
-    doc["problems"] = problems
+    report = verify_image(image, keys, digest=expected, trust_policy=policy,
+                          identity=identity, check_identity=not ignore_identity,
+                          platform=Platform.parse(platform) if platform else None,
+                          registry=registry_settings(registry_flags, settings))
+    doc = report.to_dict()
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2))
     else:
         click.echo(_table(doc))
-    raise click.exceptions.Exit(EXIT_OK if not problems else EXIT_FAILED)
-
-
-def _policy_rule(policy: TrustPolicy, target: Target) -> tuple[TrustRule | None, dict[str, Any]]:
-    """The rule covering the image (a registry image by its repository; an OCI layout is
-    a local image) and the policy part of the report."""
-    from hullscan.references import canonical_name
-
-    name = canonical_name(target.reference.name) if target.reference is not None else None
-    matched = policy.rule_for(name)
-    if matched is None:
-        shown_name = name or "a local image with no registry name"
-        return None, {"source": policy.source, "rule": None, "problem":
-                      f"not from a trusted source: {shown_name} is not covered by any scope "
-                      f"of the trust policy ({policy.source})"}
-    rule, scope = matched
-    return rule, {"source": policy.source, "rule": rule.name, "scope": scope,
-                  "signature": rule.signature}
+    raise click.exceptions.Exit(EXIT_OK if report.verified else EXIT_FAILED)
 
 
 def _table(doc: dict[str, Any]) -> str:

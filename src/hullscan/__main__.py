@@ -1,0 +1,7 @@
+"""``python -m hullscan``."""
+
+import sys
+
+from hullscan.cli import main
+
+sys.exit(main())
