@@ -497,3 +497,21 @@ def test_hadolint_accounting(tmp_path: Path) -> None:
             if (code, line) not in ours:
                 problems.append(f"{name}:{line} {code} {item['message'][:60]}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(("spec", "problem"), [
+    ("80", None), ("8080-8090/udp", None), ("22", "ssh"), ("20-25/tcp", "ssh"),
+    ("22/udp", None), ("0", "range"), ("65536", "range"), ("http", "range"),
+    ("90-80", "range"), ("53/icmp", "range"),
+])
+def test_one_port_rule_for_images_and_dockerfiles(spec: str, problem: str | None,
+                                                  tmp_path: Path) -> None:
+    """EXPOSE in a Dockerfile and ExposedPorts in an image are judged by the same rule."""
+    from hullscan.checks.ports import port_problem
+
+    assert port_problem(spec) == problem
+    df = tmp_path / "Dockerfile"
+    df.write_text(f"FROM debian:12@sha256:{'a' * 64}\nUSER app\nEXPOSE {spec}\n")
+    ids = {f.id for f in lint_file(str(df), CheckSettings())}
+    assert ("HS-DF-028" in ids) == (problem == "range")
+    assert ("HS-DF-027" in ids) == (problem == "ssh")

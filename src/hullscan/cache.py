@@ -15,12 +15,11 @@ import time
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from hullscan.analyzer import Analyzer
 from hullscan.layers import LayerAnalysis
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def default_cache_dir() -> Path:
@@ -35,13 +34,14 @@ def database_path(cache_dir: Path | None = None) -> Path:
     return (cache_dir or default_cache_dir()) / "db" / "osv.sqlite"
 
 
-def cache_key(diff_id: str, analyzers: Sequence[Analyzer], options: dict[str, Any]) -> str:
+def cache_key(diff_id: str, analyzers: Sequence[Analyzer]) -> str:
+    """What a layer's analysis depends on: its content and each analyzer's name, version,
+    size bound and options (``cache_token``: user rules, for one)."""
     spec = {
         "schema": SCHEMA_VERSION,
         "diff_id": diff_id,
         "analyzers": sorted(f"{a.name}:{a.version}:{a.max_size}:{a.cache_token}"
                             for a in analyzers),
-        "options": options,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 

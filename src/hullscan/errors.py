@@ -38,6 +38,10 @@ class DigestMismatch(ImageError):
     """A blob or manifest does not hash to the digest that names it."""
 
 
+class TooLarge(ImageError):
+    """A document (a manifest, a token response) is larger than its bound allows."""
+
+
 class DatabaseError(HullscanError):
     """The vulnerability database is missing, unreadable, or cannot be updated."""
 
@@ -54,4 +58,4 @@ def shown(text: object) -> str:
 
 
 __all__ = ["ConfigError", "DatabaseError", "DigestMismatch", "HullscanError", "ImageError",
-           "KeyFileError", "RegistryError", "shown"]
+           "KeyFileError", "RegistryError", "TooLarge", "shown"]

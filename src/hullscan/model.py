@@ -8,7 +8,7 @@ as JSON and the reporters read the same shapes.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from hullscan.errors import HullscanError
@@ -118,9 +118,6 @@ class Package:
     #: the analyzer that found it, e.g. "dpkg" or "python-dist"
     found_by: str = ""
     metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-
-    def with_locations(self, locations: tuple[Location, ...]) -> Package:
-        return replace(self, locations=locations)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -246,7 +243,7 @@ class VulnStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Finding:
-    """Anything wrong with an image (DESIGN.md: "Everything found is a Finding").
+    """Anything wrong with an image (docs/ARCHITECTURE.md: everything found is a Finding).
 
     Vulnerability findings fill ``package``, versions and ``status``; other kinds use
     ``path``/``line``/``evidence``. ``details`` carries kind-specific extras (CVSS
@@ -297,7 +294,7 @@ class Finding:
         for key in ("path", "layer", "line"):
             d[key] = getattr(self, key)
         if self.kind is FindingKind.SECRET:
-            # DESIGN.md's secret shape: the masked match and whether it still ships
+            # the JSON report's secret shape: the masked match and whether it still ships
             d["match"] = self.evidence
             d["in_final_image"] = self.details.get("in_final_image")
         for key in ("evidence", "remediation", "description"):

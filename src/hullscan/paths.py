@@ -45,9 +45,3 @@ def resolve_link_target(link_path: str, target: str) -> list[str]:
             continue
         parts.append(part)
     return parts
-
-
-def parent_dirs(path: str) -> list[str]:
-    """``a/b/c`` → ``["a", "a/b"]``."""
-    parts = path.split("/")
-    return ["/".join(parts[:i]) for i in range(1, len(parts))]

@@ -61,7 +61,7 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
     try:
         todo = []
         for i, source in enumerate(image.layer_sources):
-            key = cache_key(source.diff_id, analyzers, {}) if source.diff_id else None
+            key = cache_key(source.diff_id, analyzers) if source.diff_id else None
             keys.append(key)
             hit = cache.get(key) if cache is not None and key else None
             if hit is not None:

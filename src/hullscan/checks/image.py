@@ -23,6 +23,7 @@ from typing import Any
 from hullscan.checks.accounts import ACCOUNT_CHECKS
 from hullscan.checks.catalogue import Catalogue, Check, CheckSettings
 from hullscan.checks.eol import eol_table, release_for
+from hullscan.checks.ports import PORT_RANGE_ADVICE, SSH_ADVICE, port_problem
 from hullscan.errors import ImageError
 from hullscan.inventory import OS_PACKAGE_TYPES
 from hullscan.model import FileInfo, FileType, Finding, Severity
@@ -76,11 +77,10 @@ CACHE_LEFT = Check(
     ("DKL-DI-0005", "DL3009", "DL3019", "DL3042"))
 SSH_PORT = Check(
     "HS-IMG-008", Severity.HIGH, "SSH port 22 exposed",
-    "Do not run sshd in a container; use docker exec / kubectl exec for access.",
-    ("DS004",))
+    SSH_ADVICE, ("DS004",))
 BAD_PORT = Check(
     "HS-IMG-009", Severity.MEDIUM, "Exposed port out of range",
-    "Expose ports between 1 and 65535.", ("DL3011", "DS008"))
+    PORT_RANGE_ADVICE, ("DL3011", "DS008"))
 SETUID_FOREIGN = Check(
     "HS-IMG-010", Severity.HIGH, "setuid/setgid file not from an OS package",
     "Remove the file or its setuid/setgid bit (chmod u-s,g-s); a privileged helper the "
@@ -250,16 +250,11 @@ def _ports(s: _Scan) -> list[Finding]:
     ports = s.cfg.get("ExposedPorts")
     out = []
     for spec in sorted(ports) if isinstance(ports, dict) else []:
-        number, _, proto = str(spec).partition("/")
-        lo, _, hi = number.partition("-")
-        try:
-            nums = range(int(lo), int(hi or lo) + 1)
-        except ValueError:
-            nums = range(0)
-        if not nums or nums[0] < 1 or nums[-1] > 65535:
+        problem = port_problem(str(spec))
+        if problem == "range":
             out.append(BAD_PORT.finding(f"ExposedPorts lists {spec!r}",
                                         details={"port": spec}))
-        elif 22 in nums and (proto or "tcp") == "tcp":
+        elif problem == "ssh":
             out.append(SSH_PORT.finding(f"ExposedPorts lists {spec!r} (SSH)",
                                         details={"port": spec}))
     return out

@@ -1,4 +1,4 @@
-"""The ``hullscan.report/v1`` JSON document (DESIGN.md, "JSON report")."""
+"""The ``hullscan.report/v1`` JSON document (docs/ARCHITECTURE.md, "The JSON report")."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ def message(f: Finding) -> str:
     text = f.title or f.id
     if f.path:
         text += f" in {f.path}" + (f":{f.line}" if f.line else "")
-    if f.evidence:  # secrets are masked upstream (DESIGN.md)
+    if f.evidence:  # secrets are masked upstream, in every format
         text += f". Evidence: {f.evidence}"
     if f.remediation:
         text += f". Fix: {f.remediation}"

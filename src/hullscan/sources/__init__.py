@@ -29,7 +29,7 @@ def _is_tar(path: str) -> bool:
 
 def open_image(ref: str, platform: Platform | None = None, limits: Limits | None = None,
                cache_dir: Path | None = None, registry: RegistrySettings | None = None) -> Image:
-    """Open an image reference (see DESIGN.md "Image references"). Registry blobs are
+    """Open an image reference (see hullscan.references and the README). Registry blobs are
     cached (by digest) under ``cache_dir``/registry."""
     limits = limits or Limits()
     blobs = (cache_dir or default_cache_dir()) / "registry"

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from hullscan.errors import HullscanError, ImageError, RegistryError, shown
+from hullscan.errors import HullscanError, ImageError, RegistryError, TooLarge, shown
 from hullscan.references import Reference, _hostname, _port, is_loopback
 from hullscan.sources import registry_auth
 from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, load_json
@@ -458,7 +458,7 @@ def read_bounded(resp: httpx.Response, limit: int, what: str,
                   deadline: float | None = None) -> bytes:
     declared = resp.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise ImageError(f"{what}: larger than {limit} bytes")
+        raise TooLarge(f"{what}: larger than {limit} bytes")
     out = bytearray()
     for chunk in resp.iter_bytes():
         if deadline is not None and time.monotonic() > deadline:
@@ -466,7 +466,7 @@ def read_bounded(resp: httpx.Response, limit: int, what: str,
                              "slow or never ends)")
         out += chunk
         if len(out) > limit:
-            raise ImageError(f"{what}: larger than {limit} bytes")
+            raise TooLarge(f"{what}: larger than {limit} bytes")
     return bytes(out)
 
 

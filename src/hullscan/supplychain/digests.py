@@ -15,8 +15,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hullscan.errors import DigestMismatch, HullscanError, ImageError, shown
-from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, Platform, load_json
+from hullscan.errors import (
+    DigestMismatch,
+    HullscanError,
+    ImageError,
+    RegistryError,
+    TooLarge,
+    shown,
+)
+from hullscan.sources.interface import Platform, load_json
 from hullscan.sources.oci import blob_name
 from hullscan.sources.registry_client import RegistryClient
 from hullscan.sources.registry_settings import RegistrySettings
@@ -73,19 +80,13 @@ class _RegistrySource(_Source):
         self.label = client.ref.name
 
     def manifest(self, digest: str, limit: int) -> bytes | None:
-        with self.client.request("GET", f"manifests/{digest}",
-                                 accept=", ".join((*MANIFEST_TYPES, *INDEX_TYPES))) as resp:
-            if resp.status_code == 404:
+        try:
+            return self.client.fetch_manifest(digest, limit,
+                                              f"{self.label}: manifest {digest}").data
+        except RegistryError as e:
+            if e.status == 404:
                 return None
-            if resp.status_code != 200:
-                raise HullscanError(f"{self.label}: HTTP {resp.status_code} fetching "
-                                    f"manifest {digest}")
-            out = bytearray()
-            for chunk in resp.iter_bytes(CHUNK):
-                out += chunk
-                if len(out) > limit:
-                    break  # more than the descriptor says: the size check reports it
-            return bytes(out)
+            raise
 
     def chunks(self, digest: str, limit: int) -> Iterator[bytes] | None:
         cm = self.client.request("GET", f"blobs/{digest}")
@@ -190,7 +191,12 @@ def _pick_platform(index: dict[str, Any], platform: Platform | None,
 def _walk(source: _Source, report: DigestReport, digest: str, size: int | None,
           what: str, platform: Platform | None, limits: Limits, depth: int = 0) -> None:
     limit = min(size, limits.max_json_bytes) if size is not None else limits.max_json_bytes
-    data = source.manifest(digest, limit)
+    try:
+        data = source.manifest(digest, limit)
+    except TooLarge:  # more than the descriptor says: tampering, not a failure to check
+        report.checks.append(BlobCheck(what, digest, size,
+                                       _problem("", limit + 1, True, digest, size)))
+        return
     if data is None:
         report.checks.append(BlobCheck(what, digest, size, "missing"))
         return

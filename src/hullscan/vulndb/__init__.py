@@ -56,8 +56,8 @@ def open_db(path: Path | str | None = None) -> VulnDB:
     if not p.is_file():
         raise DatabaseError(f"no vulnerability database at {p}: download one with "
                           "`hullscan db update`, or build one from local OSV data with "
-                          "`hullscan db import PATH` (e.g. `hullscan db import "
-                          "../shared/vulndata`)")
+                          "`hullscan db import PATH` (a directory of OSV JSON files, "
+                          "or OSV all.zip exports)")
     return VulnDB(p)
 
 

@@ -24,6 +24,7 @@ from hullscan.checks.dockerfile.shell import (
     parse_shell,
     shell_pipefail,
 )
+from hullscan.checks.ports import PORT_RANGE_ADVICE, SSH_ADVICE, port_problem
 from hullscan.model import Finding, Severity
 
 L, M, H = Severity.LOW, Severity.MEDIUM, Severity.HIGH
@@ -101,9 +102,9 @@ SECRET_ENV = _c(26, H, "Secret in ENV or ARG",
                 "Never bake secrets into ENV/ARG (they stay in the image config and history); "
                 "use RUN --mount=type=secret.", "CIS-Docker-4.10", "DL3064", "DS031")
 EXPOSE_SSH = _c(27, M, "SSH port 22 exposed",
-                "Do not run sshd in containers; use docker exec / kubectl exec.", "DS004")
+                SSH_ADVICE, "DS004")
 EXPOSE_RANGE = _c(28, M, "Exposed port out of range",
-                  "Use ports between 0 and 65535.", "DL3011", "DS008")
+                  PORT_RANGE_ADVICE, "DL3011", "DS008")
 WORKDIR_REL = _c(29, M, "Relative WORKDIR",
                  "Use an absolute path in WORKDIR.", "DL3000", "DS009")
 RUN_CD = _c(30, L, "cd in RUN",
@@ -704,10 +705,10 @@ def _expose(lint: Linter, ins: Instruction) -> None:
         port = word.split("/", 1)[0]
         if "$" in port:
             continue
-        bounds = [int(x) for x in port.split("-") if x.isdigit()]
-        if any(b > 65535 for b in bounds):
+        problem = port_problem(word)
+        if problem == "range":
             lint.report(EXPOSE_RANGE, ins, note=word)
-        elif bounds and bounds[0] <= 22 <= bounds[-1]:
+        elif problem == "ssh":
             lint.report(EXPOSE_SSH, ins)
 
 
