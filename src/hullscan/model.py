@@ -168,6 +168,76 @@ class LayerInfo:
 
 
 @dataclass(frozen=True)
+class HistoryEntry:
+    """One line of the image's history: the build step and whether it made a layer."""
+
+    created_by: str = ""
+    empty_layer: bool = False
+    created: str = ""
+    comment: str = ""
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(str(x) for x in value)
+    return (value,) if isinstance(value, str) else ()
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """The runtime settings and history of an image config, typed once from a document
+    that came from a stranger: a field of the wrong type reads as unset."""
+
+    user: str = ""
+    env: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict, hash=False)
+    #: as written: a list (exec form), or one string (shell form); () when unset
+    cmd: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    #: ``PORT[/PROTO]`` keys, sorted
+    exposed_ports: tuple[str, ...] = ()
+    #: paths, sorted
+    volumes: tuple[str, ...] = ()
+    #: the HEALTHCHECK ``Test`` (``("NONE",)``: disabled); None when none is set
+    healthcheck: tuple[str, ...] | None = None
+    working_dir: str = ""
+    #: every history entry in order; None where an entry is not a mapping (kept, so
+    #: ``history[i]`` in messages means the document's entry i)
+    history: tuple[HistoryEntry | None, ...] = ()
+
+    @classmethod
+    def from_document(cls, doc: Any) -> ImageConfig:
+        """From an image config document (``{"config": {...}, "history": [...]}``)."""
+        doc = doc if isinstance(doc, dict) else {}
+        raw = doc.get("config")
+        cfg: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        labels, ports, vols = cfg.get("Labels"), cfg.get("ExposedPorts"), cfg.get("Volumes")
+        hc = cfg.get("Healthcheck")
+        test = hc.get("Test") if isinstance(hc, dict) else None
+        history = doc.get("history")
+        return cls(
+            user=str(cfg.get("User") or ""),
+            env=tuple(e for e in cfg.get("Env") or () if isinstance(e, str))
+            if isinstance(cfg.get("Env"), list) else (),
+            labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict)
+            else {},
+            cmd=_strings(cfg.get("Cmd")), entrypoint=_strings(cfg.get("Entrypoint")),
+            exposed_ports=tuple(sorted(str(p) for p in ports)) if isinstance(ports, dict)
+            else (),
+            volumes=tuple(sorted(str(v) for v in vols)) if isinstance(vols, dict) else (),
+            healthcheck=tuple(str(t) for t in test) if isinstance(test, list) else None,
+            working_dir=str(cfg.get("WorkingDir") or ""),
+            history=tuple(
+                HistoryEntry(created_by=str(h.get("created_by") or ""),
+                             empty_layer=bool(h.get("empty_layer")),
+                             created=str(h.get("created") or ""),
+                             comment=str(h.get("comment") or ""))
+                if isinstance(h, dict) else None
+                for h in (history if isinstance(history, list) else ())),
+        )
+
+
+@dataclass(frozen=True)
 class ImageMeta:
     """What a report says about the scanned image itself."""
 

@@ -162,8 +162,7 @@ class _Scan:
         self.analyzed = analyzed
         self.fs = analyzed.fs
         self.today = today
-        raw = analyzed.image.config.get("config")
-        self.cfg: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        self.config = analyzed.image.image_config
         self.os_packages = [p for p in analyzed.inventory.packages if p.type in OS_PACKAGE_TYPES]
 
     def layer_id(self, index: int | None) -> str | None:
@@ -193,14 +192,12 @@ class _Scan:
 
     def history(self) -> Iterator[tuple[int, str, int | None]]:
         """(history index, created_by, layer index or None for empty layers)."""
-        hist = self.analyzed.image.config.get("history")
         layer = 0
-        for i, h in enumerate(hist if isinstance(hist, list) else []):
-            if not isinstance(h, dict):
+        for i, h in enumerate(self.config.history):
+            if h is None:
                 continue
-            empty = bool(h.get("empty_layer"))
-            yield i, str(h.get("created_by", "") or ""), None if empty else layer
-            if not empty:
+            yield i, h.created_by, None if h.empty_layer else layer
+            if not h.empty_layer:
                 layer += 1
 
     def final_files(self) -> Iterator[tuple[str, int, FileInfo]]:
@@ -212,7 +209,7 @@ class _Scan:
 
 
 def _user(s: _Scan) -> list[Finding]:
-    user = str(s.cfg.get("User") or "").strip()
+    user = s.config.user.strip()
     name = user.partition(":")[0]
     if name not in ("", "0", "root"):
         return []
@@ -222,11 +219,10 @@ def _user(s: _Scan) -> list[Finding]:
 
 
 def _healthcheck(s: _Scan) -> list[Finding]:
-    hc = s.cfg.get("Healthcheck")
-    test = hc.get("Test") if isinstance(hc, dict) else None
-    if isinstance(test, list) and test and test[0] != "NONE":
+    test = s.config.healthcheck
+    if test and test[0] != "NONE":
         return []
-    why = "disabled (HEALTHCHECK NONE)" if isinstance(test, list) and test else "not set"
+    why = "disabled (HEALTHCHECK NONE)" if test else "not set"
     return [NO_HEALTHCHECK.finding(f"Healthcheck is {why} in the image config")]
 
 
@@ -235,10 +231,9 @@ _SENSITIVE_DIRS = {"/", "/etc", "/proc", "/sys", "/dev", "/boot", "/usr", "/lib"
 
 
 def _volumes(s: _Scan) -> list[Finding]:
-    vols = s.cfg.get("Volumes")
     out = []
-    for v in sorted(vols) if isinstance(vols, dict) else []:
-        norm = "/" + str(v).strip("/")
+    for v in s.config.volumes:
+        norm = "/" + v.strip("/")
         if norm in _SENSITIVE_DIRS or "docker.sock" in norm or norm.startswith(
                 ("/proc/", "/sys/", "/dev/", "/boot/")):
             out.append(SENSITIVE_VOLUME.finding(f"Volumes declares {v!r}", path=norm.lstrip("/"),
@@ -247,10 +242,9 @@ def _volumes(s: _Scan) -> list[Finding]:
 
 
 def _ports(s: _Scan) -> list[Finding]:
-    ports = s.cfg.get("ExposedPorts")
     out = []
-    for spec in sorted(ports) if isinstance(ports, dict) else []:
-        problem = port_problem(str(spec))
+    for spec in s.config.exposed_ports:
+        problem = port_problem(spec)
         if problem == "range":
             out.append(BAD_PORT.finding(f"ExposedPorts lists {spec!r}",
                                         details={"port": spec}))
@@ -490,10 +484,9 @@ def _reference(s: _Scan, settings: CheckSettings, ref: str,
     elif r is not None:
         out += _ref_findings(r, "image", None, settings)
         summary["image"] = {"registry": "", "repository": "", "tag": r, "digest": None}
-    labels = s.cfg.get("Labels")
-    labels = labels if isinstance(labels, dict) else {}
+    labels = s.config.labels
     base = labels.get("org.opencontainers.image.base.name")
-    b = parse_name(base.strip()) if isinstance(base, str) and base.strip() else None
+    b = parse_name(base.strip()) if base and base.strip() else None
     if b is not None:
         pinned = b.digest is not None or bool(labels.get("org.opencontainers.image.base.digest"))
         out += _ref_findings(b, "base image", pinned, settings)
@@ -707,7 +700,7 @@ def check_image(analyzed: AnalyzedImage, settings: CheckSettings, ref: str,
                 if f.id not in IMAGE_CHECKS.checks or settings.active(IMAGE_CHECKS[f.id])]
     summary = {"base": profile, "layers": {k: v for k, v in stats.items() if k != "top_wasted"},
                "eol": eol_info, "reference": ref_info,
-               "user": str(s.cfg.get("User") or ""),
+               "user": s.config.user,
                "account_files": [p for p in ("etc/passwd", "etc/shadow", "etc/group")
                                  if s.exists(p)]}
     return settings.apply(findings), summary

@@ -71,29 +71,14 @@ def _removed_in(analyzed: AnalyzedImage, path: str, added: int) -> int | None:
 
 def config_findings(analyzed: AnalyzedImage, engine: SecretEngine) -> list[Finding]:
     """Secrets in the image config and history: build arguments leak there."""
-    config = analyzed.image.config
-    raw_cfg = config.get("config")
-    cfg: dict[str, Any] = raw_cfg if isinstance(raw_cfg, dict) else {}
-    texts: list[tuple[str, str]] = []
-    env_list = cfg.get("Env")
-    for i, env in enumerate(env_list if isinstance(env_list, list) else []):
-        if isinstance(env, str):
-            texts.append((f"Env[{i}]", env))
-    raw_labels = cfg.get("Labels")
-    labels: dict[str, Any] = raw_labels if isinstance(raw_labels, dict) else {}
-    for k, v in labels.items():
-        texts.append((f"Labels[{k}]", f"{k}={v}"))
-    for key in ("Cmd", "Entrypoint"):
-        value = cfg.get(key)
-        if isinstance(value, list):
-            texts.append((key, " ".join(str(x) for x in value)))
-        elif isinstance(value, str):
-            texts.append((key, value))
-    raw_history = config.get("history")
-    history: list[Any] = raw_history if isinstance(raw_history, list) else []
-    for i, h in enumerate(history):
-        if isinstance(h, dict) and isinstance(h.get("created_by"), str):
-            texts.append((f"history[{i}]", h["created_by"]))
+    config = analyzed.image.image_config
+    texts: list[tuple[str, str]] = [(f"Env[{i}]", env) for i, env in enumerate(config.env)]
+    texts += [(f"Labels[{k}]", f"{k}={v}") for k, v in config.labels.items()]
+    texts += [(key, " ".join(value)) for key, value in (("Cmd", config.cmd),
+                                                         ("Entrypoint", config.entrypoint))
+              if value]
+    texts += [(f"history[{i}]", h.created_by) for i, h in enumerate(config.history)
+              if h is not None and h.created_by]
     out: list[Finding] = []
     seen: set[tuple[str, str]] = set()
     for where, text in texts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform as _platform
@@ -10,7 +11,7 @@ from typing import Any
 
 from hullscan.errors import ImageError
 from hullscan.layers import LayerSource
-from hullscan.model import ImageMeta, LayerInfo
+from hullscan.model import ImageConfig, ImageMeta, LayerInfo
 from hullscan.streams import Limits, parse_digest
 
 MEDIA_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -67,6 +68,11 @@ class Image:
     #: what the reference names: the manifest, or the index of a multi-platform image
     #: (signatures and digest pins are made for this one)
     reference_digest: str | None = None
+
+    @functools.cached_property
+    def image_config(self) -> ImageConfig:
+        """The config document's runtime settings and history, typed."""
+        return ImageConfig.from_document(self.config)
 
     def meta(self) -> ImageMeta:
         cfg_platform = "/".join(str(x) for x in (self.config.get("os", ""),
