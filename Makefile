@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 CORPUS ?= $(HOME)/.cache/hullscan-corpus
 PEERS  ?= $(HOME)/.cache/hullscan-peers
 
-.PHONY: demo test lint typecheck bench setup corpus peers references clean
+.PHONY: demo test check lint typecheck bench setup corpus peers references clean
 
 # A real scan of the example image the repository builds from its own files.
 demo: $(BIN)/hullscan
@@ -18,6 +18,12 @@ test: $(BIN)/pytest corpus peers references
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/mypy
 	PEERS_BIN=$(PEERS)/bin HULLSCAN_CORPUS=$(CORPUS) $(BIN)/pytest -p no:cacheprovider
+
+# Lint, types and every test that needs no corpus image: no root, no network.
+check: $(BIN)/pytest
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
+	$(BIN)/pytest -p no:cacheprovider -m "not corpus" -n 2
 
 setup: $(BIN)/pytest
 

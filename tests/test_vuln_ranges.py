@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hullscan.model import Inventory, OSInfo, Package
 from hullscan.vuln.matcher import match_inventory, os_ecosystems
@@ -126,3 +128,50 @@ def test_language_packages_versions_lists_and_owned(tmp_path: Path) -> None:
                    ("@babel/traverse", "", "CVE-2023-45133", "7.23.2", "UNKNOWN")}
     cvss = next(f for f in result.findings if f.id == "CVE-2021-33203").details
     assert cvss["cvss_score"] == 7.5 and cvss["severity_source"] == "CVSSv3"
+
+
+# -- a property: evaluate() against a brute-force walk of the version line -------------------
+
+_VERSIONS = st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4), st.integers(0, 4)),
+                     min_size=1, max_size=12, unique=True).map(sorted)
+_KINDS = st.sampled_from(["introduced", "fixed", "last_affected"])
+
+
+def _text(v: tuple[int, int, int]) -> str:
+    return ".".join(map(str, v))
+
+
+def _walk(universe: list[tuple[int, int, int]], events: list[tuple[str, object]],
+          v: tuple[int, int, int]) -> bool:
+    """Walk the version line from below its lowest point up to ``v``: "0" introduces
+    before everything; at each point an introduction, then a fix, take effect; a
+    last_affected point ends the range just after it."""
+    state = any(kind == "introduced" and at == "0" for kind, at in events)
+    for u in universe:
+        if u > v:
+            break
+        here = {kind for kind, at in events if at == u}
+        if "introduced" in here:
+            state = True
+        if "fixed" in here:
+            state = False
+        if "last_affected" in here and u < v:
+            state = False
+    return state
+
+
+@settings(max_examples=500, deadline=None)
+@given(_VERSIONS, st.data())
+def test_evaluate_agrees_with_a_walk_of_every_version(
+        universe: list[tuple[int, int, int]], data: st.DataObject) -> None:
+    points = st.sampled_from(universe)
+    events: list[tuple[str, object]] = data.draw(st.lists(
+        st.tuples(_KINDS, points) | st.just(("introduced", "0")), min_size=1, max_size=6))
+    as_text = [(kind, at if at == "0" else _text(at)) for kind, at in events]  # type: ignore[arg-type]
+    for v in universe:
+        got = evaluate("PyPI", _text(v), as_text)
+        assert (got is not None) == _walk(universe, events, v), (v, as_text)
+        if got is not None:
+            fixes = sorted(at for kind, at in events if kind == "fixed" and at != "0"
+                           and at > v)  # type: ignore[operator]
+            assert got.fixed == (_text(fixes[0]) if fixes else "")  # type: ignore[arg-type]

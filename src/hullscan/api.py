@@ -54,7 +54,7 @@ def scan(ref: str, scanners: Sequence[str] = DEFAULT_SCANNERS, *,
     ``report.exceeds(Severity.HIGH)`` is the ``--fail-on`` decision. ``debug`` lets an
     analyzer's internal error propagate instead of becoming a warning.
     """
-    from hullscan.scan import ScanRequest, run_scan
+    from hullscan.scanners.run import ScanRequest, run_scan
 
     settings = settings or Settings()
     options = scan_options(cache_dir, use_cache=use_cache, platform=platform,

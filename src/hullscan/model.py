@@ -125,6 +125,7 @@ class Package:
         }
         if self.source_name:
             d["source_name"] = self.source_name
+        if self.source_name or self.source_version:
             d["source_version"] = self.source_version
         if self.arch:
             d["arch"] = self.arch

@@ -143,9 +143,11 @@ class Settings:
     SECTIONS = ("registries", "checks", "secrets", "trust")
 
     @classmethod
-    def load(cls, path: Path | None = None, directory: Path = Path(".")) -> Settings:
+    def load(cls, path: Path | str | None = None, directory: Path = Path(".")) -> Settings:
         """The given file, else the first of ``CONFIG_FILES`` in ``directory``, else the
         defaults."""
+        if isinstance(path, str):
+            path = Path(path)
         if path is None:
             path = next((directory / p for p in CONFIG_FILES if (directory / p).is_file()),
                         None)

@@ -4,7 +4,7 @@ A scanner turns an analyzed image into findings. It declares what it needs from 
 one walk over the layers (its layer ``analyzers``, whether package analysis is needed,
 whether layers are read at all), prepares itself before the image is read (so a
 missing database or a bad policy fails fast), and ``scan``s. ``run_scan`` in
-``hullscan.scan`` opens the image once for all of the selected scanners.
+``hullscan.scanners.run`` opens the image once for all of the selected scanners.
 
 To add a scanner: copy ``scanners/binary.py`` (the smallest), give it a ``name``, and
 add one line to ``BUILTIN`` below; see docs/ARCHITECTURE.md.

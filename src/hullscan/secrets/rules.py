@@ -184,7 +184,8 @@ def load_rules(section: Mapping[str, Any] | None = None) -> RuleSet:
     unknown = set(section) - {"rules", "disable", "allowlist", "use_default"}
     if unknown:
         raise HullscanError(f"secrets: unknown setting(s) {', '.join(sorted(unknown))}")
-    raw_rules = section.get("rules") or []
+    raw_rules = section.get("rules")
+    raw_rules = [] if raw_rules is None else raw_rules
     if not isinstance(raw_rules, list):
         raise HullscanError("secrets.rules: must be a list")
     user = [parse_rule(r, "secrets.rules") for r in raw_rules]

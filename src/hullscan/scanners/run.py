@@ -1,4 +1,4 @@
-"""One scan: the selected scanners prepare, the image is walked once for all of them,
+"""One scan (``run_scan``): the selected scanners prepare, the image is walked once for all of them,
 each scans, and the policy step decides what is reported."""
 
 from __future__ import annotations
