@@ -1,4 +1,5 @@
-"""Shared fixtures: the corpus images (built on first use) and an isolated cache."""
+"""Shared fixtures and helpers: the corpus images (built on first use), an isolated cache,
+the command line run in-process, and cosign key pairs."""
 
 from __future__ import annotations
 
@@ -55,3 +56,44 @@ def full_vulndb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dest = tmp_path_factory.mktemp("vulndb") / "osv.sqlite"
     import_paths([VULNDATA], dest)
     return dest
+
+
+# -- the command line, in process ---------------------------------------------------------
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``hullscan ARGS``: (exit code, stdout, stderr)."""
+    from hullscan.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def hexpart(digest: str) -> str:
+    return digest.split(":", 1)[1]
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def keypair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """``hullscan keygen`` in ``tmp_path`` (the working directory from then on), with
+    ``COSIGN_PASSWORD`` set: (cosign.key, cosign.pub)."""
+    from hullscan.cli import main
+
+    monkeypatch.setenv("COSIGN_PASSWORD", "correct horse")
+    monkeypatch.chdir(tmp_path)
+    assert main(["keygen"]) == 0
+    return tmp_path / "cosign.key", tmp_path / "cosign.pub"
+
+
+@pytest.fixture
+def other_pub(tmp_path: Path) -> Path:
+    """A public key that signed nothing."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from hullscan.supplychain.keys import public_pem
+
+    path = tmp_path / "other.pub"
+    path.write_bytes(public_pem(ec.generate_private_key(ec.SECP256R1()).public_key()))
+    return path

@@ -23,6 +23,7 @@ from imagebuilder import (
     write_oci_index,
 )
 from localregistry import (
+    REF_NAME,
     REGISTRY,
     SKOPEO,
     needs_registry,
@@ -30,8 +31,6 @@ from localregistry import (
     start_registry,
     stop_registry,
 )
-
-REF_NAME = "org.opencontainers.image.ref.name"
 
 DOCKERFILE = """\
 # syntax=docker/dockerfile:1

@@ -37,6 +37,7 @@ from hullscan.supplychain.store import (
     signature_layer,
 )
 
+from conftest import hexpart, run
 from imagebuilder import (
     BuiltImage,
     build,
@@ -166,38 +167,12 @@ SIGSTORE_PAYLOADS = [
 
 # -- helpers -----------------------------------------------------------------------------
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def hexpart(digest: str) -> str:
-    return digest.split(":", 1)[1]
-
-
 def _no_password(_confirm: bool) -> bytes:
     raise AssertionError("a plain key needs no password")
 
 
 def _env_password(_confirm: bool) -> bytes:
     return os.environ["COSIGN_PASSWORD"].encode()
-
-
-@pytest.fixture
-def keypair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    monkeypatch.setenv("COSIGN_PASSWORD", "correct horse")
-    monkeypatch.chdir(tmp_path)
-    assert main(["keygen"]) == 0
-    return tmp_path / "cosign.key", tmp_path / "cosign.pub"
-
-
-@pytest.fixture
-def other_pub(tmp_path: Path) -> Path:
-    key = ec.generate_private_key(ec.SECP256R1())
-    path = tmp_path / "other.pub"
-    path.write_bytes(K.public_pem(key.public_key()))
-    return path
 
 
 @pytest.fixture(scope="module")

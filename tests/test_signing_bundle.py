@@ -36,6 +36,7 @@ from hullscan.supplychain.bundle import (
 )
 from hullscan.supplychain.signatures import SignatureCheck, check_signatures
 
+from conftest import hexpart, run
 from imagebuilder import BuiltImage, build, debian_base, file, sha256, write_blob, write_oci
 from localregistry import REF_NAME, REGISTRY, SKOPEO, push, start_registry, stop_registry
 
@@ -114,10 +115,6 @@ ATT_DIGEST = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c2
 
 # -- helpers: a bundle and its referrer, as cosign v3 writes them ------------------------
 
-def hexpart(digest: str) -> str:
-    return digest.split(":", 1)[1]
-
-
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -170,25 +167,12 @@ def index_entry(manifest: bytes, predicate_type: str = SIGN_PREDICATE) -> dict[s
                             "dev.sigstore.bundle.predicateType": predicate_type}}
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
 def signer(tmp_path: Path) -> tuple[ec.EllipticCurvePrivateKey, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     pub = tmp_path / "cosign.pub"
     pub.write_bytes(K.public_pem(key.public_key()))
     return key, pub
-
-
-@pytest.fixture
-def other_pub(tmp_path: Path) -> Path:
-    path = tmp_path / "other.pub"
-    path.write_bytes(K.public_pem(ec.generate_private_key(ec.SECP256R1()).public_key()))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -542,14 +526,6 @@ def test_supplychain_scanner_sees_bundle_signature(tmp_path: Path, layout: Path,
 
 
 # -- hullscan sign --bundle ---------------------------------------------------------------
-
-@pytest.fixture
-def keypair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    monkeypatch.setenv("COSIGN_PASSWORD", "correct horse")
-    monkeypatch.chdir(tmp_path)
-    assert main(["keygen"]) == 0
-    return tmp_path / "cosign.key", tmp_path / "cosign.pub"
-
 
 def check_referrer(manifest: dict[str, Any], subject: BuiltImage) -> None:
     """The shape BUNDLE_SPEC.md gives."""

@@ -43,8 +43,7 @@ from imagebuilder import (
     write_rootfs,
     write_tar,
 )
-
-REF_NAME = "org.opencontainers.image.ref.name"
+from localregistry import REF_NAME
 
 
 def opts(tmp_path: Path, **kw: Any) -> ScanOptions:

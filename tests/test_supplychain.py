@@ -21,6 +21,7 @@ from hullscan.supplychain.trust import TrustPolicy
 
 from imagebuilder import build, debian_base, file, write_docker_archive, write_oci
 from localregistry import (
+    REF_NAME,
     REGISTRY,
     SKOPEO,
     needs_registry,
@@ -28,8 +29,6 @@ from localregistry import (
     start_registry,
     stop_registry,
 )
-
-REF_NAME = "org.opencontainers.image.ref.name"
 
 
 def policy(doc: dict[str, Any], tmp_path: Path) -> TrustPolicy:

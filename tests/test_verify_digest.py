@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from hullscan.cli import main
 from hullscan.sources import open_image
 
+from conftest import hexpart, run
 from imagebuilder import (
     BuiltImage,
     build,
@@ -29,16 +29,6 @@ from imagebuilder import (
     write_oci_index,
 )
 from localregistry import REF_NAME, REGISTRY, SKOPEO, Registry, push, start_registry, stop_registry
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def hexpart(digest: str) -> str:
-    return digest.split(":", 1)[1]
 
 
 def flip(path: Path, at: int = -20) -> None:
