@@ -73,6 +73,33 @@ class Location:
 
 
 @dataclass(frozen=True)
+class License:
+    """A package's licence as an SPDX expression, and where it was declared.
+
+    ``expression`` is always a valid SPDX expression: text that names no SPDX licence is
+    kept as ``LicenseRef-…`` with ``value`` holding the string as it was written.
+    ``source`` says what declared it (``dpkg-copyright``, ``python:License-Expression``,
+    ``npm:license``, ``text`` for a classified licence text, ...), ``path`` the file.
+    """
+
+    expression: str
+    value: str = ""
+    source: str = ""
+    path: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"expression": self.expression, "value": self.value or self.expression,
+             "source": self.source}
+        if self.path:
+            d["path"] = self.path
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> License:
+        return cls(d["expression"], d.get("value", ""), d.get("source", ""), d.get("path", ""))
+
+
+@dataclass(frozen=True)
 class OSInfo:
     """The distribution of an image, from os-release and friends."""
 
@@ -112,7 +139,7 @@ class Package:
     source_name: str = ""
     source_version: str = ""
     arch: str = ""
-    licenses: tuple[str, ...] = ()
+    licenses: tuple[License, ...] = ()
     locations: tuple[Location, ...] = ()
     owner: str = ""
     #: the analyzer that found it, e.g. "dpkg" or "python-dist"
@@ -130,7 +157,7 @@ class Package:
         if self.arch:
             d["arch"] = self.arch
         if self.licenses:
-            d["licenses"] = list(self.licenses)
+            d["licenses"] = [lic.to_dict() for lic in self.licenses]
         if self.owner:
             d["owner"] = self.owner
         d["found_by"] = self.found_by
@@ -144,7 +171,8 @@ class Package:
         return cls(
             name=d["name"], version=d["version"], type=d["type"], purl=d["purl"],
             source_name=d.get("source_name", ""), source_version=d.get("source_version", ""),
-            arch=d.get("arch", ""), licenses=tuple(d.get("licenses", ())),
+            arch=d.get("arch", ""),
+            licenses=tuple(License.from_dict(x) for x in d.get("licenses", ())),
             locations=tuple(Location(x["path"], x.get("layer")) for x in d.get("locations", ())),
             owner=d.get("owner", ""), found_by=d.get("found_by", ""),
             metadata=d.get("metadata", {}),
@@ -298,6 +326,7 @@ class FindingKind(enum.StrEnum):
     MISCONFIGURATION = "misconfiguration"
     BINARY = "binary"
     SUPPLYCHAIN = "supplychain"
+    LICENSE = "license"
 
 
 FINDING_KINDS = tuple(k.value for k in FindingKind)

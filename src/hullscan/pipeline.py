@@ -19,6 +19,7 @@ from hullscan.analyzer import Analyzer
 from hullscan.cache import LayerCache, cache_key, default_cache_dir
 from hullscan.filesystem import ImageFilesystem, package_identity
 from hullscan.inventory import OS_PACKAGE_TYPES, default_analyzers
+from hullscan.inventory.dpkg_copyright import with_copyright_licenses
 from hullscan.inventory.os_release import OS_RELEASE, RELEASE_FILES, OSReleaseAnalyzer
 from hullscan.inventory.rpm import DATABASES as RPM_DATABASES
 from hullscan.layers import LayerAnalysis, LayerSource, analyze_layer
@@ -174,6 +175,7 @@ def build_inventory(image: Image, analyses: Sequence[LayerAnalysis],
             if owner:
                 p = replace(p, owner=owner)
         packages.append(p)
+    packages = with_copyright_licenses(packages, fs)
     packages.sort(key=lambda p: (p.type, p.name, p.version, p.locations[0].path))
     return Inventory(image=image.meta(), os=os_info, packages=tuple(packages),
                      warnings=tuple(image.warnings + warnings))

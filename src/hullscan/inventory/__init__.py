@@ -6,6 +6,7 @@ from hullscan.analyzer import Analyzer
 from hullscan.inventory.apk import ApkAnalyzer
 from hullscan.inventory.dotnet import DotnetDepsAnalyzer
 from hullscan.inventory.dpkg import DpkgAnalyzer
+from hullscan.inventory.dpkg_copyright import DpkgCopyrightAnalyzer
 from hullscan.inventory.golang import GoBinaryAnalyzer
 from hullscan.inventory.java import JavaArchiveAnalyzer
 from hullscan.inventory.node import NodePackageAnalyzer
@@ -29,6 +30,7 @@ def default_analyzers() -> list[Analyzer]:
     return [
         OSReleaseAnalyzer(),
         DpkgAnalyzer(),
+        DpkgCopyrightAnalyzer(),
         ApkAnalyzer(),
         RpmAnalyzer(),
         PythonDistAnalyzer(),

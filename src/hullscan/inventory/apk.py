@@ -6,14 +6,29 @@ from typing import IO
 
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
-from hullscan.model import FileInfo, Package
+from hullscan.licenses import declared, declared_all
+from hullscan.licenses.spdx import spdx_license_expression
+from hullscan.model import FileInfo, License, Package
 
 INSTALLED = "lib/apk/db/installed"
+_OPERATORS = frozenset({"and", "or", "with"})
+
+
+def apk_licenses(value: str, path: str) -> tuple[License, ...]:
+    """``L:``: an SPDX expression in current Alpine; older packages list licences
+    separated by spaces (``MIT BSD-2-Clause``), each one its own."""
+    value = value.strip()
+    if not value:
+        return ()
+    words = value.split()
+    if spdx_license_expression(value) or _OPERATORS & {w.lower() for w in words}:
+        return (declared(value, "apk:L", path),)
+    return declared_all(words, "apk:L", path)
 
 
 class ApkAnalyzer(Analyzer):
     name = "apk"
-    version = 1
+    version = 2
     max_size = 256 * MiB
 
     def required(self, path: str, info: FileInfo) -> bool:
@@ -49,7 +64,7 @@ class ApkAnalyzer(Analyzer):
                 name=name, version=version, type="apk",
                 purl=make_purl("apk", name, version, "alpine", {"arch": arch}),
                 source_name=origin, source_version=version, arch=arch,
-                licenses=tuple(fields["L"].split()) if fields.get("L") else (),
+                licenses=apk_licenses(fields.get("L", ""), path),
                 found_by=self.name,
             ))
             if files:

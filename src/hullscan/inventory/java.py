@@ -19,10 +19,12 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from typing import IO, Any
+from xml.etree import ElementTree
 
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
-from hullscan.model import FileInfo, Package
+from hullscan.licenses import declared_all
+from hullscan.model import FileInfo, License, Package
 from hullscan.tempfiles import spool
 
 ARCHIVE_EXTENSIONS = (".jar", ".war", ".ear", ".jpi", ".hpi", ".par", ".sar", ".nar", ".kar")
@@ -166,6 +168,24 @@ def parse_pom_properties(text: str) -> dict[str, str]:
     return props
 
 
+def pom_xml_licenses(data: bytes, where: str) -> tuple[License, ...]:
+    """The ``<licenses>`` of a POM: each licence's name (else its URL). A POM with a
+    DOCTYPE is not parsed (no entity expansion from a stranger's file)."""
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        return ()
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError:
+        return ()
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    values = []
+    for lic in root.findall(f"{ns}licenses/{ns}license"):
+        value = (lic.findtext(f"{ns}name") or lic.findtext(f"{ns}url") or "").strip()
+        if value:
+            values.append(value)
+    return declared_all(values, "maven:pom.xml", where)
+
+
 def _clean_group(value: str) -> str:
     # "org.bar;uses:=org.foo" (OSGi directives) -> "org.bar"
     return value.split(";")[0].split("#")[0].strip()
@@ -254,7 +274,7 @@ class JavaArchiveAnalyzer(Analyzer):
     """Maven packages in Java archives, nested archives included."""
 
     name = "java-archive"
-    version = 1
+    version = 2
     max_size = 256 * MiB
 
     def required(self, path: str, info: FileInfo) -> bool:
@@ -329,9 +349,12 @@ class JavaArchiveAnalyzer(Analyzer):
             return
         base_meta: dict[str, Any] = {"archive_path": ":".join(chain)} if chain else {}
         fname, fversion = parse_archive_filename(file_name)
-        licenses = tuple(v for k in _LICENSE_FIELDS if (v := (manifest or Manifest()).get(k)))
+        licenses = declared_all(
+            [v for k in _LICENSE_FIELDS if (v := (manifest or Manifest()).get(k))],
+            "java:MANIFEST.MF", self._where((*chain, "META-INF/MANIFEST.MF")))
+        names = {m.filename for m in members}
 
-        found: list[tuple[str, str, str, dict[str, Any]]] = []
+        found: list[tuple[str, str, str, dict[str, Any], tuple[License, ...]]] = []
         seen: set[tuple[str, str, str]] = set()
         for m in poms:
             props = parse_pom_properties(
@@ -341,15 +364,18 @@ class JavaArchiveAnalyzer(Analyzer):
             if not artifact or not version or (group, artifact, version) in seen:
                 continue
             seen.add((group, artifact, version))
+            pom = m.filename[: -len("pom.properties")] + "pom.xml"
+            pom_licenses = pom_xml_licenses(_read_member(zf, zf.getinfo(pom), MAX_META_SIZE),
+                                            self._where((*chain, pom))) if pom in names else ()
             found.append((group or artifact, artifact, version,
-                          {**base_meta, "pom_properties": m.filename}))
+                          {**base_meta, "pom_properties": m.filename}, pom_licenses))
         if found:
             # the manifest's licenses belong to the archive's own artifact only
-            own = [i for i, (_, a, _, _) in enumerate(found) if a == fname] if fname else []
+            own = [i for i, (_, a, _, _, _) in enumerate(found) if a == fname] if fname else []
             own = own or ([0] if len(found) == 1 else [])
-            for i, (group, artifact, version, meta) in enumerate(found):
+            for i, (group, artifact, version, meta, pom_licenses) in enumerate(found):
                 self._add(result, group, artifact, version,
-                          licenses if i in own else (), meta)
+                          pom_licenses or (licenses if i in own else ()), meta)
         elif manifest is not None:
             name = _manifest_name(manifest, fname)
             if not name:
@@ -362,7 +388,7 @@ class JavaArchiveAnalyzer(Analyzer):
             self._add(result, _manifest_group(manifest) or name, name, version, licenses, meta)
 
     def _add(self, result: AnalyzerResult, group: str, artifact: str, version: str,
-             licenses: tuple[str, ...], meta: dict[str, Any]) -> None:
+             licenses: tuple[License, ...], meta: dict[str, Any]) -> None:
         result.packages.append(Package(
             name=artifact, version=version, type="maven",
             purl=make_purl("maven", artifact, version, namespace=group),

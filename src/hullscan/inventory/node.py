@@ -13,7 +13,8 @@ from hullscan.analyzer import (
     read_json,
 )
 from hullscan.inventory.purl import make_purl
-from hullscan.model import FileInfo, Package
+from hullscan.licenses import declared, declared_all
+from hullscan.model import FileInfo, License, Package
 
 _PACKAGE_DIRS = ("node_modules", "nodejs")
 
@@ -34,22 +35,25 @@ def is_installed_package_json(path: str) -> bool:
     return False
 
 
-def _licenses(pj: dict[str, Any]) -> tuple[str, ...]:
+def _licenses(pj: dict[str, Any], path: str) -> tuple[License, ...]:
+    """``license`` (an SPDX expression, or the legacy ``{"type": ...}``), else the
+    legacy ``licenses`` list."""
     lic = pj.get("license")
-    if isinstance(lic, str):
-        return (lic,)
-    if isinstance(lic, dict) and isinstance(lic.get("type"), str):
-        return (lic["type"],)
+    if isinstance(lic, dict):
+        lic = lic.get("type")
+    if isinstance(lic, str) and lic.strip():
+        return (declared(lic, "npm:license", path),)
     lics = pj.get("licenses")
     if isinstance(lics, list):
-        return tuple(x["type"] for x in lics
-                     if isinstance(x, dict) and isinstance(x.get("type"), str))
+        return declared_all([x["type"] for x in lics
+                             if isinstance(x, dict) and isinstance(x.get("type"), str)],
+                            "npm:licenses", path)
     return ()
 
 
 class NodePackageAnalyzer(Analyzer):
     name = "node-package"
-    version = 1
+    version = 2
     max_size = 8 * MiB
 
     def required(self, path: str, info: FileInfo) -> bool:
@@ -66,6 +70,6 @@ class NodePackageAnalyzer(Analyzer):
         return AnalyzerResult(packages=[Package(
             name=name, version=version, type="npm",
             purl=make_purl("npm", bare, version, namespace or None),
-            licenses=_licenses(pj), found_by=self.name,
+            licenses=_licenses(pj, path), found_by=self.name,
             metadata={"private": True} if pj.get("private") is True else {},
         )])

@@ -18,7 +18,8 @@ from hullscan.analyzer import (
     read_json,
 )
 from hullscan.inventory.purl import make_purl
-from hullscan.model import FileInfo, Package
+from hullscan.licenses import declared
+from hullscan.model import FileInfo, License, Package
 
 MAX_PACKAGES = 50_000
 
@@ -28,13 +29,16 @@ def is_composer_installed_json(path: str) -> bool:
         "/vendor/composer/installed.json")
 
 
-def _licenses(entry: dict[str, Any]) -> tuple[str, ...]:
+def _licenses(entry: dict[str, Any], path: str) -> tuple[License, ...]:
+    """Composer's ``license``: one id, or a list of ids any one of which applies."""
     lic = entry.get("license")
-    if isinstance(lic, str):
-        return (lic,) if lic else ()
-    if isinstance(lic, list):
-        return tuple(x for x in lic if isinstance(x, str) and x)
-    return ()
+    names = [lic] if isinstance(lic, str) else lic if isinstance(lic, list) else []
+    names = [x.strip() for x in names if isinstance(x, str) and x.strip()]
+    if not names:
+        return ()
+    value = names[0] if len(names) == 1 else " OR ".join(
+        f"({n})" if " " in n else n for n in names)
+    return (declared(value, "composer:license", path),)
 
 
 def composer_purl(name: str, version: str) -> str:
@@ -49,7 +53,7 @@ class ComposerInstalledAnalyzer(Analyzer):
     """Every package of a Composer ``installed.json`` (v1 and v2 layouts)."""
 
     name = "php-composer"
-    version = 1
+    version = 2
     max_size = 32 * MiB
 
     def required(self, path: str, info: FileInfo) -> bool:
@@ -84,5 +88,5 @@ class ComposerInstalledAnalyzer(Analyzer):
                 metadata["composer_type"] = entry["type"]
             result.packages.append(Package(
                 name=name, version=version, type="composer", purl=composer_purl(name, version),
-                licenses=_licenses(entry), found_by=self.name, metadata=metadata))
+                licenses=_licenses(entry, path), found_by=self.name, metadata=metadata))
         return None if result.is_empty() else result

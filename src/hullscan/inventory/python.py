@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 import zipfile
+from email.message import Message
 from email.parser import HeaderParser
 from typing import IO
 
 from hullscan import tempfiles
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
-from hullscan.model import FileInfo, Package
+from hullscan.licenses import declared, declared_all
+from hullscan.licenses.spdx import is_known
+from hullscan.model import FileInfo, License, Package
 
 _HEADER_LIMIT = 1 * MiB
 _EGG_INFO_NAMES = ("EGG-INFO/PKG-INFO",)
@@ -36,23 +39,39 @@ def read_headers(stream: IO[bytes]) -> str:
     return buf.decode("utf-8", "replace")
 
 
-def package_from_metadata(text: str, found_by: str) -> Package | None:
+def python_licenses(msg: Message, path: str) -> tuple[License, ...]:
+    """PEP 639's License-Expression; else the License field when it names SPDX licences
+    (or is a licence text the classifier recognises); else the licence classifiers;
+    else the License field as written."""
+    if expr := str(msg.get("License-Expression") or "").strip():
+        return (declared(expr, "python:License-Expression", path),)
+    field = str(msg.get("License") or "").strip()
+    if field.upper() == "UNKNOWN":
+        field = ""
+    short = field and "\n" not in field and len(field) < 100
+    if short:
+        from_field = declared(field, "python:License", path)
+        if is_known(from_field.expression):
+            return (from_field,)
+    elif field:
+        from hullscan.licenses.text import classify
+
+        if ids := classify(field):
+            return tuple(License(i, i, "python:License:text", path) for i in ids)
+    classifiers = [c.rsplit("::", 1)[-1].strip() for c in map(str, msg.get_all("Classifier") or [])
+                   if c.startswith("License ::") and c.count("::") >= 2]
+    if found := declared_all(classifiers, "python:classifier", path):
+        return found
+    return (declared(field, "python:License", path),) if short else ()
+
+
+def package_from_metadata(text: str, found_by: str, path: str = "") -> Package | None:
     msg = HeaderParser().parsestr(text)
     name, version = msg.get("Name"), msg.get("Version")
     if not name or not version:
         return None
     name, version = str(name).strip(), str(version).strip()
-    licenses: list[str] = []
-    if expr := msg.get("License-Expression"):
-        licenses.append(str(expr).strip())
-    else:
-        for c in msg.get_all("Classifier") or []:
-            c = str(c)
-            if c.startswith("License ::"):
-                licenses.append(c.rsplit("::", 1)[-1].strip())
-        lic = str(msg.get("License") or "").strip()
-        if not licenses and lic and lic != "UNKNOWN" and "\n" not in lic and len(lic) < 100:
-            licenses.append(lic)
+    licenses = python_licenses(msg, path)
     return Package(name=name, version=version, type="pypi",
                    purl=make_purl("pypi", normalize_name(name), version),
                    licenses=tuple(licenses), found_by=found_by)
@@ -60,7 +79,7 @@ def package_from_metadata(text: str, found_by: str) -> Package | None:
 
 class PythonDistAnalyzer(Analyzer):
     name = "python-dist"
-    version = 1
+    version = 2
     max_size = 512 * MiB  # only .egg archives are read in full, and those are spooled
 
     def required(self, path: str, info: FileInfo) -> bool:
@@ -75,7 +94,7 @@ class PythonDistAnalyzer(Analyzer):
                 return None
         else:
             text = read_headers(stream)
-        pkg = package_from_metadata(text, self.name)
+        pkg = package_from_metadata(text, self.name, path)
         if pkg is None:
             if path.endswith("METADATA"):
                 raise AnalyzerInputError("metadata without Name/Version")

@@ -17,6 +17,7 @@ from hullscan.inventory.rpmdb import (
     iter_header_blobs_sqlite,
     parse_header,
 )
+from hullscan.licenses import declared
 from hullscan.model import FileInfo, Package
 
 # rpm picks the backend from the file name; so do we (each reader checks its magic).
@@ -56,7 +57,7 @@ def split_source_rpm(source_rpm: str) -> tuple[str, str] | None:
     return m["name"], f"{m['version']}-{m['release']}"
 
 
-def package_from_header(h: RpmHeader, found_by: str = "rpm") -> Package:
+def package_from_header(h: RpmHeader, found_by: str = "rpm", path: str = "") -> Package:
     epoch = "" if h.epoch is None else f"{h.epoch}:"
     source_name, source_version = h.name, h.evr
     if split := split_source_rpm(h.source_rpm):
@@ -75,14 +76,14 @@ def package_from_header(h: RpmHeader, found_by: str = "rpm") -> Package:
         purl=make_purl("rpm", h.name, purl_version, purl_namespace(h.vendor),
                        {"arch": h.arch, "epoch": "" if h.epoch is None else str(h.epoch)}),
         source_name=source_name, source_version=source_version, arch=h.arch,
-        licenses=(h.license,) if h.license else (),
+        licenses=(declared(h.license, "rpm:License", path),) if h.license.strip() else (),
         found_by=found_by, metadata=metadata,
     )
 
 
 class RpmAnalyzer(Analyzer):
     name = "rpm"
-    version = 1
+    version = 2
     # a large RHEL/CentOS Berkeley DB runs to a few hundred MiB; it is spooled, not held
     max_size = 512 * MiB
 
@@ -97,17 +98,17 @@ class RpmAnalyzer(Analyzer):
                     with open(p, "rb") as probe:
                         if not probe.read(1):
                             return None
-                    return self._result(iter_header_blobs_sqlite(p))
+                    return self._result(iter_header_blobs_sqlite(p), path)
             with tempfiles.spool(stream, info.size) as f:
                 if not f.read(1):
                     return None  # an empty placeholder file: no database
                 f.seek(0)
                 blobs = iter_header_blobs_ndb(f) if fmt == "ndb" else iter_header_blobs_bdb(f)
-                return self._result(blobs)
+                return self._result(blobs, path)
         except RpmDbError as e:
             raise AnalyzerInputError(f"malformed rpm database: {e}") from None
 
-    def _result(self, blobs: Iterable[bytes]) -> AnalyzerResult:
+    def _result(self, blobs: Iterable[bytes], path: str) -> AnalyzerResult:
         result = AnalyzerResult()
         owned: dict[str, dict[str, None]] = {}
         total = 0
@@ -122,7 +123,7 @@ class RpmAnalyzer(Analyzer):
                 continue
             if h.name == _PUBKEY:
                 continue
-            result.packages.append(package_from_header(h, self.name))
+            result.packages.append(package_from_header(h, self.name, path))
             files = owned.setdefault(h.name, {})
             for f in h.files:
                 if p := f.strip("/"):

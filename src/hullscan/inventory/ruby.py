@@ -13,6 +13,7 @@ from typing import IO
 
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
+from hullscan.licenses import declared_all
 from hullscan.model import FileInfo, Package
 
 # "Gem::Specification.new do |s|" -> the block variable, "s"
@@ -71,7 +72,7 @@ class GemspecAnalyzer(Analyzer):
     """One gem per installed gemspec."""
 
     name = "ruby-gemspec"
-    version = 1
+    version = 2
     max_size = 2 * MiB
 
     def required(self, path: str, info: FileInfo) -> bool:
@@ -94,4 +95,5 @@ class GemspecAnalyzer(Analyzer):
             metadata["default_gem"] = True
         return AnalyzerResult(packages=[Package(
             name=name, version=version, type="gem", purl=make_purl("gem", name, version),
-            licenses=licenses, found_by=self.name, metadata=metadata)])
+            licenses=declared_all(licenses, "gemspec", path), found_by=self.name,
+            metadata=metadata)])

@@ -41,12 +41,13 @@ from cyclonedx.spdx import fixup_id
 from packageurl import PackageURL
 
 from hullscan import __version__
+from hullscan.licenses import combined
 from hullscan.model import Finding, ImageMeta, Inventory, OSInfo, Package, ScanReport, Severity
+from hullscan.model import License as HsLicense
 from hullscan.report.spdx import (
     document_uuid,
     image_purl,
     is_application,
-    spdx_license_expression,
     utc_now,
 )
 
@@ -89,23 +90,20 @@ def _parse_purl(purl: str) -> PackageURL | None:
         return None
 
 
-def _licenses(values: tuple[str, ...]) -> list[License]:
-    """SPDX id → ``license.id``; a lone compound expression → ``expression``; else a name.
-
-    The CycloneDX schema allows one expression *or* a list of licenses, and the
-    library keeps only the expression when both are present; so with several
-    strings, expressions are kept as named licenses rather than dropped.
-    """
-    values = tuple(dict.fromkeys(v.strip() for v in values if v.strip()))
+def _licenses(licenses: tuple[HsLicense, ...]) -> list[License]:
+    """One SPDX id each → ``license.id`` (an unlisted one → ``license.name``, as written);
+    any compound expression → one ``expression`` for all of them (the schema allows one
+    expression *or* a list of licenses, not both)."""
+    expressions = list(dict.fromkeys(lic.expression for lic in licenses))
+    if any(" " in e for e in expressions):
+        return [LicenseExpression(combined(licenses))]
     out: list[License] = []
-    for value in values:
-        if spdx_id := fixup_id(value):
+    for lic in {lic.expression: lic for lic in reversed(licenses)}.values():
+        if spdx_id := fixup_id(lic.expression):
             out.append(DisjunctiveLicense(id=spdx_id))
-        elif len(values) == 1 and (expr := spdx_license_expression(value)):
-            out.append(LicenseExpression(expr))
         else:
-            out.append(DisjunctiveLicense(name=value))
-    return out
+            out.append(DisjunctiveLicense(name=lic.value or lic.expression))
+    return out[::-1]
 
 
 class _Refs:

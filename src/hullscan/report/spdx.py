@@ -3,8 +3,8 @@
 No spdx-tools dependency: the document is small and the official JSON schema
 (tests/schemas/spdx-2.3.schema.json) checks it in the tests.
 
-The helpers shared with the CycloneDX reporter (image purl, document UUID, SPDX
-license-expression check) live here because this module imports nothing heavy.
+The helpers shared with the CycloneDX reporter (image purl, document UUID) live here
+because this module imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-# a dependency of cyclonedx-python-lib; ships no type information
-from license_expression import get_spdx_licensing
 from packageurl import PackageURL
 
 from hullscan import __version__
-from hullscan.model import ImageMeta, Inventory, Location, OSInfo, Package
+from hullscan.licenses import combined
+from hullscan.model import ImageMeta, Inventory, License, Location, OSInfo, Package
 
 NOASSERTION = "NOASSERTION"
 DOCUMENT_ID = "SPDXRef-DOCUMENT"
@@ -32,30 +31,12 @@ OS_ID = "SPDXRef-OperatingSystem"
 NAMESPACE_BASE = "https://hullscan.invalid/spdx"
 
 _SHA256_DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
+_LICENSE_REF = re.compile(r"LicenseRef-[A-Za-z0-9.-]+")
 _NOT_ID_CHARS = re.compile(r"[^A-Za-z0-9.-]+")
 _TRANSPORTS = ("docker-archive:", "oci-archive:", "oci:", "dir:", "registry:", "docker:")
-_LICENSING = get_spdx_licensing()
 
 
 # --- shared with report.cyclonedx -------------------------------------------------------
-
-
-def spdx_license_expression(value: str) -> str | None:
-    """The normalized SPDX expression for ``value``, or None if it is not one.
-
-    Only license ids and exceptions from the SPDX list are accepted: free text
-    ("GPL v2"), vague names ("BSD") and ``LicenseRef-`` ids (which SPDX requires
-    to be defined in the document) are all None.
-    """
-    if not value.strip():
-        return None
-    try:
-        info = _LICENSING.validate(value)
-    except Exception:  # license-expression crashes on some characters, e.g. "MIT/X11"
-        return None
-    if info.errors or not info.normalized_expression:
-        return None
-    return str(info.normalized_expression)
 
 
 def image_purl(image: ImageMeta) -> str | None:
@@ -170,22 +151,30 @@ def _where(loc: Location) -> str:
     return f"/{loc.path} (layer {loc.layer})" if loc.layer else f"/{loc.path}"
 
 
-def _license_fields(licenses: tuple[str, ...]) -> dict[str, str]:
-    """licenseDeclared: the AND of the declared strings when every one is an SPDX
-    expression; otherwise NOASSERTION (a partial AND would misstate the terms), with
-    the raw strings kept in licenseComments so that nothing found is lost."""
+def _license_fields(licenses: tuple[License, ...]) -> dict[str, str]:
+    """licenseDeclared: what the package's metadata states, as one expression (AND of
+    every licence found). licenseConcluded stays NOASSERTION: hullscan reads declarations,
+    it does not review the code, which is what the spec asks of a conclusion."""
     if not licenses:
-        return {"licenseDeclared": NOASSERTION}
-    exprs = [spdx_license_expression(s) for s in licenses]
-    if all(exprs):
-        unique = list(dict.fromkeys(e for e in exprs if e))
-        if len(unique) == 1:
-            return {"licenseDeclared": unique[0]}
-        return {"licenseDeclared": " AND ".join(
-            f"({e})" if " " in e else e for e in unique)}
-    return {"licenseDeclared": NOASSERTION,
-            "licenseComments": "declared licenses that are not SPDX expressions: "
-                               + "; ".join(licenses)}
+        return {"licenseConcluded": NOASSERTION, "licenseDeclared": NOASSERTION}
+    fields = {"licenseConcluded": NOASSERTION, "licenseDeclared": combined(licenses)}
+    sources = sorted({f"{lic.source} {lic.path}".strip() for lic in licenses})
+    fields["licenseComments"] = "declared in: " + "; ".join(sources)
+    return fields
+
+
+def _extracted_licenses(packages: tuple[Package, ...]) -> list[dict[str, Any]]:
+    """Every LicenseRef used, defined as SPDX requires, with the text it stands for."""
+    refs: dict[str, str] = {}
+    for p in packages:
+        for lic in p.licenses:
+            for ref in _LICENSE_REF.findall(lic.expression):
+                if lic.expression == ref and lic.value:
+                    refs[ref] = lic.value  # the licence as written
+                else:
+                    refs.setdefault(ref, ref.removeprefix("LicenseRef-"))
+    return [{"licenseId": ref, "name": text, "extractedText": text}
+            for ref, text in sorted(refs.items())]
 
 
 def _purpose(pkg: Package) -> str:
@@ -200,7 +189,6 @@ def _package(pkg: Package, spdx_id: str) -> dict[str, Any]:
         "downloadLocation": NOASSERTION,
         "filesAnalyzed": False,
         "sourceInfo": _source_info(pkg),
-        "licenseConcluded": NOASSERTION,
         **_license_fields(pkg.licenses),
         "copyrightText": NOASSERTION,
     })
@@ -285,6 +273,8 @@ def spdx_dict(inv: Inventory, *, now: datetime | None = None) -> dict[str, Any]:
         "documentDescribes": [IMAGE_ID],
         "packages": packages,
         "relationships": relationships,
+        **({"hasExtractedLicensingInfos": extracted}
+           if (extracted := _extracted_licenses(inv.packages)) else {}),
     }
 
 

@@ -1,0 +1,21 @@
+"""Licence texts → SPDX ids, only when the match is confident.
+
+licenseclassifier (a port of Go's licensecheck) reports the licences whose text makes
+up at least 75 % of the input, else nothing: a README that mentions the MIT licence
+is not classified as MIT. Its templates cover the SPDX list.
+"""
+
+from __future__ import annotations
+
+#: texts beyond this are not classified (bundled-licence files run to a few hundred KiB)
+MAX_TEXT = 512 * 1024
+
+
+def classify(text: str) -> list[str]:
+    """The distinct SPDX ids of the licence texts found in ``text``, in order of
+    appearance; empty unless they cover most of it."""
+    if not text.strip() or len(text) > MAX_TEXT:
+        return []
+    from licenseclassifier import identify_license  # ~0.15 s to load its templates
+
+    return list(dict.fromkeys(m.id for m in identify_license(text)))
