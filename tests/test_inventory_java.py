@@ -97,7 +97,7 @@ def test_pom_properties_package_with_manifest_licenses() -> None:
     assert pkg.version == "1.10.0"
     assert pkg.type == "maven"
     assert pkg.purl == "pkg:maven/org.apache.commons/commons-text@1.10.0"
-    assert pkg.licenses == ("https://www.apache.org/licenses/LICENSE-2.0.txt",)
+    assert tuple(x.value for x in pkg.licenses) == ("https://www.apache.org/licenses/LICENSE-2.0.txt",)
     assert pkg.found_by == "java-archive"
     assert pkg.locations == ()
     assert pkg.metadata["group_id"] == "org.apache.commons"
@@ -113,7 +113,7 @@ def test_manifest_only_uses_file_name_and_vendor_id() -> None:
     assert result is not None
     pkg = result.packages[0]
     assert pkg.metadata["manifest_name"] == "Apache Commons Text"
-    assert pkg.licenses == ("https://www.apache.org/licenses/LICENSE-2.0.txt",)
+    assert tuple(x.value for x in pkg.licenses) == ("https://www.apache.org/licenses/LICENSE-2.0.txt",)
 
 
 def test_manifest_only_version_from_manifest_when_file_name_has_none() -> None:
@@ -175,7 +175,7 @@ def test_shaded_jar_reports_every_pom_properties_and_skips_incomplete_ones() -> 
     assert purls(result) == ["pkg:maven/com.example/tool@3.0",
                              "pkg:maven/com.google.guava/guava@32.1.2-jre"]
     assert result is not None
-    licenses = {p.name: p.licenses for p in result.packages}
+    licenses = {p.name: tuple(x.value for x in p.licenses) for p in result.packages}
     assert licenses == {"tool": ("Apache-2.0",), "guava": ()}
 
 

@@ -39,7 +39,7 @@ def test_dist_info_reads_headers_only() -> None:
     [pkg] = analyze(PythonDistAnalyzer(), "app/venv/lib/python3.11/site-packages/"
                     "Django-3.2.dist-info/METADATA", METADATA).packages
     assert (pkg.name, pkg.version, pkg.purl) == ("Django", "3.2", "pkg:pypi/django@3.2")
-    assert pkg.licenses == ("BSD License",)
+    assert [(x.expression, x.source) for x in pkg.licenses] == [("BSD-3-Clause", "python:License")]
 
 
 def test_egg_info_file_and_egg_archive() -> None:
@@ -77,7 +77,7 @@ def test_npm_scoped_package_and_non_packages() -> None:
     [pkg] = analyze(a, "app/node_modules/@babel/core/package.json",
                     b'{"name": "@babel/core", "version": "7.22.0", "license": "MIT"}').packages
     assert pkg.purl == "pkg:npm/%40babel/core@7.22.0"
-    assert pkg.licenses == ("MIT",)
+    assert tuple(x.value for x in pkg.licenses) == ("MIT",)
     assert analyze(a, "app/node_modules/x/package.json", b'{"type": "module"}') is None
     assert analyze(a, "app/node_modules/x/package.json", b'{"name": "x", "version": 3}') is None
     with pytest.raises(AnalyzerInputError):

@@ -96,7 +96,8 @@ R:libcrypto.so.3
 
 def test_apk_installed_with_origin_and_files() -> None:
     result = run(ApkAnalyzer(), "lib/apk/db/installed", APK_INSTALLED)
-    got = {p.name: (p.version, p.source_name, p.arch, p.licenses) for p in result.packages}
+    got = {p.name: (p.version, p.source_name, p.arch, tuple(x.value for x in p.licenses))
+           for p in result.packages}
     assert got == {"musl": ("1.2.4-r2", "musl", "x86_64", ("MIT",)),
                    "libcrypto3": ("3.1.4-r5", "openssl", "x86_64", ("Apache-2.0",))}
     assert result.owned_files["libcrypto3"] == ["usr/lib/libcrypto.so.3"]

@@ -86,7 +86,8 @@ def test_composer_v1_and_v2(layout: str) -> None:
     data = json.dumps(packages).encode() if layout == "v1" else v2(packages)
     result = run(data)
     assert result is not None
-    assert [(p.name, p.version, p.purl, p.licenses) for p in result.packages] == [
+    assert [(p.name, p.version, p.purl, tuple(x.value for x in p.licenses))
+            for p in result.packages] == [
         ("asm89/stack-cors", "1.3.0", "pkg:composer/asm89/stack-cors@1.3.0", ("MIT",)),
         # the leading "v" stays, as syft keeps it
         ("behat/mink", "v1.8.1", "pkg:composer/behat/mink@v1.8.1", ("MIT",)),
@@ -101,7 +102,7 @@ def test_dev_packages_and_plugin_type() -> None:
     meta = {p.name: p.metadata for p in result.packages}
     assert meta == {"asm89/stack-cors": {}, "behat/mink": {"dev": True},
                     "composer/installers": {"composer_type": "composer-plugin"}}
-    assert result.packages[2].licenses == ("MIT",)
+    assert tuple(x.value for x in result.packages[2].licenses) == ("MIT",)
 
 
 def test_empty_installation() -> None:

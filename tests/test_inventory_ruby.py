@@ -123,7 +123,7 @@ def test_installed_gemspec() -> None:
     pkg = result.packages[0]
     assert (pkg.name, pkg.version, pkg.type) == ("rack", "2.2.8", "gem")
     assert pkg.purl == "pkg:gem/rack@2.2.8"
-    assert pkg.licenses == ("MIT",)
+    assert tuple(x.value for x in pkg.licenses) == ("MIT",)
     assert pkg.found_by == "ruby-gemspec"
     assert pkg.locations == ()
     assert pkg.metadata == {}
@@ -135,7 +135,7 @@ def test_platform_gem_with_several_licenses() -> None:
     assert result is not None
     pkg = result.packages[0]
     assert pkg.purl == "pkg:gem/nokogiri@1.15.4"
-    assert pkg.licenses == ("MIT", "BSD-2-Clause")
+    assert tuple(x.value for x in pkg.licenses) == ("MIT", "BSD-2-Clause")
     assert pkg.metadata == {"platform": "x86_64-linux"}
 
 
@@ -143,7 +143,7 @@ def test_old_style_gemspec() -> None:
     result = run("usr/lib/ruby/gems/1.8/specifications/rake-0.8.7.gemspec", OLD_STYLE)
     assert result is not None
     pkg = result.packages[0]
-    assert (pkg.name, pkg.version, pkg.licenses) == ("rake", "0.8.7", ("MIT",))
+    assert (pkg.name, pkg.version, tuple(x.value for x in pkg.licenses)) == ("rake", "0.8.7", ("MIT",))
 
 
 def test_default_gem() -> None:
@@ -152,7 +152,7 @@ def test_default_gem() -> None:
     assert result is not None
     pkg = result.packages[0]
     assert pkg.purl == "pkg:gem/uri@0.12.1"
-    assert pkg.licenses == ("Ruby", "BSD-2-Clause")
+    assert tuple(x.value for x in pkg.licenses) == ("Ruby", "BSD-2-Clause")
     assert pkg.metadata == {"default_gem": True}
 
 

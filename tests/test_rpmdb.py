@@ -483,7 +483,7 @@ def test_analyzer_packages(name: str) -> None:
     assert (hello.type, hello.version, hello.arch) == ("rpm", "2:1.2.3-4.fc39", "noarch")
     assert hello.purl == "pkg:rpm/fedora/hello-tools@1.2.3-4.fc39?arch=noarch&epoch=2"
     assert (hello.source_name, hello.source_version) == ("hello-tools", "2:1.2.3-4.fc39")
-    assert hello.licenses == ("MIT",)
+    assert tuple(x.value for x in hello.licenses) == ("MIT",)
     assert hello.metadata == {"epoch": 2, "release": "4.fc39", "vendor": "Fedora Project",
                               "modularitylabel": "hello:1:20240101:abcdef"}
     assert hello.found_by == "rpm" and hello.locations == ()
@@ -492,7 +492,7 @@ def test_analyzer_packages(name: str) -> None:
     assert lib.version == "0.9-1.el9"
     assert lib.purl == "pkg:rpm/redhat/libdemo@0.9-1.el9?arch=noarch"
     assert (lib.source_name, lib.source_version) == ("demo", "0.9-1.el9")
-    assert lib.licenses == ("BSD-3-Clause",)
+    assert tuple(x.value for x in lib.licenses) == ("BSD-3-Clause",)
     assert lib.metadata == {"release": "1.el9", "vendor": "Red Hat, Inc."}
 
     assert result.owned_files == {
@@ -575,4 +575,4 @@ def test_package_without_source_rpm_or_release() -> None:
     assert p.version == "0:1.0"
     assert (p.source_name, p.source_version) == ("odd", "0:1.0")
     assert p.purl == "pkg:rpm/rpm/odd@1.0?arch=x86_64&epoch=0"
-    assert p.licenses == () and p.metadata == {"epoch": 0}
+    assert tuple(x.value for x in p.licenses) == () and p.metadata == {"epoch": 0}

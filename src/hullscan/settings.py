@@ -8,6 +8,7 @@ the file, the key and what is wrong, raised before any image is read::
     checks:     {disable: [...], enable: [...], severity: {ID: SEV}, trusted_registries: [...]}
     secrets:    {rules: [...], disable: [...], allowlist: {...}, use_default: true}
     trust:      {policies: [...]}
+    licenses:   {forbidden: [...], ..., severity: {CATEGORY: SEV}, packages: {...}, files: true}
 
 The library takes a ``Settings`` value (``Settings()`` is every default); the CLI loads
 one from a file and adds its flags with ``dataclasses.replace``.
@@ -26,6 +27,7 @@ import yaml
 
 from hullscan.checks.catalogue import CheckSettings
 from hullscan.errors import ConfigError, HullscanError
+from hullscan.licenses.policy import LicensePolicy
 from hullscan.references import registry_host
 from hullscan.sources.registry_settings import RegistrySettings
 
@@ -138,9 +140,10 @@ class Settings:
     checks: CheckSettings = field(default_factory=CheckSettings)
     secrets: SecretSettings = field(default_factory=SecretSettings)
     trust: TrustPolicy | None = None
+    licenses: LicensePolicy = field(default_factory=LicensePolicy)
 
     #: section name -> parser(section, source, directory of the file); one entry per section
-    SECTIONS = ("registries", "checks", "secrets", "trust")
+    SECTIONS = ("registries", "checks", "secrets", "trust", "licenses")
 
     @classmethod
     def load(cls, path: Path | str | None = None, directory: Path = Path(".")) -> Settings:
@@ -184,6 +187,7 @@ class Settings:
             checks=parse(CheckSettings.from_section, "checks"),
             secrets=parse(SecretSettings.from_section, "secrets"),
             trust=parse(lambda s: _parse_trust(s, source, base_dir), "trust"),
+            licenses=parse(LicensePolicy.from_section, "licenses"),
         )
 
 

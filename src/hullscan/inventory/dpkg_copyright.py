@@ -17,7 +17,7 @@ import re
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any
 
-from hullscan.inventory.interface import Analyzer, AnalyzerResult, MiB
+from hullscan.analyzer import Analyzer, AnalyzerResult, MiB
 from hullscan.licenses import declared
 from hullscan.model import FileInfo, License, Package
 

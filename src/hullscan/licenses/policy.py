@@ -26,7 +26,8 @@ from typing import Any
 
 import yaml
 
-from hullscan.model import HullscanError, Package, Severity
+from hullscan.errors import HullscanError
+from hullscan.model import Package, Severity
 
 CATEGORIES = ("forbidden", "restricted", "reciprocal", "notice", "permissive", "unencumbered")
 UNKNOWN = "unknown"
@@ -97,10 +98,11 @@ class LicensePolicy:
         return (max if op == "AND" else min)(verdicts, key=weight)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> LicensePolicy:
-        section = config.get("licenses") or {}
+    def from_section(cls, section: Any) -> LicensePolicy:
+        """The ``licenses:`` section of hullscan.yaml (None: the defaults)."""
+        section = section or {}
         if not isinstance(section, dict):
-            raise HullscanError("licenses: in the configuration must be a mapping")
+            raise HullscanError("licenses must be a mapping")
         known = {*CATEGORIES, "severity", "packages", "files"}
         if unknown := sorted(set(section) - known):
             raise HullscanError(f"licenses: unknown setting(s) {', '.join(unknown)} "

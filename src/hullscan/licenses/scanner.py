@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import IO
 
-from hullscan.inventory.interface import Analyzer, AnalyzerResult, MiB
+from hullscan.analyzer import Analyzer, AnalyzerResult, MiB
+from hullscan.inventory.dpkg_copyright import DOC_DIR
 from hullscan.licenses import combined
 from hullscan.licenses.policy import LicensePolicy, Verdict
-from hullscan.model import FileInfo, Finding, Package
+from hullscan.model import FileInfo, Finding, FindingKind, Package
 from hullscan.pipeline import AnalyzedImage
 
 LICENSE_FILE_NAMES = frozenset({"license", "licence", "copying", "unlicense"})
@@ -56,7 +57,7 @@ def _finding(verdict: Verdict, expression: str, subject: str, pkg: Package | Non
     if verdict.severity is None:
         return None
     return Finding(
-        kind="license", id=verdict.license_id, severity=verdict.severity,
+        kind=FindingKind.LICENSE, id=verdict.license_id, severity=verdict.severity,
         title=f"{subject}: {verdict.category} licence {verdict.license_id}",
         package=pkg, installed_version=pkg.version if pkg else "", path=path, layer=layer,
         evidence=expression,
@@ -70,8 +71,11 @@ def license_findings(analyzed: AnalyzedImage, policy: LicensePolicy) -> list[Fin
             continue
         expression = combined(pkg.licenses)
         loc = pkg.locations[0] if pkg.locations else None
+        # the file that states the licence (a Debian copyright file), else the package's
+        path = next((lic.path for lic in pkg.licenses if lic.path.startswith(DOC_DIR)),
+                    loc.path if loc else None)
         found = _finding(policy.judge(expression, pkg), expression, pkg.name, pkg,
-                         loc.path if loc else None, loc.layer if loc else None,
+                         path, loc.layer if loc else None,
                          {"licenses": [lic.to_dict() for lic in pkg.licenses]})
         if found is not None:
             findings.append(found)

@@ -38,6 +38,8 @@ _DEBIAN_NAMES = {
 #: Debian's GNU licence names: GPL-2, GPL-2+, LGPL-2.1+, GFDL-NIV-1.3+, ...
 _DEBIAN_VERSIONED = re.compile(r"(?P<name>A?GPL|LGPL|GFDL)(?P<niv>-NIV)?-(?P<major>[123])"
                                r"(?:\.(?P<minor>[0-9]))?(?:\.0)?(?P<plus>\+)?", re.IGNORECASE)
+_OR_LATER = re.compile(r",?\s+or\s+(?:\(at your option\)\s+)?(?:any\s+)?(?:later|newer|greater)"
+                       r"(?:\s+version)?\b", re.IGNORECASE)
 _EXCEPTION_VERSION = re.compile(r"-[0-9][0-9.]*$")
 _LICENSE_REF = re.compile(r"LicenseRef-[A-Za-z0-9.-]+")
 _REF_CHARS = re.compile(r"[^A-Za-z0-9.]+")
@@ -102,6 +104,10 @@ def to_spdx(value: str) -> str:
         return expr
     if expr := _name(text):
         return expr
+    if _OR_LATER.search(text):
+        # "GPL v2 or later" is a licence name, not "GPL v2" OR "later"
+        plus = _OR_LATER.sub("+", text)
+        return _name(plus) or _name(plus.replace(" ", "")) or license_ref(text)
     if expr := _structured(text):
         return expr
     return license_ref(text)

@@ -97,13 +97,9 @@ def _licenses(licenses: tuple[HsLicense, ...]) -> list[License]:
     expressions = list(dict.fromkeys(lic.expression for lic in licenses))
     if any(" " in e for e in expressions):
         return [LicenseExpression(combined(licenses))]
-    out: list[License] = []
-    for lic in {lic.expression: lic for lic in reversed(licenses)}.values():
-        if spdx_id := fixup_id(lic.expression):
-            out.append(DisjunctiveLicense(id=spdx_id))
-        else:
-            out.append(DisjunctiveLicense(name=lic.value or lic.expression))
-    return out[::-1]
+    first = {lic.expression: lic for lic in reversed(licenses)}
+    return [DisjunctiveLicense(id=spdx_id) if (spdx_id := fixup_id(e)) else
+            DisjunctiveLicense(name=first[e].value or e) for e in expressions]
 
 
 class _Refs:

@@ -36,6 +36,7 @@ BUILTIN: Mapping[str, str] = {
     "binary": "hullscan.scanners.binary:BinaryScanner",
     "supplychain": "hullscan.scanners.supplychain:SupplyChainScanner",
     "vuln": "hullscan.scanners.vuln:VulnScanner",
+    "license": "hullscan.scanners.license:LicenseScanner",
 }
 SCANNERS = tuple(BUILTIN)
 DEFAULT_SCANNERS = ("vuln", "secret")
