@@ -50,7 +50,7 @@ db_option = click.option(
 config_option = click.option(
     "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
     help="Settings file (default: ./hullscan.yaml or ./.hullscan.yaml if present): "
-         "registries, checks, secrets, trust.")
+         "registries, checks, secrets, trust, licenses.")
 
 
 def db_path(db: Path | None, cache_dir: Path | None) -> Path:
@@ -64,8 +64,10 @@ def load_settings(config_file: Path | None) -> Settings:
     return Settings.load(config_file)
 
 
-def renderer(fmt: str, findings: bool) -> Callable[[ScanReport, bool], str]:
-    """The reporter for a format; ``findings`` picks the scan flavour of table/CycloneDX."""
+def renderer(fmt: str, findings: bool,
+             columns: tuple[str, ...] | None = None) -> Callable[[ScanReport, bool], str]:
+    """The reporter for a format; ``findings`` picks the scan flavour of table/CycloneDX;
+    ``columns`` those of the inventory table."""
     if fmt == "json":
         from hullscan.report.json_report import render_json
         return lambda r, _color: render_json(r)
@@ -84,13 +86,15 @@ def renderer(fmt: str, findings: bool) -> Callable[[ScanReport, bool], str]:
     if fmt == "junit":
         from hullscan.report.junit import render_junit
         return lambda r, _color: render_junit(r)
-    from hullscan.report.table import render_findings_table, render_table
-    table = render_findings_table if findings else render_table
-    return lambda r, color: table(r, color=color)
+    from hullscan.report.table import DEFAULT_COLUMNS, render_findings_table, render_table
+    if findings:
+        return lambda r, color: render_findings_table(r, color=color)
+    return lambda r, color: render_table(r, color=color, columns=columns or DEFAULT_COLUMNS)
 
 
-def emit_report(report: ScanReport, fmt: str, output: Path | None, findings: bool) -> None:
-    text = renderer(fmt, findings)(report, output is None and sys.stdout.isatty())
+def emit_report(report: ScanReport, fmt: str, output: Path | None, findings: bool,
+                columns: tuple[str, ...] | None = None) -> None:
+    text = renderer(fmt, findings, columns)(report, output is None and sys.stdout.isatty())
     emit(text, output)
 
 

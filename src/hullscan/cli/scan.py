@@ -19,6 +19,7 @@ from hullscan.cli.common import (
     progress,
 )
 from hullscan.cli.registry import RegistryFlags, registry_settings
+from hullscan.errors import HullscanError
 from hullscan.model import Severity
 from hullscan.policy import IGNORE_FILE, Policy
 from hullscan.scanners import DEFAULT_SCANNERS, SCANNERS
@@ -95,6 +96,7 @@ def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
     Examples:
       hullscan scan app.tar --fail-on HIGH
       hullscan scan oci:./layout --format sarif -o hullscan.sarif --ignore-unfixed
+      hullscan scan app.tar --scanners license --fail-on HIGH   # policy: licenses: in hullscan.yaml
     """
     from hullscan import api
     from hullscan.scanners import parse_scanners
@@ -119,11 +121,29 @@ def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
 @click.command(epilog=IMAGE_HELP)
 @image_command(SBOM_FORMATS,
                "SBOM format: CycloneDX 1.6 JSON, SPDX 2.3 JSON, hullscan JSON, or a table.")
+@click.option("--columns", metavar="LIST",
+              help="Table columns, comma-separated, from: type, name, version, source, layer, "
+                   "path, license (default: all but license).")
 def sbom(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
          platform: str | None, cache_dir: Path | None, no_cache: bool, quiet: bool,
-         config_file: Path | None, registry_flags: RegistryFlags) -> None:
-    """List every package in IMAGE (OS and language packages, Go and Rust binaries, jars)."""
+         config_file: Path | None, columns: str | None, registry_flags: RegistryFlags) -> None:
+    """List every package in IMAGE (OS and language packages, Go and Rust binaries, jars),
+    with the licences each declares as SPDX expressions.
+
+    \b
+    Examples:
+      hullscan sbom image.tar --columns name,version,license
+      hullscan sbom image.tar --format spdx -o sbom.spdx.json
+    """
     from hullscan import api
+    from hullscan.report.table import COLUMNS
+
+    chosen = None
+    if columns is not None:
+        chosen = tuple(c.strip().lower() for c in columns.split(",") if c.strip())
+        if not chosen or any(c not in COLUMNS for c in chosen):
+            raise HullscanError(f"--columns: {columns!r} is not a list of columns from: "
+                                f"{', '.join(COLUMNS)}")
 
     settings = load_settings(config_file)
     with progress(not quiet) as hook:
@@ -131,7 +151,7 @@ def sbom(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
                           use_cache=not no_cache,
                           registry=registry_settings(registry_flags, settings), progress=hook,
                           debug=ctx.obj["debug"])
-    emit_report(report, fmt, output, findings=False)
+    emit_report(report, fmt, output, findings=False, columns=chosen)
 
 
 @click.command()

@@ -12,10 +12,9 @@ same name (following a ``usr/share/doc/<package>`` symlink to a sibling package'
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import replace
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from hullscan.analyzer import Analyzer, AnalyzerResult, MiB
 from hullscan.licenses import declared
@@ -28,20 +27,32 @@ DOC_DIR = "usr/share/doc/"
 SOURCE = "dpkg-copyright"
 TEXT_SOURCE = "dpkg-copyright:text"
 _FORMAT = re.compile(rb"^Format(?:-Specification)?:", re.IGNORECASE)
-_FILES_FIELD = re.compile(r"^Files\s*:", re.IGNORECASE | re.MULTILINE)
+#: free-form copyright files larger than this are bundles of notices, which are never
+#: 75 % licence text (none of debian-bookworm's six such files is), and classifying one
+#: costs 0.1-0.2 s
+MAX_CLASSIFIED = 16 * 1024
 
 
 def copyright_path(package: str) -> str:
     return f"{DOC_DIR}{package}/copyright"
 
 
-def _files_paragraphs(text: str) -> list[str]:
-    """The lines of the header and of the ``Files:`` paragraphs, without the stand-alone
-    ``License:`` paragraphs: those hold only full licence texts (most of a large file's
-    bytes) and the licences are named in the ``Files:`` paragraphs anyway."""
-    paragraphs = re.split(r"\n[ \t]*\n", text.strip())
-    kept = [p for i, p in enumerate(paragraphs) if i == 0 or _FILES_FIELD.search(p)]
-    return "\n\n".join(kept).splitlines()
+def _files_licenses(text: str) -> list[str]:
+    """The ``License:`` synopsis of every ``Files:`` paragraph, in order.
+
+    Paragraphs are split by deb822's plain parser and each License field read by
+    python-debian's DEP-5 ``License``: its round-trip ``Copyright`` parser is 5x slower
+    (0.80 s against 0.16 s for debian-bookworm's 74 machine-readable files), and
+    licences are all this needs."""
+    from debian.copyright import License as Dep5License
+    from debian.deb822 import Deb822
+
+    found = []
+    for para in Deb822.iter_paragraphs(text.splitlines(), use_apt_pkg=False):
+        lic = Dep5License.from_str(para.get("License")) if "Files" in para else None
+        if lic is not None and (synopsis := " ".join(lic.synopsis.split())):
+            found.append(synopsis)
+    return found
 
 
 def parse_copyright(data: bytes, path: str) -> tuple[list[License], list[str]]:
@@ -50,23 +61,14 @@ def parse_copyright(data: bytes, path: str) -> tuple[list[License], list[str]]:
     text = data.decode("utf-8", "replace")
     warnings: list[str] = []
     if _FORMAT.match(data.lstrip()):
-        from debian.copyright import Copyright
-
-        # python-debian logs every file whose Format URL is an old spelling
-        logging.getLogger("debian.copyright").setLevel(logging.ERROR)
         try:
-            parsed = Copyright(_files_paragraphs(text), strict=False)
+            values = _files_licenses(text)
         except Exception as e:  # python-debian raises assorted errors on broken input
-            warnings.append(f"not a readable machine-readable copyright file ({e}); "
-                            "classified by its text")
+            warnings.append(f"not a readable machine-readable copyright file ({e})")
         else:
-            found = []
-            for para in parsed.all_files_paragraphs():
-                lic: Any = para.license  # a debian.copyright.License (typed loosely)
-                if lic is not None and str(lic.synopsis).strip():
-                    found.append(str(lic.synopsis))
-            return [declared(v, SOURCE, path) for v in dict.fromkeys(
-                " ".join(x.split()) for x in found)], warnings
+            return [declared(v, SOURCE, path) for v in dict.fromkeys(values)], warnings
+    if len(data) > MAX_CLASSIFIED:
+        return [], warnings
     from hullscan.licenses.spdx import spdx_license_expression
     from hullscan.licenses.text import classify
 

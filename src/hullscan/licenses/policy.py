@@ -118,8 +118,11 @@ class LicensePolicy:
             if cat not in severities:
                 raise HullscanError(f"licenses.severity: unknown category {cat!r} "
                                     f"(one of {', '.join([*CATEGORIES, UNKNOWN])})")
-            severities[cat] = None if str(value).lower() == "none" else Severity.parse(
-                str(value))
+            try:
+                severities[cat] = None if str(value).lower() == "none" else Severity.parse(
+                    str(value))
+            except HullscanError as e:
+                raise HullscanError(f"licenses.severity.{cat}: {e}") from None
         packages = {str(k): str(v) for k, v in _mapping(section, "packages").items()}
         if bad := sorted(v for v in packages.values() if v not in CATEGORIES):
             raise HullscanError(f"licenses.packages: unknown category {bad[0]!r} "

@@ -36,10 +36,12 @@ _DEBIAN_NAMES = {
     "cc0": "CC0-1.0",
 }
 #: Debian's GNU licence names: GPL-2, GPL-2+, LGPL-2.1+, GFDL-NIV-1.3+, ...
-_DEBIAN_VERSIONED = re.compile(r"(?P<name>A?GPL|LGPL|GFDL)(?P<niv>-NIV)?-(?P<major>[123])"
-                               r"(?:\.(?P<minor>[0-9]))?(?:\.0)?(?P<plus>\+)?", re.IGNORECASE)
+_DEBIAN_VERSIONED = re.compile(r"(?P<name>A?GPL|LGPL|GFDL)(?P<niv>-NIV)?(?:-|-?v|\s+v?)"
+                               r"(?P<major>[123])(?:\.(?P<minor>[0-9]))?(?:\.0)?(?P<plus>\+)?",
+                               re.IGNORECASE)
 _OR_LATER = re.compile(r",?\s+or\s+(?:\(at your option\)\s+)?(?:any\s+)?(?:later|newer|greater)"
                        r"(?:\s+version)?\b", re.IGNORECASE)
+_ABBREVIATION = re.compile(r".*\(([^()]+)\)\s*")
 _EXCEPTION_VERSION = re.compile(r"-[0-9][0-9.]*$")
 _LICENSE_REF = re.compile(r"LicenseRef-[A-Za-z0-9.-]+")
 _REF_CHARS = re.compile(r"[^A-Za-z0-9.]+")
@@ -72,14 +74,23 @@ def spdx_license_expression(value: str) -> str | None:
     if not value.strip():
         return None
     licensing = _spdx()
+    # LicenseRef ids stand for themselves: license-expression would rename some that are
+    # also aliases in its own table (LicenseRef-LICENSE → LicenseRef-scancode-proprietary…)
+    refs = list(dict.fromkeys(_LICENSE_REF.findall(value)))
+    stand_in = {f"LicenseRef-hullscan-{i}-": ref for i, ref in enumerate(refs)}
+    for key, ref in stand_in.items():
+        value = re.sub(rf"{re.escape(ref)}(?![A-Za-z0-9.-])", key, value)
     try:
         parsed = licensing.parse(value, validate=False, strict=True)
     except Exception:  # license-expression raises assorted errors, e.g. on "MIT/X11"
         return None
-    if parsed is None or not all(_LICENSE_REF.fullmatch(str(k))
+    if parsed is None or not all(str(k) in stand_in
                                  for k in licensing.unknown_license_keys(parsed)):
         return None
-    return str(parsed.render("{symbol.key}"))
+    rendered = str(parsed.render("{symbol.key}"))
+    for key, ref in stand_in.items():
+        rendered = rendered.replace(key, ref)
+    return rendered
 
 
 def license_ref(value: str) -> str:
@@ -128,7 +139,12 @@ def _name(text: str) -> str | None:
         found = LicenseLynx.map(text)
     except Exception:  # a data problem in the table must not stop a scan
         return None
-    return spdx_license_expression(found.id) if found is not None else None
+    if found is not None:
+        return spdx_license_expression(found.id)
+    # Python's classifiers: "GNU Lesser General Public License v2 or later (LGPLv2+)"
+    if (m := _ABBREVIATION.fullmatch(text)) and m[1] != text:
+        return _name(m[1])
+    return None
 
 
 def _leaf(name: str) -> str:

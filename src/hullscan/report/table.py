@@ -10,6 +10,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
+from hullscan.licenses import combined
 from hullscan.model import Finding, Inventory, ScanReport, Severity
 
 SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.HIGH: "red",
@@ -49,23 +50,34 @@ def _warnings(console: Console, warnings: tuple[str, ...]) -> None:
         console.print(f"[yellow]warning:[/yellow] {w}")
 
 
-def render_table(report: ScanReport, color: bool = False, width: int | None = None) -> str:
-    """The inventory, one package a row."""
+#: the inventory table's columns, and the default selection
+COLUMNS = ("type", "name", "version", "source", "layer", "path", "license")
+DEFAULT_COLUMNS = ("type", "name", "version", "source", "layer", "path")
+
+
+def render_table(report: ScanReport, color: bool = False, width: int | None = None,
+                 columns: tuple[str, ...] = DEFAULT_COLUMNS) -> str:
+    """The inventory, one package a row, with the chosen ``columns``."""
     inv = report.inventory
 
     def body(console: Console) -> None:
         _header(console, inv)
         layer_index = {layer.diff_id: layer.index for layer in inv.image.layers}
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        for col in ("TYPE", "NAME", "VERSION", "SOURCE", "LAYER", "PATH"):
-            table.add_column(col, overflow="fold")
+        for col in columns:
+            table.add_column(col.upper(), overflow="fold")
         for p in inv.packages:
             loc = p.locations[0] if p.locations else None
-            layer = str(layer_index.get(loc.layer, "-")) if loc and loc.layer else "-"
             source = p.source_name if p.source_name and p.source_name != p.name else ""
             if p.owner:
                 source = f"(owned by {p.owner})"
-            table.add_row(p.type, p.name, p.version, source, layer, loc.path if loc else "")
+            cells = {
+                "type": p.type, "name": p.name, "version": p.version, "source": source,
+                "layer": str(layer_index.get(loc.layer, "-")) if loc and loc.layer else "-",
+                "path": loc.path if loc else "",
+                "license": combined(p.licenses) if p.licenses else "",
+            }
+            table.add_row(*(cells[c] for c in columns))
         console.print(table)
         counts = Counter(p.type for p in inv.packages)
         summary = ", ".join(f"{n} {t}" for t, n in sorted(counts.items())) or "no packages"
