@@ -31,6 +31,7 @@ _FORMAT = re.compile(rb"^Format(?:-Specification)?:", re.IGNORECASE)
 #: 75 % licence text (none of debian-bookworm's six such files is), and classifying one
 #: costs 0.1-0.2 s
 MAX_CLASSIFIED = 16 * 1024
+_FILES_FIELD = re.compile(r"^Files[ \t]*:", re.IGNORECASE | re.MULTILINE)
 
 
 def copyright_path(package: str) -> str:
@@ -47,8 +48,11 @@ def _files_licenses(text: str) -> list[str]:
     from debian.copyright import License as Dep5License
     from debian.deb822 import Deb822
 
+    # stand-alone License paragraphs hold full licence texts, most of a large file's bytes,
+    # and name no files: they are left out before parsing
+    kept = [p for p in re.split(r"\n[ \t]*\n", text) if _FILES_FIELD.search(p)]
     found = []
-    for para in Deb822.iter_paragraphs(text.splitlines(), use_apt_pkg=False):
+    for para in Deb822.iter_paragraphs("\n\n".join(kept).splitlines(), use_apt_pkg=False):
         lic = Dep5License.from_str(para.get("License")) if "Files" in para else None
         if lic is not None and (synopsis := " ".join(lic.synopsis.split())):
             found.append(synopsis)

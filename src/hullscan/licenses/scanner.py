@@ -56,6 +56,8 @@ def _finding(verdict: Verdict, expression: str, subject: str, pkg: Package | Non
              path: str | None, layer: str | None, details: dict[str, object]) -> Finding | None:
     if verdict.severity is None:
         return None
+    if pkg is not None:  # what the findings table shows beside the file's path
+        details = {"match": f"{pkg.name} {pkg.version}: {expression}", **details}
     return Finding(
         kind=FindingKind.LICENSE, id=verdict.license_id, severity=verdict.severity,
         title=f"{subject}: {verdict.category} licence {verdict.license_id}",
@@ -66,6 +68,8 @@ def _finding(verdict: Verdict, expression: str, subject: str, pkg: Package | Non
 
 def license_findings(analyzed: AnalyzedImage, policy: LicensePolicy) -> list[Finding]:
     findings = []
+    layer_index: dict[str | None, int] = {layer.diff_id: layer.index
+                                          for layer in analyzed.image.layers}
     for pkg in analyzed.inventory.packages:
         if not pkg.licenses:
             continue
@@ -76,19 +80,20 @@ def license_findings(analyzed: AnalyzedImage, policy: LicensePolicy) -> list[Fin
                     loc.path if loc else None)
         found = _finding(policy.judge(expression, pkg), expression, pkg.name, pkg,
                          path, loc.layer if loc else None,
-                         {"licenses": [lic.to_dict() for lic in pkg.licenses]})
+                         {"licenses": [lic.to_dict() for lic in pkg.licenses],
+                          "layer_index": layer_index.get(loc.layer) if loc else None})
         if found is not None:
             findings.append(found)
     if policy.files:
         diff_ids = [layer.diff_id for layer in analyzed.image.layers]
-        for path, index, name, result in analyzed.fs.final_results():
+        for path, i, name, result in analyzed.fs.final_results():
             if name != LicenseFileAnalyzer.name:
                 continue
             ids = [str(i) for i in result.facts.get("license_ids", ())]
             expression = " AND ".join(ids)
-            layer = diff_ids[index] if index < len(diff_ids) else None
+            layer = diff_ids[i] if i < len(diff_ids) else None
             found = _finding(policy.judge(expression), expression, path, None, path, layer,
-                             {"source": "text"})
+                             {"source": "text", "layer_index": i})
             if found is not None:
                 findings.append(found)
     return findings
