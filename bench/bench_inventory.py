@@ -73,6 +73,15 @@ def purl_types(cyclonedx_file: Path) -> Counter[str]:
     return out
 
 
+def corpus_arguments(doc: str) -> argparse.Namespace:
+    """--corpus, --images and --runs, the options every corpus benchmark takes."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--corpus", type=Path, default=Path.home() / ".cache" / "hullscan-corpus")
+    ap.add_argument("--images", nargs="*", default=IMAGES)
+    ap.add_argument("--runs", type=int, default=1)
+    return ap.parse_args()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", type=Path, default=Path.home() / ".cache" / "hullscan-corpus")

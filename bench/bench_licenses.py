@@ -13,7 +13,6 @@ json with --scanners license --list-all-pkgs).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_inventory import IMAGES, peer
+from bench_inventory import corpus_arguments, peer
 from hullscan.inventory import default_analyzers
 from hullscan.inventory.dpkg_copyright import DpkgCopyrightAnalyzer
 from hullscan.layers import analyze_layer
@@ -75,11 +74,7 @@ def trivy_counts(trivy: str, tar: Path, out: Path, cache: Path) -> tuple[int, in
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", type=Path, default=Path.home() / ".cache" / "hullscan-corpus")
-    ap.add_argument("--images", nargs="*", default=IMAGES)
-    ap.add_argument("--runs", type=int, default=1)
-    args = ap.parse_args()
+    args = corpus_arguments(__doc__ or "")
     syft, trivy = peer("syft"), peer("trivy")
     with tempfile.TemporaryDirectory(prefix="hullscan-bench-") as tmp:
         work = Path(tmp)
