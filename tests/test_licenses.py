@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from hullscan.cli import main
 from hullscan.errors import ConfigError
 from hullscan.inventory.dpkg_copyright import parse_copyright
+from hullscan.licenses.caches import CachedSourceLicenseAnalyzer
 from hullscan.licenses.policy import LicensePolicy
 from hullscan.licenses.spdx import spdx_license_expression, to_spdx
-from hullscan.model import Severity
+from hullscan.model import FileInfo, FileType, Severity
 from hullscan.pipeline import ScanOptions, inventory
 from hullscan.settings import Settings
 
@@ -176,6 +177,14 @@ def _image(tmp_path: Path) -> Path:
                 {"name": "monolog/monolog", "version": "3.4.0",
                  "license": ["MIT", "GPL-2.0-or-later"]}]})),
             file("app/LICENSE", MIT_TEXT),
+            file("app/Api.deps.json", json.dumps({
+                "runtimeTarget": {"name": ".NETCoreApp,Version=v8.0"},
+                "libraries": {"Newtonsoft.Json/13.0.3": {"type": "package"}}})),
+            file("root/.nuget/packages/newtonsoft.json/13.0.3/newtonsoft.json.nuspec",
+                 '<?xml version="1.0"?><package xmlns="http://schemas.microsoft.com/packaging/'
+                 '2013/05/nuspec.xsd"><metadata><id>Newtonsoft.Json</id>'
+                 '<version>13.0.3</version><license type="expression">MIT</license>'
+                 '</metadata></package>'),
         ],
     ]
     return write_docker_archive([(build(layers), ["app:1"])], tmp_path / "app.tar")
@@ -199,6 +208,8 @@ def test_every_ecosystem_records_its_licences(tmp_path: Path) -> None:
     assert got["rack"] == [("MIT", "gemspec")]
     # composer: any one of the listed licences applies
     assert got["monolog/monolog"] == [("MIT OR GPL-2.0-or-later", "composer:license")]
+    # deps.json names no licence: the NuGet cache's nuspec does
+    assert got["Newtonsoft.Json"] == [("MIT", "nuget:nuspec")]
     paths = {p.name: {x.path for x in p.licenses} for p in inv.packages}
     assert paths["bsdutils"] == {"usr/share/doc/util-linux/copyright"}
     assert paths["tool"] == {"META-INF/maven/org.example/tool/pom.xml"}
@@ -218,6 +229,27 @@ def test_sbom_outputs_carry_licences(tmp_path: Path) -> None:
     assert "LICENSE" in table.splitlines()[3]
     assert any(line.split() == ["monolog/monolog", "3.4.0", "MIT", "OR", "GPL-2.0-or-later"]
                for line in table.splitlines())
+
+
+@pytest.mark.parametrize(("path", "data", "package", "license"), [
+    ("root/go/pkg/mod/github.com/!burnt!sushi/toml@v1.3.2/COPYING", MIT_TEXT,
+     ["golang", "github.com/BurntSushi/toml", "v1.3.2"], ("MIT", "go:module-cache:text")),
+    ("root/.cargo/registry/src/index.crates.io-6f17d22bba15001f/serde-1.0.188/Cargo.toml",
+     '[package]\nname = "serde"\nversion = "1.0.188"\nlicense = "MIT OR Apache-2.0"\n',
+     ["cargo", "serde", "1.0.188"], ("MIT OR Apache-2.0", "cargo:Cargo.toml")),
+])
+def test_cached_sources_state_go_and_rust_licences(
+        path: str, data: str, package: list[str], license: tuple[str, str]) -> None:
+    analyzer = CachedSourceLicenseAnalyzer()
+    info = FileInfo(path, FileType.REG, len(data))
+    assert analyzer.required(path, info)
+    result = analyzer.analyze(path, info, io.BytesIO(data.encode()))
+    assert result is not None and result.facts["package"] == package
+    assert [(x["expression"], x["source"]) for x in result.facts["licenses"]] == [license]
+    # not a module's own folder, or not a licence file: not read
+    parent, _, base = path.rpartition("/")
+    assert not analyzer.required(f"{parent}/sub/{base}", info)
+    assert not analyzer.required("root/go/pkg/mod/x.org/y@v1/README", info)
 
 
 # --- the policy and the scanner --------------------------------------------------------

@@ -23,6 +23,7 @@ from hullscan.inventory.dpkg_copyright import with_copyright_licenses
 from hullscan.inventory.os_release import OS_RELEASE, RELEASE_FILES, OSReleaseAnalyzer
 from hullscan.inventory.rpm import DATABASES as RPM_DATABASES
 from hullscan.layers import LayerAnalysis, LayerSource, analyze_layer
+from hullscan.licenses.caches import with_cached_licenses
 from hullscan.model import Inventory, Location, OSInfo, Package
 from hullscan.sources import Image, Platform, open_image
 from hullscan.sources.registry_settings import RegistrySettings
@@ -175,7 +176,7 @@ def build_inventory(image: Image, analyses: Sequence[LayerAnalysis],
             if owner:
                 p = replace(p, owner=owner)
         packages.append(p)
-    packages = with_copyright_licenses(packages, fs)
+    packages = with_cached_licenses(with_copyright_licenses(packages, fs), fs)
     packages.sort(key=lambda p: (p.type, p.name, p.version, p.locations[0].path))
     return Inventory(image=image.meta(), os=os_info, packages=tuple(packages),
                      warnings=tuple(image.warnings + warnings))

@@ -26,6 +26,7 @@ def default_analyzers() -> list[Analyzer]:
     # imported here: binaries depends on the checks catalogue, which imports the model only
     from hullscan.binaries.classify import BinaryClassifierAnalyzer
     from hullscan.binaries.pe_version import PEVersionAnalyzer
+    from hullscan.licenses.caches import CachedSourceLicenseAnalyzer
 
     return [
         OSReleaseAnalyzer(),
@@ -43,4 +44,5 @@ def default_analyzers() -> list[Analyzer]:
         DotnetDepsAnalyzer(),
         BinaryClassifierAnalyzer(),
         PEVersionAnalyzer(),
+        CachedSourceLicenseAnalyzer(),
     ]
