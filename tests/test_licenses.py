@@ -84,6 +84,8 @@ License: Unlisted-Standalone
     ("Artistic or GPL-1+", "Artistic-1.0-Perl OR GPL-1.0-or-later"),
     ("GFDL-NIV-1.3+", "GFDL-1.3-no-invariants-or-later"),
     ("GPL-2+ with Autoconf exception", "GPL-2.0-or-later WITH Autoconf-exception-2.0"),
+    ("GPL-3+ with Bison exception", "GPL-3.0-or-later WITH Bison-exception-2.2"),
+    ("GPL-2+ with OpenSSL exception", "LicenseRef-GPL-2-with-OpenSSL-exception"),  # not SPDX
     ("Apache-2.0 or MIT, and BSD-3-clause", "(Apache-2.0 OR MIT) AND BSD-3-Clause"),
     ("Expat", "MIT"),
     ("Apache 2.0", "Apache-2.0"),                           # names people write

@@ -165,7 +165,7 @@ def _exceptions() -> dict[str, list[str]]:
 
 def _exception(name: str, licence: str) -> str:
     """Debian's ``GPL-3+ with Bison exception``: the SPDX exception of that name whose
-    version is the licence's (Autoconf-exception-3.0 for the GPL-3), or the only one."""
+    version is the licence's (Autoconf-exception-3.0 for the GPL-3), else its latest."""
     words = name.lower().replace(" ", "-")
     words = words if words.endswith("exception") or words.endswith("note") else \
         f"{words}-exception"
@@ -173,9 +173,17 @@ def _exception(name: str, licence: str) -> str:
         words.removesuffix("-exception"), [])
     if len(candidates) == 1:
         return candidates[0]
+    if not candidates:
+        return name
     major = re.search(r"-(\d)\.", licence)
     same = [c for c in candidates if major and f"-{major[1]}." in c]
-    return same[0] if len(same) == 1 else name
+    # else the latest: Debian's "GPL-3+ with Bison exception" is Bison-exception-2.2
+    return same[0] if len(same) == 1 else max(candidates, key=_version_key)
+
+
+def _version_key(exception_id: str) -> tuple[int, ...]:
+    found = _EXCEPTION_VERSION.search(exception_id)
+    return tuple(int(x) for x in found[0][1:].split(".") if x.isdigit()) if found else ()
 
 
 def _render(node: Any) -> str:
