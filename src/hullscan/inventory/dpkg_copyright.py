@@ -28,7 +28,7 @@ SOURCE = "dpkg-copyright"
 TEXT_SOURCE = "dpkg-copyright:text"
 _FORMAT = re.compile(rb"^Format(?:-Specification)?:", re.IGNORECASE)
 #: free-form copyright files larger than this are bundles of notices, which are never
-#: 75 % licence text (none of debian-bookworm's six such files is), and classifying one
+#: 75 % licence text (none of debian-bookworm's seven such files is), and classifying one
 #: costs 0.1-0.2 s
 MAX_CLASSIFIED = 16 * 1024
 _FILES_FIELD = re.compile(r"^Files[ \t]*:", re.IGNORECASE | re.MULTILINE)
