@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import lru_cache
 from typing import IO, TYPE_CHECKING
 
 from hullscan.analyzer import Analyzer, AnalyzerResult, MiB
@@ -62,22 +63,29 @@ def _files_licenses(text: str) -> list[str]:
 def parse_copyright(data: bytes, path: str) -> tuple[list[License], list[str]]:
     """The licences the file states, and warnings for a file that claims to be
     machine-readable but cannot be read as such."""
+    found, warnings = _parse(data)
+    return [License(e, v, src, path) for e, v, src in found], list(warnings)
+
+
+@lru_cache(maxsize=256)
+def _parse(data: bytes) -> tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]]:
+    """(expression, value, source) of each licence; memoized by content, as the packages
+    of one source share one file (libpam0g, libpam-modules, libpam-runtime, ...)."""
     text = data.decode("utf-8", "replace")
-    warnings: list[str] = []
     if _FORMAT.match(data.lstrip()):
         try:
             values = _files_licenses(text)
         except Exception as e:  # python-debian raises assorted errors on broken input
-            warnings.append(f"not a readable machine-readable copyright file ({e})")
-        else:
-            return [declared(v, SOURCE, path) for v in dict.fromkeys(values)], warnings
+            return (), (f"not a readable machine-readable copyright file ({e})",)
+        return tuple((lic.expression, lic.value, SOURCE) for lic in (
+            declared(v, SOURCE) for v in dict.fromkeys(values))), ()
     if len(data) > MAX_CLASSIFIED:
-        return [], warnings
+        return (), ()
     from hullscan.licenses.spdx import spdx_license_expression
     from hullscan.licenses.text import classify
 
     ids = [expr for i in classify(text) if (expr := spdx_license_expression(i))]
-    return [License(i, i, TEXT_SOURCE, path) for i in ids], warnings
+    return tuple((i, i, TEXT_SOURCE) for i in ids), ()
 
 
 class DpkgCopyrightAnalyzer(Analyzer):
