@@ -63,12 +63,13 @@ def _files_licenses(text: str) -> list[str]:
 def parse_copyright(data: bytes, path: str) -> tuple[list[License], list[str]]:
     """The licences the file states, and warnings for a file that claims to be
     machine-readable but cannot be read as such."""
-    found, warnings = _parse(data)
+    found, warnings = copyright_licences(data)
     return [License(e, v, src, path) for e, v, src in found], list(warnings)
 
 
 @lru_cache(maxsize=256)
-def _parse(data: bytes) -> tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]]:
+def copyright_licences(data: bytes) -> tuple[tuple[tuple[str, str, str], ...],
+                                             tuple[str, ...]]:
     """(expression, value, source) of each licence; memoized by content, as the packages
     of one source share one file (libpam0g, libpam-modules, libpam-runtime, ...)."""
     text = data.decode("utf-8", "replace")
