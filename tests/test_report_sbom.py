@@ -510,6 +510,10 @@ def test_trivy_lists_our_packages(fmt: str, tmp_path: Path) -> None:
         PackageURL.from_string(p["Identifier"]["PURL"])
     classes = {r["Target"]: r["Class"] for r in doc["Results"] if r.get("Packages")}
     assert "os-pkgs" in classes.values()  # the debs were tied to the OS
+    # trivy reads the licences back (CycloneDX license.id / expression, SPDX licenseDeclared)
+    licenses = {p["Name"]: p.get("Licenses") for p in pkgs}
+    assert licenses["bash"] == ["GPL-3.0-or-later"]
+    assert licenses["dual"] in (["MIT OR Apache-2.0"], ["MIT", "Apache-2.0"])
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
