@@ -60,11 +60,13 @@ class Verdict:
 
 @dataclass(frozen=True)
 class LicensePolicy:
-    categories: dict[str, str] = field(default_factory=default_categories)
+    # mappings are left out of the hash (settings are hashable values), not of equality
+    categories: dict[str, str] = field(default_factory=lambda: dict(default_categories()),
+                                       hash=False)
     severities: dict[str, Severity | None] = field(default_factory=lambda: dict(
-        DEFAULT_SEVERITY))
+        DEFAULT_SEVERITY), hash=False)
     #: package name or purl prefix → the category all its licences count as
-    packages: dict[str, str] = field(default_factory=dict)
+    packages: dict[str, str] = field(default_factory=dict, hash=False)
     #: classify loose licence files (LICENSE, COPYING) outside packages
     files: bool = True
 
