@@ -147,6 +147,20 @@ def _jar() -> bytes:
     return buf.getvalue()
 
 
+def _jar_with_licence_text() -> bytes:
+    """A POM without <licenses> (inherited from a parent POM) and the licence's text."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
+        base = "META-INF/maven/org.example/plain/"
+        z.writestr(base + "pom.properties", "groupId=org.example\nartifactId=plain\n"
+                   "version=2.0\n")
+        z.writestr(base + "pom.xml", "<project><parent><artifactId>p</artifactId></parent>"
+                   "</project>")
+        z.writestr("META-INF/LICENSE.txt", MIT_TEXT)
+    return buf.getvalue()
+
+
 def _image(tmp_path: Path) -> Path:
     site = "app/venv/lib/python3.11/site-packages"
     layers = [
@@ -172,6 +186,7 @@ def _image(tmp_path: Path) -> Path:
             file("app/node_modules/left-pad/package.json",
                  json.dumps({"name": "left-pad", "version": "1.3.0", "license": "WTFPL"})),
             file("app/lib/tool-1.0.jar", _jar()),
+            file("app/lib/plain-2.0.jar", _jar_with_licence_text()),
             file("usr/local/bundle/specifications/rack-3.0.8.gemspec",
                  'Gem::Specification.new do |s|\n  s.name = "rack".freeze\n'
                  '  s.version = "3.0.8"\n  s.licenses = ["MIT".freeze]\nend\n'),
@@ -207,6 +222,7 @@ def test_every_ecosystem_records_its_licences(tmp_path: Path) -> None:
     assert got["six"] == [("MIT", "python:License")]
     assert got["left-pad"] == [("WTFPL", "npm:license")]
     assert got["tool"] == [("Apache-2.0", "maven:pom.xml"), ("EPL-2.0", "maven:pom.xml")]
+    assert got["plain"] == [("MIT", "java:license-file")]
     assert got["rack"] == [("MIT", "gemspec")]
     # composer: any one of the listed licences applies
     assert got["monolog/monolog"] == [("MIT OR GPL-2.0-or-later", "composer:license")]

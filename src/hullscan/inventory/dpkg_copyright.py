@@ -82,11 +82,9 @@ def copyright_licences(data: bytes) -> tuple[tuple[tuple[str, str, str], ...],
             declared(v, SOURCE) for v in dict.fromkeys(values))), ()
     if len(data) > MAX_CLASSIFIED:
         return (), ()
-    from hullscan.licenses.spdx import spdx_license_expression
     from hullscan.licenses.text import classify
 
-    ids = [expr for i in classify(text) if (expr := spdx_license_expression(i))]
-    return tuple((i, i, TEXT_SOURCE) for i in ids), ()
+    return tuple((i, i, TEXT_SOURCE) for i in classify(text)), ()
 
 
 class DpkgCopyrightAnalyzer(Analyzer):

@@ -61,6 +61,7 @@ _VERSION_FIELDS = ("Implementation-Version", "Specification-Version", "Plugin-Ve
                    "Bundle-Version")
 _NAME_FIELDS = ("Name", "Bundle-Name", "Short-Name", "Extension-Name", "Implementation-Title")
 _LICENSE_FIELDS = ("Bundle-License", "Plugin-License-Name")
+_LICENSE_TEXTS = frozenset({"META-INF/LICENSE", "META-INF/LICENSE.TXT", "META-INF/LICENSE.MD"})
 
 
 def is_java_archive(path: str) -> bool:
@@ -166,6 +167,15 @@ def parse_pom_properties(text: str) -> dict[str, str]:
         if m:
             props[stripped[:m.start()].strip()] = stripped[m.end():].strip()
     return props
+
+
+def _classified(zf: zipfile.ZipFile, member: zipfile.ZipInfo, where: str) -> tuple[License, ...]:
+    from hullscan.licenses.text import MAX_TEXT, classify
+
+    if member.file_size > MAX_TEXT:
+        return ()
+    ids = classify(_read_member(zf, member, MAX_TEXT).decode("utf-8", "replace"))
+    return tuple(License(i, i, "java:license-file", where) for i in ids)
 
 
 def pom_xml_licenses(data: bytes, where: str) -> tuple[License, ...]:
@@ -353,6 +363,10 @@ class JavaArchiveAnalyzer(Analyzer):
             [v for k in _LICENSE_FIELDS if (v := (manifest or Manifest()).get(k))],
             "java:MANIFEST.MF", self._where((*chain, "META-INF/MANIFEST.MF")))
         names = {m.filename for m in members}
+        if not licenses and (text := next((m for m in members
+                                           if m.filename.upper() in _LICENSE_TEXTS), None)):
+            # no declaration: the archive's own licence text, when it is one for certain
+            licenses = _classified(zf, text, self._where((*chain, text.filename)))
 
         found: list[tuple[str, str, str, dict[str, Any], tuple[License, ...]]] = []
         seen: set[tuple[str, str, str]] = set()

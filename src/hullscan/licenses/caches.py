@@ -76,11 +76,9 @@ class CachedSourceLicenseAnalyzer(Analyzer):
         if m := _NUSPEC.search(path):
             return _facts("nuget", m["id"], m["version"], _nuspec(data, path))
         if m := _GO_MODULE_DIR.search(parent):
-            from hullscan.licenses.spdx import spdx_license_expression
             from hullscan.licenses.text import classify
 
-            ids = [e for i in classify(data.decode("utf-8", "replace"))
-                   if (e := spdx_license_expression(i))]
+            ids = classify(data.decode("utf-8", "replace"))
             return _facts("golang", _go_unescape(m["module"]), m["version"],
                           [License(i, i, "go:module-cache:text", path) for i in ids])
         return None

@@ -49,7 +49,7 @@ class LicenseFileAnalyzer(Analyzer):
         from hullscan.licenses.text import classify
 
         ids = classify(stream.read(self.max_size).decode("utf-8", "replace"))
-        return AnalyzerResult(facts={"license_ids": ids}) if ids else None
+        return AnalyzerResult(facts={"license_ids": list(ids)}) if ids else None
 
 
 def _finding(verdict: Verdict, expression: str, subject: str, pkg: Package | None,
