@@ -130,34 +130,27 @@ def test_other_copyright_files_only_when_the_text_is_a_licence() -> None:
 # --- every ecosystem, in a built image --------------------------------------------------
 
 
-def _jar() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
-        base = "META-INF/maven/org.example/tool/"
-        z.writestr(base + "pom.properties", "groupId=org.example\nartifactId=tool\n"
-                   "version=1.0\n")
-        z.writestr(base + "pom.xml", """<?xml version="1.0"?>
+POM_WITH_LICENSES = """<?xml version="1.0"?>
 <project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>
   <licenses>
     <license><name>The Apache Software License, Version 2.0</name>
       <url>https://www.apache.org/licenses/LICENSE-2.0.txt</url></license>
     <license><name>Eclipse Public License - v 2.0</name></license>
-  </licenses></project>""")
-    return buf.getvalue()
+  </licenses></project>"""
+#: a POM whose licences are inherited from a parent POM the archive does not hold
+POM_WITHOUT = "<project><parent><artifactId>p</artifactId></parent></project>"
 
 
-def _jar_with_licence_text() -> bytes:
-    """A POM without <licenses> (inherited from a parent POM) and the licence's text."""
+def _jar(artifact: str, version: str, pom_xml: str, licence_text: str = "") -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
-        base = "META-INF/maven/org.example/plain/"
-        z.writestr(base + "pom.properties", "groupId=org.example\nartifactId=plain\n"
-                   "version=2.0\n")
-        z.writestr(base + "pom.xml", "<project><parent><artifactId>p</artifactId></parent>"
-                   "</project>")
-        z.writestr("META-INF/LICENSE.txt", MIT_TEXT)
+        base = f"META-INF/maven/org.example/{artifact}/"
+        z.writestr(base + "pom.properties", f"groupId=org.example\nartifactId={artifact}\n"
+                   f"version={version}\n")
+        z.writestr(base + "pom.xml", pom_xml)
+        if licence_text:
+            z.writestr("META-INF/LICENSE.txt", licence_text)
     return buf.getvalue()
 
 
@@ -185,8 +178,8 @@ def _image(tmp_path: Path) -> Path:
                  "v2 or later (LGPLv2+)\n\n"),
             file("app/node_modules/left-pad/package.json",
                  json.dumps({"name": "left-pad", "version": "1.3.0", "license": "WTFPL"})),
-            file("app/lib/tool-1.0.jar", _jar()),
-            file("app/lib/plain-2.0.jar", _jar_with_licence_text()),
+            file("app/lib/tool-1.0.jar", _jar("tool", "1.0", POM_WITH_LICENSES)),
+            file("app/lib/plain-2.0.jar", _jar("plain", "2.0", POM_WITHOUT, MIT_TEXT)),
             file("usr/local/bundle/specifications/rack-3.0.8.gemspec",
                  'Gem::Specification.new do |s|\n  s.name = "rack".freeze\n'
                  '  s.version = "3.0.8"\n  s.licenses = ["MIT".freeze]\nend\n'),
