@@ -15,7 +15,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS_SCRIPT = REPO.parent / "shared" / "corpus" / "build.sh"
+#: the shared test material (../shared next to the repository, or HULLSCAN_SHARED)
+SHARED = Path(os.environ.get("HULLSCAN_SHARED", REPO.parent / "shared"))
+CORPUS_SCRIPT = SHARED / "corpus" / "build.sh"
 CORPUS_DIR = Path(os.environ.get("HULLSCAN_CORPUS",
                                  Path.home() / ".cache" / "hullscan-corpus"))
 
@@ -43,7 +45,8 @@ def truth(name: str) -> dict[str, Any]:
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
 
-VULNDATA = REPO.parent / "shared" / "vulndata"
+VULNDATA = SHARED / "vulndata"
+KEV_SNAPSHOT = SHARED / "kev" / "known_exploited_vulnerabilities.json"
 
 
 @pytest.fixture(scope="session")

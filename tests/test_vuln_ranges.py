@@ -126,8 +126,9 @@ def test_language_packages_versions_lists_and_owned(tmp_path: Path) -> None:
     assert got == {("Django", "", "CVE-2021-33203", "3.2.4", "HIGH"),
                    ("Django", "", "PYSEC-2", "", "UNKNOWN"),
                    ("@babel/traverse", "", "CVE-2023-45133", "7.23.2", "UNKNOWN")}
-    cvss = next(f for f in result.findings if f.id == "CVE-2021-33203").details
-    assert cvss["cvss_score"] == 7.5 and cvss["severity_source"] == "CVSSv3"
+    rated = next(f for f in result.findings if f.id == "CVE-2021-33203")
+    assert rated.cvss is not None and rated.cvss.score == 7.5
+    assert rated.severity_source == "CVSS_V3"
 
 
 # -- a property: evaluate() against a brute-force walk of the version line -------------------

@@ -34,11 +34,14 @@ from hullscan.vulndb import (
 )
 from hullscan.vulndb.build import expand_paths, record_scope, trim_record
 from hullscan.vulndb.osv import MAX_RECORD_BYTES, timestamp_key
+from hullscan.vulndb.store import SCHEMA_VERSION
 from hullscan.vulndb.update import update
+
+from conftest import SHARED
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures" / "osv"
-VULNDATA = HERE.parent.parent / "shared" / "vulndata"
+VULNDATA = SHARED / "vulndata"
 
 
 def fixture(set_name: str, adv_id: str) -> dict[str, Any]:
@@ -294,7 +297,7 @@ def test_full_import_counts(full: tuple[VulnDB, ImportStats]) -> None:
     assert ecos["Debian:11"] == 14261 + 410  # DEBCL + DSA entries for bullseye
     assert set(ecos) >= {"Alpine:v3.11", "Go", "crates.io", "RubyGems", "Debian:3.0"}
     meta = db.meta()
-    assert meta.schema_version == 1 and meta.skipped == 1
+    assert meta.schema_version == SCHEMA_VERSION and meta.skipped == 1
     assert meta.sources[pypi].records == 2661 and meta.sources[pypi].kind == "zip"
     assert "Debian:12" in db.describe()
 

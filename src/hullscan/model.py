@@ -342,6 +342,43 @@ class VulnStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class Cvss:
+    """The CVSS vector a vulnerability's severity was computed from."""
+
+    version: str  # "4.0", "3.1", "3.0"
+    vector: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "vector": self.vector, "score": self.score}
+
+
+@dataclass(frozen=True)
+class Kev:
+    """An entry of CISA's Known Exploited Vulnerabilities catalog."""
+
+    date_added: str
+    due_date: str = ""
+    ransomware: str = "Unknown"  # "Known" when used in ransomware campaigns
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"date_added": self.date_added, "due_date": self.due_date or None,
+                "ransomware": self.ransomware}
+
+
+@dataclass(frozen=True)
+class Epss:
+    """FIRST's EPSS: the probability of exploitation in the next 30 days."""
+
+    score: float
+    percentile: float
+    date: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "percentile": self.percentile, "date": self.date or None}
+
+
+@dataclass(frozen=True)
 class Finding:
     """Anything wrong with an image (docs/ARCHITECTURE.md: everything found is a Finding).
 
@@ -369,6 +406,12 @@ class Finding:
     description: str = ""
     standards: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: vulnerabilities: where ``severity`` came from (``debian``, ``ubuntu``, ``redhat``,
+    #: ``CVSS_V4``, ``CVSS_V3``, ``ghsa``, ...), the CVSS vector, KEV entry, EPSS score
+    severity_source: str = ""
+    cvss: Cvss | None = None
+    kev: Kev | None = None
+    epss: Epss | None = None
 
     def __post_init__(self) -> None:
         # plain strings (cached analyses, reports read back) become the enums
@@ -391,6 +434,11 @@ class Finding:
             d["installed_version"] = self.installed_version
             d["fixed_version"] = self.fixed_version or None
             d["status"] = self.status.value if self.status else ""
+        if self.kind == "vulnerability":
+            d["severity_source"] = self.severity_source or None
+            for key in ("cvss", "kev", "epss"):
+                value = getattr(self, key)
+                d[key] = value.to_dict() if value is not None else None
         for key in ("path", "layer", "line"):
             d[key] = getattr(self, key)
         if self.kind is FindingKind.SECRET:

@@ -82,6 +82,7 @@ ECOSYSTEM_SCHEMES: dict[str, str] = {
     "openeuler": "rpm",
     "azure linux": "rpm",
     "photon os": "rpm",
+    "mariner": "rpm",
     "pypi": "pep440",
     "npm": "npm",
     "go": "go",

@@ -8,7 +8,8 @@
 - A version is affected only when an OSV range really contains it, ordered
   with that ecosystem's own rules; an unorderable bound skips the advisory
   (and says so) instead of guessing.
-- Advisories that alias each other become one finding per package.
+- Advisories that alias each other (``aliases`` and ``upstream``) become one finding
+  per package, keyed by the CVE; ``related`` ids are listed, never merged.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from packageurl import PackageURL
 
 from hullscan import versions
 from hullscan.model import Finding, FindingKind, Inventory, OSInfo, Package, Severity, VulnStatus
+from hullscan.vuln.distros import distro_for, os_ecosystems
 from hullscan.vuln.ranges import RangeMatch, evaluate
+from hullscan.vuln.risk import enrich
 from hullscan.vuln.severity import Rating, rate
 from hullscan.vulndb.osv import Advisory
 
@@ -39,6 +42,10 @@ class AdvisorySource(Protocol):
 
     def advisories_for(self, ecosystem: str, name: str) -> Sequence[Advisory]: ...
 
+    def ecosystems(self) -> dict[str, int]: ...
+
+    def exploitation(self, cve_ids: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]: ...
+
     def not_affected(self, ecosystem: str, name: str, *,
                      include_aliases: bool = False) -> set[str]: ...
 
@@ -52,36 +59,29 @@ class Query:
     version: str
     #: the ecosystem whose version rules apply
     scheme: str
+    #: the (name, version) pairs looked up: the source package, and the binary one
+    #: where the distribution's advisories name binaries
+    lookups: tuple[tuple[str, str], ...] = ()
+    os_package: bool = False
 
 
-def os_ecosystems(os_info: OSInfo | None) -> tuple[str, ...]:
-    """OSV ecosystem strings for the image's distribution release."""
-    if os_info is None or not os_info.version_id:
-        return ()
-    v = os_info.version_id
-    major = v.split(".")[0]
-    match os_info.id:
-        case "debian":
-            return (f"Debian:{major}",)
-        case "ubuntu":
-            return (f"Ubuntu:{v}", f"Ubuntu:{v}:LTS")
-        case "alpine":
-            return (f"Alpine:v{'.'.join(v.split('.')[:2])}",)
-        case "almalinux":
-            return (f"AlmaLinux:{major}",)
-        case "rocky":
-            return (f"Rocky Linux:{major}",)
-    return ()
-
-
-def query_for(p: Package, os_info: OSInfo | None) -> Query | None:
+def query_for(p: Package, os_info: OSInfo | None,
+              known_ecosystems: Sequence[str] = ()) -> Query | None:
+    """The lookup for one package; ``known_ecosystems`` (the database's) resolve the
+    distributions whose data is spread over several ecosystems (Red Hat)."""
     if p.owner:
         return None  # its OS package is matched instead
     if p.type in ("deb", "apk", "rpm"):
-        ecos = os_ecosystems(os_info)
-        if not ecos:
+        d = distro_for(os_info)
+        if d is None:
             return None
-        return Query(ecos, p.source_name or p.name, p.source_version or p.version, ecos[0])
+        ecos = d.ecosystems + tuple(e for e in known_ecosystems
+                                    if e.startswith(d.prefixes) and d.prefixes)
+        name, version = p.source_name or p.name, p.source_version or p.version
+        lookups: tuple[tuple[str, str], ...] = ((name, version),)
+        if d.by_binary and p.name != name:
+            lookups += ((p.name, p.version),)
+        return Query(ecos, name, version, d.scheme, lookups, os_package=True)
     eco = LANGUAGE_ECOSYSTEMS.get(p.type)
     if eco is None or not p.version or p.version == "(devel)":
         return None
@@ -90,7 +90,7 @@ def query_for(p: Package, os_info: OSInfo | None) -> Query | None:
         purl = PackageURL.from_string(p.purl)
         if purl.namespace:
             name = f"{purl.namespace}{':' if p.type == 'maven' else '/'}{purl.name}"
-    return Query((eco,), name, p.version, eco)
+    return Query((eco,), name, p.version, eco, ((name, p.version),))
 
 
 @dataclass
@@ -135,7 +135,9 @@ def _is_informational(entry: Any) -> bool:
 
 
 def _ids(h: _Hit) -> list[str]:
-    return [h.advisory.id, *h.advisory.aliases]
+    """The advisory's id and every id naming the same vulnerability (aliases, upstream;
+    never ``related``)."""
+    return [h.advisory.id, *h.advisory.same_as]
 
 
 def _cves(h: _Hit) -> list[str]:
@@ -187,7 +189,7 @@ def _finding(p: Package, q: Query, ids: set[str], group: list[_Hit], status: str
     primary = _primary_id(ids)
     fixes = sorted({h.match.fixed for h in group if h.match.fixed},
                    key=lambda v: _sort_key(q.scheme, v))
-    best = max(group, key=lambda h: (h.rating.severity, h.rating.score or 0.0))
+    best = min(group, key=lambda h: h.rating.order)
     titled = next((h.advisory for h in group if h.advisory.summary), group[0].advisory)
     title = titled.summary or _first_sentence(titled.details) or primary
     refs: list[str] = []
@@ -203,12 +205,9 @@ def _finding(p: Package, q: Query, ids: set[str], group: list[_Hit], status: str
                      "fixed": h.match.fixed, "last_affected": h.match.last_affected}
                     for h in group],
     }
-    if best.rating.score is not None:
-        details["cvss_score"] = best.rating.score
-    if best.rating.vector:
-        details["cvss_vector"] = best.rating.vector
-    if best.rating.method:
-        details["severity_source"] = best.rating.method
+    related = sorted({r for h in group for r in h.advisory.related} - ids)
+    if related:
+        details["related"] = related
     if q.name != p.name:
         details["matched_as"] = f"{q.name} {q.version}"
     return Finding(
@@ -219,6 +218,7 @@ def _finding(p: Package, q: Query, ids: set[str], group: list[_Hit], status: str
         path=loc.path if loc else None, layer=loc.layer if loc else None,
         references=tuple(refs[:MAX_REFERENCES]),
         description=(titled.details or "")[:2000], details=details,
+        severity_source=best.rating.source, cvss=best.rating.cvss,
     )
 
 
@@ -244,35 +244,42 @@ def _safe_cmp(scheme: str, a: str, b: str) -> int:
         return (a > b) - (a < b)
 
 
-def match_inventory(inv: Inventory, db: AdvisorySource) -> MatchResult:
-    out = MatchResult()
-    unorderable: dict[str, int] = {}
-    for p in inv.packages:
-        q = query_for(p, inv.os)
-        if q is None:
-            continue
-        hits: list[_Hit] = []
-        not_affected_ids: set[str] = set()
-        for eco in q.ecosystems:
-            not_affected_ids |= db.not_affected(eco, q.name, include_aliases=True)
-            for adv in db.advisories_for(eco, q.name):
-                if adv.withdrawn:
+def _hits(q: Query, db: AdvisorySource, unorderable: dict[str, int]) -> list[_Hit]:
+    """Every advisory whose range contains the package's version, once per advisory."""
+    hits: dict[str, _Hit] = {}
+    for eco in q.ecosystems:
+        for name, version in q.lookups:
+            for adv in db.advisories_for(eco, name):
+                if adv.withdrawn or adv.id in hits:
                     continue
                 for entry in adv.affected:
                     if _is_informational(entry):
                         continue
                     try:
-                        m = _affected_by(entry, q.scheme, q.version)
+                        m = _affected_by(entry, q.scheme, version)
                     except ValueError:  # versions.InvalidVersion
                         unorderable[adv.id] = unorderable.get(adv.id, 0) + 1
                         continue
                     if m is not None:
-                        specific = [entry.database_specific or {}, entry.ecosystem_specific or {}]
-                        hits.append(_Hit(adv, m, eco, rate(tuple(adv.severity),
-                                                           adv.database_specific or {},
-                                                           specific)))
+                        hits[adv.id] = _Hit(adv, m, eco, rate(adv, entry, eco,
+                                                              os_package=q.os_package))
                         break
-        for ids, group in _group(hits):
+    return list(hits.values())
+
+
+def match_inventory(inv: Inventory, db: AdvisorySource) -> MatchResult:
+    out = MatchResult()
+    unorderable: dict[str, int] = {}
+    known = tuple(db.ecosystems())
+    for p in inv.packages:
+        q = query_for(p, inv.os, known)
+        if q is None:
+            continue
+        not_affected_ids: set[str] = set()
+        for eco in q.ecosystems:
+            for name, _ in q.lookups:
+                not_affected_ids |= db.not_affected(eco, name, include_aliases=True)
+        for ids, group in _group(_hits(q, db, unorderable)):
             if ids & not_affected_ids:
                 out.not_affected.append(_finding(p, q, ids, group, "not_affected"))
             else:
@@ -280,6 +287,8 @@ def match_inventory(inv: Inventory, db: AdvisorySource) -> MatchResult:
     if unorderable:
         out.warnings.append(f"skipped {sum(unorderable.values())} advisory range(s) whose "
                             f"versions could not be ordered (e.g. {min(unorderable)})")
+    out.findings = enrich(out.findings, db)
+    out.not_affected = enrich(out.not_affected, db)
     out.findings.sort(key=lambda f: (-f.severity, f.package.name if f.package else "", f.id))
     return out
 

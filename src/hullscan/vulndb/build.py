@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from hullscan.errors import DatabaseError
+from hullscan.vulndb.exploits import KEV_FILE, data_kind, read_epss, read_kev
 from hullscan.vulndb.names import normalize_name
 from hullscan.vulndb.osv import (
     MAX_RECORD_BYTES,
@@ -77,9 +78,11 @@ class SourceSpec:
 
     path: Path
     label: str
-    kind: str  # "zip" | "dir" | "file" | "url" (a downloaded all.zip)
+    kind: str  # "zip" | "dir" | "file" | "url" (a downloaded file)
     etag: str | None = None
     last_modified: str | None = None
+    #: "osv" advisories, "kev" (CISA's catalog JSON) or "epss" (FIRST's CSV)
+    data: str = "osv"
 
 
 @dataclass(frozen=True)
@@ -147,11 +150,14 @@ def _expand_one(p: Path) -> list[SourceSpec]:
         return found
     if not p.is_file():
         raise DatabaseError(f"{p}: no such file or directory")
+    if (data := data_kind(p)) is not None:
+        return [file_spec(p, "file", data)]
     if _is_zip(p):
         return [file_spec(p, "zip")]
     if p.name.lower().endswith(".json"):
         return [file_spec(p, "file")]
-    raise DatabaseError(f"{p}: not an OSV JSON file, an all.zip or a directory")
+    raise DatabaseError(f"{p}: not an OSV JSON file, an all.zip, a KEV catalog, an EPSS "
+                      "file or a directory")
 
 
 def _expand_dir(root: Path) -> list[SourceSpec]:
@@ -164,18 +170,22 @@ def _expand_dir(root: Path) -> list[SourceSpec]:
             lower = name.lower()
             if lower.endswith(".zip"):
                 zips.append(file_spec(Path(dirpath) / name, "zip"))
+            elif lower == KEV_FILE or lower.endswith((".csv", ".csv.gz")):
+                zips.append(file_spec(Path(dirpath) / name, "file",
+                                      "kev" if lower == KEV_FILE else "epss"))
             elif lower.endswith(".json"):
                 has_json = True
     out = [SourceSpec(root, str(root.resolve()), "dir")] if has_json else []
     return out + zips
 
 
-def file_spec(path: Path, kind: str) -> SourceSpec:
+def file_spec(path: Path, kind: str, data: str = "osv") -> SourceSpec:
     st = path.stat()
     # size + mtime stands in for an ETag, so `db update` from a directory can skip
     # an unchanged all.zip the way it skips an HTTP 304
     return SourceSpec(path, str(path.resolve()), kind, etag=f"{st.st_size}-{st.st_mtime_ns}",
-                      last_modified=datetime.fromtimestamp(st.st_mtime, UTC).isoformat())
+                      last_modified=datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
+                      data=data)
 
 
 def _is_zip(path: Path) -> bool:
@@ -312,7 +322,7 @@ def _index_rows(raw: dict[str, Any]) -> tuple[set[tuple[str, str]], set[tuple[st
             affected.add((eco, normalize_name(eco, name)))
     not_aff = {(eco, normalize_name(eco, name))
                for eco, name in not_affected_entries(raw.get("database_specific"))}
-    return affected, not_aff, set(raw.get("aliases") or ())
+    return affected, not_aff, set(raw.get("aliases") or ()) | set(raw.get("upstream") or ())
 
 
 # -- the build ------------------------------------------------------------------------------
@@ -543,7 +553,16 @@ def _build_into(tmp: Path, old_path: Path | None, old_meta: dict[str, Any],
         examples: list[str] = []
         sources: dict[str, Any] = dict(old_meta.get("sources") or {})
         per_source: dict[str, int] = {}
+        exploit_meta: dict[str, Any] = {}
         for spec in specs:
+            if spec.data != "osv":
+                exploit_meta[spec.data] = _load_exploits(conn, spec, progress)
+                sources[spec.label] = {"kind": spec.kind, "data": spec.data, "etag": spec.etag,
+                                       "last_modified": spec.last_modified,
+                                       "imported_at": utc_now(),
+                                       "records": exploit_meta[spec.data]["entries"],
+                                       "skipped": 0}
+                continue
             n_ok = n_bad = 0
             for member, payload, total in _read_records(spec):
                 try:
@@ -572,11 +591,18 @@ def _build_into(tmp: Path, old_path: Path | None, old_meta: dict[str, Any],
                 "kind": spec.kind, "etag": spec.etag, "last_modified": spec.last_modified,
                 "imported_at": utc_now(), "records": n_ok, "skipped": n_bad}
         advisories = builder.finish()
+        for table in ("kev", "epss"):
+            if table in exploit_meta:
+                continue
+            if old_path is not None and old_meta.get(table):
+                conn.execute(f"INSERT INTO main.{table} SELECT * FROM old.{table}")
+                exploit_meta[table] = old_meta[table]
         meta = {
             "schema_version": SCHEMA_VERSION,
             "built_at": utc_now(),
             "checked_at": checked_at or old_meta.get("checked_at"),
             "advisories": advisories,
+            **exploit_meta,
             "sources": sources,
             "last_import": {"sources": [s.label for s in specs], "records": records,
                             "added": added, "merged": merged, "skipped": skipped,
@@ -592,6 +618,36 @@ def _build_into(tmp: Path, old_path: Path | None, old_meta: dict[str, Any],
     return {"sources": tuple(s.label for s in specs), "records": records, "added": added,
             "merged": merged, "skipped": skipped, "skipped_examples": tuple(examples),
             "kept": builder.kept, "advisories": advisories, "per_source": per_source}
+
+
+def _load_exploits(conn: sqlite3.Connection, spec: SourceSpec,
+                   progress: ProgressFn | None) -> dict[str, Any]:
+    """Load a KEV catalog or an EPSS file into its (empty) table; its meta entry."""
+    now = utc_now()
+    if spec.data == "kev":
+        catalog = read_kev(spec.path, spec.label)
+        conn.executemany("INSERT OR REPLACE INTO kev VALUES (?, ?, ?, ?)", catalog.rows)
+        if progress is not None:
+            progress(spec.label, len(catalog.rows), len(catalog.rows))
+        return {"version": catalog.version, "released": catalog.released,
+                "entries": len(catalog.rows), "source": spec.label, "imported_at": now}
+    header, rows = read_epss(spec.path, spec.label)
+    n = 0
+    batch: list[tuple[str, float, float]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= 10_000:
+            conn.executemany("INSERT OR REPLACE INTO epss VALUES (?, ?, ?)", batch)
+            n += len(batch)
+            batch.clear()
+            if progress is not None:
+                progress(spec.label, n, None)
+    conn.executemany("INSERT OR REPLACE INTO epss VALUES (?, ?, ?)", batch)
+    n += len(batch)
+    if progress is not None:
+        progress(spec.label, n, n)
+    return {"model_version": header.model_version, "score_date": header.score_date,
+            "entries": n, "source": spec.label, "imported_at": now}
 
 
 def _fsync(path: Path) -> None:

@@ -5,9 +5,16 @@ types, event kinds, range types, the size of a record. A record that does not fi
 raises ``MalformedAdvisory``; the importer skips and counts it rather than
 guessing what it meant.
 
-Two deliberate leniencies, both needed by real data: ``modified`` may be missing
-(the Debian changelog and Alpine sets have none; the schema requires it), and an
-optional field given as JSON ``null`` counts as absent.
+Three deliberate leniencies, all needed by real data: ``modified`` may be missing
+(the Debian changelog and Alpine sets have none; the schema requires it), an
+optional field given as JSON ``null`` counts as absent, and so does a timestamp at
+year 1 (Debian's converter writes Go's zero time, ``0001-01-01T00:00:00Z``, for
+"no date", also as ``withdrawn``).
+
+Identity (schema 1.7+): ``aliases`` and ``upstream`` name the same vulnerability
+(``DEBIAN-CVE-2024-1234`` has the CVE in ``upstream``; a DSA lists its CVEs there);
+``related`` ids are only related (an ALSA lists the CVEs its update fixes there) and
+never make two advisories one.
 """
 
 from __future__ import annotations
@@ -88,6 +95,8 @@ class Advisory:
     published: str | None = None
     withdrawn: str | None = None
     aliases: tuple[str, ...] = ()
+    #: ids of the vulnerability this record derives from (schema 1.7): same identity
+    upstream: tuple[str, ...] = ()
     related: tuple[str, ...] = ()
     summary: str = ""
     details: str = ""
@@ -97,6 +106,12 @@ class Advisory:
     references: tuple[str, ...] = ()
     database_specific: dict[str, Any] = field(default_factory=dict, hash=False)
     affected: tuple[Affected, ...] = ()
+
+    @property
+    def same_as(self) -> tuple[str, ...]:
+        """Every other id of this vulnerability: ``aliases`` then ``upstream``."""
+        return tuple(dict.fromkeys(i for i in (*self.aliases, *self.upstream)
+                                   if i != self.id))
 
     @property
     def not_affected(self) -> tuple[tuple[str, str], ...]:
@@ -201,6 +216,7 @@ class _Parser:
             published=self.timestamp(raw, "published"),
             withdrawn=self.timestamp(raw, "withdrawn"),
             aliases=self.ids(raw, "aliases"),
+            upstream=self.ids(raw, "upstream"),
             related=self.ids(raw, "related"),
             summary=self.string(raw, "summary"),
             details=self.string(raw, "details"),
@@ -253,10 +269,10 @@ class _Parser:
         if not v:
             return None
         try:
-            parse_timestamp(v)
+            when = parse_timestamp(v)
         except (ValueError, OverflowError):
             raise self.fail(f"{key}: not an RFC 3339 timestamp: {v[:40]!r}") from None
-        return v
+        return None if when.year <= 1 else v
 
     # -- nested structures --------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The advisory database: one SQLite file, built by ``build.py``, read by scans.
 
-Schema (``SCHEMA_VERSION`` 1)::
+Schema (``SCHEMA_VERSION`` 2)::
 
     meta(key TEXT PRIMARY KEY, value TEXT)            -- JSON values, see DBMeta
     advisories(num INTEGER PRIMARY KEY, id TEXT, modified TEXT, withdrawn TEXT,
@@ -8,8 +8,10 @@ Schema (``SCHEMA_VERSION`` 1)::
                                                       -- with a preset dictionary (_ZDICT)
     affected(ecosystem, name_key, advisory)           -- WITHOUT ROWID, PK in that order
     not_affected(ecosystem, name_key, advisory)       -- database_specific.not_affected
-    aliases(alias, advisory)                          -- every alias of every advisory
+    aliases(alias, advisory)                          -- every alias and upstream id
     ecosystems(ecosystem PRIMARY KEY, advisories, packages)
+    kev(cve PRIMARY KEY, date_added, due_date, ransomware)  -- CISA KEV catalog
+    epss(cve PRIMARY KEY, score, percentile)          -- FIRST EPSS; dates in meta
 
 ``ecosystem`` is the exact OSV string ("Debian:12", "Alpine:v3.11", "PyPI") and
 ``name_key`` is ``names.normalize_name(ecosystem, name)``; ``advisory`` is
@@ -31,11 +33,13 @@ import sqlite3
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from hullscan.errors import DatabaseError
+from hullscan.model import Epss, Kev
 from hullscan.vulndb.names import normalize_name
 from hullscan.vulndb.osv import (
     MAX_RECORD_BYTES,
@@ -46,7 +50,7 @@ from hullscan.vulndb.osv import (
 )
 
 #: bump when the schema or names.normalize_name changes: older files are rebuilt, not read
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,6 +75,12 @@ CREATE TABLE aliases (
 ) WITHOUT ROWID;
 CREATE TABLE ecosystems (
     ecosystem TEXT PRIMARY KEY, advisories INTEGER NOT NULL, packages INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE kev (
+    cve TEXT PRIMARY KEY, date_added TEXT NOT NULL, due_date TEXT NOT NULL,
+    ransomware TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE epss (cve TEXT PRIMARY KEY, score REAL NOT NULL, percentile REAL NOT NULL
 ) WITHOUT ROWID;
 """
 #: created after the bulk insert (cheaper than maintaining it row by row)
@@ -176,6 +186,10 @@ class DBMeta:
     skipped: int
     #: "source:member: reason" for the first few skipped by the last import
     skipped_examples: tuple[str, ...] = ()
+    #: the KEV catalog: {"version", "released", "entries", "source", "imported_at"}
+    kev: dict[str, Any] | None = None
+    #: EPSS scores: {"model_version", "score_date", "entries", "source", "imported_at"}
+    epss: dict[str, Any] | None = None
 
 
 def ro_uri(path: Path) -> str:
@@ -212,6 +226,7 @@ def _combine(rows: list[Advisory]) -> Advisory:
     return replace(
         first,
         aliases=tuple(dict.fromkeys(x for a in (first, *others) for x in a.aliases)),
+        upstream=tuple(dict.fromkeys(x for a in (first, *others) for x in a.upstream)),
         related=tuple(dict.fromkeys(x for a in (first, *others) for x in a.related)),
         database_specific=dbs,
         affected=tuple(e for a in (first, *others) for e in a.affected))
@@ -312,6 +327,24 @@ class VulnDB:
             by_id.setdefault(adv_id, []).append(self._decode(adv_id, data))
         return [_combine(advs) for advs in by_id.values()]
 
+    def exploitation(self, cve_ids: Iterable[str]) -> tuple[dict[str, Kev], dict[str, Epss]]:
+        """KEV entries and EPSS scores of these CVE ids (those the data has)."""
+        ids = sorted(set(cve_ids))
+        kev: dict[str, Kev] = {}
+        epss: dict[str, Epss] = {}
+        date = str((self._meta.get("epss") or {}).get("score_date") or "")
+        for i in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                k_rows = self._query(f"SELECT cve, date_added, due_date, ransomware FROM kev "
+                                     f"WHERE cve IN ({marks})", tuple(chunk))
+                e_rows = self._query(f"SELECT cve, score, percentile FROM epss "
+                                     f"WHERE cve IN ({marks})", tuple(chunk))
+            kev.update((c, Kev(a, d, r)) for c, a, d, r in k_rows)
+            epss.update((c, Epss(float(sc), float(p), date)) for c, sc, p in e_rows)
+        return kev, epss
+
     def ecosystems(self) -> dict[str, int]:
         """Exact ecosystem → number of advisories with an affected entry in it."""
         with self._lock:
@@ -332,6 +365,8 @@ class VulnDB:
             sources=sources,
             skipped=sum(s.skipped for s in sources.values()),
             skipped_examples=tuple(last.get("skipped_examples") or ()),
+            kev=m.get("kev") if isinstance(m.get("kev"), dict) else None,
+            epss=m.get("epss") if isinstance(m.get("epss"), dict) else None,
         )
 
     def describe(self) -> str:
@@ -344,6 +379,14 @@ class VulnDB:
                  + (f" ({m.skipped} malformed records skipped)" if m.skipped else ""),
                  "ecosystems:"]
         lines += [f"  {eco:<24} {n:>7}" for eco, n in m.ecosystems.items()]
+        lines.append("CISA KEV:   " + (
+            f"catalog {m.kev.get('version')} released {m.kev.get('released')}, "
+            f"{m.kev.get('entries')} entries (imported {m.kev.get('imported_at')})"
+            if m.kev else "none (`hullscan db update`, or `db import` the catalog JSON)"))
+        lines.append("FIRST EPSS: " + (
+            f"scores of {m.epss.get('score_date')} (model {m.epss.get('model_version')}), "
+            f"{m.epss.get('entries')} CVEs (imported {m.epss.get('imported_at')})"
+            if m.epss else "none (`hullscan db update`, or `db import` the CSV)"))
         lines.append("sources:")
         for s in m.sources.values():
             extra = ", ".join(x for x in (
