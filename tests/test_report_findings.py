@@ -21,9 +21,12 @@ from packageurl import PackageURL
 
 from hullscan import __version__
 from hullscan.model import (
+    Cvss,
+    Epss,
     FINDING_KINDS,
     Finding,
     ImageMeta,
+    Kev,
     Inventory,
     LayerInfo,
     Location,
@@ -95,19 +98,22 @@ SSL_VULN = _vuln(
     "file may lead OpenSSL to crash.",
     references=("not a url", "https://nvd.nist.gov/vuln/detail/CVE-2024-0727",
                 "https://www.openssl.org/news/secadv/20240125.txt"),
-    details={"cvss_score": 5.5, "cvss_vector": "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H",
-             "severity_source": "CVSSv3"})
+    severity_source="CVSS_V3",
+    cvss=Cvss("3.1", "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H", 5.5))
 REQ_VULN = _vuln("GHSA-j8r2-6x86-q33q", REQUESTS, Severity.HIGH, "2.31.0",
                  aliases=("CVE-2023-32681", "PYSEC-2023-74"),
                  title="Unintended leak of Proxy-Authorization header",
                  references=("https://github.com/advisories/GHSA-j8r2-6x86-q33q",))
 GO_VULN = _vuln("CVE-2024-24790", STDLIB, Severity.CRITICAL, title="net/netip IPv4-mapped",
-                details={"cvss_score": 9.8, "cvss_vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/"
-                         "C:H/I:H/A:H"})
+                severity_source="CVSS_V3",
+                cvss=Cvss("3.1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8),
+                kev=Kev("2024-07-01", "2024-07-22", "Known"),
+                epss=Epss(0.9412, 0.9991, "2024-08-01"))
 SIX_VULNS = tuple(_vuln("CVE-2099-0001", p, Severity.LOW, title="made-up six bug")
                   for p in (SIX_A, SIX_B))
 ZLIB_VULN = _vuln("CVE-2023-45853", ZLIB, Severity.UNKNOWN, title="MiniZip overflow",
-                  details={"cvss_score": "not a number"})
+                  severity_source="debian",  # a distribution's word: its CVSS is not the score
+                  cvss=Cvss("3.1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8))
 STRAY_VULN = _vuln("CVE-2099-0002", STRAY, Severity.HIGH, "1.1", title="stray")
 SECRET_FINDING = Finding(
     kind="secret", id="aws-access-key-id", severity=Severity.CRITICAL,
@@ -220,7 +226,7 @@ def test_sarif_levels_and_security_severity() -> None:
         "GHSA-j8r2-6x86-q33q": ("error", "8.0", "HIGH", "vulnerability"),  # band default
         "CVE-2024-0727": ("warning", "5.5", "MEDIUM", "vulnerability"),
         "CVE-2099-0001": ("note", "2.0", "LOW", "vulnerability"),
-        "CVE-2023-45853": ("note", "0.0", "UNKNOWN", "vulnerability"),  # bad score ignored
+        "CVE-2023-45853": ("note", "0.0", "UNKNOWN", "vulnerability"),  # debian's rating
         "aws-access-key-id": ("error", "9.5", "CRITICAL", "secret"),
         "HS-IMG-001": ("error", "8.0", "HIGH", "misconfiguration"),
     }

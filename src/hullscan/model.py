@@ -494,6 +494,9 @@ class ScanReport:
 
         return report_dict(self)
 
-    def exceeds(self, threshold: Severity | None) -> bool:
-        """Whether a reported finding is at or above ``threshold`` (``--fail-on``)."""
+    def exceeds(self, threshold: Severity | None, *, kev: bool = False) -> bool:
+        """Whether a reported finding is at or above ``threshold`` (``--fail-on``), or
+        with ``kev`` (``--fail-on-kev``) is in CISA's Known Exploited Vulnerabilities."""
+        if kev and any(f.kev is not None for f in self.findings):
+            return True
         return threshold is not None and any(f.severity >= threshold for f in self.findings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -23,6 +24,7 @@ from hullscan.errors import HullscanError
 from hullscan.model import Severity
 from hullscan.policy import IGNORE_FILE, Policy
 from hullscan.scanners import DEFAULT_SCANNERS, SCANNERS
+from hullscan.vuln.risk import SORT_ORDERS, sort_findings
 
 _severity_choice = click.Choice([s.name for s in Severity], case_sensitive=False)
 
@@ -67,6 +69,12 @@ Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it (after
 @click.option("--scanners", default=",".join(DEFAULT_SCANNERS), show_default=True,
               help=f"Comma-separated scanners to run ({', '.join(SCANNERS)}).")
 @policy_options
+@click.option("--fail-on-kev", is_flag=True,
+              help="Exit 1 when a reported vulnerability is in CISA's Known Exploited "
+                   "Vulnerabilities catalog.")
+@click.option("--sort", "sort_order", type=click.Choice(SORT_ORDERS),
+              help="Order of findings: risk (known exploited first, then EPSS, then "
+                   "severity; the table's default) or severity.")
 @click.option("--ignore-unfixed", is_flag=True,
               help="Leave out vulnerabilities that have no fixed version yet.")
 @click.option("--show-not-affected", is_flag=True,
@@ -87,14 +95,19 @@ Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it (after
 def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
          platform: str | None, cache_dir: Path | None, no_cache: bool, quiet: bool,
          config_file: Path | None, scanners: str, severity: str, fail_on: str | None,
-         ignore_file: Path | None, ignore_unfixed: bool, show_not_affected: bool,
+         ignore_file: Path | None, fail_on_kev: bool, sort_order: str | None,
+         ignore_unfixed: bool, show_not_affected: bool,
          vex_files: tuple[Path, ...], db_path_: Path | None, max_db_age: int, layers: str,
          trust_policy: Path | None, registry_flags: RegistryFlags) -> None:
     """Scan IMAGE for known vulnerabilities and secrets (every layer, config, history).
 
+    Vulnerabilities carry the distribution's severity (OS packages) or the CVSS
+    score (language packages), whether CISA lists them as known exploited (KEV)
+    and their EPSS probability of exploitation; the table puts KEV first.
+
     \b
     Examples:
-      hullscan scan app.tar --fail-on HIGH
+      hullscan scan app.tar --fail-on HIGH --fail-on-kev
       hullscan scan oci:./layout --format sarif -o hullscan.sarif --ignore-unfixed
       hullscan scan app.tar --scanners license --fail-on HIGH   # policy: licenses: in hullscan.yaml
     """
@@ -114,8 +127,11 @@ def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
             trust_policy=load_trust_policy_file(trust_policy) if trust_policy else None,
             registry=registry_settings(registry_flags, settings), progress=hook,
             debug=ctx.obj["debug"])
+    if sort_order or fmt == "table":
+        report = replace(report, findings=tuple(sort_findings(report.findings,
+                                                              sort_order or "risk")))
     emit_report(report, fmt, output, findings=True)
-    ctx.exit(1 if report.exceeds(policy.fail_on) else 0)
+    ctx.exit(1 if report.exceeds(policy.fail_on, kev=fail_on_kev) else 0)
 
 
 @click.command(epilog=IMAGE_HELP)

@@ -279,16 +279,15 @@ def _source(vuln_id: str) -> VulnerabilitySource:
 
 def _rating(f: Finding) -> VulnerabilityRating:
     score: Decimal | None = None
-    raw = f.details.get("cvss_score")
-    if raw is not None and not isinstance(raw, bool):
+    vector: str | None = None
+    if f.cvss is not None and f.severity_source.startswith("CVSS"):
         try:
-            score = Decimal(str(raw))
+            score = Decimal(str(f.cvss.score))
         except InvalidOperation:
             score = None
         if score is not None and not (0 <= score <= 10):
             score = None
-    vector = f.details.get("cvss_vector")
-    vector = vector if isinstance(vector, str) and vector else None
+        vector = f.cvss.vector or None
     method: VulnerabilityScoreSource | None = None
     if vector and vector.startswith("CVSS:4.0/"):
         method = VulnerabilityScoreSource.CVSS_V4
@@ -299,7 +298,21 @@ def _rating(f: Finding) -> VulnerabilityRating:
     elif score is not None or vector:
         method = VulnerabilityScoreSource.OTHER
     return VulnerabilityRating(severity=_SEVERITY[f.severity], score=score,
-                               method=method, vector=vector)
+                               method=method, vector=vector,
+                               justification=(f"severity from {f.severity_source}"
+                                              if f.severity_source else None))
+
+
+def _exploitation(f: Finding) -> list[tuple[str, str | None]]:
+    """CISA KEV and FIRST EPSS as properties (CycloneDX has no field for either)."""
+    out: list[tuple[str, str | None]] = []
+    if f.kev is not None:
+        out += [("kev:date_added", f.kev.date_added), ("kev:due_date", f.kev.due_date),
+                ("kev:ransomware", f.kev.ransomware)]
+    if f.epss is not None:
+        out += [("epss:score", f"{f.epss.score:.5f}"),
+                ("epss:percentile", f"{f.epss.percentile:.5f}"), ("epss:date", f.epss.date)]
+    return out
 
 
 def _analysis(reason: str, source: str) -> VulnerabilityAnalysis:
@@ -347,7 +360,7 @@ def _vulnerability(f: Finding, target: str, bom_ref: str,
         affects=[BomTarget(ref=target, versions=versions)],
         properties=_props([("vulnerability:status", f.status),
                            ("vulnerability:fixed_version", f.fixed_version),
-                           ("vulnerability:layer_diff_id", f.layer)]),
+                           ("vulnerability:layer_diff_id", f.layer), *_exploitation(f)]),
     )
 
 

@@ -31,15 +31,10 @@ LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "w
 
 
 def security_severity(f: Finding) -> float:
-    """The CVSS score when the advisory gave one (0–10), else the band's default."""
-    score = f.details.get("cvss_score")
-    if score is not None and not isinstance(score, bool):
-        try:
-            value = float(score)
-        except (TypeError, ValueError):
-            value = -1.0
-        if 0.0 <= value <= 10.0:
-            return value
+    """The CVSS score the severity came from (0–10), else the band's default."""
+    if f.cvss is not None and 0.0 <= f.cvss.score <= 10.0 and f.severity_source.startswith(
+            "CVSS"):
+        return f.cvss.score
     return DEFAULT_SCORE[f.severity]
 
 
@@ -136,6 +131,12 @@ def _result(f: Finding, rule_index: int, image_name: str,
         props["layer"] = f.layer
     if f.aliases:
         props["aliases"] = list(f.aliases)
+    if f.severity_source:
+        props["severity_source"] = f.severity_source
+    if f.kev is not None:
+        props["kev"] = f.kev.to_dict()
+    if f.epss is not None:
+        props["epss"] = f.epss.to_dict()
     result: dict[str, Any] = {
         "ruleId": f.id,
         "ruleIndex": rule_index,

@@ -92,9 +92,18 @@ def _package_key(f: Finding) -> tuple[str, str, str]:
     return (p.type, p.name, p.version) if p else ("", "", "")
 
 
+def _exploitation(f: Finding) -> str:
+    """``KEV`` for a known exploited vulnerability, and its EPSS score as a percentage."""
+    parts = ["[bold red]KEV[/bold red]"] if f.kev is not None else []
+    if f.epss is not None:
+        parts.append(f"EPSS {f.epss.score * 100:.1f}%")
+    return " ".join(parts)
+
+
 def render_findings_table(report: ScanReport, color: bool = False,
                           width: int | None = None) -> str:
-    """Findings grouped by package: installed → fixed version, severity, id, title."""
+    """Findings grouped by package: severity, id, KEV/EPSS, fixed version, title.
+    Packages and findings keep the report's order (the CLI sorts by risk or severity)."""
 
     def body(console: Console) -> None:
         _header(console, report.inventory)
@@ -105,9 +114,7 @@ def render_findings_table(report: ScanReport, color: bool = False,
                 others.append(f)
             else:
                 by_package.setdefault(_package_key(f), []).append(f)
-        order = sorted(by_package, key=lambda k: (-max(f.severity for f in by_package[k]), k))
-        for key in order:
-            group = sorted(by_package[key], key=lambda f: (-f.severity, f.id))
+        for group in by_package.values():
             p = group[0].package
             assert p is not None
             source = f" (source {p.source_name} {p.source_version})" if (
@@ -115,13 +122,16 @@ def render_findings_table(report: ScanReport, color: bool = False,
             where = f"  {group[0].path}" if group[0].path else ""
             console.print(f"\n[bold]{p.name} {p.version}[/bold] [dim]{p.type}{source}{where}[/dim]")
             table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 1))
-            for _ in range(4):
+            exploit = [_exploitation(f) for f in group]
+            for _ in range(4 + any(exploit)):
                 table.add_column(overflow="fold")
-            for f in group:
+            for f, e in zip(group, exploit, strict=True):
                 style = SEVERITY_STYLE[f.severity]
                 fix = f"→ {f.fixed_version}" if f.fixed_version else (
                     "not affected" if f.status == "not_affected" else "no fix yet")
-                table.add_row(f"  [{style}]{f.severity.name}[/{style}]", f.id, fix, f.title)
+                cells = [f"  [{style}]{f.severity.name}[/{style}]", f.id, *(
+                    [e] if any(exploit) else []), fix, f.title]
+                table.add_row(*cells)
             console.print(table)
         if others:
             table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -150,6 +160,8 @@ def render_findings_table(report: ScanReport, color: bool = False,
             places.append(f"{len(others)} elsewhere")
         line = (f"\n{total} finding{'s' if total != 1 else ''} ({', '.join(parts)}): "
                 f"{', '.join(places)}" if total else "\nno findings")
+        if kev := sum(1 for f in report.findings if f.kev is not None):
+            line += f"; {kev} known exploited (CISA KEV)"
         if report.suppressed:
             line += f"; {len(report.suppressed)} suppressed by ignore rules or VEX"
         if report.inventory.image.transport != "dockerfile":

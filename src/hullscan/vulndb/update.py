@@ -8,8 +8,15 @@ for a directory, size + mtime play the ETag's part. Everything that changed is
 imported in ONE build and one atomic swap (build.py): any failure — HTTP error,
 network error, oversized or corrupt download — leaves the old database as it was.
 
+The same update fetches CISA's KEV catalog and FIRST's EPSS scores, in the same
+build and swap. From OSV's public export they come from CISA and FIRST; from any
+other mirror, from ``<mirror>/kev/known_exploited_vulnerabilities.json`` and
+``<mirror>/epss/epss_scores-current.csv.gz`` (skipped, with a note, when a mirror
+directory lacks them); ``kev_source``/``epss_source`` name any other URL or file,
+or ``off``.
+
 This is the only module of hullscan's scan path that touches the network, and only
-the ``source`` the user configured; redirects are not followed, so a mirror cannot
+the sources the user configured; redirects are not followed, so a mirror cannot
 send requests elsewhere.
 """
 
@@ -38,6 +45,7 @@ from hullscan.vulndb.build import (
     file_spec,
     utc_now,
 )
+from hullscan.vulndb.exploits import DEFAULT_EPSS_URL, DEFAULT_KEV_URL, EPSS_FILE, KEV_FILE
 from hullscan.vulndb.names import base_ecosystem
 from hullscan.vulndb.store import VulnDB
 
@@ -46,8 +54,12 @@ if TYPE_CHECKING:
 
 DEFAULT_SOURCE = "https://osv-vulnerabilities.storage.googleapis.com"
 #: what a first ``db update`` fetches when the database has no ecosystems yet
-DEFAULT_ECOSYSTEMS = ("Debian", "Alpine", "Ubuntu", "PyPI", "npm", "Go", "Maven",
-                      "crates.io", "RubyGems", "NuGet", "Packagist")
+DEFAULT_ECOSYSTEMS = ("Debian", "Ubuntu", "Alpine", "Red Hat", "AlmaLinux", "Rocky Linux",
+                      "SUSE", "openSUSE", "Wolfi", "Chainguard", "Azure Linux",
+                      "PyPI", "npm", "Go", "Maven", "crates.io", "RubyGems", "NuGet",
+                      "Packagist")
+#: where a mirror keeps the exploitation data, relative to its root
+MIRROR_PATHS = {"kev": f"kev/{KEV_FILE}", "epss": f"epss/{EPSS_FILE}"}
 #: OSV's largest export is a few hundred MB
 MAX_DOWNLOAD_BYTES = 2 * 1024**3
 DEFAULT_TIMEOUT = 60.0
@@ -59,7 +71,7 @@ class Fetched:
     ecosystem: str
     #: the URL or path the export came from (its label in the database's meta)
     url: str
-    #: "downloaded" (or read, for a directory) or "unchanged"
+    #: "downloaded" (or "read", for a directory), "unchanged", or "not on the mirror"
     status: str
     bytes: int = 0
 
@@ -74,7 +86,7 @@ class UpdateResult:
 
     @property
     def changed(self) -> tuple[str, ...]:
-        return tuple(f.ecosystem for f in self.fetched if f.status != "unchanged")
+        return tuple(f.ecosystem for f in self.fetched if f.status in ("downloaded", "read"))
 
     def summary(self) -> str:
         parts = [f"{f.ecosystem} {f.status}" + (f" ({f.bytes / 1e6:.1f} MB)" if f.bytes else "")
@@ -85,19 +97,64 @@ class UpdateResult:
         return f"{head}; {self.imported.summary()}"
 
 
+def exploit_sources(source: str, kev: str | None, epss: str | None
+                    ) -> dict[str, tuple[str | None, Path | None, bool]]:
+    """Where KEV and EPSS come from: {data: (URL, None, optional) or (None, file,
+    optional)}; ``off`` leaves one out, and so does a mirror directory that lacks it.
+    ``optional``: a mirror's own copy, which it may not keep (an HTTP 404 skips it)."""
+    base_url, local_dir = _resolve_source(source)
+    out: dict[str, tuple[str | None, Path | None, bool]] = {}
+    for data, given, default_url in (("kev", kev, DEFAULT_KEV_URL),
+                                     ("epss", epss, DEFAULT_EPSS_URL)):
+        if given is not None and given.lower() == "off":
+            continue
+        optional = False
+        if given:
+            url, path = _resolve_location(given, data)
+        elif base_url == DEFAULT_SOURCE:
+            url, path = default_url, None
+        elif base_url is not None:
+            url, path, optional = f"{base_url}/{MIRROR_PATHS[data]}", None, True
+        else:
+            assert local_dir is not None
+            url, path = None, local_dir / MIRROR_PATHS[data]
+            if not path.is_file():
+                continue
+        out[data] = (url, path, optional)
+    return out
+
+
+def _resolve_location(given: str, data: str) -> tuple[str | None, Path | None]:
+    parts = urlsplit(given)
+    if parts.scheme.lower() in ("http", "https"):
+        if not parts.netloc:
+            raise DatabaseError(f"--{data}-url {given}: no host in the URL")
+        return given, None
+    path = Path(url2pathname(unquote(parts.path))) if parts.scheme.lower() == "file" \
+        else Path(given)
+    if not path.is_file():
+        raise DatabaseError(f"--{data}-url {given}: no such file")
+    return None, path
+
+
 def update(dest_db: Path | str, source: str = DEFAULT_SOURCE,
            ecosystems: list[str] | None = None, offline: bool = False, *,
+           kev_source: str | None = None, epss_source: str | None = None,
            cache_dir: Path | None = None, timeout: float = DEFAULT_TIMEOUT,
            max_bytes: int = MAX_DOWNLOAD_BYTES,
            progress: ProgressFn | None = None) -> UpdateResult:
     """Fetch the exports of ``ecosystems`` (default: the base ecosystems already in the
-    database, else ``DEFAULT_ECOSYSTEMS``) from ``source`` and import those that
-    changed. ``offline`` refuses any network source before touching the network;
-    a local directory source works offline."""
+    database, else ``DEFAULT_ECOSYSTEMS``) from ``source``, and the KEV catalog and
+    EPSS scores (see ``exploit_sources``), and import those that changed, in one
+    build. ``offline`` refuses any network source before touching the network; a
+    local directory source works offline."""
     dest = Path(dest_db)
     base_url, local_dir = _resolve_source(source)
-    if base_url is not None and offline:
-        raise DatabaseError(f"db update would download from {base_url}, but --offline forbids "
+    extras = exploit_sources(source, kev_source, epss_source)
+    remote = [base_url] if base_url else []
+    remote += [url for url, _, _ in extras.values() if url]
+    if remote and offline:
+        raise DatabaseError(f"db update would download from {remote[0]}, but --offline forbids "
                           "network access; use `hullscan db import PATH` with local OSV data, "
                           "or a directory as --source")
     names = [_check_ecosystem(e) for e in ecosystems] if ecosystems else None
@@ -112,23 +169,35 @@ def update(dest_db: Path | str, source: str = DEFAULT_SOURCE,
         specs: list[SourceSpec] = []
         fetched: list[Fetched] = []
         try:
+            wanted: list[tuple[str, str, str, bool]] = []  # (name, URL, data, optional)
+            local: list[tuple[str, SourceSpec]] = []
             if base_url is not None:
-                tmp_dir.mkdir(parents=True, exist_ok=True)
-                for eco, spec, n in _fetch_remote(base_url, names, known, tmp_dir, temp_files,
-                                                  timeout, max_bytes):
-                    fetched.append(Fetched(eco, f"{base_url}/{quote(eco, safe='')}/all.zip",
-                                           "downloaded" if spec else "unchanged", n))
-                    if spec is not None:
-                        specs.append(spec)
+                wanted += [(eco, f"{base_url}/{quote(eco, safe='')}/all.zip", "osv", False)
+                           for eco in names]
             else:
                 assert local_dir is not None
-                for eco in names:
-                    spec = _local_export(local_dir, eco)
-                    unchanged = (known.get(spec.label) or {}).get("etag") == spec.etag
-                    fetched.append(Fetched(eco, spec.label, "unchanged" if unchanged else "read",
-                                           0 if unchanged else spec.path.stat().st_size))
-                    if not unchanged:
+                local += [(eco, _local_export(local_dir, eco)) for eco in names]
+            for data, (url, path, optional) in extras.items():
+                if url is not None:
+                    wanted.append((data.upper(), url, data, optional))
+                else:
+                    assert path is not None
+                    local.append((data.upper(), file_spec(path, "file", data)))
+            if wanted:
+                tmp_dir.mkdir(parents=True, exist_ok=True)
+                for name, url, spec, n in _fetch_remote(wanted, known, tmp_dir, temp_files,
+                                                        timeout, max_bytes):
+                    status = "downloaded" if spec else "unchanged" if n == 0 else \
+                        "not on the mirror"
+                    fetched.append(Fetched(name, url, status, max(n, 0)))
+                    if spec is not None:
                         specs.append(spec)
+            for name, spec in local:
+                unchanged = (known.get(spec.label) or {}).get("etag") == spec.etag
+                fetched.append(Fetched(name, spec.label, "unchanged" if unchanged else "read",
+                                       0 if unchanged else spec.path.stat().st_size))
+                if not unchanged:
+                    specs.append(spec)
             now = utc_now()
             if not specs and old is not None:
                 _mark_checked(dest, now)
@@ -187,9 +256,11 @@ def _local_export(directory: Path, eco: str) -> SourceSpec:
     return file_spec(path, "zip")
 
 
-def _fetch_remote(base_url: str, names: list[str], known: dict[str, Any], tmp_dir: Path,
-                  temp_files: list[Path], timeout: float, max_bytes: int
-                  ) -> list[tuple[str, SourceSpec | None, int]]:
+def _fetch_remote(wanted: list[tuple[str, str, str, bool]], known: dict[str, Any],
+                  tmp_dir: Path, temp_files: list[Path], timeout: float, max_bytes: int
+                  ) -> list[tuple[str, str, SourceSpec | None, int]]:
+    """(name, URL, spec of the download or None, bytes): None with 0 bytes when
+    unchanged, with -1 when an optional file is not there."""
     try:
         import httpx
     except ImportError:
@@ -201,21 +272,22 @@ def _fetch_remote(base_url: str, names: list[str], known: dict[str, Any], tmp_di
     with httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
                       follow_redirects=False,
                       headers={"User-Agent": f"hullscan/{__version__}"}) as client:
-        for eco in names:
-            url = f"{base_url}/{quote(eco, safe='')}/all.zip"
+        for name, url, data, optional in wanted:
             prev = known.get(url) or {}
             try:
-                result = _download(client, url, prev, tmp_dir, temp_files, max_bytes)
+                result = _download(client, url, prev, tmp_dir, temp_files, max_bytes, data,
+                                   optional)
             except httpx.TimeoutException as e:
                 raise DatabaseError(f"{url}: timed out ({type(e).__name__})") from None
             except (httpx.HTTPError, httpx.InvalidURL) as e:
                 raise DatabaseError(f"{url}: download failed ({type(e).__name__}: {e})") from None
-            out.append((eco, *result))
+            out.append((name, url, *result))
     return out
 
 
 def _download(client: httpx.Client, url: str, prev: dict[str, Any], tmp_dir: Path,
-              temp_files: list[Path], max_bytes: int) -> tuple[SourceSpec | None, int]:
+              temp_files: list[Path], max_bytes: int, data: str = "osv",
+              optional: bool = False) -> tuple[SourceSpec | None, int]:
     """(spec of the downloaded file, bytes) or (None, 0) if the server says 304."""
     headers = {}
     if prev.get("kind") == "url":
@@ -227,6 +299,8 @@ def _download(client: httpx.Client, url: str, prev: dict[str, Any], tmp_dir: Pat
         code = resp.status_code
         if code == 304 and headers:
             return None, 0
+        if code == 404 and optional:
+            return None, -1
         if 300 <= code < 400:
             where = resp.headers.get("location", "?")
             raise DatabaseError(f"{url}: HTTP {code} redirect to {where}; hullscan does not "
@@ -241,7 +315,7 @@ def _download(client: httpx.Client, url: str, prev: dict[str, Any], tmp_dir: Pat
         length = resp.headers.get("content-length")
         if length and length.isdigit() and int(length) > max_bytes:
             raise DatabaseError(f"{url}: {length} bytes is more than the {max_bytes} allowed")
-        fd, name = tempfile.mkstemp(prefix="osv-", suffix=".zip", dir=tmp_dir)
+        fd, name = tempfile.mkstemp(prefix=f"{data}-", suffix=".download", dir=tmp_dir)
         temp_files.append(Path(name))
         n = 0
         with os.fdopen(fd, "wb") as f:
@@ -251,7 +325,7 @@ def _download(client: httpx.Client, url: str, prev: dict[str, Any], tmp_dir: Pat
                     raise DatabaseError(f"{url}: larger than the {max_bytes} bytes allowed")
                 f.write(chunk)
     return SourceSpec(Path(name), url, "url", etag=etag,
-                      last_modified=resp.headers.get("last-modified")), n
+                      last_modified=resp.headers.get("last-modified"), data=data), n
 
 
 def _mark_checked(dest: Path, when: str) -> None:
