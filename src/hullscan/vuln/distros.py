@@ -8,9 +8,10 @@ Hat repository, named after its CPE), ``SUSE:Linux Enterprise Server 15 SP6``,
 ``openSUSE:Leap 15.6``, ``openSUSE:Tumbleweed``, ``Wolfi``, ``Chainguard`` and
 ``Azure Linux:3``.
 
-Debian, Ubuntu and Alpine name source packages; the rpm distributions, Wolfi and
-Chainguard name the binary packages their advisories list, so those are looked up
-under both names.
+Debian, Ubuntu, Alpine, Wolfi, Chainguard and Azure Linux name source packages
+(apk origins, spec names); Red Hat, AlmaLinux, Rocky and SUSE list the binary rpms
+each update ships, so their packages are looked up by binary name (a source name
+there could meet another binary of that name: ``demo`` is not ``libdemo``).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ class Distro:
     ecosystems: tuple[str, ...]
     #: ecosystems beginning with one of these apply too (Red Hat's repositories)
     prefixes: tuple[str, ...] = ()
-    #: look binary package names up as well as source names
-    by_binary: bool = False
+    #: advisories name binary packages, not source packages
+    binary_names: bool = False
 
     @property
     def scheme(self) -> str:
@@ -53,9 +54,9 @@ def distro_for(os_info: OSInfo | None) -> Distro | None:
         return None
     v, osid = os_info.version_id, os_info.id
     if osid in ("wolfi", "chainguard"):  # rolling: one ecosystem, no release
-        return Distro((osid.capitalize(),), by_binary=True)
+        return Distro((osid.capitalize(),))
     if osid == "opensuse-tumbleweed":
-        return Distro(("openSUSE:Tumbleweed",), by_binary=True)
+        return Distro(("openSUSE:Tumbleweed",), binary_names=True)
     if not v:
         return None
     major = _major(v)
@@ -68,19 +69,19 @@ def distro_for(os_info: OSInfo | None) -> Distro | None:
             return Distro((f"Alpine:v{'.'.join(v.split('.')[:2])}",))
         case "rhel":  # UBI images too
             return Distro((f"Red Hat:enterprise_linux:{major}",),
-                          prefixes=(f"Red Hat:enterprise_linux:{major}::",), by_binary=True)
+                          prefixes=(f"Red Hat:enterprise_linux:{major}::",), binary_names=True)
         case "almalinux":
-            return Distro((f"AlmaLinux:{major}",), by_binary=True)
+            return Distro((f"AlmaLinux:{major}",), binary_names=True)
         case "rocky":
-            return Distro((f"Rocky Linux:{major}",), by_binary=True)
+            return Distro((f"Rocky Linux:{major}",), binary_names=True)
         case "sles" | "sle_bci" | "sle-bci":
-            return Distro(_suse(v), by_binary=True)
+            return Distro(_suse(v), binary_names=True)
         case "opensuse-leap":
-            return Distro((f"openSUSE:Leap {v}",), by_binary=True)
+            return Distro((f"openSUSE:Leap {v}",), binary_names=True)
         case "azurelinux":
-            return Distro((f"Azure Linux:{major}",), by_binary=True)
+            return Distro((f"Azure Linux:{major}",))
         case "mariner":  # CBL-Mariner 2.0, now published as Azure Linux
-            return Distro((f"Azure Linux:{major}", f"Mariner:{v}"), by_binary=True)
+            return Distro((f"Azure Linux:{major}", f"Mariner:{v}"))
     return None
 
 

@@ -59,8 +59,7 @@ class Query:
     version: str
     #: the ecosystem whose version rules apply
     scheme: str
-    #: the (name, version) pairs looked up: the source package, and the binary one
-    #: where the distribution's advisories name binaries
+    #: the (name, version) pairs looked up
     lookups: tuple[tuple[str, str], ...] = ()
     os_package: bool = False
 
@@ -77,11 +76,11 @@ def query_for(p: Package, os_info: OSInfo | None,
             return None
         ecos = d.ecosystems + tuple(e for e in known_ecosystems
                                     if e.startswith(d.prefixes) and d.prefixes)
-        name, version = p.source_name or p.name, p.source_version or p.version
-        lookups: tuple[tuple[str, str], ...] = ((name, version),)
-        if d.by_binary and p.name != name:
-            lookups += ((p.name, p.version),)
-        return Query(ecos, name, version, d.scheme, lookups, os_package=True)
+        if d.binary_names:
+            name, version = p.name, p.version
+        else:
+            name, version = p.source_name or p.name, p.source_version or p.version
+        return Query(ecos, name, version, d.scheme, ((name, version),), os_package=True)
     eco = LANGUAGE_ECOSYSTEMS.get(p.type)
     if eco is None or not p.version or p.version == "(devel)":
         return None

@@ -45,6 +45,7 @@ from hullscan.vulndb.osv import (
     loads_record,
     not_affected_entries,
     parse_advisory,
+    real_timestamp,
     timestamp_key,
 )
 from hullscan.vulndb.store import (
@@ -422,8 +423,8 @@ class _Builder:
         advs, aff, na, aliases = [], [], [], []
         for num, (adv_id, raw) in self.pending.items():
             gen = self.gen[num]
-            advs.append((num, adv_id, raw.get("modified") or None,
-                         raw.get("withdrawn") or None, compress_record(raw)))
+            advs.append((num, adv_id, real_timestamp(raw.get("modified")),
+                         real_timestamp(raw.get("withdrawn")), compress_record(raw)))
             a_rows, n_rows, al_rows = _index_rows(raw)
             aff += [(eco, key, num, gen) for eco, key in a_rows]
             na += [(eco, key, num, gen) for eco, key in n_rows]

@@ -155,6 +155,17 @@ def parse_timestamp(value: str) -> datetime:
     return dt.astimezone(UTC) if dt.year > 1 else dt.replace(tzinfo=UTC)
 
 
+def real_timestamp(value: Any) -> str | None:
+    """``value`` if it is a timestamp after year 1 (Go's zero time means "none"), else
+    None; unparsable text is returned as is for the validator to reject."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return None if parse_timestamp(value).year <= 1 else value
+    except (ValueError, OverflowError):
+        return value
+
+
 def timestamp_key(value: str | None) -> datetime:
     """Order of ``modified`` values; a missing one sorts first (oldest)."""
     if not value:
@@ -269,10 +280,10 @@ class _Parser:
         if not v:
             return None
         try:
-            when = parse_timestamp(v)
+            parse_timestamp(v)
         except (ValueError, OverflowError):
             raise self.fail(f"{key}: not an RFC 3339 timestamp: {v[:40]!r}") from None
-        return None if when.year <= 1 else v
+        return real_timestamp(v)
 
     # -- nested structures --------------------------------------------------------------
 
