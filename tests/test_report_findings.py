@@ -493,3 +493,18 @@ def test_no_report_leaks_the_secret(fmt: str) -> None:
     assert SECRET not in text
     if fmt != "cyclonedx":  # (CycloneDX lists vulnerabilities only)
         assert MASKED in text  # the masked match is evidence the user can check
+
+
+def test_kev_and_epss_in_sarif_and_cyclonedx() -> None:
+    go = _result_for(_sarif(), "CVE-2024-24790")[0]["properties"]
+    assert go["kev"] == {"date_added": "2024-07-01", "due_date": "2024-07-22",
+                         "ransomware": "Known"}
+    assert go["epss"] == {"score": 0.9412, "percentile": 0.9991, "date": "2024-08-01"}
+    assert go["severity_source"] == "CVSS_V3"
+    assert "kev" not in _result_for(_sarif(), "CVE-2024-0727")[0]["properties"]
+    vuln = next(v for v in _cdx()["vulnerabilities"] if v["id"] == "CVE-2024-24790")
+    props = {p["name"]: p["value"] for p in vuln["properties"]}
+    assert props["hullscan:kev:date_added"] == "2024-07-01"
+    assert props["hullscan:kev:ransomware"] == "Known"
+    assert props["hullscan:epss:score"] == "0.94120"
+    assert vuln["ratings"][0]["justification"] == "severity from CVSS_V3"
