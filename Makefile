@@ -10,7 +10,7 @@ PEERS  ?= $(HOME)/.cache/hullscan-peers
 # A real scan of the example image the repository builds from its own files.
 demo: $(BIN)/hullscan
 	$(BIN)/python examples/build_demo.py build/demo-image.tar
-	$(BIN)/hullscan db import examples/demo/advisories.zip --cache-dir build/cache
+	$(BIN)/hullscan db import examples/demo/advisories.zip examples/demo/known_exploited_vulnerabilities.json --cache-dir build/cache
 	$(BIN)/hullscan scan build/demo-image.tar --cache-dir build/cache
 
 # The whole test suite: lint, types, unit tests and the corpus tests (corpus built on first use).

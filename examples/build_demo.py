@@ -21,6 +21,9 @@ PYTHON_APP = {"Django": ("3.2", "BSD-3-Clause"), "requests": ("2.20.0", "Apache 
               "Jinja2": ("2.10", "BSD")}
 NODE_APP = {"lodash": ("4.17.15", "MIT"), "minimist": ("1.2.0", "MIT"),
             "axios": ("0.21.0", "MIT"), "@babel/traverse": ("7.22.0", "MIT")}
+#: a Rails 5.2.2 application's gems as bundler installed them in early 2019
+RUBY_APP = {"actionview": ("5.2.2", "MIT"), "actionpack": ("5.2.2", "MIT"),
+            "rack": ("2.0.6", "MIT"), "jquery-rails": ("4.3.3", "MIT")}
 
 
 def base_layer() -> list[ib.Node]:
@@ -51,13 +54,28 @@ def node_layer() -> list[ib.Node]:
     return nodes
 
 
+def ruby_layer() -> list[ib.Node]:
+    spec_dir = "usr/local/bundle/specifications"
+    nodes = [ib.file("srv/rails/Gemfile", "source 'https://rubygems.org'\n" + "".join(
+        f"gem '{n}', '{v}'\n" for n, (v, _) in RUBY_APP.items()))]
+    for name, (version, lic) in RUBY_APP.items():
+        # the shape Gem::Specification#to_ruby writes on install
+        spec = (f"# -*- encoding: utf-8 -*-\n# stub: {name} {version} ruby lib\n\n"
+                f"Gem::Specification.new do |s|\n  s.name = \"{name}\".freeze\n"
+                f"  s.version = \"{version}\"\n  s.licenses = [\"{lic}\".freeze]\nend\n")
+        nodes.append(ib.file(f"{spec_dir}/{name}-{version}.gemspec", spec))
+    return nodes
+
+
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "build/demo-image.tar")
     out.parent.mkdir(parents=True, exist_ok=True)
     history = [{"created_by": "debootstrap --variant=minbase bookworm (main suite only)"},
                {"created_by": "/bin/sh -c pip install -r /app/requirements.txt"},
-               {"created_by": "/bin/sh -c npm ci --omit=dev"}]
-    image = ib.build([base_layer(), python_layer(), node_layer()], history=history,
+               {"created_by": "/bin/sh -c npm ci --omit=dev"},
+               {"created_by": "/bin/sh -c bundle install --deployment"}]
+    image = ib.build([base_layer(), python_layer(), node_layer(), ruby_layer()],
+                     history=history,
                      config_extra={"config": {"Cmd": ["python3", "/app/app.py"],
                                               "ExposedPorts": {"8000/tcp": {}}}})
     ib.write_docker_archive([(image, ["example/demo:latest"])], out)
