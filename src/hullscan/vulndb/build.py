@@ -107,11 +107,17 @@ class ImportStats:
     seconds: float
     db_bytes: int
     per_source: dict[str, int] = field(default_factory=dict, hash=False)
+    #: entries of a KEV catalog or EPSS file this import loaded: {"kev": n, "epss": n}
+    exploits: dict[str, int] = field(default_factory=dict, hash=False)
 
     def summary(self) -> str:
         s = (f"{self.records} records from {len(self.sources)} source(s): {self.added} new, "
              f"{self.merged} merged; {self.advisories} advisories in "
              f"{self.db_bytes / 1e6:.1f} MB, {self.seconds:.1f} s")
+        if "kev" in self.exploits:
+            s += f"; CISA KEV: {self.exploits['kev']} entries"
+        if "epss" in self.exploits:
+            s += f"; EPSS: {self.exploits['epss']} scores"
         if self.skipped:
             s += (f"; {self.skipped} malformed record(s) skipped, e.g. "
                   + "; ".join(self.skipped_examples[:3]))
@@ -618,7 +624,9 @@ def _build_into(tmp: Path, old_path: Path | None, old_meta: dict[str, Any],
         conn.close()
     return {"sources": tuple(s.label for s in specs), "records": records, "added": added,
             "merged": merged, "skipped": skipped, "skipped_examples": tuple(examples),
-            "kept": builder.kept, "advisories": advisories, "per_source": per_source}
+            "kept": builder.kept, "advisories": advisories, "per_source": per_source,
+            "exploits": {k: int(v["entries"]) for k, v in exploit_meta.items()
+                         if v.get("source") in {s.label for s in specs}}}
 
 
 def _load_exploits(conn: sqlite3.Connection, spec: SourceSpec,
