@@ -28,7 +28,6 @@ import os
 import sqlite3
 import tempfile
 import time
-import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -63,6 +62,7 @@ MAX_ZIP_MEMBERS = 2_000_000
 MAX_INFLATED_BYTES = 16 * 1024**3
 MAX_SKIPPED_EXAMPLES = 10
 _BATCH = 2000
+_CHUNK = 1024 * 1024
 _PROGRESS_EVERY = 1000
 
 #: progress(source label, records read so far, total records or None if unknown)
@@ -234,42 +234,53 @@ def _read_file(path: Path) -> bytes | MalformedAdvisory:
 
 def _zip_records(path: Path, label: str
                  ) -> Iterator[tuple[str, bytes | MalformedAdvisory, int | None]]:
+    """The members of an all.zip, read front to back from the local headers
+    (``stream_unzip``): memory stays bounded by one record however many records the
+    archive holds, where ``zipfile`` would first load its whole central directory
+    (about 700 bytes a member: 200 MB for OSV's larger exports)."""
+    # imported here: scans load this module, and never read an archive
+    from stream_unzip import (
+        NO_ENCRYPTION,
+        EncryptionMechanismNotAllowed,
+        UnzipError,
+        stream_unzip,
+    )
+
     try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
-        raise DatabaseError(f"{label}: not a readable zip archive ({e})") from None
-    with zf:
-        infos = [i for i in zf.infolist()
-                 if not i.is_dir() and i.filename.lower().endswith(".json")]
-        if len(infos) > MAX_ZIP_MEMBERS:
-            raise DatabaseError(f"{label}: more than {MAX_ZIP_MEMBERS} members; refusing")
-        inflated = 0
-        for info in infos:
-            if info.file_size > MAX_RECORD_BYTES:
-                # declared too large: do not even inflate it
-                yield info.filename, MalformedAdvisory(
-                    f"record larger than {MAX_RECORD_BYTES} bytes"), len(infos)
-                continue
-            if info.flag_bits & 0x1:
-                raise DatabaseError(f"{label}: encrypted member {info.filename}; refusing")
-            try:
-                with zf.open(info) as f:
-                    # read at most one byte more than allowed: a lying header cannot
-                    # make us inflate more than that
-                    data = f.read(MAX_RECORD_BYTES + 1)
-            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
-                    RuntimeError, ValueError) as e:
-                raise DatabaseError(f"{label}: corrupt zip archive (member {info.filename}: "
-                                  f"{e})") from None
-            inflated += len(data)
-            if inflated > MAX_INFLATED_BYTES:
-                raise DatabaseError(f"{label}: inflates to more than {MAX_INFLATED_BYTES} bytes; "
-                                  "refusing")
-            if len(data) > MAX_RECORD_BYTES:
-                yield info.filename, MalformedAdvisory(
-                    f"record larger than {MAX_RECORD_BYTES} bytes"), len(infos)
-                continue
-            yield info.filename, data, len(infos)
+        f = path.open("rb")
+    except OSError as e:
+        raise DatabaseError(f"{label}: not a readable zip archive ({e.strerror or e})") from None
+    members = inflated = 0
+    with f:
+        chunks = iter(lambda: f.read(_CHUNK), b"")
+        try:
+            for raw_name, _size, data in stream_unzip(
+                    chunks, allowed_encryption_mechanisms=(NO_ENCRYPTION,)):
+                members += 1
+                if members > MAX_ZIP_MEMBERS:
+                    raise DatabaseError(f"{label}: more than {MAX_ZIP_MEMBERS} members; refusing")
+                name = raw_name.decode("utf-8", "replace")
+                wanted = name.lower().endswith(".json") and not name.endswith("/")
+                record = bytearray()
+                for chunk in data:  # every member is read to its end to reach the next
+                    inflated += len(chunk)
+                    if inflated > MAX_INFLATED_BYTES:
+                        raise DatabaseError(f"{label}: inflates to more than "
+                                            f"{MAX_INFLATED_BYTES} bytes; refusing")
+                    if wanted and len(record) <= MAX_RECORD_BYTES:
+                        record += chunk[: MAX_RECORD_BYTES + 1 - len(record)]
+                if not wanted:
+                    continue
+                if len(record) > MAX_RECORD_BYTES:
+                    yield name, MalformedAdvisory(
+                        f"record larger than {MAX_RECORD_BYTES} bytes"), None
+                else:
+                    yield name, bytes(record), None
+        except EncryptionMechanismNotAllowed:
+            raise DatabaseError(f"{label}: encrypted member; refusing") from None
+        except (UnzipError, zlib.error, EOFError, ValueError) as e:
+            what = "corrupt zip archive" if members else "not a readable zip archive"
+            raise DatabaseError(f"{label}: {what} ({type(e).__name__}: {e})") from None
 
 
 # -- merging --------------------------------------------------------------------------------
