@@ -22,7 +22,17 @@ from typing import Any, Protocol
 from packageurl import PackageURL
 
 from hullscan import versions
-from hullscan.model import Finding, FindingKind, Inventory, OSInfo, Package, Severity, VulnStatus
+from hullscan.model import (
+    Epss,
+    Finding,
+    FindingKind,
+    Inventory,
+    Kev,
+    OSInfo,
+    Package,
+    Severity,
+    VulnStatus,
+)
 from hullscan.vuln.distros import distro_for, os_ecosystems
 from hullscan.vuln.ranges import RangeMatch, evaluate
 from hullscan.vuln.risk import enrich
@@ -44,7 +54,7 @@ class AdvisorySource(Protocol):
 
     def ecosystems(self) -> dict[str, int]: ...
 
-    def exploitation(self, cve_ids: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]: ...
+    def exploitation(self, cve_ids: Iterable[str]) -> tuple[dict[str, Kev], dict[str, Epss]]: ...
 
     def not_affected(self, ecosystem: str, name: str, *,
                      include_aliases: bool = False) -> set[str]: ...
@@ -59,8 +69,6 @@ class Query:
     version: str
     #: the ecosystem whose version rules apply
     scheme: str
-    #: the (name, version) pairs looked up
-    lookups: tuple[tuple[str, str], ...] = ()
     os_package: bool = False
 
 
@@ -80,7 +88,7 @@ def query_for(p: Package, os_info: OSInfo | None,
             name, version = p.name, p.version
         else:
             name, version = p.source_name or p.name, p.source_version or p.version
-        return Query(ecos, name, version, d.scheme, ((name, version),), os_package=True)
+        return Query(ecos, name, version, d.scheme, os_package=True)
     eco = LANGUAGE_ECOSYSTEMS.get(p.type)
     if eco is None or not p.version or p.version == "(devel)":
         return None
@@ -89,7 +97,7 @@ def query_for(p: Package, os_info: OSInfo | None,
         purl = PackageURL.from_string(p.purl)
         if purl.namespace:
             name = f"{purl.namespace}{':' if p.type == 'maven' else '/'}{purl.name}"
-    return Query((eco,), name, p.version, eco, ((name, p.version),))
+    return Query((eco,), name, p.version, eco)
 
 
 @dataclass
@@ -247,22 +255,21 @@ def _hits(q: Query, db: AdvisorySource, unorderable: dict[str, int]) -> list[_Hi
     """Every advisory whose range contains the package's version, once per advisory."""
     hits: dict[str, _Hit] = {}
     for eco in q.ecosystems:
-        for name, version in q.lookups:
-            for adv in db.advisories_for(eco, name):
-                if adv.withdrawn or adv.id in hits:
+        for adv in db.advisories_for(eco, q.name):
+            if adv.withdrawn or adv.id in hits:  # Ubuntu:22.04 and Ubuntu:22.04:LTS
+                continue
+            for entry in adv.affected:
+                if _is_informational(entry):
                     continue
-                for entry in adv.affected:
-                    if _is_informational(entry):
-                        continue
-                    try:
-                        m = _affected_by(entry, q.scheme, version)
-                    except ValueError:  # versions.InvalidVersion
-                        unorderable[adv.id] = unorderable.get(adv.id, 0) + 1
-                        continue
-                    if m is not None:
-                        hits[adv.id] = _Hit(adv, m, eco, rate(adv, entry, eco,
-                                                              os_package=q.os_package))
-                        break
+                try:
+                    m = _affected_by(entry, q.scheme, q.version)
+                except ValueError:  # versions.InvalidVersion
+                    unorderable[adv.id] = unorderable.get(adv.id, 0) + 1
+                    continue
+                if m is not None:
+                    hits[adv.id] = _Hit(adv, m, eco, rate(adv, entry, eco,
+                                                          os_package=q.os_package))
+                    break
     return list(hits.values())
 
 
@@ -276,8 +283,7 @@ def match_inventory(inv: Inventory, db: AdvisorySource) -> MatchResult:
             continue
         not_affected_ids: set[str] = set()
         for eco in q.ecosystems:
-            for name, _ in q.lookups:
-                not_affected_ids |= db.not_affected(eco, name, include_aliases=True)
+            not_affected_ids |= db.not_affected(eco, q.name, include_aliases=True)
         for ids, group in _group(_hits(q, db, unorderable)):
             if ids & not_affected_ids:
                 out.not_affected.append(_finding(p, q, ids, group, "not_affected"))

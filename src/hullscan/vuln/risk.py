@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from hullscan.model import Epss, Finding, Kev
 
@@ -16,7 +16,7 @@ class ExploitSource(Protocol):
     def exploitation(self, cve_ids: Iterable[str]) -> tuple[dict[str, Kev], dict[str, Epss]]: ...
 
 
-def enrich(findings: Sequence[Finding], db: Any) -> list[Finding]:
+def enrich(findings: Sequence[Finding], db: ExploitSource) -> list[Finding]:
     """``findings`` with ``kev`` and ``epss`` set from the database, by their CVE ids
     (one query for all of them)."""
     cves = {i for f in findings for i in f.all_ids if i.startswith("CVE-")}
