@@ -21,9 +21,9 @@ from packageurl import PackageURL
 
 from hullscan import __version__
 from hullscan.model import (
+    FINDING_KINDS,
     Cvss,
     Epss,
-    FINDING_KINDS,
     Finding,
     ImageMeta,
     Inventory,
