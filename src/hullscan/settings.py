@@ -32,6 +32,7 @@ from hullscan.references import registry_host
 from hullscan.sources.registry_settings import RegistrySettings
 
 if TYPE_CHECKING:
+    from hullscan.admission.policy import AdmissionPolicy
     from hullscan.secrets.rules import RuleSet
     from hullscan.supplychain.trust import TrustPolicy
 
@@ -130,6 +131,19 @@ def _parse_trust(section: Any, source: str, base_dir: Path) -> TrustPolicy | Non
     return TrustPolicy.from_mapping(section, source, base_dir)
 
 
+def _default_admission() -> AdmissionPolicy:
+    from hullscan.admission.policy import AdmissionPolicy
+
+    return AdmissionPolicy()
+
+
+def _parse_admission(section: Any, source: str, base_dir: Path,
+                     trust: TrustPolicy | None) -> AdmissionPolicy:
+    from hullscan.admission.policy import AdmissionPolicy
+
+    return AdmissionPolicy.from_section(section, source, base_dir, trust)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything ``hullscan.yaml`` says, typed. ``Settings()`` is every default."""
@@ -141,9 +155,10 @@ class Settings:
     secrets: SecretSettings = field(default_factory=SecretSettings)
     trust: TrustPolicy | None = None
     licenses: LicensePolicy = field(default_factory=LicensePolicy)
+    admission: AdmissionPolicy = field(default_factory=_default_admission)
 
     #: section name -> parser(section, source, directory of the file); one entry per section
-    SECTIONS = ("registries", "checks", "secrets", "trust", "licenses")
+    SECTIONS = ("registries", "checks", "secrets", "trust", "licenses", "admission")
 
     @classmethod
     def load(cls, path: Path | str | None = None, directory: Path = Path(".")) -> Settings:
@@ -181,13 +196,16 @@ class Settings:
                 raise ConfigError(message if message.startswith(f"{source}:")
                                   else f"{source}: {message}") from None
 
+        trust = parse(lambda s: _parse_trust(s, source, base_dir), "trust")
         return cls(
             source=source,
             registries=parse(lambda s: parse_registries(s, base_dir), "registries"),
             checks=parse(CheckSettings.from_section, "checks"),
             secrets=parse(SecretSettings.from_section, "secrets"),
-            trust=parse(lambda s: _parse_trust(s, source, base_dir), "trust"),
+            trust=trust,
             licenses=parse(LicensePolicy.from_section, "licenses"),
+            admission=parse(lambda s: _parse_admission(s, source, base_dir, trust),
+                            "admission"),
         )
 
 

@@ -40,11 +40,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _register() -> None:
     from hullscan.cli.db import db
+    from hullscan.cli.fleet import fleet, webhook_command
     from hullscan.cli.pin import pin
     from hullscan.cli.provenance import keygen, sign, verify
     from hullscan.cli.scan import lint, sbom, scan
 
-    for command in (scan, sbom, lint, pin, db, keygen, sign, verify):
+    for command in (scan, sbom, lint, pin, db, keygen, sign, verify, fleet, webhook_command):
         cli.add_command(command)
 
 

@@ -33,6 +33,8 @@ from hullscan.streams import Limits
 
 MAX_REDIRECTS = 5
 MAX_TOKEN_BYTES = 1024 * 1024
+MAX_LIST_BYTES = 8 * 1024 * 1024  # one page of a catalog or tag list
+MAX_PAGES = 100_000
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.ReadError,
              httpx.RemoteProtocolError, httpx.PoolTimeout)
@@ -166,6 +168,49 @@ class RegistryClient:
 
     def close(self) -> None:
         self.client.close()
+
+    # -- listing -------------------------------------------------------------------------
+
+    def catalog(self, page_size: int = 100) -> Iterator[str]:
+        """Every repository the registry lists (``GET /v2/_catalog``, page by page)."""
+        return self._pages(f"{self.scheme}://{self.ref.host}/v2/_catalog?n={page_size}",
+                           "repositories", f"{self.ref.host} catalog")
+
+    def tags(self, page_size: int = 100) -> Iterator[str]:
+        """Every tag of the repository (``GET /v2/<repo>/tags/list``, page by page)."""
+        return self._pages(f"{self.base}/tags/list?n={page_size}", "tags",
+                           f"{self.ref.name} tags")
+
+    def _pages(self, url: str, key: str, what: str) -> Iterator[str]:
+        """The names of a paginated list, following ``Link: <…>; rel="next"`` (same host
+        only, each page once, at most ``MAX_PAGES``)."""
+        seen: set[str] = set()
+        while True:
+            if url in seen or len(seen) >= MAX_PAGES:
+                raise RegistryError(f"{what}: the registry's pages do not end")
+            seen.add(url)
+            with self.request("GET", "", url=url, accept="application/json") as resp:
+                if resp.status_code in (404, 405):
+                    raise RegistryError(f"{what}: not offered by the registry (HTTP "
+                                        f"{resp.status_code})", status=resp.status_code)
+                self._raise_for_status(resp, key)
+                data = read_bounded(resp, MAX_LIST_BYTES, what, self.deadline())
+                following = resp.links.get("next", {}).get("url")
+                here = resp.url
+            doc = load_json(data, what, Limits())
+            names = doc.get(key)
+            if names is None:
+                names = []
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise RegistryError(f"{what}: {key!r} is not a list of names")
+            yield from names
+            if not following:
+                return
+            nxt = here.join(following)
+            if nxt.host != here.host or nxt.port != here.port:
+                raise RegistryError(f"{what}: the next page is on another host "
+                                    f"({shown(nxt.host)})")
+            url = str(nxt)
 
     # -- where ---------------------------------------------------------------------------
 

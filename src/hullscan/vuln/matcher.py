@@ -273,7 +273,37 @@ def _hits(q: Query, db: AdvisorySource, unorderable: dict[str, int]) -> list[_Hi
     return list(hits.values())
 
 
-def match_inventory(inv: Inventory, db: AdvisorySource) -> MatchResult:
+@dataclass(frozen=True)
+class QueryMatch:
+    """What the database says about one package query: the vulnerability groups (ids,
+    matched advisories, whether the distribution says not affected) and the advisories
+    whose ranges could not be ordered. The same for every package with that query."""
+
+    groups: tuple[tuple[frozenset[str], tuple[_Hit, ...], bool], ...]
+    unorderable: tuple[str, ...]
+
+    @property
+    def finding_ids(self) -> tuple[str, ...]:
+        """The id each finding of this query gets (not-affected ones left out)."""
+        return tuple(_primary_id(ids) for ids, _, not_affected in self.groups
+                     if not not_affected)
+
+
+def match_query(q: Query, db: AdvisorySource) -> QueryMatch:
+    unorderable: dict[str, int] = {}
+    hits = _hits(q, db, unorderable)
+    not_affected_ids: set[str] = set()
+    for eco in q.ecosystems:
+        not_affected_ids |= db.not_affected(eco, q.name, include_aliases=True)
+    return QueryMatch(tuple((frozenset(ids), tuple(group), bool(ids & not_affected_ids))
+                            for ids, group in _group(hits)),
+                      tuple(a for a, n in unorderable.items() for _ in range(n)))
+
+
+def match_inventory(inv: Inventory, db: AdvisorySource,
+                    memo: dict[Query, QueryMatch] | None = None) -> MatchResult:
+    """``memo``: query results shared between inventories matched against the same
+    database (``fleet rematch``: images share their base layers' packages)."""
     out = MatchResult()
     unorderable: dict[str, int] = {}
     known = tuple(db.ecosystems())
@@ -281,14 +311,17 @@ def match_inventory(inv: Inventory, db: AdvisorySource) -> MatchResult:
         q = query_for(p, inv.os, known)
         if q is None:
             continue
-        not_affected_ids: set[str] = set()
-        for eco in q.ecosystems:
-            not_affected_ids |= db.not_affected(eco, q.name, include_aliases=True)
-        for ids, group in _group(_hits(q, db, unorderable)):
-            if ids & not_affected_ids:
-                out.not_affected.append(_finding(p, q, ids, group, "not_affected"))
-            else:
-                out.findings.append(_finding(p, q, ids, group, "fixed"))
+        found = memo.get(q) if memo is not None else None
+        if found is None:
+            found = match_query(q, db)
+            if memo is not None:
+                memo[q] = found
+        for adv_id in found.unorderable:
+            unorderable[adv_id] = unorderable.get(adv_id, 0) + 1
+        for ids, group, not_affected in found.groups:
+            out_list = out.not_affected if not_affected else out.findings
+            out_list.append(_finding(p, q, set(ids), list(group),
+                                     "not_affected" if not_affected else "fixed"))
     if unorderable:
         out.warnings.append(f"skipped {sum(unorderable.values())} advisory range(s) whose "
                             f"versions could not be ordered (e.g. {min(unorderable)})")
@@ -298,4 +331,5 @@ def match_inventory(inv: Inventory, db: AdvisorySource) -> MatchResult:
     return out
 
 
-__all__ = ["MatchResult", "Query", "Severity", "match_inventory", "os_ecosystems", "query_for"]
+__all__ = ["MatchResult", "Query", "QueryMatch", "Severity", "match_inventory", "match_query",
+           "os_ecosystems", "query_for"]

@@ -1,0 +1,572 @@
+"""End to end on this machine: images pushed to a local registry (some signed with
+``hullscan sign``), ``fleet scan`` of the whole registry into a PostgreSQL result store
+with two workers, admission reviews of every workload kind over HTTPS with a test CA,
+``fleet report``, and ``fleet rematch`` after importing one real advisory.
+
+Advisories are real OSV records from ../shared/vulndata (PyPI): PYSEC-2023-138
+(langchain, CVE-2023-36095, CVSS 9.8) and, imported later, PYSEC-2021-142 (PyYAML,
+CVE-2020-14343)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonpointer
+import pytest
+
+from hullscan.admission.app import create_app, serve
+from hullscan.admission.evaluate import Evaluator
+from hullscan.admission.policy import AdmissionPolicy
+from hullscan.admission.webhook import AdmissionWebhook
+from hullscan.cli import main
+from hullscan.errors import HullscanError
+from hullscan.fleet.catalog import parse_target
+from hullscan.fleet.plan import fleet_scan
+from hullscan.fleet.queue import EmbeddedQueue, JobResult
+from hullscan.fleet.scanning import JobSettings, db_version, scan_report
+from hullscan.fleet.store import ResultStore
+from hullscan.references import Reference
+from hullscan.settings import Settings
+from hullscan.sources.registry_client import RegistryClient
+
+from admissionreviews import pod_spec, review, workload
+from conftest import VULNDATA
+from imagebuilder import build, debian_base, file, python_dist, write_oci
+from localregistry import (
+    REF_NAME,
+    REGISTRY,
+    SKOPEO,
+    LocalCA,
+    free_port,
+    make_ca,
+    push,
+    start_registry,
+    stop_registry,
+)
+
+CRITICAL_ADVISORY = "PYSEC-2023-138"  # langchain < 0.0.236, CVE-2023-36095, CVSS 9.8
+NEW_ADVISORY = "PYSEC-2021-142"       # PyYAML < 5.4, CVE-2020-14343
+PG = "postgresql://postgres@127.0.0.1:5432"
+
+
+def _advisory(dest: Path, advisory_id: str) -> Path:
+    archive = VULNDATA / "PyPI" / "all.zip"
+    if not archive.is_file():
+        pytest.skip(f"{archive} not found")
+    dest.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(archive) as z:
+        (dest / f"{advisory_id}.json").write_bytes(z.read(f"{advisory_id}.json"))
+    return dest / f"{advisory_id}.json"
+
+
+def _postgres_database() -> tuple[str, Any]:
+    """A database of its own on the machine's PostgreSQL, dropped by the returned
+    function. CI has PostgreSQL: there, its absence is a failure, not a skip."""
+    import psycopg
+
+    name = f"hullscan_fleet_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(f"{PG}/postgres", autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as e:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL at {PG} not reachable: {e}")
+
+    def drop() -> None:
+        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return f"{PG}/{name}", drop
+
+
+@dataclass
+class Fleet:
+    host: str
+    root: Path
+    store_url: str
+    db: Path
+    cache: Path
+    key: Path
+    pub: Path
+    digests: dict[str, str]   # image name -> manifest digest
+    scan_output: dict[str, Any]
+
+
+def _image(name: str) -> Any:
+    extra = {
+        "app": [python_dist("requests", "2.32.3")],
+        "unsigned": [file("etc/unsigned", "yes")],
+        "critical": [python_dist("langchain", "0.0.200")],
+        "yaml": [python_dist("PyYAML", "5.3")],
+        "new": [file("etc/new", "yes")],
+    }[name]
+    return build([debian_base(), extra])
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    if not os.access(REGISTRY, os.X_OK) or SKOPEO is None:
+        pytest.skip("needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
+    root = tmp_path_factory.mktemp("fleet")
+    db = root / "osv.sqlite"
+    from hullscan.vulndb import import_paths
+
+    import_paths([_advisory(root / "advisories", CRITICAL_ADVISORY)], db)
+    store_url, drop = _postgres_database()
+    reg = start_registry(root / "registry")
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("COSIGN_PASSWORD", "fleet test")
+        mp.chdir(root)
+        assert main(["keygen"]) == 0
+        digests = {}
+        for name in ("app", "unsigned", "critical", "yaml", "new"):
+            img = _image(name)
+            layout = write_oci([(img, {"annotations": {REF_NAME: "1"}})], root / "oci" / name)
+            digests[name] = img.manifest_digest
+            if name == "new":
+                continue  # pushed after the fleet scan: never scanned
+            push(layout, "1", f"{reg.host}/adm/{name}:1")
+        # the same image under two more names: one digest, one job
+        push(root / "oci" / "app", "1", f"{reg.host}/adm/app:stable")
+        push(root / "oci" / "app", "1", f"{reg.host}/other/app-copy:1")
+        for name in ("app", "critical", "yaml"):
+            assert main(["sign", f"registry:{reg.host}/adm/{name}:1", "--key",
+                         "cosign.key"]) == 0
+        code = main(["fleet", "scan", f"registry:{reg.host}", "--store", store_url,
+                     "--db", str(db), "--cache-dir", str(root / "cache"), "--workers", "2",
+                     "--format", "json", "--state", str(root / "state.json")])
+        assert code == 0
+        push(root / "oci" / "new", "1", f"{reg.host}/adm/new:1")
+        assert main(["sign", f"registry:{reg.host}/adm/new:1", "--key", "cosign.key"]) == 0
+        yield Fleet(reg.host, root, store_url, db, root / "cache", root / "cosign.key",
+                    root / "cosign.pub", digests, {"state": json.loads(
+                        (root / "state.json").read_text())})
+    finally:
+        mp.undo()
+        stop_registry(reg)
+        drop()
+
+
+# -- fleet scan -----------------------------------------------------------------------------
+
+def test_fleet_scan_lists_resolves_and_deduplicates(fleet: Fleet) -> None:
+    state = fleet.scan_output["state"]
+    assert state["complete"] is True
+    assert state["repositories"] == ["adm/app", "adm/critical", "adm/unsigned", "adm/yaml",
+                                     "other/app-copy"]
+    # signature tags (sha256-<hex>.sig) are not images
+    assert state["tags"]["adm/app"] == {"1": fleet.digests["app"],
+                                        "stable": fleet.digests["app"]}
+    # one job per digest: the app's three names are one scan
+    assert set(state["digests"]) == {fleet.digests[n] for n in
+                                     ("app", "unsigned", "critical", "yaml")}
+    assert {e["status"] for e in state["digests"].values()} == {"done"}
+    store = ResultStore(fleet.store_url)
+    try:
+        critical = store.latest_report(fleet.digests["critical"])
+        assert critical is not None
+        assert critical.report["image"]["digest"] == fleet.digests["critical"]
+        ids = {f["id"] for f in critical.report["findings"]}
+        assert "CVE-2023-36095" in ids
+        assert store.count_inventories() == 4
+    finally:
+        store.close()
+
+
+def test_catalog_and_tags_follow_pagination(fleet: Fleet) -> None:
+    client = RegistryClient(Reference(fleet.host, "adm/app", "1", None))
+    try:
+        paged = list(client.catalog(page_size=2))
+        assert paged == sorted(paged) and len(paged) == 6  # adm/new came later
+        assert set(paged) == set(client.catalog(page_size=100))
+        tags = list(client.tags(page_size=1))
+        assert "1" in tags and "stable" in tags
+        assert any(t.endswith(".sig") for t in tags)  # there, and skipped by the fleet
+    finally:
+        client.close()
+
+
+def test_interrupted_scan_resumes(fleet: Fleet, tmp_path: Path) -> None:
+    """A run stopped after its first finished job resumes: the repositories are not listed
+    again, and only the digests without a stored report are scanned."""
+    store = ResultStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    settings = JobSettings(db_path=fleet.db, cache_dir=fleet.cache)
+    state = tmp_path / "state.json"
+    target = parse_target(f"registry:{fleet.host}/adm")
+    scanned: list[str] = []
+
+    def scan(image: str) -> dict[str, Any]:
+        scanned.append(image)
+        return scan_report(image, settings)
+
+    class Interrupted(Exception):
+        pass
+
+    class StopsAfterOne(EmbeddedQueue):
+        def wait(self, jobs: Any) -> Iterator[JobResult]:
+            for result in super().wait(jobs):
+                yield result
+                raise Interrupted
+
+    version = db_version(fleet.db)
+    queue = StopsAfterOne(store, scan, lambda: version, workers=1)
+    with pytest.raises(Interrupted):
+        fleet_scan(target, queue, store, state, registry=settings.registry)
+    queue.close()
+    first = json.loads(state.read_text())
+    assert not first["complete"]
+    done = [d for d, e in first["digests"].items() if e["status"] == "done"]
+    assert len(done) == 1
+    queue2 = EmbeddedQueue(store, scan, lambda: version, workers=2)
+    try:
+        result = fleet_scan(target, queue2, store, state, registry=settings.registry)
+    finally:
+        queue2.close()
+    # the finished job, and any that finished while the run stopped, are not run again
+    assert result.resumed >= 1 and result.resumed + result.submitted == 5
+    assert result.done == result.submitted
+    assert json.loads(state.read_text())["complete"] is True
+    assert all(store.verdict(d) is not None for d in first["digests"])
+    assert len(scanned) == 5 and len(set(scanned)) == 5  # none scanned twice
+    store.close()
+
+
+def test_bad_targets_and_store_urls(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("registry:host/repo:tag", "registry:", "registry:host/Upper"):
+        with pytest.raises(HullscanError):
+            parse_target(bad)
+    assert main(["fleet", "report", "--store", "mysql://x"]) == 2
+    assert "expected sqlite:///PATH or postgresql://" in capsys.readouterr().err
+
+
+# -- admission over HTTPS ---------------------------------------------------------------------
+
+@dataclass
+class Server:
+    url: str
+    ca: LocalCA
+    webhook: AdmissionWebhook
+
+    def post(self, doc: Any, path: str = "/v1/admission") -> httpx.Response:
+        body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+        return httpx.post(self.url + path, content=body, timeout=10,
+                          headers={"Content-Type": "application/json"},
+                          verify=ssl.create_default_context(cafile=str(self.ca.cert.parent
+                                                                        / "ca.pem")))
+
+    def decide(self, kind: str, images: list[str], path: str = "/v1/admission"
+               ) -> dict[str, Any]:
+        sent = review(workload(kind, pod_spec(images)))
+        resp = self.post(sent, path)
+        assert resp.status_code == 200, resp.text
+        doc: dict[str, Any] = resp.json()
+        assert doc["response"]["uid"] == sent["request"]["uid"]
+        assert all(len(w) < 120 for w in doc["response"].get("warnings", []))
+        return doc["response"]  # type: ignore[no-any-return]
+
+
+def _serve(webhook: AdmissionWebhook, ca: LocalCA) -> Iterator[str]:
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(create_app(webhook), host="127.0.0.1", port=port,
+                            ssl_certfile=str(ca.cert), ssl_keyfile=str(ca.key),
+                            log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "webhook did not start"
+        time.sleep(0.05)
+    try:
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def _policy(fleet: Fleet, **admission: Any) -> AdmissionPolicy:
+    trust = fleet.root / "trust.yaml"
+    trust.write_text(json.dumps({"trust": {"policies": [
+        {"name": "team", "scopes": [f"{fleet.host}/adm"], "keys": ["cosign.pub"]}]}}))
+    return Settings.from_mapping({"admission": {"trust_policy": "trust.yaml", **admission}},
+                                 "hullscan.yaml", fleet.root).admission
+
+
+@pytest.fixture(scope="module")
+def https(fleet: Fleet) -> Iterator[Server]:
+    ca = make_ca(fleet.root / "tls")
+    store = ResultStore(fleet.store_url)
+    webhook = AdmissionWebhook(Evaluator(_policy(fleet), store))
+    try:
+        for url in _serve(webhook, ca):
+            yield Server(url, ca, webhook)
+    finally:
+        store.close()
+
+
+def test_signed_scanned_clean_image_is_admitted(https: Server, fleet: Fleet) -> None:
+    image = f"{fleet.host}/adm/app@{fleet.digests['app']}"
+    r = https.decide("Deployment", [image])
+    assert r["allowed"] is True, r
+    runs = https.webhook.evaluator.signatures.runs
+    for kind in ("StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"):
+        assert https.decide(kind, [image])["allowed"] is True
+    assert https.webhook.evaluator.signatures.runs == runs  # the cached check answered
+
+
+def test_unsigned_image_is_refused(https: Server, fleet: Fleet) -> None:
+    r = https.decide("Pod", [f"{fleet.host}/adm/unsigned@{fleet.digests['unsigned']}"])
+    assert r["allowed"] is False
+    assert "not signed" in r["status"]["message"] and "'team'" in r["status"]["message"]
+
+
+def test_image_outside_the_trust_policy_is_refused(https: Server, fleet: Fleet) -> None:
+    r = https.decide("DaemonSet", [f"{fleet.host}/other/app-copy@{fleet.digests['app']}"])
+    assert r["allowed"] is False and "not from a trusted source" in r["status"]["message"]
+
+
+def test_critical_report_is_refused(https: Server, fleet: Fleet) -> None:
+    r = https.decide("Job", [f"{fleet.host}/adm/critical@{fleet.digests['critical']}"])
+    assert r["allowed"] is False
+    assert "at or above HIGH (CVE-2023-36095)" in r["status"]["message"]
+
+
+def test_never_scanned_image_is_refused(https: Server, fleet: Fleet) -> None:
+    r = https.decide("CronJob", [f"{fleet.host}/adm/new@{fleet.digests['new']}"])
+    assert r["allowed"] is False and "never scanned" in r["status"]["message"]
+
+
+def test_tag_only_is_refused_and_the_mutating_endpoint_pins_it(https: Server,
+                                                               fleet: Fleet) -> None:
+    tagged = f"{fleet.host}/adm/app:stable"
+    r = https.decide("StatefulSet", [tagged])
+    assert r["allowed"] is False and "tag only" in r["status"]["message"]
+    obj = workload("StatefulSet", pod_spec([tagged]))
+    resp = https.post(review(obj), "/v1/admission/mutate")
+    assert resp.status_code == 200
+    patch = json.loads(base64.b64decode(resp.json()["response"]["patch"]))
+    assert patch == [{"op": "replace", "path": "/spec/template/spec/containers/0/image",
+                      "value": f"{tagged}@{fleet.digests['app']}"}]
+    for p in patch:
+        jsonpointer.set_pointer(obj, p["path"], p["value"])
+    again = https.post(review(obj))
+    assert again.json()["response"]["allowed"] is True
+
+
+def test_malformed_reviews_over_https_get_400(https: Server, fleet: Fleet) -> None:
+    for body in (b"{", b"[]", json.dumps({"kind": "AdmissionReview"}).encode()):
+        resp = https.post(body)
+        assert resp.status_code == 400 and "allowed" not in resp.text
+    resp = httpx.post(https.url + "/v1/admission", content=b"{}", timeout=10,
+                      headers={"Content-Type": "text/plain"},
+                      verify=ssl.create_default_context(cafile=str(https.ca.ca)))
+    assert resp.status_code == 415 and "allowed" not in resp.text
+
+
+def test_tls_is_mandatory(https: Server, fleet: Fleet) -> None:
+    plain = https.url.replace("https://", "http://")
+    with pytest.raises(httpx.HTTPError):
+        httpx.post(plain + "/v1/admission", content=b"{}", timeout=5)
+    with pytest.raises(httpx.ConnectError):  # a certificate from an unknown CA
+        httpx.post(https.url + "/v1/admission", content=b"{}", timeout=5)
+    with pytest.raises(HullscanError, match="needs TLS"):
+        serve(create_app(https.webhook), "127.0.0.1:1", None, None)
+
+
+def test_unscanned_scan_enqueues_then_admits(fleet: Fleet, tmp_path: Path) -> None:
+    """`unscanned: scan`: refused while the scan runs, admitted once it is stored."""
+    store = ResultStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    settings = JobSettings(db_path=fleet.db, cache_dir=fleet.cache)
+    version = db_version(fleet.db)
+    queue = EmbeddedQueue(store, lambda image: scan_report(image, settings),
+                          lambda: version)
+    webhook = AdmissionWebhook(Evaluator(_policy(fleet, unscanned="scan"), store,
+                                         queue=queue))
+    image = f"{fleet.host}/adm/new:1@{fleet.digests['new']}"
+    sent = review(workload("Pod", pod_spec([image])))
+    status, doc = webhook.validate(json.dumps(sent).encode())
+    assert status == 200 and doc["response"]["allowed"] is False
+    assert "scan job-1 queued" in doc["response"]["status"]["message"]
+    (result,) = list(queue.wait(["job-1"]))
+    assert result.error is None
+    status, doc = webhook.validate(json.dumps(sent).encode())
+    assert doc["response"]["allowed"] is True
+    queue.close()
+    webhook.close()
+    store.close()
+
+
+def test_watcher_rematches_when_the_database_changes(fleet: Fleet, tmp_path: Path) -> None:
+    """The server option: a new database (``db import``/``db update``) is noticed and every
+    stored inventory rematched once."""
+    from hullscan.fleet.rematch import RematchWatcher
+    from hullscan.vulndb import import_paths
+
+    db = tmp_path / "osv.sqlite"
+    import_paths([_advisory(tmp_path / "one", CRITICAL_ADVISORY)], db)
+    store = ResultStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    settings = JobSettings(db_path=db, cache_dir=fleet.cache)
+    for name in ("yaml", "app"):
+        image = f"registry:{fleet.host}/adm/{name}:1@{fleet.digests[name]}"
+        store.put_report(fleet.digests[name], image, scan_report(image, settings),
+                         db_version(db))
+    seen: list[int] = []
+    watcher = RematchWatcher(store, db, interval=0.1, report=lambda r: seen.append(
+        len(r.changed)))
+    try:
+        watcher.start()
+        deadline = time.monotonic() + 30
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen == [0]  # the first check: the stored matches are current
+        import_paths([_advisory(tmp_path / "two", NEW_ADVISORY)], db)
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a few more checks: the same database is not rematched again
+    finally:
+        watcher.stop()
+    assert seen == [0, 1]
+    verdict = store.verdict(fleet.digests["yaml"])
+    assert verdict is not None and "CVE-2020-14343" in verdict.worst_ids
+    store.close()
+
+
+def test_since_db_skips_what_the_current_database_scanned(
+        fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["fleet", "scan", f"registry:{fleet.host}/adm", "--store", fleet.store_url,
+                 "--db", str(fleet.db), "--cache-dir", str(fleet.cache), "--since", "db",
+                 "--format", "json", "--state", str(fleet.root / "since.json")])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    # adm/new was pushed after the first scan: the only digest scanned now (it runs
+    # after the admission tests, which need adm/new never scanned, and before the import)
+    assert (out["repositories"], out["digests"], out["skipped"], out["submitted"]) == \
+        (5, 5, 4, 1)
+
+
+# -- report and rematch -------------------------------------------------------------------------
+
+def test_fleet_report(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fleet", "report", "--store", fleet.store_url, "--format", "json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["by_worst_severity"]["CRITICAL"] == 1
+    top = summary["top_vulnerabilities"][0]
+    assert (top["id"], top["severity"], top["images"]) == ("CVE-2023-36095", "CRITICAL", 1)
+    assert summary["worst_images"][0]["image"].startswith(f"registry:{fleet.host}/adm/critical")
+    assert main(["fleet", "report", "--store", fleet.store_url]) == 0
+    table = capsys.readouterr().out
+    assert "CVE-2023-36095" in table and "by worst severity: CRITICAL 1" in table
+
+
+def test_rematch_after_one_new_advisory_reports_exactly_that_image(
+        fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fleet", "rematch", "--store", fleet.store_url, "--db", str(fleet.db),
+                 "--format", "json"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert before["changed"] == [] and before["inventories"] >= 4
+    new = _advisory(fleet.root / "new-advisory", NEW_ADVISORY)
+    assert main(["db", "import", str(new), "--db", str(fleet.db)]) == 0
+    capsys.readouterr()
+    assert main(["fleet", "rematch", "--store", fleet.store_url, "--db", str(fleet.db),
+                 "--format", "json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert [(c["digest"], c["added"], c["removed"]) for c in after["changed"]] == \
+        [(fleet.digests["yaml"], ["CVE-2020-14343"], [])]
+    # the stored report follows: the image's latest report now has the finding
+    store = ResultStore(fleet.store_url)
+    try:
+        latest = store.latest_report(fleet.digests["yaml"])
+        assert latest is not None
+        assert "CVE-2020-14343" in {f["id"] for f in latest.report["findings"]}
+    finally:
+        store.close()
+    assert main(["fleet", "rematch", "--store", fleet.store_url, "--db", str(fleet.db),
+                 "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["changed"] == []
+
+
+def test_report_summary_counts_kev_and_end_of_life(tmp_path: Path) -> None:
+    """Worst severities, the most widespread vulnerabilities, KEV exposure and releases
+    past their end of life, over the latest report of each digest."""
+    import datetime as dt
+
+    from hullscan.fleet.report import render_table, summarize
+
+    def vuln(cve: str, severity: str, kev: bool = False) -> dict[str, Any]:
+        return {"kind": "vulnerability", "id": cve, "severity": severity, "title": cve,
+                "package": {"name": "openssl", "purl": "pkg:deb/debian/openssl@1"},
+                "kev": {"date_added": "2024-01-01"} if kev else None}
+
+    def report(version: str, *findings: dict[str, Any]) -> dict[str, Any]:
+        return {"image": {"os": {"id": "debian", "version_id": version}},
+                "packages": [], "findings": list(findings)}
+
+    store = ResultStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    d = ["sha256:" + c * 64 for c in "abcd"]
+    store.put_report(d[0], "old:11", report("11", vuln("CVE-1", "HIGH", kev=True),
+                                            vuln("CVE-2", "LOW")), "v1")
+    store.put_report(d[1], "new:12", report("12", vuln("CVE-2", "LOW")), "v1")
+    store.put_report(d[2], "clean:12", report("12"), "v1")
+    store.put_report(d[3], "was-bad:12", report("12", vuln("CVE-3", "CRITICAL")), "v1")
+    store.put_report(d[3], "was-bad:12", report("12"), "v2")  # rescanned: clean now
+    summary = summarize(store, today=dt.date(2026, 12, 3))
+    store.close()
+    assert summary["images"] == 4
+    assert {k: v for k, v in summary["by_worst_severity"].items() if v} == \
+        {"HIGH": 1, "LOW": 1, "NONE": 2}
+    assert [(v["id"], v["images"]) for v in summary["top_vulnerabilities"]] == \
+        [("CVE-2", 2), ("CVE-1", 1)]
+    assert summary["kev"] == [{"id": "CVE-1", "images": ["old:11"]}]
+    assert [(e["image"], e["eol"]) for e in summary["end_of_life"]] == \
+        [("old:11", "2026-08-31")]
+    table = render_table(summary)
+    assert "known exploited (CISA KEV): 1" in table and "old:11  debian 11" in table
+
+
+def _lister(pages: dict[str, httpx.Response]) -> RegistryClient:
+    """A registry answering catalog requests from ``pages`` (by query string)."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/_catalog":
+            return pages[request.url.query.decode()]
+        return httpx.Response(404)
+
+    return RegistryClient(Reference("registry.example.com", "x", "1", None),
+                          transport=httpx.MockTransport(handler))
+
+
+def _page(names: Any, following: str | None = None, status: int = 200) -> httpx.Response:
+    headers = {"Link": f'<{following}>; rel="next"'} if following else {}
+    return httpx.Response(status, json={"repositories": names}, headers=headers)
+
+
+def test_catalog_pages_from_a_hostile_registry() -> None:
+    two = _lister({"n=100": _page(["a"], "/v2/_catalog?n=100&last=a"),
+                   "n=100&last=a": _page(["b"])})
+    assert list(two.catalog()) == ["a", "b"]
+    endless = _lister({"n=100": _page(["a"], "/v2/_catalog?n=100")})
+    with pytest.raises(HullscanError, match="pages do not end"):
+        list(endless.catalog())
+    elsewhere = _lister({"n=100": _page(["a"], "https://evil.example/v2/_catalog")})
+    with pytest.raises(HullscanError, match="next page is on another host"):
+        list(elsewhere.catalog())
+    for bad in ("a", [1, 2], {"a": 1}):
+        with pytest.raises(HullscanError, match="not a list of names"):
+            list(_lister({"n=100": _page(bad)}).catalog())
+    with pytest.raises(HullscanError, match="not offered by the registry"):
+        list(_lister({"n=100": _page([], status=404)}).catalog())
