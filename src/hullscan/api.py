@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from hullscan.model import ScanReport
 from hullscan.pipeline import ProgressHook, ScanOptions, analyze_image
@@ -22,6 +22,9 @@ from hullscan.sources.interface import Platform
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.supplychain.trust import TrustPolicy
 from hullscan.supplychain.verify import VerifyReport, verify_image
+
+if TYPE_CHECKING:
+    from hullscan.squash import SquashResult
 
 
 def scan_options(cache_dir: Path | str | None = None, *, use_cache: bool = True,
@@ -92,4 +95,23 @@ def verify(ref: str, keys: Sequence[Path | str] = (), *, digest: str | None = No
                         registry=registry or (settings or Settings()).registries)
 
 
-__all__ = ["VerifyReport", "sbom", "scan", "scan_options", "verify"]
+def squash(ref: str, output: str | None, *, push: str | None = None,
+           keep_base: int | str | None = None, source_date_epoch: int | None = None,
+           cache_dir: Path | str | None = None, settings: Settings | None = None,
+           platform: Platform | str | None = None, use_cache: bool = True,
+           registry: RegistrySettings | None = None, progress: ProgressHook | None = None,
+           debug: bool = False) -> SquashResult:
+    """Write the image ``ref`` as one layer holding its final filesystem, to ``output``
+    (``oci:DIR[:TAG]``, ``oci-archive:PATH[:TAG]``, ``docker-archive:PATH[:TAG]``) and/or
+    ``push`` (``registry:HOST/REPO:TAG``). ``keep_base``: bottom layers kept as they are
+    (a count, or a base image reference). Timestamps are clamped to ``source_date_epoch``
+    (default: the newest in the image), so the same image gives the same digest."""
+    from hullscan.squash import squash as squash_image
+
+    options = scan_options(cache_dir, use_cache=use_cache, platform=platform,
+                           registry=registry, debug=debug, settings=settings)
+    return squash_image(ref, output, options, keep_base=keep_base,
+                        source_date_epoch=source_date_epoch, progress=progress, push=push)
+
+
+__all__ = ["SquashResult", "VerifyReport", "sbom", "scan", "scan_options", "squash", "verify"]

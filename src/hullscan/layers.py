@@ -105,6 +105,12 @@ class TarLayerSource(LayerSource):
     diff_id: str | None
 
     def walk(self, limits: Limits) -> Iterator[Entry]:
+        for tf, member in self.members(limits):
+            yield from _tar_entry(tf, member)
+
+    def members(self, limits: Limits) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+        """The layer's raw tar headers, in order, each with the archive its content is
+        read from (before the next member); both digests are checked at the end."""
         raw = self.blob.open()
         try:
             stream = open_layer_stream(raw, self.label, self.digest, self.size,  # type: ignore[arg-type]
@@ -126,7 +132,7 @@ class TarLayerSource(LayerSource):
                 if count > limits.max_entries:
                     raise ImageError(f"{self.label}: more than {limits.max_entries} entries "
                                      "(limit reached)")
-                yield from _tar_entry(tf, member)
+                yield tf, member
             stream.verify()
         finally:
             raw.close()

@@ -8,6 +8,11 @@
 - Local references: ``TRANSPORT:PATH[:TAG]``. ``split_path_and_tag`` holds the one rule for
   splitting ``PATH:TAG``: the whole text when it names an existing file or directory, else
   the longest prefix before a colon that does (paths and tags may both contain colons).
+- Images of a local engine: ``docker:NAME[:TAG]`` (or skopeo's ``docker-daemon:``); a
+  ``docker://`` reference stays a registry one.
+- Where an image is written (``parse_output``): ``oci:DIR[:TAG]``, ``oci-archive:PATH[:TAG]``,
+  ``docker-archive:PATH[:TAG]`` split like the local references above, except that a
+  path that does not exist yet ends at the first colon whose left side could be created.
 - Registry hosts as settings spell them, their mirrors, and loopback hosts.
 """
 
@@ -29,6 +34,10 @@ DOCKER_HUB = "registry-1.docker.io"
 DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", DOCKER_HUB)
 #: transports of images read from files (``TRANSPORT:PATH[:TAG]``)
 LOCAL_TRANSPORTS = ("docker-archive", "oci", "oci-archive", "dir")
+#: transports of images exported from a local Docker or Podman engine
+ENGINE_TRANSPORTS = ("docker", "docker-daemon")
+#: where an image can be written (``hullscan squash``)
+OUTPUT_TRANSPORTS = ("oci", "oci-archive", "docker-archive")
 _REPO_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
                       r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -136,11 +145,21 @@ def canonical_name(name: str, repository: bool = True) -> str:
 
 
 def is_local(ref: str) -> bool:
-    """Whether ``ref`` names an image in files (a transport prefix or an existing path)
-    rather than in a registry."""
+    """Whether ``ref`` names an image on this machine (a file, a transport prefix, an
+    existing path, a local engine's image) rather than in a registry."""
     scheme, sep, _ = ref.partition(":")
     return (bool(sep) and scheme in LOCAL_TRANSPORTS) or os.path.exists(ref) or \
-        ref.startswith(("/", "./", "../"))
+        ref.startswith(("/", "./", "../")) or engine_name(ref) is not None
+
+
+def engine_name(ref: str) -> str | None:
+    """The image name of ``docker:NAME`` (a local engine's image); None for anything
+    else, ``docker://`` (a registry) and existing paths included."""
+    scheme, sep, rest = ref.partition(":")
+    if sep and scheme in ENGINE_TRANSPORTS and not rest.startswith("//") \
+            and not os.path.exists(ref):
+        return rest
+    return None
 
 
 def split_path_and_tag(spec: str) -> tuple[str, str | None]:
@@ -153,6 +172,43 @@ def split_path_and_tag(spec: str) -> tuple[str, str | None]:
         if spec[i] == ":" and os.path.exists(spec[:i]):
             return spec[:i], spec[i + 1:] or None
     raise ImageError(f"{shown(spec)}: no such file or directory")
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    """Where to write an image: ``oci:DIR[:TAG]``, ``oci-archive:PATH[:TAG]``,
+    ``docker-archive:PATH[:TAG]``; a bare path is a docker archive if it ends in ``.tar``,
+    else an OCI layout directory."""
+
+    transport: str
+    path: str
+    tag: str | None
+
+    def __str__(self) -> str:
+        return f"{self.transport}:{self.path}" + (f":{self.tag}" if self.tag else "")
+
+
+def parse_output(ref: str) -> OutputRef:
+    """Where to write an image (see the module docstring); a bare path is a docker archive
+    if it ends in ``.tar``, else an OCI layout directory."""
+    scheme, sep, rest = ref.partition(":")
+    if sep and scheme in OUTPUT_TRANSPORTS:
+        if not rest:
+            raise ImageError(f"{shown(ref)}: no path after {scheme}:")
+        try:
+            path, tag = split_path_and_tag(rest)
+        except ImageError:
+            path, tag = rest, None
+            for i, ch in enumerate(rest):
+                if ch == ":" and i and os.path.isdir(os.path.dirname(rest[:i]) or "."):
+                    path, tag = rest[:i], rest[i + 1:] or None
+                    break
+        return OutputRef(scheme, path, tag)
+    if sep and scheme in (*LOCAL_TRANSPORTS, *ENGINE_TRANSPORTS, "registry") \
+            and not os.path.exists(ref):
+        raise ImageError(f"{shown(ref)}: images can be written to {', '.join(OUTPUT_TRANSPORTS)} "
+                         f"references, not to {scheme}:")
+    return OutputRef("docker-archive" if ref.endswith(".tar") else "oci", ref, None)
 
 
 def mirrors_for(host: str, mirrors: Mapping[str, tuple[str, ...]]) -> list[str]:
@@ -194,7 +250,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-__all__ = ["DOCKER_HUB", "DOCKER_HUB_HOSTS", "LOCAL_TRANSPORTS", "Reference", "canonical_name",
-           "is_local", "is_loopback", "mirrors_for", "parse_name", "parse_reference",
-           "registry_host",
-           "split_path_and_tag"]
+__all__ = ["DOCKER_HUB", "DOCKER_HUB_HOSTS", "ENGINE_TRANSPORTS", "LOCAL_TRANSPORTS",
+           "OUTPUT_TRANSPORTS", "OutputRef", "Reference", "canonical_name", "engine_name",
+           "is_local", "is_loopback", "mirrors_for", "parse_name", "parse_output",
+           "parse_reference", "registry_host", "split_path_and_tag"]

@@ -35,18 +35,23 @@ def spool(stream: IO[bytes], limit: int | None = None) -> IO[bytes]:
     """Copy ``stream`` (at most ``limit`` bytes) into a seekable temporary file at offset 0."""
     out: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - returned to the caller
         max_size=SPOOL_IN_MEMORY, dir=_tempdir())
-    if limit is None:
-        shutil.copyfileobj(stream, out, COPY_CHUNK)
-    else:
-        remaining = limit
-        while remaining > 0:
-            chunk = stream.read(min(COPY_CHUNK, remaining))
-            if not chunk:
-                break
-            out.write(chunk)
-            remaining -= len(chunk)
+    copy(stream, out, limit)
     out.seek(0)
     return out
+
+
+def copy(src: IO[bytes], dst: IO[bytes], limit: int | None = None) -> None:
+    """Copy ``src`` to ``dst`` in chunks, at most ``limit`` bytes (None: all of it)."""
+    if limit is None:
+        shutil.copyfileobj(src, dst, COPY_CHUNK)
+        return
+    remaining = limit
+    while remaining > 0:
+        chunk = src.read(min(COPY_CHUNK, remaining))
+        if not chunk:
+            break
+        dst.write(chunk)
+        remaining -= len(chunk)
 
 
 @contextlib.contextmanager
@@ -56,13 +61,6 @@ def spool_to_path(stream: IO[bytes], limit: int | None = None, suffix: str = "")
     For readers that only take a file name (sqlite3); the file is removed on exit.
     """
     with tempfile.NamedTemporaryFile(dir=_tempdir(), suffix=suffix) as out:
-        remaining = limit
-        while remaining is None or remaining > 0:
-            chunk = stream.read(COPY_CHUNK if remaining is None else min(COPY_CHUNK, remaining))
-            if not chunk:
-                break
-            out.write(chunk)
-            if remaining is not None:
-                remaining -= len(chunk)
+        copy(stream, out, limit)
         out.flush()
         yield out.name

@@ -34,6 +34,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       hullscan scan registry:ghcr.io/org/app:1.4 --scanners vuln,supplychain
       hullscan verify ghcr.io/org/app:1.4 --key cosign.pub
       hullscan pin --check Dockerfile
+      hullscan squash docker:myapp:dev oci:./flat:1.0
     """
     ctx.obj = {"debug": debug}
 
@@ -44,8 +45,10 @@ def _register() -> None:
     from hullscan.cli.pin import pin
     from hullscan.cli.provenance import keygen, sign, verify
     from hullscan.cli.scan import lint, sbom, scan
+    from hullscan.cli.squash import squash
 
-    for command in (scan, sbom, lint, pin, db, keygen, sign, verify, fleet, webhook_command):
+    for command in (scan, sbom, lint, pin, db, keygen, sign, verify, squash, fleet,
+                    webhook_command):
         cli.add_command(command)
 
 

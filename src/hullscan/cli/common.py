@@ -31,6 +31,7 @@ IMAGE_HELP = """IMAGE is an image reference:
   oci-archive:PATH[:TAG]         a tar of an OCI image layout
   dir:PATH                       an unpacked root filesystem
   registry:HOST/REPO[:TAG|@DIG]  pulled from a registry (digest-checked, cached)
+  docker:NAME[:TAG]              from the local Docker (or Podman) engine's API socket
   NAME[:TAG]                     a registry image, e.g. debian:12 (Docker Hub)
   PATH                           any of the local forms, detected from its content
 """

@@ -9,7 +9,7 @@ from pathlib import Path
 from hullscan.cache import default_cache_dir
 from hullscan.errors import ImageError
 from hullscan.layers import DirLayerSource
-from hullscan.references import split_path_and_tag
+from hullscan.references import engine_name, split_path_and_tag
 from hullscan.sources.docker_archive import open_docker_archive
 from hullscan.sources.interface import Image, Platform
 from hullscan.sources.oci import open_oci
@@ -17,7 +17,8 @@ from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore, TarStore
 from hullscan.streams import Limits
 
-TRANSPORTS = ("docker-archive", "oci", "oci-archive", "dir", "registry", "docker")
+TRANSPORTS = ("docker-archive", "oci", "oci-archive", "dir", "registry", "docker",
+              "docker-daemon")
 
 
 def _is_tar(path: str) -> bool:
@@ -34,6 +35,10 @@ def open_image(ref: str, platform: Platform | None = None, limits: Limits | None
     limits = limits or Limits()
     blobs = (cache_dir or default_cache_dir()) / "registry"
     scheme, sep, rest = ref.partition(":")
+    if (name := engine_name(ref)) is not None:
+        from hullscan.sources.docker_engine import open_docker_engine
+
+        return open_docker_engine(ref, name, limits, cache_dir or default_cache_dir())
     if sep and scheme in ("registry", "docker") and not os.path.exists(ref):
         return _pull(ref, platform, limits, blobs, registry)
     if sep and scheme in TRANSPORTS and not os.path.exists(ref):

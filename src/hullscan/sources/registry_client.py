@@ -23,13 +23,14 @@ from typing import Any
 
 import httpx
 
+from hullscan.blob import BlobRef
 from hullscan.errors import HullscanError, ImageError, RegistryError, TooLarge, shown
 from hullscan.references import Reference, _hostname, _port, is_loopback
 from hullscan.sources import registry_auth
 from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, load_json
 from hullscan.sources.registry_auth import Credentials
 from hullscan.sources.registry_settings import RegistrySettings
-from hullscan.streams import Limits
+from hullscan.streams import CHUNK, Limits
 
 MAX_REDIRECTS = 5
 MAX_TOKEN_BYTES = 1024 * 1024
@@ -292,7 +293,7 @@ class RegistryClient:
 
     @contextmanager
     def request(self, method: str, path: str, *, accept: str | None = None,
-                headers: dict[str, str] | None = None, content: bytes | None = None,
+                headers: dict[str, str] | None = None, content: bytes | BlobRef | None = None,
                 url: str | None = None) -> Iterator[httpx.Response]:
         """Any API call: ``path`` is relative to ``/v2/<repo>/`` unless ``url`` (an upload
         location) is given. Answers a 401 challenge once per new scope (a push needs a
@@ -334,7 +335,7 @@ class RegistryClient:
                              mid_body=mid_body)
 
     def _respond(self, method: str, path: str, url: str | None, headers: dict[str, str],
-                 content: bytes | None) -> httpx.Response:
+                 content: bytes | BlobRef | None) -> httpx.Response:
         retry = method in ("GET", "HEAD")
         attempts = self.settings.retries + 1 if retry else 1
         for attempt in range(attempts):
@@ -363,10 +364,11 @@ class RegistryClient:
         _sleep(backoff_delay(attempt, retry_after))
 
     def _send(self, method: str, url: str, headers: dict[str, str],
-              content: bytes | None = None) -> httpx.Response:
+              content: bytes | BlobRef | None = None) -> httpx.Response:
         if self._auth_header:
             headers = {**headers, "Authorization": self._auth_header}
-        request = self.client.build_request(method, url, headers=headers, content=content)
+        body = _chunks(content) if isinstance(content, BlobRef) else content  # fresh per try
+        request = self.client.build_request(method, url, headers=headers, content=body)
         resp = self.client.send(request, stream=True)
         if self._auth_key is not None and resp.status_code != 401:
             self._worked.add(self._auth_key)
@@ -476,6 +478,13 @@ class RegistryClient:
             raise RegistryError(f"{self.ref.name}: HTTP {code} fetching {what} (gave up "
                                 f"after {self.settings.retries} retries)", status=code)
         raise RegistryError(f"{self.ref.name}: HTTP {code} fetching {what}", status=code)
+
+
+def _chunks(blob: BlobRef) -> Iterator[bytes]:
+    """An upload body read from a file as it is sent (a layer is never held in memory)."""
+    with blob.open() as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
 
 
 def _timed(chunks: Iterable[bytes], deadline: float | None, what: str, timeout: float,

@@ -8,6 +8,7 @@ import hashlib
 
 import httpx
 
+from hullscan.blob import BlobRef
 from hullscan.errors import HullscanError, shown
 from hullscan.sources.registry_client import RegistryClient
 
@@ -26,9 +27,16 @@ def blob_exists(client: RegistryClient, digest: str) -> bool:
         return resp.status_code == 200
 
 
-def push_blob(client: RegistryClient, data: bytes, what: str = "blob") -> str:
-    """Upload ``data`` unless the repository has it already; returns its digest."""
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+def push_blob(client: RegistryClient, data: bytes | BlobRef, what: str = "blob",
+              digest: str | None = None) -> str:
+    """Upload ``data`` unless the repository has it already; returns its digest. A large
+    blob is given as a file region with its (known) digest, and streamed."""
+    if isinstance(data, bytes):
+        digest, size = "sha256:" + hashlib.sha256(data).hexdigest(), len(data)
+    elif digest is None or data.length is None:
+        raise ValueError("a streamed blob needs its digest and length")
+    else:
+        size = data.length
     if blob_exists(client, digest):
         return digest
     with client.request("POST", "blobs/uploads/",
@@ -44,7 +52,7 @@ def push_blob(client: RegistryClient, data: bytes, what: str = "blob") -> str:
     url = url.copy_merge_params({"digest": digest})
     with client.request("PUT", f"blobs/uploads ({what})", url=str(url), content=data,
                         headers={"Content-Type": "application/octet-stream",
-                                 "Content-Length": str(len(data))}) as resp:
+                                 "Content-Length": str(size)}) as resp:
         if resp.status_code not in (201, 204):
             raise _refused(client, resp.status_code, what)
     return digest

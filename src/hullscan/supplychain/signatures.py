@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hullscan.errors import DigestMismatch, HullscanError, ImageError, shown
-from hullscan.references import Reference, parse_reference, split_path_and_tag
+from hullscan.references import Reference, engine_name, parse_reference, split_path_and_tag
 from hullscan.sources.interface import MEDIA_OCI_MANIFEST, load_json, sha256_digest
 from hullscan.sources.oci import REF_NAME, available_tags, is_sidecar
 from hullscan.sources.registry_client import RegistryClient
@@ -87,6 +87,9 @@ def parse_target(ref: str, settings: RegistrySettings | None = None) -> Target:
     default = settings.default_registry if settings else "docker.io"
     scheme, sep, rest = ref.partition(":")
     exists = os.path.exists(ref)
+    if engine_name(ref) is not None:
+        raise HullscanError(f"{ref}: {NOT_HERE}, not in a Docker engine (push the image to a "
+                            "registry, or copy it to an OCI layout with skopeo copy ... oci:DIR)")
     if sep and scheme in ("registry", "docker") and not exists:
         return Target(ref, reference=parse_reference(ref, default))
     if sep and scheme == "oci" and not exists:
