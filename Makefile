@@ -17,7 +17,7 @@ demo: $(BIN)/hullscan
 test: $(BIN)/pytest corpus peers references
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/mypy
-	PEERS_BIN=$(PEERS)/bin HULLSCAN_CORPUS=$(CORPUS) $(BIN)/pytest -p no:cacheprovider
+	PEERS_BIN=$(PEERS)/bin HULLSCAN_CORPUS=$(CORPUS) $(BIN)/pytest -p no:cacheprovider -n 2 --durations=20
 
 # Lint, types and every test that needs no corpus image: no root, no network.
 check: $(BIN)/pytest
