@@ -15,53 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
 from packageurl import PackageURL
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import median_run, peer
+
 IMAGES = ["debian-bookworm", "debian-bullseye", "app-python", "app-node",
           "secrets-and-misconfig", "binaries", "multi-layer-big"]
-
-
-def peer(name: str) -> str | None:
-    base = os.environ.get("PEERS_BIN")
-    path = os.path.join(base, name) if base else shutil.which(name)
-    return path if path and os.path.exists(path) else None
-
-
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one run; exits on failure."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=dict(os.environ, SYFT_CHECK_FOR_APP_UPDATE="false", NO_COLOR="1"))
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    assert proc.stderr is not None
-    err = proc.stderr.read().decode(errors="replace")
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
-
-
-def median_run(cmd: list[str], runs: int, fresh: Path | None = None) -> tuple[float, float]:
-    """Median of ``runs`` runs; ``fresh`` is a cache directory emptied before each."""
-    walls, rss = [], []
-    for _ in range(runs):
-        if fresh is not None:
-            shutil.rmtree(fresh, ignore_errors=True)
-        w, r = timed(cmd)
-        walls.append(w)
-        rss.append(r)
-    return statistics.median(walls), statistics.median(rss)
 
 
 def purl_types(cyclonedx_file: Path) -> Counter[str]:

@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_inventory import median_run, peer, print_results, purl_types
+from bench_inventory import print_results, purl_types
+from benchlib import median_run, peer
 
 from localregistry import SKOPEO, start_registry, stop_registry
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_inventory import IMAGES, median_run, peer
+from bench_inventory import IMAGES
+from benchlib import median_run, peer
 
 
 def main() -> None:
