@@ -30,9 +30,6 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 
 Opener = Callable[[], IO[bytes]]
-#: tarfile's stream buffer: its reads slice this buffer for every 512-byte header, so a
-#: large one costs copies; the layer stream below it already reads in 1 MiB chunks
-TAR_BUFSIZE = 16 * 1024
 
 
 @dataclass
@@ -112,11 +109,14 @@ class TarLayerSource(LayerSource):
         """The layer's raw tar headers, in order, each with the archive its content is
         read from (before the next member); both digests are checked at the end."""
         raw = self.blob.open()
+        stream = None
         try:
             stream = open_layer_stream(raw, self.label, self.digest, self.size,  # type: ignore[arg-type]
                                        self.diff_id, limits)
             try:
-                tf = tarfile.open(fileobj=stream.tar, mode="r|", bufsize=TAR_BUFSIZE)  # noqa: SIM115
+                # random-access mode on a forward-only reader: headers are parsed by
+                # tarfile (PAX, GNU long names, sparse files), skipped data is not copied
+                tf = tarfile.open(fileobj=stream.tar, mode="r:")  # noqa: SIM115
             except tarfile.TarError as e:
                 raise ImageError(f"{self.label}: not a valid tar archive ({e})") from None
             count = 0
@@ -127,7 +127,7 @@ class TarLayerSource(LayerSource):
                     raise ImageError(f"{self.label}: corrupt tar archive ({e})") from None
                 if member is None:
                     break
-                tf.members.clear()  # type: ignore[attr-defined]  # stream mode would otherwise keep every header
+                tf.members.clear()  # type: ignore[attr-defined]  # keep memory flat: no header is kept
                 count += 1
                 if count > limits.max_entries:
                     raise ImageError(f"{self.label}: more than {limits.max_entries} entries "
@@ -135,6 +135,8 @@ class TarLayerSource(LayerSource):
                 yield tf, member
             stream.verify()
         finally:
+            if stream is not None:
+                stream.close()
             raw.close()
 
 

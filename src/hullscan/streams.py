@@ -1,19 +1,23 @@
 """Byte streams that verify and bound what they carry.
 
-A layer blob is read once through a chain of these: the raw blob is hashed
-(and its size checked) against the manifest's digest, decompressed (gzip or
-zstd, sniffed from the magic bytes), bounded against decompression bombs, and
-hashed again against the config's diff-id. Nothing is buffered beyond one
-chunk, so memory stays flat however large the layer is.
+A layer blob is read once through a chain of stages that hand each other chunks:
+the raw blob is read into a few reused buffers and hashed (and its size checked)
+against the manifest's digest, decompressed (gzip or zstd, sniffed from the magic
+bytes), hashed again against the config's diff-id — unless it is uncompressed, when
+one hash serves both — and bounded against decompression bombs. Hashing runs on a
+worker thread, overlapping the rest. Nothing is buffered beyond a few chunks, so
+memory stays flat however large the layer is.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+from collections import deque
 from collections.abc import Generator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import zstandard
 
@@ -36,6 +40,8 @@ DEFLATE_LEVEL = 2 if zlib.__name__.endswith("isal_zlib") else 6
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CHUNK = 1024 * 1024
+#: decompressed bytes per chunk
+OUT_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,108 +70,208 @@ def parse_digest(digest: str) -> tuple[str, str]:
     return algo, hexpart
 
 
-class DigestReader(io.RawIOBase):
-    """Hashes everything read through it; ``verify()`` checks digest and size at the end."""
+class _Source(Protocol):
+    """One stage of a layer's byte pipeline: hands out the next chunk, empty at the end.
 
-    def __init__(self, raw: IO[bytes], what: str, digest: str | None = None,
-                 size: int | None = None, algo: str = "sha256") -> None:
-        self._raw = raw
-        self._what = what
-        self._expected = digest
-        self._size = size
-        if digest:
-            algo, _ = parse_digest(digest)
-        self._hash = hashlib.new(algo)
-        self._algo = algo
-        self.count = 0
+    A chunk may be a view into a buffer the stage reuses: it stays valid until the
+    stage is asked for ``RING - 1`` more chunks, and its consumer is done with it by then.
+    """
 
-    def readable(self) -> bool:
-        return True
+    def next_chunk(self) -> memoryview | bytes: ...
 
-    def readinto(self, b: Any) -> int:
-        data = self._raw.read(len(b))
-        n = len(data)
-        b[:n] = data
-        if n:
-            self._hash.update(data)
-            self.count += n
-            if self._size is not None and self.count > self._size:
-                raise ImageError(f"{self._what}: larger than the {self._size} bytes "
-                                 "its descriptor declares")
-        return n
 
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
+@dataclass
+class _Check:
+    """One digest (and size) a stream must match; several checks may share one hash."""
+
+    what: str
+    expected: str | None
+    size: int | None
+    hasher: Any
+    algo: str
 
     @property
     def digest(self) -> str:
-        return f"{self._algo}:{self._hash.hexdigest()}"
+        return f"{self.algo}:{self.hasher.hexdigest()}"
 
-    def verify(self) -> str:
-        """Drain the rest, then check; returns the computed digest."""
-        self.drain()
-        if self._size is not None and self.count != self._size:
-            raise ImageError(f"{self._what}: size {self.count} does not match the declared "
-                             f"{self._size} (truncated or tampered)")
-        if self._expected and self.digest != self._expected:
-            raise ImageError(f"{self._what}: digest mismatch: expected {self._expected}, "
+    def verify(self, count: int) -> str:
+        if self.size is not None and count != self.size:
+            raise ImageError(f"{self.what}: size {count} does not match the declared "
+                             f"{self.size} (truncated or tampered)")
+        if self.expected and self.digest != self.expected:
+            raise ImageError(f"{self.what}: digest mismatch: expected {self.expected}, "
                              f"got {self.digest} (corrupt or tampered)")
         return self.digest
 
 
-class GzipReader(io.RawIOBase):
-    """Streaming gzip (multi-member) that refuses truncated input."""
+def _checks(specs: list[tuple[str, str | None, int | None]]) -> list[_Check]:
+    """A check per (what, digest, size); checks of one algorithm share one hash object
+    (an uncompressed layer's blob digest and diff-id are the same bytes: hashed once)."""
+    hashers: dict[str, Any] = {}
+    out = []
+    for what, digest, size in specs:
+        algo = parse_digest(digest)[0] if digest else "sha256"
+        if algo not in hashers:
+            hashers[algo] = hashlib.new(algo)
+        out.append(_Check(what, digest, size, hashers[algo], algo))
+    return out
 
-    def __init__(self, raw: IO[bytes], what: str) -> None:
+
+def _update(hashers: tuple[Any, ...], data: memoryview | bytes) -> None:
+    for h in hashers:
+        h.update(data)
+
+
+class HashPipe:
+    """Feeds hash objects on one worker thread, in order: hashlib releases the GIL on
+    large buffers, so hashing overlaps reading, inflating and tar parsing. At most
+    ``MAX_PENDING`` chunks wait, which bounds the memory held for them."""
+
+    MAX_PENDING = 4
+
+    def __init__(self, threaded: bool = True) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="hullscan-hash") \
+            if threaded else None
+        self._pending: deque[Future[None]] = deque()
+
+    def update(self, hashers: tuple[Any, ...], data: memoryview | bytes) -> Future[None] | None:
+        if self._pool is None:
+            _update(hashers, data)
+            return None
+        future = self._pool.submit(_update, hashers, data)
+        self._pending.append(future)
+        while len(self._pending) > self.MAX_PENDING:
+            self._pending.popleft().result()
+        return future
+
+    def flush(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+class _FileChunks:
+    """Reads the raw blob into a ring of reused buffers (no allocation per chunk), hashing
+    each chunk as it arrives; a buffer is refilled only once its hash is done."""
+
+    RING = 4
+
+    def __init__(self, raw: IO[bytes], checks: list[_Check], pipe: HashPipe,
+                 chunk: int = CHUNK) -> None:
         self._raw = raw
-        self._what = what
-        self._d = zlib.decompressobj(31)
-        #: compressed bytes not yet given to a decompressor
-        self._input = b""
-        self._buf = b""
-        self._finished = False
+        self._checks = checks
+        self._hashers = tuple(dict.fromkeys(c.hasher for c in checks))
+        self._pipe = pipe
+        self._bufs = [bytearray(chunk) for _ in range(self.RING)]
+        self._futures: list[Future[None] | None] = [None] * self.RING
+        self._next = 0
+        self.count = 0
+
+    def next_chunk(self) -> memoryview:
+        i = self._next
+        self._next = (i + 1) % self.RING
+        if (pending := self._futures[i]) is not None:
+            pending.result()
+        view = memoryview(self._bufs[i])
+        n = self._raw.readinto(view) or 0  # type: ignore[attr-defined]
+        if not n:
+            return view[:0]
+        self.count += n
+        for c in self._checks:
+            if c.size is not None and self.count > c.size:
+                raise ImageError(f"{c.what}: larger than the {c.size} bytes "
+                                 "its descriptor declares")
+        view = view[:n]
+        self._futures[i] = self._pipe.update(self._hashers, view)
+        return view
+
+
+class _Hashed:
+    """Hashes the chunks of a stage that hands out fresh bytes (the decompressors)."""
+
+    def __init__(self, src: _Source, checks: list[_Check], pipe: HashPipe) -> None:
+        self._src = src
+        self._hashers = tuple(dict.fromkeys(c.hasher for c in checks))
+        self._pipe = pipe
+
+    def next_chunk(self) -> memoryview | bytes:
+        data = self._src.next_chunk()
+        if data:
+            self._pipe.update(self._hashers, data)
+        return data
+
+
+class _AsRaw(io.RawIOBase):
+    """A stage as a raw file, for readers that want one (zstandard's stream reader)."""
+
+    def __init__(self, src: _Source) -> None:
+        self._src = src
+        self._rest: memoryview | bytes = b""
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
-        want = len(b)
-        while not self._buf and not self._finished:
-            self._fill(want)
-        n = min(want, len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+        if not self._rest:
+            self._rest = self._src.next_chunk()
+        n = min(len(b), len(self._rest))
+        b[:n] = self._rest[:n]
+        self._rest = self._rest[n:]
         return n
 
-    def _fill(self, want: int) -> None:
+
+class _Gunzip:
+    """Streaming gzip (multi-member) that refuses truncated input."""
+
+    def __init__(self, src: _Source, what: str) -> None:
+        self._src = src
+        self._what = what
+        self._d = zlib.decompressobj(31)
+        #: compressed bytes not yet given to a decompressor
+        self._input: memoryview | bytes = b""
+        self._finished = False
+
+    def next_chunk(self) -> memoryview | bytes:
+        while not self._finished:
+            out = self._fill()
+            if out:
+                return out
+        return b""
+
+    def _fill(self) -> bytes:
         d = self._d
         if not self._input:
-            self._input = self._raw.read(CHUNK)
+            self._input = self._src.next_chunk()
             if not self._input:
                 if not d.eof:
                     raise ImageError(f"{self._what}: truncated gzip stream")
                 self._finished = True
-                return
+                return b""
         if d.eof:
             # between members: another member follows (concatenated members are one
             # stream, e.g. eStargz layers), or zero padding up to the end
-            if not self._input.strip(b"\0"):
+            rest = bytes(self._input)
+            if not rest.strip(b"\0"):
                 self._input = b""
-                return
-            if len(self._input) < len(GZIP_MAGIC):
-                more = self._raw.read(CHUNK)
+                return b""
+            if len(rest) < len(GZIP_MAGIC):
+                more = self._src.next_chunk()
                 if more:
-                    self._input += more
-                    return
-            if not self._input.startswith(GZIP_MAGIC):
+                    self._input = rest + bytes(more)
+                    return b""
+            if not rest.startswith(GZIP_MAGIC):
                 raise ImageError(f"{self._what}: garbage after the gzip stream")
+            self._input = rest
             self._d = d = zlib.decompressobj(31)
         try:
-            self._buf = d.decompress(self._input, max(want, CHUNK))
+            out = d.decompress(self._input, OUT_CHUNK)
         except _INFLATE_ERROR as e:
             raise ImageError(f"{self._what}: corrupt gzip stream ({e})") from None
         self._input = d.unused_data if d.eof else d.unconsumed_tail
+        return out
 
 
 def _zstd_frames(what: str) -> Generator[tuple[int, bool], bytes, None]:
@@ -242,58 +348,23 @@ class _ZstdFrameCheck(io.RawIOBase):
         return n
 
 
-class ZstdReader(io.RawIOBase):
+class _Unzstd:
     """Streaming zstd that refuses truncated input."""
 
-    def __init__(self, raw: IO[bytes], what: str) -> None:
+    def __init__(self, src: _Source, what: str) -> None:
         self._what = what
-        self._check = _ZstdFrameCheck(raw, what)
+        self._check = _ZstdFrameCheck(_AsRaw(src), what)  # type: ignore[arg-type]
         self._r = zstandard.ZstdDecompressor().stream_reader(
             self._check, read_across_frames=True)  # type: ignore[arg-type]
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
+    def next_chunk(self) -> bytes:
         try:
-            data = self._r.read(len(b))
+            data: bytes = self._r.read(OUT_CHUNK)
         except zstandard.ZstdError as e:
             raise ImageError(f"{self._what}: corrupt or truncated zstd stream ({e})") from None
-        n = len(data)
-        if not n and len(b) and not self._check.complete:
+        if not data and not self._check.complete:
             raise ImageError(f"{self._what}: truncated zstd stream")
-        b[:n] = data
-        return n
-
-
-class BoundedReader(io.RawIOBase):
-    """Stops a decompression bomb: bounds total output and the output/input ratio."""
-
-    def __init__(self, inner: IO[bytes], compressed: DigestReader | None, limits: Limits,
-                 what: str) -> None:
-        self._inner = inner
-        self._compressed = compressed
-        self._limits = limits
-        self._what = what
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self._inner.read(len(b))
-        n = len(data)
-        b[:n] = data
-        self.count += n
-        lim = self._limits
-        if self.count > lim.max_layer_bytes:
-            raise ImageError(f"{self._what}: more than {lim.max_layer_bytes} bytes uncompressed "
-                             "(limit reached; a decompression bomb?)")
-        if (self._compressed is not None and self.count > lim.ratio_after
-                and self.count > lim.max_ratio * max(self._compressed.count, 1)):
-            raise ImageError(f"{self._what}: decompresses more than {lim.max_ratio}:1 "
-                             "(a decompression bomb?)")
-        return n
+        return data
 
 
 def gzip_compressor() -> Any:
@@ -310,59 +381,173 @@ def sniff_compression(head: bytes) -> str:
     return "none"
 
 
-class PeekReader(io.RawIOBase):
-    """Lets the first bytes be looked at, then reads on as if nothing happened."""
+class LayerReader(io.RawIOBase):
+    """The uncompressed layer as a file that only moves forward, for ``tarfile``'s
+    random-access mode: a header is read where it is, and the data of a member nobody
+    wants is passed over chunk by chunk (still hashed, never copied), instead of being
+    read through ``tarfile``'s stream buffer 16 KiB at a time. Bounds the total size and
+    the decompression ratio (bombs), and any single read (a hostile header size)."""
 
-    def __init__(self, raw: IO[bytes], peek_size: int = 8) -> None:
+    #: the most one ``read`` may ask for: tar headers and PAX/GNU records are far smaller;
+    #: member data is read through ``tarfile``'s file objects in pieces
+    MAX_READ = 64 * 1024**2
+
+    def __init__(self, src: _Source, raw: _FileChunks, limits: Limits, what: str,
+                 compressed: bool) -> None:
+        self._src = src
         self._raw = raw
-        self.head = raw.read(peek_size)
-        self._pending = self.head
+        self._limits = limits
+        self._what = what
+        self._compressed = compressed
+        self._chunk: memoryview | bytes = b""
+        self._at = 0  # position in the chunk
+        self._base = 0  # stream offset of the chunk's start
+        self.count = 0  # bytes handed out by the source so far
 
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._base + self._at
+
+    def _advance(self) -> bool:
+        """Move to the next chunk; False at the end of the stream."""
+        self._base += len(self._chunk)
+        self._chunk = self._src.next_chunk()
+        self._at = 0
+        n = len(self._chunk)
+        if not n:
+            return False
+        self.count += n
+        lim = self._limits
+        if self.count > lim.max_layer_bytes:
+            raise ImageError(f"{self._what}: more than {lim.max_layer_bytes} bytes uncompressed "
+                             "(limit reached; a decompression bomb?)")
+        if (self._compressed and self.count > lim.ratio_after
+                and self.count > lim.max_ratio * max(self._raw.count, 1)):
+            raise ImageError(f"{self._what}: decompresses more than {lim.max_ratio}:1 "
+                             "(a decompression bomb?)")
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            size = self.MAX_READ + 1
+        if size > self.MAX_READ:
+            raise ImageError(f"{self._what}: a tar record of more than {self.MAX_READ} bytes "
+                             "(corrupt or hostile)")
+        at = self._at
+        end = at + size
+        if end <= len(self._chunk):
+            self._at = end
+            return bytes(self._chunk[at:end])
+        parts = [bytes(self._chunk[at:])]
+        need = size - len(parts[0])
+        self._at = len(self._chunk)
+        while need and self._advance():
+            piece = self._chunk[:need]
+            parts.append(bytes(piece))
+            self._at = len(piece)
+            need -= len(piece)
+        return b"".join(parts)
+
     def readinto(self, b: Any) -> int:
-        if self._pending:
-            n = min(len(b), len(self._pending))
-            b[:n] = self._pending[:n]
-            self._pending = self._pending[n:]
-            return n
-        data = self._raw.read(len(b))
-        b[: len(data)] = data
+        data = self.read(len(b))
+        b[:len(data)] = data
         return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self.tell()
+        elif whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("a layer stream cannot seek from its end")
+        skip = offset - self.tell()
+        if skip < 0:
+            raise io.UnsupportedOperation("a layer stream cannot seek backwards")
+        while skip > len(self._chunk) - self._at:
+            skip -= len(self._chunk) - self._at
+            self._at = len(self._chunk)
+            if not self._advance():
+                return self.tell()  # past the end: the next read comes back empty
+        self._at += skip
+        return self.tell()
+
+    def drain(self) -> None:
+        self._at = len(self._chunk)
+        while self._advance():
+            self._at = len(self._chunk)
 
 
 @dataclass
 class LayerStream:
     """A decompressed, verified, bounded view of a layer blob."""
 
-    tar: io.BufferedReader[Any]
-    compressed: DigestReader
-    uncompressed: DigestReader
+    tar: LayerReader
     compression: str
+    _raw: _FileChunks
+    _blob: _Check
+    _diff: _Check
+    _pipe: HashPipe
 
     def verify(self) -> None:
-        """Read to the end of both streams and check both digests."""
-        self.uncompressed.verify()
-        self.compressed.verify()
+        """Read to the end of the stream and check the diff-id, then the blob digest."""
+        self.tar.drain()
+        self._pipe.flush()
+        self._diff.verify(self.tar.count)
+        self._blob.verify(self._raw.count)
+
+    def close(self) -> None:
+        self._pipe.close()
 
 
 def open_layer_stream(raw: IO[bytes], what: str, digest: str | None, size: int | None,
-                      diff_id: str | None, limits: Limits) -> LayerStream:
-    """Chain blob digest check → decompression → bomb bounds → diff-id check."""
-    compressed = DigestReader(raw, f"{what} blob", digest, size)
-    peek = PeekReader(compressed)  # type: ignore[arg-type]
-    kind = sniff_compression(peek.head)
-    decompressed: IO[bytes]
-    if kind == "gzip":
-        decompressed = GzipReader(peek, what)  # type: ignore[arg-type,assignment]
-    elif kind == "zstd":
-        decompressed = ZstdReader(peek, what)  # type: ignore[arg-type,assignment]
+                      diff_id: str | None, limits: Limits, threaded: bool = True
+                      ) -> LayerStream:
+    """Chain blob digest check → decompression → bomb bounds → diff-id check.
+
+    The compression is sniffed from the first bytes; for an uncompressed layer the blob
+    and the diff-id are one hash of one pass."""
+    pipe = HashPipe(threaded)
+    blob_spec = (f"{what} blob", digest, size)
+    diff_spec = (f"{what} (uncompressed, diff-id)", diff_id, None)
+    # sniffing needs the first chunk, which must be hashed by then: hash it with the
+    # blob's hash, and with the diff-id's too when the layer turns out uncompressed
+    checks = _checks([blob_spec, diff_spec])
+    source = _FileChunks(raw, checks[:1], pipe)
+    # the first chunk is read (and hashed) before the compression is known
+    first = source.next_chunk()
+    kind = sniff_compression(bytes(first[:8]))
+    stage: _Source
+    if kind == "none":
+        blob, diff = checks
+        if blob.algo != diff.algo:  # rare (a sha512 blob digest): hashed here, in step
+            diff.hasher.update(first)
+        else:
+            diff.hasher = blob.hasher
+        source._checks = [blob]
+        source._hashers = tuple(dict.fromkeys((blob.hasher, diff.hasher)))
+        stage = _Prepend(first, source)
     else:
-        decompressed = peek  # type: ignore[assignment]
-    bounded = BoundedReader(decompressed, compressed, limits, what)
-    uncompressed = DigestReader(bounded, f"{what} (uncompressed, diff-id)",  # type: ignore[arg-type]
-                                diff_id)
-    tar = io.BufferedReader(uncompressed, CHUNK)
-    return LayerStream(tar=tar, compressed=compressed, uncompressed=uncompressed,
-                       compression=kind)
+        blob, diff = checks[0], _checks([diff_spec])[0]
+        inflate = _Gunzip if kind == "gzip" else _Unzstd
+        stage = _Hashed(inflate(_Prepend(first, source), what), [diff], pipe)
+    reader = LayerReader(stage, source, limits, what, compressed=kind != "none")
+    return LayerStream(tar=reader, compression=kind, _raw=source, _blob=blob, _diff=diff,
+                       _pipe=pipe)
+
+
+class _Prepend:
+    """A chunk already taken from a stage, then the rest of the stage."""
+
+    def __init__(self, first: memoryview | bytes, src: _Source) -> None:
+        self._first: memoryview | bytes | None = first
+        self._src = src
+
+    def next_chunk(self) -> memoryview | bytes:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return self._src.next_chunk()
+
