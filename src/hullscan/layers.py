@@ -9,6 +9,7 @@ cache stores.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
@@ -24,8 +25,12 @@ from hullscan.blob import BlobRef
 from hullscan.errors import ImageError
 from hullscan.model import FileInfo, FileType
 from hullscan.paths import UnsafePath, normalize
-from hullscan.streams import Limits, open_layer_stream
+from hullscan.streams import LayerStream, Limits, open_layer_stream
+from hullscan.tarstream import Member, TarMembers
 
+_FILE_TYPES = {tarfile.SYMTYPE: FileType.SYMLINK, tarfile.LNKTYPE: FileType.HARDLINK,
+               tarfile.DIRTYPE: FileType.DIR, tarfile.CHRTYPE: FileType.CHAR,
+               tarfile.BLKTYPE: FileType.BLOCK, tarfile.FIFOTYPE: FileType.FIFO}
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 
@@ -102,20 +107,19 @@ class TarLayerSource(LayerSource):
     diff_id: str | None
 
     def walk(self, limits: Limits) -> Iterator[Entry]:
-        for tf, member in self.members(limits):
-            yield from _tar_entry(tf, member)
+        with self._stream(limits) as stream:
+            members = TarMembers(stream.tar, self.label)
+            for count, member in enumerate(members, 1):
+                self._count(count, limits)
+                yield from _tar_entry(members, member)
+            stream.verify()
 
     def members(self, limits: Limits) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
-        """The layer's raw tar headers, in order, each with the archive its content is
-        read from (before the next member); both digests are checked at the end."""
-        raw = self.blob.open()
-        stream = None
-        try:
-            stream = open_layer_stream(raw, self.label, self.digest, self.size,  # type: ignore[arg-type]
-                                       self.diff_id, limits)
+        """The layer's raw tar headers as tarfile reads them (every PAX record, device
+        numbers, owners' names), in order, each with the archive its content is read from
+        (before the next member); both digests are checked at the end."""
+        with self._stream(limits) as stream:
             try:
-                # random-access mode on a forward-only reader: headers are parsed by
-                # tarfile (PAX, GNU long names, sparse files), skipped data is not copied
                 tf = tarfile.open(fileobj=stream.tar, mode="r:")  # noqa: SIM115
             except tarfile.TarError as e:
                 raise ImageError(f"{self.label}: not a valid tar archive ({e})") from None
@@ -127,20 +131,32 @@ class TarLayerSource(LayerSource):
                     raise ImageError(f"{self.label}: corrupt tar archive ({e})") from None
                 if member is None:
                     break
-                tf.members.clear()  # type: ignore[attr-defined]  # keep memory flat: no header is kept
+                tf.members.clear()  # type: ignore[attr-defined]  # keep memory flat
                 count += 1
-                if count > limits.max_entries:
-                    raise ImageError(f"{self.label}: more than {limits.max_entries} entries "
-                                     "(limit reached)")
+                self._count(count, limits)
                 yield tf, member
             stream.verify()
+
+    def _count(self, count: int, limits: Limits) -> None:
+        if count > limits.max_entries:
+            raise ImageError(f"{self.label}: more than {limits.max_entries} entries "
+                             "(limit reached)")
+
+    @contextlib.contextmanager
+    def _stream(self, limits: Limits) -> Iterator[LayerStream]:
+        raw = self.blob.open()
+        stream = None
+        try:
+            stream = open_layer_stream(raw, self.label, self.digest, self.size,  # type: ignore[arg-type]
+                                       self.diff_id, limits)
+            yield stream
         finally:
             if stream is not None:
                 stream.close()
             raw.close()
 
 
-def _tar_entry(tf: tarfile.TarFile, m: tarfile.TarInfo) -> Iterator[Entry]:
+def _tar_entry(members: TarMembers, m: Member) -> Iterator[Entry]:
     try:
         path = normalize(m.name)
     except UnsafePath:
@@ -157,35 +173,23 @@ def _tar_entry(tf: tarfile.TarFile, m: tarfile.TarInfo) -> Iterator[Entry]:
             yield Entry(whiteout=f"{parent}/{base[len(WHITEOUT_PREFIX):]}".lstrip("/"))
         return
     linkname = ""
-    if m.issym():
-        ftype, linkname = FileType.SYMLINK, m.linkname
-    elif m.islnk():
+    ftype = _FILE_TYPES.get(m.type, FileType.OTHER)
+    if ftype is FileType.SYMLINK:
+        linkname = m.linkname
+    elif ftype is FileType.HARDLINK:
         try:
             linkname = normalize(m.linkname)
         except UnsafePath:
             yield Entry(warning=f"skipped hard link {path!r}: target escapes the image root")
             return
-        ftype = FileType.HARDLINK
     elif m.isreg():
         ftype = FileType.REG
-    elif m.isdir():
-        ftype = FileType.DIR
-    elif m.ischr():
-        ftype = FileType.CHAR
-    elif m.isblk():
-        ftype = FileType.BLOCK
-    elif m.isfifo():
-        ftype = FileType.FIFO
-    else:
-        ftype = FileType.OTHER
     info = FileInfo(path, ftype, m.size if ftype is FileType.REG else 0, m.mode, m.uid, m.gid,
-                    linkname, int(m.mtime))
+                    linkname, m.mtime)
     opener: Opener | None = None
     if ftype is FileType.REG:
         def opener() -> IO[bytes]:
-            f = tf.extractfile(m)
-            assert f is not None
-            return f
+            return members.open(m)
     yield Entry(info=info, opener=opener)
 
 

@@ -458,6 +458,31 @@ class LayerReader(io.RawIOBase):
         b[:len(data)] = data
         return len(data)
 
+    def read_upto(self, size: int) -> memoryview | bytes:
+        """At most ``size`` bytes, as they lie in the current chunk (no join, no copy);
+        empty only at the end of the stream."""
+        if self._at >= len(self._chunk) and not self._advance():
+            return b""
+        at = self._at
+        piece = self._chunk[at:at + size]
+        self._at = at + len(piece)
+        return piece
+
+    def peek_block(self, size: int) -> bytes:
+        """The next ``size`` bytes (fewer at the end), without moving."""
+        at = self._at
+        if at + size <= len(self._chunk):
+            return bytes(self._chunk[at:at + size])
+        # a block across two chunks: carry the tail into the next one (once per chunk)
+        tail = bytes(self._chunk[at:])
+        start = self._base + at
+        if not self._advance():
+            self._chunk, self._base, self._at = tail, start, 0
+            return tail
+        self._chunk = tail + bytes(self._chunk)
+        self._base, self._at = start, 0
+        return bytes(self._chunk[:size])
+
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_CUR:
             offset += self.tell()
