@@ -163,14 +163,17 @@ class _Data(io.RawIOBase):
         return True
 
     def readinto(self, b: Any) -> int:
-        n = min(len(b), self._end - self._pos)
-        if n <= 0:
-            return 0
-        if self._reader.tell() != self._pos:
-            self._reader.seek(self._pos)  # forward only: refuses to go back
-        data = self._reader.read_upto(n)
-        if not data:
-            raise ImageError("unexpected end of data in a tar member (truncated layer)")
-        b[:len(data)] = data
-        self._pos += len(data)
-        return len(data)
+        """Fills ``b`` up to the member's end (readers expect ``read(n)`` to be whole, as
+        tarfile's file objects are)."""
+        want = min(len(b), self._end - self._pos)
+        done = 0
+        while done < want:
+            if self._reader.tell() != self._pos:
+                self._reader.seek(self._pos)  # forward only: refuses to go back
+            data = self._reader.read_upto(want - done)
+            if not data:
+                raise ImageError("unexpected end of data in a tar member (truncated layer)")
+            b[done:done + len(data)] = data
+            done += len(data)
+            self._pos += len(data)
+        return done
