@@ -797,3 +797,34 @@ def test_hostile_text_scans_in_linear_time(engine: SecretEngine) -> None:
     start = time.perf_counter()
     engine.scan_text(hostile, "app/.env")
     assert time.perf_counter() - start < 5
+
+
+# --- the keyword prefilter ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("use_hyperscan", [True, False], ids=["hyperscan", "ahocorasick"])
+def test_keyword_index_finds_each_keyword_once_ignoring_ascii_case(use_hyperscan: bool) -> None:
+    import pickle
+
+    from hullscan.secrets.keywords import KeywordIndex, hyperscan
+
+    if use_hyperscan and hyperscan is None:
+        pytest.skip("no hyperscan wheel for this platform")
+    index = KeywordIndex(["ghp_", "aws_secret", "-----begin", "a.b*c", "pässwort"],
+                         use_hyperscan=use_hyperscan)
+    data = ("x GHP_abc ghp_def AWS_Secret=1 -----BEGIN RSA a.b*c PÄSSWORT axb\n"
+            * 50).encode()
+    assert index.find(data) == {0, 1, 2, 3, 4}
+    assert index.find(b"ghp aws-secret a.bxc pass") == set()  # literal, not a pattern
+    assert index.find(b"") == set()
+    assert index.find(b"\xff\xfe ghp_\x00 binary") == {0}
+    # analyzers travel to worker processes: the index rebuilds itself there
+    assert pickle.loads(pickle.dumps(index)).find(data) == {0, 1, 2, 3, 4}
+
+
+def test_files_without_any_keyword_are_not_decoded() -> None:
+    engine = SecretEngine(load_rules(None))
+    assert not engine.worth_decoding(b"plain text with nothing to report\n" * 100, "etc/motd")
+    assert engine.worth_decoding(b"token: ghp_" + b"a" * 36, "etc/motd")
+    # rules gated by their path still see files without shared keywords
+    assert engine.worth_decoding(b"host:5432:db:user:pw\n", "root/.pgpass")

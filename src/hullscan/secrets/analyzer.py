@@ -114,8 +114,11 @@ class SecretAnalyzer(Analyzer):
         if not head or b"\0" in head:
             return None
         data = head + stream.read(max(self.max_size - len(head), 0))
+        if not self.engine.worth_decoding(data, path):
+            return None  # most files: no keyword at all, so no rule could match
         text = data.decode("utf-8", errors="replace")
-        matches = self.engine.scan_text(text, path, generic=not _IN_PACKAGE.search(path))
+        matches = self.engine.scan_text(text, path, generic=not _IN_PACKAGE.search(path),
+                                        data=data)
         if not matches:
             return None
         return AnalyzerResult(findings=[

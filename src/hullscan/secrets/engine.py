@@ -2,12 +2,14 @@
 
 How a text is scanned:
 
-1. **Prefilter.** One Aho-Corasick automaton (pyahocorasick) holds the keywords of
-   every rule without a ``path``; a single pass over the lowercased text yields the
-   rules whose keywords occur. Rules with a ``path`` are first gated by the path
-   (a handful of path regexes), then by a plain substring test of their keywords:
-   their keywords may be very common (``:`` in ``.pgpass``), which would flood the
-   shared automaton with hits. Only the selected rules' regexes run.
+1. **Prefilter.** One multi-pattern matcher (``keywords.KeywordIndex``: Hyperscan,
+   else pyahocorasick) holds the keywords of every rule without a ``path``; a single
+   pass over the bytes yields the rules whose keywords occur (ASCII case ignored).
+   Rules with a ``path`` are first gated by the path (a handful of path regexes),
+   then by a plain substring test of their keywords: their keywords may be very
+   common (``:`` in ``.pgpass``), which would flood the shared matcher with hits.
+   Only the selected rules' regexes run. The secret analyzer asks the prefilter
+   before it decodes a file at all (``worth_decoding``).
 2. **Rules in order**, specific before ``generic``; a match whose secret overlaps one
    already reported is dropped, so ``GITHUB_TOKEN = "ghp_…"`` is reported once, as
    ``github-pat``, not again as ``generic-api-key``.
@@ -44,8 +46,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import ahocorasick  # type: ignore[import-not-found, unused-ignore]
-
+from hullscan.secrets.keywords import KeywordIndex
 from hullscan.secrets.rules import Allowlist, Rule, RuleSet
 
 #: stop at this many matches in one text (a dump of tokens is one problem, not 10 000)
@@ -160,33 +161,41 @@ class SecretEngine:
             if r.path is None:
                 for k in r.keywords:
                     by_keyword.setdefault(k, []).append(i)
-        self._automaton = ahocorasick.Automaton()
-        for k, idxs in by_keyword.items():
-            self._automaton.add_word(k, tuple(idxs))
-        self._has_words = bool(by_keyword)
-        if self._has_words:
-            self._automaton.make_automaton()
+        self._keyword_rules = list(by_keyword.values())
+        self._keywords = KeywordIndex(list(by_keyword))
 
-    def candidates(self, text: str, path: str | None = None, generic: bool = True
-                   ) -> list[int]:
-        """Indices (into ``self.rules``) of the rules whose regex should run on ``text``."""
-        lowered = text.lower()
+    def candidates(self, text: str, path: str | None = None, generic: bool = True,
+                   data: bytes | None = None) -> list[int]:
+        """Indices (into ``self.rules``) of the rules whose regex should run on ``text``
+        (``data``: the bytes ``text`` was decoded from, when there were any)."""
+        if data is None:
+            data = text.encode("utf-8", "surrogatepass")
         found: set[int] = set()
-        if self._has_words:
-            for idxs in {v for _, v in self._automaton.iter(lowered)}:
-                found.update(idxs)
+        for k in self._keywords.find(data, text):
+            found.update(self._keyword_rules[k])
         if path is not None:
+            lowered = None
             for i in self._path_rules:
                 r = self.rules[i]
                 assert r.path is not None
-                if r.path.search(path) and any(k in lowered for k in r.keywords):
-                    found.add(i)
+                if r.path.search(path):
+                    lowered = lowered if lowered is not None else text.lower()
+                    if any(k in lowered for k in r.keywords):
+                        found.add(i)
         if not generic:
             found = {i for i in found if not self.rules[i].generic}
         return sorted(found)
 
-    def scan_text(self, text: str, path: str | None = None, *, generic: bool = True
-                  ) -> list[SecretMatch]:
+    def worth_decoding(self, data: bytes, path: str | None = None) -> bool:
+        """False when no rule can match ``data``: no keyword occurs in it and no rule is
+        gated by its path (the prefilter, on bytes, before any decoding)."""
+        if self._keywords.find(data):
+            return True
+        return path is not None and any(
+            self.rules[i].path.search(path) for i in self._path_rules)  # type: ignore[union-attr]
+
+    def scan_text(self, text: str, path: str | None = None, *, generic: bool = True,
+                  data: bytes | None = None) -> list[SecretMatch]:
         """Every secret in ``text`` (from the file at ``path``, if it is one), by line.
 
         ``generic=False`` leaves out the ``generic`` rules (the analyzer does so for
@@ -196,7 +205,7 @@ class SecretEngine:
             return []
         out: list[SecretMatch] = []
         spans: list[tuple[int, int]] = []
-        for i in self.candidates(text, path, generic):
+        for i in self.candidates(text, path, generic, data):
             rule = self.rules[i]
             self.regex_runs += 1
             for m in rule.regex.finditer(text):
