@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,66 @@ def test_corrupt_blob_not_cached(tmp_path: Path, image: BuiltImage) -> None:
     cached = sorted(p.name for p in (tmp_path / "blobs" / "sha256").iterdir())
     # the manifest and the config verified; the corrupt layer left nothing behind
     assert cached == sorted([image.manifest_digest[7:], image.config_digest[7:]])
+
+
+def _serving(image: BuiltImage, hold: threading.Event | None = None,
+             corrupt: bool = False) -> httpx.MockTransport:
+    """A registry of one image; the last layer's blob waits for ``hold``, or arrives
+    corrupt."""
+    blobs = {sha256(b): b for b in [image.config, *image.blobs]}
+    last = sha256(image.blobs[-1])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/manifests/" in request.url.path:
+            return httpx.Response(200, content=image.manifest, headers={
+                "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        digest = request.url.path.rsplit("/", 1)[1]
+        data = blobs[digest]
+        if digest == last:
+            if hold is not None:
+                assert hold.wait(30)
+            if corrupt:
+                data = data[:-1] + bytes([data[-1] ^ 1])
+        return httpx.Response(200, content=data)
+
+    return httpx.MockTransport(handler)
+
+
+def test_deferred_pull_hands_out_layers_as_they_arrive(tmp_path: Path,
+                                                        image: BuiltImage) -> None:
+    hold = threading.Event()
+    img = open_registry("registry:example.test/a/b:1", None, Limits(), tmp_path,
+                        transport=_serving(image, hold), defer_layers=True)
+    try:
+        img.layer_ready(0)  # the first layer is here while the last one is held back
+        assert (tmp_path / "blobs" / "sha256" / sha256(image.blobs[0])[7:]).exists()
+        assert not (tmp_path / "blobs" / "sha256" / sha256(image.blobs[-1])[7:]).exists()
+        hold.set()
+        img.layer_ready(len(image.blobs) - 1)
+    finally:
+        img.close()
+    # blobs hashed on their way in are not hashed again; their diff-ids still are
+    assert [getattr(s, "digest", "") for s in img.layer_sources] == [None] * len(image.blobs)
+    assert all(getattr(s, "diff_id", None) for s in img.layer_sources)
+    again = open_registry("registry:example.test/a/b:1", None, Limits(), tmp_path,
+                          transport=_serving(image), defer_layers=True)
+    again.close()
+    # blobs that were already in the cache are verified again when read
+    assert [getattr(s, "digest", "") for s in again.layer_sources] == \
+        [sha256(b) for b in image.blobs]
+
+
+def test_deferred_pull_of_a_corrupt_layer_fails_and_keeps_nothing(
+        tmp_path: Path, image: BuiltImage) -> None:
+    img = open_registry("registry:example.test/a/b:1", None, Limits(), tmp_path,
+                        transport=_serving(image, corrupt=True), defer_layers=True)
+    try:
+        with pytest.raises(ImageError, match="digest mismatch"):
+            img.layer_ready(len(image.blobs) - 1)
+    finally:
+        img.close()
+    assert not (tmp_path / "blobs" / "sha256" / sha256(image.blobs[-1])[7:]).exists()
+    assert not list((tmp_path / "blobs" / "sha256").glob("*.partial"))
 
 
 # -- against a real registry ---------------------------------------------------------------

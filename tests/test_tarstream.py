@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hullscan.model import ImageError
+from hullscan.errors import ImageError
 from hullscan.streams import Limits, open_layer_stream
 from hullscan.tarstream import TarMembers
 

@@ -74,10 +74,12 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
                 todo.append(i)
         if len(todo) > 1 and options.workers > 1:
             with ProcessPoolExecutor(max_workers=min(options.workers, len(todo)),
-                                     mp_context=_pool_context()) as pool:
-                futures = {i: pool.submit(_analyze_one, image.layer_sources[i], analyzers,
-                                          options.limits, str(tempdir), options.debug)
-                           for i in todo}
+                                     mp_context=_pool_context(image)) as pool:
+                futures = {}
+                for i in todo:  # a pulled layer goes to work as soon as its blob is here
+                    image.layer_ready(i)
+                    futures[i] = pool.submit(_analyze_one, image.layer_sources[i], analyzers,
+                                             options.limits, str(tempdir), options.debug)
                 for i in todo:
                     results[i] = futures[i].result()
                     _store(cache, keys[i], results[i])
@@ -85,6 +87,7 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
                         progress(i, total, False)
         else:
             for i in todo:
+                image.layer_ready(i)
                 results[i] = analyze_layer(image.layer_sources[i], analyzers, options.limits,
                                            options.debug)
                 _store(cache, keys[i], results[i])
@@ -96,11 +99,12 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
     return [r for r in results if r is not None]
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
+def _pool_context(image: Image) -> multiprocessing.context.BaseContext:
     """fork is fastest, but forking a process whose other threads hold locks can deadlock
-    the child: scans started from a thread other than the main one (a server's) fork
-    their workers from a single-threaded fork server instead."""
-    if threading.current_thread() is threading.main_thread():
+    the child: scans started from a thread other than the main one (a server's), or while
+    layer blobs are still downloading on threads, fork their workers from a
+    single-threaded fork server instead."""
+    if threading.current_thread() is threading.main_thread() and image.pending is None:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("forkserver")
 
@@ -232,10 +236,13 @@ def analyze_image(ref: str, options: ScanOptions | None = None,
     are still verified), for scans that judge only where the image came from."""
     options = options or ScanOptions()
     image = open_image(ref, options.platform, options.limits, options.cache_dir,
-                       options.registry)
-    base = default_analyzers() if packages else [OSReleaseAnalyzer()]
-    analyses = analyze_layers(image, [*base, *extra_analyzers], options, progress) if walk \
-        else []
+                       options.registry, defer_layers=walk)
+    try:
+        base = default_analyzers() if packages else [OSReleaseAnalyzer()]
+        analyses = analyze_layers(image, [*base, *extra_analyzers], options, progress) \
+            if walk else []
+    finally:
+        image.close()
     fs = ImageFilesystem(analyses)
     return AnalyzedImage(image, analyses, fs, build_inventory(image, analyses, fs))
 

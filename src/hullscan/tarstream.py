@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
-from hullscan.model import ImageError
+from hullscan.errors import ImageError
 from hullscan.streams import LayerReader
 
 BLOCK = tarfile.BLOCKSIZE

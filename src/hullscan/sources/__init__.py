@@ -29,9 +29,12 @@ def _is_tar(path: str) -> bool:
 
 
 def open_image(ref: str, platform: Platform | None = None, limits: Limits | None = None,
-               cache_dir: Path | None = None, registry: RegistrySettings | None = None) -> Image:
+               cache_dir: Path | None = None, registry: RegistrySettings | None = None,
+               defer_layers: bool = False) -> Image:
     """Open an image reference (see hullscan.references and the README). Registry blobs are
-    cached (by digest) under ``cache_dir``/registry."""
+    cached (by digest) under ``cache_dir``/registry. ``defer_layers``: a pull returns
+    once the manifest and config are verified, with the layer blobs still downloading
+    (``Image.layer_ready``; the caller must ``Image.close()`` it)."""
     limits = limits or Limits()
     blobs = (cache_dir or default_cache_dir()) / "registry"
     scheme, sep, rest = ref.partition(":")
@@ -40,7 +43,7 @@ def open_image(ref: str, platform: Platform | None = None, limits: Limits | None
 
         return open_docker_engine(ref, name, limits, cache_dir or default_cache_dir())
     if sep and scheme in ("registry", "docker") and not os.path.exists(ref):
-        return _pull(ref, platform, limits, blobs, registry)
+        return _pull(ref, platform, limits, blobs, registry, defer_layers)
     if sep and scheme in TRANSPORTS and not os.path.exists(ref):
         return _open(scheme, rest, ref, platform, limits)
     if os.path.isdir(ref):
@@ -63,15 +66,15 @@ def open_image(ref: str, platform: Platform | None = None, limits: Limits | None
     if ref.startswith((".", "/")):
         raise ImageError(f"{ref}: no such file or directory")
     # a name like alpine:3.19 or ghcr.io/org/app:1 means a registry
-    return _pull(ref, platform, limits, blobs, registry)
+    return _pull(ref, platform, limits, blobs, registry, defer_layers)
 
 
 def _pull(ref: str, platform: Platform | None, limits: Limits, blobs: Path,
-          registry: RegistrySettings | None) -> Image:
+          registry: RegistrySettings | None, defer_layers: bool) -> Image:
     # imported here: the HTTP stack is a tenth of a second that local scans do not need
     from hullscan.sources.registry import open_registry
 
-    return open_registry(ref, platform, limits, blobs, registry)
+    return open_registry(ref, platform, limits, blobs, registry, defer_layers=defer_layers)
 
 
 def _open(kind: str, spec: str, ref: str, platform: Platform | None, limits: Limits) -> Image:

@@ -7,7 +7,7 @@ import hashlib
 import json
 import platform as _platform
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hullscan.errors import ImageError
 from hullscan.layers import LayerSource
@@ -52,6 +52,16 @@ class Platform:
         return "/".join(x for x in (self.os, self.architecture, self.variant) if x)
 
 
+class PendingLayers(Protocol):
+    """Layer blobs still arriving (a registry pull): each can be waited for on its own."""
+
+    def wait(self, index: int) -> None:
+        """Return once layer ``index``'s blob is local and verified; raise if it failed."""
+
+    def close(self) -> None:
+        """Stop what has not started, wait for what has; release the connection."""
+
+
 @dataclass
 class Image:
     """An opened image: verified documents plus one ``LayerSource`` per layer."""
@@ -68,6 +78,17 @@ class Image:
     #: what the reference names: the manifest, or the index of a multi-platform image
     #: (signatures and digest pins are made for this one)
     reference_digest: str | None = None
+    #: layers still downloading (``open_image(..., defer_layers=True)``), else None
+    pending: PendingLayers | None = None
+
+    def layer_ready(self, index: int) -> None:
+        """Wait until layer ``index`` can be read."""
+        if self.pending is not None:
+            self.pending.wait(index)
+
+    def close(self) -> None:
+        if self.pending is not None:
+            self.pending.close()
 
     @functools.cached_property
     def image_config(self) -> ImageConfig:

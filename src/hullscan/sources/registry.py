@@ -26,6 +26,7 @@ import httpx
 
 from hullscan.blob import BlobRef
 from hullscan.errors import ImageError, RegistryError, shown
+from hullscan.layers import TarLayerSource
 from hullscan.references import Reference, mirrors_for, parse_reference
 from hullscan.sources.interface import (
     INDEX_TYPES,
@@ -204,31 +205,39 @@ def _check_manifest_type(media: str | None, doc: dict[str, Any], what: str) -> N
 def open_registry(ref: str, platform: Platform | None, limits: Limits, cache_dir: Path,
                   settings: RegistrySettings | None = None, *,
                   transport: httpx.BaseTransport | None = None,
-                  event_hooks: dict[str, list[Any]] | None = None) -> Image:
+                  event_hooks: dict[str, list[Any]] | None = None,
+                  defer_layers: bool = False) -> Image:
     """Pull ``ref`` into ``cache_dir`` and open it like an OCI layout. With mirrors for
     its registry, each is tried first; a mirror that lacks the image, fails (5xx) or
     cannot be reached hands over to the next, and finally to the registry itself. Every
-    digest is verified the same way whoever serves it; the image keeps its own name."""
+    digest is verified the same way whoever serves it; the image keeps its own name.
+
+    ``defer_layers``: return once the manifest and config are in, with the layer blobs
+    downloading in the background (``Image.pending``), so the first layers can be
+    analyzed while the last ones arrive. Not with mirrors: a mirror failing mid-blob
+    hands the whole pull to the next one."""
     settings = settings or RegistrySettings()
     parsed = parse_reference(ref, settings.default_registry)
     cache = BlobCache(Path(cache_dir))
-    for mirror in mirrors_for(parsed.host, settings.mirrors):
+    mirrors = mirrors_for(parsed.host, settings.mirrors)
+    for mirror in mirrors:
         try:
             return _pull(dataclasses.replace(parsed, host=mirror), parsed, ref, platform,
-                         limits, cache, settings, transport, event_hooks)
+                         limits, cache, settings, transport, event_hooks, False)
         except RegistryError as e:
             if not e.fallback:
                 raise
     return _pull(parsed, parsed, ref, platform, limits, cache, settings, transport,
-                 event_hooks)
+                 event_hooks, defer_layers and not mirrors)
 
 
 def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | None,
           limits: Limits, cache: BlobCache, settings: RegistrySettings,
           transport: httpx.BaseTransport | None,
-          event_hooks: dict[str, list[Any]] | None) -> Image:
+          event_hooks: dict[str, list[Any]] | None, defer_layers: bool) -> Image:
     """Pull ``parsed`` from ``source`` (itself, or one of its mirrors)."""
     client = RegistryClient(source, settings, transport=transport, event_hooks=event_hooks)
+    downloads: _Downloads | None = None
     try:
         store = RegistryStore(client, cache, limits)
         reference = source.digest or source.tag
@@ -267,12 +276,81 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
             if not isinstance(d, dict) or not isinstance(d.get("digest"), str):
                 raise ImageError(f"{what}: manifest has a descriptor without a digest")
             store.note_descriptor(d)
-        _fetch_all(store, [cfg["digest"], *(d["digest"] for d in layers)])
+        layer_digests = [str(d["digest"]) for d in layers]
         tags = (f"{parsed.name}:{parsed.tag}",) if parsed.tag else ()
-        return image_from_manifest(cache.store, ref, "registry", desc, manifest, limits, tags,
-                                   reference_digest=digest)
+        if not defer_layers:
+            _fetch_all(store, [cfg["digest"], *layer_digests])
+            return image_from_manifest(cache.store, ref, "registry", desc, manifest, limits,
+                                       tags, reference_digest=digest)
+        store.ensure(cfg["digest"])
+        downloads = _Downloads(store, layer_digests, client)
+        image = image_from_manifest(_ArrivingStore(cache, store.sizes), ref, "registry", desc,
+                                    manifest, limits, tags, reference_digest=digest)
+        # a blob downloaded now was hashed on its way in: only its diff-id is left to check
+        image.layer_sources = [
+            dataclasses.replace(src, digest=None)
+            if isinstance(src, TarLayerSource) and src.digest in downloads.fresh else src
+            for src in image.layer_sources]
+        if downloads.fresh:
+            image.pending = downloads
+        else:  # nothing to download: no thread was started, nothing to wait for
+            downloads.close()
+        return image
+    except BaseException:
+        if downloads is not None:
+            downloads.close()
+        raise
     finally:
-        client.close()
+        if downloads is None:
+            client.close()
+
+
+class _Downloads:
+    """The layer blobs missing from the cache, downloading ``DOWNLOAD_WORKERS`` at a time in
+    layer order; each can be waited for on its own. Owns the client until closed."""
+
+    def __init__(self, store: RegistryStore, digests: list[str], client: RegistryClient
+                 ) -> None:
+        self._digests = digests
+        self._client = client
+        missing = [d for d in dict.fromkeys(digests) if not store.cache.has(d)]
+        #: the blobs this pull downloads (and so verified just now)
+        self.fresh = frozenset(missing)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, min(DOWNLOAD_WORKERS, len(missing))),
+                                        thread_name_prefix="hullscan-pull")
+        self._futures = {d: self._pool.submit(store.ensure, d) for d in missing}
+
+    def wait(self, index: int) -> None:
+        future = self._futures.get(self._digests[index])
+        if future is not None:
+            future.result()
+
+    def close(self) -> None:
+        for future in self._futures.values():
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        self._client.close()
+
+
+class _ArrivingStore(Store):
+    """The blob cache, where a layer blob may not have arrived yet: its ``BlobRef`` is
+    handed out from its descriptor's size (the download checks that size exactly)."""
+
+    def __init__(self, cache: BlobCache, sizes: dict[str, int]) -> None:
+        self._cache = cache
+        self._sizes = sizes
+        self.label = cache.store.label
+
+    def exists(self, name: str) -> bool:
+        return self._cache.store.exists(name)
+
+    def blob(self, name: str) -> BlobRef:
+        parts = name.split("/")
+        if len(parts) == 3 and parts[0] == "blobs":
+            digest = f"{parts[1]}:{parts[2]}"
+            if not self._cache.has(digest) and digest in self._sizes:
+                return BlobRef(str(self._cache.path(digest)), 0, self._sizes[digest])
+        return self._cache.store.blob(name)
 
 
 
