@@ -68,7 +68,8 @@ class Bench:
         self.work = work
         self.trivy, self.syft, self.gitleaks = peer("trivy"), peer("syft"), peer("gitleaks")
         self.hullscans: dict[str, tuple[list[str], dict[str, str] | None]] = {
-            "hullscan": ([sys.executable, "-m", "hullscan.cli"], None)}
+            "hullscan": ([sys.executable, "-m", "hullscan.cli"],
+                         {"PYTHONPATH": str(Path(args.src).resolve())} if args.src else None)}
         if args.baseline_src:
             self.hullscans["hullscan@base"] = (
                 [sys.executable, "-m", "hullscan.cli"],
@@ -253,6 +254,7 @@ def main() -> None:
     ap.add_argument("--small", default="debian-bookworm", help="corpus image for start-up")
     ap.add_argument("--synthetic-gb", type=float, default=4.0, help="0: no synthetic image")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--src", help="run hullscan from this src/ (default: the installed one)")
     ap.add_argument("--baseline-src", help="another checkout's src/, run as hullscan@base")
     ap.add_argument("--only", type=lambda s: s.split(","), default=list(TARGETS),
                     help=f"comma-separated subset of {','.join(TARGETS)}")

@@ -76,7 +76,8 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
             with ProcessPoolExecutor(max_workers=min(options.workers, len(todo)),
                                      mp_context=_pool_context(image)) as pool:
                 futures = {}
-                for i in todo:  # a pulled layer goes to work as soon as its blob is here
+                for i in _largest_first(image, todo):
+                    # a pulled layer goes to work as soon as its blob is here
                     image.layer_ready(i)
                     futures[i] = pool.submit(_analyze_one, image.layer_sources[i], analyzers,
                                              options.limits, str(tempdir), options.debug)
@@ -107,6 +108,16 @@ def _pool_context(image: Image) -> multiprocessing.context.BaseContext:
     if threading.current_thread() is threading.main_thread() and image.pending is None:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("forkserver")
+
+
+def _largest_first(image: Image, todo: list[int]) -> list[int]:
+    """The order to start layers in: largest first, so that the largest layer does not
+    start last and keep one worker busy long after the others are done. Layers still
+    downloading keep their order (they arrive in it)."""
+    if image.pending is not None:
+        return todo
+    sizes = {i: getattr(image.layer_sources[i], "size", None) or 0 for i in todo}
+    return sorted(todo, key=lambda i: -sizes[i])
 
 
 def _store(cache: LayerCache | None, key: str | None, analysis: LayerAnalysis | None) -> None:
