@@ -30,6 +30,7 @@ from hullscan.errors import ConfigError, HullscanError
 from hullscan.licenses.policy import LicensePolicy
 from hullscan.references import registry_host
 from hullscan.sources.registry_settings import RegistrySettings
+from hullscan.yamltext import parse_yaml
 
 if TYPE_CHECKING:
     from hullscan.admission.policy import AdmissionPolicy
@@ -43,7 +44,7 @@ _T = TypeVar("_T")
 def read_yaml(path: Path) -> Any:
     """A YAML document from a user's file; unreadable or invalid is one clear error."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return parse_yaml(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
     except yaml.YAMLError as e:

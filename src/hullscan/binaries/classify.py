@@ -17,12 +17,12 @@ from functools import cache
 from importlib import resources
 from typing import IO, Any
 
-import yaml
 from packageurl import PackageURL
 
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
+from hullscan.yamltext import parse_yaml
 
 #: bytes kept from the previous chunk; a banner match is never longer than MAX_MATCH
 OVERLAP = 512
@@ -130,7 +130,7 @@ def build(specs: list[dict[str, Any]]) -> ClassifierSet:
 def default_classifiers() -> ClassifierSet:
     """The built-in table, parsed once per process."""
     text = resources.files("hullscan.binaries").joinpath("classifiers.yaml").read_text("utf-8")
-    return build(yaml.safe_load(text)["classifiers"])
+    return build(parse_yaml(text)["classifiers"])
 
 
 def _evidence(m: re.Match[bytes]) -> str:

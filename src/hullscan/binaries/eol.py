@@ -15,11 +15,10 @@ from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 
-import yaml
-
 from hullscan.checks.catalogue import Catalogue, Check
 from hullscan.checks.eol import iso_date
 from hullscan.model import Finding, FindingKind, Package, Severity
+from hullscan.yamltext import parse_yaml
 
 CLASSIFIER = "binary-classifier"
 
@@ -52,7 +51,7 @@ class RuntimeEolTable:
 def runtime_eol_table() -> RuntimeEolTable:
     """The built-in table, parsed once per process."""
     text = resources.files("hullscan.binaries").joinpath("runtimes_eol.yaml").read_text("utf-8")
-    doc = yaml.safe_load(text)
+    doc = parse_yaml(text)
     cycles: dict[tuple[str, str], Cycle] = {}
     for component, entries in doc["components"].items():
         for cycle, d in entries.items():

@@ -12,9 +12,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from hullscan.model import OSInfo
+from hullscan.yamltext import parse_yaml
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ def iso_date(value: Any, where: str) -> dt.date:
 def eol_table() -> EolTable:
     """The built-in table, parsed once per process."""
     text = resources.files("hullscan.checks").joinpath("eol.yaml").read_text("utf-8")
-    doc = yaml.safe_load(text)
+    doc = parse_yaml(text)
     releases: dict[tuple[str, str], Release] = {}
     for distro, versions in doc["distributions"].items():
         for version, d in versions.items():

@@ -40,10 +40,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from hullscan.errors import HullscanError
 from hullscan.model import Severity
+from hullscan.yamltext import parse_yaml
 
 _ID_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
@@ -154,7 +153,7 @@ def parse_rule(raw: Any, origin: str = "config", *, user: bool = True) -> Rule:
 def builtin_rules() -> tuple[Rule, ...]:
     """The rules shipped in ``rules.yaml``, parsed once per process."""
     text = resources.files("hullscan.secrets").joinpath("rules.yaml").read_text("utf-8")
-    doc = yaml.safe_load(text)
+    doc = parse_yaml(text)
     rules = tuple(parse_rule(r, "built-in rules.yaml", user=False) for r in doc["rules"])
     _check_unique(rules, "built-in rules.yaml")
     return rules
