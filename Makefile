@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 CORPUS ?= $(HOME)/.cache/hullscan-corpus
 PEERS  ?= $(HOME)/.cache/hullscan-peers
 
-.PHONY: demo test check lint typecheck bench setup corpus peers references clean
+.PHONY: demo test check lint typecheck bench bench-speed setup corpus peers references clean
 
 # A real scan of the example image the repository builds from its own files.
 demo: $(BIN)/hullscan
@@ -53,6 +53,10 @@ peers:
 
 bench: $(BIN)/hullscan corpus peers
 	PEERS_BIN=$(PEERS)/bin $(BIN)/python bench/bench_inventory.py --corpus $(CORPUS)
+
+# hullscan against trivy (and syft, gitleaks): largest corpus image and a 4 GB synthetic one
+bench-speed: $(BIN)/pytest corpus peers references
+	PEERS_BIN=$(PEERS)/bin $(BIN)/python bench/bench_speed.py --corpus $(CORPUS)
 
 lint: $(BIN)/pytest
 	$(BIN)/ruff check src tests bench examples
