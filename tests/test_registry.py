@@ -214,30 +214,10 @@ def test_schema1_refused(tmp_path: Path) -> None:
         pull("registry:example.test/a/b:1", tmp_path, transport=httpx.MockTransport(handler))
 
 
-def test_corrupt_blob_not_cached(tmp_path: Path, image: BuiltImage) -> None:
-    blobs = {sha256(b): b for b in [image.config, *image.blobs]}
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if "/manifests/" in request.url.path:
-            return httpx.Response(200, content=image.manifest, headers={
-                "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
-        digest = request.url.path.rsplit("/", 1)[1]
-        data = blobs[digest]
-        if data != image.config:
-            data = data[:-1] + bytes([data[-1] ^ 1])  # same size, wrong bytes
-        return httpx.Response(200, content=data)
-
-    with pytest.raises(ImageError, match="digest mismatch"):
-        pull("registry:example.test/a/b:1", tmp_path, transport=httpx.MockTransport(handler))
-    cached = sorted(p.name for p in (tmp_path / "blobs" / "sha256").iterdir())
-    # the manifest and the config verified; the corrupt layer left nothing behind
-    assert cached == sorted([image.manifest_digest[7:], image.config_digest[7:]])
-
-
 def _serving(image: BuiltImage, hold: threading.Event | None = None,
-             corrupt: bool = False) -> httpx.MockTransport:
-    """A registry of one image; the last layer's blob waits for ``hold``, or arrives
-    corrupt."""
+             corrupt: frozenset[str] = frozenset()) -> httpx.MockTransport:
+    """A registry of one image; the last layer's blob waits for ``hold``, and the blobs
+    named in ``corrupt`` arrive with their size but wrong bytes."""
     blobs = {sha256(b): b for b in [image.config, *image.blobs]}
     last = sha256(image.blobs[-1])
 
@@ -247,14 +227,22 @@ def _serving(image: BuiltImage, hold: threading.Event | None = None,
                 "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
         digest = request.url.path.rsplit("/", 1)[1]
         data = blobs[digest]
-        if digest == last:
-            if hold is not None:
-                assert hold.wait(30)
-            if corrupt:
-                data = data[:-1] + bytes([data[-1] ^ 1])
+        if digest == last and hold is not None:
+            assert hold.wait(30)
+        if digest in corrupt:
+            data = data[:-1] + bytes([data[-1] ^ 1])
         return httpx.Response(200, content=data)
 
     return httpx.MockTransport(handler)
+
+
+def test_corrupt_blob_not_cached(tmp_path: Path, image: BuiltImage) -> None:
+    layers = frozenset(sha256(b) for b in image.blobs)
+    with pytest.raises(ImageError, match="digest mismatch"):
+        pull("registry:example.test/a/b:1", tmp_path, transport=_serving(image, corrupt=layers))
+    cached = sorted(p.name for p in (tmp_path / "blobs" / "sha256").iterdir())
+    # the manifest and the config verified; the corrupt layer left nothing behind
+    assert cached == sorted([image.manifest_digest[7:], image.config_digest[7:]])
 
 
 def test_deferred_pull_hands_out_layers_as_they_arrive(tmp_path: Path,
@@ -284,7 +272,8 @@ def test_deferred_pull_hands_out_layers_as_they_arrive(tmp_path: Path,
 def test_deferred_pull_of_a_corrupt_layer_fails_and_keeps_nothing(
         tmp_path: Path, image: BuiltImage) -> None:
     img = open_registry("registry:example.test/a/b:1", None, Limits(), tmp_path,
-                        transport=_serving(image, corrupt=True), defer_layers=True)
+                        transport=_serving(image, corrupt=frozenset({sha256(image.blobs[-1])})),
+                        defer_layers=True)
     try:
         with pytest.raises(ImageError, match="digest mismatch"):
             img.layer_ready(len(image.blobs) - 1)
