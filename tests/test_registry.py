@@ -303,6 +303,25 @@ def test_pull_by_tag_matches_layout(registry: str, layout: Path, image: BuiltIma
 
 
 @needs_registry
+def test_pull_analyzed_by_worker_processes_as_blobs_arrive(registry: str, tmp_path: Path
+                                                           ) -> None:
+    """Workers are forked before the download threads start; each layer is analyzed once
+    its blob is in; a rescan with every layer's analysis cached fetches no blob."""
+    ref = f"registry:{registry}/test/app:1"
+    one = inventory(ref, ScanOptions(cache_dir=tmp_path / "a", workers=1))
+    two = inventory(ref, ScanOptions(cache_dir=tmp_path / "b", workers=2))
+    assert [(p.name, p.version) for p in two.packages] == \
+        [(p.name, p.version) for p in one.packages]
+    blobs = tmp_path / "b" / "registry" / "blobs" / "sha256"
+    for blob in blobs.iterdir():
+        if blob.stat().st_size > 4096:  # the layers (not the manifest or config)
+            blob.unlink()
+    again = inventory(ref, ScanOptions(cache_dir=tmp_path / "b", workers=2))
+    assert again.packages == two.packages
+    assert not [b for b in blobs.iterdir() if b.stat().st_size > 4096]
+
+
+@needs_registry
 def test_pull_by_digest(registry: str, image: BuiltImage, tmp_path: Path) -> None:
     by_tag = pull(f"registry:{registry}/test/app:1", tmp_path / "a")
     assert by_tag.manifest_digest is not None

@@ -74,7 +74,12 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
                 todo.append(i)
         if len(todo) > 1 and options.workers > 1:
             with ProcessPoolExecutor(max_workers=min(options.workers, len(todo)),
-                                     mp_context=_pool_context(image)) as pool:
+                                     mp_context=_pool_context()) as pool:
+                if image.pending is not None:
+                    # fork the workers now, while this process runs no other thread; then
+                    # start the downloads, and each layer as soon as its blob is here
+                    pool.submit(int).result()
+                    image.fetch_layers()
                 futures = {}
                 for i in _largest_first(image, todo):
                     # a pulled layer goes to work as soon as its blob is here
@@ -100,12 +105,11 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
     return [r for r in results if r is not None]
 
 
-def _pool_context(image: Image) -> multiprocessing.context.BaseContext:
+def _pool_context() -> multiprocessing.context.BaseContext:
     """fork is fastest, but forking a process whose other threads hold locks can deadlock
-    the child: scans started from a thread other than the main one (a server's), or while
-    layer blobs are still downloading on threads, fork their workers from a
-    single-threaded fork server instead."""
-    if threading.current_thread() is threading.main_thread() and image.pending is None:
+    the child: scans started from a thread other than the main one (a server's) fork
+    their workers from a single-threaded fork server instead."""
+    if threading.current_thread() is threading.main_thread():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("forkserver")
 

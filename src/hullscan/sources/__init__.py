@@ -33,8 +33,8 @@ def open_image(ref: str, platform: Platform | None = None, limits: Limits | None
                defer_layers: bool = False) -> Image:
     """Open an image reference (see hullscan.references and the README). Registry blobs are
     cached (by digest) under ``cache_dir``/registry. ``defer_layers``: a pull returns
-    once the manifest and config are verified, with the layer blobs still downloading
-    (``Image.layer_ready``; the caller must ``Image.close()`` it)."""
+    once the manifest and config are verified; the layer blobs come in afterwards
+    (``Image.fetch_layers``, ``Image.layer_ready``; the caller must ``Image.close()`` it)."""
     limits = limits or Limits()
     blobs = (cache_dir or default_cache_dir()) / "registry"
     scheme, sep, rest = ref.partition(":")

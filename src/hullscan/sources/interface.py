@@ -55,6 +55,10 @@ class Platform:
 class PendingLayers(Protocol):
     """Layer blobs still arriving (a registry pull): each can be waited for on its own."""
 
+    def start(self) -> None:
+        """Start the downloads (``wait`` starts them too). Callers that fork worker
+        processes fork them first: a fork while download threads run could deadlock."""
+
     def wait(self, index: int) -> None:
         """Return once layer ``index``'s blob is local and verified; raise if it failed."""
 
@@ -80,6 +84,11 @@ class Image:
     reference_digest: str | None = None
     #: layers still downloading (``open_image(..., defer_layers=True)``), else None
     pending: PendingLayers | None = None
+
+    def fetch_layers(self) -> None:
+        """Start bringing in the layer blobs that are not local yet."""
+        if self.pending is not None:
+            self.pending.start()
 
     def layer_ready(self, index: int) -> None:
         """Wait until layer ``index`` can be read."""

@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -212,9 +212,10 @@ def open_registry(ref: str, platform: Platform | None, limits: Limits, cache_dir
     cannot be reached hands over to the next, and finally to the registry itself. Every
     digest is verified the same way whoever serves it; the image keeps its own name.
 
-    ``defer_layers``: return once the manifest and config are in, with the layer blobs
-    downloading in the background (``Image.pending``), so the first layers can be
-    analyzed while the last ones arrive. Not with mirrors: a mirror failing mid-blob
+    ``defer_layers``: return once the manifest and config are in; the layer blobs are
+    downloaded in the background when asked for (``Image.pending``), so the first layers
+    can be analyzed while the last ones arrive, and none is fetched when every layer's
+    analysis is cached. Not with mirrors: a mirror failing mid-blob
     hands the whole pull to the next one."""
     settings = settings or RegistrySettings()
     parsed = parse_reference(ref, settings.default_registry)
@@ -306,21 +307,30 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
 
 
 class _Downloads:
-    """The layer blobs missing from the cache, downloading ``DOWNLOAD_WORKERS`` at a time in
-    layer order; each can be waited for on its own. Owns the client until closed."""
+    """The layer blobs missing from the cache, downloaded ``DOWNLOAD_WORKERS`` at a time in
+    layer order once ``start`` is called (or a layer is waited for); each can be waited for
+    on its own. Owns the client until closed."""
 
     def __init__(self, store: RegistryStore, digests: list[str], client: RegistryClient
                  ) -> None:
+        self._store = store
         self._digests = digests
         self._client = client
-        missing = [d for d in dict.fromkeys(digests) if not store.cache.has(d)]
-        #: the blobs this pull downloads (and so verified just now)
-        self.fresh = frozenset(missing)
+        #: the blobs this pull downloads (and so verifies on their way in)
+        self.fresh = frozenset(d for d in digests if not store.cache.has(d))
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: dict[str, Future[None]] = {}
+
+    def start(self) -> None:
+        if self._pool is not None:
+            return
+        missing = [d for d in dict.fromkeys(self._digests) if d in self.fresh]
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(DOWNLOAD_WORKERS, len(missing))),
                                         thread_name_prefix="hullscan-pull")
-        self._futures = {d: self._pool.submit(store.ensure, d) for d in missing}
+        self._futures = {d: self._pool.submit(self._store.ensure, d) for d in missing}
 
     def wait(self, index: int) -> None:
+        self.start()
         future = self._futures.get(self._digests[index])
         if future is not None:
             future.result()
@@ -328,7 +338,8 @@ class _Downloads:
     def close(self) -> None:
         for future in self._futures.values():
             future.cancel()
-        self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         self._client.close()
 
 
