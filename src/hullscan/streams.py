@@ -523,6 +523,16 @@ class LayerStream:
         self._diff.verify(self.tar.count)
         self._blob.verify(self._raw.count)
 
+    @property
+    def blob_digest(self) -> str:
+        """The raw blob's digest (after ``verify``: the whole blob's)."""
+        return self._blob.digest
+
+    @property
+    def blob_size(self) -> int:
+        """Raw blob bytes read so far (after ``verify``: all of them)."""
+        return self._raw.count
+
     def close(self) -> None:
         self._pipe.close()
 

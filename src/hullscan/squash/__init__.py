@@ -216,7 +216,8 @@ def _kept_blob(image: Image, source: TarLayerSource, limits: Limits) -> Blob:
     media = image.layers[image.layer_sources.index(source)].media_type
     if not media or "docker" in media:
         media = MEDIA_LAYER[stream.compression]
-    return Blob(stream.compressed.digest, stream.compressed.count, media, source=source.blob)
+    stream.close()
+    return Blob(stream.blob_digest, stream.blob_size, media, source=source.blob)
 
 
 _FRACTION = re.compile(r"\.\d+")
