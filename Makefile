@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 CORPUS ?= $(HOME)/.cache/hullscan-corpus
 PEERS  ?= $(HOME)/.cache/hullscan-peers
 
-.PHONY: demo test check lint typecheck bench bench-speed setup corpus peers references clean
+.PHONY: demo test check lint typecheck bench bench-speed fuzz setup corpus peers references clean
 
 # A real scan of the example image the repository builds from its own files.
 demo: $(BIN)/hullscan
@@ -15,13 +15,13 @@ demo: $(BIN)/hullscan
 
 # The whole test suite: lint, types, unit tests and the corpus tests (corpus built on first use).
 test: $(BIN)/pytest corpus peers references
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check src tests bench examples fuzz
 	$(BIN)/mypy
 	PEERS_BIN=$(PEERS)/bin HULLSCAN_CORPUS=$(CORPUS) $(BIN)/pytest -p no:cacheprovider -n 2 --durations=20
 
 # Lint, types and every test that needs no corpus image: no root, no network.
 check: $(BIN)/pytest
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check src tests bench examples fuzz
 	$(BIN)/mypy
 	$(BIN)/pytest -p no:cacheprovider -m "not corpus" -n 2
 
@@ -58,8 +58,14 @@ bench: $(BIN)/hullscan corpus peers
 bench-speed: $(BIN)/pytest corpus peers references
 	PEERS_BIN=$(PEERS)/bin $(BIN)/python bench/bench_speed.py --corpus $(CORPUS)
 
+# Coverage-guided fuzzing (atheris) of every parser, FUZZ_BUDGET seconds per harness;
+# `make test` runs each for a few seconds (tests/test_fuzz.py).
+FUZZ_BUDGET ?= 60
+fuzz: $(BIN)/pytest
+	$(BIN)/python fuzz/run.py --budget $(FUZZ_BUDGET) --coverage
+
 lint: $(BIN)/pytest
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff check src tests bench examples fuzz
 
 typecheck: $(BIN)/pytest
 	$(BIN)/mypy

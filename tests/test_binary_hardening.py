@@ -379,3 +379,21 @@ def test_real_pe_version_info(launcher: Path) -> None:
     assert info.version_info.get("FileVersion")
     if info.machine == "I386":
         assert info.safeseh is not None and info.high_entropy_va is None
+
+
+def test_dynamic_string_table_nowhere_is_invalid_elf() -> None:
+    """Found by fuzzing: a dynamic segment whose DT_STRTAB lies in no segment, in a file
+    with no ``.dynstr`` section, trips an assertion inside pyelftools."""
+    base = 0x400000
+    dyn_at = 64 + 2 * 56
+    dynamic = struct.pack("<qQqQ", 5, 0xDEAD0000, 0, 0)  # DT_STRTAB (unmapped), DT_NULL
+    size = dyn_at + len(dynamic)
+    header = b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack(
+        "<HHIQQQIHHHHHH", 3, 62, 1, base, 64, 0, 0, 64, 56, 2, 64, 0, 0)
+    load = struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000)
+    dyn = struct.pack("<IIQQQQQQ", 2, 6, dyn_at, base + dyn_at, base + dyn_at, len(dynamic),
+                      len(dynamic), 8)
+    data = header + load + dyn + dynamic
+    info = FileInfo("usr/lib/libx.so.1", FileType.REG, len(data), 0o644)
+    with pytest.raises(AnalyzerInputError, match="invalid ELF file"):
+        HardeningAnalyzer().analyze(info.path, info, io.BytesIO(data))

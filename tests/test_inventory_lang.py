@@ -120,3 +120,50 @@ def test_real_go_binary(tmp_path: Path) -> None:
     # a non-Go ELF executable and a script give nothing
     assert analyze(GoBinaryAnalyzer(), "bin/true", Path("/bin/true").read_bytes(), 0o755) is None
     assert analyze(GoBinaryAnalyzer(), "bin/x", b"#!/bin/sh\n" + b"x" * 2000, 0o755) is None
+
+
+def go117_binary(big: bool = False) -> bytes:
+    """A minimal ELF the way Go < 1.18 lays out build info: the header holds two pointers
+    to Go string headers (pointer, length), resolved through a PT_LOAD segment."""
+    import struct
+    o = ">" if big else "<"
+    base, info_at = 0x400000, 0x100
+    strings_at = info_at + 48
+    version, modinfo = b"go1.17.13", (b"0" * 16 + b"path\texample.com/old\n"
+                                      b"mod\texample.com/old\tv1.0.0\th1:x=\n"
+                                      b"dep\tgithub.com/a/b\tv0.2.0\th1:y=\n" + b"1" * 16)
+    body = bytearray(2048)  # the analyzer skips executables under 1 KiB
+    ident = b"\x7fELF" + bytes([2, 2 if big else 1, 1]) + bytes(9)
+    body[:64] = ident + struct.pack(o + "HHIQQQIHHHHHH", 2, 62, 1, base, 64, 0, 0, 64, 56, 1,
+                                    64, 0, 0)
+    body[64:120] = struct.pack(o + "IIQQQQQQ", 1, 5, 0, base, base, len(body), len(body), 0x1000)
+    header = b"\xff Go buildinf:" + bytes([8, 1 if big else 0])
+    version_header, modinfo_header = strings_at, strings_at + 16
+    body[info_at:info_at + 32] = header + struct.pack(o + "QQ", base + version_header,
+                                                      base + modinfo_header)
+    text_at = strings_at + 32
+    body[version_header:version_header + 16] = struct.pack(o + "QQ", base + text_at,
+                                                           len(version))
+    body[modinfo_header:modinfo_header + 16] = struct.pack(
+        o + "QQ", base + text_at + len(version), len(modinfo))
+    body[text_at:text_at + len(version) + len(modinfo)] = version + modinfo
+    return bytes(body)
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_go_before_118_pointer_build_info(big: bool) -> None:
+    """Found by fuzzing: the two pointers were unpacked with the format ">Q>Q", which struct
+    refuses, so every Go < 1.18 binary crashed the analyzer."""
+    result = analyze(GoBinaryAnalyzer(), "usr/bin/old", go117_binary(big), 0o755)
+    got = {(p.name, p.version) for p in result.packages}
+    assert got == {("stdlib", "1.17.13"), ("example.com/old", "v1.0.0"),
+                   ("github.com/a/b", "v0.2.0")}
+
+
+@pytest.mark.parametrize("name", ["@scope/", "/", "@/", "ui-da/ "])
+def test_npm_name_without_a_package_part_is_malformed(name: str) -> None:
+    """Found by fuzzing: packageurl's ValueError (an empty name) or TypeError (a blank one)
+    escaped the analyzer."""
+    doc = f'{{"name": "{name}", "version": "1.0.0"}}'.encode()
+    with pytest.raises(AnalyzerInputError, match="no package URL"):
+        analyze(NodePackageAnalyzer(), "app/node_modules/x/package.json", doc)

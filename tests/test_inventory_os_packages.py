@@ -140,3 +140,15 @@ def test_rpm_image_lists_one_database_with_distro_purls(tmp_path: Path) -> None:
     assert len({p.name for p in rpms}) == len(rpms)
     for p in rpms:
         assert PackageURL.from_string(p.purl).qualifiers["distro"] == "rhel-9.3"
+
+
+def test_file_lists_name_only_paths_inside_the_image() -> None:
+    """Found by fuzzing: file lists kept ``..`` and NUL paths, which name no file of the
+    image; they are dropped, and the rest is normalized like layer paths."""
+    apk = run(ApkAnalyzer(), "lib/apk/db/installed",
+              "P:musl\nV:1.2.4-r2\nF:lib\nR:ld-musl.so.1\nF:../../etc\nR:shadow\n"
+              "F:usr//lib/\nR:a\x00b\nR:./libc.so\n")
+    assert apk.owned_files == {"musl": ["lib/ld-musl.so.1", "usr/lib/libc.so"]}
+    dpkg = run(DpkgAnalyzer(), "var/lib/dpkg/info/libc6:amd64.list",
+               "/.\n/lib\n/lib/../../../etc/passwd\n/lib//x86_64-linux-gnu/libc.so.6\n")
+    assert dpkg.owned_files == {"libc6": ["lib", "lib/x86_64-linux-gnu/libc.so.6"]}

@@ -443,3 +443,23 @@ def test_hard_links_to_a_file_over_the_analyzer_size_limit(tmp_path: Path) -> No
                          hardlink("h.want", "store/big")], tmp_path, [rec])
     assert rec.calls == []
     assert len(out.warnings) == 2 and all("over its 3-byte limit" in w for w in out.warnings)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize(("path", "mode"), [("var/lib/dpkg/status", 0o644),
+                                            ("usr/local/bin/app", 0o755)])
+def test_layer_ending_inside_a_wanted_file_is_corrupt(tmp_path: Path, path: str, mode: int,
+                                                      debug: bool) -> None:
+    """Found by fuzzing: tarfile's ReadError, raised while an analyzer (or the spooled copy
+    several analyzers share) read a file the layer cuts short, escaped as itself."""
+    from hullscan.errors import ImageError
+
+    from imagebuilder import DPKG_STATUS, file, layer_tar
+    content = b"\x7fELF" + b"\x00" * 5000 if mode & 0o111 else DPKG_STATUS.encode()
+    tar = layer_tar([file(path, content, mode)])
+    blob = tmp_path / "layer.tar"
+    blob.write_bytes(tar[:512 + len(content) // 2])  # the header, half the content
+    source = TarLayerSource(blob=BlobRef(str(blob)), label="layer 0", digest=None, size=None,
+                            diff_id=None)
+    with pytest.raises(ImageError, match="layer 0: corrupt tar archive"):
+        analyze_layer(source, default_analyzers(), Limits(), debug=debug)

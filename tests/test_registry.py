@@ -671,3 +671,13 @@ def test_corpus_image_through_the_registry(tmp_path_factory: pytest.TempPathFact
     assert got == want
     assert [x.diff_id for x in from_registry.image.layers] == \
         [x.diff_id for x in from_archive.image.layers]
+
+
+def test_token_realm_that_is_not_a_url(tmp_path: Path) -> None:
+    """Found by fuzzing: a realm with a control character made httpx raise InvalidURL,
+    which escaped as a traceback."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, headers={"WWW-Authenticate": b'Bearer realm="htt\x01p://x"'})
+
+    with pytest.raises(ImageError, match=r"token realm .* is not a URL"):
+        pull("registry:example.test/a/b:1", tmp_path, transport=httpx.MockTransport(handler))

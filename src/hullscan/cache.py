@@ -7,6 +7,8 @@ base layers — reuses the work, and a new analyzer version invalidates it.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -17,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hullscan.analyzer import Analyzer
+from hullscan.atomicfile import write_error
+from hullscan.errors import HullscanError
 from hullscan.layers import LayerAnalysis
 
 SCHEMA_VERSION = 2
@@ -46,32 +50,93 @@ def cache_key(diff_id: str, analyzers: Sequence[Analyzer]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
+def _decode(data: bytes) -> LayerAnalysis:
+    return LayerAnalysis.from_dict(json.loads(zlib.decompress(data)))
+
+
+#: what a damaged entry raises when decoded
+_DAMAGED = (zlib.error, ValueError, KeyError, TypeError, AttributeError)
+
+
 class LayerCache:
-    """Get and put ``LayerAnalysis`` values; a broken entry counts as a miss."""
+    """Get and put ``LayerAnalysis`` values; a broken entry counts as a miss.
+
+    SQLite in WAL mode: a put is one transaction, so a scan killed while writing leaves
+    the entry whole or absent; a full disk is a ``HullscanError`` and rolls the put back.
+    """
 
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "layers.sqlite"
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS layer_analysis ("
-                         "key TEXT PRIMARY KEY, diff_id TEXT, created REAL, data BLOB)")
+        self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS layer_analysis ("
+                       "key TEXT PRIMARY KEY, diff_id TEXT, created REAL, data BLOB)")
+            return db
+        except sqlite3.DatabaseError as e:
+            raise self._error(e) from None
+        except OSError as e:
+            raise write_error(self.path, e) from None
+
+    def _error(self, e: sqlite3.Error) -> HullscanError:
+        if isinstance(e, sqlite3.OperationalError) and "full" in str(e):
+            return write_error(self.path, OSError(errno.ENOSPC, str(e)))
+        return HullscanError(f"layer cache {self.path}: {e} (hullscan cache verify repairs it)")
 
     def get(self, key: str) -> LayerAnalysis | None:
-        row = self._db.execute("SELECT data FROM layer_analysis WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self._db.execute("SELECT data FROM layer_analysis WHERE key = ?",
+                                   (key,)).fetchone()
+        except sqlite3.DatabaseError as e:
+            raise self._error(e) from None
         if row is None:
             return None
         try:
-            return LayerAnalysis.from_dict(json.loads(zlib.decompress(row[0])))
-        except (zlib.error, ValueError, KeyError, TypeError):
-            self._db.execute("DELETE FROM layer_analysis WHERE key = ?", (key,))
+            return _decode(row[0])
+        except _DAMAGED:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("DELETE FROM layer_analysis WHERE key = ?", (key,))
             return None
 
     def put(self, key: str, analysis: LayerAnalysis) -> None:
         data = zlib.compress(json.dumps(analysis.to_dict(), separators=(",", ":")).encode(
             "utf-8", "surrogateescape"), 3)
-        self._db.execute("INSERT OR REPLACE INTO layer_analysis VALUES (?, ?, ?, ?)",
-                         (key, analysis.diff_id, time.time(), data))
+        try:
+            self._db.execute("INSERT OR REPLACE INTO layer_analysis VALUES (?, ?, ?, ?)",
+                             (key, analysis.diff_id, time.time(), data))
+        except sqlite3.DatabaseError as e:
+            raise self._error(e) from None
+
+    def verify(self) -> tuple[int, list[str]]:
+        """Decode every entry and drop those that do not decode; (entries checked, keys
+        dropped). A database SQLite itself finds corrupt is rebuilt empty (a cache holds
+        nothing that cannot be computed again)."""
+        try:
+            ok = self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            rows = self._db.execute("SELECT key, data FROM layer_analysis").fetchall() \
+                if ok else []
+        except sqlite3.DatabaseError:
+            ok, rows = False, []
+        if not ok:
+            self._db.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            self._db = self._open()
+            return 0, ["(the whole database: SQLite found it corrupt)"]
+        dropped = []
+        for key, data in rows:
+            try:
+                _decode(data)
+            except _DAMAGED:
+                dropped.append(key)
+        with contextlib.suppress(sqlite3.Error):
+            self._db.executemany("DELETE FROM layer_analysis WHERE key = ?",
+                                 [(k,) for k in dropped])
+        return len(rows), dropped
 
     def close(self) -> None:
         self._db.close()

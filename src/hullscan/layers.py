@@ -21,6 +21,7 @@ from typing import IO, Any, cast
 
 from hullscan import tempfiles
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult
+from hullscan.atomicfile import DISK_FULL, write_error
 from hullscan.blob import BlobRef
 from hullscan.errors import ImageError
 from hullscan.model import FileInfo, FileType
@@ -381,6 +382,19 @@ def _run(out: LayerAnalysis, label: str, info: FileInfo, opener: Opener,
                                 f"{info.size} bytes is over its {a.max_size}-byte limit")
     if not readable:
         return
+    try:
+        _analyze_file(out, label, info, opener, readable, debug)
+    except tarfile.TarError as e:
+        # the layer ends inside this file: the layer is corrupt, not the analyzer's input
+        raise ImageError(f"{label}: corrupt tar archive ({e})") from None
+    except OSError as e:
+        if e.errno in DISK_FULL:  # spooling: the scan cannot go on, and must not pretend to
+            raise write_error(tempfiles.location(), e) from None
+        raise
+
+
+def _analyze_file(out: LayerAnalysis, label: str, info: FileInfo, opener: Opener,
+                  readable: list[Analyzer], debug: bool) -> None:
     stream = opener()
     shared = tempfiles.spool(stream, info.size) if len(readable) > 1 else None
     try:
@@ -392,10 +406,10 @@ def _run(out: LayerAnalysis, label: str, info: FileInfo, opener: Opener,
             except AnalyzerInputError as e:
                 out.warnings.append(f"{label}: {info.path}: {a.name}: {e}")
                 continue
-            except ImageError:
+            except (ImageError, tarfile.TarError):
                 raise
             except Exception as e:  # hostile content must not crash the scan
-                if debug:
+                if debug or (isinstance(e, OSError) and e.errno in DISK_FULL):
                     raise
                 out.warnings.append(f"{label}: {info.path}: {a.name} failed: "
                                     f"{type(e).__name__}: {e}")

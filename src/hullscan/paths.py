@@ -28,6 +28,17 @@ def normalize(name: str) -> str:
     return "/".join(parts)
 
 
+def listed_path(raw: str) -> str | None:
+    """A path a package database lists, as an image path; None when it cannot name a file
+    of the image (empty, the root, above the root, or holding a NUL no tar name can)."""
+    if "\x00" in raw:
+        return None
+    try:
+        return normalize(raw) or None
+    except UnsafePath:
+        return None
+
+
 def resolve_link_target(link_path: str, target: str) -> list[str]:
     """The components a symlink at ``link_path`` points to, clamped inside the root.
 

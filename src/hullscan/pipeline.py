@@ -3,9 +3,11 @@ in parallel), merge the layers, and assemble the package list."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.context
 import os
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -74,7 +76,8 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
                 todo.append(i)
         if len(todo) > 1 and options.workers > 1:
             with ProcessPoolExecutor(max_workers=min(options.workers, len(todo)),
-                                     mp_context=_pool_context()) as pool:
+                                     mp_context=_pool_context(),
+                                     initializer=_die_with_parent) as pool:
                 if image.pending is not None:
                     # fork the workers now, while this process runs no other thread; then
                     # start the downloads, and each layer as soon as its blob is here
@@ -122,6 +125,16 @@ def _largest_first(image: Image, todo: list[int]) -> list[int]:
         return todo
     sizes = {i: getattr(image.layer_sources[i], "size", None) or 0 for i in todo}
     return sorted(todo, key=lambda i: -sizes[i])
+
+
+def _die_with_parent() -> None:
+    """Workers end with the scan: after ``kill -9`` of a scan, its pool's workers would
+    otherwise wait for work forever (Linux's parent-death signal; elsewhere nothing)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the scan died before the line above ran
+            os._exit(1)
 
 
 def _store(cache: LayerCache | None, key: str | None, analysis: LayerAnalysis | None) -> None:

@@ -31,6 +31,11 @@ def _tempdir() -> str | None:
     return path
 
 
+def location() -> str:
+    """Where spooled files go now."""
+    return _tempdir() or tempfile.gettempdir()
+
+
 def spool(stream: IO[bytes], limit: int | None = None) -> IO[bytes]:
     """Copy ``stream`` (at most ``limit`` bytes) into a seekable temporary file at offset 0."""
     out: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - returned to the caller

@@ -77,7 +77,7 @@ _FORTIFY = re.compile(rb"[^\x00_]_*_chk[\x00@]")
 _WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 _ELF_ERRORS: tuple[type[Exception], ...] = (
     ELFError, OverflowError, ValueError, OSError, EOFError, struct.error, KeyError, IndexError,
-    AttributeError, TypeError)
+    AttributeError, TypeError, AssertionError)  # pyelftools asserts on some broken tables
 
 # dynamic-section flag bits (elf.h)
 DF_BIND_NOW = 0x8

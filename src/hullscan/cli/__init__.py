@@ -40,6 +40,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
+    from hullscan.cli.cache import cache
     from hullscan.cli.db import db
     from hullscan.cli.fleet import fleet, webhook_command
     from hullscan.cli.pin import pin
@@ -47,7 +48,7 @@ def _register() -> None:
     from hullscan.cli.scan import lint, sbom, scan
     from hullscan.cli.squash import squash
 
-    for command in (scan, sbom, lint, pin, db, keygen, sign, verify, squash, fleet,
+    for command in (scan, sbom, lint, pin, db, cache, keygen, sign, verify, squash, fleet,
                     webhook_command):
         cli.add_command(command)
 

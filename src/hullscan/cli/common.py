@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hullscan.atomicfile import write_atomically, write_error
 from hullscan.cache import database_path, default_cache_dir
 from hullscan.cli.registry import registry_options
-from hullscan.errors import HullscanError
 
 if TYPE_CHECKING:
     from hullscan.model import ScanReport
@@ -103,10 +103,13 @@ def emit(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    try:
-        output.write_text(text, encoding="utf-8")
+    try:  # whole or not at all: a full disk leaves no half report
+        if output.exists() and not output.is_file():  # /dev/stdout, a pipe
+            output.write_text(text, encoding="utf-8")
+        else:
+            write_atomically(output, text.encode("utf-8"))
     except OSError as e:
-        raise HullscanError(f"cannot write {output}: {e.strerror}") from None
+        raise write_error(output, e) from None
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from hullscan.inventory.purl import make_purl
 from hullscan.licenses import declared, declared_all
 from hullscan.licenses.spdx import spdx_license_expression
 from hullscan.model import FileInfo, License, Package
+from hullscan.paths import listed_path
 
 INSTALLED = "lib/apk/db/installed"
 _OPERATORS = frozenset({"and", "or", "with"})
@@ -48,9 +49,9 @@ class ApkAnalyzer(Analyzer):
                     continue
                 key, value = line[0], line[2:]
                 if key == "F":
-                    directory = value.strip("/")
-                elif key == "R":
-                    files.append(f"{directory}/{value}" if directory else value)
+                    directory = value
+                elif key == "R" and (p := listed_path(f"{directory}/{value}")):
+                    files.append(p)
                 elif key not in fields:
                     fields[key] = value
             if not fields:

@@ -8,6 +8,7 @@ from typing import IO
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
+from hullscan.paths import listed_path
 
 STATUS = "var/lib/dpkg/status"
 STATUS_D = "var/lib/dpkg/status.d/"
@@ -65,8 +66,7 @@ def _owned(text: str) -> list[str]:
             continue
         if not line.startswith("/") and "  " in line:
             line = line.split("  ", 1)[1]
-        p = line.strip("/")
-        if p and p != ".":
+        if p := listed_path(line):
             paths.append(p)
     return paths
 

@@ -97,7 +97,8 @@ def _pointer_strings(f: IO[bytes], data: bytes) -> tuple[str, str]:
     big = bool(data[15] & FLAG_BIG_ENDIAN)
     if ptr_size not in (4, 8):
         raise AnalyzerInputError("unsupported Go build info pointer size")
-    fmt = (">" if big else "<") + ("Q" if ptr_size == 8 else "I")
+    # one byte-order mark for the pair: ">Q>Q" is not a struct format
+    pair = (">" if big else "<") + ("QQ" if ptr_size == 8 else "II")
     try:
         elf = ELFFile(f)
         loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
@@ -113,12 +114,12 @@ def _pointer_strings(f: IO[bytes], data: bytes) -> tuple[str, str]:
 
     def go_string(ptr: int) -> str:
         header = read_at(ptr, 2 * ptr_size)
-        sptr, slen = struct.unpack(fmt * 2, header)
+        sptr, slen = struct.unpack(pair, header)
         if slen > _MAX_INFO:
             raise AnalyzerInputError("implausible Go build info length")
         return read_at(sptr, slen).decode("utf-8", "replace") if slen else ""
 
-    vptr, mptr = struct.unpack(fmt * 2, data[16:16 + 2 * ptr_size])
+    vptr, mptr = struct.unpack(pair, data[16:16 + 2 * ptr_size])
     return go_string(vptr), go_string(mptr)
 
 

@@ -19,6 +19,7 @@ from hullscan.inventory.rpmdb import (
 )
 from hullscan.licenses import declared
 from hullscan.model import FileInfo, Package
+from hullscan.paths import listed_path
 
 # rpm picks the backend from the file name; so do we (each reader checks its magic).
 # usr/lib/sysimage/rpm is where Fedora 36+ and openSUSE keep it (var/lib/rpm then
@@ -126,7 +127,7 @@ class RpmAnalyzer(Analyzer):
             result.packages.append(package_from_header(h, self.name, path))
             files = owned.setdefault(h.name, {})
             for f in h.files:
-                if p := f.strip("/"):
+                if p := listed_path(f):
                     files[p] = None
         if bad:
             if len(bad) == total:

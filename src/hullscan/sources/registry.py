@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from hullscan.atomicfile import write_error
 from hullscan.blob import BlobRef
 from hullscan.errors import ImageError, RegistryError, shown
 from hullscan.layers import TarLayerSource
@@ -71,9 +72,10 @@ class BlobCache:
         target = self.path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
         hasher = hashlib.new(algo)
-        fd, partial = tempfile.mkstemp(prefix=f"{hexpart}.", suffix=".partial",
+        fd, partial = tempfile.mkstemp(prefix=f"{hexpart}.", suffix=PARTIAL,
                                        dir=target.parent)
         try:
+            _hold(fd)  # while the download lives: ``cache verify`` leaves it alone
             count = 0
             with os.fdopen(fd, "wb") as f:
                 for chunk in chunks:
@@ -89,10 +91,66 @@ class BlobCache:
                 raise ImageError(f"{what}: digest mismatch: expected {digest}, got {actual} "
                                  "(corrupt or tampered)")
             os.replace(partial, target)
+        except OSError as e:
+            with suppress(FileNotFoundError):
+                os.unlink(partial)
+            raise write_error(target, e) from None
         except BaseException:
             with suppress(FileNotFoundError):
                 os.unlink(partial)
             raise
+
+    def verify(self) -> tuple[int, list[str]]:
+        """Re-hash every blob and drop those whose content is not their digest, and the
+        ``.partial`` downloads no live process holds (left by a killed pull); (blobs
+        checked, paths dropped)."""
+        checked, dropped = 0, []
+        for algo_dir in sorted(p for p in (self.root / "blobs").glob("*") if p.is_dir()):
+            for path in sorted(algo_dir.iterdir()):
+                if path.name.endswith(PARTIAL):
+                    if not _held(path):
+                        path.unlink(missing_ok=True)
+                        dropped.append(str(path))
+                    continue
+                checked += 1
+                h = hashlib.new(algo_dir.name) if algo_dir.name in ("sha256", "sha512") \
+                    else None
+                if h is not None:
+                    with open(path, "rb") as f:
+                        while chunk := f.read(1 << 20):
+                            h.update(chunk)
+                if h is None or h.hexdigest() != path.name:
+                    path.unlink(missing_ok=True)
+                    dropped.append(str(path))
+        return checked, dropped
+
+
+PARTIAL = ".partial"
+
+
+def _hold(fd: int) -> None:
+    with suppress(ImportError, OSError):
+        import fcntl
+        fcntl.flock(fd, fcntl.LOCK_SH)
+
+
+def _held(path: Path) -> bool:
+    """Whether a live download still writes ``path`` (it holds a lock on it)."""
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 class RegistryStore(Store):

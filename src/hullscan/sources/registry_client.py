@@ -407,7 +407,11 @@ class RegistryClient:
         return True
 
     def _token(self, params: dict[str, str]) -> str:
-        realm = httpx.URL(params["realm"])
+        try:
+            realm = httpx.URL(params["realm"])
+        except httpx.InvalidURL:
+            raise RegistryError(f"{self.ref.name}: the registry's token realm "
+                                f"{shown(params['realm'])[:200]!r} is not a URL") from None
         if realm.scheme not in ("https", "http"):
             raise RegistryError(f"{self.ref.name}: unsupported token realm scheme "
                                 f"{shown(realm.scheme)!r}")

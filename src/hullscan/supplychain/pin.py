@@ -9,13 +9,12 @@ global ``ARG BASE=…``. For a multi-platform image the index digest is used, as
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hullscan import atomicfile
 from hullscan.checks.dockerfile.parser import Dockerfile, parse, parse_image
 from hullscan.errors import HullscanError, ImageError
 from hullscan.references import canonical_name, parse_reference
@@ -164,17 +163,7 @@ def pin_dockerfile(path: str, resolve: Callable[[str], str]) -> PinResult:
 
 def write_atomically(path: str, text: str) -> None:
     """Replace the file's content in one step, keeping its permissions."""
-    target = Path(path)
-    mode = target.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomicfile.write_atomically(Path(path), text.encode("utf-8"))
 
 
 def unpinned(path: str) -> list[BaseImage]:

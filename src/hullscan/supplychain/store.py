@@ -23,14 +23,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
+import random
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hullscan.atomicfile import exclusive_lock, write_atomically
 from hullscan.errors import DigestMismatch, HullscanError, ImageError, RegistryError, shown
 from hullscan.references import Reference
 from hullscan.sources.interface import MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, load_json, sha256_digest
@@ -57,6 +58,9 @@ COSIGN_KIND, COSIGN_SIGS = "kind", "dev.cosignproject.cosign/sigs"
 ZERO_TIME = "0001-01-01T00:00:00Z"
 MAX_REFERRERS = 1000
 MAX_LAYOUT_ENTRIES = 10_000
+#: read-modify-write cycles of a registry tag before giving up on a writer that keeps
+#: replacing it
+CONFLICT_RETRIES = 5
 
 
 def sig_tag(digest: str) -> str:
@@ -136,6 +140,12 @@ def build_signature_manifest(layers: list[dict[str, Any]]) -> tuple[bytes, bytes
         "layers": [_ordered_descriptor(x) for x in layers],
     })
     return manifest, config
+
+
+def _same_signature(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    ann_a, ann_b = a.get("annotations"), b.get("annotations")
+    return a.get("digest") == b.get("digest") and isinstance(ann_a, dict) \
+        and isinstance(ann_b, dict) and ann_a.get(SIG_ANNOTATION) == ann_b.get(SIG_ANNOTATION)
 
 
 def _existing_layers(existing: dict[str, Any] | None, what: str) -> list[dict[str, Any]]:
@@ -289,15 +299,50 @@ class RegistrySignatureStore(SignatureStore):
         _check_blob(data, digest, size, what)
         return data
 
+    def _lock(self, tag: str) -> contextlib.AbstractContextManager[None]:
+        """Signers on this machine take turns on one tag (a registry has no compare-and-
+        swap for manifests); signers elsewhere are caught by reading the tag back."""
+        from hullscan.cache import default_cache_dir
+
+        locks = default_cache_dir() / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        key = hashlib.sha256(f"{self.client.ref.host}/{self.client.ref.repository}:{tag}"
+                             .encode()).hexdigest()
+        return exclusive_lock(locks / f"{key}.lock")
+
+    def _merge(self, tag: str, what: str, update: Callable[[dict[str, Any] | None], bytes],
+               media_type: str, contains: Callable[[dict[str, Any]], bool]) -> None:
+        """Read the manifest at ``tag``, put ``update(it)``, and read it back: another
+        signer who read the same old manifest may have replaced ours meanwhile, and then
+        the cycle runs again on what it wrote."""
+        with self._lock(tag):
+            for attempt in range(CONFLICT_RETRIES):
+                found = self._manifest(tag)
+                if found is None or not contains(found[1]):
+                    put_manifest(self.client, tag, update(found[1] if found else None),
+                                 media_type, what)
+                after = self._manifest(tag)
+                if after is not None and contains(after[1]):
+                    return
+                time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+        raise HullscanError(f"{self.label}:{tag}: another writer kept replacing the {what}; "
+                            "try again")
+
     def write_signature(self, digest: str, payload: bytes, signature_b64: str) -> str:
         tag = sig_tag(digest)
-        existing = self._manifest(tag)
-        layers = _existing_layers(existing[1] if existing else None, f"{self.label}:{tag}")
-        layers.append(signature_layer(payload, signature_b64))
-        manifest, config = build_signature_manifest(layers)
+        layer = signature_layer(payload, signature_b64)
         push_blob(self.client, payload, "signature payload")
-        push_blob(self.client, config, "signature config")
-        put_manifest(self.client, tag, manifest, MEDIA_OCI_MANIFEST, "signature manifest")
+
+        def update(existing: dict[str, Any] | None) -> bytes:
+            layers = [*_existing_layers(existing, f"{self.label}:{tag}"), layer]
+            manifest, config = build_signature_manifest(layers)
+            push_blob(self.client, config, "signature config")
+            return manifest
+
+        def contains(doc: dict[str, Any]) -> bool:
+            return any(_same_signature(x, layer) for _, x in iter_layers(doc) if x)
+
+        self._merge(tag, "signature manifest", update, MEDIA_OCI_MANIFEST, contains)
         return f"{self.label}:{tag}"
 
     def write_bundle(self, digest: str, subject: dict[str, Any], bundle: bytes,
@@ -312,21 +357,25 @@ class RegistrySignatureStore(SignatureStore):
             return f"{where} (a referrer of {digest})"
         # no referrers API: the referrers tag schema of the OCI distribution spec
         tag = referrers_tag(digest)
-        found = fetch_manifest(self.client, tag, self.limits)
-        index: dict[str, Any] = {"schemaVersion": 2, "mediaType": MEDIA_OCI_INDEX,
-                                 "manifests": []}
-        if found is not None:
-            index = load_json(found[0], f"{self.label}:{tag}", self.limits)
+        desc = referrer_descriptor(manifest)
+
+        def update(found: dict[str, Any] | None) -> bytes:
+            index: dict[str, Any] = found or {"schemaVersion": 2, "mediaType": MEDIA_OCI_INDEX,
+                                              "manifests": []}
             if index.get("mediaType") != MEDIA_OCI_INDEX \
                     or not isinstance(index.get("manifests"), list):
                 raise HullscanError(f"{self.label}:{tag} is not an OCI image index; refusing "
                                     "to overwrite it")
-        desc = referrer_descriptor(manifest)
-        index["manifests"] = [m for m in index["manifests"]
-                              if not (isinstance(m, dict) and m.get("digest") == mdigest)
-                              ] + [desc]
-        put_manifest(self.client, tag, json.dumps(index).encode(), MEDIA_OCI_INDEX,
-                     "referrers index")
+            index["manifests"] = [m for m in index["manifests"]
+                                  if not (isinstance(m, dict) and m.get("digest") == mdigest)
+                                  ] + [desc]
+            return json.dumps(index).encode()
+
+        def contains(index: dict[str, Any]) -> bool:
+            return any(isinstance(m, dict) and m.get("digest") == mdigest
+                       for m in _index_entries(index))
+
+        self._merge(tag, "referrers index", update, MEDIA_OCI_INDEX, contains)
         return f"{where} (listed in tag {tag}: the registry has no referrers API)"
 
 
@@ -418,10 +467,20 @@ class LayoutSignatureStore(SignatureStore):
                 self.read_blob(digest, len(data), len(data))
                 return digest  # present and intact
         target.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(target, data)
+        write_atomically(target, data, 0o644)
         return digest
 
+    def _write_index(self, index: dict[str, Any]) -> None:
+        write_atomically(self.root / "index.json", json.dumps(index, indent=2).encode() + b"\n",
+                         0o644)
+
     def write_signature(self, digest: str, payload: bytes, signature_b64: str) -> str:
+        # two signers of one layout take turns: each re-reads index.json and the signature
+        # manifest under the lock, so neither drops the other's signature
+        with exclusive_lock(self.root):
+            return self._write_signature(digest, payload, signature_b64)
+
+    def _write_signature(self, digest: str, payload: bytes, signature_b64: str) -> str:
         tag = sig_tag(digest)
         index = self.index()
         entries = index.get("manifests")
@@ -443,11 +502,16 @@ class LayoutSignatureStore(SignatureStore):
         entry = {"mediaType": MEDIA_OCI_MANIFEST, "digest": mdigest, "size": len(manifest),
                  "annotations": {REF_NAME: tag}}
         index["manifests"] = [m for m in entries if m is not existing_desc] + [entry]
-        _atomic_write(self.root / "index.json", json.dumps(index, indent=2).encode() + b"\n")
+        self._write_index(index)
         return f"{self.label} (index.json entry {tag})"
 
     def write_bundle(self, digest: str, subject: dict[str, Any], bundle: bytes,
                      created: str) -> str:
+        with exclusive_lock(self.root):
+            return self._write_bundle(digest, subject, bundle, created)
+
+    def _write_bundle(self, digest: str, subject: dict[str, Any], bundle: bytes,
+                      created: str) -> str:
         manifest = referrer_manifest(bundle, subject, created)
         index = self.index()
         entries = index.get("manifests")
@@ -457,23 +521,8 @@ class LayoutSignatureStore(SignatureStore):
         self._write_blob(EMPTY_JSON)
         mdigest = self._write_blob(manifest)
         index["manifests"] = [*entries, referrer_descriptor(manifest)]
-        _atomic_write(self.root / "index.json", json.dumps(index, indent=2).encode() + b"\n")
+        self._write_index(index)
         return f"{self.label} (index.json entry {mdigest}, a referrer of {digest})"
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def iter_layers(doc: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any] | None]]:

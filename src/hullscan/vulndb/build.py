@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hullscan.atomicfile import exclusive_lock
 from hullscan.errors import DatabaseError
 from hullscan.vulndb.exploits import KEV_FILE, data_kind, read_epss, read_kev
 from hullscan.vulndb.names import normalize_name
@@ -503,17 +504,8 @@ def db_lock(dest: Path) -> Iterator[None]:
     the old file and the second swap would drop the first one's records). Readers do
     not take it."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, as before
+    with exclusive_lock(dest.parent / f".{dest.name}.lock"):
         yield
-        return
-    with open(dest.parent / f".{dest.name}.lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def utc_now() -> str:
