@@ -148,14 +148,15 @@ class TarMembers:
             f = self._tf.extractfile(m.info)
             assert f is not None
             return f
-        return cast(IO[bytes], _Data(self._reader, m.offset_data, m.size))
+        return cast(IO[bytes], _Data(self._reader, m.offset_data, m.size, self._label))
 
 
 class _Data(io.RawIOBase):
     """A member's bytes, read straight from the layer stream."""
 
-    def __init__(self, reader: LayerReader, start: int, size: int) -> None:
+    def __init__(self, reader: LayerReader, start: int, size: int, label: str) -> None:
         self._reader = reader
+        self._label = label
         self._pos = start
         self._end = start + size
 
@@ -172,7 +173,8 @@ class _Data(io.RawIOBase):
                 self._reader.seek(self._pos)  # forward only: refuses to go back
             data = self._reader.read_upto(want - done)
             if not data:
-                raise ImageError("unexpected end of data in a tar member (truncated layer)")
+                raise ImageError(f"{self._label}: corrupt tar archive (unexpected end of data "
+                                 "in a member: a truncated layer)")
             b[done:done + len(data)] = data
             done += len(data)
             self._pos += len(data)
