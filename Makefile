@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 CORPUS ?= $(HOME)/.cache/hullscan-corpus
 PEERS  ?= $(HOME)/.cache/hullscan-peers
 
-.PHONY: demo test check lint typecheck bench bench-speed fuzz setup corpus peers references clean
+.PHONY: demo test check lint typecheck bench bench-speed fuzz setup corpus peers references screenshots clean
 
 # A real scan of the example image the repository builds from its own files.
 demo: $(BIN)/hullscan
@@ -41,11 +41,17 @@ corpus:
 	bash scripts/corpus-prereqs.sh
 	bash ../shared/corpus/build.sh $(CORPUS) >/dev/null
 
-# Reference implementations the version-ordering tests compare against (dpkg, rpm, ruby, ...).
+# Reference implementations the version-ordering tests compare against (dpkg, rpm, ruby, ...),
+# and Debian's chromium for the browser tests of the HTML pages.
 references:
 	bash scripts/test-references.sh
 	bash scripts/checksec.sh
 	bash scripts/registry.sh
+	bash scripts/chromium.sh
+
+# The README's pictures of the HTML pages, taken by the browser tests.
+screenshots: $(BIN)/pytest corpus references
+	HULLSCAN_SCREENSHOTS=docs/img HULLSCAN_CORPUS=$(CORPUS) $(BIN)/pytest -p no:cacheprovider tests/test_html_browser.py
 
 # trivy, syft, hadolint and gitleaks, hash-pinned, for side-by-side checks and bench/.
 peers:

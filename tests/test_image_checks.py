@@ -324,6 +324,9 @@ def test_wasted_bytes_and_efficiency(tmp_path: Path) -> None:
     assert stats["layers"] == 3
     assert stats["wasted_bytes"] == len(big) + 500
     assert stats["removed_bytes"] == 500
+    # per layer: what it wrote that a later layer overwrote or deleted (the blob and the key)
+    assert stats["layer_wasted_bytes"] == [len(big) + 500, 0, 0]
+    assert sum(stats["layer_wasted_bytes"]) == stats["wasted_bytes"]
     total = stats["total_bytes"]
     # dive's score: Σ smallest version per path / Σ all versions (a deletion is a 0 version)
     assert stats["efficiency"] == round((total - len(big) - 500) / total, 4)

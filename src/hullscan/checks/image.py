@@ -619,6 +619,8 @@ def layer_stats(analyzed: AnalyzedImage) -> dict[str, Any]:
     fs = analyzed.fs
     total = minimal = wasted = removed = 0
     per_path: list[tuple[int, str, list[int], bool]] = []
+    #: per layer, the bytes it wrote that a later layer overwrote or deleted
+    layer_wasted = [0] * len(analyzed.analyses)
     for path, versions in fs.history.items():
         sizes = [v.info.size if v.info is not None and v.info.is_regular else 0
                  for v in versions]
@@ -631,13 +633,17 @@ def layer_stats(analyzed: AnalyzedImage) -> dict[str, Any]:
         kept = 0 if gone else sizes[-1]
         if all_bytes - kept:
             wasted += all_bytes - kept
+            shadowed = len(versions) if gone else len(versions) - 1
+            for v, size in zip(versions[:shadowed], sizes[:shadowed], strict=True):
+                layer_wasted[v.layer] += size
             if gone:
                 removed += all_bytes
             per_path.append((all_bytes - kept, path, [v.layer for v in versions], gone))
     per_path.sort(key=lambda x: (-x[0], x[1]))
     layer_sizes = [sum(f.size for f in a.files if f.is_regular) for a in analyzed.analyses]
     return {
-        "layers": len(analyzed.analyses), "layer_bytes": layer_sizes, "total_bytes": total,
+        "layers": len(analyzed.analyses), "layer_bytes": layer_sizes,
+        "layer_wasted_bytes": layer_wasted, "total_bytes": total,
         "final_bytes": sum(i.size for _, i in fs.final.values() if i.is_regular),
         "wasted_bytes": wasted, "removed_bytes": removed,
         "wasted_ratio": round(wasted / total, 4) if total else 0.0,

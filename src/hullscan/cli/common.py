@@ -17,7 +17,7 @@ from hullscan.cache import database_path, default_cache_dir
 from hullscan.cli.registry import registry_options
 
 if TYPE_CHECKING:
-    from hullscan.model import ScanReport
+    from hullscan.model import ScanReport, Severity
     from hullscan.pipeline import ProgressHook
     from hullscan.settings import Settings
 
@@ -36,8 +36,8 @@ IMAGE_HELP = """IMAGE is an image reference:
   PATH                           any of the local forms, detected from its content
 """
 
-SBOM_FORMATS = ["table", "json", "cyclonedx", "spdx"]
-SCAN_FORMATS = ["table", "json", "sarif", "junit", "cyclonedx", "spdx"]
+SBOM_FORMATS = ["table", "json", "cyclonedx", "spdx", "html"]
+SCAN_FORMATS = ["table", "json", "sarif", "junit", "cyclonedx", "spdx", "html"]
 
 cache_dir_option = click.option(
     "--cache-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -66,9 +66,14 @@ def load_settings(config_file: Path | None) -> Settings:
 
 
 def renderer(fmt: str, findings: bool,
-             columns: tuple[str, ...] | None = None) -> Callable[[ScanReport, bool], str]:
+             columns: tuple[str, ...] | None = None,
+             fail_on: Severity | None = None) -> Callable[[ScanReport, bool], str]:
     """The reporter for a format; ``findings`` picks the scan flavour of table/CycloneDX;
-    ``columns`` those of the inventory table."""
+    ``columns`` those of the inventory table; the HTML page shows the verdict against
+    ``fail_on``."""
+    if fmt == "html":
+        from hullscan.report.html import render_html_report
+        return lambda r, _color: render_html_report(r, fail_on)
     if fmt == "json":
         from hullscan.report.json_report import render_json
         return lambda r, _color: render_json(r)
@@ -94,8 +99,10 @@ def renderer(fmt: str, findings: bool,
 
 
 def emit_report(report: ScanReport, fmt: str, output: Path | None, findings: bool,
-                columns: tuple[str, ...] | None = None) -> None:
-    text = renderer(fmt, findings, columns)(report, output is None and sys.stdout.isatty())
+                columns: tuple[str, ...] | None = None,
+                fail_on: Severity | None = None) -> None:
+    text = renderer(fmt, findings, columns, fail_on)(report,
+                                                    output is None and sys.stdout.isatty())
     emit(text, output)
 
 

@@ -141,7 +141,9 @@ def fleet_scan_command(target: str, store_url: str | None, queue_url: str, worke
 @fleet.command("report")
 @_store_option
 @cache_dir_option
-@_format_option
+@click.option("-f", "--format", "fmt", default="table", show_default=True,
+              type=click.Choice(["table", "json", "html"]),
+              help="Output format (html: one self-contained page).")
 @click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1000),
               help="How many vulnerabilities and images to list.")
 def fleet_report_command(store_url: str | None, cache_dir: Path | None, fmt: str,
@@ -156,6 +158,11 @@ def fleet_report_command(store_url: str | None, cache_dir: Path | None, fmt: str
         summary = summarize(store, top=top)
     finally:
         store.close()
+    if fmt == "html":
+        from hullscan.report.html import fleet_page
+
+        click.echo(fleet_page(summary, base=None), nl=False)
+        return
     click.echo(json.dumps(summary, indent=2) if fmt == "json" else render_table(summary))
 
 

@@ -65,7 +65,8 @@ Exit codes: 0 nothing at or above --fail-on; 1 findings at or above it (after
 .hullscanignore and VEX); 2 the scan could not run (bad image, no database).
 """)
 @image_command(SCAN_FORMATS, "Report format (SARIF 2.1.0 for code scanning, JUnit for CI "
-               "test views, CycloneDX 1.6 with vulnerabilities).")
+               "test views, CycloneDX 1.6 with vulnerabilities, html: one self-contained "
+               "page to open offline or attach to a CI run).")
 @click.option("--scanners", default=",".join(DEFAULT_SCANNERS), show_default=True,
               help=f"Comma-separated scanners to run ({', '.join(SCANNERS)}).")
 @policy_options
@@ -130,13 +131,14 @@ def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
     if sort_order or fmt == "table":
         report = replace(report, findings=tuple(sort_findings(report.findings,
                                                               sort_order or "risk")))
-    emit_report(report, fmt, output, findings=True)
+    emit_report(report, fmt, output, findings=True, fail_on=policy.fail_on)
     ctx.exit(1 if report.exceeds(policy.fail_on, kev=fail_on_kev) else 0)
 
 
 @click.command(epilog=IMAGE_HELP)
 @image_command(SBOM_FORMATS,
-               "SBOM format: CycloneDX 1.6 JSON, SPDX 2.3 JSON, hullscan JSON, or a table.")
+               "SBOM format: CycloneDX 1.6 JSON, SPDX 2.3 JSON, hullscan JSON, a table, or a "
+               "self-contained HTML page.")
 @click.option("--columns", metavar="LIST",
               help="Table columns, comma-separated, from: type, name, version, source, layer, "
                    "path, license (default: all but license).")
