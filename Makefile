@@ -48,6 +48,7 @@ references:
 	bash scripts/checksec.sh
 	bash scripts/registry.sh
 	bash scripts/chromium.sh
+	bash scripts/server-services.sh
 
 # The README's pictures of the HTML pages, taken by the browser tests.
 screenshots: $(BIN)/pytest corpus references

@@ -159,7 +159,8 @@ class Settings:
     admission: AdmissionPolicy = field(default_factory=_default_admission)
 
     #: section name -> parser(section, source, directory of the file); one entry per section
-    SECTIONS = ("registries", "checks", "secrets", "trust", "licenses", "admission")
+    #: ``server`` belongs to ``hullscan server`` (hullscan.server.settings), not to scans
+    SECTIONS = ("registries", "checks", "secrets", "trust", "licenses", "admission", "server")
 
     @classmethod
     def load(cls, path: Path | str | None = None, directory: Path = Path(".")) -> Settings:

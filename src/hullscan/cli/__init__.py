@@ -46,10 +46,11 @@ def _register() -> None:
     from hullscan.cli.pin import pin
     from hullscan.cli.provenance import keygen, sign, verify
     from hullscan.cli.scan import lint, sbom, scan
+    from hullscan.cli.server import server, worker
     from hullscan.cli.squash import squash
 
     for command in (scan, sbom, lint, pin, db, cache, keygen, sign, verify, squash, fleet,
-                    webhook_command):
+                    webhook_command, server, worker):
         cli.add_command(command)
 
 

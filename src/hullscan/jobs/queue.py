@@ -1,0 +1,89 @@
+"""How jobs reach workers: the interface, and the embedded queue (threads inside the
+server, the default). ``celery_queue`` is the scale-out one."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Protocol
+
+from hullscan.jobs.runner import JobMessage, RetryLater, WorkerContext, run_job
+from hullscan.jobs.store import Status
+
+log = logging.getLogger("hullscan.jobs")
+
+#: attempts for registry and network trouble, and the first backoff delay (doubles)
+RETRIES = 4
+BACKOFF = 2.0
+
+
+class Queue(Protocol):
+    def enqueue(self, msg: JobMessage) -> None: ...
+
+    def depth(self) -> int:
+        """Jobs waiting for a worker."""
+        ...
+
+    def ping(self) -> None:
+        """Raises ``HullscanError`` when jobs cannot be queued."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class EmbeddedQueue:
+    """Worker threads in the server process; the layer analysis of each scan still
+    fans out to processes. Messages live in memory only: jobs left queued or running
+    by a previous server are marked failed at start (their credentials are gone), and
+    Harbor's next request for them queues them again."""
+
+    def __init__(self, ctx: WorkerContext, workers: int = 1) -> None:
+        self.ctx = ctx
+        self._queue: queue.Queue[JobMessage | None] = queue.Queue()
+        for scan in ctx.store.list_scans(status=Status.QUEUED, limit=10_000) + \
+                ctx.store.list_scans(status=Status.RUNNING, limit=10_000):
+            ctx.store.fail(scan.job.key, "the server stopped before this scan finished; "
+                                         "request it again")
+        self._threads = [threading.Thread(target=self._work, name=f"hullscan-worker-{i}",
+                                          daemon=True) for i in range(max(1, workers))]
+        for t in self._threads:
+            t.start()
+
+    def enqueue(self, msg: JobMessage) -> None:
+        self._queue.put(msg)
+
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join(timeout=5)
+
+    def _work(self) -> None:
+        while (msg := self._queue.get()) is not None:
+            for attempt in range(RETRIES):
+                try:
+                    run_job(msg, self.ctx)
+                    break
+                except RetryLater as e:
+                    if attempt == RETRIES - 1:
+                        self._give_up(msg, str(e))
+                    else:
+                        time.sleep(BACKOFF * 2 ** attempt)
+                except Exception:  # a worker thread must survive anything
+                    log.exception("job %s", msg.key[:12])
+                    self._give_up(msg, "internal error")
+                    break
+
+    def _give_up(self, msg: JobMessage, reason: str) -> None:
+        try:
+            self.ctx.store.fail(msg.key, reason)
+        except Exception:
+            log.exception("job %s: could not record the failure", msg.key[:12])

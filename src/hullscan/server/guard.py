@@ -1,0 +1,98 @@
+"""Authentication and request-size limits, as one ASGI middleware in front of the app:
+nothing reaches a route without a valid key (when keys are configured), and no body
+larger than the limit is read."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hullscan.server.errors import HARBOR_ERROR, is_harbor
+from hullscan.server.settings import ServerSettings
+
+#: probes answer without a key: they reveal nothing and orchestrators call them bare
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def presented_keys(headers: dict[str, str]) -> list[str]:
+    """Keys a request offers: ``X-ScannerAdapter-API-Key``, ``Authorization: Bearer``,
+    or ``Authorization: Basic`` (Harbor's registration form; the password is the key)."""
+    keys = []
+    if api_key := headers.get("x-scanneradapter-api-key"):
+        keys.append(api_key)
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        keys.append(value.strip())
+    elif scheme.lower() == "basic" and value.strip():
+        try:
+            _user, _, password = base64.b64decode(value.strip(), validate=True) \
+                .decode().partition(":")
+            keys.append(password)
+        except (binascii.Error, UnicodeDecodeError):
+            pass
+    return keys
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, settings: ServerSettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope["headers"]}
+        if self.settings.api_key_hashes and path not in OPEN_PATHS and not any(
+                self.settings.key_valid(k) for k in presented_keys(headers)):
+            await _reject(send, path, 401, "a valid API key is required (Authorization: "
+                                           "Bearer KEY or X-ScannerAdapter-API-Key)",
+                          [(b"www-authenticate", b'Bearer realm="hullscan"')])
+            return
+        limit = self.settings.max_body
+        try:
+            declared = int(headers.get("content-length", "0"))
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            await _reject(send, path, 413, f"request body larger than {limit} bytes")
+            return
+        received = 0
+        rejected = False
+
+        async def bounded_receive() -> Message:
+            # a chunked body over the limit: answer 413 now, and tell the app the client
+            # went away, so it stops reading and whatever it answers is dropped
+            nonlocal received, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    rejected = True
+                    await _reject(send, path, 413, f"request body larger than {limit} bytes")
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not rejected:
+                await send(message)
+
+        await self.app(scope, bounded_receive, guarded_send)
+
+
+async def _reject(send: Send, path: str, status: int, message: str,
+                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps({"error": {"message": message}}).encode()
+    media = HARBOR_ERROR if is_harbor(path) else "application/json"
+    headers: list[Any] = [(b"content-type", media.encode()),
+                          (b"content-length", str(len(body)).encode()), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
