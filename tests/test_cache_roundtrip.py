@@ -17,6 +17,7 @@ from hullscan.model import (
     FileType,
     Finding,
     FindingKind,
+    License,
     Location,
     OSInfo,
     Package,
@@ -32,7 +33,8 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers(-9, 9) | text
 packages = st.builds(
     Package, name=text, version=text, type=st.sampled_from(["deb", "pypi", "npm", "golang"]),
     purl=text, source_name=text, source_version=text, arch=text,
-    licenses=st.lists(text, max_size=2).map(tuple),
+    licenses=st.lists(st.builds(License, text, st.text(min_size=1, max_size=12), text, text),
+                      max_size=2).map(tuple),
     locations=st.lists(st.builds(Location, paths, st.none() | text), max_size=2).map(tuple),
     owner=text, found_by=text, metadata=st.dictionaries(text, json_values, max_size=2))
 findings = st.builds(
