@@ -65,7 +65,7 @@ def harnesses() -> list[str]:
     return sorted(p.stem.removeprefix("fuzz_") for p in FUZZ.glob("fuzz_*.py"))
 
 
-def fuzz_one(name: str, budget: int, work: Path, rss_mb: int) -> Outcome:
+def fuzz_one(name: str, budget: int, work: Path, rss_mb: int, seed: int = 0) -> Outcome:
     corpus = work / "corpus" / name
     crashes = work / "crashes"
     corpus.mkdir(parents=True, exist_ok=True)
@@ -73,6 +73,8 @@ def fuzz_one(name: str, budget: int, work: Path, rss_mb: int) -> Outcome:
     cmd = [sys.executable, str(FUZZ / f"fuzz_{name}.py"), str(corpus), str(FUZZ / "seeds" / name),
            f"-max_total_time={budget}", f"-rss_limit_mb={rss_mb}", "-timeout=30",
            "-print_final_stats=1", f"-artifact_prefix={crashes}/{name}-"]
+    if seed:  # the same mutations every run: a smoke run in CI that is reproducible
+        cmd.append(f"-seed={seed}")
     regressions = FUZZ / "regressions" / name
     if regressions.is_dir():
         cmd.insert(3, str(regressions))
@@ -114,13 +116,16 @@ def main() -> int:
     ap.add_argument("--coverage", action="store_true", help="also measure line coverage")
     ap.add_argument("--rss-mb", type=int, default=2048, help="memory limit per harness")
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "fuzz")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="libFuzzer's random seed (default 0: a new one each run)")
     args = ap.parse_args()
     names = args.harness or harnesses()
     unknown = set(names) - set(harnesses())
     if unknown:
         ap.error(f"no such harness: {', '.join(sorted(unknown))}")
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        outcomes = list(pool.map(lambda n: fuzz_one(n, args.budget, args.work, args.rss_mb),
+        outcomes = list(pool.map(lambda n: fuzz_one(n, args.budget, args.work, args.rss_mb,
+                                                      args.seed),
                                  names))
     if args.coverage:
         for o in outcomes:

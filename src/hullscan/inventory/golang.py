@@ -102,14 +102,20 @@ def _pointer_strings(f: IO[bytes], data: bytes) -> tuple[str, str]:
     try:
         elf = ELFFile(f)
         loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
-    except (ELFError, struct.error, ValueError) as e:
+    except (ELFError, struct.error, ValueError, OverflowError) as e:
         raise AnalyzerInputError(f"unreadable ELF: {e}") from None
 
     def read_at(addr: int, size: int) -> bytes:
         for seg in loads:
             if seg["p_vaddr"] <= addr and addr + size <= seg["p_vaddr"] + seg["p_filesz"]:
-                f.seek(seg["p_offset"] + addr - seg["p_vaddr"])
-                return f.read(size)
+                try:
+                    f.seek(seg["p_offset"] + addr - seg["p_vaddr"])
+                except (OverflowError, ValueError, OSError):  # an offset no file has
+                    break
+                found = f.read(size)
+                if len(found) != size:  # the segment claims more than the file holds
+                    break
+                return found
         raise AnalyzerInputError("Go build info points outside the file")
 
     def go_string(ptr: int) -> str:
@@ -119,6 +125,8 @@ def _pointer_strings(f: IO[bytes], data: bytes) -> tuple[str, str]:
             raise AnalyzerInputError("implausible Go build info length")
         return read_at(sptr, slen).decode("utf-8", "replace") if slen else ""
 
+    if len(data) < 16 + 2 * ptr_size:
+        raise AnalyzerInputError("truncated Go build info")
     vptr, mptr = struct.unpack(pair, data[16:16 + 2 * ptr_size])
     return go_string(vptr), go_string(mptr)
 
