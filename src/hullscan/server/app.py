@@ -13,7 +13,7 @@ from starlette.types import ASGIApp
 
 from hullscan import __version__
 from hullscan.errors import HullscanError
-from hullscan.server import api, harbor, metrics
+from hullscan.server import api, harbor, metrics, ui
 from hullscan.server.errors import error, is_harbor
 from hullscan.server.guard import Guard
 from hullscan.server.services import Services
@@ -28,6 +28,7 @@ def create_app(svc: Services) -> ASGIApp:
     app.state.services = svc
     app.include_router(harbor.router)
     app.include_router(api.router)
+    app.include_router(ui.router)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
