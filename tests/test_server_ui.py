@@ -87,10 +87,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
 def test_ui_needs_the_api_key(server: tuple[str, dict[str, str]]) -> None:
     base, digests = server
     for path in ("/ui/scans", "/ui/fleet", f"/ui/images/{digests['multi-layer-big']}"):
-        assert httpx.get(base + path).status_code == 401
+        refused = httpx.get(base + path)
+        assert refused.status_code == 401 and KEY not in refused.text
+        # a browser prompts for Basic credentials; the key is the password
+        assert refused.headers["www-authenticate"] == 'Basic realm="hullscan"'
         r = httpx.get(base + path, headers={"Authorization": f"Bearer {KEY}"})
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
         assert "Content-Security-Policy" in r.text
+        assert httpx.get(base + path, auth=("anyone", KEY)).status_code == 200
+        assert httpx.get(base + path, auth=("anyone", "wrong")).status_code == 401
+    assert httpx.get(f"{base}/v1/scans/x").headers["www-authenticate"].startswith("Bearer")
     r = httpx.get(f"{base}/ui/images/sha256:{'9' * 64}",
                   headers={"Authorization": f"Bearer {KEY}"})
     assert r.status_code == 404

@@ -51,9 +51,13 @@ class Guard:
                    for k, v in scope["headers"]}
         if self.settings.api_key_hashes and path not in OPEN_PATHS and not any(
                 self.settings.key_valid(k) for k in presented_keys(headers)):
+            # a browser asks for Basic credentials (the key as the password) on the pages
+            challenge = b'Basic realm="hullscan"' if path == "/ui" or path.startswith(
+                "/ui/") else b'Bearer realm="hullscan"'
             await _reject(send, path, 401, "a valid API key is required (Authorization: "
-                                           "Bearer KEY or X-ScannerAdapter-API-Key)",
-                          [(b"www-authenticate", b'Bearer realm="hullscan"')])
+                                           "Bearer KEY, X-ScannerAdapter-API-Key, or Basic "
+                                           "with the key as the password)",
+                          [(b"www-authenticate", challenge)])
             return
         limit = self.settings.max_body
         try:
