@@ -19,11 +19,13 @@ test: $(BIN)/pytest corpus peers references
 	$(BIN)/mypy
 	PEERS_BIN=$(PEERS)/bin HULLSCAN_CORPUS=$(CORPUS) $(BIN)/pytest -p no:cacheprovider -n 2 --durations=20
 
-# Lint, types and every test that needs no corpus image: no root, no network.
+# Lint, types and the unit tests: no corpus image, no root, no network, no services to
+# start (the Celery fault tests and the fuzz smoke runs are left to `make test`).
 check: $(BIN)/pytest
 	$(BIN)/ruff check src tests bench examples fuzz
 	$(BIN)/mypy
-	$(BIN)/pytest -p no:cacheprovider -m "not corpus" -n 2
+	$(BIN)/pytest -p no:cacheprovider -m "not corpus" -n 2 -k "not smoke_fuzz" \
+	    --ignore tests/test_server_celery.py --ignore tests/test_concurrent_scans.py
 
 setup: $(BIN)/pytest
 
