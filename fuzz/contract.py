@@ -52,6 +52,10 @@ def instrumented() -> AbstractContextManager[Any]:
     return atheris.instrument_imports(include=["hullscan"])
 
 
+#: between the parts of one input that stands for several documents (manifest, config, ...)
+SEP = b"\n--8<--\n"
+
+
 def scratch_dir(prefix: str) -> Path:
     """A directory for the files a harness writes per input: in memory where possible
     (some writers fsync, which on a disk would cost milliseconds per execution)."""

@@ -17,6 +17,7 @@ import os
 import shutil
 
 from contract import (
+    SEP,
     ContractViolation,
     check_bounded,
     expect,
@@ -33,7 +34,6 @@ with instrumented():
     from hullscan.sources.interface import sha256_digest
     from hullscan.streams import Limits
 
-SEP = b"\n--8<--\n"
 LIMITS = Limits(max_json_bytes=256 * 1024)
 ROOT = str(scratch_dir("oci"))
 

@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 
 from contract import (
+    SEP,
     ContractViolation,
     expect,
     instrumented,
@@ -38,7 +39,6 @@ with instrumented():
     from hullscan.sources.registry_settings import RegistrySettings
     from hullscan.streams import Limits
 
-SEP = b"\n--8<--\n"
 PARTS = ("manifest", "manifest-headers", "token", "config", "layer", "index",
          "config-mutated", "layer-mutated")
 STATUSES = (200, 200, 200, 200, 401, 404, 429, 500, 307, 206, 204, 403)
