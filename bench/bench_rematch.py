@@ -2,7 +2,7 @@
 
     python bench/bench_rematch.py --vulndata ../shared/vulndata --corpus ~/.cache/hullscan-corpus
 
-The inventories of the corpus images are stored (as ``fleet scan`` stores them) under
+The inventories of the corpus images are stored (as a worker stores them) under
 1,000 distinct digests, round robin, first matched against a database without the PyPI
 advisories; then that set is imported, as ``db update`` would bring it, and ``rematch``
 runs over every stored inventory. Printed:
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hullscan.fleet.rematch import rematch
-from hullscan.fleet.store import ResultStore
+from hullscan.jobs.store import JobSpec, Store
 from hullscan.pipeline import ScanOptions, inventory
 from hullscan.report.json_report import image_dict
 from hullscan.vuln.matcher import match_inventory
@@ -63,13 +63,16 @@ def main() -> None:
                 docs.append((name, {"image": image_dict(inv.image, inv.os),
                                     "packages": [p.to_dict() for p in inv.packages],
                                     "findings": [f.to_dict() for f in matched.findings]}))
-        store = ResultStore(args.store or f"sqlite:///{root / 'results.sqlite'}")
+        store = Store(args.store or f"sqlite:///{root / 'results.sqlite'}")
         start = time.perf_counter()
         digests = []
         for i in range(args.count):
             name, doc = docs[i % len(docs)]
             digests.append("sha256:" + hashlib.sha256(f"{name}-{i}".encode()).hexdigest())
-            store.put_report(digests[-1], f"bench/{name}:{i}", doc, version)
+            image = f"bench/{name}:{i}"
+            report = {**doc, "image": {**doc["image"], "ref": image}}
+            store.record_scan(JobSpec(image, ("vuln",), digests[-1], version), report,
+                              {"image": doc["image"], "packages": doc["packages"]})
         stored = time.perf_counter() - start
         import_paths([args.vulndata / LATER_SET], db_path)
         with open_db(db_path) as db:
@@ -98,7 +101,7 @@ def main() -> None:
           f"p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms over {len(latencies)}")
 
 
-def admission_latencies(store: ResultStore, digests: list[str]) -> list[float]:
+def admission_latencies(store: Store, digests: list[str]) -> list[float]:
     """Time ``POST /v1/admission``'s work (parse, judge from stored verdicts, answer) for
     reviews of stored digests; the registry is not involved (no trust policy)."""
     import json

@@ -18,7 +18,7 @@ from hullscan.admission.policy import AdmissionPolicy
 from hullscan.admission.review import MalformedReview, parse_review
 from hullscan.admission.webhook import AdmissionWebhook
 from hullscan.errors import ConfigError
-from hullscan.fleet.verdict import Verdict
+from hullscan.jobs.verdict import Verdict
 from hullscan.model import Severity
 from hullscan.settings import Settings
 
@@ -265,9 +265,9 @@ def test_budget_fails_closed_or_open(fail_open: bool) -> None:
 
 @pytest.mark.parametrize("fail_open", [False, True])
 def test_unreachable_store_fails_closed_or_open(fail_open: bool, tmp_path: Path) -> None:
-    from hullscan.fleet.store import ResultStore
+    from hullscan.jobs.store import Store
 
-    store = ResultStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    store = Store(f"sqlite:///{tmp_path / 'results.sqlite'}")
     (tmp_path / "results.sqlite").unlink()
     (tmp_path / "results.sqlite").mkdir()  # the file is gone: no table, no database
     store.engine.dispose()

@@ -1,7 +1,9 @@
-"""End to end on this machine: images pushed to a local registry (some signed with
-``hullscan sign``), ``fleet scan`` of the whole registry into a PostgreSQL result store
-with two workers, admission reviews of every workload kind over HTTPS with a test CA,
-``fleet report``, and ``fleet rematch`` after importing one real advisory.
+"""End to end on this machine, as a platform team deploys it: images pushed to a local
+registry (some signed with ``hullscan sign``); ``hullscan server`` over HTTPS (a test CA)
+with its queue on Redis and its store on PostgreSQL, and two ``hullscan worker``
+processes; ``fleet scan`` of the whole registry through that queue and store; admission
+reviews of every workload kind sent to the server's ``/v1/admission``; ``fleet report``;
+and ``fleet rematch`` after importing one real advisory.
 
 Advisories are real OSV records from ../shared/vulndata (PyPI): PYSEC-2023-138
 (langchain, CVE-2023-36095, CVSS 9.8) and, imported later, PYSEC-2021-142 (PyYAML,
@@ -13,11 +15,10 @@ import base64
 import json
 import os
 import ssl
-import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,21 +26,24 @@ from typing import Any
 import httpx
 import jsonpointer
 import pytest
+import yaml
 
-from hullscan.admission.app import create_app, serve
 from hullscan.admission.evaluate import Evaluator
 from hullscan.admission.policy import AdmissionPolicy
 from hullscan.admission.webhook import AdmissionWebhook
 from hullscan.cli import main
 from hullscan.errors import HullscanError
 from hullscan.fleet.catalog import parse_target
+from hullscan.fleet.jobs import JobResult, StoreJobs
 from hullscan.fleet.plan import fleet_scan
-from hullscan.fleet.queue import EmbeddedQueue, JobResult
-from hullscan.fleet.scanning import JobSettings, db_version, scan_report
-from hullscan.fleet.store import ResultStore
+from hullscan.jobs.queue import EmbeddedQueue
+from hullscan.jobs.runner import WorkerContext
+from hullscan.jobs.scanning import db_version
+from hullscan.jobs.store import JobSpec, Status, Store
 from hullscan.references import Reference
 from hullscan.settings import Settings
 from hullscan.sources.registry_client import RegistryClient
+from hullscan.sources.registry_settings import RegistrySettings
 
 from admissionreviews import pod_spec, review, workload
 from conftest import VULNDATA
@@ -49,16 +53,25 @@ from localregistry import (
     REGISTRY,
     SKOPEO,
     LocalCA,
-    free_port,
     make_ca,
     push,
     start_registry,
     stop_registry,
 )
+from serverkit import API_KEY, Proc, Server, spawn, start_server
+from services import (
+    PG_URL,
+    REDIS_URL,
+    create_database,
+    drop_database,
+    missing,
+    reachable,
+    redis_cleanup,
+)
 
 CRITICAL_ADVISORY = "PYSEC-2023-138"  # langchain < 0.0.236, CVE-2023-36095, CVSS 9.8
 NEW_ADVISORY = "PYSEC-2021-142"       # PyYAML < 5.4, CVE-2020-14343
-PG = "postgresql://postgres@127.0.0.1:5432"
+SCANNERS = ("vuln", "secret")
 
 
 def _advisory(dest: Path, advisory_id: str) -> Path:
@@ -71,27 +84,6 @@ def _advisory(dest: Path, advisory_id: str) -> Path:
     return dest / f"{advisory_id}.json"
 
 
-def _postgres_database() -> tuple[str, Any]:
-    """A database of its own on the machine's PostgreSQL, dropped by the returned
-    function. CI has PostgreSQL: there, its absence is a failure, not a skip."""
-    import psycopg
-
-    name = f"hullscan_fleet_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(f"{PG}/postgres", autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as e:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL at {PG} not reachable: {e}")
-
-    def drop() -> None:
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return f"{PG}/{name}", drop
-
-
 @dataclass
 class Fleet:
     host: str
@@ -99,10 +91,27 @@ class Fleet:
     store_url: str
     db: Path
     cache: Path
-    key: Path
-    pub: Path
+    ca: LocalCA
+    server: Server
     digests: dict[str, str]   # image name -> manifest digest
     scan_output: dict[str, Any]
+
+    def post(self, doc: Any, path: str = "/v1/admission") -> httpx.Response:
+        """A request as the Kubernetes API server sends it: HTTPS, no hullscan key."""
+        body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+        return httpx.post(self.server.url + path, content=body, timeout=10,
+                          headers={"Content-Type": "application/json"},
+                          verify=ssl.create_default_context(cafile=str(self.ca.ca)))
+
+    def decide(self, kind: str, images: list[str], path: str = "/v1/admission"
+               ) -> dict[str, Any]:
+        sent = review(workload(kind, pod_spec(images)))
+        resp = self.post(sent, path)
+        assert resp.status_code == 200, resp.text
+        doc: dict[str, Any] = resp.json()
+        assert doc["response"]["uid"] == sent["request"]["uid"]
+        assert all(len(w) < 120 for w in doc["response"].get("warnings", []))
+        return doc["response"]  # type: ignore[no-any-return]
 
 
 def _image(name: str) -> Any:
@@ -116,17 +125,46 @@ def _image(name: str) -> Any:
     return build([debian_base(), extra])
 
 
+def _config(root: Path, host: str, **admission: Any) -> Path:
+    """hullscan.yaml: the server's API key, and admission trusting adm/ signed by the
+    test key (the trust policy in a file of its own, as teams keep it)."""
+    from hullscan.server.settings import hash_key
+
+    (root / "trust.yaml").write_text(yaml.safe_dump({"trust": {"policies": [
+        {"name": "team", "scopes": [f"{host}/adm"], "keys": ["cosign.pub"]}]}}))
+    path = root / "hullscan.yaml"
+    path.write_text(yaml.safe_dump({"server": {"api_keys": [hash_key(API_KEY)]},
+                                    "admission": {"trust_policy": "trust.yaml",
+                                                  **admission}}))
+    return path
+
+
+def _wait_ready(worker: Proc, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while "ready." not in worker.text():
+        assert worker.proc.poll() is None, worker.text()[-3000:]
+        assert time.monotonic() < deadline, worker.text()[-3000:]
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     if not os.access(REGISTRY, os.X_OK) or SKOPEO is None:
         pytest.skip("needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
+    if not reachable("127.0.0.1", 6379):
+        missing("Redis is not running on 127.0.0.1:6379")
+    if not reachable("127.0.0.1", 5432):
+        missing("PostgreSQL is not running on 127.0.0.1:5432")
     root = tmp_path_factory.mktemp("fleet")
     db = root / "osv.sqlite"
     from hullscan.vulndb import import_paths
 
     import_paths([_advisory(root / "advisories", CRITICAL_ADVISORY)], db)
-    store_url, drop = _postgres_database()
+    pg = create_database(PG_URL)
+    queue = f"hullscan-fleet-{uuid.uuid4().hex[:10]}"
     reg = start_registry(root / "registry")
+    ca = make_ca(root / "tls")
+    procs: list[Proc] = []
     mp = pytest.MonkeyPatch()
     try:
         mp.setenv("COSIGN_PASSWORD", "fleet test")
@@ -146,19 +184,40 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         for name in ("app", "critical", "yaml"):
             assert main(["sign", f"registry:{reg.host}/adm/{name}:1", "--key",
                          "cosign.key"]) == 0
-        code = main(["fleet", "scan", f"registry:{reg.host}", "--store", store_url,
-                     "--db", str(db), "--cache-dir", str(root / "cache"), "--workers", "2",
-                     "--format", "json", "--state", str(root / "state.json")])
-        assert code == 0
+        common = ["--queue", REDIS_URL, "--queue-name", queue, "--store", pg.url,
+                  "--cache-dir", str(root / "cache"), "--db", str(db),
+                  "--config", str(_config(root, reg.host))]
+        server = start_server(["--tls-cert", str(ca.cert), "--tls-key", str(ca.key),
+                               *common], root / "server.log", scheme="https",
+                              verify=ssl.create_default_context(cafile=str(ca.ca)))
+        procs.append(server)
+        for n in range(2):
+            procs.append(spawn(["worker", *common], root / f"worker{n}.log"))
+        for w in procs[1:]:
+            _wait_ready(w)
+        code = main(["fleet", "scan", f"registry:{reg.host}", *common, "--format", "json",
+                     "--state", str(root / "state.json")])
+        assert code == 0, [p.text()[-2000:] for p in procs]
         push(root / "oci" / "new", "1", f"{reg.host}/adm/new:1")
         assert main(["sign", f"registry:{reg.host}/adm/new:1", "--key", "cosign.key"]) == 0
-        yield Fleet(reg.host, root, store_url, db, root / "cache", root / "cosign.key",
-                    root / "cosign.pub", digests, {"state": json.loads(
-                        (root / "state.json").read_text())})
+        yield Fleet(reg.host, root, pg.url, db, root / "cache", ca, server, digests,
+                    {"state": json.loads((root / "state.json").read_text()),
+                     "workers": [p.text() for p in procs[1:]]})
     finally:
         mp.undo()
+        for p in procs:
+            p.stop()
         stop_registry(reg)
-        drop()
+        redis_cleanup(REDIS_URL, f"{queue}:")
+        drop_database(PG_URL, pg)
+
+
+def _local_jobs(store: Store, db: Path, cache: Path, workers: int = 2,
+                jobs: type[StoreJobs] = StoreJobs) -> tuple[StoreJobs, EmbeddedQueue]:
+    """The embedded queue (worker threads here) on ``store``, as `fleet scan` uses it."""
+    queue = EmbeddedQueue(WorkerContext(store, cache, db), workers)
+    version = db_version(db)
+    return jobs(store, queue, SCANNERS, lambda: version, poll=0.1), queue
 
 
 # -- fleet scan -----------------------------------------------------------------------------
@@ -175,7 +234,9 @@ def test_fleet_scan_lists_resolves_and_deduplicates(fleet: Fleet) -> None:
     assert set(state["digests"]) == {fleet.digests[n] for n in
                                      ("app", "unsigned", "critical", "yaml")}
     assert {e["status"] for e in state["digests"].values()} == {"done"}
-    store = ResultStore(fleet.store_url)
+    # the server's workers ran them: each of the two took at least one
+    assert all("scanning registry:" in log for log in fleet.scan_output["workers"])
+    store = Store(fleet.store_url, migrate=False)
     try:
         critical = store.latest_report(fleet.digests["critical"])
         assert critical is not None
@@ -203,37 +264,31 @@ def test_catalog_and_tags_follow_pagination(fleet: Fleet) -> None:
 def test_interrupted_scan_resumes(fleet: Fleet, tmp_path: Path) -> None:
     """A run stopped after its first finished job resumes: the repositories are not listed
     again, and only the digests without a stored report are scanned."""
-    store = ResultStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
-    settings = JobSettings(db_path=fleet.db, cache_dir=fleet.cache)
+    store = Store(f"sqlite:///{tmp_path / 'results.sqlite'}")
     state = tmp_path / "state.json"
     target = parse_target(f"registry:{fleet.host}/adm")
-    scanned: list[str] = []
-
-    def scan(image: str) -> dict[str, Any]:
-        scanned.append(image)
-        return scan_report(image, settings)
+    registry = RegistrySettings()
 
     class Interrupted(Exception):
         pass
 
-    class StopsAfterOne(EmbeddedQueue):
-        def wait(self, jobs: Any) -> Iterator[JobResult]:
+    class StopsAfterOne(StoreJobs):
+        def wait(self, jobs: Iterable[str]) -> Iterator[JobResult]:
             for result in super().wait(jobs):
                 yield result
                 raise Interrupted
 
-    version = db_version(fleet.db)
-    queue = StopsAfterOne(store, scan, lambda: version, workers=1)
+    jobs, queue = _local_jobs(store, fleet.db, fleet.cache, workers=1, jobs=StopsAfterOne)
     with pytest.raises(Interrupted):
-        fleet_scan(target, queue, store, state, registry=settings.registry)
+        fleet_scan(target, jobs, store, state, registry=registry)
     queue.close()
     first = json.loads(state.read_text())
     assert not first["complete"]
     done = [d for d, e in first["digests"].items() if e["status"] == "done"]
     assert len(done) == 1
-    queue2 = EmbeddedQueue(store, scan, lambda: version, workers=2)
+    jobs2, queue2 = _local_jobs(store, fleet.db, fleet.cache)
     try:
-        result = fleet_scan(target, queue2, store, state, registry=settings.registry)
+        result = fleet_scan(target, jobs2, store, state, registry=registry)
     finally:
         queue2.close()
     # the finished job, and any that finished while the run stopped, are not run again
@@ -241,7 +296,9 @@ def test_interrupted_scan_resumes(fleet: Fleet, tmp_path: Path) -> None:
     assert result.done == result.submitted
     assert json.loads(state.read_text())["complete"] is True
     assert all(store.verdict(d) is not None for d in first["digests"])
-    assert len(scanned) == 5 and len(set(scanned)) == 5  # none scanned twice
+    scans = store.list_scans()
+    assert len({s.job.key for s in scans}) == 5  # one job per digest
+    assert all(s.job.status == Status.DONE and s.job.attempts == 1 for s in scans)
     store.close()
 
 
@@ -253,157 +310,98 @@ def test_bad_targets_and_store_urls(capsys: pytest.CaptureFixture[str]) -> None:
     assert "expected sqlite:///PATH or postgresql://" in capsys.readouterr().err
 
 
-# -- admission over HTTPS ---------------------------------------------------------------------
+# -- admission over HTTPS, on the server -------------------------------------------------------
 
-@dataclass
-class Server:
-    url: str
-    ca: LocalCA
-    webhook: AdmissionWebhook
-
-    def post(self, doc: Any, path: str = "/v1/admission") -> httpx.Response:
-        body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
-        return httpx.post(self.url + path, content=body, timeout=10,
-                          headers={"Content-Type": "application/json"},
-                          verify=ssl.create_default_context(cafile=str(self.ca.cert.parent
-                                                                        / "ca.pem")))
-
-    def decide(self, kind: str, images: list[str], path: str = "/v1/admission"
-               ) -> dict[str, Any]:
-        sent = review(workload(kind, pod_spec(images)))
-        resp = self.post(sent, path)
-        assert resp.status_code == 200, resp.text
-        doc: dict[str, Any] = resp.json()
-        assert doc["response"]["uid"] == sent["request"]["uid"]
-        assert all(len(w) < 120 for w in doc["response"].get("warnings", []))
-        return doc["response"]  # type: ignore[no-any-return]
-
-
-def _serve(webhook: AdmissionWebhook, ca: LocalCA) -> Iterator[str]:
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(create_app(webhook), host="127.0.0.1", port=port,
-                            ssl_certfile=str(ca.cert), ssl_keyfile=str(ca.key),
-                            log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "webhook did not start"
-        time.sleep(0.05)
-    try:
-        yield f"https://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-def _policy(fleet: Fleet, **admission: Any) -> AdmissionPolicy:
-    trust = fleet.root / "trust.yaml"
-    trust.write_text(json.dumps({"trust": {"policies": [
-        {"name": "team", "scopes": [f"{fleet.host}/adm"], "keys": ["cosign.pub"]}]}}))
-    return Settings.from_mapping({"admission": {"trust_policy": "trust.yaml", **admission}},
-                                 "hullscan.yaml", fleet.root).admission
-
-
-@pytest.fixture(scope="module")
-def https(fleet: Fleet) -> Iterator[Server]:
-    ca = make_ca(fleet.root / "tls")
-    store = ResultStore(fleet.store_url)
-    webhook = AdmissionWebhook(Evaluator(_policy(fleet), store))
-    try:
-        for url in _serve(webhook, ca):
-            yield Server(url, ca, webhook)
-    finally:
-        store.close()
-
-
-def test_signed_scanned_clean_image_is_admitted(https: Server, fleet: Fleet) -> None:
+def test_signed_scanned_clean_image_is_admitted(fleet: Fleet) -> None:
     image = f"{fleet.host}/adm/app@{fleet.digests['app']}"
-    r = https.decide("Deployment", [image])
+    r = fleet.decide("Deployment", [image])
     assert r["allowed"] is True, r
-    runs = https.webhook.evaluator.signatures.runs
     for kind in ("StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"):
-        assert https.decide(kind, [image])["allowed"] is True
-    assert https.webhook.evaluator.signatures.runs == runs  # the cached check answered
+        assert fleet.decide(kind, [image])["allowed"] is True
 
 
-def test_unsigned_image_is_refused(https: Server, fleet: Fleet) -> None:
-    r = https.decide("Pod", [f"{fleet.host}/adm/unsigned@{fleet.digests['unsigned']}"])
+def test_unsigned_image_is_refused(fleet: Fleet) -> None:
+    r = fleet.decide("Pod", [f"{fleet.host}/adm/unsigned@{fleet.digests['unsigned']}"])
     assert r["allowed"] is False
     assert "not signed" in r["status"]["message"] and "'team'" in r["status"]["message"]
 
 
-def test_image_outside_the_trust_policy_is_refused(https: Server, fleet: Fleet) -> None:
-    r = https.decide("DaemonSet", [f"{fleet.host}/other/app-copy@{fleet.digests['app']}"])
+def test_image_outside_the_trust_policy_is_refused(fleet: Fleet) -> None:
+    r = fleet.decide("DaemonSet", [f"{fleet.host}/other/app-copy@{fleet.digests['app']}"])
     assert r["allowed"] is False and "not from a trusted source" in r["status"]["message"]
 
 
-def test_critical_report_is_refused(https: Server, fleet: Fleet) -> None:
-    r = https.decide("Job", [f"{fleet.host}/adm/critical@{fleet.digests['critical']}"])
+def test_critical_report_is_refused(fleet: Fleet) -> None:
+    r = fleet.decide("Job", [f"{fleet.host}/adm/critical@{fleet.digests['critical']}"])
     assert r["allowed"] is False
     assert "at or above HIGH (CVE-2023-36095)" in r["status"]["message"]
 
 
-def test_never_scanned_image_is_refused(https: Server, fleet: Fleet) -> None:
-    r = https.decide("CronJob", [f"{fleet.host}/adm/new@{fleet.digests['new']}"])
+def test_never_scanned_image_is_refused(fleet: Fleet) -> None:
+    r = fleet.decide("CronJob", [f"{fleet.host}/adm/new@{fleet.digests['new']}"])
     assert r["allowed"] is False and "never scanned" in r["status"]["message"]
 
 
-def test_tag_only_is_refused_and_the_mutating_endpoint_pins_it(https: Server,
-                                                               fleet: Fleet) -> None:
+def test_tag_only_is_refused_and_the_mutating_endpoint_pins_it(fleet: Fleet) -> None:
     tagged = f"{fleet.host}/adm/app:stable"
-    r = https.decide("StatefulSet", [tagged])
+    r = fleet.decide("StatefulSet", [tagged])
     assert r["allowed"] is False and "tag only" in r["status"]["message"]
     obj = workload("StatefulSet", pod_spec([tagged]))
-    resp = https.post(review(obj), "/v1/admission/mutate")
+    resp = fleet.post(review(obj), "/v1/admission/mutate")
     assert resp.status_code == 200
     patch = json.loads(base64.b64decode(resp.json()["response"]["patch"]))
     assert patch == [{"op": "replace", "path": "/spec/template/spec/containers/0/image",
                       "value": f"{tagged}@{fleet.digests['app']}"}]
     for p in patch:
         jsonpointer.set_pointer(obj, p["path"], p["value"])
-    again = https.post(review(obj))
+    again = fleet.post(review(obj))
     assert again.json()["response"]["allowed"] is True
 
 
-def test_malformed_reviews_over_https_get_400(https: Server, fleet: Fleet) -> None:
+def test_malformed_reviews_over_https_get_400(fleet: Fleet) -> None:
     for body in (b"{", b"[]", json.dumps({"kind": "AdmissionReview"}).encode()):
-        resp = https.post(body)
+        resp = fleet.post(body)
         assert resp.status_code == 400 and "allowed" not in resp.text
-    resp = httpx.post(https.url + "/v1/admission", content=b"{}", timeout=10,
+    resp = httpx.post(fleet.server.url + "/v1/admission", content=b"{}", timeout=10,
                       headers={"Content-Type": "text/plain"},
-                      verify=ssl.create_default_context(cafile=str(https.ca.ca)))
+                      verify=ssl.create_default_context(cafile=str(fleet.ca.ca)))
     assert resp.status_code == 415 and "allowed" not in resp.text
 
 
-def test_tls_is_mandatory(https: Server, fleet: Fleet) -> None:
-    plain = https.url.replace("https://", "http://")
+def test_tls_is_mandatory_and_keys_guard_the_rest(fleet: Fleet) -> None:
+    plain = fleet.server.url.replace("https://", "http://")
     with pytest.raises(httpx.HTTPError):
         httpx.post(plain + "/v1/admission", content=b"{}", timeout=5)
     with pytest.raises(httpx.ConnectError):  # a certificate from an unknown CA
-        httpx.post(https.url + "/v1/admission", content=b"{}", timeout=5)
-    with pytest.raises(HullscanError, match="needs TLS"):
-        serve(create_app(https.webhook), "127.0.0.1:1", None, None)
+        httpx.post(fleet.server.url + "/v1/admission", content=b"{}", timeout=5)
+    # the API server presents no hullscan key; the rest of the server still needs one
+    verify = ssl.create_default_context(cafile=str(fleet.ca.ca))
+    assert httpx.get(f"{fleet.server.url}/v1/images/{fleet.digests['app']}",
+                     verify=verify, timeout=5).status_code == 401
+    report = httpx.get(f"{fleet.server.url}/v1/images/{fleet.digests['app']}",
+                       verify=verify, timeout=5,
+                       headers={"Authorization": f"Bearer {API_KEY}"})
+    assert report.status_code == 200
+    assert report.json()["image"]["digest"] == fleet.digests["app"]
+
+
+def _policy(fleet: Fleet, **admission: Any) -> AdmissionPolicy:
+    return Settings.load(_config(fleet.root, fleet.host, **admission)).admission
 
 
 def test_unscanned_scan_enqueues_then_admits(fleet: Fleet, tmp_path: Path) -> None:
     """`unscanned: scan`: refused while the scan runs, admitted once it is stored."""
-    store = ResultStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
-    settings = JobSettings(db_path=fleet.db, cache_dir=fleet.cache)
-    version = db_version(fleet.db)
-    queue = EmbeddedQueue(store, lambda image: scan_report(image, settings),
-                          lambda: version)
+    store = Store(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    jobs, queue = _local_jobs(store, fleet.db, fleet.cache)
     webhook = AdmissionWebhook(Evaluator(_policy(fleet, unscanned="scan"), store,
-                                         queue=queue))
+                                         queue=jobs))
     image = f"{fleet.host}/adm/new:1@{fleet.digests['new']}"
     sent = review(workload("Pod", pod_spec([image])))
     status, doc = webhook.validate(json.dumps(sent).encode())
     assert status == 200 and doc["response"]["allowed"] is False
-    assert "scan job-1 queued" in doc["response"]["status"]["message"]
-    (result,) = list(queue.wait(["job-1"]))
+    (scan,) = store.list_scans()
+    assert f"scan {scan.id} queued" in doc["response"]["status"]["message"]
+    (result,) = list(jobs.wait([scan.id]))
     assert result.error is None
     status, doc = webhook.validate(json.dumps(sent).encode())
     assert doc["response"]["allowed"] is True
@@ -420,12 +418,12 @@ def test_watcher_rematches_when_the_database_changes(fleet: Fleet, tmp_path: Pat
 
     db = tmp_path / "osv.sqlite"
     import_paths([_advisory(tmp_path / "one", CRITICAL_ADVISORY)], db)
-    store = ResultStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
-    settings = JobSettings(db_path=db, cache_dir=fleet.cache)
-    for name in ("yaml", "app"):
-        image = f"registry:{fleet.host}/adm/{name}:1@{fleet.digests[name]}"
-        store.put_report(fleet.digests[name], image, scan_report(image, settings),
-                         db_version(db))
+    store = Store(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    jobs, queue = _local_jobs(store, db, fleet.cache)
+    submitted = [jobs.submit(f"registry:{fleet.host}/adm/{name}:1@{fleet.digests[name]}",
+                             fleet.digests[name]) for name in ("yaml", "app")]
+    assert [r.error for r in jobs.wait(submitted)] == [None, None]
+    queue.close()
     seen: list[int] = []
     watcher = RematchWatcher(store, db, interval=0.1, report=lambda r: seen.append(
         len(r.changed)))
@@ -445,6 +443,9 @@ def test_watcher_rematches_when_the_database_changes(fleet: Fleet, tmp_path: Pat
     assert seen == [0, 1]
     verdict = store.verdict(fleet.digests["yaml"])
     assert verdict is not None and "CVE-2020-14343" in verdict.worst_ids
+    # the rematch is a finished job of its own: the server's API serves its report
+    job = store.latest_job(fleet.digests["yaml"])
+    assert job is not None and job.origin == "rematch"
     store.close()
 
 
@@ -452,7 +453,8 @@ def test_since_db_skips_what_the_current_database_scanned(
         fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["fleet", "scan", f"registry:{fleet.host}/adm", "--store", fleet.store_url,
                  "--db", str(fleet.db), "--cache-dir", str(fleet.cache), "--since", "db",
-                 "--format", "json", "--state", str(fleet.root / "since.json")])
+                 "--format", "json", "--state", str(fleet.root / "since.json"),
+                 "--workers", "1"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     # adm/new was pushed after the first scan: the only digest scanned now (it runs
@@ -490,7 +492,7 @@ def test_rematch_after_one_new_advisory_reports_exactly_that_image(
     assert [(c["digest"], c["added"], c["removed"]) for c in after["changed"]] == \
         [(fleet.digests["yaml"], ["CVE-2020-14343"], [])]
     # the stored report follows: the image's latest report now has the finding
-    store = ResultStore(fleet.store_url)
+    store = Store(fleet.store_url, migrate=False)
     try:
         latest = store.latest_report(fleet.digests["yaml"])
         assert latest is not None
@@ -518,14 +520,19 @@ def test_report_summary_counts_kev_and_end_of_life(tmp_path: Path) -> None:
         return {"image": {"os": {"id": "debian", "version_id": version}},
                 "packages": [], "findings": list(findings)}
 
-    store = ResultStore(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    store = Store(f"sqlite:///{tmp_path / 'results.sqlite'}")
     d = ["sha256:" + c * 64 for c in "abcd"]
-    store.put_report(d[0], "old:11", report("11", vuln("CVE-1", "HIGH", kev=True),
-                                            vuln("CVE-2", "LOW")), "v1")
-    store.put_report(d[1], "new:12", report("12", vuln("CVE-2", "LOW")), "v1")
-    store.put_report(d[2], "clean:12", report("12"), "v1")
-    store.put_report(d[3], "was-bad:12", report("12", vuln("CVE-3", "CRITICAL")), "v1")
-    store.put_report(d[3], "was-bad:12", report("12"), "v2")  # rescanned: clean now
+
+    def put(digest: str, image: str, doc: dict[str, Any], version: str) -> None:
+        doc["image"]["ref"] = image
+        store.record_scan(JobSpec(image, ("vuln",), digest, version), doc, {})
+
+    put(d[0], "old:11", report("11", vuln("CVE-1", "HIGH", kev=True),
+                               vuln("CVE-2", "LOW")), "v1")
+    put(d[1], "new:12", report("12", vuln("CVE-2", "LOW")), "v1")
+    put(d[2], "clean:12", report("12"), "v1")
+    put(d[3], "was-bad:12", report("12", vuln("CVE-3", "CRITICAL")), "v1")
+    put(d[3], "was-bad:12", report("12"), "v2")  # rescanned: clean now
     summary = summarize(store, today=dt.date(2026, 12, 3))
     store.close()
     assert summary["images"] == 4

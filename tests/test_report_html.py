@@ -380,12 +380,13 @@ def test_message_page_escapes_and_links_back() -> None:
 def test_fleet_report_as_html(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """``hullscan fleet report --format html``: the stored reports' summary as a page of
     its own (no server navigation, no links to server pages)."""
-    from hullscan.fleet.store import ResultStore
+    from hullscan.jobs.store import JobSpec, Store
 
     url = f"sqlite:///{tmp_path / 'results.sqlite'}"
-    store = ResultStore(url)
-    store.put_report("sha256:" + "a" * 64, "app:1", _doc(), "v1")
-    store.put_report("sha256:" + "b" * 64, "clean:1", _doc(ScanReport(REPORT.inventory)), "v1")
+    store = Store(url)
+    store.record_scan(JobSpec("app:1", ("vuln",), "sha256:" + "a" * 64, "v1"), _doc(), {})
+    store.record_scan(JobSpec("clean:1", ("vuln",), "sha256:" + "b" * 64, "v1"),
+                      _doc(ScanReport(REPORT.inventory)), {})
     store.close()
     assert main(["fleet", "report", "--store", url, "--format", "html"]) == 0
     text = capsys.readouterr().out

@@ -135,3 +135,15 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
     scan = again.get_scan(sub.scan_id)
     assert scan is not None and scan.job.status == "queued"
     again.close()
+
+
+def test_admission_is_never_judged_over_plain_http(server: Server) -> None:
+    """Without --tls-cert the admission paths answer 421 and judge nothing (no key is
+    asked for them: the API server presents none)."""
+    from admissionreviews import pod_spec, review, workload
+
+    body = review(workload("Pod", pod_spec(["reg.example/app@sha256:" + "a" * 64])))
+    for path in ("/v1/admission", "/v1/admission/mutate"):
+        r = httpx.post(server.url + path, json=body, timeout=10)
+        assert r.status_code == 421, r.text
+        assert "allowed" not in r.text and "--tls-cert" in r.json()["error"]

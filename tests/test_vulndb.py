@@ -711,3 +711,16 @@ def test_update_from_directory(tmp_path: Path) -> None:
         assert db.advisories_for("PyPI", "django")
     with pytest.raises(DatabaseError, match="not found"):
         update(dest, str(root), ["Debian"], cache_dir=tmp_path / "c")
+
+
+def test_every_rebuild_is_a_new_version(tmp_path: Path) -> None:
+    """``built_at`` keys the server's jobs and wakes the rematch watcher: two imports
+    within one second must still give two versions, each later than the last."""
+    dest = tmp_path / "osv.sqlite"
+    versions = []
+    for _ in range(3):
+        import_paths([FIXTURES / "Debian-12"], dest)
+        with open_db(dest) as db:
+            versions.append(db.meta().built_at)
+    assert len(set(versions)) == 3
+    assert versions == sorted(versions, key=datetime.fromisoformat)

@@ -1,23 +1,19 @@
-"""Serve the admission webhook over HTTPS: ``POST /v1/admission`` (validating) and
-``POST /v1/admission/mutate`` (pins tags by digest). ``routes()`` are what a larger
-ASGI app (``hullscan server``) mounts; ``serve()`` runs them alone, TLS mandatory: the
-API server only calls webhooks over HTTPS."""
+"""The admission webhook's HTTP side: ``POST /v1/admission`` (validating) and
+``POST /v1/admission/mutate`` (pins tags by digest), the routes ``hullscan server``
+mounts. TLS is mandatory: the API server calls webhooks over HTTPS only, and a request
+that reached the server over plain HTTP is refused (421) without being judged."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from hullscan.admission.webhook import MAX_BODY_BYTES, AdmissionWebhook
-from hullscan.errors import HullscanError
 
 
 async def _body(request: Request) -> bytes | None:
@@ -35,6 +31,10 @@ async def _body(request: Request) -> bytes | None:
 
 def _endpoint(handle: Callable[[bytes], tuple[int, dict[str, Any]]]) -> Any:
     async def endpoint(request: Request) -> Response:
+        if request.url.scheme != "https":
+            return JSONResponse({"error": "admission is served over HTTPS only: start "
+                                 "hullscan server with --tls-cert and --tls-key"},
+                                status_code=421)
         body = await _body(request)
         if body is None:
             return JSONResponse({"error": f"request body larger than {MAX_BODY_BYTES} "
@@ -54,34 +54,4 @@ def routes(webhook: AdmissionWebhook) -> list[Route]:
             Route("/v1/admission/mutate", _endpoint(webhook.mutate), methods=["POST"])]
 
 
-def create_app(webhook: AdmissionWebhook) -> Starlette:
-    async def healthz(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
-        webhook.close()
-
-    return Starlette(routes=[*routes(webhook), Route("/healthz", healthz)],
-                     lifespan=lifespan)
-
-
-def serve(app: Starlette, listen: str, cert: Path | None, key: Path | None) -> None:
-    """Serve ``app`` with TLS (a certificate and its key are required)."""
-    import uvicorn
-
-    if cert is None or key is None:
-        raise HullscanError("the admission webhook needs TLS: give --tls-cert FILE and "
-                            "--tls-key FILE (the API server calls webhooks over HTTPS only)")
-    for path in (cert, key):
-        if not path.is_file():
-            raise HullscanError(f"{path}: not found")
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise HullscanError(f"--listen {listen!r}: expected HOST:PORT")
-    uvicorn.run(app, host=host.strip("[]"), port=int(port), ssl_certfile=str(cert),
-                ssl_keyfile=str(key), log_level="warning")
-
-
-__all__ = ["create_app", "routes", "serve"]
+__all__ = ["routes"]

@@ -22,7 +22,7 @@ from hullscan.admission.cache import LookupCache
 from hullscan.admission.policy import AdmissionPolicy
 from hullscan.admission.review import ContainerImage, Review
 from hullscan.errors import HullscanError
-from hullscan.fleet.verdict import Verdict
+from hullscan.jobs.verdict import Verdict
 from hullscan.references import Reference, canonical_name, parse_reference
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits

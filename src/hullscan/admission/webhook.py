@@ -20,8 +20,9 @@ from hullscan.admission.evaluate import BudgetExceeded, Evaluator, ImageDecision
 from hullscan.admission.policy import AdmissionPolicy
 from hullscan.admission.review import API_VERSION, MalformedReview, Review, parse_review
 from hullscan.errors import HullscanError
+from hullscan.server.guard import ADMISSION_MAX_BODY
 
-MAX_BODY_BYTES = 4 * 1024 * 1024  # an object (≤ 1.5 MiB in etcd) and its old version
+MAX_BODY_BYTES = ADMISSION_MAX_BODY  # an object (≤ 1.5 MiB in etcd) and its old version
 MAX_WARNING = 119  # the API server shows warnings; kubectl cuts long ones
 MAX_WARNINGS = 20
 MAX_MESSAGE = 4000

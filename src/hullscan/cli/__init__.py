@@ -42,7 +42,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     from hullscan.cli.cache import cache
     from hullscan.cli.db import db
-    from hullscan.cli.fleet import fleet, webhook_command
+    from hullscan.cli.fleet import fleet
     from hullscan.cli.pin import pin
     from hullscan.cli.provenance import keygen, sign, verify
     from hullscan.cli.scan import lint, sbom, scan
@@ -50,7 +50,7 @@ def _register() -> None:
     from hullscan.cli.squash import squash
 
     for command in (scan, sbom, lint, pin, db, cache, keygen, sign, verify, squash, fleet,
-                    webhook_command, server, worker):
+                    server, worker):
         cli.add_command(command)
 
 

@@ -1,10 +1,10 @@
-"""``hullscan fleet scan|report|rematch`` (every image of a registry, and every stored
-result) and ``hullscan webhook`` (the Kubernetes admission webhook, over HTTPS)."""
+"""``hullscan fleet scan|report|rematch``: every image of a registry, and every stored
+result, on the server's store and queue."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +22,16 @@ from hullscan.errors import HullscanError
 
 _store_option = click.option(
     "--store", "store_url", metavar="URL", envvar="HULLSCAN_STORE", show_envvar=True,
-    help="Result store: sqlite:///PATH (default: results.sqlite in the cache directory) "
-         "or postgresql://USER@HOST/DB.")
+    help="Result store: sqlite:///PATH (default: the server's, under the cache directory) "
+         "or postgresql://USER@HOST/DB (the one `hullscan server` and its workers use).")
 _format_option = click.option("-f", "--format", "fmt", default="table", show_default=True,
                               type=click.Choice(["table", "json"]), help="Output format.")
 
 
 def _open_store(url: str | None, cache_dir: Path | None) -> Any:
-    from hullscan.fleet.store import ResultStore, default_store_url
+    from hullscan.jobs.store import Store, default_store_url
 
-    return ResultStore(url or default_store_url(cache_dir))
+    return Store(url or default_store_url(cache_dir))
 
 
 def _say(text: str) -> None:
@@ -47,8 +47,10 @@ def fleet() -> None:
       hullscan fleet report                        what the stored results add up to
       hullscan fleet rematch                       after `db update`: who is newly affected
 
-    Results go to a store (--store; SQLite under the cache directory by default, or
-    PostgreSQL) that `hullscan webhook` reads for admission decisions.
+    Results go to the server's store (--store; SQLite under the cache directory by
+    default, or PostgreSQL), which `hullscan server` reads for reports, its pages and
+    admission decisions. Jobs go through its queue (--queue): run here, or by
+    `hullscan worker` processes through Redis or RabbitMQ.
     """
 
 
@@ -56,7 +58,12 @@ def fleet() -> None:
 @click.argument("target", metavar="registry:HOST[/PREFIX]")
 @_store_option
 @click.option("--queue", "queue_url", default="embedded", show_default=True, metavar="URL",
-              help="Where jobs go: 'embedded' runs them here, --workers at a time.")
+              envvar="HULLSCAN_QUEUE", show_envvar=True,
+              help="Where jobs go: 'embedded' runs them here, --workers at a time; "
+                   "redis://HOST:PORT/N or amqp://USER:PASS@HOST/VHOST sends them to the "
+                   "server's `hullscan worker` processes (give the server's --store).")
+@click.option("--queue-name", default="hullscan", show_default=True,
+              help="Celery queue name (the server's and its workers').")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Scans at a time (embedded queue).")
 @click.option("--scanners", default="vuln,secret", show_default=True,
@@ -72,10 +79,10 @@ def fleet() -> None:
 @config_option
 @_format_option
 @registry_options
-def fleet_scan_command(target: str, store_url: str | None, queue_url: str, workers: int,
-                       scanners: str, since: str | None, state_path: Path | None,
-                       db_path_: Path | None, cache_dir: Path | None,
-                       config_file: Path | None, fmt: str,
+def fleet_scan_command(target: str, store_url: str | None, queue_url: str, queue_name: str,
+                       workers: int, scanners: str, since: str | None,
+                       state_path: Path | None, db_path_: Path | None,
+                       cache_dir: Path | None, config_file: Path | None, fmt: str,
                        registry_flags: RegistryFlags) -> None:
     """List every repository (under PREFIX) and tag of a registry, resolve each tag to
     its digest, and scan every distinct digest once.
@@ -84,20 +91,24 @@ def fleet_scan_command(target: str, store_url: str | None, queue_url: str, worke
     Examples:
       hullscan fleet scan registry:registry.example.com
       hullscan fleet scan registry:registry.example.com/team --since db --workers 4
+      hullscan fleet scan registry:registry.example.com \\
+          --store postgresql://hullscan@db/hullscan --queue redis://redis:6379/0
 
+    Each digest is one request on the server's store, as `POST /v1/scans` makes it: a
+    digest already scanned with the same database and scanners is not scanned again.
     Signature and attestation tags (sha256-<hex>.sig, .att) are skipped. Progress goes
     to stderr; the summary to stdout. Exit 2 when a job failed: run the same command
     again to retry only what is missing.
     """
     from hullscan.cache import default_cache_dir
     from hullscan.fleet.catalog import parse_target
+    from hullscan.fleet.jobs import StoreJobs
     from hullscan.fleet.plan import default_state_path, fleet_scan
-    from hullscan.fleet.queue import EmbeddedQueue
-    from hullscan.fleet.scanning import JobSettings, db_version, scan_report
+    from hullscan.jobs.queue import open_queue
+    from hullscan.jobs.runner import WorkerContext
+    from hullscan.jobs.scanning import db_version
     from hullscan.scanners import parse_scanners
 
-    if queue_url != "embedded":
-        raise click.UsageError("--queue: only 'embedded' is available to fleet scan")
     if since is not None and since != "db":
         import datetime as dt
 
@@ -107,17 +118,23 @@ def fleet_scan_command(target: str, store_url: str | None, queue_url: str, worke
             raise click.UsageError("--since: 'db' or a date YYYY-MM-DD") from None
     fleet_target = parse_target(target)
     loaded = load_settings(config_file)
-    settings = JobSettings(parse_scanners(scanners), db_path(db_path_, cache_dir), cache_dir,
-                           registry_settings(registry_flags, loaded), loaded)
-    current = db_version(settings.db_path) if "vuln" in settings.scanners else "none"
+    registry = registry_settings(registry_flags, loaded)
+    selected = parse_scanners(scanners)
+    database = db_path(db_path_, cache_dir)
+    current = db_version(database) if "vuln" in selected else None
+    if "vuln" in selected and current is None and queue_url == "embedded":
+        raise HullscanError(f"{database}: no vulnerability database; run `hullscan db "
+                            "update` first")
     cache = cache_dir or default_cache_dir()
     store = _open_store(store_url, cache_dir)
-    queue = EmbeddedQueue(store, lambda image: scan_report(image, settings),
-                          lambda: current, workers)
+    queue = open_queue(queue_url, queue_name, WorkerContext(
+        store, cache, database, dataclasses.replace(loaded, registries=registry)), workers)
+    jobs = StoreJobs(store, queue, selected, lambda: current, insecure=tuple(registry.insecure),
+                     username=registry.username, password=registry.password)
     try:
-        result = fleet_scan(fleet_target, queue, store,
+        result = fleet_scan(fleet_target, jobs, store,
                             state_path or default_state_path(cache, fleet_target),
-                            registry=settings.registry, since=since, current_db=current,
+                            registry=registry, since=since, current_db=current,
                             progress=_say)
     finally:
         queue.close()
@@ -202,75 +219,4 @@ def fleet_rematch_command(store_url: str | None, db_path_: Path | None,
         click.echo(f"  {c.image}:{added}{removed}")
 
 
-@click.command("webhook")
-@click.option("--listen", default="127.0.0.1:8443", show_default=True, metavar="HOST:PORT",
-              help="Address to serve HTTPS on.")
-@click.option("--tls-cert", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="PEM certificate (its SAN must name the Service the API server calls).")
-@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="PEM private key of the certificate.")
-@_store_option
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Scans at a time for `unscanned: scan`.")
-@click.option("--rematch-every", type=click.FloatRange(min=1), metavar="SECONDS",
-              help="Check the vulnerability database this often; when `db update` has "
-                   "brought a new one, rematch every stored inventory (as `fleet "
-                   "rematch`), so decisions follow new advisories.")
-@db_option
-@cache_dir_option
-@config_option
-@registry_options
-def webhook_command(listen: str, tls_cert: Path, tls_key: Path, store_url: str | None,
-                    workers: int, rematch_every: float | None, db_path_: Path | None,
-                    cache_dir: Path | None, config_file: Path | None,
-                    registry_flags: RegistryFlags) -> None:
-    """Serve the Kubernetes admission webhook over HTTPS.
-
-    \b
-      POST /v1/admission          ValidatingWebhookConfiguration (AdmissionReview v1)
-      POST /v1/admission/mutate   MutatingWebhookConfiguration: pins tags by digest
-
-    Decisions follow the admission: section of hullscan.yaml and are made from stored
-    results (see `hullscan fleet scan`) and cached signature checks, within
-    budget_seconds; an image is never scanned while the API server waits.
-    """
-    from hullscan.admission.app import create_app, serve
-    from hullscan.admission.evaluate import Evaluator
-    from hullscan.admission.webhook import AdmissionWebhook
-    from hullscan.fleet.queue import EmbeddedQueue
-    from hullscan.fleet.scanning import JobSettings, db_version, scan_report
-
-    loaded = load_settings(config_file)
-    policy = loaded.admission
-    registry = registry_settings(registry_flags, loaded)
-    store = _open_store(store_url, cache_dir)
-    queue = None
-    if policy.unscanned == "scan":
-        settings = JobSettings(db_path=db_path(db_path_, cache_dir), cache_dir=cache_dir,
-                               registry=registry, settings=loaded)
-        current = db_version(settings.db_path)
-        queue = EmbeddedQueue(store, lambda image: scan_report(image, settings),
-                              lambda: current, workers)
-    watcher = None
-    if rematch_every is not None:
-        from hullscan.fleet.rematch import RematchWatcher
-
-        watcher = RematchWatcher(store, db_path(db_path_, cache_dir), rematch_every,
-                                 lambda r: _say(f"rematch: {r.inventories} inventories, "
-                                                f"{len(r.changed)} images changed"))
-        watcher.start()
-    webhook = AdmissionWebhook(Evaluator(policy, store, registry=registry, queue=queue))
-    _say(f"hullscan webhook: https://{listen}/v1/admission (mode {policy.mode}, budget "
-         f"{policy.budget_seconds:g} s, fail_open {str(policy.fail_open).lower()})")
-    try:
-        serve(create_app(webhook), listen, tls_cert, tls_key)
-    finally:
-        if watcher is not None:
-            watcher.stop()
-        if queue is not None:
-            queue.close()
-        store.close()
-        sys.stderr.flush()
-
-
-__all__ = ["fleet", "webhook_command"]
+__all__ = ["fleet"]

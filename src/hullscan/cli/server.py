@@ -11,10 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 from hullscan.cache import default_cache_dir
-from hullscan.errors import HullscanError
 
 if TYPE_CHECKING:  # the server is imported only when it runs: the CLI starts fast
-    from hullscan.jobs.queue import Queue
     from hullscan.server.settings import ServerSettings
 
 _COMMON = [
@@ -62,19 +60,28 @@ def _parse_listen(text: str) -> tuple[str, int]:
               help="Serve HTTPS with this PEM certificate (chain).")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="PEM private key of --tls-cert.")
+@click.option("--rematch-every", type=click.FloatRange(min=1), metavar="SECONDS",
+              help="Check the vulnerability database this often; when `db update` has "
+                   "brought a new one, rematch every stored inventory (as `fleet "
+                   "rematch`), so reports and admission follow new advisories. Set it on "
+                   "one server of a deployment.")
 @click.option("--hash-key", is_flag=True,
               help="Read an API key on standard input, print the hash to put in "
                    "server.api_keys, and exit.")
 @_common
 def server(listen: str, queue_url: str, workers: int, tls_cert: Path | None,
-           tls_key: Path | None, hash_key: bool, store_url: str | None, queue_name: str,
-           cache_dir: Path | None, db_path: Path | None, config_file: Path | None) -> None:
+           tls_key: Path | None, rematch_every: float | None, hash_key: bool,
+           store_url: str | None, queue_name: str, cache_dir: Path | None,
+           db_path: Path | None, config_file: Path | None) -> None:
     """Serve Harbor's Pluggable Scanner API v1.2 and hullscan's REST API.
 
     \b
     Endpoints:
       /api/v1/metadata, /api/v1/scan, /api/v1/scan/{id}/report   Harbor
       POST /v1/scans, GET /v1/scans/{id}, GET /v1/images/{digest}  hullscan
+      POST /v1/admission, /v1/admission/mutate   Kubernetes admission (with TLS;
+                                                 the admission: section of hullscan.yaml)
+      /ui   pages: scans, images, fleet
       /healthz /readyz /metrics /openapi.json
 
     \b
@@ -96,7 +103,7 @@ def server(listen: str, queue_url: str, workers: int, tls_cert: Path | None,
     host, port = _parse_listen(listen)
     settings = _settings(store_url, queue_url, queue_name, cache_dir, db_path, config_file,
                          host=host, port=port, workers=workers, tls_cert=tls_cert,
-                         tls_key=tls_key)
+                         tls_key=tls_key, rematch_every=rematch_every)
     settings.check_listen()
     _serve(settings)
 
@@ -131,39 +138,42 @@ def _logging() -> None:
 def _serve(settings: ServerSettings) -> None:
     import uvicorn
 
+    from hullscan.jobs.queue import open_queue
     from hullscan.jobs.runner import WorkerContext
     from hullscan.jobs.store import Store
     from hullscan.server.app import create_app
-    from hullscan.server.services import Services
+    from hullscan.server.services import Services, admission_webhook
 
     store = Store(settings.store_url)
-    queue: Queue
-    if settings.queue_url == "embedded":
-        from hullscan.jobs.queue import EmbeddedQueue
+    queue = open_queue(settings.queue_url, settings.queue_name,
+                       WorkerContext(store, settings.cache_dir, settings.db_path,
+                                     settings.settings), settings.workers)
+    svc = Services(settings, store, queue)
+    svc.admission = admission_webhook(svc)  # answers over HTTPS only (--tls-cert)
+    watcher = None
+    if settings.rematch_every is not None:
+        from hullscan.fleet.rematch import RematchWatcher
 
-        queue = EmbeddedQueue(WorkerContext(store, settings.cache_dir, settings.db_path,
-                                            settings.settings), settings.workers)
-    else:
-        from hullscan.jobs.celery_queue import CeleryQueue, CelerySettings
-
-        _check_broker(settings.queue_url)
-        queue = CeleryQueue(CelerySettings(settings.queue_url, settings.queue_name))
+        log = logging.getLogger("hullscan.rematch")
+        watcher = RematchWatcher(store, settings.db_path, settings.rematch_every,
+                                 lambda r: log.info("rematch: %d inventories, %d images "
+                                                    "changed", r.inventories, len(r.changed)))
+        watcher.start()
     _logging()
     config = uvicorn.Config(
-        create_app(Services(settings, store, queue)), host=settings.host, port=settings.port,
+        create_app(svc), host=settings.host, port=settings.port,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
         timeout_keep_alive=30, server_header=False, log_level="info")
     try:
         uvicorn.Server(config).run()
     finally:
+        if watcher is not None:
+            watcher.stop()
+        if svc.admission is not None:
+            svc.admission.close()
         queue.close()
         store.close()
-
-
-def _check_broker(url: str) -> None:
-    if not url.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
-        raise HullscanError(f"--queue {url!r}: expected embedded, redis://… or amqp://…")
 
 
 @click.command()
@@ -186,10 +196,11 @@ def worker(queue_url: str, visibility_timeout: int, store_url: str | None, queue
       hullscan worker --queue redis://redis:6379/0 --store postgresql://hullscan@db/hullscan
     """
     from hullscan.jobs.celery_queue import CelerySettings, run_worker
+    from hullscan.jobs.queue import check_broker
     from hullscan.jobs.runner import WorkerContext
     from hullscan.jobs.store import Store
 
-    _check_broker(queue_url)
+    check_broker(queue_url)
     settings = _settings(store_url, queue_url, queue_name, cache_dir, db_path, config_file)
     store = Store(settings.store_url)
     _logging()

@@ -2,10 +2,12 @@
 of every repository and tag), ``fleet report`` (a summary over stored results) and
 ``fleet rematch`` (match stored inventories against a new database, no re-scan).
 
-- ``store``: the result store (SQLite or PostgreSQL, through SQLAlchemy).
-- ``verdict``: the facts of a report admission and summaries use.
+Results live in the server's store (``hullscan.jobs.store``) and jobs go through its
+queue (``hullscan.jobs.queue``): one store and one queue for the server, Harbor,
+admission and the fleet.
+
 - ``catalog``: repositories, tags and digests of a registry, de-duplicated.
-- ``queue``: where scan jobs go (the embedded queue runs them in this process).
+- ``jobs``: one request per digest on the store and queue, and waiting for them.
 - ``plan``: a resumable fleet scan.
 - ``report``, ``rematch``: the summary and the re-match.
 """

@@ -20,8 +20,8 @@ from typing import Any
 from hullscan.errors import HullscanError
 from hullscan.fleet import catalog
 from hullscan.fleet.catalog import FleetTarget
-from hullscan.fleet.queue import JobQueue
-from hullscan.fleet.store import ResultStore, now_iso
+from hullscan.fleet.jobs import JobQueue
+from hullscan.jobs.store import Store, iso
 from hullscan.sources.registry_settings import RegistrySettings
 
 STATE_SCHEMA = "hullscan.fleet-state/v1"
@@ -51,7 +51,7 @@ class State:
     def __init__(self, path: Path, target: FleetTarget) -> None:
         self.path = path
         self.doc: dict[str, Any] = {"schema": STATE_SCHEMA, "target": str(target),
-                                    "started_at": now_iso(), "complete": False,
+                                    "started_at": iso(None), "complete": False,
                                     "repositories": None, "tags": {}, "digests": {}}
         if path.is_file():
             try:
@@ -80,7 +80,7 @@ def default_state_path(cache_dir: Path, target: FleetTarget) -> Path:
     return cache_dir / "fleet" / f"{name}.json"
 
 
-def skip_reason(store: ResultStore, digest: str, since: str | None,
+def skip_reason(store: Store, digest: str, since: str | None,
                 current_db: str | None) -> str | None:
     """Why ``--since`` skips a digest: scanned with the current database (``db``), or
     at or after a date (``YYYY-MM-DD``)."""
@@ -95,12 +95,12 @@ def skip_reason(store: ResultStore, digest: str, since: str | None,
     return f"scanned {at[:10]}" if at[:10] >= since else None
 
 
-def _stored_since(store: ResultStore, digest: str, started_at: str) -> bool:
+def _stored_since(store: Store, digest: str, started_at: str) -> bool:
     seen = store.scanned(digest)
     return seen is not None and seen[1] >= started_at
 
 
-def fleet_scan(target: FleetTarget, queue: JobQueue, store: ResultStore, state_path: Path,
+def fleet_scan(target: FleetTarget, queue: JobQueue, store: Store, state_path: Path,
                *, registry: RegistrySettings, since: str | None = None,
                current_db: str | None = None,
                progress: Progress = lambda _: None) -> FleetScanResult:
@@ -174,7 +174,7 @@ def fleet_scan(target: FleetTarget, queue: JobQueue, store: ResultStore, state_p
         progress(f"[{n}/{len(jobs)}] {result.image}: "
                  f"{'done' if result.error is None else 'failed: ' + result.error}")
     doc["complete"] = not out.failed
-    doc["finished_at"] = now_iso()
+    doc["finished_at"] = iso(None)
     state.save()
     return out
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from hullscan.errors import HullscanError
-from hullscan.fleet.store import Change, ResultStore, StoredInventory, StoredReport
-from hullscan.fleet.verdict import finding_key, key_id, os_of
+from hullscan.jobs.store import Change, Store, StoredInventory, StoredReport
+from hullscan.jobs.verdict import finding_key, key_id, os_of
 from hullscan.model import ImageMeta, Inventory, Package, Severity
 from hullscan.vuln.matcher import (
     AdvisorySource,
@@ -72,7 +72,7 @@ def _ids(keys: set[str]) -> list[str]:
     return sorted({key_id(k) for k in keys})
 
 
-def rematch(store: ResultStore, db: AdvisorySource, db_version: str, *,
+def rematch(store: Store, db: AdvisorySource, db_version: str, *,
             progress: Callable[[int], None] = lambda _: None) -> RematchResult:
     started = time.perf_counter()
     out = RematchResult(db_version=db_version)
@@ -101,7 +101,7 @@ def rematch(store: ResultStore, db: AdvisorySource, db_version: str, *,
     return out
 
 
-def _rematched(store: ResultStore, stored: StoredInventory, findings: list[dict[str, Any]],
+def _rematched(store: Store, stored: StoredInventory, findings: list[dict[str, Any]],
                db_version: str) -> StoredReport | None:
     """The latest report of the image with its vulnerability findings replaced."""
     latest = store.latest_report(stored.digest)
@@ -118,16 +118,15 @@ def _rematched(store: ResultStore, stored: StoredInventory, findings: list[dict[
                               if (n := sum(1 for f in report["findings"]
                                            if f.get("severity") == s.name))}
     report["summary"] = summary
-    return StoredReport(stored.digest, stored.image, latest.scanned_at, db_version, report)
-
-
+    return StoredReport(stored.digest, stored.image, latest.scanned_at, db_version, report,
+                        latest.job_key)
 
 
 class RematchWatcher:
     """Rematch every stored inventory when the database changes (``db update`` swaps in a
     new file): ``check()`` now and then, e.g. from ``start()``'s thread."""
 
-    def __init__(self, store: ResultStore, db_path: Path, interval: float = 60.0,
+    def __init__(self, store: Store, db_path: Path, interval: float = 60.0,
                  report: Callable[[RematchResult], None] = lambda _: None) -> None:
         self.store, self.db_path, self.interval = store, db_path, interval
         self.report = report

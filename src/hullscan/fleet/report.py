@@ -9,13 +9,13 @@ from collections import defaultdict
 from typing import Any
 
 from hullscan.checks.eol import eol_for
-from hullscan.fleet.store import ResultStore
-from hullscan.fleet.verdict import is_kev, os_of
+from hullscan.jobs.store import Store
+from hullscan.jobs.verdict import is_kev, os_of
 from hullscan.model import Severity
 
 SCHEMA = "hullscan.fleet-report/v1"
 
-def summarize(store: ResultStore, *, top: int = 10,
+def summarize(store: Store, *, top: int = 10,
               today: dt.date | None = None) -> dict[str, Any]:
     today = today or dt.date.today()
     images: list[dict[str, Any]] = []

@@ -1,5 +1,6 @@
-"""How jobs reach workers: the interface, and the embedded queue (threads inside the
-server, the default). ``celery_queue`` is the scale-out one."""
+"""How jobs reach workers: the interface, the one submit step every caller uses (the
+server's APIs, admission's ``unscanned: scan``, ``fleet scan``), and the embedded queue
+(threads inside the process, the default). ``celery_queue`` is the scale-out one."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import logging
 import queue
 import threading
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
+from hullscan.errors import HullscanError
 from hullscan.jobs.runner import JobMessage, RetryLater, WorkerContext, run_job
-from hullscan.jobs.store import Status
+from hullscan.jobs.store import JobSpec, Status, Store, Submission
 
 log = logging.getLogger("hullscan.jobs")
 
@@ -31,6 +33,23 @@ class Queue(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def submit_job(store: Store, queue: Queue, spec: JobSpec, *,
+               artifact: dict[str, Any] | None = None, insecure: tuple[str, ...] = (),
+               username: str | None = None, password: str | None = None) -> Submission:
+    """Record the request; queue its job unless an equal one is queued, running or done.
+    A job that cannot be queued is marked failed (the next request queues it again)."""
+    sub = store.submit(spec, artifact)
+    if sub.enqueue:
+        msg = JobMessage(sub.job_key, spec.ref, spec.scanners, spec.sbom, spec.digest,
+                         insecure, username, password)
+        try:
+            queue.enqueue(msg)
+        except HullscanError as e:
+            store.fail(sub.job_key, str(e))
+            raise
+    return sub
 
 
 class EmbeddedQueue:
@@ -87,3 +106,22 @@ class EmbeddedQueue:
             self.ctx.store.fail(msg.key, reason)
         except Exception:
             log.exception("job %s: could not record the failure", msg.key[:12])
+
+
+BROKERS = ("redis://", "rediss://", "amqp://", "amqps://")
+
+
+def check_broker(url: str) -> None:
+    if not url.startswith(BROKERS):
+        raise HullscanError(f"--queue {url!r}: expected embedded, redis://… or amqp://…")
+
+
+def open_queue(url: str, name: str, ctx: WorkerContext, workers: int = 1) -> Queue:
+    """``embedded`` (``workers`` threads here, scanning into ``ctx.store``), or a Celery
+    broker URL (``hullscan worker`` processes scan; ``name`` is the Celery queue)."""
+    if url == "embedded":
+        return EmbeddedQueue(ctx, workers)
+    check_broker(url)
+    from hullscan.jobs.celery_queue import CeleryQueue, CelerySettings
+
+    return CeleryQueue(CelerySettings(url, name))

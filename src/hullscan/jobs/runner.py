@@ -77,12 +77,17 @@ def run_job(msg: JobMessage, ctx: WorkerContext) -> None:
         result = scan_image(msg.ref, msg.scanners, cache_dir=ctx.cache_dir,
                             db_path=ctx.db_path, registry=registry, sbom=msg.sbom,
                             settings=ctx.settings)
+        digest = result.digest
         if msg.digest is not None and result.digest != msg.digest:
-            raise HullscanError(f"{msg.ref}: the registry served {result.digest}, not the "
-                                f"requested {msg.digest}")
-        ctx.store.finish(msg.key, digest=result.digest, db_version=result.db_version,
-                         report=result.report, inventory=result.inventory,
-                         sboms=result.sboms or None)
+            if _named_digest(msg.ref, ctx) != msg.digest:
+                raise HullscanError(f"{msg.ref}: the registry served {result.digest}, not "
+                                    f"the requested {msg.digest}")
+            # the reference names an index (the pull checked its digest): the job is
+            # the index's, the platform manifest scanned is kept beside it
+            digest = msg.digest
+        ctx.store.finish(msg.key, digest=digest, manifest_digest=result.digest,
+                         db_version=result.db_version, report=result.report,
+                         inventory=result.inventory, sboms=result.sboms or None)
     except Exception as e:
         if retryable(e):
             log.warning("job %s: %s (will retry)", msg.key[:12], e)
@@ -95,3 +100,12 @@ def run_job(msg: JobMessage, ctx: WorkerContext) -> None:
         ctx.store.fail(msg.key, reason)
         if not isinstance(e, HullscanError):
             log.exception("job %s", msg.key[:12])
+
+
+def _named_digest(ref: str, ctx: WorkerContext) -> str | None:
+    from hullscan.references import parse_reference
+
+    try:
+        return parse_reference(ref, ctx.settings.registries.default_registry).digest
+    except HullscanError:
+        return None

@@ -5,7 +5,7 @@ PostgreSQL (``postgresql://…``, shared by any number of servers and workers). 
 schema is created and upgraded by the Alembic migrations shipped in
 ``hullscan/jobs/migrations`` when a ``Store`` is opened.
 
-Three tables:
+Four tables:
 
 - ``jobs``: the work, one row per idempotency key (image digest + vulnerability
   database version + scanners + SBOM wanted). Status moves ``queued → running →
@@ -13,10 +13,18 @@ Three tables:
   counts). Reports are kept for good: Harbor may ask for them at any time.
 - ``scans``: one row per request (a scan id), pointing to its job, with what the
   caller asked for (the reference without credentials, Harbor's artifact). Concurrent
-  requests for one digest get their own ids and share one job.
+  requests for one digest get their own ids and share one job. A job made by ``fleet
+  rematch`` (``origin`` ``rematch``) has no request: it is a scan's report with its
+  vulnerabilities matched against a newer database.
 - ``inventories``: the latest package inventory of each digest (image, OS, packages as
-  in the ``hullscan.report/v1`` document), so findings can be re-matched against a newer
-  database without pulling the image again.
+  in the ``hullscan.report/v1`` document) and the vulnerability findings of its latest
+  match, so findings can be re-matched against a newer database without pulling the
+  image again.
+- ``rematch_changes``: which images each rematch found gaining or losing findings.
+
+Each finished job also keeps its verdict's facts (counts by severity, known-exploited
+and worst ids: ``hullscan.jobs.verdict``) beside the report, so an admission decision
+reads a few hundred bytes, not the report.
 
 Credentials never reach this module.
 """
@@ -40,11 +48,26 @@ from sqlalchemy import event, exc, orm
 from sqlalchemy.dialects.postgresql import JSONB
 
 from hullscan.errors import HullscanError
-from hullscan.fleet.store import engine_url
+from hullscan.jobs.verdict import Verdict, facts, verdict_from, vulnerability_ids
 
 
 class StoreError(HullscanError):
     """The result store is unreachable or its URL is wrong."""
+
+
+def engine_url(url: str) -> str:
+    """SQLAlchemy's URL for a ``--store`` value (PostgreSQL through psycopg 3)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///"):
+        return url
+    raise StoreError(f"--store {url!r}: expected sqlite:///PATH or postgresql://…")
+
+
+class Origin(enum.StrEnum):
+    SCAN = "scan"
+    #: a scan's report with its vulnerabilities matched again (``fleet rematch``)
+    REMATCH = "rematch"
 
 
 class Status(enum.StrEnum):
@@ -80,6 +103,12 @@ class JobRow(_Base):
     started_at: orm.Mapped[datetime | None] = orm.mapped_column(sa.DateTime(timezone=True))
     finished_at: orm.Mapped[datetime | None] = orm.mapped_column(
         sa.DateTime(timezone=True), index=True)
+    origin: orm.Mapped[str] = orm.mapped_column(sa.String(16), default=Origin.SCAN,
+                                                server_default=Origin.SCAN.value)
+    #: the platform manifest scanned, when ``digest`` names an index
+    manifest_digest: orm.Mapped[str | None] = orm.mapped_column(sa.String(100), index=True)
+    #: ``hullscan.jobs.verdict.facts`` of the report
+    verdict: orm.Mapped[dict[str, Any] | None] = orm.mapped_column(_JSON)
 
 
 class ScanRow(_Base):
@@ -99,6 +128,21 @@ class InventoryRow(_Base):
     ref: orm.Mapped[str] = orm.mapped_column(sa.Text)
     inventory: orm.Mapped[dict[str, Any]] = orm.mapped_column(_JSON)
     updated_at: orm.Mapped[datetime] = orm.mapped_column(sa.DateTime(timezone=True))
+    #: vulnerability finding keys (id and purl) of the latest match, and its database
+    finding_keys: orm.Mapped[list[str] | None] = orm.mapped_column(_JSON)
+    db_version: orm.Mapped[str | None] = orm.mapped_column(sa.String(100))
+    matched_at: orm.Mapped[datetime | None] = orm.mapped_column(sa.DateTime(timezone=True))
+
+
+class RematchChangeRow(_Base):
+    __tablename__ = "rematch_changes"
+    id: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    run_at: orm.Mapped[datetime] = orm.mapped_column(sa.DateTime(timezone=True), index=True)
+    digest: orm.Mapped[str] = orm.mapped_column(sa.String(100))
+    ref: orm.Mapped[str] = orm.mapped_column(sa.Text)
+    db_version: orm.Mapped[str | None] = orm.mapped_column(sa.String(100))
+    added: orm.Mapped[list[str]] = orm.mapped_column(_JSON)
+    removed: orm.Mapped[list[str]] = orm.mapped_column(_JSON)
 
 
 METADATA = _Base.metadata
@@ -138,6 +182,8 @@ class Job:
     finished_at: datetime | None
     #: seconds the successful attempt took (pull included)
     duration: float | None = None
+    origin: Origin = Origin.SCAN
+    manifest_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +195,40 @@ class Scan:
     artifact: dict[str, Any] | None
     created_at: datetime
     job: Job
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """The latest report of a digest."""
+
+    digest: str
+    image: str
+    #: when it was stored (UTC, ISO 8601), and the database it was matched with
+    scanned_at: str
+    db_version: str
+    report: dict[str, Any]
+    job_key: str = ""
+
+
+@dataclass(frozen=True)
+class StoredInventory:
+    digest: str
+    image: str
+    os: dict[str, Any] | None
+    packages: list[dict[str, Any]]
+    #: the vulnerability finding keys of the latest match, and its database
+    finding_keys: list[str]
+    db_version: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """An image whose findings a rematch changed (vulnerability ids)."""
+
+    digest: str
+    image: str
+    added: list[str]
+    removed: list[str]
 
 
 @dataclass(frozen=True)
@@ -174,15 +254,23 @@ def _job(row: JobRow) -> Job:
     return Job(row.key, row.digest, tuple(row.scanners.split(",")) if row.scanners else (),
                row.sbom, row.db_version, Status(row.status), row.error, row.attempts,
                _aware(row.created_at) or _now(), _aware(row.started_at),
-               _aware(row.finished_at), row.duration)
+               _aware(row.finished_at), row.duration, Origin(row.origin or Origin.SCAN),
+               row.manifest_digest)
 
 
 def _scan(row: ScanRow, job: JobRow) -> Scan:
     return Scan(row.id, row.ref, row.artifact, _aware(row.created_at) or _now(), _job(job))
 
 
-def default_store_url(cache_dir: Path) -> str:
-    return f"sqlite:///{cache_dir / 'server' / 'results.sqlite'}"
+def iso(t: datetime | None) -> str:
+    """UTC, ISO 8601 to the second (``2026-12-03T16:18:21Z``)."""
+    return (_aware(t) or _now()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def default_store_url(cache_dir: Path | None = None) -> str:
+    from hullscan.cache import default_cache_dir
+
+    return f"sqlite:///{(cache_dir or default_cache_dir()) / 'server' / 'results.sqlite'}"
 
 
 class Store:
@@ -277,6 +365,18 @@ class Store:
                 continue  # another request created the job first: share it
         raise StoreError(f"could not record the scan of {spec.ref}")
 
+    def record_scan(self, spec: JobSpec, report: dict[str, Any],
+                    inventory: dict[str, Any]) -> str:
+        """Store a scan finished outside a worker (a benchmark's, an import's) as a
+        worker would: a request, its job done, the inventory. The job's key."""
+        if spec.digest is None:
+            raise StoreError(f"{spec.ref}: a recorded scan needs its digest")
+        sub = self.submit(spec)
+        self.claim(sub.job_key)
+        self.finish(sub.job_key, digest=spec.digest, db_version=spec.db_version,
+                    report=report, inventory=inventory)
+        return sub.job_key
+
     def get_scan(self, scan_id: str) -> Scan | None:
         with self._tx() as s:
             row = s.get(ScanRow, scan_id)
@@ -295,15 +395,57 @@ class Store:
             row = s.get(JobRow, job_key)
             return (row.sboms or {}).get(media_type) if row is not None else None
 
-    def latest_for_digest(self, digest: str) -> Scan | None:
-        """The newest finished scan of this digest."""
+    def latest_job(self, digest: str) -> Job | None:
+        """The newest finished job of this digest (or of the platform manifest it names):
+        a scan, or a rematch of one."""
         with self._tx() as s:
-            found = s.execute(
-                sa.select(ScanRow, JobRow).join(JobRow, ScanRow.job_key == JobRow.key)
+            row = s.execute(
+                sa.select(JobRow).where(_names(digest), JobRow.status == Status.DONE)
+                .order_by(JobRow.finished_at.desc()).limit(1)).scalar_one_or_none()
+            return _job(row) if row is not None else None
+
+    def verdict(self, digest: str) -> Verdict | None:
+        """The verdict of the newest finished job of ``digest``; None if never scanned."""
+        q = (sa.select(JobRow.digest, JobRow.finished_at, JobRow.db_version, JobRow.verdict)
+             .where(_names(digest), JobRow.status == Status.DONE)
+             .order_by(JobRow.finished_at.desc()).limit(1))
+        with self._tx() as s:
+            row = s.execute(q).first()
+        if row is None:
+            return None
+        return verdict_from(str(row.digest), iso(row.finished_at), row.db_version or "",
+                            row.verdict or {})
+
+    def scanned(self, digest: str) -> tuple[str | None, str] | None:
+        """(database version, finished at) of the newest scan (not rematch) of ``digest``."""
+        q = (sa.select(JobRow.db_version, JobRow.finished_at)
+             .where(JobRow.digest == digest, JobRow.status == Status.DONE,
+                    JobRow.origin == Origin.SCAN)
+             .order_by(JobRow.finished_at.desc()).limit(1))
+        with self._tx() as s:
+            row = s.execute(q).first()
+        return (row.db_version, iso(row.finished_at)) if row is not None else None
+
+    def latest_reports(self) -> Iterator[StoredReport]:
+        """The newest finished report of every digest, by digest."""
+        ranked = sa.select(
+            JobRow.key, sa.func.row_number().over(
+                partition_by=JobRow.digest,
+                order_by=(JobRow.finished_at.desc(), JobRow.key)).label("n")
+        ).where(JobRow.status == Status.DONE, JobRow.digest.is_not(None)).subquery()
+        q = (sa.select(*_REPORT_COLUMNS).join(ranked, ranked.c.key == JobRow.key)
+             .where(ranked.c.n == 1).order_by(JobRow.digest))
+        with self._tx() as s:
+            for row in s.execute(q):
+                yield _stored_report(row)
+
+    def latest_report(self, digest: str) -> StoredReport | None:
+        with self._tx() as s:
+            row = s.execute(
+                sa.select(*_REPORT_COLUMNS)
                 .where(JobRow.digest == digest, JobRow.status == Status.DONE)
-                .order_by(JobRow.finished_at.desc(), ScanRow.created_at.desc()).limit(1)
-            ).first()
-            return _scan(found[0], found[1]) if found else None
+                .order_by(JobRow.finished_at.desc()).limit(1)).first()
+            return _stored_report(row) if row is not None else None
 
     def list_scans(self, *, status: Status | None = None, limit: int = 100) -> list[Scan]:
         """Newest requests first."""
@@ -328,6 +470,7 @@ class Store:
     def count_by_status(self) -> dict[Status, int]:
         with self._tx() as s:
             rows = s.execute(sa.select(JobRow.status, sa.func.count())
+                             .where(JobRow.origin == Origin.SCAN)  # not rematches
                              .group_by(JobRow.status)).all()
             return {Status(st): int(n) for st, n in rows}
 
@@ -354,9 +497,10 @@ class Store:
 
     def finish(self, job_key: str, *, digest: str, db_version: str | None,
                report: dict[str, Any], inventory: dict[str, Any],
-               sboms: dict[str, Any] | None = None) -> None:
-        """``running → done``, with the report, and the digest's inventory replaced:
-        all in one transaction."""
+               sboms: dict[str, Any] | None = None,
+               manifest_digest: str | None = None) -> None:
+        """``running → done``, with the report and its verdict, and the digest's
+        inventory replaced: all in one transaction."""
         now = _now()
         with self._tx() as s:
             row = s.get(JobRow, job_key, with_for_update=True)
@@ -364,11 +508,15 @@ class Store:
                 raise StoreError(f"no job {job_key}")
             row.status, row.error, row.digest = Status.DONE, None, digest
             row.db_version, row.report, row.sboms = db_version, report, sboms
+            row.manifest_digest = manifest_digest if manifest_digest != digest else None
+            row.verdict = facts(report)
             row.finished_at = now
             started = _aware(row.started_at)
             row.duration = (now - started).total_seconds() if started else None
             s.merge(InventoryRow(digest=digest, ref=str(report.get("image", {}).get("ref")),
-                                 inventory=inventory, updated_at=now))
+                                 inventory=inventory, updated_at=now,
+                                 finding_keys=vulnerability_ids(report),
+                                 db_version=db_version, matched_at=now))
 
     def fail(self, job_key: str, error: str) -> None:
         """``queued|running → failed`` with the reason."""
@@ -384,12 +532,71 @@ class Store:
             row = s.get(InventoryRow, digest)
             return row.inventory if row is not None else None
 
-    def list_inventories(self) -> Sequence[tuple[str, str]]:
-        """(digest, reference) of every stored inventory."""
+    def inventories(self) -> Iterator[StoredInventory]:
+        """Every stored inventory with its latest match, by digest (streamed)."""
+        q = sa.select(InventoryRow).order_by(InventoryRow.digest).execution_options(
+            yield_per=200)
         with self._tx() as s:
-            rows = s.execute(sa.select(InventoryRow.digest, InventoryRow.ref)
-                             .order_by(InventoryRow.digest)).all()
-            return [(str(d), str(r)) for d, r in rows]
+            for row in s.execute(q).scalars():
+                inv = row.inventory or {}
+                image = inv.get("image")
+                image = image if isinstance(image, dict) else {}
+                yield StoredInventory(row.digest, row.ref, image.get("os"),
+                                      list(inv.get("packages") or ()),
+                                      list(row.finding_keys or ()), row.db_version or "")
+
+    def count_inventories(self) -> int:
+        with self._tx() as s:
+            return int(s.execute(sa.select(sa.func.count()).select_from(InventoryRow))
+                       .scalar_one())
+
+    def record_rematch(self, rematched: Sequence[StoredReport],
+                       matches: Sequence[tuple[str, list[str]]], changes: Sequence[Change],
+                       db_version: str) -> None:
+        """One rematch, in one transaction: a finished job (origin ``rematch``) for each
+        image that changed, carrying the new report; each inventory's finding keys
+        (digest, keys); and the changes."""
+        now = _now()
+        with self._tx() as s:
+            for r in rematched:
+                base = s.get_one(JobRow, r.job_key)
+                spec = JobSpec(r.image, tuple(base.scanners.split(",")), r.digest,
+                               db_version)
+                row = s.get(JobRow, spec.key(), with_for_update=True)
+                if row is None:
+                    row = JobRow(key=spec.key(), digest=r.digest, scanners=base.scanners,
+                                 sbom=False, attempts=0, created_at=now,
+                                 origin=Origin.REMATCH)
+                    s.add(row)
+                row.status, row.error, row.db_version = Status.DONE, None, db_version
+                row.manifest_digest = base.manifest_digest
+                row.report, row.verdict = r.report, facts(r.report)
+                row.started_at = row.finished_at = now
+            for digest, keys in matches:
+                inv = s.get(InventoryRow, digest, with_for_update=True)
+                if inv is not None:
+                    inv.finding_keys, inv.db_version, inv.matched_at = keys, db_version, now
+            s.add_all(RematchChangeRow(run_at=now, digest=c.digest, ref=c.image,
+                                       db_version=db_version, added=c.added,
+                                       removed=c.removed) for c in changes)
+
+
+def _names(digest: str) -> sa.ColumnElement[bool]:
+    return sa.or_(JobRow.digest == digest, JobRow.manifest_digest == digest)
+
+
+#: what a ``StoredReport`` is made of (not the SBOMs beside it)
+_REPORT_COLUMNS = (JobRow.key, JobRow.digest, JobRow.finished_at, JobRow.db_version,
+                   JobRow.report, JobRow.verdict)
+
+
+def _stored_report(row: sa.Row[Any]) -> StoredReport:
+    report = row.report or {}
+    image = report.get("image")
+    image = image if isinstance(image, dict) else {}
+    return StoredReport(str(row.digest), str((row.verdict or {}).get("image")
+                                             or image.get("ref", "")),
+                        iso(row.finished_at), row.db_version or "", report, row.key)
 
 
 def _sqlite_pragmas(conn: Any, _record: Any) -> None:

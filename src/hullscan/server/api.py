@@ -101,8 +101,8 @@ def get_scan(scan_id: Annotated[str, Path(max_length=64)],
     "the latest hullscan.report/v1 document of this digest")}})
 def image_report(digest: Annotated[str, Path(pattern=_DIGEST)],
                  svc: Annotated[Services, Depends(services)]) -> Any:
-    scan = svc.store.latest_for_digest(digest)
-    report = svc.store.report(scan.job.key) if scan is not None else None
+    job = svc.store.latest_job(digest)
+    report = svc.store.report(job.key) if job is not None else None
     if report is None:
         return error(404, f"no report for {digest}")
     return JSONResponse(report)

@@ -1,5 +1,6 @@
-"""The ASGI application: both APIs, probes and metrics behind the guard (keys, body
-size), and one OpenAPI document for all of it at ``/openapi.json``."""
+"""The ASGI application: both APIs, the pages, probes and metrics behind the guard (keys,
+body size), the admission webhook (HTTPS, no key: the API server presents none), and
+one OpenAPI document for the APIs at ``/openapi.json``."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ def create_app(svc: Services) -> ASGIApp:
     app.include_router(harbor.router)
     app.include_router(api.router)
     app.include_router(ui.router)
+    if svc.admission is not None:
+        from hullscan.admission.app import routes
+
+        app.router.routes.extend(routes(svc.admission))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:

@@ -16,6 +16,10 @@ from hullscan.server.settings import ServerSettings
 
 #: probes answer without a key: they reveal nothing and orchestrators call them bare
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+#: the Kubernetes API server calls webhooks without hullscan's keys (it authenticates
+#: the server by its certificate); these answer over HTTPS only, with their own body limit
+ADMISSION_PATHS = frozenset({"/v1/admission", "/v1/admission/mutate"})
+ADMISSION_MAX_BODY = 4 * 1024 * 1024
 
 
 def presented_keys(headers: dict[str, str]) -> list[str]:
@@ -49,7 +53,9 @@ class Guard:
         path = scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope["headers"]}
-        if self.settings.api_key_hashes and path not in OPEN_PATHS and not any(
+        admission = path in ADMISSION_PATHS
+        keyless = admission or path in OPEN_PATHS
+        if self.settings.api_key_hashes and not keyless and not any(
                 self.settings.key_valid(k) for k in presented_keys(headers)):
             # a browser asks for Basic credentials (the key as the password) on the pages
             challenge = b'Basic realm="hullscan"' if path == "/ui" or path.startswith(
@@ -59,7 +65,7 @@ class Guard:
                                            "with the key as the password)",
                           [(b"www-authenticate", challenge)])
             return
-        limit = self.settings.max_body
+        limit = ADMISSION_MAX_BODY if admission else self.settings.max_body
         try:
             declared = int(headers.get("content-length", "0"))
         except ValueError:

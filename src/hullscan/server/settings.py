@@ -42,6 +42,8 @@ class ServerSettings:
     max_body: int = DEFAULT_MAX_BODY
     #: seconds Harbor waits before polling a report again (Harbor reads an int8)
     refresh_after: int = 5
+    #: check the database this often and rematch every stored inventory when it changed
+    rematch_every: float | None = None
     #: the rest of hullscan.yaml (registries, secrets, checks, trust) for the scans
     settings: Settings = field(default_factory=Settings)
 

@@ -46,8 +46,8 @@ def scans(svc: Annotated[Services, Depends(services)]) -> HTMLResponse:
 @router.get("/images/{digest}", response_class=HTMLResponse)
 def image(digest: Annotated[str, Path(pattern=r"^sha256:[0-9a-f]{64}$")],
           svc: Annotated[Services, Depends(services)]) -> HTMLResponse:
-    scan = svc.store.latest_for_digest(digest)
-    report = svc.store.report(scan.job.key) if scan is not None else None
+    job = svc.store.latest_job(digest)
+    report = svc.store.report(job.key) if job is not None else None
     if report is None:
         return HTMLResponse(message_page("No report", f"No finished scan of {digest}.",
                                          base=BASE), status_code=404)
@@ -56,17 +56,6 @@ def image(digest: Annotated[str, Path(pattern=r"^sha256:[0-9a-f]{64}$")],
 
 @router.get("/fleet", response_class=HTMLResponse)
 def fleet(svc: Annotated[Services, Depends(services)]) -> HTMLResponse:
-    # the fleet report's images (issue 13's hullscan.fleet.report.summarize gives the
-    # whole document: top vulnerabilities, KEV, end of life; use it once it is on main)
-    latest: dict[str, dict[str, Any]] = {}
-    for scan in svc.store.list_scans(status=Status.DONE, limit=MAX_SCANS):
-        digest = scan.job.digest
-        report = svc.store.report(scan.job.key) if digest and digest not in latest else None
-        if digest and report is not None:  # newest first: the first one is the latest
-            latest[digest] = {"image": scan.ref, "digest": digest,
-                              "worst": worst_severity(report) or "NONE",
-                              "findings": len(report.get("findings") or ()),
-                              "scanned_at": (scan.job.finished_at.isoformat()
-                                             if scan.job.finished_at else None)}
-    return HTMLResponse(fleet_page({"images": len(latest),
-                                    "worst_images": list(latest.values())}, base=BASE))
+    from hullscan.fleet.report import summarize
+
+    return HTMLResponse(fleet_page(summarize(svc.store), base=BASE))

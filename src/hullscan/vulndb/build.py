@@ -31,7 +31,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -512,6 +512,20 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _version_after(previous: Any) -> str:
+    """The new database's ``built_at``: now, but always later than the database it
+    replaces, so two rebuilds within one second are still two versions (the version
+    keys the server's jobs and tells the rematch watcher that the data changed)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    try:
+        before = datetime.fromisoformat(str(previous))
+    except ValueError:
+        return now.isoformat()
+    if before.tzinfo is None:
+        before = before.replace(tzinfo=UTC)
+    return max(now, before + timedelta(seconds=1)).isoformat()
+
+
 def build(specs: list[SourceSpec], dest: Path, progress: ProgressFn | None = None, *,
           replace: bool = False, checked_at: str | None = None) -> ImportStats:
     """Build a new database from the current one (unless ``replace``) plus ``specs`` and
@@ -609,7 +623,7 @@ def _build_into(tmp: Path, old_path: Path | None, old_meta: dict[str, Any],
                 exploit_meta[table] = old_meta[table]
         meta = {
             "schema_version": SCHEMA_VERSION,
-            "built_at": utc_now(),
+            "built_at": _version_after(old_meta.get("built_at")),
             "checked_at": checked_at or old_meta.get("checked_at"),
             "advisories": advisories,
             **exploit_meta,

@@ -69,8 +69,9 @@ def key_id(key: str) -> str:
     return key.split(" ", 1)[0]
 
 
-def verdict_of(digest: str, image: str, report: dict[str, Any], scanned_at: str,
-               db_version: str) -> Verdict:
+def facts(report: dict[str, Any]) -> dict[str, Any]:
+    """What a verdict needs of a report, as stored beside it: the image reference, counts
+    by severity, known-exploited ids and the worst finding ids."""
     findings = [f for f in report.get("findings") or [] if isinstance(f, dict)]
     counts: Counter[str] = Counter()
     ranked: list[tuple[int, str]] = []
@@ -81,8 +82,24 @@ def verdict_of(digest: str, image: str, report: dict[str, Any], scanned_at: str,
         counts[name] += 1
         ranked.append((-Severity[name], str(f.get("id"))))
     kev = sorted({str(f.get("id")) for f in findings if is_kev(f)})
-    worst = tuple(dict.fromkeys(i for _, i in sorted(ranked)))[:5]
-    return Verdict(digest, image, scanned_at, db_version, dict(counts), tuple(kev), worst)
+    worst = list(dict.fromkeys(i for _, i in sorted(ranked)))[:5]
+    image = report.get("image")
+    return {"image": str(image.get("ref", "")) if isinstance(image, dict) else "",
+            "by_severity": dict(counts), "kev": kev, "worst_ids": worst}
 
 
-__all__ = ["Verdict", "finding_key", "is_kev", "key_id", "os_of", "verdict_of", "vulnerability_ids"]
+def verdict_from(digest: str, scanned_at: str, db_version: str,
+                 stored: dict[str, Any]) -> Verdict:
+    """A verdict from the facts ``facts()`` stored."""
+    return Verdict(digest, str(stored.get("image", "")), scanned_at, db_version,
+                   dict(stored.get("by_severity") or {}), tuple(stored.get("kev") or ()),
+                   tuple(stored.get("worst_ids") or ()))
+
+
+def verdict_of(digest: str, image: str, report: dict[str, Any], scanned_at: str,
+               db_version: str) -> Verdict:
+    return verdict_from(digest, scanned_at, db_version, {**facts(report), "image": image})
+
+
+__all__ = ["Verdict", "facts", "finding_key", "is_kev", "key_id", "os_of", "verdict_from",
+           "verdict_of", "vulnerability_ids"]
