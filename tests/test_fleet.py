@@ -280,7 +280,7 @@ def test_interrupted_scan_resumes(fleet: Fleet, tmp_path: Path) -> None:
 
     jobs, queue = _local_jobs(store, fleet.db, fleet.cache, workers=1, jobs=StopsAfterOne)
     with pytest.raises(Interrupted):
-        fleet_scan(target, jobs, store, state, registry=registry)
+        fleet_scan(target, jobs, state, registry=registry)
     queue.close()
     first = json.loads(state.read_text())
     assert not first["complete"]
@@ -288,7 +288,7 @@ def test_interrupted_scan_resumes(fleet: Fleet, tmp_path: Path) -> None:
     assert len(done) == 1
     jobs2, queue2 = _local_jobs(store, fleet.db, fleet.cache)
     try:
-        result = fleet_scan(target, jobs2, store, state, registry=registry)
+        result = fleet_scan(target, jobs2, state, registry=registry)
     finally:
         queue2.close()
     # the finished job, and any that finished while the run stopped, are not run again
@@ -449,18 +449,36 @@ def test_watcher_rematches_when_the_database_changes(fleet: Fleet, tmp_path: Pat
     store.close()
 
 
-def test_since_db_skips_what_the_current_database_scanned(
-        fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["fleet", "scan", f"registry:{fleet.host}/adm", "--store", fleet.store_url,
-                 "--db", str(fleet.db), "--cache-dir", str(fleet.cache), "--since", "db",
-                 "--format", "json", "--state", str(fleet.root / "since.json"),
-                 "--workers", "1"])
+def test_since_db_through_the_server_api(fleet: Fleet, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """`fleet scan --server`: a machine with the server's address and key only. The
+    server's reports say which database they used: --since db skips those."""
+    state = ["--state", str(fleet.root / "since.json")]
+    assert main(["fleet", "scan", f"registry:{fleet.host}/adm", "--server",
+                 fleet.server.url, *state]) == 2
+    assert "CERTIFICATE_VERIFY_FAILED" in capsys.readouterr().err  # the test CA: not known
+    assert main(["fleet", "scan", f"registry:{fleet.host}/adm", "--server", fleet.server.url,
+                 "--server-ca", str(fleet.ca.ca), *state]) == 2
+    err = capsys.readouterr().err
+    assert "401" in err and "give the server's API key" in err
+    assert "repositories" not in err  # refused before the registry was listed
+    monkeypatch.setenv("HULLSCAN_API_KEY", API_KEY)
+    code = main(["fleet", "scan", f"registry:{fleet.host}/adm", "--server", fleet.server.url,
+                 "--server-ca", str(fleet.ca.ca), "--db", str(fleet.db), "--since", "db",
+                 "--format", "json", *state])
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     # adm/new was pushed after the first scan: the only digest scanned now (it runs
     # after the admission tests, which need adm/new never scanned, and before the import)
     assert (out["repositories"], out["digests"], out["skipped"], out["submitted"]) == \
         (5, 5, 4, 1)
+    assert out["done"] == 1
+    store = Store(fleet.store_url, migrate=False)
+    try:
+        verdict = store.verdict(fleet.digests["new"])
+        assert verdict is not None  # scanned by the server's workers, into its store
+    finally:
+        store.close()
 
 
 # -- report and rematch -------------------------------------------------------------------------

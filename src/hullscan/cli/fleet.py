@@ -64,6 +64,15 @@ def fleet() -> None:
                    "server's `hullscan worker` processes (give the server's --store).")
 @click.option("--queue-name", default="hullscan", show_default=True,
               help="Celery queue name (the server's and its workers').")
+@click.option("--server", "server_url", metavar="URL", envvar="HULLSCAN_SERVER",
+              show_envvar=True,
+              help="Submit the jobs to a running `hullscan server` through its API (POST "
+                   "/v1/scans) instead of its store and queue; the key is read from "
+                   "$HULLSCAN_API_KEY or --api-key-file.")
+@click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="File holding the server's API key (--server).")
+@click.option("--server-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM CA bundle that signed the server's certificate (--server).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Scans at a time (embedded queue).")
 @click.option("--scanners", default="vuln,secret", show_default=True,
@@ -80,7 +89,9 @@ def fleet() -> None:
 @_format_option
 @registry_options
 def fleet_scan_command(target: str, store_url: str | None, queue_url: str, queue_name: str,
-                       workers: int, scanners: str, since: str | None,
+                       server_url: str | None, api_key_file: Path | None,
+                       server_ca: Path | None, workers: int, scanners: str,
+                       since: str | None,
                        state_path: Path | None, db_path_: Path | None,
                        cache_dir: Path | None, config_file: Path | None, fmt: str,
                        registry_flags: RegistryFlags) -> None:
@@ -93,6 +104,8 @@ def fleet_scan_command(target: str, store_url: str | None, queue_url: str, queue
       hullscan fleet scan registry:registry.example.com/team --since db --workers 4
       hullscan fleet scan registry:registry.example.com \\
           --store postgresql://hullscan@db/hullscan --queue redis://redis:6379/0
+      HULLSCAN_API_KEY=… hullscan fleet scan registry:registry.example.com \\
+          --server https://hullscan.example.com
 
     Each digest is one request on the server's store, as `POST /v1/scans` makes it: a
     digest already scanned with the same database and scanners is not scanned again.
@@ -122,23 +135,38 @@ def fleet_scan_command(target: str, store_url: str | None, queue_url: str, queue
     selected = parse_scanners(scanners)
     database = db_path(db_path_, cache_dir)
     current = db_version(database) if "vuln" in selected else None
-    if "vuln" in selected and current is None and queue_url == "embedded":
+    if "vuln" in selected and current is None and queue_url == "embedded" \
+            and server_url is None:
         raise HullscanError(f"{database}: no vulnerability database; run `hullscan db "
                             "update` first")
     cache = cache_dir or default_cache_dir()
-    store = _open_store(store_url, cache_dir)
-    queue = open_queue(queue_url, queue_name, WorkerContext(
-        store, cache, database, dataclasses.replace(loaded, registries=registry)), workers)
-    jobs = StoreJobs(store, queue, selected, lambda: current, insecure=tuple(registry.insecure),
-                     username=registry.username, password=registry.password)
-    try:
-        result = fleet_scan(fleet_target, jobs, store,
-                            state_path or default_state_path(cache, fleet_target),
-                            registry=registry, since=since, current_db=current,
-                            progress=_say)
-    finally:
-        queue.close()
-        store.close()
+    state = state_path or default_state_path(cache, fleet_target)
+    if server_url is not None:
+        if store_url is not None or queue_url != "embedded":
+            raise click.UsageError("--server: the server has its own --store and --queue")
+        if since not in (None, "db"):
+            raise click.UsageError("--server: only --since db (the server's reports say "
+                                   "which database they used, not when)")
+        jobs = _server_jobs(server_url, api_key_file, server_ca, selected)
+        try:
+            result = fleet_scan(fleet_target, jobs, state, registry=registry, since=since,
+                                current_db=current, progress=_say)
+        finally:
+            jobs.close()
+    else:
+        store = _open_store(store_url, cache_dir)
+        queue = open_queue(queue_url, queue_name, WorkerContext(
+            store, cache, database, dataclasses.replace(loaded, registries=registry)),
+            workers)
+        local = StoreJobs(store, queue, selected, lambda: current,
+                          insecure=tuple(registry.insecure), username=registry.username,
+                          password=registry.password)
+        try:
+            result = fleet_scan(fleet_target, local, state, registry=registry, since=since,
+                                current_db=current, progress=_say)
+        finally:
+            queue.close()
+            store.close()
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -153,6 +181,27 @@ def fleet_scan_command(target: str, store_url: str | None, queue_url: str, queue
     if result.failed:
         raise HullscanError(f"{len(result.failed)} of {result.digests} images could not be "
                             "scanned; run the same command again to retry them")
+
+
+def _server_jobs(url: str, key_file: Path | None, ca: Path | None,
+                 scanners: tuple[str, ...]) -> Any:
+    import os
+    import ssl
+
+    from hullscan.fleet.jobs import ServerJobs
+
+    if not url.startswith(("https://", "http://")):
+        raise click.UsageError(f"--server {url!r}: expected https://HOST[:PORT]")
+    key = key_file.read_text().strip() if key_file else os.environ.get("HULLSCAN_API_KEY")
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca \
+        else True
+    jobs = ServerJobs(url, key or None, scanners, verify=verify)
+    try:
+        jobs.check()
+    except HullscanError:
+        jobs.close()
+        raise
+    return jobs
 
 
 @fleet.command("report")

@@ -4,18 +4,22 @@ scan shares jobs (and finished results) with the server, Harbor and admission, a
 on whichever queue the deployment has: the embedded one (worker threads here) or Celery
 (``hullscan worker`` processes on any machine).
 
-``JobQueue`` is what ``plan.fleet_scan`` needs: submit one digest, then wait for what
-was submitted; ``StoreJobs`` is it, waiting by reading the store. Admission's
-``unscanned: scan`` submits through it too.
+``JobQueue`` is what ``plan.fleet_scan`` needs: when a digest was last scanned, submit
+one digest, then wait for what was submitted. ``StoreJobs`` is it with the store and
+queue at hand (admission's ``unscanned: scan`` submits through it too); ``ServerJobs``
+is it over a running server's API (``POST /v1/scans``), for a machine that has the
+server's address and a key but not its database or broker.
 """
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from hullscan.errors import HullscanError
 from hullscan.jobs.queue import Queue, submit_job
 from hullscan.jobs.store import JobSpec, Status, Store
 
@@ -32,6 +36,11 @@ class JobResult:
 
 
 class JobQueue(Protocol):
+    def scanned(self, digest: str) -> tuple[str | None, str | None] | None:
+        """(database version, when) of the newest scan of ``digest``; None if never.
+        Either may be unknown (None)."""
+        ...
+
     def submit(self, image: str, digest: str) -> str:
         """Enqueue a scan of ``image`` (a reference naming ``digest``); the request id."""
         ...
@@ -53,6 +62,9 @@ class StoreJobs:
         self._insecure, self._username, self._password = insecure, username, password
         self.poll = poll
         self._submitted: dict[str, tuple[str, str]] = {}  # request id -> (digest, image)
+
+    def scanned(self, digest: str) -> tuple[str | None, str | None] | None:
+        return self.store.scanned(digest)
 
     def submit(self, image: str, digest: str) -> str:
         sub = submit_job(self.store, self.queue,
@@ -83,4 +95,87 @@ class StoreJobs:
                 time.sleep(self.poll)
 
 
-__all__ = ["JobQueue", "JobResult", "StoreJobs"]
+class ServerJobs:
+    """Jobs through ``hullscan server``'s own API: each digest a ``POST /v1/scans``
+    (the server de-duplicates equal requests, so a digest it scanned with its current
+    database comes back done at once), followed with ``GET /v1/scans/{id}``."""
+
+    def __init__(self, url: str, api_key: str | None, scanners: tuple[str, ...], *,
+                 verify: ssl.SSLContext | bool = True, poll: float = POLL,
+                 timeout: float = 30.0) -> None:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers,
+                                  verify=verify, timeout=timeout, follow_redirects=False)
+        self.url, self.scanners, self.poll = url, scanners, poll
+        self._submitted: dict[str, tuple[str, str]] = {}
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        import httpx
+
+        try:
+            r = self._http.request(method, path, **kw)
+        except httpx.HTTPError as e:
+            raise HullscanError(f"{self.url}: {type(e).__name__}: {e}") from None
+        if r.status_code == 404 and method == "GET":
+            return None
+        if r.status_code >= 400:
+            try:
+                why = r.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                why = r.text[:200]
+            hint = " (give the server's API key: HULLSCAN_API_KEY)" \
+                if r.status_code == 401 else ""
+            raise HullscanError(f"{self.url}{path}: {r.status_code} {why}{hint}")
+        try:
+            return r.json()
+        except ValueError:
+            raise HullscanError(f"{self.url}{path}: the answer is not JSON") from None
+
+    def check(self) -> None:
+        """Reach the server with the key before listing the registry (a wrong address,
+        certificate or key is the first error, not the last)."""
+        self._call("GET", "/v1/images/sha256:" + "0" * 64)
+
+    def scanned(self, digest: str) -> tuple[str | None, str | None] | None:
+        doc = self._call("GET", f"/v1/images/{digest}")
+        if not isinstance(doc, dict):
+            return None
+        database = doc.get("database")
+        version = database.get("version") if isinstance(database, dict) else None
+        return (str(version) if version else None, None)
+
+    def submit(self, image: str, digest: str) -> str:
+        doc = self._call("POST", "/v1/scans",
+                         json={"image": image, "scanners": list(self.scanners)})
+        if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
+            raise HullscanError(f"{self.url}/v1/scans: no scan id in the answer")
+        self._submitted[doc["id"]] = (digest, image)
+        return str(doc["id"])
+
+    def wait(self, jobs: Iterable[str]) -> Iterator[JobResult]:
+        pending = list(jobs)
+        while pending:
+            still = []
+            for scan_id in pending:
+                digest, image = self._submitted[scan_id]
+                doc = self._call("GET", f"/v1/scans/{scan_id}")
+                status = doc.get("status") if isinstance(doc, dict) else None
+                if doc is None:
+                    yield JobResult(scan_id, digest, image, "the server lost the request")
+                elif status == Status.DONE:
+                    yield JobResult(scan_id, digest, image)
+                elif status == Status.FAILED:
+                    yield JobResult(scan_id, digest, image, str(doc.get("error") or "failed"))
+                else:
+                    still.append(scan_id)
+            pending = still
+            if pending:
+                time.sleep(self.poll)
+
+
+__all__ = ["JobQueue", "JobResult", "ServerJobs", "StoreJobs"]

@@ -21,7 +21,7 @@ from hullscan.errors import HullscanError
 from hullscan.fleet import catalog
 from hullscan.fleet.catalog import FleetTarget
 from hullscan.fleet.jobs import JobQueue
-from hullscan.jobs.store import Store, iso
+from hullscan.jobs.store import iso
 from hullscan.sources.registry_settings import RegistrySettings
 
 STATE_SCHEMA = "hullscan.fleet-state/v1"
@@ -80,27 +80,27 @@ def default_state_path(cache_dir: Path, target: FleetTarget) -> Path:
     return cache_dir / "fleet" / f"{name}.json"
 
 
-def skip_reason(store: Store, digest: str, since: str | None,
+def skip_reason(queue: JobQueue, digest: str, since: str | None,
                 current_db: str | None) -> str | None:
     """Why ``--since`` skips a digest: scanned with the current database (``db``), or
     at or after a date (``YYYY-MM-DD``)."""
     if since is None:
         return None
-    seen = store.scanned(digest)
+    seen = queue.scanned(digest)
     if seen is None:
         return None
     version, at = seen
     if since == "db":
         return "scanned with the current database" if version == current_db else None
-    return f"scanned {at[:10]}" if at[:10] >= since else None
+    return f"scanned {at[:10]}" if at is not None and at[:10] >= since else None
 
 
-def _stored_since(store: Store, digest: str, started_at: str) -> bool:
-    seen = store.scanned(digest)
-    return seen is not None and seen[1] >= started_at
+def _stored_since(queue: JobQueue, digest: str, started_at: str) -> bool:
+    seen = queue.scanned(digest)
+    return seen is not None and seen[1] is not None and seen[1] >= started_at
 
 
-def fleet_scan(target: FleetTarget, queue: JobQueue, store: Store, state_path: Path,
+def fleet_scan(target: FleetTarget, queue: JobQueue, state_path: Path,
                *, registry: RegistrySettings, since: str | None = None,
                current_db: str | None = None,
                progress: Progress = lambda _: None) -> FleetScanResult:
@@ -145,12 +145,12 @@ def fleet_scan(target: FleetTarget, queue: JobQueue, store: Store, state_path: P
     for digest, image in digests.items():
         entry = doc["digests"].get(digest)
         if entry is not None and (entry.get("status") == "done" or (
-                entry.get("status") == "submitted" and _stored_since(store, digest,
+                entry.get("status") == "submitted" and _stored_since(queue, digest,
                                                                      doc["started_at"]))):
             entry["status"] = "done"  # a job that finished after the run was stopped
             out.resumed += 1
             continue
-        why = skip_reason(store, digest, since, current_db)
+        why = skip_reason(queue, digest, since, current_db)
         if why is not None:
             out.skipped += 1
             doc["digests"][digest] = {"image": image, "status": "skipped", "why": why}
