@@ -195,6 +195,28 @@ def test_verdict_against_fail_on() -> None:
     assert "No --fail-on threshold was given" in render_html_report(REPORT)
 
 
+def test_verdict_against_fail_on_kev() -> None:
+    """The page's verdict is the exit code's: --fail-on-kev fails on a known-exploited
+    finding of any severity."""
+    import dataclasses
+
+    from hullscan.model import Kev
+
+    low = REPORT.findings[0]
+    exploited = dataclasses.replace(low, kev=Kev("2024-02-01", "2024-02-22", "Known"))
+    kev_report = ScanReport(REPORT.inventory, findings=(exploited,), scanners=("vuln",))
+    plain = ScanReport(REPORT.inventory, findings=(low,), scanners=("vuln",))
+    text = render_html_report(kev_report, Severity.HIGH, fail_on_kev=True)
+    assert kev_report.exceeds(Severity.HIGH, kev=True)
+    assert "Fails</strong> --fail-on HIGH --fail-on-kev: 1 known exploited" in text
+    assert "Passes</strong> --fail-on HIGH --fail-on-kev: nothing at or above HIGH, " \
+        "nothing known exploited" in render_html_report(plain, Severity.HIGH, fail_on_kev=True)
+    assert "Fails</strong> --fail-on-kev: 1 known exploited" in render_html_report(
+        kev_report, None, fail_on_kev=True)
+    assert "Passes</strong> --fail-on HIGH: nothing" in render_html_report(kev_report,
+                                                                         Severity.HIGH)
+
+
 def test_layers_show_bytes_added_wasted_and_findings() -> None:
     doc = _doc()
     doc["summary"]["image"] = {"layers": {

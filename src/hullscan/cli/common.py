@@ -67,13 +67,14 @@ def load_settings(config_file: Path | None) -> Settings:
 
 def renderer(fmt: str, findings: bool,
              columns: tuple[str, ...] | None = None,
-             fail_on: Severity | None = None) -> Callable[[ScanReport, bool], str]:
+             fail_on: Severity | None = None,
+             fail_on_kev: bool = False) -> Callable[[ScanReport, bool], str]:
     """The reporter for a format; ``findings`` picks the scan flavour of table/CycloneDX;
     ``columns`` those of the inventory table; the HTML page shows the verdict against
-    ``fail_on``."""
+    ``fail_on`` and ``fail_on_kev``."""
     if fmt == "html":
         from hullscan.report.html import render_html_report
-        return lambda r, _color: render_html_report(r, fail_on)
+        return lambda r, _color: render_html_report(r, fail_on, fail_on_kev)
     if fmt == "json":
         from hullscan.report.json_report import render_json
         return lambda r, _color: render_json(r)
@@ -100,9 +101,9 @@ def renderer(fmt: str, findings: bool,
 
 def emit_report(report: ScanReport, fmt: str, output: Path | None, findings: bool,
                 columns: tuple[str, ...] | None = None,
-                fail_on: Severity | None = None) -> None:
-    text = renderer(fmt, findings, columns, fail_on)(report,
-                                                    output is None and sys.stdout.isatty())
+                fail_on: Severity | None = None, fail_on_kev: bool = False) -> None:
+    text = renderer(fmt, findings, columns, fail_on, fail_on_kev)(
+        report, output is None and sys.stdout.isatty())
     emit(text, output)
 
 

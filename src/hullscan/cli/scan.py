@@ -131,7 +131,8 @@ def scan(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
     if sort_order or fmt == "table":
         report = replace(report, findings=tuple(sort_findings(report.findings,
                                                               sort_order or "risk")))
-    emit_report(report, fmt, output, findings=True, fail_on=policy.fail_on)
+    emit_report(report, fmt, output, findings=True, fail_on=policy.fail_on,
+                fail_on_kev=fail_on_kev)
     ctx.exit(1 if report.exceeds(policy.fail_on, kev=fail_on_kev) else 0)
 
 

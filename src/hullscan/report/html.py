@@ -189,15 +189,20 @@ def _bars(counts: Mapping[str, int], order: Iterable[str]) -> list[dict[str, Any
     return [{"label": k, "count": n, "width": round(100 * n / top, 1)} for k, n in rows]
 
 
-def _verdict(findings: Sequence[Mapping[str, Any]], fail_on: str | None) -> dict[str, Any]:
-    if not fail_on:
-        return {"threshold": None, "failed": False, "count": 0}
-    threshold = Severity.parse(fail_on)
-    count = sum(1 for f in findings if Severity[f["severity"]] >= threshold)
-    return {"threshold": threshold.name, "failed": count > 0, "count": count}
+def _verdict(findings: Sequence[Mapping[str, Any]], fail_on: str | None,
+             fail_on_kev: bool = False) -> dict[str, Any]:
+    """What ``--fail-on`` and ``--fail-on-kev`` decide (as ``ScanReport.exceeds``)."""
+    threshold = Severity.parse(fail_on) if fail_on else None
+    count = sum(1 for f in findings if threshold is not None
+                and Severity[f["severity"]] >= threshold)
+    kev = sum(1 for f in findings if f.get("kev")) if fail_on_kev else 0
+    return {"threshold": threshold.name if threshold is not None else None,
+            "kev_gate": fail_on_kev, "failed": count > 0 or kev > 0, "count": count,
+            "kev": kev}
 
 
-def report_context(doc: Mapping[str, Any], fail_on: str | None = None) -> dict[str, Any]:
+def report_context(doc: Mapping[str, Any], fail_on: str | None = None,
+                   fail_on_kev: bool = False) -> dict[str, Any]:
     """The template's view of one ``hullscan.report/v1`` document."""
     image = doc["image"]
     findings: list[Mapping[str, Any]] = doc.get("findings") or []
@@ -223,7 +228,7 @@ def report_context(doc: Mapping[str, Any], fail_on: str | None = None) -> dict[s
         "severities": SEVERITIES, "kinds": [k for k in kinds if by_kind[k]],
         "severity_bars": _bars(by_severity, SEVERITIES),
         "kind_bars": _bars(by_kind, [k for k in kinds if by_kind[k]]),
-        "total": len(rows), "rows": rows, "verdict": _verdict(findings, fail_on),
+        "total": len(rows), "rows": rows, "verdict": _verdict(findings, fail_on, fail_on_kev),
         "kev": [r for r in rows if r["kev"]], "epss": epss,
         "layers": layers, "layer_stats": stats,
         "image_size": sum(layer.size or 0 for layer in layers),
@@ -250,21 +255,24 @@ def _page(template: str, title: str, nav: Sequence[tuple[str, str]] = (),
 
 
 def render_html(doc: Mapping[str, Any], fail_on: str | None = None,
-                nav: Sequence[tuple[str, str]] = ()) -> str:
+                nav: Sequence[tuple[str, str]] = (), fail_on_kev: bool = False) -> str:
     """One self-contained page for a ``hullscan.report/v1`` document (a scan or an SBOM).
 
-    ``fail_on`` (a severity name) adds the verdict ``--fail-on`` gives; ``nav`` is a list
-    of (label, href) links for pages served by the server."""
-    context = report_context(doc, fail_on)
+    ``fail_on`` (a severity name) and ``fail_on_kev`` add the verdict ``--fail-on`` and
+    ``--fail-on-kev`` give; ``nav`` is a list of (label, href) links for pages served by
+    the server."""
+    context = report_context(doc, fail_on, fail_on_kev)
     kind = "scan" if context["scan"] else "SBOM"
     return _page("report.html.j2", f"{context['name']} — hullscan {kind}", nav, **context)
 
 
-def render_html_report(report: ScanReport, fail_on: Severity | None = None) -> str:
+def render_html_report(report: ScanReport, fail_on: Severity | None = None,
+                       fail_on_kev: bool = False) -> str:
     """``--format html``: the report's JSON document, rendered."""
     from hullscan.report.json_report import report_dict
 
-    return render_html(report_dict(report), fail_on.name if fail_on is not None else None)
+    return render_html(report_dict(report), fail_on.name if fail_on is not None else None,
+                       fail_on_kev=fail_on_kev)
 
 
 # -- the server's pages (/ui) ------------------------------------------------------------
