@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import functools
+import os
 import re
 import socket
 import ssl
@@ -69,18 +71,46 @@ def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 def ssl_context(settings: RegistrySettings) -> ssl.SSLContext:
-    """Verifying context: the system CAs, certifi's, and ``settings.ca_bundle``."""
+    """Verifying context: the system CAs, certifi's, and ``settings.ca_bundle``. Shared
+    by every client with the same bundle (loading the CAs costs tens of milliseconds,
+    and a fleet scan opens clients by the thousand); callers must not change it."""
+    bundle = settings.ca_bundle
+    if bundle is None:
+        return _shared_context(None, None)
+    try:
+        st = os.stat(bundle)
+    except OSError as e:
+        raise HullscanError(f"{bundle}: not a readable PEM CA bundle "
+                            f"({type(e).__name__})") from None
+    return _shared_context(str(bundle), (st.st_mtime_ns, st.st_size, st.st_ino))
+
+
+@functools.lru_cache(maxsize=16)
+def _shared_context(bundle: str | None, _version: tuple[int, int, int] | None
+                    ) -> ssl.SSLContext:
+    """One context per CA bundle (and its version: an edited bundle is loaded again)."""
+    return _new_context(bundle)
+
+
+def _new_context(bundle: str | None) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     with suppress(ImportError, OSError, ssl.SSLError):
         import certifi
 
         ctx.load_verify_locations(cafile=certifi.where())
-    if settings.ca_bundle is not None:
+    if bundle is not None:
         try:
-            ctx.load_verify_locations(cafile=str(settings.ca_bundle))
+            ctx.load_verify_locations(cafile=bundle)
         except (OSError, ssl.SSLError) as e:
-            raise HullscanError(f"{settings.ca_bundle}: not a readable PEM CA bundle "
+            raise HullscanError(f"{bundle}: not a readable PEM CA bundle "
                                 f"({type(e).__name__})") from None
+    return ctx
+
+
+def _probe_context(settings: RegistrySettings) -> ssl.SSLContext:
+    """A context of its own for the TLS probe (it sets ALPN; the shared one stays as is)."""
+    ctx = _new_context(str(settings.ca_bundle) if settings.ca_bundle is not None else None)
+    ctx.set_alpn_protocols(_PROBE_ALPN)
     return ctx
 
 
@@ -244,8 +274,7 @@ class RegistryClient:
                 if reason:
                     raise self._tls_error(reason) from None
                 return False
-        ctx = ssl_context(self.settings)
-        ctx.set_alpn_protocols(_PROBE_ALPN)
+        ctx = _probe_context(self.settings)
         hostname = _hostname(self.ref.host)
         timeout = min(10.0, self.settings.timeout)
         try:
