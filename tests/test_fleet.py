@@ -500,7 +500,13 @@ def test_rematch_after_one_new_advisory_reports_exactly_that_image(
     assert main(["fleet", "rematch", "--store", fleet.store_url, "--db", str(fleet.db),
                  "--format", "json"]) == 0
     before = json.loads(capsys.readouterr().out)
-    assert before["changed"] == [] and before["inventories"] >= 4
+    # every inventory was matched with this database by its scan: nothing to do
+    assert before["changed"] == [] and before["inventories"] == 0
+    assert before["up_to_date"] >= 4
+    assert main(["fleet", "rematch", "--store", fleet.store_url, "--db", str(fleet.db),
+                 "--all", "--format", "json"]) == 0
+    forced = json.loads(capsys.readouterr().out)
+    assert forced["changed"] == [] and forced["inventories"] == before["up_to_date"]
     new = _advisory(fleet.root / "new-advisory", NEW_ADVISORY)
     assert main(["db", "import", str(new), "--db", str(fleet.db)]) == 0
     capsys.readouterr()
@@ -519,7 +525,8 @@ def test_rematch_after_one_new_advisory_reports_exactly_that_image(
         store.close()
     assert main(["fleet", "rematch", "--store", fleet.store_url, "--db", str(fleet.db),
                  "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out)["changed"] == []
+    again = json.loads(capsys.readouterr().out)
+    assert again["changed"] == [] and again["inventories"] == 0
 
 
 def test_report_summary_counts_kev_and_end_of_life(tmp_path: Path) -> None:
@@ -596,3 +603,24 @@ def test_catalog_pages_from_a_hostile_registry() -> None:
             list(_lister({"n=100": _page(bad)}).catalog())
     with pytest.raises(HullscanError, match="not offered by the registry"):
         list(_lister({"n=100": _page([], status=404)}).catalog())
+
+
+def test_one_rematch_at_a_time_across_servers(fleet: Fleet, tmp_path: Path) -> None:
+    """Every server may run --rematch-every: the store-wide lock lets one rematch, and
+    the others skip the round (PostgreSQL advisory lock; flock beside SQLite)."""
+    from hullscan.fleet.rematch import RematchWatcher
+    from hullscan.jobs.store import REMATCH_LOCK
+
+    for url in (fleet.store_url, f"sqlite:///{tmp_path / 'results.sqlite'}"):
+        one, two = Store(url), Store(url, migrate=False)
+        try:
+            with one.exclusive(REMATCH_LOCK) as first:
+                with two.exclusive(REMATCH_LOCK) as second:
+                    assert (first, second) == (True, False)
+                assert RematchWatcher(two, fleet.db).check() is None  # busy: skipped
+            with two.exclusive(REMATCH_LOCK) as again:
+                assert again  # released
+            assert RematchWatcher(two, fleet.db).check() is not None
+        finally:
+            one.close()
+            two.close()

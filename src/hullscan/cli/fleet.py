@@ -234,13 +234,17 @@ def fleet_report_command(store_url: str | None, cache_dir: Path | None, fmt: str
 
 @fleet.command("rematch")
 @_store_option
+@click.option("--all", "everything", is_flag=True,
+              help="Match every inventory, also those already matched with the current "
+                   "database (after upgrading hullscan).")
 @db_option
 @cache_dir_option
 @_format_option
-def fleet_rematch_command(store_url: str | None, db_path_: Path | None,
+def fleet_rematch_command(store_url: str | None, everything: bool, db_path_: Path | None,
                           cache_dir: Path | None, fmt: str) -> None:
-    """Match every stored inventory against the vulnerability database again, without
+    """Match the stored inventories against the vulnerability database again, without
     pulling or reading any image, and list the images that gained or lost findings.
+    Inventories already matched with this very database are skipped (--all: not).
 
     \b
     Run it after `hullscan db update`:
@@ -249,18 +253,21 @@ def fleet_rematch_command(store_url: str | None, db_path_: Path | None,
     Changed images get a new stored report, so admission decisions follow at once.
     """
     from hullscan.fleet.rematch import rematch
+    from hullscan.jobs.store import REMATCH_LOCK
     from hullscan.vulndb import open_db
 
     store = _open_store(store_url, cache_dir)
     try:
-        with open_db(db_path(db_path_, cache_dir)) as db:
-            result = rematch(store, db, db.meta().built_at)
+        with open_db(db_path(db_path_, cache_dir)) as db, \
+                store.exclusive(REMATCH_LOCK, wait=True):
+            result = rematch(store, db, db.meta().built_at, everything=everything)
     finally:
         store.close()
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
-    click.echo(f"{result.inventories} inventories matched in {result.seconds:.2f} s; "
+    click.echo(f"{result.inventories} inventories matched in {result.seconds:.2f} s "
+               f"({result.up_to_date} already matched with this database); "
                f"{len(result.changed)} images changed")
     for c in result.changed:
         added = f" +{', +'.join(c.added)}" if c.added else ""

@@ -63,8 +63,8 @@ def _parse_listen(text: str) -> tuple[str, int]:
 @click.option("--rematch-every", type=click.FloatRange(min=1), metavar="SECONDS",
               help="Check the vulnerability database this often; when `db update` has "
                    "brought a new one, rematch every stored inventory (as `fleet "
-                   "rematch`), so reports and admission follow new advisories. Set it on "
-                   "one server of a deployment.")
+                   "rematch`), so reports and admission follow new advisories. Servers "
+                   "sharing a store take turns.")
 @click.option("--hash-key", is_flag=True,
               help="Read an API key on standard input, print the hash to put in "
                    "server.api_keys, and exit.")

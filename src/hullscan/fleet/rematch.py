@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hullscan.errors import HullscanError
-from hullscan.jobs.store import Change, Store, StoredInventory, StoredReport
+from hullscan.jobs.store import REMATCH_LOCK, Change, Store, StoredInventory, StoredReport
 from hullscan.jobs.verdict import finding_key, key_id, os_of
 from hullscan.model import ImageMeta, Inventory, Package, Severity
 from hullscan.vuln.matcher import (
@@ -34,13 +34,17 @@ from hullscan.vuln.matcher import (
 
 @dataclass
 class RematchResult:
+    #: inventories matched again
     inventories: int = 0
     db_version: str = ""
     seconds: float = 0.0
     changed: list[Change] = field(default_factory=list)
+    #: inventories skipped: already matched with this database
+    up_to_date: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"inventories": self.inventories, "db_version": self.db_version,
+        return {"inventories": self.inventories, "up_to_date": self.up_to_date,
+                "db_version": self.db_version,
                 "seconds": round(self.seconds, 3),
                 "changed": [{"digest": c.digest, "image": c.image, "added": c.added,
                              "removed": c.removed} for c in self.changed]}
@@ -72,14 +76,18 @@ def _ids(keys: set[str]) -> list[str]:
     return sorted({key_id(k) for k in keys})
 
 
-def rematch(store: Store, db: AdvisorySource, db_version: str, *,
+def rematch(store: Store, db: AdvisorySource, db_version: str, *, everything: bool = False,
             progress: Callable[[int], None] = lambda _: None) -> RematchResult:
+    """Match the stored inventories against ``db``. Those last matched with this very
+    database are skipped (the same data gives the same findings), unless
+    ``everything``: after an upgrade of hullscan, whose matching may have changed."""
     started = time.perf_counter()
     out = RematchResult(db_version=db_version)
     memo: dict[Query, QueryMatch] = {}  # images share their base layers' packages
     matches: list[tuple[str, list[str]]] = []
     rematched: list[StoredReport] = []
-    for stored in store.inventories():
+    total = store.count_inventories()
+    for stored in store.inventories(not_matched_with=None if everything else db_version):
         out.inventories += 1
         inv = inventory_of(stored)
         keys = _finding_keys(inv, db, memo)
@@ -97,6 +105,7 @@ def rematch(store: Store, db: AdvisorySource, db_version: str, *,
             matches.append((stored.digest, sorted(keys)))
         progress(out.inventories)
     store.record_rematch(rematched, matches, out.changed, db_version)
+    out.up_to_date = max(0, total - out.inventories)
     out.seconds = time.perf_counter() - started
     return out
 
@@ -123,8 +132,10 @@ def _rematched(store: Store, stored: StoredInventory, findings: list[dict[str, A
 
 
 class RematchWatcher:
-    """Rematch every stored inventory when the database changes (``db update`` swaps in a
-    new file): ``check()`` now and then, e.g. from ``start()``'s thread."""
+    """Rematch the stored inventories when the database changes (``db update`` swaps in
+    a new file): ``check()`` now and then, e.g. from ``start()``'s thread. Safe on every
+    server of a deployment: one rematches at a time (a store-wide lock), and what it
+    matched is not matched again by the others."""
 
     def __init__(self, store: Store, db_path: Path, interval: float = 60.0,
                  report: Callable[[RematchResult], None] = lambda _: None) -> None:
@@ -135,15 +146,19 @@ class RematchWatcher:
         self._thread: threading.Thread | None = None
 
     def check(self) -> RematchResult | None:
-        """Rematch if the database is not the one last rematched with (the first check
-        always rematches: inventories may have been stored with an older one)."""
+        """Rematch if the database is not the one last rematched with. The first check
+        matches every inventory (this hullscan may be newer than the one that matched
+        them); later ones only those not matched with the current database."""
         from hullscan.vulndb import open_db
 
         with open_db(self.db_path) as db:
             version = db.meta().built_at
             if version == self.version:
                 return None
-            result = rematch(self.store, db, version)
+            with self.store.exclusive(REMATCH_LOCK) as mine:
+                if not mine:
+                    return None  # another server is rematching: look again next time
+                result = rematch(self.store, db, version, everything=self.version is None)
         self.version = version
         self.report(result)
         return result

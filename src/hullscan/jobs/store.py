@@ -302,18 +302,36 @@ class Store:
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
+        with self.exclusive(_MIGRATION_LOCK, wait=True):
+            yield
+
+    @contextmanager
+    def exclusive(self, lock: int, *, wait: bool = False) -> Iterator[bool]:
+        """Hold a deployment-wide lock (a PostgreSQL advisory lock, or an ``flock`` beside
+        the SQLite file) while the block runs: True when held. Without ``wait`` it is not
+        waited for: False when another process holds it."""
         if self.sqlite:
-            lock = Path(engine_url(self.url).removeprefix("sqlite:///") + ".lock")
-            with open(lock, "a") as f:
-                fcntl.flock(f, fcntl.LOCK_EX)
-                yield
+            path = Path(engine_url(self.url).removeprefix("sqlite:///") + f".lock{lock}")
+            with open(path, "a") as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                except BlockingIOError:
+                    yield False
+                    return
+                yield True
             return
         with self._connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(72656)"))
+            if wait:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": lock})
+            elif not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
+                                  {"k": lock}).scalar_one():
+                conn.commit()
+                yield False
+                return
             try:
-                yield
+                yield True
             finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(72656)"))
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": lock})
                 conn.commit()
 
     @contextmanager
@@ -532,10 +550,15 @@ class Store:
             row = s.get(InventoryRow, digest)
             return row.inventory if row is not None else None
 
-    def inventories(self) -> Iterator[StoredInventory]:
-        """Every stored inventory with its latest match, by digest (streamed)."""
+    def inventories(self, *, not_matched_with: str | None = None
+                    ) -> Iterator[StoredInventory]:
+        """Every stored inventory with its latest match, by digest (streamed); with
+        ``not_matched_with``, only those whose latest match used another database."""
         q = sa.select(InventoryRow).order_by(InventoryRow.digest).execution_options(
             yield_per=200)
+        if not_matched_with is not None:
+            q = q.where(sa.or_(InventoryRow.db_version.is_(None),
+                               InventoryRow.db_version != not_matched_with))
         with self._tx() as s:
             for row in s.execute(q).scalars():
                 inv = row.inventory or {}
@@ -579,6 +602,11 @@ class Store:
             s.add_all(RematchChangeRow(run_at=now, digest=c.digest, ref=c.image,
                                        db_version=db_version, added=c.added,
                                        removed=c.removed) for c in changes)
+
+
+#: advisory lock keys (PostgreSQL) and lock file suffixes (SQLite)
+_MIGRATION_LOCK = 72656
+REMATCH_LOCK = 72657
 
 
 def _names(digest: str) -> sa.ColumnElement[bool]:
