@@ -624,3 +624,23 @@ def test_one_rematch_at_a_time_across_servers(fleet: Fleet, tmp_path: Path) -> N
         finally:
             one.close()
             two.close()
+
+
+def test_an_embedded_queue_gives_up_only_its_own_jobs(tmp_path: Path) -> None:
+    """A fleet scan (or server) starting an embedded queue on a store a Celery deployment
+    shares fails what an earlier embedded queue left unfinished, never Celery's jobs
+    (the broker still holds their messages)."""
+    store = Store(f"sqlite:///{tmp_path / 'results.sqlite'}")
+    digest = "sha256:" + "e" * 64
+    mine = store.submit(JobSpec("registry:r.example/a@" + digest, SCANNERS, digest, "v1"),
+                        queue="embedded")
+    theirs = store.submit(JobSpec("registry:r.example/b@" + digest, ("secret",), digest,
+                                  "v1"), queue="celery")
+    store.claim(theirs.job_key)  # a Celery worker is scanning it
+    queue = EmbeddedQueue(WorkerContext(store, tmp_path / "cache", tmp_path / "db"), 1)
+    queue.close()
+    left, running = store.get_scan(mine.scan_id), store.get_scan(theirs.scan_id)
+    assert left is not None and left.job.status == Status.FAILED
+    assert "embedded queue stopped" in (left.job.error or "")
+    assert running is not None and running.job.status == Status.RUNNING
+    store.close()

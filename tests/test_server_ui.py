@@ -29,6 +29,8 @@ KEY = "ui-test-key-" + "7" * 20
 
 
 class _NoQueue:
+    kind = "embedded"
+
     def enqueue(self, msg: Any) -> None: ...
     def depth(self) -> int: return 0
     def ping(self) -> None: ...

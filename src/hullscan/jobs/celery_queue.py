@@ -82,6 +82,8 @@ def make_app(settings: CelerySettings) -> Celery:
 class CeleryQueue:
     """The server's side: publish jobs, count what waits, check the broker."""
 
+    kind = "celery"
+
     def __init__(self, settings: CelerySettings) -> None:
         self.settings = settings
         self.app = make_app(settings)

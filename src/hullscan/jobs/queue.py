@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from hullscan.errors import HullscanError
 from hullscan.jobs.runner import JobMessage, RetryLater, WorkerContext, run_job
-from hullscan.jobs.store import JobSpec, Status, Store, Submission
+from hullscan.jobs.store import JobSpec, Store, Submission
 
 log = logging.getLogger("hullscan.jobs")
 
@@ -22,6 +22,9 @@ BACKOFF = 2.0
 
 
 class Queue(Protocol):
+    #: the kind of queue, recorded on the jobs it carries ("embedded", "celery")
+    kind: str
+
     def enqueue(self, msg: JobMessage) -> None: ...
 
     def depth(self) -> int:
@@ -40,7 +43,7 @@ def submit_job(store: Store, queue: Queue, spec: JobSpec, *,
                username: str | None = None, password: str | None = None) -> Submission:
     """Record the request; queue its job unless an equal one is queued, running or done.
     A job that cannot be queued is marked failed (the next request queues it again)."""
-    sub = store.submit(spec, artifact)
+    sub = store.submit(spec, artifact, queue.kind)
     if sub.enqueue:
         msg = JobMessage(sub.job_key, spec.ref, spec.scanners, spec.sbom, spec.digest,
                          insecure, username, password)
@@ -53,18 +56,20 @@ def submit_job(store: Store, queue: Queue, spec: JobSpec, *,
 
 
 class EmbeddedQueue:
-    """Worker threads in the server process; the layer analysis of each scan still
-    fans out to processes. Messages live in memory only: jobs left queued or running
-    by a previous server are marked failed at start (their credentials are gone), and
-    Harbor's next request for them queues them again."""
+    """Worker threads in this process; the layer analysis of each scan still fans out
+    to processes. Messages live in memory only: jobs an embedded queue left queued or
+    running (a previous server, an interrupted fleet scan) are marked failed at start
+    (their credentials are gone), and the next request for them queues them again.
+    Celery's jobs in the same store are left alone. One embedded queue per store."""
+
+    kind = "embedded"
 
     def __init__(self, ctx: WorkerContext, workers: int = 1) -> None:
         self.ctx = ctx
         self._queue: queue.Queue[JobMessage | None] = queue.Queue()
-        for scan in ctx.store.list_scans(status=Status.QUEUED, limit=10_000) + \
-                ctx.store.list_scans(status=Status.RUNNING, limit=10_000):
-            ctx.store.fail(scan.job.key, "the server stopped before this scan finished; "
-                                         "request it again")
+        ctx.store.fail_unfinished(self.kind, "the process holding this scan's embedded "
+                                             "queue stopped before it finished; request "
+                                             "it again")
         self._threads = [threading.Thread(target=self._work, name=f"hullscan-worker-{i}",
                                           daemon=True) for i in range(max(1, workers))]
         for t in self._threads:

@@ -109,6 +109,9 @@ class JobRow(_Base):
     manifest_digest: orm.Mapped[str | None] = orm.mapped_column(sa.String(100), index=True)
     #: ``hullscan.jobs.verdict.facts`` of the report
     verdict: orm.Mapped[dict[str, Any] | None] = orm.mapped_column(_JSON)
+    #: the kind of queue that carries the job ("embedded", "celery"): a process that
+    #: restarts its embedded queue gives up only what that queue held
+    queue: orm.Mapped[str | None] = orm.mapped_column(sa.String(16))
 
 
 class ScanRow(_Base):
@@ -354,9 +357,11 @@ class Store:
 
     # -- requests -------------------------------------------------------------------------
 
-    def submit(self, spec: JobSpec, artifact: dict[str, Any] | None = None) -> Submission:
+    def submit(self, spec: JobSpec, artifact: dict[str, Any] | None = None,
+               queue: str | None = None) -> Submission:
         """Record a request. A job already done for the same key is reused, one queued
-        or running is shared; a failed one is queued again."""
+        or running is shared; a failed one is queued again (on ``queue``, the kind of
+        queue that will carry it)."""
         key = spec.key()
         scan_id = str(uuid.uuid4())
         for _ in range(3):
@@ -368,13 +373,14 @@ class Store:
                         job = JobRow(key=key, digest=spec.digest,
                                      scanners=",".join(spec.scanners), sbom=spec.sbom,
                                      db_version=spec.db_version, status=Status.QUEUED,
-                                     attempts=0, created_at=_now())
+                                     attempts=0, created_at=_now(), queue=queue)
                         s.add(job)
                         s.flush()
                         enqueue = True
                     elif job.status == Status.FAILED:
                         job.status, job.error, job.attempts = Status.QUEUED, None, 0
                         job.started_at = job.finished_at = None
+                        job.queue = queue
                         enqueue = True
                     s.add(ScanRow(id=scan_id, job_key=key, ref=spec.ref, artifact=artifact,
                                   created_at=_now()))
@@ -535,6 +541,17 @@ class Store:
                                  inventory=inventory, updated_at=now,
                                  finding_keys=vulnerability_ids(report),
                                  db_version=db_version, matched_at=now))
+
+    def fail_unfinished(self, queue: str, error: str) -> int:
+        """``queued|running → failed`` for every job ``queue`` carried (an embedded
+        queue's jobs when its process starts again: their messages are gone). Jobs of
+        other queues (Celery's, whose messages the broker keeps) are not touched."""
+        with self._tx() as s:
+            done = s.execute(sa.update(JobRow).where(
+                JobRow.status.in_((Status.QUEUED, Status.RUNNING)),
+                sa.or_(JobRow.queue == queue, JobRow.queue.is_(None))
+            ).values(status=Status.FAILED, error=error, finished_at=_now()))
+            return int(getattr(done, "rowcount", 0) or 0)
 
     def fail(self, job_key: str, error: str) -> None:
         """``queued|running → failed`` with the reason."""

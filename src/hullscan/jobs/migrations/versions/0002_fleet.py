@@ -1,5 +1,6 @@
 """fleet and admission on the one store: report origins, platform manifests, verdicts,
-the last match of each inventory, and what each rematch changed
+the queue that carries each job, the last match of each inventory, and what each
+rematch changed
 
 Revision ID: 0002
 Revises: 0001
@@ -23,6 +24,7 @@ def upgrade() -> None:
                                   server_default="scan"))
         jobs.add_column(sa.Column("manifest_digest", sa.String(100), nullable=True))
         jobs.add_column(sa.Column("verdict", JSON, nullable=True))
+        jobs.add_column(sa.Column("queue", sa.String(16), nullable=True))
         jobs.create_index("ix_jobs_manifest_digest", ["manifest_digest"])
     with op.batch_alter_table("inventories") as inventories:
         inventories.add_column(sa.Column("finding_keys", JSON, nullable=True))
@@ -49,6 +51,7 @@ def downgrade() -> None:
         inventories.drop_column("finding_keys")
     with op.batch_alter_table("jobs") as jobs:
         jobs.drop_index("ix_jobs_manifest_digest")
+        jobs.drop_column("queue")
         jobs.drop_column("verdict")
         jobs.drop_column("manifest_digest")
         jobs.drop_column("origin")
