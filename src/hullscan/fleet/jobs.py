@@ -76,23 +76,13 @@ class StoreJobs:
         return sub.scan_id
 
     def wait(self, jobs: Iterable[str]) -> Iterator[JobResult]:
-        pending = list(jobs)
-        while pending:
-            still = []
-            for scan_id in pending:
-                digest, image = self._submitted[scan_id]
-                scan = self.store.get_scan(scan_id)
-                if scan is None:
-                    yield JobResult(scan_id, digest, image, "the request is not in the store")
-                elif scan.job.status == Status.DONE:
-                    yield JobResult(scan_id, digest, image)
-                elif scan.job.status == Status.FAILED:
-                    yield JobResult(scan_id, digest, image, scan.job.error or "failed")
-                else:
-                    still.append(scan_id)
-            pending = still
-            if pending:
-                time.sleep(self.poll)
+        def state(scan_id: str) -> tuple[str | None, str | None]:
+            scan = self.store.get_scan(scan_id)
+            if scan is None:
+                return None, "the request is not in the store"
+            return scan.job.status, scan.job.error
+
+        return _follow(jobs, self._submitted, state, self.poll)
 
 
 class ServerJobs:
@@ -158,24 +148,37 @@ class ServerJobs:
         return str(doc["id"])
 
     def wait(self, jobs: Iterable[str]) -> Iterator[JobResult]:
-        pending = list(jobs)
-        while pending:
-            still = []
-            for scan_id in pending:
-                digest, image = self._submitted[scan_id]
-                doc = self._call("GET", f"/v1/scans/{scan_id}")
-                status = doc.get("status") if isinstance(doc, dict) else None
-                if doc is None:
-                    yield JobResult(scan_id, digest, image, "the server lost the request")
-                elif status == Status.DONE:
-                    yield JobResult(scan_id, digest, image)
-                elif status == Status.FAILED:
-                    yield JobResult(scan_id, digest, image, str(doc.get("error") or "failed"))
-                else:
-                    still.append(scan_id)
-            pending = still
-            if pending:
-                time.sleep(self.poll)
+        def state(scan_id: str) -> tuple[str | None, str | None]:
+            doc = self._call("GET", f"/v1/scans/{scan_id}")
+            if not isinstance(doc, dict):
+                return None, "the server lost the request"
+            return str(doc.get("status")), doc.get("error")
+
+        return _follow(jobs, self._submitted, state, self.poll)
+
+
+def _follow(jobs: Iterable[str], submitted: dict[str, tuple[str, str]],
+            state: Callable[[str], tuple[str | None, str | None]],
+            poll: float) -> Iterator[JobResult]:
+    """Each job's result as it ends, reading ``state(id)`` (its status, None when the
+    request is gone, and its error) every ``poll`` seconds."""
+    pending = list(jobs)
+    while pending:
+        still = []
+        for scan_id in pending:
+            digest, image = submitted[scan_id]
+            status, error = state(scan_id)
+            if status is None:
+                yield JobResult(scan_id, digest, image, error or "the request is gone")
+            elif status == Status.DONE:
+                yield JobResult(scan_id, digest, image)
+            elif status == Status.FAILED:
+                yield JobResult(scan_id, digest, image, error or "failed")
+            else:
+                still.append(scan_id)
+        pending = still
+        if pending:
+            time.sleep(poll)
 
 
 __all__ = ["JobQueue", "JobResult", "ServerJobs", "StoreJobs"]
