@@ -130,6 +130,23 @@ def test_help_imports_no_command() -> None:
         assert heavy not in loaded, heavy
 
 
+def test_rescan_from_the_cache_imports_no_file_reader(archive: Path, tmp_path: Path) -> None:
+    """Start-up of a rescan: with every layer cached, nothing reads a file, so the readers
+    that are slow to import (cryptography, pyelftools, pefile), the worker pool and the
+    terminal table are not loaded."""
+    cache = tmp_path / "c"
+    args = ["scan", str(archive), "--scanners", "secret", "-q", "--format", "json",
+            "--cache-dir", str(cache), "-o", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    code = (f"import sys; from hullscan.cli import main; assert main({args!r}) == 0; "
+            "print(sorted({m.split('.')[0] for m in sys.modules}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    loaded = proc.stdout.strip().splitlines()[-1]
+    for heavy in ("cryptography", "elftools", "pefile", "multiprocessing", "rich"):
+        assert f"'{heavy}'" not in loaded, heavy
+
+
 def test_console_script_exit_code(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "hullscan.cli", "sbom", str(tmp_path / "x")],
                           capture_output=True, text=True)
