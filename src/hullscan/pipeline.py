@@ -65,6 +65,13 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
     keys: list[str | None] = []
     try:
         todo = []
+        # A hit is served without reading the layer at all (no re-hash of the archive or the
+        # blob): the key's diff-id comes from the image config, itself verified against its
+        # digest, and an analysis is only stored once the bytes it was made from matched
+        # that diff-id (the walk checks it at the end). So a hit is the analysis of exactly
+        # the content the config names; an archive whose layer bytes were altered since is
+        # an image no runtime will load (they check diff-ids too), and is refused as soon
+        # as it is read (a cold scan, --no-cache).
         for i, source in enumerate(image.layer_sources):
             key = cache_key(source.diff_id, analyzers) if source.diff_id else None
             keys.append(key)
