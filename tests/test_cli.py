@@ -143,7 +143,8 @@ def test_rescan_from_the_cache_imports_no_file_reader(archive: Path, tmp_path: P
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     loaded = proc.stdout.strip().splitlines()[-1]
-    for heavy in ("cryptography", "elftools", "pefile", "multiprocessing", "rich"):
+    for heavy in ("cryptography", "elftools", "pefile", "multiprocessing", "rich", "concurrent",
+                  "tomllib", "zstandard"):
         assert f"'{heavy}'" not in loaded, heavy
 
 

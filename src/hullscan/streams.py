@@ -15,11 +15,13 @@ import hashlib
 import io
 from collections import deque
 from collections.abc import Generator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from hullscan.errors import ImageError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 try:  # ISA-L inflates layers 2-3x faster than zlib, with zlib's API (~40% of a cold scan)
     from isal import isal_zlib as zlib
@@ -128,6 +130,9 @@ class HashPipe:
     MAX_PENDING = 4
 
     def __init__(self, threaded: bool = True) -> None:
+        # imported when a layer is read, not with the module: a rescan reads none
+        from concurrent.futures import ThreadPoolExecutor
+
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hullscan-hash") \
             if threaded else None
         self._pending: deque[Future[None]] = deque()
