@@ -94,6 +94,60 @@ def test_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
 
 
+def test_lazy_command_table_matches_the_commands() -> None:
+    """``hullscan --help`` lists commands from a table, without importing them: each row
+    must name a command of that name whose own summary is the one listed."""
+    import importlib
+
+    import click
+
+    from hullscan.cli import COMMANDS, cli
+
+    for name, (module, attr, summary) in COMMANDS.items():
+        command = getattr(importlib.import_module(f"hullscan.cli.{module}"), attr)
+        assert isinstance(command, click.Command) and command.name == name
+        assert command.get_short_help_str(10_000) == summary, name
+        assert cli.get_command(click.Context(cli), name) is command
+    defined = {m.name.removesuffix(".py") for m in
+               (Path(__file__).resolve().parent.parent / "src/hullscan/cli").glob("*.py")}
+    for module in defined - {"__init__", "__main__", "common", "registry"}:
+        mod = importlib.import_module(f"hullscan.cli.{module}")
+        for value in vars(mod).values():
+            if isinstance(value, click.Command) and value.__module__ == mod.__name__:
+                assert value.name in COMMANDS, f"{value.name} ({module}) is not listed"
+
+
+def test_help_imports_no_command() -> None:
+    """Start-up: ``hullscan --help`` loads click and the command table, not the commands
+    (nor the layer walker, the scanners or the HTTP stack behind them)."""
+    code = ("import sys; from hullscan.cli import main; main(['--help']); "
+            "print(sorted(m for m in sys.modules if m.startswith('hullscan')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    loaded = proc.stdout.strip().splitlines()[-1]
+    for heavy in ("hullscan.cli.scan", "hullscan.layers", "hullscan.pipeline",
+                  "hullscan.cache'", "hullscan.model", "hullscan.sources.interface"):
+        assert heavy not in loaded, heavy
+
+
+def test_rescan_from_the_cache_imports_no_file_reader(archive: Path, tmp_path: Path) -> None:
+    """Start-up of a rescan: with every layer cached, nothing reads a file, so the readers
+    that are slow to import (cryptography, pyelftools, pefile), the worker pool and the
+    terminal table are not loaded."""
+    cache = tmp_path / "c"
+    args = ["scan", str(archive), "--scanners", "secret", "-q", "--format", "json",
+            "--cache-dir", str(cache), "-o", str(tmp_path / "r.json")]
+    assert main(args) == 0
+    code = (f"import sys; from hullscan.cli import main; assert main({args!r}) == 0; "
+            "print(sorted({m.split('.')[0] for m in sys.modules}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    loaded = proc.stdout.strip().splitlines()[-1]
+    for heavy in ("cryptography", "elftools", "pefile", "multiprocessing", "rich", "concurrent",
+                  "tomllib", "zstandard"):
+        assert f"'{heavy}'" not in loaded, heavy
+
+
 def test_console_script_exit_code(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "hullscan.cli", "sbom", str(tmp_path / "x")],
                           capture_output=True, text=True)

@@ -11,7 +11,6 @@ import contextlib
 import errno
 import hashlib
 import json
-import os
 import sqlite3
 import time
 import zlib
@@ -20,22 +19,13 @@ from pathlib import Path
 
 from hullscan.analyzer import Analyzer
 from hullscan.atomicfile import write_error
+from hullscan.cachedir import database_path, default_cache_dir
 from hullscan.errors import HullscanError
 from hullscan.layers import LayerAnalysis
 
 SCHEMA_VERSION = 2
 
-
-def default_cache_dir() -> Path:
-    if env := os.environ.get("HULLSCAN_CACHE_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "hullscan"
-
-
-def database_path(cache_dir: Path | None = None) -> Path:
-    """Where the vulnerability database lives: ``<cache dir>/db/osv.sqlite``."""
-    return (cache_dir or default_cache_dir()) / "db" / "osv.sqlite"
+__all__ = ["LayerCache", "cache_key", "database_path", "default_cache_dir"]
 
 
 def cache_key(diff_id: str, analyzers: Sequence[Analyzer]) -> str:

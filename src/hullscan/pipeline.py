@@ -4,15 +4,13 @@ in parallel), merge the layers, and assemble the package list."""
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import multiprocessing.context
 import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packageurl import PackageURL
 
@@ -30,6 +28,9 @@ from hullscan.model import Inventory, Location, OSInfo, Package
 from hullscan.sources import Image, Platform, open_image
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import Limits
+
+if TYPE_CHECKING:
+    import multiprocessing.context
 
 #: called as (layer index, layer count, served from the cache)
 ProgressHook = Callable[[int, int, bool], None]
@@ -64,6 +65,13 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
     keys: list[str | None] = []
     try:
         todo = []
+        # A hit is served without reading the layer at all (no re-hash of the archive or the
+        # blob): the key's diff-id comes from the image config, itself verified against its
+        # digest, and an analysis is only stored once the bytes it was made from matched
+        # that diff-id (the walk checks it at the end). So a hit is the analysis of exactly
+        # the content the config names; an archive whose layer bytes were altered since is
+        # an image no runtime will load (they check diff-ids too), and is refused as soon
+        # as it is read (a cold scan, --no-cache).
         for i, source in enumerate(image.layer_sources):
             key = cache_key(source.diff_id, analyzers) if source.diff_id else None
             keys.append(key)
@@ -75,6 +83,9 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
             else:
                 todo.append(i)
         if len(todo) > 1 and options.workers > 1:
+            # imported only when layers are read: a rescan from the cache starts no process
+            from concurrent.futures import ProcessPoolExecutor
+
             with ProcessPoolExecutor(max_workers=min(options.workers, len(todo)),
                                      mp_context=_pool_context(),
                                      initializer=_die_with_parent) as pool:
@@ -112,6 +123,8 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     """fork is fastest, but forking a process whose other threads hold locks can deadlock
     the child: scans started from a thread other than the main one (a server's) fork
     their workers from a single-threaded fork server instead."""
+    import multiprocessing
+
     if threading.current_thread() is threading.main_thread():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("forkserver")

@@ -15,13 +15,13 @@ import hashlib
 import io
 from collections import deque
 from collections.abc import Generator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
-
-import zstandard
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from hullscan.errors import ImageError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 try:  # ISA-L inflates layers 2-3x faster than zlib, with zlib's API (~40% of a cold scan)
     from isal import isal_zlib as zlib
@@ -130,6 +130,9 @@ class HashPipe:
     MAX_PENDING = 4
 
     def __init__(self, threaded: bool = True) -> None:
+        # imported when a layer is read, not with the module: a rescan reads none
+        from concurrent.futures import ThreadPoolExecutor
+
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hullscan-hash") \
             if threaded else None
         self._pending: deque[Future[None]] = deque()
@@ -352,7 +355,10 @@ class _Unzstd:
     """Streaming zstd that refuses truncated input."""
 
     def __init__(self, src: _Source, what: str) -> None:
+        import zstandard  # imported with the first zstd layer: most images have none
+
         self._what = what
+        self._error = zstandard.ZstdError
         self._check = _ZstdFrameCheck(_AsRaw(src), what)  # type: ignore[arg-type]
         self._r = zstandard.ZstdDecompressor().stream_reader(
             self._check, read_across_frames=True)  # type: ignore[arg-type]
@@ -360,7 +366,7 @@ class _Unzstd:
     def next_chunk(self) -> bytes:
         try:
             data: bytes = self._r.read(OUT_CHUNK)
-        except zstandard.ZstdError as e:
+        except self._error as e:
             raise ImageError(f"{self._what}: corrupt or truncated zstd stream ({e})") from None
         if not data and not self._check.complete:
             raise ImageError(f"{self._what}: truncated zstd stream")

@@ -51,11 +51,6 @@ import struct
 from dataclasses import dataclass, field, replace
 from typing import IO, Any, cast
 
-import pefile  # type: ignore[import-untyped]
-from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSegment
-from elftools.elf.elffile import ELFFile
-
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.checks.catalogue import Catalogue, Check
 from hullscan.model import FileInfo, Finding, FindingKind, Severity
@@ -75,8 +70,9 @@ _CANARY = re.compile(rb"__stack_chk_fail|__stack_chk_guard|__intel_security_cook
 # of imported symbols may carry their version ("__printf_chk@GLIBC_2.3.4")
 _FORTIFY = re.compile(rb"[^\x00_]_*_chk[\x00@]")
 _WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+# (pyelftools' own ELFError is added where pyelftools is imported)
 _ELF_ERRORS: tuple[type[Exception], ...] = (
-    ELFError, OverflowError, ValueError, OSError, EOFError, struct.error, KeyError, IndexError,
+    OverflowError, ValueError, OSError, EOFError, struct.error, KeyError, IndexError,
     AttributeError, TypeError, AssertionError)  # pyelftools asserts on some broken tables
 
 # dynamic-section flag bits (elf.h)
@@ -262,6 +258,13 @@ def _vaddr_to_offset(loads: list[tuple[int, int, int]], addr: int) -> int | None
 
 def inspect_elf(f: IO[bytes], info: FileInfo) -> BinaryInfo:
     """The properties of the (seekable) ELF file ``f``."""
+    # pyelftools and pefile are imported where a binary is read, not with the module:
+    # they are a tenth of a second of start-up that scans without binaries do not need
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.dynamic import DynamicSegment
+    from elftools.elf.elffile import ELFFile
+
+    errors: tuple[type[Exception], ...] = (ELFError, *_ELF_ERRORS)
     try:
         elf = ELFFile(f)
         length = int(elf.stream_len)
@@ -317,7 +320,7 @@ def inspect_elf(f: IO[bytes], info: FileInfo) -> BinaryInfo:
                 c, fo = _scan_strings(f, offset, tags["DT_STRSZ"][0], length)
                 canary, fortify = canary or c, fortify or fo
         machine = str(elf["e_machine"]).removeprefix("EM_")
-    except _ELF_ERRORS as e:
+    except errors as e:
         raise AnalyzerInputError(f"invalid ELF file: {e}") from None
 
     if e_type == "ET_EXEC":
@@ -363,6 +366,8 @@ def _version_info(pe: Any) -> dict[str, str]:
 
 def inspect_pe(path: str) -> BinaryInfo:
     """The properties of the PE file at ``path`` (a spooled copy)."""
+    import pefile  # type: ignore[import-untyped]
+
     try:
         pe = pefile.PE(path, fast_load=True)
     except (pefile.PEFormatError, struct.error, ValueError, OSError) as e:

@@ -7,6 +7,7 @@ what was asked, with one line on stderr and never a traceback (unless --debug).
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -15,8 +16,69 @@ from hullscan import __version__
 from hullscan.cli.common import EXIT_ERROR, EXIT_OK
 from hullscan.errors import HullscanError
 
+#: every command: (module, attribute, its summary as ``hullscan --help`` lists it). Listed
+#: here, not imported, so that ``hullscan --help`` and each command load only their own
+#: module (importing them all was most of the start-up time); tests/test_cli.py checks
+#: that each summary is the command's own.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "cache": ("cache", "cache",
+              "The cache directory: per-layer analyses and downloaded blobs."),
+    "db": ("db", "db", "The local vulnerability database (OSV advisories in SQLite)."),
+    "fleet": ("fleet", "fleet", "Every image of a registry, and every stored result."),
+    "keygen": ("provenance", "keygen",
+               "Create a cosign key pair: ECDSA P-256, the private key encrypted with a "
+               "password ($COSIGN_PASSWORD, or asked for twice on a terminal; may be empty)."),
+    "lint": ("scan", "lint",
+             "Check Dockerfiles against build best practices, before the build."),
+    "pin": ("pin", "pin",
+            "Pin each FROM image:tag in DOCKERFILES to image:tag@sha256:… (written in place)."),
+    "sbom": ("scan", "sbom",
+             "List every package in IMAGE (OS and language packages, Go and Rust binaries, "
+             "jars), with the licences each declares as SPDX expressions."),
+    "scan": ("scan", "scan",
+             "Scan IMAGE for known vulnerabilities and secrets (every layer, config, history)."),
+    "server": ("server", "server",
+               "Serve Harbor's Pluggable Scanner API v1.2 and hullscan's REST API."),
+    "sign": ("provenance", "sign",
+             "Sign IMAGE's manifest digest with a key and store the signature where cosign "
+             "does."),
+    "squash": ("squash", "squash",
+               "Write IMAGE as one layer holding exactly its final filesystem."),
+    "verify": ("provenance", "verify",
+               "Check IMAGE's signatures with public keys and/or its digests against a "
+               "release."),
+    "worker": ("server", "worker",
+               "Run scans from a Celery queue (Redis or RabbitMQ), one at a time."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when one is run (or asked for its help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[cmd_name]
+        command: click.Command = getattr(
+            importlib.import_module(f"hullscan.cli.{module}"), attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from ``COMMANDS``, laid out as click lays out its own."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        # a bare command of the same summary shortens it exactly as the real one would
+        rows = [(name, click.Command(name, help=COMMANDS[name][2]).get_short_help_str(limit))
+                for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="hullscan")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 @click.pass_context
@@ -37,24 +99,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
       hullscan squash docker:myapp:dev oci:./flat:1.0
     """
     ctx.obj = {"debug": debug}
-
-
-def _register() -> None:
-    from hullscan.cli.cache import cache
-    from hullscan.cli.db import db
-    from hullscan.cli.fleet import fleet
-    from hullscan.cli.pin import pin
-    from hullscan.cli.provenance import keygen, sign, verify
-    from hullscan.cli.scan import lint, sbom, scan
-    from hullscan.cli.server import server, worker
-    from hullscan.cli.squash import squash
-
-    for command in (scan, sbom, lint, pin, db, cache, keygen, sign, verify, squash, fleet,
-                    server, worker):
-        cli.add_command(command)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hullscan.cache import default_cache_dir
+from hullscan.cachedir import default_cache_dir
 
 
 @click.group()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hullscan.atomicfile import write_atomically, write_error
-from hullscan.cache import database_path, default_cache_dir
+from hullscan.cachedir import database_path, default_cache_dir
 from hullscan.cli.registry import registry_options
 
 if TYPE_CHECKING:

@@ -113,7 +113,7 @@ def fleet_scan_command(target: str, store_url: str | None, queue_url: str, queue
     to stderr; the summary to stdout. Exit 2 when a job failed: run the same command
     again to retry only what is missing.
     """
-    from hullscan.cache import default_cache_dir
+    from hullscan.cachedir import default_cache_dir
     from hullscan.fleet.catalog import parse_target
     from hullscan.fleet.jobs import StoreJobs
     from hullscan.fleet.plan import default_state_path, fleet_scan

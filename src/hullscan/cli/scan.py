@@ -155,10 +155,11 @@ def sbom(ctx: click.Context, /, image: str, fmt: str, output: Path | None,
       hullscan sbom image.tar --format spdx -o sbom.spdx.json
     """
     from hullscan import api
-    from hullscan.report.table import COLUMNS
 
     chosen = None
     if columns is not None:
+        from hullscan.report.table import COLUMNS  # rich: only for the table
+
         chosen = tuple(c.strip().lower() for c in columns.split(",") if c.strip())
         if not chosen or any(c not in COLUMNS for c in chosen):
             raise HullscanError(f"--columns: {columns!r} is not a list of columns from: "

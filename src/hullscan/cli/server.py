@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hullscan.cache import default_cache_dir
+from hullscan.cachedir import default_cache_dir
 
 if TYPE_CHECKING:  # the server is imported only when it runs: the CLI starts fast
     from hullscan.server.settings import ServerSettings

@@ -3,19 +3,6 @@
 from __future__ import annotations
 
 from hullscan.analyzer import Analyzer
-from hullscan.inventory.apk import ApkAnalyzer
-from hullscan.inventory.dotnet import DotnetDepsAnalyzer
-from hullscan.inventory.dpkg import DpkgAnalyzer
-from hullscan.inventory.dpkg_copyright import DpkgCopyrightAnalyzer
-from hullscan.inventory.golang import GoBinaryAnalyzer
-from hullscan.inventory.java import JavaArchiveAnalyzer
-from hullscan.inventory.node import NodePackageAnalyzer
-from hullscan.inventory.os_release import OSReleaseAnalyzer
-from hullscan.inventory.php import ComposerInstalledAnalyzer
-from hullscan.inventory.python import PythonDistAnalyzer
-from hullscan.inventory.rpm import RpmAnalyzer
-from hullscan.inventory.ruby import GemspecAnalyzer
-from hullscan.inventory.rust import CargoAuditableAnalyzer
 
 #: package types that come from the distribution's package manager
 OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
@@ -23,9 +10,24 @@ OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
 
 def default_analyzers() -> list[Analyzer]:
     """Every inventory analyzer, in a stable order."""
-    # imported here: binaries depends on the checks catalogue, which imports the model only
+    # imported here, not with the package: scans that list no packages (``--scanners
+    # secret``) need none of them; and binaries depends on the checks catalogue, which
+    # imports the model only
     from hullscan.binaries.classify import BinaryClassifierAnalyzer
     from hullscan.binaries.pe_version import PEVersionAnalyzer
+    from hullscan.inventory.apk import ApkAnalyzer
+    from hullscan.inventory.dotnet import DotnetDepsAnalyzer
+    from hullscan.inventory.dpkg import DpkgAnalyzer
+    from hullscan.inventory.dpkg_copyright import DpkgCopyrightAnalyzer
+    from hullscan.inventory.golang import GoBinaryAnalyzer
+    from hullscan.inventory.java import JavaArchiveAnalyzer
+    from hullscan.inventory.node import NodePackageAnalyzer
+    from hullscan.inventory.os_release import OSReleaseAnalyzer
+    from hullscan.inventory.php import ComposerInstalledAnalyzer
+    from hullscan.inventory.python import PythonDistAnalyzer
+    from hullscan.inventory.rpm import RpmAnalyzer
+    from hullscan.inventory.ruby import GemspecAnalyzer
+    from hullscan.inventory.rust import CargoAuditableAnalyzer
     from hullscan.licenses.caches import CachedSourceLicenseAnalyzer
 
     return [

@@ -11,9 +11,6 @@ import struct
 import tarfile
 from typing import IO
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
@@ -99,6 +96,10 @@ def _pointer_strings(f: IO[bytes], data: bytes) -> tuple[str, str]:
         raise AnalyzerInputError("unsupported Go build info pointer size")
     # one byte-order mark for the pair: ">Q>Q" is not a struct format
     pair = (">" if big else "<") + ("QQ" if ptr_size == 8 else "II")
+    # imported here, not with the module: pyelftools costs every scan's start-up
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
     try:
         elf = ELFFile(f)
         loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 import zipfile
-from email.message import Message
-from email.parser import HeaderParser
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from hullscan import tempfiles
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
@@ -14,6 +12,9 @@ from hullscan.inventory.purl import make_purl
 from hullscan.licenses import declared, declared_all
 from hullscan.licenses.spdx import is_known
 from hullscan.model import FileInfo, License, Package
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 _HEADER_LIMIT = 1 * MiB
 _EGG_INFO_NAMES = ("EGG-INFO/PKG-INFO",)
@@ -66,6 +67,8 @@ def python_licenses(msg: Message, path: str) -> tuple[License, ...]:
 
 
 def package_from_metadata(text: str, found_by: str, path: str = "") -> Package | None:
+    from email.parser import HeaderParser  # the email package: only when a dist is read
+
     msg = HeaderParser().parsestr(text)
     name, version = msg.get("Name"), msg.get("Version")
     if not name or not version:

@@ -21,9 +21,6 @@ import struct
 import zlib
 from typing import IO, Any, cast
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
 from hullscan.analyzer import (
     Analyzer,
     AnalyzerInputError,
@@ -45,8 +42,9 @@ MAX_SECTIONS = 0xFF00
 MAX_PACKAGES = 100_000
 _SHARED_OBJECT = re.compile(r"\.so(?:\.\d+)*$")
 # pyelftools' own errors, and what seeking to offsets read from garbage raises
+# (and ELFError, added where pyelftools is imported)
 _ELF_ERRORS: tuple[type[Exception], ...] = (
-    ELFError, OverflowError, ValueError, OSError, EOFError, struct.error)
+    OverflowError, ValueError, OSError, EOFError, struct.error)
 
 
 class _MarkerScan:
@@ -74,6 +72,11 @@ class _MarkerScan:
 
 def _section_data(f: IO[bytes]) -> bytes | None:
     """The raw ``.dep-v0`` section of the ELF file ``f``, or None when it has none."""
+    # imported here, not with the module: pyelftools costs every scan's start-up
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    errors: tuple[type[Exception], ...] = (ELFError, *_ELF_ERRORS)
     try:
         elf = ELFFile(f)
         count = elf.num_sections()
@@ -85,7 +88,7 @@ def _section_data(f: IO[bytes]) -> bytes | None:
         if section is None or section["sh_type"] == "SHT_NOBITS":
             return None
         offset, size = int(section["sh_offset"]), int(section["sh_size"])
-    except _ELF_ERRORS as e:
+    except errors as e:
         raise AnalyzerInputError(f"invalid ELF file: {e}") from None
     # read the bytes directly: Section.data() would inflate an SHF_COMPRESSED section unbounded
     if size > MAX_JSON:

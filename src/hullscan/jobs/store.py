@@ -271,7 +271,7 @@ def iso(t: datetime | None) -> str:
 
 
 def default_store_url(cache_dir: Path | None = None) -> str:
-    from hullscan.cache import default_cache_dir
+    from hullscan.cachedir import default_cache_dir
 
     return f"sqlite:///{(cache_dir or default_cache_dir()) / 'server' / 'results.sqlite'}"
 

@@ -18,10 +18,8 @@ pipeline gives those licences to the package of that identity (``with_cached_lic
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING
-from xml.etree import ElementTree
 
 from hullscan.analyzer import Analyzer, AnalyzerResult, MiB
 from hullscan.licenses import declared
@@ -85,6 +83,8 @@ class CachedSourceLicenseAnalyzer(Analyzer):
 
 
 def _cargo(data: bytes, path: str) -> list[License]:
+    import tomllib  # the parsers load with the first file of their kind, not every scan
+
     try:
         manifest = tomllib.loads(data.decode("utf-8", "replace"))
     except tomllib.TOMLDecodeError:
@@ -98,6 +98,8 @@ def _cargo(data: bytes, path: str) -> list[License]:
 def _nuspec(data: bytes, path: str) -> list[License]:
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         return []  # no entity expansion from a stranger's file
+    from xml.etree import ElementTree
+
     try:
         root = ElementTree.fromstring(data)
     except ElementTree.ParseError:

@@ -5,17 +5,28 @@ from __future__ import annotations
 import os
 import tarfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from hullscan.cache import default_cache_dir
+from hullscan.cachedir import default_cache_dir
 from hullscan.errors import ImageError
-from hullscan.layers import DirLayerSource
-from hullscan.references import engine_name, split_path_and_tag
-from hullscan.sources.docker_archive import open_docker_archive
-from hullscan.sources.interface import Image, Platform
-from hullscan.sources.oci import open_oci
-from hullscan.sources.registry_settings import RegistrySettings
-from hullscan.sources.store import DirStore, TarStore
-from hullscan.streams import Limits
+
+if TYPE_CHECKING:
+    from hullscan.sources.interface import Image, Platform
+    from hullscan.sources.registry_settings import RegistrySettings
+    from hullscan.streams import Limits
+
+# The transports are imported when an image is opened, not with this package: the command
+# line imports ``hullscan.sources.registry_settings`` to build its options, and that should
+# not load every image format (and the layer walker behind them) on the way.
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Image", "Platform"):
+        from hullscan.sources import interface
+
+        return getattr(interface, name)
+    raise AttributeError(f"module 'hullscan.sources' has no attribute {name!r}")
+
 
 TRANSPORTS = ("docker-archive", "oci", "oci-archive", "dir", "registry", "docker",
               "docker-daemon")
@@ -35,6 +46,12 @@ def open_image(ref: str, platform: Platform | None = None, limits: Limits | None
     cached (by digest) under ``cache_dir``/registry. ``defer_layers``: a pull returns
     once the manifest and config are verified; the layer blobs come in afterwards
     (``Image.fetch_layers``, ``Image.layer_ready``; the caller must ``Image.close()`` it)."""
+    from hullscan.references import engine_name
+    from hullscan.sources.docker_archive import open_docker_archive
+    from hullscan.sources.oci import open_oci
+    from hullscan.sources.store import TarStore
+    from hullscan.streams import Limits
+
     limits = limits or Limits()
     blobs = (cache_dir or default_cache_dir()) / "registry"
     scheme, sep, rest = ref.partition(":")
@@ -78,6 +95,13 @@ def _pull(ref: str, platform: Platform | None, limits: Limits, blobs: Path,
 
 
 def _open(kind: str, spec: str, ref: str, platform: Platform | None, limits: Limits) -> Image:
+    from hullscan.layers import DirLayerSource
+    from hullscan.references import split_path_and_tag
+    from hullscan.sources.docker_archive import open_docker_archive
+    from hullscan.sources.interface import Image
+    from hullscan.sources.oci import open_oci
+    from hullscan.sources.store import DirStore, TarStore
+
     if kind == "dir":
         root = spec
         if not os.path.isdir(root):
