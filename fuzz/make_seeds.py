@@ -18,9 +18,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 FUZZ = Path(__file__).resolve().parent
 ROOT = FUZZ.parent
@@ -216,7 +218,8 @@ def admission() -> Seeds:
     clean, critical, kev, unscanned = (f"sha256:{c * 64}" for c in "148c")
     out: Seeds = {}
 
-    def add(name: str, selector: int, doc: dict[str, object]) -> None:
+    def add(name: str, selector: int, doc: dict[str, Any]) -> None:
+        doc["request"]["uid"] = str(uuid.uuid5(uuid.NAMESPACE_URL, name))  # seeds stay put
         out[name] = bytes([selector]) + json.dumps(doc, separators=(",", ":")).encode()
 
     add("pod-digests", 0, review(workload("Pod", pod_spec(
@@ -238,6 +241,12 @@ def admission() -> Seeds:
     other = review(workload("Pod", pod_spec([f"{reg}/app@{clean}"])))
     other["request"]["kind"]["kind"] = "ConfigMap"
     add("configmap", 0, other)
+    down = f"{reg}/app@sha256:{'e' * 64}"  # the store stub fails for this digest
+    add("fail-open-store-down", 10, review(workload("Pod", pod_spec([down]))))
+    add("warn-many-containers", 2, review(workload("Deployment", pod_spec(
+        [f"{reg}/app{i}:1" for i in range(24)]))))
+    add("mutate-exempt-namespace", 9, review(workload("Pod", pod_spec(["nginx:1"]),
+                                                      namespace="kube-system")))
     return out
 
 
