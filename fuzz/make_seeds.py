@@ -18,9 +18,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 FUZZ = Path(__file__).resolve().parent
 ROOT = FUZZ.parent
@@ -182,6 +184,72 @@ def osv() -> Seeds:
     return out
 
 
+def kev() -> Seeds:
+    """CISA's catalog as published (a few entries of the snapshot, as formatted upstream),
+    and the demo's five-entry catalog."""
+    shared = Path(os.environ.get("HULLSCAN_SHARED", "/work/shared")) / "kev"
+    doc = json.loads((shared / "known_exploited_vulnerabilities.json").read_text())
+    known = [v for v in doc["vulnerabilities"] if v["knownRansomwareCampaignUse"] == "Known"]
+    doc["vulnerabilities"] = doc["vulnerabilities"][:2] + known[:1]
+    doc["count"] = len(doc["vulnerabilities"])
+    demo = ROOT / "examples" / "demo" / "known_exploited_vulnerabilities.json"
+    return {"catalog-excerpt.json": json.dumps(doc, indent=4).encode(),
+            "demo.json": demo.read_bytes()}
+
+
+def epss() -> Seeds:
+    """EPSS files in the shape FIRST publishes (comment line, header, rows), plain and
+    gzipped (the harness' first byte), and the older shape without the comment line."""
+    rows = "CVE-1999-0001,0.0142,0.7991\nCVE-2021-44228,0.94358,0.99992\n" \
+        "CVE-2023-4911,0.78,0.98\nCVE-2024-12345,0.00043,0.1\n"
+    current = "#model_version:v2025.03.14,score_date:2025-09-03T12:55:00Z\n" \
+        "cve,epss,percentile\n" + rows
+    return {"current.csv": b"\x00" + current.encode(),
+            "current.csv.gz": b"\x01" + current.encode(),
+            "crlf.csv.gz": b"\x01" + current.replace("\n", "\r\n").encode(),
+            "no-comment.csv": b"\x00" + ("cve,epss,percentile\n" + rows).encode()}
+
+
+def admission() -> Seeds:
+    """AdmissionReviews as the API server sends them (tests/admissionreviews.py), for each
+    workload kind and operation; ``data[0]`` picks endpoint and policy (fuzz_admission)."""
+    from admissionreviews import pod_spec, review, workload
+    reg = "registry.example.com"
+    clean, critical, kev, unscanned = (f"sha256:{c * 64}" for c in "148c")
+    out: Seeds = {}
+
+    def add(name: str, selector: int, doc: dict[str, Any]) -> None:
+        doc["request"]["uid"] = str(uuid.uuid5(uuid.NAMESPACE_URL, name))  # seeds stay put
+        out[name] = bytes([selector]) + json.dumps(doc, separators=(",", ":")).encode()
+
+    add("pod-digests", 0, review(workload("Pod", pod_spec(
+        [f"{reg}/app@{clean}", f"{reg}/db:1@{critical}"], init=[f"{reg}/init@{kev}"],
+        ephemeral=[f"{reg}/debug@{unscanned}"]))))
+    add("deployment-tags-mutate", 1, review(workload("Deployment", pod_spec(
+        [f"{reg}/app:1", "nginx", f"{reg}/gone:gone"]))))
+    add("cronjob-warn", 2, review(workload("CronJob", pod_spec([f"{reg}/job:2@{critical}"])),
+                                  "UPDATE"))
+    add("statefulset-resolve", 4, review(workload("StatefulSet", pod_spec(["busybox:1.36"]))))
+    dry = review(workload("Job", pod_spec([f"{reg}/new@{unscanned}"])))
+    dry["request"]["dryRun"] = True
+    add("job-dry-run-scan", 6, dry)
+    add("daemonset-exempt", 8, review(workload("DaemonSet", pod_spec(
+        ["registry.k8s.io/pause:3.9", f"{reg}/agent:1"]), namespace="kube-system")))
+    delete = review(workload("ReplicaSet", pod_spec([f"{reg}/app:1"])), "DELETE")
+    delete["request"]["object"] = None
+    add("replicaset-delete", 10, delete)
+    other = review(workload("Pod", pod_spec([f"{reg}/app@{clean}"])))
+    other["request"]["kind"]["kind"] = "ConfigMap"
+    add("configmap", 0, other)
+    down = f"{reg}/app@sha256:{'e' * 64}"  # the store stub fails for this digest
+    add("fail-open-store-down", 10, review(workload("Pod", pod_spec([down]))))
+    add("warn-many-containers", 2, review(workload("Deployment", pod_spec(
+        [f"{reg}/app{i}:1" for i in range(24)]))))
+    add("mutate-exempt-namespace", 9, review(workload("Pod", pod_spec(["nginx:1"]),
+                                                      namespace="kube-system")))
+    return out
+
+
 def image_json() -> Seeds:
     """Index, manifest and config of test images made by the tests' image builder."""
     from fuzz_image_json import frame
@@ -213,6 +281,11 @@ def signature() -> Seeds:
     return seeds()
 
 
+def harbor() -> Seeds:
+    from fuzz_harbor import seeds
+    return seeds()
+
+
 def registry() -> Seeds:
     from fuzz_registry import seeds
     return seeds()
@@ -222,6 +295,8 @@ MAKERS: dict[str, Callable[[], Seeds]] = {
     "dpkg": dpkg, "apk": apk, "rpm": rpm, "python": python, "node": node, "golang": go,
     "rust": rust, "java": java, "elf": elf, "pe": pe, "dockerfile": dockerfile, "osv": osv,
     "image_json": image_json, "layer": layer, "signature": signature, "registry": registry,
+    "kev": kev, "epss": epss, "admission": admission,
+    "harbor": harbor,
 }
 
 if __name__ == "__main__":

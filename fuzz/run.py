@@ -29,14 +29,18 @@ PYTHONPATH = os.pathsep.join(filter(None, [str(FUZZ), os.environ.get("PYTHONPATH
 
 #: the modules each harness is for (coverage is reported on these)
 TARGETS: dict[str, list[str]] = {
+    "admission": ["admission/review.py", "admission/webhook.py", "admission/evaluate.py"],
     "apk": ["inventory/apk.py"],
     "dockerfile": ["checks/dockerfile/parser.py", "checks/dockerfile/shell.py",
                    "checks/dockerfile/rules.py"],
     "dpkg": ["inventory/dpkg.py"],
     "elf": ["binaries/hardening.py", "binaries/classify.py"],
+    "epss": ["vulndb/exploits.py"],
     "golang": ["inventory/golang.py"],
+    "harbor": ["server/harbor.py"],
     "image_json": ["sources/oci.py", "sources/interface.py", "sources/store.py"],
     "java": ["inventory/java.py"],
+    "kev": ["vulndb/exploits.py"],
     "layer": ["layers.py", "streams.py", "paths.py"],
     "node": ["inventory/node.py"],
     "osv": ["vulndb/osv.py", "vuln/ranges.py"],

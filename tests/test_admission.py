@@ -109,7 +109,7 @@ def _malformed_bodies() -> list[bytes]:
     spaced["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["image"] = "a b"
     no_object = json.loads(json.dumps(good))
     no_object["request"]["object"] = None
-    return [b"", b"{", b"null", b'"AdmissionReview"', b"\xff\xfe",
+    return [b"", b"{", b"null", b'"AdmissionReview"', b"\xff\xfe", b"[" * 1500,
             json.dumps({**good, "kind": "ConversionReview"}).encode(),
             *(json.dumps(d).encode() for d in (no_image, spec_not_mapping,
                                                  containers_not_list, spaced, no_object))]

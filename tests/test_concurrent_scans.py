@@ -1,4 +1,4 @@
-"""Eight scans at once, of the corpus images, sharing one cache directory and one
+"""Eight scans at once, of eight different images, sharing one cache directory and one
 vulnerability database, while ``hullscan db update`` (from a local mirror) swaps the
 database again and again: every scan succeeds and its report equals the one it gives
 alone."""
@@ -17,25 +17,37 @@ from typing import Any
 import pytest
 
 from conftest import VULNDATA, corpus_image
+from imagebuilder import build, debian_base, file, python_dist, write_docker_archive, write_oci
 
 pytestmark = pytest.mark.corpus
 
 HULLSCAN = [sys.executable, "-c", "import sys; from hullscan.cli import main; sys.exit(main())"]
-#: six corpus images, two of them again through their OCI layouts (multi-layer-big, 900 MB,
-#: is left out: sixteen scans of it cost minutes and add no sharing the others lack)
-SCANS = [("app-node", "docker-archive.tar"), ("app-python", "docker-archive.tar"),
-         ("binaries", "docker-archive.tar"), ("debian-bookworm", "docker-archive.tar"),
-         ("debian-bullseye", "docker-archive.tar"), ("secrets-and-misconfig", "docker-archive.tar"),
-         ("app-node", "oci"), ("debian-bookworm", "oci")]
+#: the six corpus images (multi-layer-big, 900 MB, is left out: sixteen scans of it cost
+#: minutes and add no sharing the others lack) and two small images built here, one as an
+#: OCI layout; the built ones share their base layer, so two scans fill one cache entry
+CORPUS_SCANS = [("app-node", "docker-archive.tar"), ("app-python", "docker-archive.tar"),
+                ("binaries", "docker-archive.tar"), ("debian-bookworm", "docker-archive.tar"),
+                ("debian-bullseye", "docker-archive.tar"),
+                ("secrets-and-misconfig", "docker-archive.tar")]
 ECOSYSTEMS = ("Debian-12", "Debian-11", "Debian-DSA", "PyPI", "npm", "Go")
 
 
-def refs() -> list[str]:
-    out = []
-    for image, what in SCANS:
-        path = corpus_image(image) / what
-        out.append(f"oci:{path}" if what == "oci" else str(path))
-    return out
+def built_images(root: Path) -> list[str]:
+    """A Debian base with a Python distribution (OCI layout) and with an npm package
+    (docker archive): versions with advisories in the test data."""
+    root.mkdir(parents=True, exist_ok=True)
+    python = build([debian_base(), [python_dist("django", "1.2.1")]])
+    node = build([debian_base(), [file("usr/lib/node_modules/lodash/package.json",
+                                       '{"name": "lodash", "version": "4.17.4"}')]])
+    oci = write_oci([(python, {"org.opencontainers.image.ref.name": "1"})], root / "py-oci")
+    archive = write_docker_archive([(node, ["built/node:1"])], root / "node.tar")
+    return [f"oci:{oci}", str(archive)]
+
+
+def refs(root: Path) -> list[str]:
+    """Eight different images."""
+    out = [str(corpus_image(image) / what) for image, what in CORPUS_SCANS]
+    return out + built_images(root)
 
 
 def scan_cmd(ref: str, cache: Path, db: Path, report: Path) -> list[str]:
@@ -58,7 +70,8 @@ def update_db(mirror: Path, db: Path) -> str:
 
 
 def test_eight_scans_share_a_cache_and_a_database_being_swapped(tmp_path: Path) -> None:
-    images = refs()
+    images = refs(tmp_path / "built")
+    assert len(set(images)) == 8
     mirror = tmp_path / "mirror"
     for eco in ECOSYSTEMS:
         shutil.copytree(VULNDATA / eco, mirror / eco)

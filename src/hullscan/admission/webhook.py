@@ -115,6 +115,8 @@ class AdmissionWebhook:
             doc = json.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
             return _error(400, f"not JSON: {e}")
+        except RecursionError:  # arrays or objects nested a thousand deep
+            return _error(400, "not JSON hullscan reads: nested too deeply")
         try:
             return parse_review(doc)
         except MalformedReview as e:

@@ -8,6 +8,7 @@ import base64
 import binascii
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from hullscan import __version__
 from hullscan.errors import HullscanError
 from hullscan.jobs.scanning import CYCLONEDX, SBOM_TYPES, SPDX
 from hullscan.jobs.store import JobSpec, Status
+from hullscan.references import registry_host
 from hullscan.server.errors import HARBOR_ERROR, error
 from hullscan.server.services import Services, services
 
@@ -126,15 +128,28 @@ class _Invalid(Exception):
 
 
 def _host(url: str) -> tuple[str, bool]:
-    """Registry host[:port] of Harbor's URL, and whether it is plain HTTP."""
+    """Registry host[:port] of Harbor's URL, and whether it is plain HTTP.
+
+    The URL is never repeated in an error: it may carry ``user:password@``."""
     try:
         parts = urlsplit(url)
-        _ = parts.port  # a bad port raises
+        port = parts.port  # a bad port raises
     except ValueError:
-        raise _Invalid(f"registry.url: not a URL: {url!r}") from None
+        raise _Invalid("registry.url: not a URL (a bad port or IPv6 address)") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _Invalid("registry.url: an http:// or https:// URL is required")
-    return parts.netloc.rpartition("@")[2], parts.scheme == "http"
+    host = parts.netloc.rpartition("@")[2]
+    try:
+        if host != host.strip():  # registry_host forgives spaces; a reference would not
+            raise HullscanError("spaces around the host")
+        registry_host(host, "registry.url")
+    except HullscanError:
+        raise _Invalid("registry.url: not a registry host[:port]") from None
+    if port is None and "." not in host and not host.startswith("[") and host != "localhost":
+        # a one-label name (an in-cluster service: http://harbor-core) would read as a
+        # Docker Hub namespace in registry:HOST/REPO; its explicit port keeps it a host
+        host = f"{host}:{80 if parts.scheme == 'http' else 443}"
+    return host, parts.scheme == "http"
 
 
 def _capabilities(req: ScanRequest) -> tuple[bool, bool]:
@@ -148,34 +163,50 @@ def _capabilities(req: ScanRequest) -> tuple[bool, bool]:
     return "vulnerability" in kinds, "sbom" in kinds
 
 
-_REQUEST_BODY = {"requestBody": {"required": True, "content": {
-    f"{SCAN_REQUEST}; version={v}": {"schema": {"$ref": "#/components/schemas/ScanRequest"}}
-    for v in ("1.1", "1.0")}}}
+class ScanRequestError(Exception):
+    """A scan request Harbor must fix: 400 (not JSON, wrong types or media type) or 422 (a
+    field missing or invalid). The message never repeats a credential."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
 
 
-@router.post("/scan", status_code=202, summary="Accept an artifact scan request",
-             openapi_extra=_REQUEST_BODY, response_class=Response, responses={
-                 202: {"description": "queued", **_content(SCAN_RESPONSE)},
-                 **{k: _ERRORS[k] for k in (400, 401, 413, 422, 500)}})
-async def accept_scan(request: Request,
-                      svc: Annotated[Services, Depends(services)]) -> Response:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+@dataclass(frozen=True)
+class ScanOrder:
+    """A valid ``POST /api/v1/scan`` body: what to scan, from where, with what."""
+
+    ref: str                 # registry:HOST/REPO@DIGEST
+    digest: str
+    host: str                # HOST[:PORT] of the registry
+    plain_http: bool
+    artifact: dict[str, Any]  # as Harbor sent it (reports repeat it)
+    vulnerabilities: bool
+    sbom: bool
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+def parse_scan_request(content_type: str, body: bytes) -> ScanOrder:
+    """Read and check a scan request's body (``content_type``: its Content-Type header);
+    ``ScanRequestError`` with the spec's status and message if Harbor sent a bad one."""
+    media = content_type.split(";")[0].strip().lower()
     if media not in (SCAN_REQUEST, "application/json"):
-        return error(400, f"Content-Type {media or 'missing'}: expected {SCAN_REQUEST}",
-                     harbor=True)
+        raise ScanRequestError(400, f"Content-Type {media or 'missing'}: expected "
+                               f"{SCAN_REQUEST}")
     try:
-        doc = json.loads(await request.body())
+        doc = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        return error(400, f"the body is not valid JSON ({e})", harbor=True)
+        raise ScanRequestError(400, f"the body is not valid JSON ({e})") from None
     if not isinstance(doc, dict):
-        return error(400, "the body must be a JSON object", harbor=True)
+        raise ScanRequestError(400, "the body must be a JSON object")
     try:
         req = ScanRequest.model_validate(doc)
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         status = 422 if first["type"] == "missing" else 400
-        return error(status, f"{where}: {first['msg']}", harbor=True)
+        raise ScanRequestError(status, f"{where}: {first['msg']}") from None
     try:
         art = req.artifact
         if not _DIGEST.fullmatch(art.digest):
@@ -189,15 +220,35 @@ async def accept_scan(request: Request,
         user, password = _credentials(req.registry.authorization)
         vuln, sbom = _capabilities(req)
     except _Invalid as e:
-        return error(422, str(e), harbor=True)
-    ref = f"registry:{host}/{art.repository}@{art.digest}"
-    scanners = ("vuln",) if vuln else ()
-    version = await run_in_threadpool(svc.db_version) if vuln else None
-    spec = JobSpec(ref, scanners, art.digest, version, sbom)
+        raise ScanRequestError(422, str(e)) from None
+    return ScanOrder(f"registry:{host}/{art.repository}@{art.digest}", art.digest, host, plain,
+                     art.model_dump(exclude_none=True), vuln, sbom, user, password)
+
+
+_REQUEST_BODY = {"requestBody": {"required": True, "content": {
+    f"{SCAN_REQUEST}; version={v}": {"schema": {"$ref": "#/components/schemas/ScanRequest"}}
+    for v in ("1.1", "1.0")}}}
+
+
+@router.post("/scan", status_code=202, summary="Accept an artifact scan request",
+             openapi_extra=_REQUEST_BODY, response_class=Response, responses={
+                 202: {"description": "queued", **_content(SCAN_RESPONSE)},
+                 **{k: _ERRORS[k] for k in (400, 401, 413, 422, 500)}})
+async def accept_scan(request: Request,
+                      svc: Annotated[Services, Depends(services)]) -> Response:
+    try:
+        order = parse_scan_request(request.headers.get("content-type", ""),
+                                   await request.body())
+    except ScanRequestError as e:
+        return error(e.status, e.message, harbor=True)
+    scanners = ("vuln",) if order.vulnerabilities else ()
+    version = await run_in_threadpool(svc.db_version) if order.vulnerabilities else None
+    spec = JobSpec(order.ref, scanners, order.digest, version, order.sbom)
     try:  # the store and the broker block: off the event loop
         sub = await run_in_threadpool(
-            svc.submit, spec, artifact=art.model_dump(exclude_none=True),
-            insecure=(host,) if plain else (), username=user, password=password)
+            svc.submit, spec, artifact=order.artifact,
+            insecure=(order.host,) if order.plain_http else (), username=order.username,
+            password=order.password)
     except HullscanError as e:
         return error(500, str(e), harbor=True)
     return JSONResponse({"id": sub.scan_id}, status_code=202, media_type=SCAN_RESPONSE)
