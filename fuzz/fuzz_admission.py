@@ -32,7 +32,7 @@ with instrumented():
     from hullscan.admission.review import MalformedReview, parse_review
     from hullscan.admission.webhook import MAX_BODY_BYTES, AdmissionWebhook
     from hullscan.errors import HullscanError
-    from hullscan.fleet.verdict import Verdict
+    from hullscan.jobs.verdict import Verdict
     from hullscan.references import Reference, canonical_name, parse_reference
 
 #: the budget is generous: a slow machine must not turn into "undecided" answers
