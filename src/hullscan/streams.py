@@ -5,8 +5,7 @@ the raw blob is read into a few reused buffers and hashed (and its size checked)
 against the manifest's digest, decompressed (gzip or zstd, sniffed from the magic
 bytes), hashed again against the config's diff-id — unless it is uncompressed, when
 one hash serves both — and bounded against decompression bombs. Hashing runs on a
-worker thread, and inflating a compressed layer on another, a few chunks ahead of the
-tar reader, overlapping the rest. Nothing is buffered beyond a few chunks, so
+worker thread, overlapping the rest. Nothing is buffered beyond a few chunks, so
 memory stays flat however large the layer is.
 """
 
@@ -540,70 +539,8 @@ class LayerStream:
         """Raw blob bytes read so far (after ``verify``: all of them)."""
         return self._raw.count
 
-    _ahead: _Ahead | None = None
-
     def close(self) -> None:
-        if self._ahead is not None:
-            self._ahead.close()
         self._pipe.close()
-
-
-class _Ahead:
-    """Runs a stage on a thread of its own, at most ``DEPTH`` chunks ahead of its reader:
-    ISA-L and zlib release the GIL while they inflate, so a compressed layer's inflating
-    overlaps tar parsing and the analyzers. Only for stages whose chunks are fresh
-    objects (a decompressor's output), never views of reused buffers. The thread is the
-    only caller of the stages below it (their hashing included); an error it meets is
-    raised to the reader at the point where the stream broke."""
-
-    DEPTH = 4
-
-    def __init__(self, src: _Source) -> None:
-        import queue
-        import threading
-
-        self._queue: queue.Queue[tuple[bool, Any]] = queue.Queue(self.DEPTH)
-        self._full = queue.Full
-        self._stop = threading.Event()
-        self._ended = False
-        self._thread = threading.Thread(target=self._run, args=(src,), daemon=True,
-                                        name="hullscan-inflate")
-        self._thread.start()
-
-    def _run(self, src: _Source) -> None:
-        try:
-            while not self._stop.is_set():
-                data = src.next_chunk()
-                self._put((True, data))
-                if not data:
-                    return
-        except BaseException as e:  # handed to the reader, raised there
-            self._put((False, e))
-
-    def _put(self, item: tuple[bool, Any]) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                return
-            except self._full:
-                continue
-
-    def next_chunk(self) -> memoryview | bytes:
-        if self._ended:
-            return b""
-        ok, value = self._queue.get()
-        if not ok:
-            self._ended = True
-            raise value
-        if not value:
-            self._ended = True
-        data: memoryview | bytes = value
-        return data
-
-    def close(self) -> None:
-        """Stop the thread (a reader may give up before the end) and wait for it."""
-        self._stop.set()
-        self._thread.join()
 
 
 def open_layer_stream(raw: IO[bytes], what: str, digest: str | None, size: int | None,
@@ -624,7 +561,6 @@ def open_layer_stream(raw: IO[bytes], what: str, digest: str | None, size: int |
     first = source.next_chunk()
     kind = sniff_compression(bytes(first[:8]))
     stage: _Source
-    ahead: _Ahead | None = None
     if kind == "none":
         blob, diff = checks
         if blob.algo != diff.algo:  # rare (a sha512 blob digest): hashed here, in step
@@ -638,11 +574,9 @@ def open_layer_stream(raw: IO[bytes], what: str, digest: str | None, size: int |
         blob, diff = checks[0], _checks([diff_spec])[0]
         inflate = _Gunzip if kind == "gzip" else _Unzstd
         stage = _Hashed(inflate(_Prepend(first, source), what), [diff], pipe)
-        if threaded:
-            stage = ahead = _Ahead(stage)
     reader = LayerReader(stage, source, limits, what, compressed=kind != "none")
     return LayerStream(tar=reader, compression=kind, _raw=source, _blob=blob, _diff=diff,
-                       _pipe=pipe, _ahead=ahead)
+                       _pipe=pipe)
 
 
 class _Prepend:
