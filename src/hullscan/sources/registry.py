@@ -346,8 +346,9 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
         image = image_from_manifest(_ArrivingStore(cache, store.sizes), ref, "registry", desc,
                                     manifest, limits, tags, reference_digest=digest)
         # a blob downloaded now was hashed on its way in: only its diff-id is left to check
+        # (nothing, when the layer is uncompressed: the blob's digest is its diff-id)
         image.layer_sources = [
-            dataclasses.replace(src, digest=None)
+            dataclasses.replace(src, verified=True)
             if isinstance(src, TarLayerSource) and src.digest in downloads.fresh else src
             for src in image.layer_sources]
         if downloads.fresh:
