@@ -159,3 +159,69 @@ def test_tampered_uncompressed_blob_is_refused_and_not_cached(
     assert not list(blobs.glob("*.partial"))
     # no analysis of the refused layer was kept: a clean pull reads it afresh
     assert ("requests", "2.31.0") in _pull_and_inventory(plain, tmp_path)
+
+
+# -- the order of downloads ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sizes_vary() -> BuiltImage:
+    """Four layers whose blob sizes are not in layer order (the third is the largest)."""
+    from imagebuilder import file
+
+    big = [file(f"opt/data/{n}", bytes(range(256)) * 40 * n) for n in range(1, 4)]
+    return build([[file("etc/a", "a")], [file("etc/b", "b" * 3000)], big,
+                  [file("etc/c", "c" * 9000)]], compression="none")
+
+
+def test_pulled_layers_download_and_start_largest_first(
+        tmp_path: Path, sizes_vary: BuiltImage, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hullscan.pipeline import _largest_first
+    from hullscan.sources import registry
+
+    monkeypatch.setattr(registry, "DOWNLOAD_WORKERS", 1)  # one at a time: a fixed order
+    asked: list[str] = []
+    inner = _serving(sizes_vary)
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        if "/blobs/" in request.url.path:
+            asked.append(request.url.path.rsplit("/", 1)[1])
+        return inner.handle_request(request)
+
+    img = open_registry("registry:example.test/a/b:1", None, Limits(), tmp_path,
+                        transport=httpx.MockTransport(recording), defer_layers=True)
+    try:
+        by_size = sorted(range(4), key=lambda i: -len(sizes_vary.blobs[i]))
+        assert by_size[0] == 2
+        # the pipeline starts layers in the order their blobs are downloaded
+        assert _largest_first(img, [0, 1, 2, 3]) == by_size
+        for i in by_size:
+            img.layer_ready(i)
+    finally:
+        img.close()
+    layers = [a for a in asked if a != sizes_vary.config_digest]
+    assert layers == [sha256(sizes_vary.blobs[i]) for i in by_size]
+
+
+def test_concurrent_downloads_each_verify_their_digest(tmp_path: Path,
+                                                       sizes_vary: BuiltImage) -> None:
+    """Three at a time, every tampered blob is refused on its own and none is kept; the
+    one served intact is kept."""
+    tampered = frozenset(sha256(b) for b in sizes_vary.blobs[1:])
+    img = open_registry("registry:example.test/a/b:1", None, Limits(), tmp_path,
+                        transport=_serving(sizes_vary, tampered), defer_layers=True)
+    failed = []
+    try:
+        img.fetch_layers()
+        for i in range(4):
+            try:
+                img.layer_ready(i)
+            except ImageError as e:
+                assert "digest mismatch" in str(e)
+                failed.append(i)
+    finally:
+        img.close()
+    assert failed == [1, 2, 3]
+    kept = {p.name for p in (tmp_path / "blobs" / "sha256").iterdir()}
+    assert sha256(sizes_vary.blobs[0])[7:] in kept
+    assert not {d[7:] for d in tampered} & kept
+    assert not any(name.endswith(".partial") for name in kept)

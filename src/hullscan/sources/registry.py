@@ -366,9 +366,11 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
 
 
 class _Downloads:
-    """The layer blobs missing from the cache, downloaded ``DOWNLOAD_WORKERS`` at a time in
-    layer order once ``start`` is called (or a layer is waited for); each can be waited for
-    on its own. Owns the client until closed."""
+    """The layer blobs missing from the cache, downloaded ``DOWNLOAD_WORKERS`` at a time,
+    largest first, once ``start`` is called (or a layer is waited for); each can be waited
+    for on its own. Largest first as the pipeline starts layers (``_largest_first``): the
+    largest layer is the longest to analyze, and must not arrive last. Owns the client
+    until closed."""
 
     def __init__(self, store: RegistryStore, digests: list[str], client: RegistryClient
                  ) -> None:
@@ -383,7 +385,8 @@ class _Downloads:
     def start(self) -> None:
         if self._pool is not None:
             return
-        missing = [d for d in dict.fromkeys(self._digests) if d in self.fresh]
+        missing = sorted((d for d in dict.fromkeys(self._digests) if d in self.fresh),
+                         key=lambda d: -self._store.sizes.get(d, 0))  # stable: ties in order
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(DOWNLOAD_WORKERS, len(missing))),
                                         thread_name_prefix="hullscan-pull")
         self._futures = {d: self._pool.submit(self._store.ensure, d) for d in missing}
