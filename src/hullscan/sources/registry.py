@@ -3,8 +3,11 @@
 Every blob is downloaded into a digest-keyed cache (``<cache>/blobs/sha256/<hex>``):
 hashed while it streams to a ``.partial`` file, bounded by its descriptor's size, and
 renamed into place only when the digest matches. The cache is then an ordinary
-``DirStore``, so the OCI code builds the ``Image`` and every layer is verified again
-when it is streamed. Blobs already in the cache are never downloaded again.
+``DirStore``, so the OCI code builds the ``Image``. A layer blob found in the cache is
+verified again when it is streamed; one this pull downloaded is not hashed a second time
+(``TarLayerSource.verified``), only its diff-id is, and not even that when the blob is
+uncompressed (its digest is then the diff-id). Blobs already in the cache are never
+downloaded again.
 
 Pulls of a host with ``mirrors`` try each mirror first and fall back to the host.
 """
