@@ -42,8 +42,13 @@ DEFLATE_LEVEL = 2 if zlib.__name__.endswith("isal_zlib") else 6
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CHUNK = 1024 * 1024
-#: decompressed bytes per chunk
-OUT_CHUNK = 1024 * 1024
+#: raw blob bytes per chunk of a layer stream, and decompressed bytes per chunk: each
+#: chunk is read (or inflated), hashed on the hash thread and parsed, so at 1 MiB the
+#: ring of chunks no longer stays in the core's cache; 256 KiB took a quarter less CPU
+#: on a 4 GB pull where downloads and two layer workers share two cores (no change on
+#: local archives)
+READ_CHUNK = 256 * 1024
+OUT_CHUNK = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,7 @@ class _FileChunks:
     RING = 4
 
     def __init__(self, raw: IO[bytes], checks: list[_Check], pipe: HashPipe,
-                 chunk: int = CHUNK) -> None:
+                 chunk: int = READ_CHUNK) -> None:
         self._raw = raw
         self._checks = checks
         self._hashers = _hashers_of(checks)
