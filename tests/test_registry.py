@@ -258,8 +258,12 @@ def test_deferred_pull_hands_out_layers_as_they_arrive(tmp_path: Path,
         img.layer_ready(len(image.blobs) - 1)
     finally:
         img.close()
-    # blobs hashed on their way in are not hashed again; their diff-ids still are
-    assert [getattr(s, "digest", "") for s in img.layer_sources] == [None] * len(image.blobs)
+    # blobs hashed on their way in are marked so (not hashed again); their diff-ids still
+    # are, unless the layer is uncompressed (its blob digest is then the diff-id)
+    assert [getattr(s, "digest", "") for s in img.layer_sources] == \
+        [sha256(b) for b in image.blobs]
+    assert [getattr(s, "verified", None) for s in img.layer_sources] == \
+        [True] * len(image.blobs)
     assert all(getattr(s, "diff_id", None) for s in img.layer_sources)
     again = open_registry("registry:example.test/a/b:1", None, Limits(), tmp_path,
                           transport=_serving(image), defer_layers=True)
@@ -267,6 +271,7 @@ def test_deferred_pull_hands_out_layers_as_they_arrive(tmp_path: Path,
     # blobs that were already in the cache are verified again when read
     assert [getattr(s, "digest", "") for s in again.layer_sources] == \
         [sha256(b) for b in image.blobs]
+    assert not any(getattr(s, "verified", True) for s in again.layer_sources)
 
 
 def test_deferred_pull_of_a_corrupt_layer_fails_and_keeps_nothing(

@@ -106,6 +106,9 @@ class TarLayerSource(LayerSource):
     digest: str | None
     size: int | None
     diff_id: str | None
+    #: the blob was verified against ``digest`` as it was written (a download into the
+    #: blob cache just now): it is not hashed again (see ``open_layer_stream``)
+    verified: bool = False
 
     def walk(self, limits: Limits) -> Iterator[Entry]:
         with self._stream(limits) as stream:
@@ -149,7 +152,7 @@ class TarLayerSource(LayerSource):
         stream = None
         try:
             stream = open_layer_stream(raw, self.label, self.digest, self.size,  # type: ignore[arg-type]
-                                       self.diff_id, limits)
+                                       self.diff_id, limits, verified=self.verified)
             yield stream
         finally:
             if stream is not None:

@@ -132,10 +132,8 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 def _largest_first(image: Image, todo: list[int]) -> list[int]:
     """The order to start layers in: largest first, so that the largest layer does not
-    start last and keep one worker busy long after the others are done. Layers still
-    downloading keep their order (they arrive in it)."""
-    if image.pending is not None:
-        return todo
+    start last and keep one worker busy long after the others are done. A pull downloads
+    its blobs in the same order (their descriptors' sizes), so they arrive in it."""
     sizes = {i: getattr(image.layer_sources[i], "size", None) or 0 for i in todo}
     return sorted(todo, key=lambda i: -sizes[i])
 

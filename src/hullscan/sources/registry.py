@@ -3,8 +3,11 @@
 Every blob is downloaded into a digest-keyed cache (``<cache>/blobs/sha256/<hex>``):
 hashed while it streams to a ``.partial`` file, bounded by its descriptor's size, and
 renamed into place only when the digest matches. The cache is then an ordinary
-``DirStore``, so the OCI code builds the ``Image`` and every layer is verified again
-when it is streamed. Blobs already in the cache are never downloaded again.
+``DirStore``, so the OCI code builds the ``Image``. A layer blob found in the cache is
+verified again when it is streamed; one this pull downloaded is not hashed a second time
+(``TarLayerSource.verified``), only its diff-id is, and not even that when the blob is
+uncompressed (its digest is then the diff-id). Blobs already in the cache are never
+downloaded again.
 
 Pulls of a host with ``mirrors`` try each mirror first and fall back to the host.
 """
@@ -346,8 +349,9 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
         image = image_from_manifest(_ArrivingStore(cache, store.sizes), ref, "registry", desc,
                                     manifest, limits, tags, reference_digest=digest)
         # a blob downloaded now was hashed on its way in: only its diff-id is left to check
+        # (nothing, when the layer is uncompressed: the blob's digest is its diff-id)
         image.layer_sources = [
-            dataclasses.replace(src, digest=None)
+            dataclasses.replace(src, verified=True)
             if isinstance(src, TarLayerSource) and src.digest in downloads.fresh else src
             for src in image.layer_sources]
         if downloads.fresh:
@@ -365,9 +369,11 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
 
 
 class _Downloads:
-    """The layer blobs missing from the cache, downloaded ``DOWNLOAD_WORKERS`` at a time in
-    layer order once ``start`` is called (or a layer is waited for); each can be waited for
-    on its own. Owns the client until closed."""
+    """The layer blobs missing from the cache, downloaded ``DOWNLOAD_WORKERS`` at a time,
+    largest first, once ``start`` is called (or a layer is waited for); each can be waited
+    for on its own. Largest first as the pipeline starts layers (``_largest_first``): the
+    largest layer is the longest to analyze, and must not arrive last. Owns the client
+    until closed."""
 
     def __init__(self, store: RegistryStore, digests: list[str], client: RegistryClient
                  ) -> None:
@@ -382,7 +388,8 @@ class _Downloads:
     def start(self) -> None:
         if self._pool is not None:
             return
-        missing = [d for d in dict.fromkeys(self._digests) if d in self.fresh]
+        missing = sorted((d for d in dict.fromkeys(self._digests) if d in self.fresh),
+                         key=lambda d: -self._store.sizes.get(d, 0))  # stable: ties in order
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(DOWNLOAD_WORKERS, len(missing))),
                                         thread_name_prefix="hullscan-pull")
         self._futures = {d: self._pool.submit(self._store.ensure, d) for d in missing}

@@ -1,0 +1,227 @@
+"""A blob verified as it was downloaded is not hashed again when its layer is read, and an
+uncompressed one (blob digest = diff-id) is not hashed at all; every other check stays:
+the size, the diff-id of a compressed layer, and the download's own digest check."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hullscan import streams
+from hullscan.errors import ImageError
+from hullscan.inventory import default_analyzers
+from hullscan.pipeline import ScanOptions, analyze_layers, build_inventory
+from hullscan.sources.registry import open_registry
+from hullscan.streams import Limits, open_layer_stream
+
+from imagebuilder import BuiltImage, build, debian_base, python_dist, sha256
+
+
+@pytest.fixture
+def hashed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Bytes fed to hash objects by the layer streams (on the hash thread or not)."""
+    fed: list[int] = []
+    lock = threading.Lock()
+    real = streams._update
+
+    def counting(hashers: tuple[Any, ...], data: memoryview | bytes) -> None:
+        if hashers:
+            with lock:
+                fed.append(len(data))
+        real(hashers, data)
+
+    monkeypatch.setattr(streams, "_update", counting)
+    return fed
+
+
+def read_all(blob: bytes, digest: str | None, size: int | None, diff_id: str | None,
+             verified: bool) -> streams.LayerStream:
+    stream = open_layer_stream(io.BytesIO(blob), "layer", digest, size, diff_id, Limits(),
+                               verified=verified)
+    try:
+        stream.verify()
+    finally:
+        stream.close()
+    return stream
+
+
+@pytest.fixture(scope="module")
+def plain() -> BuiltImage:
+    return build([debian_base(), [python_dist("requests", "2.31.0")]], compression="none")
+
+
+@pytest.fixture(scope="module")
+def gzipped() -> BuiltImage:
+    return build([debian_base()], compression="gzip")
+
+
+def test_verified_uncompressed_layer_is_not_hashed(plain: BuiltImage, hashed: list[int]) -> None:
+    blob = plain.blobs[0]
+    stream = read_all(blob, sha256(blob), len(blob), sha256(blob), verified=True)
+    assert hashed == []
+    assert stream.compression == "none"
+    assert stream.blob_digest == sha256(blob) and stream.blob_size == len(blob)
+
+
+def test_unverified_uncompressed_layer_is_hashed_once(plain: BuiltImage,
+                                                      hashed: list[int]) -> None:
+    blob = plain.blobs[0]
+    read_all(blob, sha256(blob), len(blob), sha256(blob), verified=False)
+    assert sum(hashed) == len(blob)  # one hash object fed each byte once: both checks
+
+
+def test_verified_blob_whose_diff_id_differs_is_still_hashed(plain: BuiltImage) -> None:
+    """A config naming other bytes than the (verified) blob is refused."""
+    blob = plain.blobs[0]
+    with pytest.raises(ImageError, match=r"diff-id.*digest mismatch"):
+        read_all(blob, sha256(blob), len(blob), sha256(plain.blobs[1]), verified=True)
+
+
+def test_verified_compressed_layer_checks_its_diff_id_only(gzipped: BuiltImage,
+                                                          hashed: list[int]) -> None:
+    blob, tar = gzipped.blobs[0], gzipped.layers[0]
+    stream = read_all(blob, sha256(blob), len(blob), sha256(tar), verified=True)
+    assert sum(hashed) == len(tar)  # the uncompressed bytes, not the blob's
+    assert stream.blob_digest == sha256(blob)
+    with pytest.raises(ImageError, match=r"diff-id.*digest mismatch"):
+        read_all(blob, sha256(blob), len(blob), sha256(tar + b"\0"), verified=True)
+
+
+@pytest.mark.parametrize("change", [-1, 1])
+def test_verified_blob_of_another_size_is_refused(plain: BuiltImage, change: int) -> None:
+    """The blob file is still counted against its descriptor's size."""
+    blob = plain.blobs[0]
+    size = len(blob) + change
+    with pytest.raises(ImageError, match=r"size|larger than"):
+        read_all(blob, sha256(blob), size, sha256(blob), verified=True)
+
+
+def test_verified_needs_a_digest(plain: BuiltImage) -> None:
+    with pytest.raises(ValueError):
+        read_all(plain.blobs[0], None, None, sha256(plain.blobs[0]), verified=True)
+
+
+# -- through a pull ------------------------------------------------------------------------
+
+def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset()) -> httpx.MockTransport:
+    blobs = {sha256(b): b for b in [*image.blobs, image.config]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/":
+            return httpx.Response(200)
+        if "/manifests/" in request.url.path:
+            return httpx.Response(200, content=image.manifest, headers={
+                "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        digest = request.url.path.rsplit("/", 1)[1]
+        data = blobs[digest]
+        if digest in tamper:  # same size, one byte changed: only the hash can tell
+            data = data[:100] + bytes([data[100] ^ 1]) + data[101:]
+        return httpx.Response(200, content=data)
+
+    return httpx.MockTransport(handler)
+
+
+def _pull_and_inventory(image: BuiltImage, cache: Path,
+                        tamper: frozenset[str] = frozenset()) -> set[tuple[str, str]]:
+    img = open_registry("registry:example.test/a/b:1", None, Limits(), cache / "registry",
+                        transport=_serving(image, tamper), defer_layers=True)
+    try:
+        analyses = analyze_layers(img, default_analyzers(),
+                                  ScanOptions(cache_dir=cache, workers=1))
+    finally:
+        img.close()
+    return {(p.name, p.version) for p in build_inventory(img, analyses).packages}
+
+
+def test_pulled_uncompressed_layers_are_hashed_once_on_the_way_in(
+        tmp_path: Path, plain: BuiltImage, hashed: list[int]) -> None:
+    found = _pull_and_inventory(plain, tmp_path)
+    assert ("requests", "2.31.0") in found
+    assert hashed == []  # the layer reads hashed nothing: the downloads did
+    # a second scan from the blob cache (nothing downloaded) verifies the blobs again
+    (tmp_path / "layers.sqlite").unlink()
+    assert _pull_and_inventory(plain, tmp_path) == found
+    assert sum(hashed) == sum(len(b) for b in plain.blobs)
+
+
+def test_tampered_uncompressed_blob_is_refused_and_not_cached(
+        tmp_path: Path, plain: BuiltImage) -> None:
+    bad = sha256(plain.blobs[1])
+    with pytest.raises(ImageError, match="digest mismatch"):
+        _pull_and_inventory(plain, tmp_path, frozenset({bad}))
+    blobs = tmp_path / "registry" / "blobs" / "sha256"
+    assert not (blobs / bad[7:]).exists()
+    assert not list(blobs.glob("*.partial"))
+    # no analysis of the refused layer was kept: a clean pull reads it afresh
+    assert ("requests", "2.31.0") in _pull_and_inventory(plain, tmp_path)
+
+
+# -- the order of downloads ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sizes_vary() -> BuiltImage:
+    """Four layers whose blob sizes are not in layer order (the third is the largest)."""
+    from imagebuilder import file
+
+    big = [file(f"opt/data/{n}", bytes(range(256)) * 40 * n) for n in range(1, 4)]
+    return build([[file("etc/a", "a")], [file("etc/b", "b" * 3000)], big,
+                  [file("etc/c", "c" * 9000)]], compression="none")
+
+
+def test_pulled_layers_download_and_start_largest_first(
+        tmp_path: Path, sizes_vary: BuiltImage, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hullscan.pipeline import _largest_first
+    from hullscan.sources import registry
+
+    monkeypatch.setattr(registry, "DOWNLOAD_WORKERS", 1)  # one at a time: a fixed order
+    asked: list[str] = []
+    inner = _serving(sizes_vary)
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        if "/blobs/" in request.url.path:
+            asked.append(request.url.path.rsplit("/", 1)[1])
+        return inner.handle_request(request)
+
+    img = open_registry("registry:example.test/a/b:1", None, Limits(), tmp_path,
+                        transport=httpx.MockTransport(recording), defer_layers=True)
+    try:
+        by_size = sorted(range(4), key=lambda i: -len(sizes_vary.blobs[i]))
+        assert by_size[0] == 2
+        # the pipeline starts layers in the order their blobs are downloaded
+        assert _largest_first(img, [0, 1, 2, 3]) == by_size
+        for i in by_size:
+            img.layer_ready(i)
+    finally:
+        img.close()
+    layers = [a for a in asked if a != sizes_vary.config_digest]
+    assert layers == [sha256(sizes_vary.blobs[i]) for i in by_size]
+
+
+def test_concurrent_downloads_each_verify_their_digest(tmp_path: Path,
+                                                       sizes_vary: BuiltImage) -> None:
+    """Three at a time, every tampered blob is refused on its own and none is kept; the
+    one served intact is kept."""
+    tampered = frozenset(sha256(b) for b in sizes_vary.blobs[1:])
+    img = open_registry("registry:example.test/a/b:1", None, Limits(), tmp_path,
+                        transport=_serving(sizes_vary, tampered), defer_layers=True)
+    failed = []
+    try:
+        img.fetch_layers()
+        for i in range(4):
+            try:
+                img.layer_ready(i)
+            except ImageError as e:
+                assert "digest mismatch" in str(e)
+                failed.append(i)
+    finally:
+        img.close()
+    assert failed == [1, 2, 3]
+    kept = {p.name for p in (tmp_path / "blobs" / "sha256").iterdir()}
+    assert sha256(sizes_vary.blobs[0])[7:] in kept
+    assert not {d[7:] for d in tampered} & kept
+    assert not any(name.endswith(".partial") for name in kept)
