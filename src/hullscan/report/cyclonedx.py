@@ -57,6 +57,14 @@ def _parse_purl(purl: str) -> PackageURL | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _canonical_purl(purl: str) -> str | None:
+    """The purl as packageurl writes it, or None when it does not parse. Parsing is most
+    of a cached SBOM's rendering time: each purl is parsed once."""
+    parsed = _parse_purl(purl)
+    return parsed.to_string() if parsed is not None else None
+
+
 @functools.cache
 def _spdx_ids() -> dict[str, str]:
     """The SPDX licence ids by their lowercase form, from the list cyclonedx-python-lib
@@ -141,14 +149,13 @@ def _os_component(os_info: OSInfo, refs: _Refs) -> Doc:
 
 def _package_ref_base(pkg: Package) -> str:
     """A package's bom-ref before de-duplication: purl (else type:name@version) + first path."""
-    base = pkg.purl if _parse_purl(pkg.purl) else f"{pkg.type}:{pkg.name}@{pkg.version}"
+    base = pkg.purl if _canonical_purl(pkg.purl) else f"{pkg.type}:{pkg.name}@{pkg.version}"
     if pkg.locations:
         base += f"#{pkg.locations[0].path}"
     return base
 
 
 def _package_component(pkg: Package, refs: _Refs) -> Doc:
-    purl = _parse_purl(pkg.purl)
     props: list[tuple[str, str | None]] = [
         ("package:type", pkg.type), ("package:found_by", pkg.found_by),
         ("package:source_name", pkg.source_name), ("package:source_version", pkg.source_version),
@@ -157,7 +164,7 @@ def _package_component(pkg: Package, refs: _Refs) -> Doc:
         props += [(f"location:{i}:path", loc.path), (f"location:{i}:layer_diff_id", loc.layer)]
     return _component("application" if is_application(pkg) else "library", pkg.name,
                       refs.take(_package_ref_base(pkg)), version=pkg.version or None,
-                      purl=purl.to_string() if purl else None,
+                      purl=_canonical_purl(pkg.purl),
                       licenses=_licenses(pkg.licenses), properties=_props(props))
 
 
