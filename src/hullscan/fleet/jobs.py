@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -76,13 +76,8 @@ class StoreJobs:
         return sub.scan_id
 
     def wait(self, jobs: Iterable[str]) -> Iterator[JobResult]:
-        def state(scan_id: str) -> tuple[str | None, str | None]:
-            scan = self.store.get_scan(scan_id)
-            if scan is None:
-                return None, "the request is not in the store"
-            return scan.job.status, scan.job.error
-
-        return _follow(jobs, self._submitted, state, self.poll)
+        # one query a round for every pending job: a fleet waits on thousands
+        return _follow(jobs, self._submitted, self.store.scan_states, self.poll)
 
 
 class ServerJobs:
@@ -148,28 +143,31 @@ class ServerJobs:
         return str(doc["id"])
 
     def wait(self, jobs: Iterable[str]) -> Iterator[JobResult]:
-        def state(scan_id: str) -> tuple[str | None, str | None]:
-            doc = self._call("GET", f"/v1/scans/{scan_id}")
-            if not isinstance(doc, dict):
-                return None, "the server lost the request"
-            return str(doc.get("status")), doc.get("error")
+        def states(scan_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+            out = {}
+            for scan_id in scan_ids:  # the API has no batch read
+                doc = self._call("GET", f"/v1/scans/{scan_id}")
+                if isinstance(doc, dict):
+                    out[scan_id] = (str(doc.get("status")), doc.get("error"))
+            return out
 
-        return _follow(jobs, self._submitted, state, self.poll)
+        return _follow(jobs, self._submitted, states, self.poll)
 
 
 def _follow(jobs: Iterable[str], submitted: dict[str, tuple[str, str]],
-            state: Callable[[str], tuple[str | None, str | None]],
+            states: Callable[[list[str]], Mapping[str, tuple[str, str | None]]],
             poll: float) -> Iterator[JobResult]:
-    """Each job's result as it ends, reading ``state(id)`` (its status, None when the
-    request is gone, and its error) every ``poll`` seconds."""
+    """Each job's result as it ends, reading ``states(ids)`` (each request's status and
+    error; a request missing from it is gone) every ``poll`` seconds."""
     pending = list(jobs)
     while pending:
         still = []
+        known = states(pending)
         for scan_id in pending:
             digest, image = submitted[scan_id]
-            status, error = state(scan_id)
+            status, error = known.get(scan_id, (None, None))
             if status is None:
-                yield JobResult(scan_id, digest, image, error or "the request is gone")
+                yield JobResult(scan_id, digest, image, "the request is gone")
             elif status == Status.DONE:
                 yield JobResult(scan_id, digest, image)
             elif status == Status.FAILED:

@@ -81,7 +81,7 @@ _JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 
 
 class _Base(orm.DeclarativeBase):
-    pass
+    """The declarative base of the store's tables (their one ``MetaData``)."""
 
 
 class JobRow(_Base):
@@ -407,6 +407,19 @@ class Store:
             if row is None:
                 return None
             return _scan(row, s.get_one(JobRow, row.job_key))
+
+    def scan_states(self, scan_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """(status, error) of the job behind each request, in one query per thousand
+        (a fleet scan waits on every digest of a registry); unknown ids are left out."""
+        out: dict[str, tuple[str, str | None]] = {}
+        with self._tx() as s:
+            for at in range(0, len(scan_ids), 1000):
+                rows = s.execute(
+                    sa.select(ScanRow.id, JobRow.status, JobRow.error)
+                    .join(JobRow, ScanRow.job_key == JobRow.key)
+                    .where(ScanRow.id.in_(scan_ids[at:at + 1000]))).all()
+                out.update({str(i): (str(st), err) for i, st, err in rows})
+        return out
 
     def report(self, job_key: str) -> dict[str, Any] | None:
         """The ``hullscan.report/v1`` document of a finished job."""

@@ -96,10 +96,5 @@ def verdict_from(digest: str, scanned_at: str, db_version: str,
                    tuple(stored.get("worst_ids") or ()))
 
 
-def verdict_of(digest: str, image: str, report: dict[str, Any], scanned_at: str,
-               db_version: str) -> Verdict:
-    return verdict_from(digest, scanned_at, db_version, {**facts(report), "image": image})
-
-
 __all__ = ["Verdict", "facts", "finding_key", "is_kev", "key_id", "os_of", "verdict_from",
-           "verdict_of", "vulnerability_ids"]
+           "vulnerability_ids"]

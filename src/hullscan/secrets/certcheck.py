@@ -127,8 +127,8 @@ class CertificateChecker:
             try:
                 cert = x509.load_der_x509_certificate(data)
             except _PARSE_ERRORS:
-                pass
-            else:
+                cert = None  # not a certificate after all: it may be a DER private key
+            if cert is not None:
                 self._check(cert, path, None, result)
                 return
         key = _der_private_key(path, data)

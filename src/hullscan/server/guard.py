@@ -37,7 +37,7 @@ def presented_keys(headers: dict[str, str]) -> list[str]:
                 .decode().partition(":")
             keys.append(password)
         except (binascii.Error, UnicodeDecodeError):
-            pass
+            pass  # not base64 text: the header offers no key
     return keys
 
 

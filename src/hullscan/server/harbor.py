@@ -124,7 +124,7 @@ def _credentials(authorization: str | None) -> tuple[str | None, str | None]:
 
 
 class _Invalid(Exception):
-    pass
+    """A scan request Harbor's spec does not allow (answered with 400 or 422)."""
 
 
 def _host(url: str) -> tuple[str, bool]:

@@ -47,7 +47,7 @@ class ServerCollector(Collector):
                 built = datetime.fromisoformat(version.replace("Z", "+00:00"))
                 age.add_metric([], time.time() - built.timestamp())
             except ValueError:
-                pass
+                pass  # a version that is no ISO time: the age is left out, not guessed
         yield age
 
 
