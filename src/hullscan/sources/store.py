@@ -81,6 +81,21 @@ class DirStore(Store):
             raise ImageError(f"{self.label}: {shown(name)} is not a regular file")
         return BlobRef(path, 0, st.st_size)
 
+    def read(self, name: str, limit: int) -> bytes:
+        # the length comes from the opened file, not an earlier lstat: a writer may
+        # replace the file (index.json, by another signer) between the two
+        path = self.blob(name).path  # a regular file, reached through no symlink
+        chunks: list[bytes] = []
+        size = 0
+        with BlobRef(path).open() as f:
+            while size <= limit and (chunk := f.read(limit + 1 - size)):
+                chunks.append(chunk)
+                size += len(chunk)
+        data = b"".join(chunks)
+        if size > limit:
+            raise ImageError(f"{self.label}: {shown(name)} is larger than {limit} bytes")
+        return data
+
 
 class TarStore(Store):
     """Members of an uncompressed tar archive, indexed by one pass over its headers."""
