@@ -819,6 +819,55 @@ def test_push_refused_without_rights() -> None:
         client.close()
 
 
+def _manifest_puts_answering(answers: list[httpx.Response]) -> tuple[Any, list[str]]:
+    from hullscan.references import parse_reference
+    from hullscan.sources.registry_client import RegistryClient
+
+    puts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.method == "PUT"
+        puts.append(request.url.path)
+        return answers.pop(0) if answers else httpx.Response(
+            201, headers={"Docker-Content-Digest": sha256(request.read())})
+
+    return RegistryClient(parse_reference("registry:reg.test/o/app:1"),
+                          transport=httpx.MockTransport(handler)), puts
+
+
+def test_manifest_put_again_when_a_just_pushed_blob_reads_unknown(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker-registry answers MANIFEST_BLOB_UNKNOWN while another client's push of the same
+    blob rewrites its link: the PUT is tried again, and then stands."""
+    from hullscan.sources import registry_push
+
+    monkeypatch.setattr(registry_push, "BLOB_UNKNOWN_WAITS", (0.0, 0.0))
+    unknown = {"errors": [{"code": "MANIFEST_BLOB_UNKNOWN", "message": "blob unknown"}]}
+    client, puts = _manifest_puts_answering([httpx.Response(400, json=unknown)])
+    try:
+        assert registry_push.put_manifest(client, "1", b"{}", OCI_MANIFEST) == sha256(b"{}")
+    finally:
+        client.close()
+    assert len(puts) == 2
+    # still unknown after every wait: the registry's reason is in the error
+    client, puts = _manifest_puts_answering([httpx.Response(400, json=unknown)] * 3)
+    try:
+        with pytest.raises(HullscanError, match=r"HTTP 400 \(MANIFEST_BLOB_UNKNOWN\) storing"):
+            registry_push.put_manifest(client, "1", b"{}", OCI_MANIFEST, "bundle")
+    finally:
+        client.close()
+    assert len(puts) == 3
+    # any other refusal is not tried again
+    invalid = {"errors": [{"code": "MANIFEST_INVALID"}]}
+    client, puts = _manifest_puts_answering([httpx.Response(400, json=invalid)])
+    try:
+        with pytest.raises(HullscanError, match=r"\(MANIFEST_INVALID\)"):
+            registry_push.put_manifest(client, "1", b"{}", OCI_MANIFEST)
+    finally:
+        client.close()
+    assert len(puts) == 1
+
+
 @pytest.fixture(scope="module")
 def auth_registry(tmp_path_factory: pytest.TempPathFactory,
                   image: BuiltImage) -> Iterator[str]:
