@@ -16,6 +16,7 @@ from hullscan.analyzer import AnalyzerInputError, AnalyzerResult
 from hullscan.inventory import rust
 from hullscan.inventory.rust import CargoAuditableAnalyzer, _MarkerScan
 from hullscan.model import FileInfo, FileType
+from hullscan.tempfiles import spool
 
 # what cargo-auditable embeds for a small binary crate (auditable-serde's format:
 # "kind" is omitted for runtime dependencies, "root" for non-root packages)
@@ -60,12 +61,35 @@ def compressed(doc: Any) -> bytes:
     return zlib.compress(json.dumps(doc).encode())
 
 
-def run(data: bytes, path: str = "usr/local/bin/hello", mode: int = 0o755
-        ) -> AnalyzerResult | None:
+def run(data: bytes, path: str = "usr/local/bin/hello", mode: int = 0o755,
+        shared: bool = False) -> AnalyzerResult | None:
+    """``shared``: the file comes as the spooled copy several analyzers share."""
     a = CargoAuditableAnalyzer()
     info = FileInfo(path, FileType.REG, size=len(data), mode=mode)
     assert a.required(path, info)
-    return a.analyze(path, info, io.BytesIO(data))
+    if not shared:
+        return a.analyze(path, info, io.BytesIO(data))
+    with spool(io.BytesIO(data), len(data)) as f:
+        result = a.analyze(path, info, f)
+        f.seek(0)
+        assert f.read() == data  # the next analyzer still reads it whole
+    return result
+
+
+def test_a_shared_spooled_copy_is_searched_not_copied(toolchain: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_second_copy(*_args: Any, **_kw: Any) -> Any:
+        raise AssertionError("spooled again")
+
+    monkeypatch.setattr(rust, "spool", no_second_copy)
+    result = run(with_section(toolchain, compressed(DEP_INFO)), shared=True)
+    assert result is not None and [p.name for p in result.packages] == [
+        "adler", "miniz_oxide", "hello-auditable"]
+    assert run((toolchain / "plain").read_bytes(), shared=True) is None
+    marker_only = with_section(toolchain, b"mentions .dep-v0\0 in passing", name=".comment2")
+    assert run(marker_only, shared=True) is None
+    with pytest.raises(AnalyzerInputError, match="invalid ELF"):
+        run(b"\x7fELF\x09\x01\x01" + b".dep-v0\0" + b"\0" * 100, shared=True)
 
 
 def test_required() -> None:

@@ -45,6 +45,12 @@ def spool(stream: IO[bytes], limit: int | None = None) -> IO[bytes]:
     return out
 
 
+def is_spooled(stream: IO[bytes]) -> bool:
+    """Whether ``stream`` came from ``spool`` (a file several analyzers share): seekable,
+    so an analyzer that needs random access uses it as it is instead of copying it again."""
+    return isinstance(stream, tempfile.SpooledTemporaryFile)
+
+
 def copy(src: IO[bytes], dst: IO[bytes], limit: int | None = None) -> None:
     """Copy ``src`` to ``dst`` in chunks, at most ``limit`` bytes (None: all of it)."""
     if limit is None:

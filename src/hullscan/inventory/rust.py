@@ -30,7 +30,7 @@ from hullscan.analyzer import (
 )
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
-from hullscan.tempfiles import spool
+from hullscan.tempfiles import COPY_CHUNK, is_spooled, spool
 
 ELF_MAGIC = b"\x7fELF"
 SECTION_NAME = ".dep-v0"
@@ -63,10 +63,11 @@ class _MarkerScan:
         else:
             chunk = self._stream.read(n)
         if not self.found and chunk:
-            # the marker may straddle two chunks
-            edge = self._tail + chunk[:len(_MARKER) - 1]
-            self.found = _MARKER in edge or _MARKER in chunk
-            self._tail = (self._tail + chunk)[-(len(_MARKER) - 1):]
+            # the marker may straddle two chunks; the carried tail is a few bytes, never a
+            # copy of the chunk
+            keep = len(_MARKER) - 1
+            self.found = _MARKER in chunk or _MARKER in self._tail + chunk[:keep]
+            self._tail = chunk[-keep:] if len(chunk) >= keep else (self._tail + chunk)[-keep:]
         return chunk
 
 
@@ -130,10 +131,18 @@ class CargoAuditableAnalyzer(Analyzer):
         if head != ELF_MAGIC:
             return None
         scan = _MarkerScan(head, stream)
-        with spool(cast(IO[bytes], scan), limit=info.size) as f:
+        if is_spooled(stream):  # shared with other analyzers: search it, then seek back
+            while scan.read(COPY_CHUNK):
+                pass
             if not scan.found:
                 return None
-            compressed = _section_data(f)
+            stream.seek(0)
+            compressed = _section_data(stream)
+        else:
+            with spool(cast(IO[bytes], scan), limit=info.size) as f:
+                if not scan.found:
+                    return None
+                compressed = _section_data(f)
         if compressed is None:
             return None
         return self._packages(parse_dep_info(compressed))
