@@ -76,7 +76,7 @@ def sbom(ref: str, *, cache_dir: Path | str | None = None, settings: Settings | 
     package; ``report.to_dict()`` is ``hullscan sbom --format json``'s document."""
     options = scan_options(cache_dir, use_cache=use_cache, platform=platform,
                            registry=registry, debug=debug, settings=settings)
-    return ScanReport(analyze_image(ref, options, progress).inventory)
+    return ScanReport(analyze_image(ref, options, progress, files=False).inventory)
 
 
 def verify(ref: str, keys: Sequence[Path | str] = (), *, digest: str | None = None,

@@ -3,6 +3,10 @@
 Keyed by the layer's diff-id plus every analyzer's name and version plus the
 options that change results, so a rescan — or another image built on the same
 base layers — reuses the work, and a new analyzer version invalidates it.
+
+Beside it, each image's inventory (OS, packages, warnings), keyed by the ordered keys
+of its layers and hullscan's version: a rescan that needs only the inventory (``sbom``,
+``scan --scanners vuln``) neither decodes the layers' analyses nor merges their files.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from hullscan.analyzer import Analyzer
@@ -22,10 +27,14 @@ from hullscan.atomicfile import write_error
 from hullscan.cachedir import database_path, default_cache_dir
 from hullscan.errors import HullscanError
 from hullscan.layers import LayerAnalysis
+from hullscan.model import OSInfo, Package
 
 SCHEMA_VERSION = 2
+#: bump when the inventory built from the same analyses changes (``pipeline.build_inventory``)
+INVENTORY_VERSION = 1
 
-__all__ = ["LayerCache", "cache_key", "database_path", "default_cache_dir"]
+__all__ = ["CachedInventory", "LayerCache", "cache_key", "database_path",
+           "default_cache_dir", "inventory_key"]
 
 
 def cache_key(diff_id: str, analyzers: Sequence[Analyzer]) -> str:
@@ -38,6 +47,43 @@ def cache_key(diff_id: str, analyzers: Sequence[Analyzer]) -> str:
                             for a in analyzers),
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def inventory_key(layer_keys: Sequence[str]) -> str:
+    """What an image's inventory depends on: its layers' analyses, in order (their keys),
+    and the code that builds an inventory from them."""
+    from hullscan import __version__
+
+    spec = {"inventory": INVENTORY_VERSION, "hullscan": __version__, "layers": list(layer_keys)}
+    return hashlib.sha256(json.dumps(spec).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedInventory:
+    """The part of an ``Inventory`` its layers decide (the image's own metadata and
+    warnings are read afresh)."""
+
+    os: OSInfo | None
+    packages: tuple[Package, ...]
+    warnings: tuple[str, ...]
+
+    def encode(self) -> bytes:
+        doc = {"os": self.os.to_dict() if self.os else None,
+               "packages": [p.to_dict() for p in self.packages],
+               "warnings": list(self.warnings)}
+        return _compress(doc)
+
+    @classmethod
+    def decode(cls, data: bytes) -> CachedInventory:
+        doc = json.loads(zlib.decompress(data))
+        return cls(OSInfo.from_dict(doc["os"]) if doc["os"] is not None else None,
+                   tuple(Package.from_dict(p) for p in doc["packages"]),
+                   tuple(str(w) for w in doc["warnings"]))
+
+
+def _compress(doc: object) -> bytes:
+    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(
+        "utf-8", "surrogateescape"), 3)
 
 
 def _decode(data: bytes) -> LayerAnalysis:
@@ -66,6 +112,8 @@ class LayerCache:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("CREATE TABLE IF NOT EXISTS layer_analysis ("
                        "key TEXT PRIMARY KEY, diff_id TEXT, created REAL, data BLOB)")
+            db.execute("CREATE TABLE IF NOT EXISTS inventory ("
+                       "key TEXT PRIMARY KEY, created REAL, data BLOB)")
             return db
         except sqlite3.DatabaseError as e:
             raise self._error(e) from None
@@ -93,40 +141,71 @@ class LayerCache:
             return None
 
     def put(self, key: str, analysis: LayerAnalysis) -> None:
-        data = zlib.compress(json.dumps(analysis.to_dict(), separators=(",", ":")).encode(
-            "utf-8", "surrogateescape"), 3)
+        data = _compress(analysis.to_dict())
         try:
             self._db.execute("INSERT OR REPLACE INTO layer_analysis VALUES (?, ?, ?, ?)",
                              (key, analysis.diff_id, time.time(), data))
         except sqlite3.DatabaseError as e:
             raise self._error(e) from None
 
-    def verify(self) -> tuple[int, list[str]]:
-        """Decode every entry and drop those that do not decode; (entries checked, keys
-        dropped). A database SQLite itself finds corrupt is rebuilt empty (a cache holds
-        nothing that cannot be computed again)."""
+    def get_inventory(self, key: str) -> CachedInventory | None:
+        try:
+            row = self._db.execute("SELECT data FROM inventory WHERE key = ?",
+                                   (key,)).fetchone()
+        except sqlite3.DatabaseError as e:
+            raise self._error(e) from None
+        if row is None:
+            return None
+        try:
+            return CachedInventory.decode(row[0])
+        except _DAMAGED:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("DELETE FROM inventory WHERE key = ?", (key,))
+            return None
+
+    def put_inventory(self, key: str, inventory: CachedInventory) -> None:
+        try:
+            self._db.execute("INSERT OR REPLACE INTO inventory VALUES (?, ?, ?)",
+                             (key, time.time(), inventory.encode()))
+        except sqlite3.DatabaseError as e:
+            raise self._error(e) from None
+
+    def verify(self) -> tuple[int, int, list[str]]:
+        """Decode every entry and drop those that do not decode; (layer analyses checked,
+        inventories checked, what was dropped). A database SQLite itself finds corrupt is
+        rebuilt empty (a cache holds nothing that cannot be computed again)."""
         try:
             ok = self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             rows = self._db.execute("SELECT key, data FROM layer_analysis").fetchall() \
                 if ok else []
+            inventories = self._db.execute("SELECT key, data FROM inventory").fetchall() \
+                if ok else []
         except sqlite3.DatabaseError:
-            ok, rows = False, []
+            ok, rows, inventories = False, [], []
         if not ok:
             self._db.close()
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             self._db = self._open()
-            return 0, ["(the whole database: SQLite found it corrupt)"]
-        dropped = []
+            return 0, 0, ["(the whole database: SQLite found it corrupt)"]
+        dropped, bad_inventories = [], []
         for key, data in rows:
             try:
                 _decode(data)
             except _DAMAGED:
                 dropped.append(key)
+        for key, data in inventories:
+            try:
+                CachedInventory.decode(data)
+            except _DAMAGED:
+                bad_inventories.append(key)
         with contextlib.suppress(sqlite3.Error):
             self._db.executemany("DELETE FROM layer_analysis WHERE key = ?",
                                  [(k,) for k in dropped])
-        return len(rows), dropped
+            self._db.executemany("DELETE FROM inventory WHERE key = ?",
+                                 [(k,) for k in bad_inventories])
+        return (len(rows), len(inventories), [f"layer analysis {k}" for k in dropped]
+                + [f"inventory {k}" for k in bad_inventories])
 
     def close(self) -> None:
         self._db.close()

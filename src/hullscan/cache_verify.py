@@ -17,12 +17,14 @@ from hullscan.cache import LayerCache
 @dataclass
 class CacheCheck:
     layers_checked: int = 0
+    inventories_checked: int = 0
     blobs_checked: int = 0
     #: what was dropped: layer-cache keys and blob-cache paths
     dropped: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{self.layers_checked} layer analyses and {self.blobs_checked} blobs checked; "
+        return (f"{self.layers_checked} layer analyses, {self.inventories_checked} inventories "
+                f"and {self.blobs_checked} blobs checked; "
                 + (f"{len(self.dropped)} damaged entries dropped" if self.dropped
                    else "nothing damaged"))
 
@@ -34,10 +36,10 @@ def verify_cache(cache_dir: Path) -> CacheCheck:
     if (cache_dir / "layers.sqlite").exists():
         cache = LayerCache(cache_dir)
         try:
-            out.layers_checked, dropped = cache.verify()
+            out.layers_checked, out.inventories_checked, dropped = cache.verify()
         finally:
             cache.close()
-        out.dropped += [f"layer analysis {k}" for k in dropped]
+        out.dropped += dropped
     registry = cache_dir / "registry"
     if registry.is_dir():
         out.blobs_checked, dropped = BlobCache(registry).verify()

@@ -16,7 +16,7 @@ from packageurl import PackageURL
 
 from hullscan import tempfiles
 from hullscan.analyzer import Analyzer
-from hullscan.cache import LayerCache, cache_key, default_cache_dir
+from hullscan.cache import CachedInventory, LayerCache, cache_key, default_cache_dir, inventory_key
 from hullscan.filesystem import ImageFilesystem, package_identity
 from hullscan.inventory import OS_PACKAGE_TYPES, default_analyzers
 from hullscan.inventory.dpkg_copyright import with_copyright_licenses
@@ -251,42 +251,100 @@ def _owner_of(p: Package, fs: ImageFilesystem, owned: dict[str, str]) -> str:
     return ""
 
 
-@dataclass
 class AnalyzedImage:
     """Everything one pass over an image produced, for the scanners that need more than
-    the inventory (secrets in deleted layers, file checks)."""
+    the inventory (secrets in deleted layers, file checks). An image analyzed with
+    ``files=False`` has its inventory only."""
 
-    image: Image
-    analyses: list[LayerAnalysis]
-    fs: ImageFilesystem
-    inventory: Inventory
+    def __init__(self, image: Image, inventory: Inventory,
+                 analyses: list[LayerAnalysis] | None = None,
+                 fs: ImageFilesystem | None = None) -> None:
+        self.image = image
+        self.inventory = inventory
+        self._analyses = analyses
+        self._fs = fs
+
+    @property
+    def analyses(self) -> list[LayerAnalysis]:
+        if self._analyses is None:
+            raise RuntimeError("analyzed with files=False: the layers' analyses were not kept")
+        return self._analyses
+
+    @property
+    def fs(self) -> ImageFilesystem:
+        if self._fs is None:
+            raise RuntimeError("analyzed with files=False: the filesystem was not merged")
+        return self._fs
 
 
 def analyze_image(ref: str, options: ScanOptions | None = None,
                   progress: ProgressHook | None = None,
                   extra_analyzers: Sequence[Analyzer] = (),
-                  packages: bool = True, walk: bool = True) -> AnalyzedImage:
+                  packages: bool = True, walk: bool = True, files: bool = True
+                  ) -> AnalyzedImage:
     """Open ``ref``, walk every layer once with the inventory analyzers plus the
     scanners' own (``extra_analyzers``), and build the inventory.
 
     ``packages=False`` skips the package analyzers (only the OS is detected), for
     scans whose scanners do not need packages: reading binaries and archives is most
     of a cold scan's time. ``walk=False`` reads no layer at all (the manifest and config
-    are still verified), for scans that judge only where the image came from."""
+    are still verified), for scans that judge only where the image came from.
+    ``files=False``: only the inventory is wanted, so a rescan takes it from the cache
+    whole, without decoding the layers' analyses or merging their files."""
     options = options or ScanOptions()
     image = open_image(ref, options.platform, options.limits, options.cache_dir,
                        options.registry, defer_layers=walk)
+    analyzers = [*(default_analyzers() if packages else [OSReleaseAnalyzer()]),
+                 *extra_analyzers]
+    key = _inventory_key(image, analyzers) if walk and options.use_cache else None
     try:
-        base = default_analyzers() if packages else [OSReleaseAnalyzer()]
-        analyses = analyze_layers(image, [*base, *extra_analyzers], options, progress) \
-            if walk else []
+        if key is not None and not files:
+            cached = _cached_inventory(options.cache_dir, key)
+            if cached is not None:
+                if progress:
+                    for i in range(len(image.layer_sources)):
+                        progress(i, len(image.layer_sources), True)
+                return AnalyzedImage(image, Inventory(
+                    image=image.meta(), os=cached.os, packages=cached.packages,
+                    warnings=tuple(image.warnings) + cached.warnings))
+        analyses = analyze_layers(image, analyzers, options, progress) if walk else []
     finally:
         image.close()
     fs = ImageFilesystem(analyses)
-    return AnalyzedImage(image, analyses, fs, build_inventory(image, analyses, fs))
+    inventory = build_inventory(image, analyses, fs)
+    if key is not None:
+        _store_inventory(options.cache_dir, key, CachedInventory(
+            inventory.os, inventory.packages, inventory.warnings[len(image.warnings):]))
+    return AnalyzedImage(image, inventory, analyses, fs)
+
+
+def _inventory_key(image: Image, analyzers: Sequence[Analyzer]) -> str | None:
+    """The inventory's cache key, from its layers' keys; None when a layer has no
+    diff-id (nothing of such an image is cached)."""
+    keys = [cache_key(src.diff_id, analyzers) if src.diff_id else None
+            for src in image.layer_sources]
+    if not keys or None in keys:
+        return None
+    return inventory_key([k for k in keys if k is not None])
+
+
+def _cached_inventory(cache_dir: Path, key: str) -> CachedInventory | None:
+    cache = LayerCache(cache_dir)
+    try:
+        return cache.get_inventory(key)
+    finally:
+        cache.close()
+
+
+def _store_inventory(cache_dir: Path, key: str, inventory: CachedInventory) -> None:
+    cache = LayerCache(cache_dir)
+    try:
+        cache.put_inventory(key, inventory)
+    finally:
+        cache.close()
 
 
 def inventory(ref: str, options: ScanOptions | None = None,
               progress: ProgressHook | None = None) -> Inventory:
     """Open ``ref`` and inventory it: the library entry point behind ``sbom``."""
-    return analyze_image(ref, options, progress).inventory
+    return analyze_image(ref, options, progress, files=False).inventory

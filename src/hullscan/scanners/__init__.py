@@ -77,6 +77,9 @@ class Scanner(ABC):
     needs_packages: ClassVar[bool] = False
     #: the layers are read at all (False: manifest and config only)
     needs_layers: ClassVar[bool] = True
+    #: the layers' analyses or merged files are read (False: the inventory is enough, and
+    #: a rescan takes it from the cache whole)
+    needs_files: ClassVar[bool] = True
 
     def __init__(self, ctx: ScanContext) -> None:
         """Prepare (open data, validate settings) before the image is read."""

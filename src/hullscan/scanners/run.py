@@ -52,7 +52,8 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
             request.ref, options, progress,
             [a for s in scanners for a in s.analyzers()],
             packages=any(s.needs_packages for s in scanners),
-            walk=any(s.needs_layers for s in scanners))
+            walk=any(s.needs_layers for s in scanners),
+            files=any(s.needs_files for s in scanners))
         findings: list[Finding] = []
         not_affected: list[Finding] = []
         warnings: list[str] = []

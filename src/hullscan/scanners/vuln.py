@@ -10,6 +10,7 @@ from hullscan.scanners import ScanContext, Scanner, ScannerResult
 class VulnScanner(Scanner):
     name = "vuln"
     needs_packages = True
+    needs_files = False
 
     def __init__(self, ctx: ScanContext) -> None:
         from hullscan.vulndb import age_warning, open_db
