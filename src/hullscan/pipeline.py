@@ -48,9 +48,19 @@ class ScanOptions:
 
 
 def _analyze_one(source: LayerSource, analyzers: Sequence[Analyzer], limits: Limits,
-                 tempdir: str, debug: bool) -> LayerAnalysis:
+                 tempdir: str, debug: bool, cache_dir: Path | None, key: str | None
+                 ) -> LayerAnalysis:
+    """One layer in a worker process, which also stores it in the cache: encoding an
+    analysis is CPU work the scan's own process would otherwise do one layer at a time."""
     tempfiles.set_tempdir(tempdir)  # in a worker process, the module state is fresh
-    return analyze_layer(source, analyzers, limits, debug)
+    analysis = analyze_layer(source, analyzers, limits, debug)
+    if cache_dir is not None and key is not None:
+        cache = LayerCache(cache_dir)
+        try:
+            cache.put(key, analysis)
+        finally:
+            cache.close()
+    return analysis
 
 
 def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOptions,
@@ -99,10 +109,11 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
                     # a pulled layer goes to work as soon as its blob is here
                     image.layer_ready(i)
                     futures[i] = pool.submit(_analyze_one, image.layer_sources[i], analyzers,
-                                             options.limits, str(tempdir), options.debug)
+                                             options.limits, str(tempdir), options.debug,
+                                             None if cache is None else options.cache_dir,
+                                             keys[i])
                 for i in todo:
-                    results[i] = futures[i].result()
-                    _store(cache, keys[i], results[i])
+                    results[i] = futures[i].result()  # stored by the worker
                     if progress:
                         progress(i, total, False)
         else:
