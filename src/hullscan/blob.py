@@ -1,4 +1,5 @@
-"""Where a blob's bytes are: a whole file, or a region of an archive file.
+"""Where a blob's bytes are: a whole file, or a region of an archive file — or a file
+still being downloaded, read as it grows.
 
 A ``BlobRef`` is a small picklable value, so a layer can be handed to a worker
 process and opened there.
@@ -8,8 +9,21 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
+
+from hullscan.errors import ImageError
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+#: how long a reader of an arriving blob waits for its next bytes before giving up (the
+#: download itself fails sooner: it must keep a minimum rate)
+ARRIVAL_TIMEOUT = 600.0
+
+
+class BlobWithdrawn(ImageError):
+    """An arriving blob's download stopped before the reader had every byte: it failed,
+    or started again in another file. Its own error, or the finished blob, tells more."""
 
 
 @dataclass(frozen=True)
@@ -18,8 +32,15 @@ class BlobRef:
     offset: int = 0
     #: bytes in the region; None: to the end of the file
     length: int | None = None
+    #: the file a download is writing ``path``'s bytes into, renamed to ``path`` once
+    #: they verify: the reader follows it as it grows (``length`` is then required)
+    arriving: str | None = None
 
     def open(self) -> io.RawIOBase:
+        if self.arriving is not None:
+            if self.length is None:
+                raise ValueError("an arriving blob needs its length")
+            return ArrivingReader(self.arriving, self.path, self.length)
         return RegionReader(self.path, self.offset, self.length)
 
 
@@ -28,7 +49,7 @@ class RegionReader(io.RawIOBase):
 
     def __init__(self, path: str, offset: int, length: int | None) -> None:
         # O_NOFOLLOW: a blob is never reached through a symlink planted in a layout
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, _OPEN_FLAGS)
         self._f = os.fdopen(fd, "rb", buffering=0)
         self._f.seek(offset)
         self._left = length if length is not None else max(os.fstat(fd).st_size - offset, 0)
@@ -47,3 +68,40 @@ class RegionReader(io.RawIOBase):
     def close(self) -> None:
         self._f.close()
         super().close()
+
+
+class ArrivingReader(RegionReader):
+    """The first ``length`` bytes of a blob a download is still writing: a read that
+    finds no new bytes waits for them. The download's file is opened, or the finished
+    blob when it was already renamed into place (the open file survives the rename). The
+    bytes are trusted only as far as the download's digest check says: the caller waits
+    for it before using what was read."""
+
+    def __init__(self, partial: str, final: str, length: int) -> None:
+        self._what = final
+        try:
+            super().__init__(partial, 0, length)
+        except FileNotFoundError:  # already complete and renamed, or given up
+            try:
+                super().__init__(final, 0, length)
+            except FileNotFoundError:
+                raise BlobWithdrawn(f"{final}: its download stopped before the end") from None
+
+    def readinto(self, b: Any) -> int:
+        n = super().readinto(b)
+        waited, pause = 0.0, 0.001
+        while n == 0 and self._left > 0:
+            if os.fstat(self._f.fileno()).st_nlink == 0:
+                # unlinked: the download failed or began again; re-read for bytes written
+                # just before (a failure after the last byte is the digest check's to tell)
+                n = super().readinto(b)
+                if n == 0:
+                    raise BlobWithdrawn(f"{self._what}: its download stopped before the end")
+                break
+            if waited > ARRIVAL_TIMEOUT:
+                raise BlobWithdrawn(f"{self._what}: no new bytes for {ARRIVAL_TIMEOUT:g} s")
+            time.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 0.05)
+            n = super().readinto(b)
+        return n

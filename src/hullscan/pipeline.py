@@ -16,6 +16,7 @@ from packageurl import PackageURL
 
 from hullscan import tempfiles
 from hullscan.analyzer import Analyzer
+from hullscan.blob import BlobWithdrawn
 from hullscan.cache import CachedInventory, LayerCache, cache_key, default_cache_dir, inventory_key
 from hullscan.filesystem import ImageFilesystem, package_identity
 from hullscan.inventory import OS_PACKAGE_TYPES, default_analyzers
@@ -31,6 +32,7 @@ from hullscan.streams import Limits
 
 if TYPE_CHECKING:
     import multiprocessing.context
+    from concurrent.futures import Future
 
 #: called as (layer index, layer count, served from the cache)
 ProgressHook = Callable[[int, int, bool], None]
@@ -101,19 +103,24 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
                                      initializer=_die_with_parent) as pool:
                 if image.pending is not None:
                     # fork the workers now, while this process runs no other thread; then
-                    # start the downloads, and each layer as soon as its blob is here
+                    # start the downloads, and each layer as soon as its download begins
                     pool.submit(int).result()
                     image.fetch_layers()
                 futures = {}
+                sources = {}
                 for i in _largest_first(image, todo):
-                    # a pulled layer goes to work as soon as its blob is here
-                    image.layer_ready(i)
-                    futures[i] = pool.submit(_analyze_one, image.layer_sources[i], analyzers,
-                                             options.limits, str(tempdir), options.debug,
-                                             None if cache is None else options.cache_dir,
-                                             keys[i])
+                    # a pulled layer is read as its blob arrives; the worker stores only an
+                    # analysis whose bytes are known good, and this process the others
+                    sources[i] = image.layer_arriving(i)
+                    arriving = sources[i] is not image.layer_sources[i]
+                    futures[i] = pool.submit(
+                        _analyze_one, sources[i], analyzers, options.limits, str(tempdir),
+                        options.debug, None if cache is None or arriving else options.cache_dir,
+                        keys[i])
                 for i in todo:
-                    results[i] = futures[i].result()  # stored by the worker
+                    results[i] = _arrived(image, i, futures[i], analyzers, options)
+                    if sources[i] is not image.layer_sources[i]:
+                        _store(cache, keys[i], results[i])
                     if progress:
                         progress(i, total, False)
         else:
@@ -128,6 +135,23 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
         if cache is not None:
             cache.close()
     return [r for r in results if r is not None]
+
+
+def _arrived(image: Image, i: int, future: Future[LayerAnalysis],
+             analyzers: Sequence[Analyzer], options: ScanOptions) -> LayerAnalysis:
+    """Layer ``i``'s analysis, counted only once its blob checked out: a download's own
+    error comes before anything its partial bytes made the analysis say, and a blob that
+    arrived whole in a second attempt is read again, here."""
+    try:
+        analysis = future.result()
+    except BlobWithdrawn:
+        image.layer_ready(i)  # raises the download's error, if it failed for good
+        return analyze_layer(image.layer_sources[i], analyzers, options.limits, options.debug)
+    except BaseException:
+        image.layer_ready(i)
+        raise
+    image.layer_ready(i)
+    return analysis
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:

@@ -62,6 +62,10 @@ class PendingLayers(Protocol):
     def wait(self, index: int) -> None:
         """Return once layer ``index``'s blob is local and verified; raise if it failed."""
 
+    def streaming(self, index: int, source: LayerSource) -> LayerSource:
+        """Layer ``index``'s ``source`` reading its blob while it still downloads, once
+        the download has begun; what it reads counts only after ``wait(index)``."""
+
     def close(self) -> None:
         """Stop what has not started, wait for what has; release the connection."""
 
@@ -94,6 +98,13 @@ class Image:
         """Wait until layer ``index`` can be read."""
         if self.pending is not None:
             self.pending.wait(index)
+
+    def layer_arriving(self, index: int) -> LayerSource:
+        """Layer ``index``'s source, reading a pulled blob as it downloads (returns once
+        the download has begun): an analysis of it stands only once ``layer_ready(index)``
+        has returned, which checks the blob's digest."""
+        source = self.layer_sources[index]
+        return source if self.pending is None else self.pending.streaming(index, source)
 
     def close(self) -> None:
         if self.pending is not None:

@@ -18,8 +18,9 @@ import dataclasses
 import hashlib
 import os
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
@@ -30,7 +31,7 @@ import httpx
 from hullscan.atomicfile import write_error
 from hullscan.blob import BlobRef
 from hullscan.errors import ImageError, RegistryError, shown
-from hullscan.layers import TarLayerSource
+from hullscan.layers import LayerSource, TarLayerSource
 from hullscan.references import Reference, mirrors_for, parse_reference
 from hullscan.sources.interface import (
     INDEX_TYPES,
@@ -69,8 +70,11 @@ class BlobCache:
         return self.store.exists(blob_name(digest))
 
     def put(self, digest: str, chunks: Iterator[bytes], limit: int, exact: int | None,
-            what: str) -> None:
-        """Write through a ``.partial`` file; renamed into place only if it verifies."""
+            what: str, on_start: Callable[[str], None] | None = None) -> None:
+        """Write through a ``.partial`` file; renamed into place only if it verifies.
+        ``on_start`` is given the ``.partial`` file's path once it exists (before the
+        first byte): a reader may follow it (``blob.ArrivingReader``); it is unlinked if
+        the download fails."""
         algo, hexpart = parse_digest(digest)
         target = self.path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +83,8 @@ class BlobCache:
                                        dir=target.parent)
         try:
             _hold(fd)  # while the download lives: ``cache verify`` leaves it alone
+            if on_start is not None:
+                on_start(partial)
             count = 0
             with os.fdopen(fd, "wb") as f:
                 for chunk in chunks:
@@ -178,7 +184,9 @@ class RegistryStore(Store):
         if isinstance(digest, str) and isinstance(size, int) and not isinstance(size, bool):
             self.sizes[digest] = size
 
-    def ensure(self, digest: str) -> None:
+    def ensure(self, digest: str, on_start: Callable[[str], None] | None = None) -> None:
+        """Have the blob in the cache, downloading it if missing (``on_start``: see
+        ``BlobCache.put``; called again for each new attempt)."""
         parse_digest(digest)
         if self.cache.has(digest):
             return
@@ -206,7 +214,7 @@ class RegistryStore(Store):
                 with self.client.get(path, accept) as resp:
                     chunks = _timed(resp.iter_bytes(), deadline, what, timeout,
                                     None if is_manifest else MIN_BLOB_RATE)
-                    self.cache.put(digest, chunks, limit, size, what)
+                    self.cache.put(digest, chunks, limit, size, what, on_start)
                 break
             except RegistryError as e:
                 # the connection broke mid-body: start the blob again (nothing was kept)
@@ -384,6 +392,10 @@ class _Downloads:
         self.fresh = frozenset(d for d in digests if not store.cache.has(d))
         self._pool: ThreadPoolExecutor | None = None
         self._futures: dict[str, Future[None]] = {}
+        #: the file each download writes now (its latest attempt), and a condition
+        #: notified when one starts or a download ends
+        self._partials: dict[str, str] = {}
+        self._changed = threading.Condition()
 
     def start(self) -> None:
         if self._pool is not None:
@@ -392,13 +404,45 @@ class _Downloads:
                          key=lambda d: -self._store.sizes.get(d, 0))  # stable: ties in order
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(DOWNLOAD_WORKERS, len(missing))),
                                         thread_name_prefix="hullscan-pull")
-        self._futures = {d: self._pool.submit(self._store.ensure, d) for d in missing}
+        self._futures = {d: self._pool.submit(self._download, d) for d in missing}
+
+    def _download(self, digest: str) -> None:
+        def started(partial: str) -> None:
+            with self._changed:
+                self._partials[digest] = partial
+                self._changed.notify_all()
+
+        try:
+            self._store.ensure(digest, started)
+        finally:
+            with self._changed:
+                self._changed.notify_all()
 
     def wait(self, index: int) -> None:
         self.start()
         future = self._futures.get(self._digests[index])
         if future is not None:
             future.result()
+
+    def streaming(self, index: int, source: LayerSource) -> LayerSource:
+        """``source`` reading its blob as the download writes it: returns once the
+        download has begun (or ended: then ``source`` as it is, or its error)."""
+        self.start()
+        digest = self._digests[index]
+        future = self._futures.get(digest)
+        if future is None or not isinstance(source, TarLayerSource):
+            self.wait(index)
+            return source
+        with self._changed:
+            while digest not in self._partials and not future.done():
+                self._changed.wait()
+            partial = self._partials.get(digest)
+        if future.done():
+            future.result()  # its error, if it failed
+            return source
+        assert partial is not None
+        return dataclasses.replace(source, blob=dataclasses.replace(source.blob,
+                                                                    arriving=partial))
 
     def close(self) -> None:
         for future in self._futures.values():

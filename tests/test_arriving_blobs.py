@@ -1,0 +1,215 @@
+"""A pulled layer is read while its blob downloads: the reader follows the download's file
+as it grows, stops when the download gives up, and the analysis counts only once the
+blob's digest checked out (a tampered blob is refused and nothing of it is cached; a
+download that breaks and starts again gives the same inventory)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hullscan.blob import BlobRef, BlobWithdrawn
+from hullscan.errors import ImageError
+from hullscan.inventory import default_analyzers
+from hullscan.pipeline import ScanOptions, analyze_layers, build_inventory
+from hullscan.sources import registry
+from hullscan.sources.registry import open_registry
+from hullscan.streams import Limits
+
+from imagebuilder import BuiltImage, build, debian_base, python_dist, sha256
+
+DATA = os.urandom(300_000)
+
+
+def _write_slowly(partial: Path, data: bytes, then: str, final: Path | None = None) -> None:
+    """Append ``data`` in pieces, then ``rename`` it to ``final`` or ``unlink`` it."""
+    with open(partial, "ab") as f:
+        for at in range(0, len(data), 50_000):
+            f.write(data[at:at + 50_000])
+            f.flush()
+            time.sleep(0.01)
+    if then == "rename":
+        assert final is not None
+        os.replace(partial, final)
+    else:
+        os.unlink(partial)
+
+
+def _read(ref: BlobRef) -> bytes:
+    out = bytearray()
+    with ref.open() as f:
+        while chunk := f.read(64 * 1024):
+            out += chunk
+    return bytes(out)
+
+
+def test_a_reader_follows_the_download_to_its_end(tmp_path: Path) -> None:
+    partial, final = tmp_path / "blob.partial", tmp_path / "blob"
+    partial.write_bytes(b"")
+    writer = threading.Thread(target=_write_slowly, args=(partial, DATA, "rename", final))
+    writer.start()
+    try:
+        got = _read(BlobRef(str(final), 0, len(DATA), arriving=str(partial)))
+    finally:
+        writer.join()
+    assert got == DATA
+
+
+def test_a_reader_opened_after_the_download_reads_the_blob(tmp_path: Path) -> None:
+    final = tmp_path / "blob"
+    final.write_bytes(DATA)
+    assert _read(BlobRef(str(final), 0, len(DATA), arriving=str(tmp_path / "gone"))) == DATA
+
+
+def test_a_reader_stops_when_the_download_gives_up(tmp_path: Path) -> None:
+    partial = tmp_path / "blob.partial"
+    partial.write_bytes(b"")
+    writer = threading.Thread(target=_write_slowly, args=(partial, DATA[:120_000], "unlink"))
+    writer.start()
+    try:
+        with pytest.raises(BlobWithdrawn, match="download stopped"):
+            _read(BlobRef(str(tmp_path / "blob"), 0, len(DATA), arriving=str(partial)))
+    finally:
+        writer.join()
+
+
+def test_a_download_given_up_before_the_reader_opened_it(tmp_path: Path) -> None:
+    with pytest.raises(BlobWithdrawn, match="download stopped"):
+        BlobRef(str(tmp_path / "blob"), 0, 10, arriving=str(tmp_path / "blob.partial")).open()
+
+
+def test_an_arriving_blob_needs_its_length(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="length"):
+        BlobRef(str(tmp_path / "blob"), arriving=str(tmp_path / "p")).open()
+
+
+# -- through a pull, with two worker processes ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def image() -> BuiltImage:
+    return build([debian_base(), [python_dist("requests", "2.31.0")],
+                  [python_dist("idna", "3.6")]], compression="gzip")
+
+
+@pytest.fixture(scope="module")
+def plain() -> BuiltImage:
+    """Uncompressed: blobs of tens of kilobytes, which a download can break halfway in."""
+    return build([debian_base(), [python_dist("requests", "2.31.0")],
+                  [python_dist("idna", "3.6")]], compression="none")
+
+
+def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset(),
+             break_once: frozenset[str] = frozenset()) -> httpx.MockTransport:
+    """The image's registry; blob bodies come in pieces with pauses (so that the
+    analysis runs ahead of the download); ``tamper``: one byte changed; ``break_once``:
+    the first download stops halfway with a broken connection."""
+    blobs = {sha256(b): b for b in [*image.blobs, image.config]}
+    broken: set[str] = set()
+
+    def pieces(data: bytes, fail_at: int | None) -> Iterator[bytes]:
+        for at in range(0, len(data), 4096):
+            if fail_at is not None and at >= fail_at:
+                raise httpx.ReadError("connection reset")
+            yield data[at:at + 4096]
+            # a download that will break is slow: its reader has time to open it
+            time.sleep(0.002 if fail_at is None else 0.05)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/":
+            return httpx.Response(200)
+        if "/manifests/" in request.url.path:
+            return httpx.Response(200, content=image.manifest, headers={
+                "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        digest = request.url.path.rsplit("/", 1)[1]
+        data = blobs[digest]
+        if digest in tamper:
+            data = data[:100] + bytes([data[100] ^ 1]) + data[101:]
+        fail_at = None
+        if digest in break_once and digest not in broken:
+            broken.add(digest)
+            fail_at = len(data) // 2
+        return httpx.Response(200, content=pieces(data, fail_at),
+                              headers={"Content-Length": str(len(data))})
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.fixture
+def streamed(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each layer handed to a worker: whether it was read while downloading."""
+    seen: list[bool] = []
+    real = registry._Downloads.streaming
+
+    def recording(self: registry._Downloads, index: int, source: object) -> object:
+        out = real(self, index, source)  # type: ignore[arg-type]
+        seen.append(getattr(getattr(out, "blob", None), "arriving", None) is not None)
+        return out
+
+    monkeypatch.setattr(registry._Downloads, "streaming", recording)
+    return seen
+
+
+def _pull(image: BuiltImage, cache: Path, transport: httpx.MockTransport
+          ) -> set[tuple[str, str]]:
+    img = open_registry("registry:example.test/a/b:1", None, Limits(), cache / "registry",
+                        transport=transport, defer_layers=True)
+    try:
+        analyses = analyze_layers(img, default_analyzers(),
+                                  ScanOptions(cache_dir=cache, workers=2))
+    finally:
+        img.close()
+    return {(p.name, p.version) for p in build_inventory(img, analyses).packages}
+
+
+def test_layers_are_read_while_they_download(tmp_path: Path, image: BuiltImage,
+                                             streamed: list[bool]) -> None:
+    found = _pull(image, tmp_path / "a", _serving(image))
+    assert {("requests", "2.31.0"), ("idna", "3.6")} <= found
+    assert len(streamed) == 3 and any(streamed)
+    # the same as a scan of blobs already here
+    assert _pull(image, tmp_path / "a", _serving(image)) == found
+
+
+def test_a_tampered_blob_read_while_arriving_is_refused_and_nothing_kept(
+        tmp_path: Path, image: BuiltImage, streamed: list[bool]) -> None:
+    bad = sha256(image.blobs[1])
+    with pytest.raises(ImageError, match="digest mismatch"):
+        _pull(image, tmp_path, _serving(image, tamper=frozenset({bad})))
+    blobs = tmp_path / "registry" / "blobs" / "sha256"
+    assert not (blobs / bad[7:]).exists()
+    assert not list(blobs.glob("*.partial"))
+    db = sqlite3.connect(tmp_path / "layers.sqlite")
+    try:
+        diff_ids = {row[0] for row in db.execute("SELECT diff_id FROM layer_analysis")}
+    finally:
+        db.close()
+    assert sha256(image.layers[1]) not in diff_ids  # the refused layer's analysis was not kept
+    assert {("requests", "2.31.0"), ("idna", "3.6")} <= _pull(image, tmp_path, _serving(image))
+
+
+def test_a_download_that_breaks_and_starts_again_gives_the_same_inventory(
+        tmp_path: Path, plain: BuiltImage, streamed: list[bool],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    image = plain
+    from hullscan import pipeline
+
+    whole = _pull(image, tmp_path / "whole", _serving(image))
+    again: list[str] = []  # layers this process read again (workers count in their own)
+    real = pipeline.analyze_layer
+
+    def counting(source: object, *args: object) -> object:
+        again.append(str(getattr(source, "label", "")))
+        return real(source, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "analyze_layer", counting)
+    breaks = frozenset(sha256(b) for b in image.blobs)
+    assert _pull(image, tmp_path / "broken", _serving(image, break_once=breaks)) == whole
+    assert again  # a worker lost its download halfway, and the blob was read again whole
+    assert not list((tmp_path / "broken" / "registry").rglob("*.partial"))
