@@ -50,6 +50,28 @@ KEV_SNAPSHOT = SHARED / "kev" / "known_exploited_vulnerabilities.json"
 
 
 @pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The demo image (OS and language packages, real advisories) as a docker archive, and
+    a database of its bundled advisories."""
+    sys.path.insert(0, str(REPO / "examples"))
+    import build_demo
+
+    from hullscan.cli import main
+
+    root = tmp_path_factory.mktemp("demo")
+    image = root / "demo.tar"
+    argv, sys.argv = sys.argv, ["build_demo.py", str(image)]
+    try:
+        build_demo.main()
+    finally:
+        sys.argv = argv
+    db = root / "osv.sqlite"
+    assert main(["db", "import", str(REPO / "examples" / "demo" / "advisories.zip"),
+                 "--db", str(db)]) == 0
+    return image, db
+
+
+@pytest.fixture(scope="session")
 def full_vulndb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """All of ../shared/vulndata imported once per test session."""
     if not VULNDATA.is_dir():

@@ -4,6 +4,7 @@ and skopeo to push images into it. Tests using it skip without them
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -11,12 +12,16 @@ import socket
 import ssl
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from imagebuilder import BuiltImage
 
 REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 SKOPEO = shutil.which("skopeo")
@@ -157,3 +162,23 @@ def push(layout: Path, tag: str, dest: str, creds: str | None = None) -> None:
            f"oci:{layout}:{tag}", f"docker://{dest}"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def mock_registry(image: BuiltImage,
+                  blob: Callable[[str, bytes], httpx.Response] | None = None
+                  ) -> httpx.MockTransport:
+    """A registry in process serving ``image`` (one manifest, any tag) to an httpx client;
+    ``blob(digest, data)`` answers each blob request (default: the bytes as they are)."""
+    blobs = {"sha256:" + hashlib.sha256(b).hexdigest(): b for b in [*image.blobs, image.config]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/":
+            return httpx.Response(200)
+        if "/manifests/" in request.url.path:
+            return httpx.Response(200, content=image.manifest, headers={
+                "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        digest = request.url.path.rsplit("/", 1)[1]
+        data = blobs[digest]
+        return blob(digest, data) if blob is not None else httpx.Response(200, content=data)
+
+    return httpx.MockTransport(handler)

@@ -17,25 +17,6 @@ from hullscan.cli import main
 from hullscan.model import FindingKind, Severity
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "examples"))
-
-import build_demo  # noqa: E402  (the demo image: OS and language packages, real advisories)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The demo image and a database of its bundled advisories."""
-    root = tmp_path_factory.mktemp("demo")
-    image = root / "demo.tar"
-    argv, sys.argv = sys.argv, ["build_demo.py", str(image)]
-    try:
-        build_demo.main()
-    finally:
-        sys.argv = argv
-    db = root / "osv.sqlite"
-    assert main(["db", "import", str(REPO / "examples" / "demo" / "advisories.zip"),
-                 "--db", str(db)]) == 0
-    return image, db
 
 
 def _findings(doc: dict[str, Any]) -> list[tuple[str, str, str, str | None]]:

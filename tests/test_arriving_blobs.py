@@ -24,6 +24,7 @@ from hullscan.sources.registry import open_registry
 from hullscan.streams import Limits
 
 from imagebuilder import BuiltImage, build, debian_base, python_dist, sha256
+from localregistry import mock_registry
 
 DATA = os.urandom(300_000)
 
@@ -110,7 +111,6 @@ def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset(),
     """The image's registry; blob bodies come in pieces with pauses (so that the
     analysis runs ahead of the download); ``tamper``: one byte changed; ``break_once``:
     the first download stops halfway with a broken connection."""
-    blobs = {sha256(b): b for b in [*image.blobs, image.config]}
     broken: set[str] = set()
 
     def pieces(data: bytes, fail_at: int | None) -> Iterator[bytes]:
@@ -121,14 +121,7 @@ def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset(),
             # a download that will break is slow: its reader has time to open it
             time.sleep(0.002 if fail_at is None else 0.05)
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/v2/":
-            return httpx.Response(200)
-        if "/manifests/" in request.url.path:
-            return httpx.Response(200, content=image.manifest, headers={
-                "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
-        digest = request.url.path.rsplit("/", 1)[1]
-        data = blobs[digest]
+    def blob(digest: str, data: bytes) -> httpx.Response:
         if digest in tamper:
             data = data[:100] + bytes([data[100] ^ 1]) + data[101:]
         fail_at = None
@@ -138,7 +131,7 @@ def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset(),
         return httpx.Response(200, content=pieces(data, fail_at),
                               headers={"Content-Length": str(len(data))})
 
-    return httpx.MockTransport(handler)
+    return mock_registry(image, blob)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ A changed analyzer, a damaged entry or a scanner that reads files all go the lon
 from __future__ import annotations
 
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,26 +17,10 @@ from hullscan.inventory.dpkg import DpkgAnalyzer
 from hullscan.model import License, Location, OSInfo, Package
 from hullscan.pipeline import ScanOptions, analyze_image
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "examples"))
 
-import build_demo  # noqa: E402  (the demo image: OS and language packages, real advisories)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    """The demo image's reference and a database of its bundled advisories."""
-    root = tmp_path_factory.mktemp("demo")
-    image = root / "demo.tar"
-    argv, sys.argv = sys.argv, ["build_demo.py", str(image)]
-    try:
-        build_demo.main()
-    finally:
-        sys.argv = argv
-    db = root / "osv.sqlite"
-    assert main(["db", "import", str(REPO / "examples" / "demo" / "advisories.zip"),
-                 "--db", str(db)]) == 0
-    return f"docker-archive:{image}", db
+@pytest.fixture
+def ref(demo: tuple[Path, Path]) -> str:
+    return f"docker-archive:{demo[0]}"
 
 
 @pytest.fixture
@@ -58,9 +41,8 @@ def sbom(ref: str, cache: Path) -> dict[str, Any]:
     return hullscan.sbom(ref, cache_dir=cache).to_dict()
 
 
-def test_an_sbom_rescan_takes_the_inventory_whole(demo: tuple[str, Path], tmp_path: Path,
+def test_an_sbom_rescan_takes_the_inventory_whole(ref: str, tmp_path: Path,
                                                   decodes: list[str]) -> None:
-    ref, _ = demo
     cold = sbom(ref, tmp_path)
     assert decodes and len(cold["packages"]) > 5
     decodes.clear()
@@ -71,8 +53,8 @@ def test_an_sbom_rescan_takes_the_inventory_whole(demo: tuple[str, Path], tmp_pa
 
 
 def test_a_vuln_scan_rescan_takes_it_too_and_finds_the_same(
-        demo: tuple[str, Path], tmp_path: Path, decodes: list[str]) -> None:
-    ref, db = demo
+        ref: str, demo: tuple[Path, Path], tmp_path: Path, decodes: list[str]) -> None:
+    db = demo[1]
     first = hullscan.scan(ref, scanners=["vuln"], db=db, cache_dir=tmp_path).to_dict()
     assert first["findings"]
     decodes.clear()
@@ -86,10 +68,9 @@ def test_a_vuln_scan_rescan_takes_it_too_and_finds_the_same(
         first["findings"]
 
 
-def test_a_new_analyzer_version_is_a_miss(demo: tuple[str, Path], tmp_path: Path,
+def test_a_new_analyzer_version_is_a_miss(ref: str, tmp_path: Path,
                                           decodes: list[str],
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    ref, _ = demo
     cold = sbom(ref, tmp_path)
     monkeypatch.setattr(DpkgAnalyzer, "version", DpkgAnalyzer.version + 1)
     decodes.clear()
@@ -98,9 +79,8 @@ def test_a_new_analyzer_version_is_a_miss(demo: tuple[str, Path], tmp_path: Path
 
 
 def test_a_damaged_inventory_is_a_miss_and_cache_verify_drops_it(
-        demo: tuple[str, Path], tmp_path: Path, decodes: list[str],
+        ref: str, tmp_path: Path, decodes: list[str],
         capsys: pytest.CaptureFixture[str]) -> None:
-    ref, _ = demo
     cold = sbom(ref, tmp_path)
     db = sqlite3.connect(tmp_path / "layers.sqlite")
     with db:
@@ -121,9 +101,8 @@ def test_a_damaged_inventory_is_a_miss_and_cache_verify_drops_it(
     assert sbom(ref, tmp_path) == cold
 
 
-def test_an_inventory_only_analysis_keeps_no_files(demo: tuple[str, Path],
+def test_an_inventory_only_analysis_keeps_no_files(ref: str,
                                                    tmp_path: Path) -> None:
-    ref, _ = demo
     full = analyze_image(ref, ScanOptions(cache_dir=tmp_path))
     assert full.analyses and full.fs.final
     analyzed = analyze_image(ref, ScanOptions(cache_dir=tmp_path), files=False)

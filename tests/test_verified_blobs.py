@@ -20,6 +20,7 @@ from hullscan.sources.registry import open_registry
 from hullscan.streams import Limits, open_layer_stream
 
 from imagebuilder import BuiltImage, build, debian_base, python_dist, sha256
+from localregistry import mock_registry
 
 
 @pytest.fixture
@@ -109,21 +110,12 @@ def test_verified_needs_a_digest(plain: BuiltImage) -> None:
 # -- through a pull ------------------------------------------------------------------------
 
 def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset()) -> httpx.MockTransport:
-    blobs = {sha256(b): b for b in [*image.blobs, image.config]}
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/v2/":
-            return httpx.Response(200)
-        if "/manifests/" in request.url.path:
-            return httpx.Response(200, content=image.manifest, headers={
-                "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
-        digest = request.url.path.rsplit("/", 1)[1]
-        data = blobs[digest]
+    def blob(digest: str, data: bytes) -> httpx.Response:
         if digest in tamper:  # same size, one byte changed: only the hash can tell
             data = data[:100] + bytes([data[100] ^ 1]) + data[101:]
         return httpx.Response(200, content=data)
 
-    return httpx.MockTransport(handler)
+    return mock_registry(image, blob)
 
 
 def _pull_and_inventory(image: BuiltImage, cache: Path,

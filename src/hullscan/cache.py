@@ -18,9 +18,10 @@ import json
 import sqlite3
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from hullscan.analyzer import Analyzer
 from hullscan.atomicfile import write_error
@@ -30,6 +31,7 @@ from hullscan.layers import LayerAnalysis
 from hullscan.model import OSInfo, Package
 
 SCHEMA_VERSION = 2
+_T = TypeVar("_T")
 #: bump when the inventory built from the same analyses changes (``pipeline.build_inventory``)
 INVENTORY_VERSION = 1
 
@@ -126,47 +128,39 @@ class LayerCache:
         return HullscanError(f"layer cache {self.path}: {e} (hullscan cache verify repairs it)")
 
     def get(self, key: str) -> LayerAnalysis | None:
-        try:
-            row = self._db.execute("SELECT data FROM layer_analysis WHERE key = ?",
-                                   (key,)).fetchone()
-        except sqlite3.DatabaseError as e:
-            raise self._error(e) from None
-        if row is None:
-            return None
-        try:
-            return _decode(row[0])
-        except _DAMAGED:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("DELETE FROM layer_analysis WHERE key = ?", (key,))
-            return None
+        return self._get("layer_analysis", key, _decode)
 
     def put(self, key: str, analysis: LayerAnalysis) -> None:
-        data = _compress(analysis.to_dict())
-        try:
-            self._db.execute("INSERT OR REPLACE INTO layer_analysis VALUES (?, ?, ?, ?)",
-                             (key, analysis.diff_id, time.time(), data))
-        except sqlite3.DatabaseError as e:
-            raise self._error(e) from None
+        self._put("INSERT OR REPLACE INTO layer_analysis VALUES (?, ?, ?, ?)",
+                  (key, analysis.diff_id, time.time(), _compress(analysis.to_dict())))
 
     def get_inventory(self, key: str) -> CachedInventory | None:
+        return self._get("inventory", key, CachedInventory.decode)
+
+    def put_inventory(self, key: str, inventory: CachedInventory) -> None:
+        self._put("INSERT OR REPLACE INTO inventory VALUES (?, ?, ?)",
+                  (key, time.time(), inventory.encode()))
+
+    def _get(self, table: str, key: str, decode: Callable[[bytes], _T]) -> _T | None:
+        """The entry of ``table`` (one of this module's two, never a caller's text) at ``key``,
+        decoded; a damaged one is dropped and counts as a miss."""
         try:
-            row = self._db.execute("SELECT data FROM inventory WHERE key = ?",
+            row = self._db.execute(f"SELECT data FROM {table} WHERE key = ?",
                                    (key,)).fetchone()
         except sqlite3.DatabaseError as e:
             raise self._error(e) from None
         if row is None:
             return None
         try:
-            return CachedInventory.decode(row[0])
+            return decode(row[0])
         except _DAMAGED:
             with contextlib.suppress(sqlite3.Error):
-                self._db.execute("DELETE FROM inventory WHERE key = ?", (key,))
+                self._db.execute(f"DELETE FROM {table} WHERE key = ?", (key,))
             return None
 
-    def put_inventory(self, key: str, inventory: CachedInventory) -> None:
+    def _put(self, sql: str, row: tuple[object, ...]) -> None:
         try:
-            self._db.execute("INSERT OR REPLACE INTO inventory VALUES (?, ?, ?)",
-                             (key, time.time(), inventory.encode()))
+            self._db.execute(sql, row)
         except sqlite3.DatabaseError as e:
             raise self._error(e) from None
 
