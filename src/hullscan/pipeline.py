@@ -147,7 +147,7 @@ def _arrived(image: Image, i: int, future: Future[LayerAnalysis],
     except BlobWithdrawn:
         image.layer_ready(i)  # raises the download's error, if it failed for good
         return analyze_layer(image.layer_sources[i], analyzers, options.limits, options.debug)
-    except BaseException:
+    except Exception:  # not an interrupt: that must not wait for the download
         image.layer_ready(i)
         raise
     image.layer_ready(i)
