@@ -182,3 +182,22 @@ def mock_registry(image: BuiltImage,
         return blob(digest, data) if blob is not None else httpx.Response(200, content=data)
 
     return httpx.MockTransport(handler)
+
+
+def pull_packages(transport: httpx.MockTransport, cache: Path, workers: int
+                  ) -> set[tuple[str, str]]:
+    """Pull ``registry:example.test/a/b:1`` through ``transport`` into ``cache`` as a scan
+    does (layers analyzed by ``workers`` processes as they arrive); (name, version) found."""
+    from hullscan.inventory import default_analyzers
+    from hullscan.pipeline import ScanOptions, analyze_layers, build_inventory
+    from hullscan.sources.registry import open_registry
+    from hullscan.streams import Limits
+
+    img = open_registry("registry:example.test/a/b:1", None, Limits(), cache / "registry",
+                        transport=transport, defer_layers=True)
+    try:
+        analyses = analyze_layers(img, default_analyzers(),
+                                  ScanOptions(cache_dir=cache, workers=workers))
+    finally:
+        img.close()
+    return {(p.name, p.version) for p in build_inventory(img, analyses).packages}

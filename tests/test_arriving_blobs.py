@@ -17,14 +17,10 @@ import pytest
 
 from hullscan.blob import BlobRef, BlobWithdrawn
 from hullscan.errors import ImageError
-from hullscan.inventory import default_analyzers
-from hullscan.pipeline import ScanOptions, analyze_layers, build_inventory
 from hullscan.sources import registry
-from hullscan.sources.registry import open_registry
-from hullscan.streams import Limits
 
 from imagebuilder import BuiltImage, build, debian_base, python_dist, sha256
-from localregistry import mock_registry
+from localregistry import mock_registry, pull_packages
 
 DATA = os.urandom(300_000)
 
@@ -149,32 +145,24 @@ def streamed(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return seen
 
 
-def _pull(image: BuiltImage, cache: Path, transport: httpx.MockTransport
-          ) -> set[tuple[str, str]]:
-    img = open_registry("registry:example.test/a/b:1", None, Limits(), cache / "registry",
-                        transport=transport, defer_layers=True)
-    try:
-        analyses = analyze_layers(img, default_analyzers(),
-                                  ScanOptions(cache_dir=cache, workers=2))
-    finally:
-        img.close()
-    return {(p.name, p.version) for p in build_inventory(img, analyses).packages}
+def _pull(cache: Path, transport: httpx.MockTransport) -> set[tuple[str, str]]:
+    return pull_packages(transport, cache, workers=2)
 
 
 def test_layers_are_read_while_they_download(tmp_path: Path, image: BuiltImage,
                                              streamed: list[bool]) -> None:
-    found = _pull(image, tmp_path / "a", _serving(image))
+    found = _pull(tmp_path / "a", _serving(image))
     assert {("requests", "2.31.0"), ("idna", "3.6")} <= found
     assert len(streamed) == 3 and any(streamed)
     # the same as a scan of blobs already here
-    assert _pull(image, tmp_path / "a", _serving(image)) == found
+    assert _pull(tmp_path / "a", _serving(image)) == found
 
 
 def test_a_tampered_blob_read_while_arriving_is_refused_and_nothing_kept(
         tmp_path: Path, image: BuiltImage, streamed: list[bool]) -> None:
     bad = sha256(image.blobs[1])
     with pytest.raises(ImageError, match="digest mismatch"):
-        _pull(image, tmp_path, _serving(image, tamper=frozenset({bad})))
+        _pull(tmp_path, _serving(image, tamper=frozenset({bad})))
     blobs = tmp_path / "registry" / "blobs" / "sha256"
     assert not (blobs / bad[7:]).exists()
     assert not list(blobs.glob("*.partial"))
@@ -184,7 +172,7 @@ def test_a_tampered_blob_read_while_arriving_is_refused_and_nothing_kept(
     finally:
         db.close()
     assert sha256(image.layers[1]) not in diff_ids  # the refused layer's analysis was not kept
-    assert {("requests", "2.31.0"), ("idna", "3.6")} <= _pull(image, tmp_path, _serving(image))
+    assert {("requests", "2.31.0"), ("idna", "3.6")} <= _pull(tmp_path, _serving(image))
 
 
 def test_a_download_that_breaks_and_starts_again_gives_the_same_inventory(
@@ -193,7 +181,7 @@ def test_a_download_that_breaks_and_starts_again_gives_the_same_inventory(
     image = plain
     from hullscan import pipeline
 
-    whole = _pull(image, tmp_path / "whole", _serving(image))
+    whole = _pull(tmp_path / "whole", _serving(image))
     again: list[str] = []  # layers this process read again (workers count in their own)
     real = pipeline.analyze_layer
 
@@ -203,6 +191,6 @@ def test_a_download_that_breaks_and_starts_again_gives_the_same_inventory(
 
     monkeypatch.setattr(pipeline, "analyze_layer", counting)
     breaks = frozenset(sha256(b) for b in image.blobs)
-    assert _pull(image, tmp_path / "broken", _serving(image, break_once=breaks)) == whole
+    assert _pull(tmp_path / "broken", _serving(image, break_once=breaks)) == whole
     assert again  # a worker lost its download halfway, and the blob was read again whole
     assert not list((tmp_path / "broken" / "registry").rglob("*.partial"))

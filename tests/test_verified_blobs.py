@@ -14,13 +14,11 @@ import pytest
 
 from hullscan import streams
 from hullscan.errors import ImageError
-from hullscan.inventory import default_analyzers
-from hullscan.pipeline import ScanOptions, analyze_layers, build_inventory
 from hullscan.sources.registry import open_registry
 from hullscan.streams import Limits, open_layer_stream
 
 from imagebuilder import BuiltImage, build, debian_base, python_dist, sha256
-from localregistry import mock_registry
+from localregistry import mock_registry, pull_packages
 
 
 @pytest.fixture
@@ -120,14 +118,7 @@ def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset()) -> httpx.M
 
 def _pull_and_inventory(image: BuiltImage, cache: Path,
                         tamper: frozenset[str] = frozenset()) -> set[tuple[str, str]]:
-    img = open_registry("registry:example.test/a/b:1", None, Limits(), cache / "registry",
-                        transport=_serving(image, tamper), defer_layers=True)
-    try:
-        analyses = analyze_layers(img, default_analyzers(),
-                                  ScanOptions(cache_dir=cache, workers=1))
-    finally:
-        img.close()
-    return {(p.name, p.version) for p in build_inventory(img, analyses).packages}
+    return pull_packages(_serving(image, tamper), cache, workers=1)
 
 
 def test_pulled_uncompressed_layers_are_hashed_once_on_the_way_in(

@@ -70,6 +70,11 @@ class _MarkerScan:
             self._tail = chunk[-keep:] if len(chunk) >= keep else (self._tail + chunk)[-keep:]
         return chunk
 
+    def drain(self) -> None:
+        """Read to the end (only ``found`` is wanted)."""
+        while self.read(COPY_CHUNK):
+            continue
+
 
 def _section_data(f: IO[bytes]) -> bytes | None:
     """The raw ``.dep-v0`` section of the ELF file ``f``, or None when it has none."""
@@ -132,8 +137,7 @@ class CargoAuditableAnalyzer(Analyzer):
             return None
         scan = _MarkerScan(head, stream)
         if is_spooled(stream):  # shared with other analyzers: search it, then seek back
-            while scan.read(COPY_CHUNK):
-                pass
+            scan.drain()
             if not scan.found:
                 return None
             stream.seek(0)
