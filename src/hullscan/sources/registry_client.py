@@ -29,6 +29,7 @@ from hullscan.blob import BlobRef
 from hullscan.errors import HullscanError, ImageError, RegistryError, TooLarge, shown
 from hullscan.references import Reference, _hostname, _port, is_loopback
 from hullscan.sources import registry_auth
+from hullscan.sources.http_transport import StreamingTransport
 from hullscan.sources.interface import INDEX_TYPES, MANIFEST_TYPES, load_json
 from hullscan.sources.registry_auth import Credentials
 from hullscan.sources.registry_settings import RegistrySettings
@@ -179,9 +180,11 @@ class RegistryClient:
             hooks.setdefault(key, []).extend(extra)
         self._ssl = ssl_context(settings)
         timeout = httpx.Timeout(settings.timeout, connect=min(15.0, settings.timeout))
+        # layer blobs are read by http.client, 1 MiB at a time (see http_transport)
         self.client = httpx.Client(timeout=timeout, follow_redirects=True,
                                    max_redirects=MAX_REDIRECTS, verify=self._ssl,
-                                   transport=transport, event_hooks=hooks,
+                                   transport=transport or StreamingTransport(self._ssl),
+                                   event_hooks=hooks,
                                    headers={"User-Agent": "hullscan"})
 
     def deadline(self) -> float:

@@ -1,0 +1,188 @@
+"""An httpx transport that reads GET responses with the standard library's ``http.client``.
+
+httpx's own transport parses HTTP/1.1 in pure Python (h11) and hands the body over in
+64 KiB pieces, each copied several times: about 1 CPU-second a gigabyte, measured on
+loopback against docker-registry, as much as hashing it. ``http.client`` reads a body with
+the socket's buffered reader, up to 1 MiB at a time, at about 0.1 CPU-second a gigabyte. Layer
+blobs are gigabytes; everything else a registry client sends is small.
+
+So GET and HEAD requests without a body go through ``http.client`` here (connections kept
+alive and reused, one pool per host); every other request (pushes, token POSTs) goes to
+httpx's own transport. Everything above the transport stays httpx's: redirects, auth,
+event hooks, timeouts (read from the request), proxies from the environment (httpx
+mounts its own transport for those). Failures are raised as httpx's exceptions, with the
+original error as their cause (the TLS verification message is looked for there).
+"""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+#: bytes per read of a response body: large reads are what makes this fast
+READ_SIZE = 1024 * 1024
+#: idle connections kept per host
+MAX_IDLE = 8
+
+_Key = tuple[str, str, int]
+
+
+class StreamingTransport(httpx.BaseTransport):
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        self._ssl = ssl_context
+        self._fallback = httpx.HTTPTransport(verify=ssl_context)
+        self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method not in ("GET", "HEAD") or _has_body(request) \
+                or request.url.scheme not in ("http", "https"):
+            return self._fallback.handle_request(request)
+        url = request.url
+        key: _Key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        timeouts: dict[str, float | None] = request.extensions.get("timeout") or {}
+        while True:
+            conn, reused = self._connection(key, timeouts)
+            try:
+                resp = _exchange(conn, request)
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                conn.close()
+                if reused:  # the server closed an idle kept-alive connection: a new one
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                raise
+        return httpx.Response(
+            resp.status, headers=resp.getheaders(),
+            stream=_Body(resp, conn, lambda: self._release(key, conn)),
+            extensions={"http_version": b"HTTP/1.1",
+                        "reason_phrase": (resp.reason or "").encode("latin-1", "replace")})
+
+    def _connection(self, key: _Key, timeouts: dict[str, float | None]
+                    ) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            idle = self._idle.get(key)
+            if idle:
+                conn = idle.pop()
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeouts.get("read"))
+                return conn, True
+        scheme, host, port = key
+        conn = (http.client.HTTPSConnection(host, port, timeout=timeouts.get("connect"),
+                                            context=self._ssl)
+                if scheme == "https" else
+                http.client.HTTPConnection(host, port, timeout=timeouts.get("connect")))
+        try:
+            conn.connect()
+        except TimeoutError as e:
+            conn.close()
+            raise httpx.ConnectTimeout(str(e) or "timed out connecting") from e
+        except OSError as e:  # refused, unreachable, TLS handshake or verification
+            conn.close()
+            raise httpx.ConnectError(str(e) or type(e).__name__) from e
+        assert conn.sock is not None
+        conn.sock.settimeout(timeouts.get("read"))
+        return conn, False
+
+    def _release(self, key: _Key, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < MAX_IDLE:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle = [c for conns in self._idle.values() for c in conns]
+            self._idle.clear()
+        for conn in idle:
+            conn.close()
+        self._fallback.close()
+
+
+def _has_body(request: httpx.Request) -> bool:
+    length = request.headers.get("Content-Length")
+    return "Transfer-Encoding" in request.headers or (length is not None and length != "0")
+
+
+def _exchange(conn: http.client.HTTPConnection, request: httpx.Request
+              ) -> http.client.HTTPResponse:
+    """Send ``request`` (headers only) and read the response's status and headers.
+    A closed kept-alive connection surfaces as the standard library raises it (the
+    caller tries a new one); anything else as httpx's exception."""
+    try:
+        conn.putrequest(request.method, request.url.raw_path.decode("ascii"),
+                        skip_host=True, skip_accept_encoding=True)
+        for name, value in request.headers.raw:
+            conn.putheader(name.decode("latin-1"), value.decode("latin-1"))
+        conn.endheaders()
+        return conn.getresponse()
+    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+        raise
+    except TimeoutError as e:
+        raise httpx.ReadTimeout(str(e) or "timed out waiting for the response") from e
+    except http.client.HTTPException as e:
+        raise httpx.RemoteProtocolError(str(e) or type(e).__name__) from e
+    except OSError as e:
+        raise httpx.ReadError(str(e) or type(e).__name__) from e
+
+
+class _Body(httpx.SyncByteStream):
+    """A response body, read as it arrives; the connection goes back to
+    the pool only when the body was read to its end and the server keeps it open."""
+
+    def __init__(self, resp: http.client.HTTPResponse, conn: http.client.HTTPConnection,
+                 release: Any) -> None:
+        self._resp = resp
+        self._conn = conn
+        self._release = release
+        self._complete = False
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        resp = self._resp
+        expected = resp.length  # None when chunked or read to the connection's end
+        count = 0
+        try:
+            # what has arrived, up to READ_SIZE (one read of the socket): a slow server's
+            # bytes reach the caller's deadline checks as they come
+            while data := resp.read1(READ_SIZE):
+                count += len(data)
+                yield data
+        except TimeoutError as e:
+            raise httpx.ReadTimeout(str(e) or "timed out reading the response") from e
+        except http.client.IncompleteRead as e:
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body") from e
+        except http.client.HTTPException as e:
+            raise httpx.RemoteProtocolError(str(e) or type(e).__name__) from e
+        except OSError as e:
+            raise httpx.ReadError(str(e) or type(e).__name__) from e
+        # http.client ends a body cut short by the peer quietly: its length says so
+        if expected is not None and count < expected:
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body "
+                f"({count} of {expected} bytes)")
+        self._complete = True
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._complete and not self._resp.will_close:
+            self._resp.close()
+            self._release()
+        else:
+            self._resp.close()
+            self._conn.close()
+
+
+__all__ = ["StreamingTransport"]
