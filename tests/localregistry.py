@@ -184,20 +184,23 @@ def mock_registry(image: BuiltImage,
     return httpx.MockTransport(handler)
 
 
-def pull_packages(transport: httpx.MockTransport, cache: Path, workers: int
-                  ) -> set[tuple[str, str]]:
+def pull_packages(transport: httpx.MockTransport, cache: Path, workers: int,
+                  keep_layers: bool = False) -> set[tuple[str, str]]:
     """Pull ``registry:example.test/a/b:1`` through ``transport`` into ``cache`` as a scan
-    does (layers analyzed by ``workers`` processes as they arrive); (name, version) found."""
+    does (layers analyzed by ``workers`` processes as they arrive, their blobs kept in
+    the cache with ``keep_layers``); (name, version) found."""
     from hullscan.inventory import default_analyzers
     from hullscan.pipeline import ScanOptions, analyze_layers, build_inventory
     from hullscan.sources.registry import open_registry
+    from hullscan.sources.registry_settings import RegistrySettings
     from hullscan.streams import Limits
 
     img = open_registry("registry:example.test/a/b:1", None, Limits(), cache / "registry",
                         transport=transport, defer_layers=True)
     try:
-        analyses = analyze_layers(img, default_analyzers(),
-                                  ScanOptions(cache_dir=cache, workers=workers))
+        analyses = analyze_layers(img, default_analyzers(), ScanOptions(
+            cache_dir=cache, workers=workers,
+            registry=RegistrySettings(keep_layers=keep_layers)))
     finally:
         img.close()
     return {(p.name, p.version) for p in build_inventory(img, analyses).packages}

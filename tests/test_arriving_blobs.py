@@ -1,7 +1,9 @@
 """A pulled layer is read while its blob downloads: the reader follows the download's file
-as it grows, stops when the download gives up, and the analysis counts only once the
-blob's digest checked out (a tampered blob is refused and nothing of it is cached; a
-download that breaks and starts again gives the same inventory)."""
+as it grows (``registries.keep_layers``) or reads the FIFO the download sends it through
+(the default: nothing of the blob is written), stops when the download gives up, and the
+analysis counts only once the blob's digest checked out (a tampered blob is refused and
+nothing of it is cached; a download that breaks and starts again gives the same
+inventory)."""
 
 from __future__ import annotations
 
@@ -138,31 +140,50 @@ def streamed(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
     def recording(self: registry._Downloads, index: int, source: object) -> object:
         out = real(self, index, source)  # type: ignore[arg-type]
-        seen.append(getattr(getattr(out, "blob", None), "arriving", None) is not None)
+        blob = getattr(out, "blob", None)
+        seen.append(getattr(blob, "arriving", None) is not None
+                    or getattr(blob, "pipe", None) is not None)
         return out
 
     monkeypatch.setattr(registry._Downloads, "streaming", recording)
     return seen
 
 
-def _pull(cache: Path, transport: httpx.MockTransport) -> set[tuple[str, str]]:
-    return pull_packages(transport, cache, workers=2)
+def _pull(cache: Path, transport: httpx.MockTransport, keep: bool) -> set[tuple[str, str]]:
+    return pull_packages(transport, cache, workers=2, keep_layers=keep)
 
 
+def _kept_layers(cache: Path, image: BuiltImage) -> set[str]:
+    blobs = cache / "registry" / "blobs" / "sha256"
+    return {d for d in (sha256(b) for b in image.blobs) if (blobs / d[7:]).exists()}
+
+
+KEEP = pytest.mark.parametrize("keep", [False, True], ids=["piped", "kept"])
+
+
+@KEEP
 def test_layers_are_read_while_they_download(tmp_path: Path, image: BuiltImage,
-                                             streamed: list[bool]) -> None:
-    found = _pull(tmp_path / "a", _serving(image))
+                                             streamed: list[bool], keep: bool) -> None:
+    found = _pull(tmp_path / "a", _serving(image), keep)
     assert {("requests", "2.31.0"), ("idna", "3.6")} <= found
-    assert len(streamed) == 3 and any(streamed)
-    # the same as a scan of blobs already here
-    assert _pull(tmp_path / "a", _serving(image)) == found
+    assert len(streamed) == 3 and (any(streamed) if keep else all(streamed))
+    assert _kept_layers(tmp_path / "a", image) == (
+        {sha256(b) for b in image.blobs} if keep else set())
+    assert not list((tmp_path / "a" / "registry").rglob("pipes-*"))
+    # the same as a scan of blobs already here, or of analyses cached
+    assert _pull(tmp_path / "a", _serving(image), keep) == found
+    assert _pull(tmp_path / "b", _serving(image), not keep) == found
+    # one worker: this process reads each layer as it arrives, in the downloads' order
+    assert pull_packages(_serving(image), tmp_path / "c", 1, keep_layers=keep) == found
+    assert _kept_layers(tmp_path / "c", image) == _kept_layers(tmp_path / "a", image)
 
 
+@KEEP
 def test_a_tampered_blob_read_while_arriving_is_refused_and_nothing_kept(
-        tmp_path: Path, image: BuiltImage, streamed: list[bool]) -> None:
+        tmp_path: Path, image: BuiltImage, streamed: list[bool], keep: bool) -> None:
     bad = sha256(image.blobs[1])
     with pytest.raises(ImageError, match="digest mismatch"):
-        _pull(tmp_path, _serving(image, tamper=frozenset({bad})))
+        _pull(tmp_path, _serving(image, tamper=frozenset({bad})), keep)
     blobs = tmp_path / "registry" / "blobs" / "sha256"
     assert not (blobs / bad[7:]).exists()
     assert not list(blobs.glob("*.partial"))
@@ -172,16 +193,17 @@ def test_a_tampered_blob_read_while_arriving_is_refused_and_nothing_kept(
     finally:
         db.close()
     assert sha256(image.layers[1]) not in diff_ids  # the refused layer's analysis was not kept
-    assert {("requests", "2.31.0"), ("idna", "3.6")} <= _pull(tmp_path, _serving(image))
+    assert {("requests", "2.31.0"), ("idna", "3.6")} <= _pull(tmp_path, _serving(image), keep)
 
 
+@KEEP
 def test_a_download_that_breaks_and_starts_again_gives_the_same_inventory(
         tmp_path: Path, plain: BuiltImage, streamed: list[bool],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, keep: bool) -> None:
     image = plain
     from hullscan import pipeline
 
-    whole = _pull(tmp_path / "whole", _serving(image))
+    whole = _pull(tmp_path / "whole", _serving(image), keep)
     again: list[str] = []  # layers this process read again (workers count in their own)
     real = pipeline.analyze_layer
 
@@ -191,6 +213,83 @@ def test_a_download_that_breaks_and_starts_again_gives_the_same_inventory(
 
     monkeypatch.setattr(pipeline, "analyze_layer", counting)
     breaks = frozenset(sha256(b) for b in image.blobs)
-    assert _pull(tmp_path / "broken", _serving(image, break_once=breaks)) == whole
+    assert _pull(tmp_path / "broken", _serving(image, break_once=breaks), keep) == whole
     assert again  # a worker lost its download halfway, and the blob was read again whole
     assert not list((tmp_path / "broken" / "registry").rglob("*.partial"))
+    # downloaded again into the cache: the second attempt is read from there
+    assert _kept_layers(tmp_path / "broken", image) == {sha256(b) for b in image.blobs}
+
+
+# -- a blob sent through a FIFO, kept nowhere ----------------------------------------------
+
+def _fifo(tmp_path: Path) -> Path:
+    fifo = tmp_path / "blob.pipe"
+    os.mkfifo(fifo)
+    return fifo
+
+
+def _send(fifo: Path, data: bytes, results: list[object]) -> None:
+    """The download's side: connect once the reader has, send ``data``, close."""
+    fd = registry._open_writer(str(fifo), threading.Event())
+    assert fd is not None
+    try:
+        with open(fd, "wb") as out:
+            for at in range(0, len(data), 50_000):
+                out.write(data[at:at + 50_000])
+        results.append("sent")
+    except BrokenPipeError as e:
+        results.append(e)
+
+
+def test_a_piped_blob_is_read_whole(tmp_path: Path) -> None:
+    fifo, results = _fifo(tmp_path), []
+    writer = threading.Thread(target=_send, args=(fifo, DATA, results))
+    writer.start()
+    try:
+        got = _read(BlobRef(str(tmp_path / "blob"), 0, len(DATA), pipe=str(fifo)))
+    finally:
+        writer.join()
+    assert got == DATA and results == ["sent"]
+
+
+def test_a_piped_blob_cut_short_is_withdrawn(tmp_path: Path) -> None:
+    fifo, results = _fifo(tmp_path), []
+    writer = threading.Thread(target=_send, args=(fifo, DATA[:120_000], results))
+    writer.start()
+    try:
+        with pytest.raises(BlobWithdrawn, match="download stopped"):
+            _read(BlobRef(str(tmp_path / "blob"), 0, len(DATA), pipe=str(fifo)))
+    finally:
+        writer.join()
+
+
+def test_a_reader_done_early_still_lets_the_download_reach_its_end(tmp_path: Path) -> None:
+    """A tar walk stops at the end-of-archive blocks; the rest must still be read, or the
+    download could not check the digest (it would fail on a broken pipe)."""
+    fifo, results = _fifo(tmp_path), []
+    data = DATA * 10  # more than the FIFO holds (1 MiB)
+    writer = threading.Thread(target=_send, args=(fifo, data, results))
+    writer.start()
+    try:
+        with BlobRef(str(tmp_path / "blob"), 0, len(data), pipe=str(fifo)).open() as f:
+            assert f.read(1000) == data[:1000]
+    finally:
+        writer.join(10)
+    assert results == ["sent"]
+
+
+def test_a_reader_waiting_for_a_download_that_gave_up(tmp_path: Path) -> None:
+    fifo = _fifo(tmp_path)
+    threading.Timer(0.3, os.unlink, args=(fifo,)).start()  # as the download does
+    start = time.monotonic()
+    with pytest.raises(BlobWithdrawn, match="download stopped"):
+        BlobRef(str(tmp_path / "blob"), 0, 10, pipe=str(fifo)).open()
+    assert time.monotonic() - start < 5
+    with pytest.raises(BlobWithdrawn):  # and one that comes after
+        BlobRef(str(tmp_path / "blob"), 0, 10, pipe=str(fifo)).open()
+
+
+def test_a_download_waiting_for_its_reader_stops_when_the_pull_closes(tmp_path: Path) -> None:
+    fifo, closing = _fifo(tmp_path), threading.Event()
+    threading.Timer(0.2, closing.set).start()
+    assert registry._open_writer(str(fifo), closing) is None

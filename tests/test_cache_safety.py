@@ -39,8 +39,9 @@ HULLSCAN = [sys.executable, "-c", "import sys; from hullscan.cli import main; sy
 IN_CI = os.environ.get("CI") == "true"
 
 
-def sbom(ref: str, cache: Path) -> dict[str, object]:
-    proc = subprocess.run([*HULLSCAN, "sbom", ref, "--format", "json", "--cache-dir", str(cache)],
+def sbom(ref: str, cache: Path, config: Path | None = None) -> dict[str, object]:
+    proc = subprocess.run([*HULLSCAN, "sbom", ref, "--format", "json", "--cache-dir", str(cache),
+                           *(["--config", str(config)] if config else [])],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     doc: dict[str, object] = json.loads(proc.stdout)
@@ -202,32 +203,42 @@ def slow_registry() -> Iterator[tuple[str, BuiltImage]]:
         server.server_close()
 
 
-def test_kill_while_writing_the_blob_cache(tmp_path: Path,
-                                           slow_registry: tuple[str, BuiltImage]) -> None:
+@pytest.mark.parametrize("keep", [True, False], ids=["kept", "piped"])
+def test_kill_while_writing_the_blob_cache(tmp_path: Path, slow_registry: tuple[str, BuiltImage],
+                                           keep: bool) -> None:
+    """Killed mid-download: a ``.partial`` blob (``registries.keep_layers``), or the FIFOs
+    of piped downloads, are no blob, and ``cache verify`` drops them."""
     host, image = slow_registry
     ref = f"registry:{host}/app:1"
     cache = tmp_path / "cache"
     blobs = cache / "registry" / "blobs" / "sha256"
+    config = tmp_path / "hullscan.yaml"
+    config.write_text(f"registries: {{keep_layers: {str(keep).lower()}}}\n")
     proc = subprocess.Popen([*HULLSCAN, "sbom", ref, "--format", "json", "--cache-dir",
-                             str(cache)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             str(cache), "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    partials: list[Path] = []
-    while not partials and proc.poll() is None and time.monotonic() < deadline:
-        partials = [p for p in blobs.glob("*.partial") if p.stat().st_size > 0] \
-            if blobs.is_dir() else []
+    left: list[Path] = []
+    while not left and proc.poll() is None and time.monotonic() < deadline:
+        if keep:
+            left = [p for p in blobs.glob("*.partial") if p.stat().st_size > 0] \
+                if blobs.is_dir() else []
+        else:
+            left = list((cache / "registry" / "tmp").glob("pipes-*/sha256-*"))
         time.sleep(0.01)
-    assert partials, "the scan never wrote a partial download"
+    assert left, "the scan never began a download"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     # what the killed download left is no blob: never served, and verify drops it
     big = sha256(max(image.blobs, key=len))
     assert not (blobs / big.split(":")[1]).exists()
     out = verify(cache)
-    assert "dropped" in out and ".partial" in out
+    assert "dropped" in out and (".partial" if keep else "pipes-") in out
     assert not list(blobs.glob("*.partial"))
-    rescan = sbom(ref, cache)
+    assert not list((cache / "registry" / "tmp").glob("pipes-*"))
+    rescan = sbom(ref, cache, config)
     assert sbom(ref, tmp_path / "solo-cache") == rescan
-    assert (blobs / big.split(":")[1]).exists()
+    assert (blobs / big.split(":")[1]).exists() == keep
 
 
 # -- a full disk -----------------------------------------------------------------------------

@@ -116,9 +116,9 @@ def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset()) -> httpx.M
     return mock_registry(image, blob)
 
 
-def _pull_and_inventory(image: BuiltImage, cache: Path,
-                        tamper: frozenset[str] = frozenset()) -> set[tuple[str, str]]:
-    return pull_packages(_serving(image, tamper), cache, workers=1)
+def _pull_and_inventory(image: BuiltImage, cache: Path, tamper: frozenset[str] = frozenset(),
+                        keep: bool = True) -> set[tuple[str, str]]:
+    return pull_packages(_serving(image, tamper), cache, workers=1, keep_layers=keep)
 
 
 def test_pulled_uncompressed_layers_are_hashed_once_on_the_way_in(
@@ -130,6 +130,10 @@ def test_pulled_uncompressed_layers_are_hashed_once_on_the_way_in(
     (tmp_path / "layers.sqlite").unlink()
     assert _pull_and_inventory(plain, tmp_path) == found
     assert sum(hashed) == sum(len(b) for b in plain.blobs)
+    # piped, not kept: hashed once, on the way in, and never again
+    hashed.clear()
+    assert _pull_and_inventory(plain, tmp_path / "piped", keep=False) == found
+    assert hashed == []
 
 
 def test_tampered_uncompressed_blob_is_refused_and_not_cached(

@@ -1,5 +1,5 @@
 """Where a blob's bytes are: a whole file, or a region of an archive file — or a file
-still being downloaded, read as it grows.
+still being downloaded, read as it grows, or a pipe a download sends them through.
 
 A ``BlobRef`` is a small picklable value, so a layer can be handed to a worker
 process and opened there.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,8 +36,15 @@ class BlobRef:
     #: the file a download is writing ``path``'s bytes into, renamed to ``path`` once
     #: they verify: the reader follows it as it grows (``length`` is then required)
     arriving: str | None = None
+    #: a FIFO a download sends the blob's bytes through, keeping none of them (``path``
+    #: is then only named in messages; ``length`` is required)
+    pipe: str | None = None
 
     def open(self) -> io.RawIOBase:
+        if self.pipe is not None:
+            if self.length is None:
+                raise ValueError("a piped blob needs its length")
+            return PipeReader(self.pipe, self.path, self.length)
         if self.arriving is not None:
             if self.length is None:
                 raise ValueError("an arriving blob needs its length")
@@ -105,3 +113,62 @@ class ArrivingReader(RegionReader):
             pause = min(pause * 2, 0.05)
             n = super().readinto(b)
         return n
+
+
+class PipeReader(io.RawIOBase):
+    """The ``length`` bytes of a blob a download sends through a FIFO, as they come.
+    Opening waits for the download to connect, or to give up: it then removes the FIFO.
+    Closing reads whatever is left, so that the download reaches the end and checks the
+    digest, which the caller waits for before using what was read."""
+
+    def __init__(self, fifo: str, what: str, length: int) -> None:
+        self._what = what
+        try:
+            # non-blocking: a blocking open would wait for a writer that may never come
+            fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        except FileNotFoundError:  # the download gave up before this layer was read
+            raise self._withdrawn() from None
+        self._f = os.fdopen(fd, "rb", buffering=0)
+        self._left = length
+        try:
+            self._await_writer(fifo, fd)
+        except BaseException:
+            self._f.close()
+            raise
+        os.set_blocking(fd, True)
+
+    def _await_writer(self, fifo: str, fd: int) -> None:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP)
+        waited = 0.0
+        while not poller.poll(100):  # bytes, or a writer that came and went
+            waited += 0.1
+            if not os.path.exists(fifo) or waited > ARRIVAL_TIMEOUT:
+                raise self._withdrawn()
+
+    def _withdrawn(self) -> BlobWithdrawn:
+        return BlobWithdrawn(f"{self._what}: its download stopped before the end")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._left <= 0:
+            return 0
+        n = self._f.readinto(memoryview(b)[: min(len(b), self._left)]) or 0
+        if n == 0:
+            raise self._withdrawn()
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                buf = bytearray(1 << 20)
+                while self._left > 0 and (n := self._f.readinto(buf)):
+                    self._left -= n
+            except OSError:
+                pass
+            finally:
+                self._f.close()
+        super().close()

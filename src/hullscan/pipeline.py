@@ -104,8 +104,9 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
                 if image.pending is not None:
                     # fork the workers now, while this process runs no other thread; then
                     # start the downloads, and each layer as soon as its download begins
+                    # (each is read once, by its worker: the blob need not be kept)
                     pool.submit(int).result()
-                    image.fetch_layers()
+                    image.fetch_layers(todo, keep=options.registry.keep_layers)
                 futures = {}
                 sources = {}
                 for i in _largest_first(image, todo):
@@ -124,10 +125,11 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
                     if progress:
                         progress(i, total, False)
         else:
-            for i in todo:
-                image.layer_ready(i)
-                results[i] = analyze_layer(image.layer_sources[i], analyzers, options.limits,
-                                           options.debug)
+            # in the order the downloads start (a download waits for its layer's reader)
+            image.fetch_layers(todo, keep=options.registry.keep_layers)
+            for i in _largest_first(image, todo):
+                source = image.layer_arriving(i)
+                results[i] = _read_here(image, i, source, analyzers, options)
                 _store(cache, keys[i], results[i])
                 if progress:
                     progress(i, total, False)
@@ -152,6 +154,20 @@ def _arrived(image: Image, i: int, future: Future[LayerAnalysis],
         raise
     image.layer_ready(i)
     return analysis
+
+
+def _read_here(image: Image, i: int, source: LayerSource, analyzers: Sequence[Analyzer],
+               options: ScanOptions) -> LayerAnalysis:
+    """Layer ``i``'s analysis made in this process, from ``source`` (maybe arriving); as
+    ``_arrived``, it counts only once the blob checked out."""
+    from concurrent.futures import Future
+
+    future: Future[LayerAnalysis] = Future()
+    try:
+        future.set_result(analyze_layer(source, analyzers, options.limits, options.debug))
+    except Exception as e:  # handed to _arrived, which tells a download's error first
+        future.set_exception(e)
+    return _arrived(image, i, future, analyzers, options)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:

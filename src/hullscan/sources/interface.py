@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import platform as _platform
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -55,16 +56,22 @@ class Platform:
 class PendingLayers(Protocol):
     """Layer blobs still arriving (a registry pull): each can be waited for on its own."""
 
-    def start(self) -> None:
-        """Start the downloads (``wait`` starts them too). Callers that fork worker
-        processes fork them first: a fork while download threads run could deadlock."""
+    def start(self, indices: Sequence[int] | None = None, keep: bool = True) -> None:
+        """Start the downloads of layers ``indices`` (None: every layer not local);
+        ``wait`` and ``streaming`` start a layer's too. Callers that fork worker processes
+        fork them first: a fork while download threads run could deadlock.
+        ``keep=False``: the blobs started here are not kept: each is sent to the one
+        reader of its ``streaming`` source (which must be opened), and to nowhere else."""
 
     def wait(self, index: int) -> None:
-        """Return once layer ``index``'s blob is local and verified; raise if it failed."""
+        """Return once layer ``index``'s blob was verified (and is local, unless it was
+        started with ``keep=False`` and went through its reader); raise if it failed."""
 
     def streaming(self, index: int, source: LayerSource) -> LayerSource:
         """Layer ``index``'s ``source`` reading its blob while it still downloads, once
-        the download has begun; what it reads counts only after ``wait(index)``."""
+        the download has begun; what it reads counts only after ``wait(index)``. When
+        the blob is not kept, this source is the only way to its bytes: it must be
+        read, once."""
 
     def close(self) -> None:
         """Stop what has not started, wait for what has; release the connection."""
@@ -89,10 +96,11 @@ class Image:
     #: layers still downloading (``open_image(..., defer_layers=True)``), else None
     pending: PendingLayers | None = None
 
-    def fetch_layers(self) -> None:
-        """Start bringing in the layer blobs that are not local yet."""
+    def fetch_layers(self, indices: Sequence[int] | None = None, keep: bool = True) -> None:
+        """Start bringing in the blobs of layers ``indices`` (None: all) not local yet;
+        ``keep=False``: see ``PendingLayers.start``."""
         if self.pending is not None:
-            self.pending.start()
+            self.pending.start(indices, keep)
 
     def layer_ready(self, index: int) -> None:
         """Wait until layer ``index`` can be read."""

@@ -15,12 +15,14 @@ Pulls of a host with ``mirrors`` try each mirror first and fall back to the host
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
@@ -54,6 +56,9 @@ SCHEMA1_TYPES = ("application/vnd.docker.distribution.manifest.v1+json",
 MIN_BLOB_RATE = 1024.0
 # blobs downloaded at once (Docker's max-concurrent-downloads default)
 DOWNLOAD_WORKERS = 3
+# a piped download's FIFO holds this much (Linux's F_SETPIPE_SZ; the default is 64 KiB)
+F_SETPIPE_SZ = 1031
+PIPE_SIZE = 1024 * 1024
 
 
 class BlobCache:
@@ -75,30 +80,17 @@ class BlobCache:
         ``on_start`` is given the ``.partial`` file's path once it exists (before the
         first byte): a reader may follow it (``blob.ArrivingReader``); it is unlinked if
         the download fails."""
-        algo, hexpart = parse_digest(digest)
+        _algo, hexpart = parse_digest(digest)
         target = self.path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        hasher = hashlib.new(algo)
         fd, partial = tempfile.mkstemp(prefix=f"{hexpart}.", suffix=PARTIAL,
                                        dir=target.parent)
         try:
             _hold(fd)  # while the download lives: ``cache verify`` leaves it alone
             if on_start is not None:
                 on_start(partial)
-            count = 0
             with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    count += len(chunk)
-                    if count > limit:
-                        raise ImageError(f"{what}: more than the {limit} bytes expected")
-                    hasher.update(chunk)
-                    f.write(chunk)
-            if exact is not None and count != exact:
-                raise ImageError(f"{what}: {count} bytes, but the descriptor says {exact}")
-            actual = f"{algo}:{hasher.hexdigest()}"
-            if actual != digest:
-                raise ImageError(f"{what}: digest mismatch: expected {digest}, got {actual} "
-                                 "(corrupt or tampered)")
+                receive(digest, chunks, limit, exact, what, f.write)
             os.replace(partial, target)
         except OSError as e:
             with suppress(FileNotFoundError):
@@ -109,10 +101,20 @@ class BlobCache:
                 os.unlink(partial)
             raise
 
+    def pipes(self) -> tuple[Path, int]:
+        """A new directory for the FIFOs of one pull's piped downloads, and a descriptor
+        holding it while the pull lives (``verify`` drops those a killed scan left)."""
+        parent = self.root / "tmp"
+        parent.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix=PIPES, dir=parent))
+        fd = os.open(path, os.O_RDONLY)
+        _hold(fd)
+        return path, fd
+
     def verify(self) -> tuple[int, list[str]]:
         """Re-hash every blob and drop those whose content is not their digest, and the
-        ``.partial`` downloads no live process holds (left by a killed pull); (blobs
-        checked, paths dropped)."""
+        ``.partial`` downloads and FIFO directories no live process holds (left by a
+        killed pull); (blobs checked, paths dropped)."""
         checked, dropped = 0, []
         for algo_dir in sorted(p for p in (self.root / "blobs").glob("*") if p.is_dir()):
             for path in sorted(algo_dir.iterdir()):
@@ -131,10 +133,15 @@ class BlobCache:
                 if h is None or h.hexdigest() != path.name:
                     path.unlink(missing_ok=True)
                     dropped.append(str(path))
+        for pipes in sorted((self.root / "tmp").glob(f"{PIPES}*")):
+            if not _held(pipes):
+                shutil.rmtree(pipes, ignore_errors=True)
+                dropped.append(str(pipes))
         return checked, dropped
 
 
 PARTIAL = ".partial"
+PIPES = "pipes-"
 
 
 def _hold(fd: int) -> None:
@@ -160,6 +167,31 @@ def _held(path: Path) -> bool:
         return True
     finally:
         os.close(fd)
+
+
+def receive(digest: str, chunks: Iterable[bytes], limit: int, exact: int | None, what: str,
+            write: Callable[[bytes], object]) -> None:
+    """Hand ``chunks`` to ``write`` as they come, and check that they are ``digest``: no
+    more than ``limit`` bytes, exactly ``exact`` when known."""
+    algo, _hex = parse_digest(digest)
+    hasher = hashlib.new(algo)
+    count = 0
+    for chunk in chunks:
+        count += len(chunk)
+        if count > limit:
+            raise ImageError(f"{what}: more than the {limit} bytes expected")
+        hasher.update(chunk)
+        write(chunk)
+    if exact is not None and count != exact:
+        raise ImageError(f"{what}: {count} bytes, but the descriptor says {exact}")
+    actual = f"{algo}:{hasher.hexdigest()}"
+    if actual != digest:
+        raise ImageError(f"{what}: digest mismatch: expected {digest}, got {actual} "
+                         "(corrupt or tampered)")
+
+
+class _Closing(Exception):
+    """The pull is being closed: a piped download stops."""
 
 
 class RegistryStore(Store):
@@ -221,6 +253,42 @@ class RegistryStore(Store):
                 if not e.mid_body or attempt == attempts - 1:
                     raise
                 self.client._wait(attempt, None)
+
+    def pipe(self, digest: str, fifo: str, closing: threading.Event) -> bool:
+        """Send layer blob ``digest`` through ``fifo`` to its reader, checking its size and
+        digest on the way, keeping none of it. False when the blob must be downloaded
+        into the cache instead: the connection broke mid-body, or the pull is closing
+        (the reader sees its stream end short either way)."""
+        size = self.sizes.get(digest)
+        if size is None or size < 0:
+            raise ImageError(f"{self.label}: blob {digest} has no valid size in its "
+                             "descriptor")
+        fd = _open_writer(fifo, closing)
+        if fd is None:
+            return False
+        what = f"{self.label} blob {digest}"
+        timeout = self.client.settings.timeout
+
+        def write(chunk: bytes) -> None:
+            if closing.is_set():
+                raise _Closing
+            try:
+                out.write(chunk)
+            except BrokenPipeError:
+                raise ImageError(f"{what}: its reader stopped before the end") from None
+
+        with open(fd, "wb") as out:
+            try:
+                with self.client.get(f"blobs/{digest}") as resp:
+                    receive(digest, _timed(resp.iter_bytes(), None, what, timeout,
+                                           MIN_BLOB_RATE), size, size, what, write)
+            except _Closing:
+                return False
+            except RegistryError as e:
+                if not e.mid_body or self.client.settings.retries == 0:
+                    raise
+                return False
+        return True
 
     def exists(self, name: str) -> bool:
         return self.cache.store.exists(name)
@@ -381,7 +449,15 @@ class _Downloads:
     largest first, once ``start`` is called (or a layer is waited for); each can be waited
     for on its own. Largest first as the pipeline starts layers (``_largest_first``): the
     largest layer is the longest to analyze, and must not arrive last. Owns the client
-    until closed."""
+    until closed.
+
+    A download started with ``keep=False`` writes nothing to disk: it sends the blob
+    through a FIFO to the one reader of its ``streaming`` source (a worker analyzing
+    the layer), checking the digest as it goes. Writing gigabytes into the cache only
+    to read them once costs more CPU than receiving and hashing them; the layer's
+    analysis is what the cache keeps. A download that breaks mid-body is done again
+    into the cache (the reader sees its stream end short, and the pipeline reads the
+    layer again from there)."""
 
     def __init__(self, store: RegistryStore, digests: list[str], client: RegistryClient
                  ) -> None:
@@ -392,44 +468,69 @@ class _Downloads:
         self.fresh = frozenset(d for d in digests if not store.cache.has(d))
         self._pool: ThreadPoolExecutor | None = None
         self._futures: dict[str, Future[None]] = {}
-        #: the file each download writes now (its latest attempt), and a condition
-        #: notified when one starts or a download ends
-        self._partials: dict[str, str] = {}
+        #: what each download's reader follows now (its latest attempt): a ``.partial``
+        #: file, or a FIFO (True); and a condition notified when one starts or a
+        #: download ends
+        self._partials: dict[str, tuple[str, bool]] = {}
         self._changed = threading.Condition()
+        self._lock = threading.Lock()
+        self._pipes: tuple[Path, int] | None = None
+        self._closing = threading.Event()
 
-    def start(self) -> None:
-        if self._pool is not None:
-            return
-        missing = sorted((d for d in dict.fromkeys(self._digests) if d in self.fresh),
+    def start(self, indices: Sequence[int] | None = None, keep: bool = True) -> None:
+        wanted = self._digests if indices is None else [self._digests[i] for i in indices]
+        missing = sorted((d for d in dict.fromkeys(wanted) if d in self.fresh),
                          key=lambda d: -self._store.sizes.get(d, 0))  # stable: ties in order
-        self._pool = ThreadPoolExecutor(max_workers=max(1, min(DOWNLOAD_WORKERS, len(missing))),
-                                        thread_name_prefix="hullscan-pull")
-        self._futures = {d: self._pool.submit(self._download, d) for d in missing}
+        for digest in missing:
+            # a blob two layers share has two readers: a pipe feeds only one
+            self._submit(digest, keep or wanted.count(digest) > 1)
 
-    def _download(self, digest: str) -> None:
-        def started(partial: str) -> None:
+    def _submit(self, digest: str, keep: bool) -> Future[None] | None:
+        with self._lock:
+            if digest not in self.fresh or digest in self._futures:
+                return self._futures.get(digest)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS,
+                                                thread_name_prefix="hullscan-pull")
+            if not keep and self._pipes is None:
+                self._pipes = self._store.cache.pipes()
+            future = self._pool.submit(self._download, digest, keep)
+            self._futures[digest] = future
+            return future
+
+    def _download(self, digest: str, keep: bool) -> None:
+        def started(partial: str, piped: bool = False) -> None:
             with self._changed:
-                self._partials[digest] = partial
+                self._partials[digest] = (partial, piped)
                 self._changed.notify_all()
 
         try:
+            if not keep:
+                assert self._pipes is not None
+                fifo = str(self._pipes[0] / digest.replace(":", "-"))
+                os.mkfifo(fifo, 0o600)
+                started(fifo, True)
+                try:
+                    piped = self._store.pipe(digest, fifo, self._closing)
+                finally:  # a reader still waiting for this download gives up on it
+                    os.unlink(fifo)
+                if piped or self._closing.is_set():
+                    return
             self._store.ensure(digest, started)
         finally:
             with self._changed:
                 self._changed.notify_all()
 
     def wait(self, index: int) -> None:
-        self.start()
-        future = self._futures.get(self._digests[index])
+        future = self._submit(self._digests[index], True)
         if future is not None:
             future.result()
 
     def streaming(self, index: int, source: LayerSource) -> LayerSource:
-        """``source`` reading its blob as the download writes it: returns once the
-        download has begun (or ended: then ``source`` as it is, or its error)."""
-        self.start()
+        """``source`` reading its blob as the download writes or sends it: returns once
+        the download has begun (or ended: then ``source`` as it is, or its error)."""
         digest = self._digests[index]
-        future = self._futures.get(digest)
+        future = self._submit(digest, True)
         if future is None or not isinstance(source, TarLayerSource):
             self.wait(index)
             return source
@@ -437,19 +538,46 @@ class _Downloads:
             while digest not in self._partials and not future.done():
                 self._changed.wait()
             partial = self._partials.get(digest)
-        if future.done():
+        if future.done() and (partial is None or not partial[1]):
             future.result()  # its error, if it failed
             return source
         assert partial is not None
-        return dataclasses.replace(source, blob=dataclasses.replace(source.blob,
-                                                                    arriving=partial))
+        path, piped = partial
+        blob = dataclasses.replace(source.blob, pipe=path) if piped \
+            else dataclasses.replace(source.blob, arriving=path)
+        return dataclasses.replace(source, blob=blob)
 
     def close(self) -> None:
+        self._closing.set()
         for future in self._futures.values():
             future.cancel()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
+        if self._pipes is not None:
+            shutil.rmtree(self._pipes[0], ignore_errors=True)
+            os.close(self._pipes[1])
         self._client.close()
+
+
+def _open_writer(fifo: str, closing: threading.Event) -> int | None:
+    """``fifo``'s write end, once its reader has opened it; None if the pull closes
+    first. Polled, not a blocking open: that could not be given up."""
+    pause = 0.001
+    while not closing.is_set():
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            closing.wait(pause)
+            pause = min(pause * 2, 0.02)
+            continue
+        os.set_blocking(fd, True)
+        with suppress(OSError):  # fewer, larger reads for the reader (Linux)
+            import fcntl
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+        return fd
+    return None
 
 
 class _ArrivingStore(Store):

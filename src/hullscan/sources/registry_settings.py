@@ -29,3 +29,6 @@ class RegistrySettings:
     # attempts on 429/5xx and connection errors, with exponential backoff
     retries: int = 3
     timeout: float = 60.0
+    # keep the layer blobs a scan pulls in the cache (default: their bytes go straight to
+    # the analysis, and only the analysis is kept, as disk and CPU are better spent so)
+    keep_layers: bool = False
