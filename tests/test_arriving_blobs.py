@@ -293,3 +293,39 @@ def test_a_download_waiting_for_its_reader_stops_when_the_pull_closes(tmp_path: 
     fifo, closing = _fifo(tmp_path), threading.Event()
     threading.Timer(0.2, closing.set).start()
     assert registry._open_writer(str(fifo), closing) is None
+
+
+def test_a_worker_dying_mid_layer_is_the_error_not_its_broken_pipe(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The download then finds its pipe broken; that is a consequence, not the cause."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from hullscan import pipeline
+
+    from imagebuilder import file
+
+    # layers larger than the pipe holds (1 MiB): their downloads meet the broken pipe, or
+    # wait for a reader the broken pool never starts (the first layer, the smallest, is
+    # started last, and its result is the first one waited for)
+    image = build([[*debian_base(), file("opt/a", os.urandom(3 << 19))],
+                   [python_dist("requests", "2.31.0"), file("opt/b", os.urandom(3 << 20))],
+                   [file("opt/c", os.urandom(3 << 20))], [file("opt/d", os.urandom(3 << 20))]],
+                  compression="none")
+
+    def dying(source: object, *args: object) -> object:
+        blob = getattr(source, "blob", None)
+        if getattr(blob, "pipe", None) is not None:
+            f = blob.open()  # type: ignore[union-attr]
+            f.read(1000)
+            os._exit(3)  # as the kernel's OOM killer would end it
+        return real(source, *args)  # type: ignore[arg-type]
+
+    real = pipeline._analyze_one
+    # pickled by reference into the forked workers, which see this module's patch
+    dying.__qualname__, dying.__module__ = "_analyze_one", "hullscan.pipeline"
+    monkeypatch.setattr(pipeline, "_analyze_one", dying)
+    with pytest.raises(BrokenProcessPool):
+        _pull(tmp_path, mock_registry(image), keep=False)
+    monkeypatch.undo()
+    assert not list((tmp_path / "registry").rglob("pipes-*"))
+    assert ("requests", "2.31.0") in _pull(tmp_path, mock_registry(image), False)

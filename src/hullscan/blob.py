@@ -27,6 +27,11 @@ class BlobWithdrawn(ImageError):
     or started again in another file. Its own error, or the finished blob, tells more."""
 
 
+class ReaderGone(ImageError):
+    """A piped blob's reader went away before the end (its process died, or was
+    interrupted): the reader's own failure is the one to tell."""
+
+
 @dataclass(frozen=True)
 class BlobRef:
     path: str
@@ -153,13 +158,20 @@ class PipeReader(io.RawIOBase):
         return True
 
     def readinto(self, b: Any) -> int:
-        if self._left <= 0:
-            return 0
-        n = self._f.readinto(memoryview(b)[: min(len(b), self._left)]) or 0
-        if n == 0:
-            raise self._withdrawn()
-        self._left -= n
-        return n
+        """Fills ``b`` (up to the blob's end), however small the pieces the pipe gives:
+        each read is a chunk for the layer stream, and small chunks cost more there
+        than waiting here for a whole one."""
+        view = memoryview(b)[: min(len(b), self._left)]
+        done = 0
+        while done < len(view):
+            n = self._f.readinto(view[done:]) or 0
+            if n == 0:
+                if done:
+                    break  # the next read tells
+                raise self._withdrawn()
+            done += n
+        self._left -= done
+        return done
 
     def close(self) -> None:
         if not self.closed:

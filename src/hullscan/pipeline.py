@@ -16,7 +16,7 @@ from packageurl import PackageURL
 
 from hullscan import tempfiles
 from hullscan.analyzer import Analyzer
-from hullscan.blob import BlobWithdrawn
+from hullscan.blob import BlobWithdrawn, ReaderGone
 from hullscan.cache import CachedInventory, LayerCache, cache_key, default_cache_dir, inventory_key
 from hullscan.filesystem import ImageFilesystem, package_identity
 from hullscan.inventory import OS_PACKAGE_TYPES, default_analyzers
@@ -150,7 +150,11 @@ def _arrived(image: Image, i: int, future: Future[LayerAnalysis],
         image.layer_ready(i)  # raises the download's error, if it failed for good
         return analyze_layer(image.layer_sources[i], analyzers, options.limits, options.debug)
     except Exception:  # not an interrupt: that must not wait for the download
-        image.layer_ready(i)
+        # the download's error first, unless it only says that this reader failed (a
+        # piped download waiting for, or sending to, this reader stops)
+        image.layer_abandoned(i)
+        with contextlib.suppress(ReaderGone):
+            image.layer_ready(i)
         raise
     image.layer_ready(i)
     return analysis

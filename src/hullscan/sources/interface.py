@@ -73,6 +73,10 @@ class PendingLayers(Protocol):
         the blob is not kept, this source is the only way to its bytes: it must be
         read, once."""
 
+    def abandon(self, index: int) -> None:
+        """Layer ``index``'s reader failed: a download that would only send it the blob
+        stops (``wait`` then returns, unless the download had failed on its own)."""
+
     def close(self) -> None:
         """Stop what has not started, wait for what has; release the connection."""
 
@@ -113,6 +117,12 @@ class Image:
         has returned, which checks the blob's digest."""
         source = self.layer_sources[index]
         return source if self.pending is None else self.pending.streaming(index, source)
+
+    def layer_abandoned(self, index: int) -> None:
+        """The reader of layer ``index``'s arriving source failed (see
+        ``PendingLayers.abandon``)."""
+        if self.pending is not None:
+            self.pending.abandon(index)
 
     def close(self) -> None:
         if self.pending is not None:

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from hullscan.atomicfile import write_error
-from hullscan.blob import BlobRef
+from hullscan.blob import BlobRef, ReaderGone
 from hullscan.errors import ImageError, RegistryError, shown
 from hullscan.layers import LayerSource, TarLayerSource
 from hullscan.references import Reference, mirrors_for, parse_reference
@@ -257,8 +257,9 @@ class RegistryStore(Store):
     def pipe(self, digest: str, fifo: str, closing: threading.Event) -> bool:
         """Send layer blob ``digest`` through ``fifo`` to its reader, checking its size and
         digest on the way, keeping none of it. False when the blob must be downloaded
-        into the cache instead: the connection broke mid-body, or the pull is closing
-        (the reader sees its stream end short either way)."""
+        into the cache instead (the connection broke mid-body), or ``closing`` was set
+        (the pull is closing, or the reader failed); the reader sees its stream end
+        short either way."""
         size = self.sizes.get(digest)
         if size is None or size < 0:
             raise ImageError(f"{self.label}: blob {digest} has no valid size in its "
@@ -275,7 +276,7 @@ class RegistryStore(Store):
             try:
                 out.write(chunk)
             except BrokenPipeError:
-                raise ImageError(f"{what}: its reader stopped before the end") from None
+                raise ReaderGone(f"{what}: its reader stopped before the end") from None
 
         with open(fd, "wb") as out:
             try:
@@ -475,7 +476,8 @@ class _Downloads:
         self._changed = threading.Condition()
         self._lock = threading.Lock()
         self._pipes: tuple[Path, int] | None = None
-        self._closing = threading.Event()
+        #: set to stop a piped download: the pull closes, or its reader failed
+        self._stops: dict[str, threading.Event] = {}
 
     def start(self, indices: Sequence[int] | None = None, keep: bool = True) -> None:
         wanted = self._digests if indices is None else [self._digests[i] for i in indices]
@@ -494,6 +496,7 @@ class _Downloads:
                                                 thread_name_prefix="hullscan-pull")
             if not keep and self._pipes is None:
                 self._pipes = self._store.cache.pipes()
+            self._stops[digest] = threading.Event()
             future = self._pool.submit(self._download, digest, keep)
             self._futures[digest] = future
             return future
@@ -511,10 +514,10 @@ class _Downloads:
                 os.mkfifo(fifo, 0o600)
                 started(fifo, True)
                 try:
-                    piped = self._store.pipe(digest, fifo, self._closing)
+                    piped = self._store.pipe(digest, fifo, self._stops[digest])
                 finally:  # a reader still waiting for this download gives up on it
                     os.unlink(fifo)
-                if piped or self._closing.is_set():
+                if piped or self._stops[digest].is_set():
                     return
             self._store.ensure(digest, started)
         finally:
@@ -547,8 +550,14 @@ class _Downloads:
             else dataclasses.replace(source.blob, arriving=path)
         return dataclasses.replace(source, blob=blob)
 
+    def abandon(self, index: int) -> None:
+        digest = self._digests[index]
+        if digest in self._stops:
+            self._stops[digest].set()
+
     def close(self) -> None:
-        self._closing.set()
+        for stop in list(self._stops.values()):
+            stop.set()
         for future in self._futures.values():
             future.cancel()
         if self._pool is not None:
