@@ -182,3 +182,34 @@ def test_garbage_instead_of_a_status_line_is_a_protocol_error():
 
     with server(handler) as (url, _), client() as c, pytest.raises(httpx.RemoteProtocolError):
         c.get(url)
+
+
+def test_a_registry_client_goes_through_the_environment_s_proxy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpx applies proxies from the environment only to its own transport: with a
+    proxy set, the registry client leaves the fast transport aside."""
+    from hullscan.references import parse_reference
+    from hullscan.sources.registry_client import RegistryClient
+
+    seen: list[bytes] = []
+
+    def proxy(conn: socket.socket, n: int) -> None:
+        while request := _read_request(conn):
+            seen.append(request.split(b"\r\n")[0])
+            conn.sendall(ok(b"blob bytes"))
+
+    with server(proxy) as (url, _):
+        for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+            monkeypatch.setenv(name, url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        ref = parse_reference("registry:reg.example:5000/team/app:1")
+        client = RegistryClient(ref, RegistrySettings(insecure=frozenset({"reg.example:5000"})))
+        client._scheme = "http"  # known: no TLS probe
+        try:
+            with client.get("blobs/sha256:" + "0" * 64) as resp:
+                assert resp.read() == b"blob bytes"
+        finally:
+            client.close()
+    assert seen == [b"GET http://reg.example:5000/v2/team/app/blobs/sha256:" + b"0" * 64
+                    + b" HTTP/1.1"]

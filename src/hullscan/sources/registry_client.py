@@ -115,6 +115,13 @@ def _probe_context(settings: RegistrySettings) -> ssl.SSLContext:
     return ctx
 
 
+def _proxied() -> bool:
+    """Whether the environment names an HTTP(S) proxy (``HTTPS_PROXY`` and the like)."""
+    from urllib.request import getproxies
+
+    return bool({"http", "https", "all"} & set(getproxies()))
+
+
 def _cert_failure(err: BaseException) -> str | None:
     """The verification failure behind a TLS error, if that is what it is."""
     seen: set[int] = set()
@@ -180,11 +187,13 @@ class RegistryClient:
             hooks.setdefault(key, []).extend(extra)
         self._ssl = ssl_context(settings)
         timeout = httpx.Timeout(settings.timeout, connect=min(15.0, settings.timeout))
-        # layer blobs are read by http.client, 1 MiB at a time (see http_transport)
+        # layer blobs are read by http.client in large reads (see http_transport), unless
+        # a proxy is set: httpx applies the environment's proxies only to its own transport
+        if transport is None and not _proxied():
+            transport = StreamingTransport(self._ssl)
         self.client = httpx.Client(timeout=timeout, follow_redirects=True,
                                    max_redirects=MAX_REDIRECTS, verify=self._ssl,
-                                   transport=transport or StreamingTransport(self._ssl),
-                                   event_hooks=hooks,
+                                   transport=transport, event_hooks=hooks,
                                    headers={"User-Agent": "hullscan"})
 
     def deadline(self) -> float:
