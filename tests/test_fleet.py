@@ -133,6 +133,10 @@ def _config(root: Path, host: str, **admission: Any) -> Path:
     (root / "trust.yaml").write_text(yaml.safe_dump({"trust": {"policies": [
         {"name": "team", "scopes": [f"{host}/adm"], "keys": ["cosign.pub"]}]}}))
     path = root / "hullscan.yaml"
+    # a first decision checks signatures in the registry: 0.4 s on a quiet machine, over
+    # the default 2 s budget once on a loaded CI run; the budget has tests of its own
+    # (test_admission.py), these are about the decisions
+    admission = {"budget_seconds": 20, **admission}
     path.write_text(yaml.safe_dump({"server": {"api_keys": [hash_key(API_KEY)]},
                                     "admission": {"trust_policy": "trust.yaml",
                                                   **admission}}))
