@@ -7,6 +7,7 @@ process and opened there.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import select
@@ -176,11 +177,14 @@ class PipeReader(io.RawIOBase):
     def close(self) -> None:
         if not self.closed:
             try:
-                buf = bytearray(1 << 20)
-                while self._left > 0 and (n := self._f.readinto(buf)):
-                    self._left -= n
-            except OSError:
-                pass
+                # a failed read here is the download's to tell (the caller waits for it)
+                with contextlib.suppress(OSError):
+                    self._drain()
             finally:
                 self._f.close()
         super().close()
+
+    def _drain(self) -> None:
+        buf = bytearray(1 << 20)
+        while self._left > 0 and (n := self._f.readinto(buf)):
+            self._left -= n
