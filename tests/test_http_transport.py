@@ -30,8 +30,12 @@ def _read_request(conn: socket.socket) -> bytes:
         if line.lower().startswith(b"content-length:"):
             want = int(line.split(b":")[1])
             while len(rest) < want:
-                rest += conn.recv(65536)
-    return data
+                more = conn.recv(65536)
+                if not more:
+                    break
+                rest += more
+    # The body may come in a later segment than the head: return the whole request.
+    return head + b"\r\n\r\n" + rest
 
 
 @contextmanager
