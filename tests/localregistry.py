@@ -185,7 +185,8 @@ def mock_registry(image: BuiltImage,
 
 
 def pull_packages(transport: httpx.MockTransport, cache: Path, workers: int,
-                  keep_layers: bool = False) -> set[tuple[str, str]]:
+                  keep_layers: bool = False, verify_diff_ids: bool = True
+                  ) -> set[tuple[str, str]]:
     """Pull ``registry:example.test/a/b:1`` through ``transport`` into ``cache`` as a scan
     does (layers analyzed by ``workers`` processes as they arrive, their blobs kept in
     the cache with ``keep_layers``); (name, version) found."""
@@ -195,12 +196,12 @@ def pull_packages(transport: httpx.MockTransport, cache: Path, workers: int,
     from hullscan.sources.registry_settings import RegistrySettings
     from hullscan.streams import Limits
 
+    settings = RegistrySettings(keep_layers=keep_layers, verify_diff_ids=verify_diff_ids)
     img = open_registry("registry:example.test/a/b:1", None, Limits(), cache / "registry",
-                        transport=transport, defer_layers=True)
+                        settings, transport=transport, defer_layers=True)
     try:
         analyses = analyze_layers(img, default_analyzers(), ScanOptions(
-            cache_dir=cache, workers=workers,
-            registry=RegistrySettings(keep_layers=keep_layers)))
+            cache_dir=cache, workers=workers, registry=settings))
     finally:
         img.close()
     return {(p.name, p.version) for p in build_inventory(img, analyses).packages}

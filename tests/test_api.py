@@ -77,6 +77,7 @@ def test_settings_errors_name_the_file_and_the_key(tmp_path: Path) -> None:
     cases = {
         "secret:\n  rules: []\n": r"unknown section\(s\) secret",
         "registries:\n  retries: 99\n": "registries.retries",
+        "registries:\n  verify_diff_ids: no-thanks\n": "registries.verify_diff_ids",
         "checks:\n  severity: {HS-IMG-001: SEVERE}\n": "checks.severity.HS-IMG-001",
         "checks:\n  disabled: [HS-IMG-001]\n": r"checks: unknown setting\(s\) disabled",
         "secrets:\n  rules: {}\n": "secrets.rules",
@@ -91,6 +92,10 @@ def test_settings_errors_name_the_file_and_the_key(tmp_path: Path) -> None:
     f.write_text("checks:\n  disable: [HS-IMG-001]\nsecrets:\n  disable: [jwt]\n")
     s = hullscan.Settings.load(f)
     assert s.checks.disabled == frozenset({"HS-IMG-001"}) and s.secrets.token
+    assert s.registries.verify_diff_ids and not s.registries.keep_layers
+    f.write_text("registries:\n  verify_diff_ids: false\n  keep_layers: true\n")
+    s = hullscan.Settings.load(f)
+    assert not s.registries.verify_diff_ids and s.registries.keep_layers
     assert hullscan.Settings.load(None, directory=tmp_path / "nowhere") == hullscan.Settings()
 
 

@@ -1,6 +1,8 @@
 """A blob verified as it was downloaded is not hashed again when its layer is read, and an
 uncompressed one (blob digest = diff-id) is not hashed at all; every other check stays:
-the size, the diff-id of a compressed layer, and the download's own digest check."""
+the size, the diff-id of a compressed layer, and the download's own digest check.
+With ``registries.verify_diff_ids: false`` a compressed layer's diff-id is taken on
+trust, and the layer cache keys on the blob digest instead."""
 
 from __future__ import annotations
 
@@ -39,9 +41,9 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def read_all(blob: bytes, digest: str | None, size: int | None, diff_id: str | None,
-             verified: bool) -> streams.LayerStream:
+             verified: bool, check_diff_id: bool = True) -> streams.LayerStream:
     stream = open_layer_stream(io.BytesIO(blob), "layer", digest, size, diff_id, Limits(),
-                               verified=verified)
+                               verified=verified, check_diff_id=check_diff_id)
     try:
         stream.verify()
     finally:
@@ -100,6 +102,28 @@ def test_verified_blob_of_another_size_is_refused(plain: BuiltImage, change: int
         read_all(blob, sha256(blob), size, sha256(blob), verified=True)
 
 
+def test_a_diff_id_taken_on_trust_is_not_hashed(gzipped: BuiltImage,
+                                                hashed: list[int]) -> None:
+    blob, tar = gzipped.blobs[0], gzipped.layers[0]
+    wrong = sha256(tar + b"\0")
+    read_all(blob, sha256(blob), len(blob), wrong, verified=True, check_diff_id=False)
+    assert hashed == []  # nothing left to hash: the download checked the blob
+    # a blob not verified before is still hashed, and refused when it is not its digest
+    read_all(blob, sha256(blob), len(blob), wrong, verified=False, check_diff_id=False)
+    assert sum(hashed) == len(blob)
+    with pytest.raises(ImageError, match=r"blob: digest mismatch"):
+        read_all(blob, sha256(blob + b"\0"), len(blob), wrong, verified=False,
+                 check_diff_id=False)
+
+
+def test_an_uncompressed_layer_checks_its_diff_id_even_on_trust(plain: BuiltImage) -> None:
+    """One hash serves both digests there: taking the diff-id on trust saves nothing."""
+    blob = plain.blobs[0]
+    with pytest.raises(ImageError, match=r"diff-id.*digest mismatch"):
+        read_all(blob, sha256(blob), len(blob), sha256(plain.blobs[1]), verified=False,
+                 check_diff_id=False)
+
+
 def test_verified_needs_a_digest(plain: BuiltImage) -> None:
     with pytest.raises(ValueError):
         read_all(plain.blobs[0], None, None, sha256(plain.blobs[0]), verified=True)
@@ -146,6 +170,66 @@ def test_tampered_uncompressed_blob_is_refused_and_not_cached(
     assert not list(blobs.glob("*.partial"))
     # no analysis of the refused layer was kept: a clean pull reads it afresh
     assert ("requests", "2.31.0") in _pull_and_inventory(plain, tmp_path)
+
+
+# -- diff-ids taken on trust (registries.verify_diff_ids: false) ---------------------------
+
+@pytest.fixture(scope="module")
+def genuine() -> BuiltImage:
+    return build([debian_base(), [python_dist("requests", "2.31.0")]], compression="gzip")
+
+
+@pytest.fixture(scope="module")
+def liar(genuine: BuiltImage) -> BuiltImage:
+    """Other bytes under the genuine image's diff-ids: its config names the genuine
+    layers, its blobs (which its manifest pins) carry another package."""
+    return build([debian_base(), [python_dist("evil", "6.6.6")]], compression="gzip",
+                 config_extra={"rootfs": genuine.config_doc["rootfs"]})
+
+
+def test_a_trusting_pull_hashes_each_blob_once(tmp_path: Path, genuine: BuiltImage,
+                                               hashed: list[int]) -> None:
+    checked = pull_packages(_serving(genuine), tmp_path / "checked", 1)
+    assert sum(hashed) == sum(len(t) for t in genuine.layers)  # the diff-ids
+    hashed.clear()
+    trusting = pull_packages(_serving(genuine), tmp_path / "trusting", 1,
+                             verify_diff_ids=False)
+    assert trusting == checked and ("requests", "2.31.0") in trusting
+    assert hashed == []  # only the downloads hashed, each blob on its way in
+
+
+def test_a_trusting_rescan_downloads_nothing(tmp_path: Path, genuine: BuiltImage) -> None:
+    asked: list[str] = []
+    inner = _serving(genuine)
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        return inner.handle_request(request)
+
+    transport = httpx.MockTransport(recording)
+    found = pull_packages(transport, tmp_path, 2, verify_diff_ids=False)
+    layer_blobs = {f"/v2/a/b/blobs/{sha256(b)}" for b in genuine.blobs}
+    assert layer_blobs <= set(asked)
+    asked.clear()
+    assert pull_packages(transport, tmp_path, 2, verify_diff_ids=False) == found
+    assert not layer_blobs & set(asked)  # every layer's analysis came from the cache
+
+
+def test_a_config_lying_about_its_diff_ids_does_not_poison_the_cache(
+        tmp_path: Path, genuine: BuiltImage, liar: BuiltImage) -> None:
+    """Checked, the liar is refused; taken on trust, it is scanned for what its blobs hold,
+    and its analyses, keyed by those blobs, are never served for the genuine layers the
+    config named (keyed by diff-id, they would be: the genuine image would scan as the
+    liar's content)."""
+    with pytest.raises(ImageError, match=r"diff-id.*digest mismatch"):
+        pull_packages(_serving(liar), tmp_path / "checked", 1)
+    for workers in (1, 2):
+        cache = tmp_path / f"trusting-{workers}"
+        lied = pull_packages(_serving(liar), cache, workers, verify_diff_ids=False)
+        assert ("evil", "6.6.6") in lied and ("requests", "2.31.0") not in lied
+        for verify in (True, False):
+            found = pull_packages(_serving(genuine), cache, workers, verify_diff_ids=verify)
+            assert ("requests", "2.31.0") in found and ("evil", "6.6.6") not in found
 
 
 # -- the order of downloads ----------------------------------------------------------------

@@ -39,12 +39,13 @@ __all__ = ["CachedInventory", "LayerCache", "cache_key", "database_path",
            "default_cache_dir", "inventory_key"]
 
 
-def cache_key(diff_id: str, analyzers: Sequence[Analyzer]) -> str:
-    """What a layer's analysis depends on: its content and each analyzer's name, version,
-    size bound and options (``cache_token``: user rules, for one)."""
+def cache_key(content_id: str, analyzers: Sequence[Analyzer]) -> str:
+    """What a layer's analysis depends on: its content (``LayerSource.cache_id``: a
+    verified diff-id or blob digest) and each analyzer's name, version, size bound and
+    options (``cache_token``: user rules, for one)."""
     spec = {
         "schema": SCHEMA_VERSION,
-        "diff_id": diff_id,
+        "diff_id": content_id,
         "analyzers": sorted(f"{a.name}:{a.version}:{a.max_size}:{a.cache_token}"
                             for a in analyzers),
     }

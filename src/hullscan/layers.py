@@ -91,8 +91,14 @@ class LayerSource(ABC):
     """Something that can be walked as a layer; picklable so workers can open it."""
 
     label: str
-    #: the identity the cache keys on; None: not cacheable (e.g. a live directory)
+    #: the layer's diff-id, from the image config; None: none (e.g. a live directory)
     diff_id: str | None
+
+    @property
+    def cache_id(self) -> str | None:
+        """What the layer cache keys this layer's analysis on: content the walk verifies
+        (its diff-id, checked as it is read); None: not cacheable."""
+        return self.diff_id
 
     @abstractmethod
     def walk(self, limits: Limits) -> Iterator[Entry]:
@@ -109,6 +115,16 @@ class TarLayerSource(LayerSource):
     #: the blob was verified against ``digest`` as it was written (a download into the
     #: blob cache just now): it is not hashed again (see ``open_layer_stream``)
     verified: bool = False
+    #: False: a compressed blob's diff-id is taken on trust (``registries.verify_diff_ids``)
+    check_diff_id: bool = True
+
+    @property
+    def cache_id(self) -> str | None:
+        if self.check_diff_id or self.digest is None:
+            return self.diff_id
+        # the diff-id is not checked, so it must not key the cache: a config could name a
+        # base layer's diff-id for other bytes and have their analysis served for it
+        return f"blob {self.digest}"
 
     def walk(self, limits: Limits) -> Iterator[Entry]:
         with self._stream(limits) as stream:
@@ -152,7 +168,8 @@ class TarLayerSource(LayerSource):
         stream = None
         try:
             stream = open_layer_stream(raw, self.label, self.digest, self.size,  # type: ignore[arg-type]
-                                       self.diff_id, limits, verified=self.verified)
+                                       self.diff_id, limits, verified=self.verified,
+                                       check_diff_id=self.check_diff_id)
             yield stream
         finally:
             if stream is not None:

@@ -83,9 +83,11 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
         # that diff-id (the walk checks it at the end). So a hit is the analysis of exactly
         # the content the config names; an archive whose layer bytes were altered since is
         # an image no runtime will load (they check diff-ids too), and is refused as soon
-        # as it is read (a cold scan, --no-cache).
+        # as it is read (a cold scan, --no-cache). Where diff-ids are taken on trust
+        # (``registries.verify_diff_ids: false``) the key is the blob digest instead, from
+        # the verified manifest, and the blob is what the walk checks (``cache_id``).
         for i, source in enumerate(image.layer_sources):
-            key = cache_key(source.diff_id, analyzers) if source.diff_id else None
+            key = _layer_key(source, analyzers)
             keys.append(key)
             hit = cache.get(key) if cache is not None and key else None
             if hit is not None:
@@ -373,11 +375,14 @@ def analyze_image(ref: str, options: ScanOptions | None = None,
     return AnalyzedImage(image, inventory, analyses, fs)
 
 
+def _layer_key(source: LayerSource, analyzers: Sequence[Analyzer]) -> str | None:
+    return cache_key(source.cache_id, analyzers) if source.cache_id else None
+
+
 def _inventory_key(image: Image, analyzers: Sequence[Analyzer]) -> str | None:
     """The inventory's cache key, from its layers' keys; None when a layer has no
     diff-id (nothing of such an image is cached)."""
-    keys = [cache_key(src.diff_id, analyzers) if src.diff_id else None
-            for src in image.layer_sources]
+    keys = [_layer_key(src, analyzers) for src in image.layer_sources]
     if not keys or None in keys:
         return None
     return inventory_key([k for k in keys if k is not None])

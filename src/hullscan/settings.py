@@ -4,7 +4,8 @@ Every section has one parser and one type; a mistake is one ``ConfigError`` that
 the file, the key and what is wrong, raised before any image is read::
 
     registries: {default: ..., insecure: [...], ca_bundle: ..., mirrors: {...},
-                 retries: 3, timeout: 60, keep_layers: false}
+                 retries: 3, timeout: 60, keep_layers: false,
+                 verify_diff_ids: true}
     checks:     {disable: [...], enable: [...], severity: {ID: SEV}, trusted_registries: [...]}
     secrets:    {rules: [...], disable: [...], allowlist: {...}, use_default: true}
     trust:      {policies: [...]}
@@ -96,7 +97,7 @@ def parse_registries(section: Any, base_dir: Path) -> RegistrySettings:
     if not isinstance(section, dict):
         raise HullscanError("registries must be a mapping")
     unknown = set(section) - {"default", "insecure", "ca_bundle", "mirrors", "retries",
-                              "timeout", "keep_layers"}
+                              "timeout", "keep_layers", "verify_diff_ids"}
     if unknown:
         raise HullscanError(f"registries: unknown setting(s) {', '.join(sorted(unknown))}")
     mirrors_doc = section.get("mirrors") or {}
@@ -121,12 +122,14 @@ def parse_registries(section: Any, base_dir: Path) -> RegistrySettings:
         raise HullscanError("registries.retries must be 0 to 10")
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
         raise HullscanError("registries.timeout must be a positive number of seconds")
-    keep_layers = section.get("keep_layers", False)
-    if not isinstance(keep_layers, bool):
-        raise HullscanError("registries.keep_layers must be true or false")
+    switches = {name: section.get(name, default)
+                for name, default in (("keep_layers", False), ("verify_diff_ids", True))}
+    for name, value in switches.items():
+        if not isinstance(value, bool):
+            raise HullscanError(f"registries.{name} must be true or false")
     return RegistrySettings(insecure=frozenset(_strings(section.get("insecure"), "insecure")),
                             ca_bundle=ca, default_registry=default, mirrors=mirrors,
-                            retries=retries, timeout=float(timeout), keep_layers=keep_layers)
+                            retries=retries, timeout=float(timeout), **switches)
 
 
 def _parse_trust(section: Any, source: str, base_dir: Path) -> TrustPolicy | None:

@@ -563,14 +563,17 @@ class LayerStream:
 
 def open_layer_stream(raw: IO[bytes], what: str, digest: str | None, size: int | None,
                       diff_id: str | None, limits: Limits, threaded: bool = True, *,
-                      verified: bool = False) -> LayerStream:
+                      verified: bool = False, check_diff_id: bool = True) -> LayerStream:
     """Chain blob digest check → decompression → bomb bounds → diff-id check.
 
     The compression is sniffed from the first bytes; for an uncompressed layer the blob
     and the diff-id are one hash of one pass. ``verified``: the blob's bytes were hashed
     against ``digest`` as they were written (a download into the blob cache), so they
     are counted against ``size`` but not hashed again; an uncompressed layer whose
-    ``digest`` is its diff-id is then not hashed at all (that check was the diff-id's)."""
+    ``digest`` is its diff-id is then not hashed at all (that check was the diff-id's).
+    ``check_diff_id=False``: a compressed layer's uncompressed bytes are not hashed, and
+    its diff-id is taken on trust (``registries.verify_diff_ids``); the blob digest is
+    still checked, and is then what the layer cache must key on (``cache_id``)."""
     if verified and digest is None:
         raise ValueError("a verified blob needs the digest it was verified against")
     blob_spec = (f"{what} blob", digest, size)
@@ -604,7 +607,11 @@ def open_layer_stream(raw: IO[bytes], what: str, digest: str | None, size: int |
     else:
         blob, diff = checks[0], _checks([diff_spec])[0]
         inflate = _Gunzip if kind == "gzip" else _Unzstd
-        stage = _Hashed(inflate(_Prepend(first, source), what), [diff], pipe)
+        stage = inflate(_Prepend(first, source), what)
+        if check_diff_id or diff_id is None:
+            stage = _Hashed(stage, [diff], pipe)
+        else:
+            diff.hasher = None  # taken on trust: only its (unset) size is checked
     reader = LayerReader(stage, source, limits, what, compressed=kind != "none")
     return LayerStream(tar=reader, compression=kind, _raw=source, _blob=blob, _diff=diff,
                        _pipe=pipe)

@@ -419,18 +419,15 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
         tags = (f"{parsed.name}:{parsed.tag}",) if parsed.tag else ()
         if not defer_layers:
             _fetch_all(store, [cfg["digest"], *layer_digests])
-            return image_from_manifest(cache.store, ref, "registry", desc, manifest, limits,
-                                       tags, reference_digest=digest)
+            image = image_from_manifest(cache.store, ref, "registry", desc, manifest, limits,
+                                        tags, reference_digest=digest)
+            _set_checks(image, frozenset(), settings.verify_diff_ids)
+            return image
         store.ensure(cfg["digest"])
         downloads = _Downloads(store, layer_digests, client)
         image = image_from_manifest(_ArrivingStore(cache, store.sizes), ref, "registry", desc,
                                     manifest, limits, tags, reference_digest=digest)
-        # a blob downloaded now was hashed on its way in: only its diff-id is left to check
-        # (nothing, when the layer is uncompressed: the blob's digest is its diff-id)
-        image.layer_sources = [
-            dataclasses.replace(src, verified=True)
-            if isinstance(src, TarLayerSource) and src.digest in downloads.fresh else src
-            for src in image.layer_sources]
+        _set_checks(image, downloads.fresh, settings.verify_diff_ids)
         if downloads.fresh:
             image.pending = downloads
         else:  # nothing to download: no thread was started, nothing to wait for
@@ -566,6 +563,16 @@ class _Downloads:
             shutil.rmtree(self._pipes[0], ignore_errors=True)
             os.close(self._pipes[1])
         self._client.close()
+
+
+def _set_checks(image: Image, fresh: frozenset[str], verify_diff_ids: bool) -> None:
+    """What is left to check of each layer as it is read: a blob downloaded now was
+    hashed on its way in, so only its diff-id is (nothing, when the layer is uncompressed:
+    the blob's digest is its diff-id); and no diff-id, where they are taken on trust."""
+    image.layer_sources = [
+        dataclasses.replace(src, verified=src.digest in fresh, check_diff_id=verify_diff_ids)
+        if isinstance(src, TarLayerSource) else src
+        for src in image.layer_sources]
 
 
 def _open_writer(fifo: str, closing: threading.Event) -> int | None:

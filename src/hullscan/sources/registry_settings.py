@@ -32,3 +32,7 @@ class RegistrySettings:
     # keep the layer blobs a scan pulls in the cache (default: their bytes go straight to
     # the analysis, and only the analysis is kept, as disk and CPU are better spent so)
     keep_layers: bool = False
+    # hash a pulled compressed layer's uncompressed bytes against the config's diff-id,
+    # as container runtimes do on unpacking; false: check only the blob digest (half the
+    # hashing; what Trivy and Syft check) and key the layer cache on it
+    verify_diff_ids: bool = True
