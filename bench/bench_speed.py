@@ -18,7 +18,9 @@ of the whole process (start-up included); CPU is user + sys of the process tree.
   --scanners secret`` (fresh cache) and gitleaks on the final root filesystem, unpacked
   beforehand and not timed (which favours gitleaks; corpus image only);
 - registry: both pull the image from a local registry (Debian's docker-registry on
-  127.0.0.1) into an empty cache and inventory it (syft too);
+  127.0.0.1) into an empty cache and inventory it (syft too); hullscan also with
+  ``registries.verify_diff_ids: false`` ("trusting diff-ids"), which checks what Trivy
+  checks (each blob's digest, not the inflated layer's diff-id);
 - startup: ``hullscan --help`` and a cached ``hullscan scan --scanners secret`` of a small
   corpus image, against trivy's.
 
@@ -183,12 +185,20 @@ class Bench:
                             "--dest-tls-verify=false", f"docker-archive:{tar}",
                             f"docker://{ref}"], check=True, timeout=1800)
             steps: dict[str, Step] = {}
-            for name, (cmd, env) in self.hullscans.items():
-                cache = self.out(label, f"{name}-pull-cache")
+            trusting = self.out(label, "trusting.yaml")
+            trusting.write_text("registries:\n  verify_diff_ids: false\n")
+            variants: list[tuple[str, list[str], dict[str, str] | None, list[str]]] = [
+                (name, cmd, env, []) for name, (cmd, env) in self.hullscans.items()]
+            # what Trivy checks: each blob's digest, not its layer's diff-id
+            cmd, env = self.hullscans["hullscan"]
+            variants.append(("hullscan trusting diff-ids", cmd, env,
+                             ["--config", str(trusting)]))
+            for name, cmd, env, extra in variants:
+                cache = self.out(label, f"{name}-pull-cache".replace(" ", "-"))
+                out = self.out(label, f"{name}.pull.cdx.json".replace(" ", "-"))
                 steps[name] = Step([*cmd, "sbom", f"registry:{ref}", "-q", "--format",
-                                    "cyclonedx", "--cache-dir", str(cache),
-                                    "-o", str(self.out(label, f"{name}.pull.cdx.json"))],
-                                   emptied(cache), env)
+                                    "cyclonedx", "--cache-dir", str(cache), "-o", str(out),
+                                    *extra], emptied(cache), env)
             if self.trivy:
                 tcache = self.out(label, "trivy-pull-cache")
                 steps["trivy"] = Step(self.trivy_cmd(
