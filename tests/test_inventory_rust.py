@@ -14,7 +14,7 @@ from elftools.elf.elffile import ELFFile
 
 from hullscan.analyzer import AnalyzerInputError, AnalyzerResult
 from hullscan.inventory import rust
-from hullscan.inventory.rust import CargoAuditableAnalyzer, _MarkerScan
+from hullscan.inventory.rust import CargoAuditableAnalyzer
 from hullscan.model import FileInfo, FileType
 from hullscan.tempfiles import spool
 
@@ -220,17 +220,60 @@ def test_garbage_after_magic() -> None:
         run(b"\x7fELF\x09\x01\x01" + b".dep-v0\0" + b"\0" * 100)
 
 
-def test_marker_scan_across_chunks() -> None:
-    payload = b"x" * 10 + b".dep-v0\0" + b"y" * 10
-    for split in range(1, len(payload)):
-        src = io.BytesIO(payload[4:])
-        scan = _MarkerScan(payload[:4], src)
-        out = b""
-        while chunk := scan.read(split):
-            out += chunk
-        assert out == payload
-        assert scan.found, split
-    scan = _MarkerScan(b"\x7fELF", io.BytesIO(b".dep-v0 without NUL"))
-    while scan.read(3):
-        pass
-    assert not scan.found
+def test_marker_search_across_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole-file search (for files whose headers do not hold together) finds the
+    name wherever chunks split it."""
+    payload = b"\x7fELF" + b"x" * 10 + b".dep-v0\0" + b"y" * 10
+    for chunk in range(1, len(payload) + 1):
+        monkeypatch.setattr(rust, "COPY_CHUNK", chunk)
+        assert rust._contains(io.BytesIO(payload), b".dep-v0\0"), chunk
+        assert not rust._contains(io.BytesIO(payload.replace(b"\0", b"!")), b".dep-v0\0")
+
+
+def test_well_formed_files_are_decided_by_their_headers(
+        toolchain: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the section-name table is read: no file is searched whole."""
+    def no_search(*_args: Any) -> bool:
+        raise AssertionError("searched whole")
+
+    monkeypatch.setattr(rust, "_contains", no_search)
+    for shared in (False, True):
+        found = run(with_section(toolchain, compressed(DEP_INFO)), shared=shared)
+        assert found is not None and len(found.packages) == 3
+        found = run(with_section(toolchain, compressed(DEP_INFO), base="libplain.so"),
+                    path="usr/lib/libhello.so", mode=0o644, shared=shared)
+        assert found is not None and len(found.packages) == 3
+        assert run((toolchain / "plain").read_bytes(), shared=shared) is None
+        assert run(with_section(toolchain, b"mentions .dep-v0\0 in passing",
+                                name=".comment2"), shared=shared) is None
+
+
+def _elf32_big_endian(section: bytes) -> bytes:
+    """A minimal 32-bit big-endian ELF file (as for MIPS or PowerPC) with one ``.dep-v0``
+    section: header, section data, the name table, then the section header table."""
+    names = b"\0.dep-v0\0.shstrtab\0"
+    data_at = 52
+    names_at = data_at + len(section)
+    shoff = names_at + len(names)
+    ident = b"\x7fELF\x01\x02\x01" + b"\0" * 9
+    header = ident + struct.pack(">HHIIIIIHHHHHH", 2, 8, 1, 0, 0, shoff, 0, 52, 0, 0, 40, 3, 2)
+    null = struct.pack(">IIIIIIIIII", *[0] * 10)
+    dep = struct.pack(">IIIIIIIIII", 1, 1, 0, 0, data_at, len(section), 0, 0, 1, 0)
+    shstrtab = struct.pack(">IIIIIIIIII", 9, 3, 0, 0, names_at, len(names), 0, 0, 1, 0)
+    return header + section + names + null + dep + shstrtab
+
+
+def test_a_32_bit_big_endian_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _elf32_big_endian(compressed(DEP_INFO))
+    monkeypatch.setattr(rust, "_contains", lambda *_a: pytest.fail("searched whole"))
+    found = run(data)
+    assert found is not None and [p.name for p in found.packages] == [
+        "adler", "miniz_oxide", "hello-auditable"]
+
+
+def test_headers_that_do_not_hold_together_fall_back_to_a_search() -> None:
+    data = bytearray(_elf32_big_endian(compressed(DEP_INFO)))
+    struct.pack_into(">H", data, 0x32, 7)  # e_shstrndx past the 3 sections
+    # the name is found by the search, and pyelftools tells what is wrong
+    with pytest.raises(AnalyzerInputError, match="invalid ELF"):
+        run(bytes(data))

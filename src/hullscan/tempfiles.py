@@ -8,6 +8,7 @@ go to disk under the cache directory, never elsewhere.
 from __future__ import annotations
 
 import contextlib
+import io
 import shutil
 import tempfile
 import threading
@@ -36,8 +37,16 @@ def location() -> str:
     return _tempdir() or tempfile.gettempdir()
 
 
+class MemorySpool(io.BytesIO):
+    """A spooled file known to fit in memory, held as the one ``bytes`` it was read into."""
+
+
 def spool(stream: IO[bytes], limit: int | None = None) -> IO[bytes]:
     """Copy ``stream`` (at most ``limit`` bytes) into a seekable temporary file at offset 0."""
+    if limit is not None and limit <= SPOOL_IN_MEMORY:
+        # known to fit: read whole into one buffer, which BytesIO shares instead of copying
+        # (a SpooledTemporaryFile grows its buffer write by write, copying as it goes)
+        return MemorySpool(read_upto(stream, limit))
     out: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - returned to the caller
         max_size=SPOOL_IN_MEMORY, dir=_tempdir())
     copy(stream, out, limit)
@@ -45,10 +54,41 @@ def spool(stream: IO[bytes], limit: int | None = None) -> IO[bytes]:
     return out
 
 
+def read_upto(stream: IO[bytes], limit: int) -> bytes:
+    """``limit`` bytes of ``stream``, fewer only at its end (a raw stream may return short
+    reads before it)."""
+    first = stream.read(limit)
+    if len(first) >= limit or not first:
+        return first
+    parts, got = [first], len(first)
+    while got < limit and (more := stream.read(limit - got)):
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
 def is_spooled(stream: IO[bytes]) -> bool:
     """Whether ``stream`` came from ``spool`` (a file several analyzers share): seekable,
     so an analyzer that needs random access uses it as it is instead of copying it again."""
-    return isinstance(stream, tempfile.SpooledTemporaryFile)
+    return isinstance(stream, (MemorySpool, tempfile.SpooledTemporaryFile))
+
+
+class PrefixedStream:
+    """``head`` (already read) followed by the rest of ``stream``, as one stream."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._head:
+            return self._stream.read(n)
+        if n < 0:
+            chunk, self._head = self._head, b""
+            return chunk + self._stream.read()
+        chunk, self._head = self._head[:n], self._head[n:]
+        # a full read when asked for more than the head: callers rely on it
+        return chunk + (self._stream.read(n - len(chunk)) if len(chunk) < n else b"")
 
 
 def copy(src: IO[bytes], dst: IO[bytes], limit: int | None = None) -> None:

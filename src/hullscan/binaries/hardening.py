@@ -54,7 +54,7 @@ from typing import IO, Any, cast
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.checks.catalogue import Catalogue, Check
 from hullscan.model import FileInfo, Finding, FindingKind, Severity
-from hullscan.tempfiles import spool, spool_to_path
+from hullscan.tempfiles import PrefixedStream, spool, spool_to_path
 
 ELF_MAGIC = b"\x7fELF"
 MZ_MAGIC = b"MZ"
@@ -197,24 +197,6 @@ HARDENING_CHECKS.add(LACKS_HARDENING, UNSAFE_RPATH, PE_LACKS_HARDENING)
 
 
 # --- reading ------------------------------------------------------------------------------
-
-class PrefixedStream:
-    """``head`` (already read) followed by the rest of ``stream``, as one stream."""
-
-    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
-        self._head = head
-        self._stream = stream
-
-    def read(self, n: int = -1) -> bytes:
-        if not self._head:
-            return self._stream.read(n)
-        if n < 0:
-            chunk, self._head = self._head, b""
-            return chunk + self._stream.read()
-        chunk, self._head = self._head[:n], self._head[n:]
-        # a full read when asked for more than the head: callers rely on it
-        return chunk + (self._stream.read(n - len(chunk)) if len(chunk) < n else b"")
-
 
 def _scan_strings(f: IO[bytes], offset: int, size: int, length: int) -> tuple[bool, bool]:
     """Search a string table for canary and FORTIFY names: (canary, fortify)."""

@@ -12,10 +12,10 @@ import re
 from typing import IO, cast
 
 from hullscan.analyzer import Analyzer, AnalyzerResult, MiB
-from hullscan.binaries.hardening import PrefixedStream, inspect_pe, read_pe_head
+from hullscan.binaries.hardening import inspect_pe, read_pe_head
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
-from hullscan.tempfiles import spool_to_path
+from hullscan.tempfiles import PrefixedStream, spool_to_path
 
 _WINDOWS_BINARY = re.compile(r"(?i)\.(?:exe|dll|sys|ocx|scr)$")
 

@@ -8,9 +8,11 @@ zlib-compressed JSON ``{"packages": [{"name", "version", "source", "kind",
 Cargo.lock.
 
 Most executables in an image are not Rust, so the negative path is kept cheap:
-four bytes decide whether a file is ELF at all, and while an ELF file is spooled
-its bytes are searched for the section name; pyelftools only parses the files
-that contain it.
+four bytes decide whether a file is ELF at all, then its header and section header
+table lead to the section-name string table, a few hundred bytes read with
+``struct``; pyelftools only parses the files whose names include ``.dep-v0``. A file
+whose headers do not hold together is searched whole for the name instead (the
+rule before), so pyelftools still reports what is wrong with it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from hullscan.analyzer import (
 )
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
-from hullscan.tempfiles import COPY_CHUNK, is_spooled, spool
+from hullscan.tempfiles import COPY_CHUNK, PrefixedStream, is_spooled, spool
 
 ELF_MAGIC = b"\x7fELF"
 SECTION_NAME = ".dep-v0"
@@ -47,33 +49,71 @@ _ELF_ERRORS: tuple[type[Exception], ...] = (
     OverflowError, ValueError, OSError, EOFError, struct.error)
 
 
-class _MarkerScan:
-    """Pass ``head`` then ``stream`` through ``read``, noting whether ``_MARKER`` went by."""
+_SHT_NOBITS = 8
+_SHN_XINDEX = 0xFFFF
+#: a section-name string table is a few hundred bytes; a larger one is searched whole
+MAX_NAMES = 1 * MiB
+# Elf{32,64}_Ehdr: e_shoff, then e_shentsize, e_shnum, e_shstrndx; and a whole Elf_Shdr
+_LAYOUT = {1: (0x20, "I", 0x2E, "IIIIIIIIII"), 2: (0x28, "Q", 0x3A, "IIQQQQIIQQ")}
 
-    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
-        self._head = head
-        self._stream = stream
-        self._tail = b""
-        self.found = False
 
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            cut = len(self._head) if n < 0 else n
-            chunk, self._head = self._head[:cut], self._head[cut:]
-        else:
-            chunk = self._stream.read(n)
-        if not self.found and chunk:
-            # the marker may straddle two chunks; the carried tail is a few bytes, never a
-            # copy of the chunk
-            keep = len(_MARKER) - 1
-            self.found = _MARKER in chunk or _MARKER in self._tail + chunk[:keep]
-            self._tail = chunk[-keep:] if len(chunk) >= keep else (self._tail + chunk)[-keep:]
-        return chunk
+class _Malformed(Exception):
+    """The ELF headers do not hold together."""
 
-    def drain(self) -> None:
-        """Read to the end (only ``found`` is wanted)."""
-        while self.read(COPY_CHUNK):
-            continue
+
+def _section_names(f: IO[bytes], size: int) -> bytes:
+    """The section-name string table of the ELF file ``f`` (``size`` bytes long)."""
+    f.seek(0)
+    ident = f.read(64)
+    if len(ident) < 52 or ident[4] not in _LAYOUT or ident[5] not in (1, 2):
+        raise _Malformed
+    order = "<" if ident[5] == 1 else ">"
+    shoff_at, shoff_type, counts_at, shdr = _LAYOUT[ident[4]]
+    (shoff,) = struct.unpack_from(order + shoff_type, ident, shoff_at)
+    shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", ident, counts_at)
+    shdr_size = struct.calcsize(order + shdr)
+
+    def header(index: int) -> tuple[int, ...]:
+        at = shoff + index * shentsize
+        if shoff == 0 or shentsize < shdr_size or at + shdr_size > size:
+            raise _Malformed
+        f.seek(at)
+        return struct.unpack(order + shdr, f.read(shdr_size))
+
+    if shnum == 0 or shstrndx == _SHN_XINDEX:  # extended numbering: kept in section 0
+        first = header(0)
+        shnum = shnum or first[5]
+        shstrndx = first[6] if shstrndx == _SHN_XINDEX else shstrndx
+    if not 0 < shstrndx < min(shnum, MAX_SECTIONS):
+        raise _Malformed
+    names = header(shstrndx)
+    offset, length = names[4], names[5]
+    if names[1] == _SHT_NOBITS or length > MAX_NAMES or offset + length > size:
+        raise _Malformed
+    f.seek(offset)
+    return f.read(length)
+
+
+def _names_the_section(f: IO[bytes]) -> bool:
+    """Whether ``f`` (seekable, an ELF file) may have a ``.dep-v0`` section."""
+    size = f.seek(0, io.SEEK_END)
+    try:
+        return _MARKER in _section_names(f, size)
+    except (_Malformed, struct.error):
+        return _contains(f, _MARKER)
+
+
+def _contains(f: IO[bytes], marker: bytes) -> bool:
+    """Whether ``marker`` is anywhere in ``f``, read in chunks."""
+    f.seek(0)
+    keep = len(marker) - 1
+    tail = b""
+    while chunk := f.read(COPY_CHUNK):
+        # the marker may straddle two chunks: the carried tail is a few bytes
+        if marker in chunk or marker in tail + chunk[:keep]:
+            return True
+        tail = (tail + chunk[-keep:])[-keep:]
+    return False
 
 
 def _section_data(f: IO[bytes]) -> bytes | None:
@@ -135,18 +175,16 @@ class CargoAuditableAnalyzer(Analyzer):
         head = stream.read(len(ELF_MAGIC))
         if head != ELF_MAGIC:
             return None
-        scan = _MarkerScan(head, stream)
-        if is_spooled(stream):  # shared with other analyzers: search it, then seek back
-            scan.drain()
-            if not scan.found:
-                return None
-            stream.seek(0)
-            compressed = _section_data(stream)
-        else:
-            with spool(cast(IO[bytes], scan), limit=info.size) as f:
-                if not scan.found:
-                    return None
-                compressed = _section_data(f)
+        if is_spooled(stream):  # shared with other analyzers: read where it lies
+            return self._read(stream)
+        with spool(cast(IO[bytes], PrefixedStream(head, stream)), limit=info.size) as f:
+            return self._read(f)
+
+    def _read(self, f: IO[bytes]) -> AnalyzerResult | None:
+        if not _names_the_section(f):
+            return None
+        f.seek(0)
+        compressed = _section_data(f)
         if compressed is None:
             return None
         return self._packages(parse_dep_info(compressed))
