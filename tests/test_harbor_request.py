@@ -61,3 +61,16 @@ def test_an_in_cluster_host_stays_a_host(url: str, host: str) -> None:
     ref = parse_reference(order.ref)
     assert (order.host, ref.host, ref.repository) == (host, host, "team/app")
     assert order.plain_http == url.startswith("http:")
+
+
+@pytest.mark.parametrize("authorization", [
+    "Basic not*base64", "Basic " + base64.b64encode(b"\xff\xfe:x").decode(),
+    "Basic " + base64.b64encode(b"no-colon").decode(), "Basic cm9ib3Q6\u00e9eA==",
+    "Bearer abc"])
+def test_malformed_credentials_are_a_clear_422(authorization: str) -> None:
+    """Each is refused with a message, never an exception (a non-ASCII character in the
+    base64 once raised ValueError, found by the harbor fuzz harness)."""
+    with pytest.raises(ScanRequestError) as e:
+        parse_scan_request("application/json", body("https://harbor", authorization))
+    assert e.value.status in (400, 422) and e.value.message.startswith(
+        "registry.authorization")

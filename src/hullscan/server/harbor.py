@@ -5,7 +5,6 @@ is ``302`` with ``Refresh-After``, and errors carry the spec's ``ErrorResponse``
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass, field
@@ -116,7 +115,7 @@ def _credentials(authorization: str | None) -> tuple[str | None, str | None]:
     try:
         user, sep, password = base64.b64decode(value.strip(), validate=True) \
             .decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and a non-ASCII value
         raise _Invalid("registry.authorization: not base64 of user:password") from None
     if not sep or not user:
         raise _Invalid("registry.authorization: not base64 of user:password")
