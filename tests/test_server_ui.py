@@ -98,6 +98,9 @@ def test_ui_needs_the_api_key(server: tuple[str, dict[str, str]]) -> None:
         assert "Content-Security-Policy" in r.text
         assert httpx.get(base + path, auth=("anyone", KEY)).status_code == 200
         assert httpx.get(base + path, auth=("anyone", "wrong")).status_code == 401
+        # not base64 at all (a non-ASCII byte): no key offered, not a server error
+        assert httpx.get(base + path, headers={"Authorization": b"Basic \xe9t\xe9"}
+                         ).status_code == 401
     assert httpx.get(f"{base}/v1/scans/x").headers["www-authenticate"].startswith("Bearer")
     r = httpx.get(f"{base}/ui/images/sha256:{'9' * 64}",
                   headers={"Authorization": f"Bearer {KEY}"})

@@ -5,7 +5,6 @@ larger than the limit is read."""
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from typing import Any
 
@@ -36,7 +35,7 @@ def presented_keys(headers: dict[str, str]) -> list[str]:
             _user, _, password = base64.b64decode(value.strip(), validate=True) \
                 .decode().partition(":")
             keys.append(password)
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII text
             pass  # not base64 text: the header offers no key
     return keys
 
