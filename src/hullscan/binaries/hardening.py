@@ -363,9 +363,10 @@ def inspect_pe(path: str) -> BinaryInfo:
         security = pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_SECURITY"]
         signed = len(dirs) > security and dirs[security].VirtualAddress != 0 \
             and dirs[security].Size != 0
-        # a damaged optional directory costs its properties, not the headers
+        # a damaged optional directory costs its properties, not the headers (pefile
+        # raises AttributeError on a load-config directory too short for its version)
         with contextlib.suppress(pefile.PEFormatError, struct.error, ValueError, IndexError,
-                                 KeyError):
+                                 KeyError, AttributeError):
             pe.parse_data_directories(directories=[
                 pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_RESOURCE"],
                 pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_LOAD_CONFIG"]])
