@@ -124,6 +124,33 @@ def test_an_uncompressed_layer_checks_its_diff_id_even_on_trust(plain: BuiltImag
                  check_diff_id=False)
 
 
+def test_a_blob_still_downloading_is_read_in_smaller_chunks(
+        tmp_path: Path, plain: BuiltImage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large reads from a file; cache-sized ones while downloads share the cores."""
+    from hullscan import layers
+    from hullscan.blob import BlobRef
+
+    path = tmp_path / "blob"
+    path.write_bytes(plain.blobs[0])
+    sizes: list[int] = []
+    real = layers.open_layer_stream
+
+    def recording(*args: Any, **kw: Any) -> streams.LayerStream:
+        sizes.append(kw["chunk"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(layers, "open_layer_stream", recording)
+    whole = BlobRef(str(path), 0, len(plain.blobs[0]))
+    growing = BlobRef(str(tmp_path / "final"), 0, len(plain.blobs[0]), arriving=str(path))
+    for blob in (whole, growing):
+        source = layers.TarLayerSource(blob, "layer 0", sha256(plain.blobs[0]),
+                                       len(plain.blobs[0]), sha256(plain.layers[0]))
+        assert any(e.info is not None for e in source.walk(Limits()))
+    assert not whole.downloading and growing.downloading
+    assert sizes == [streams.READ_CHUNK, streams.DOWNLOAD_CHUNK]
+    assert streams.READ_CHUNK > streams.DOWNLOAD_CHUNK
+
+
 def test_verified_needs_a_digest(plain: BuiltImage) -> None:
     with pytest.raises(ValueError):
         read_all(plain.blobs[0], None, None, sha256(plain.blobs[0]), verified=True)

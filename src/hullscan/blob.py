@@ -46,6 +46,11 @@ class BlobRef:
     #: is then only named in messages; ``length`` is required)
     pipe: str | None = None
 
+    @property
+    def downloading(self) -> bool:
+        """Whether the bytes come from a download as they arrive (a pipe, a growing file)."""
+        return self.pipe is not None or self.arriving is not None
+
     def open(self) -> io.RawIOBase:
         if self.pipe is not None:
             if self.length is None:

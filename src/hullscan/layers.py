@@ -26,7 +26,13 @@ from hullscan.blob import BlobRef
 from hullscan.errors import ImageError
 from hullscan.model import FileInfo, FileType
 from hullscan.paths import UnsafePath, normalize
-from hullscan.streams import LayerStream, Limits, open_layer_stream
+from hullscan.streams import (
+    DOWNLOAD_CHUNK,
+    READ_CHUNK,
+    LayerStream,
+    Limits,
+    open_layer_stream,
+)
 from hullscan.tarstream import Member, TarMembers
 
 _FILE_TYPES = {tarfile.SYMTYPE: FileType.SYMLINK, tarfile.LNKTYPE: FileType.HARDLINK,
@@ -169,7 +175,9 @@ class TarLayerSource(LayerSource):
         try:
             stream = open_layer_stream(raw, self.label, self.digest, self.size,  # type: ignore[arg-type]
                                        self.diff_id, limits, verified=self.verified,
-                                       check_diff_id=self.check_diff_id)
+                                       check_diff_id=self.check_diff_id,
+                                       chunk=DOWNLOAD_CHUNK if self.blob.downloading
+                                       else READ_CHUNK)
             yield stream
         finally:
             if stream is not None:

@@ -42,12 +42,14 @@ DEFLATE_LEVEL = 2 if zlib.__name__.endswith("isal_zlib") else 6
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CHUNK = 1024 * 1024
-#: raw blob bytes per chunk of a layer stream, and decompressed bytes per chunk: each
-#: chunk is read (or inflated), hashed on the hash thread and parsed, so at 1 MiB the
-#: ring of chunks no longer stays in the core's cache; 256 KiB took a quarter less CPU
-#: on a 4 GB pull where downloads and two layer workers share two cores (no change on
-#: local archives)
-READ_CHUNK = 256 * 1024
+#: raw blob bytes per chunk of a layer stream read from a file: fewer, larger reads and
+#: hash hand-offs (1 MiB against 256 KiB: 4-9 % less CPU on cold local scans)
+READ_CHUNK = 1024 * 1024
+#: raw bytes per chunk of a blob still downloading, and decompressed bytes per chunk:
+#: each chunk is read (or inflated), hashed on the hash thread and parsed, and where
+#: downloads and two layer workers share two cores a ring of 1 MiB chunks falls out of
+#: the core's cache; 256 KiB took a quarter less CPU on a 4 GB pull
+DOWNLOAD_CHUNK = 256 * 1024
 OUT_CHUNK = 256 * 1024
 
 
@@ -563,7 +565,8 @@ class LayerStream:
 
 def open_layer_stream(raw: IO[bytes], what: str, digest: str | None, size: int | None,
                       diff_id: str | None, limits: Limits, threaded: bool = True, *,
-                      verified: bool = False, check_diff_id: bool = True) -> LayerStream:
+                      verified: bool = False, check_diff_id: bool = True,
+                      chunk: int = READ_CHUNK) -> LayerStream:
     """Chain blob digest check → decompression → bomb bounds → diff-id check.
 
     The compression is sniffed from the first bytes; for an uncompressed layer the blob
@@ -573,7 +576,8 @@ def open_layer_stream(raw: IO[bytes], what: str, digest: str | None, size: int |
     ``digest`` is its diff-id is then not hashed at all (that check was the diff-id's).
     ``check_diff_id=False``: a compressed layer's uncompressed bytes are not hashed, and
     its diff-id is taken on trust (``registries.verify_diff_ids``); the blob digest is
-    still checked, and is then what the layer cache must key on (``cache_id``)."""
+    still checked, and is then what the layer cache must key on (``cache_id``).
+    ``chunk``: raw bytes a read (``DOWNLOAD_CHUNK`` for a blob still downloading)."""
     if verified and digest is None:
         raise ValueError("a verified blob needs the digest it was verified against")
     blob_spec = (f"{what} blob", digest, size)
@@ -583,7 +587,7 @@ def open_layer_stream(raw: IO[bytes], what: str, digest: str | None, size: int |
     checks = _checks([blob_spec, diff_spec])
     if verified:
         checks[0].hasher = None
-    source = _FileChunks(raw, checks[:1], HashPipe(threaded))
+    source = _FileChunks(raw, checks[:1], HashPipe(threaded), chunk)
     # the first chunk is read (and hashed) before the compression is known
     first = source.next_chunk()
     kind = sniff_compression(bytes(first[:8]))
