@@ -46,7 +46,7 @@ def spool(stream: IO[bytes], limit: int | None = None) -> IO[bytes]:
     if limit is not None and limit <= SPOOL_IN_MEMORY:
         # known to fit: read whole into one buffer, which BytesIO shares instead of copying
         # (a SpooledTemporaryFile grows its buffer write by write, copying as it goes)
-        return MemorySpool(read_upto(stream, limit))
+        return MemorySpool(_read_whole(stream, limit))
     out: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - returned to the caller
         max_size=SPOOL_IN_MEMORY, dir=_tempdir())
     copy(stream, out, limit)
@@ -54,17 +54,15 @@ def spool(stream: IO[bytes], limit: int | None = None) -> IO[bytes]:
     return out
 
 
-def read_upto(stream: IO[bytes], limit: int) -> bytes:
+def _read_whole(stream: IO[bytes], limit: int) -> bytes:
     """``limit`` bytes of ``stream``, fewer only at its end (a raw stream may return short
-    reads before it)."""
-    first = stream.read(limit)
-    if len(first) >= limit or not first:
-        return first
-    parts, got = [first], len(first)
+    reads before it); one read's bytes are returned as they are, not joined."""
+    parts: list[bytes] = []
+    got = 0
     while got < limit and (more := stream.read(limit - got)):
         parts.append(more)
         got += len(more)
-    return b"".join(parts)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def is_spooled(stream: IO[bytes]) -> bool:
