@@ -14,6 +14,7 @@ and ``LayerReader`` passes over the bytes between.
 from __future__ import annotations
 
 import io
+import struct
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from hullscan.streams import LayerReader
 BLOCK = tarfile.BLOCKSIZE
 _MAGICS = (b"ustar\x0000", b"ustar  \x00")
 #: the entry types decoded here; tarfile's REGULAR_TYPES carry data blocks
-_PLAIN_TYPES = frozenset(b"01234567\x00")
+_PLAIN_TYPE_BYTES = frozenset(bytes([t]) for t in b"01234567\x00")
 _DATA_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE)
 _ENCODING = tarfile.ENCODING
 
@@ -51,41 +52,49 @@ class Member:
 
 
 def _text(field: bytes) -> str:
-    return field.split(b"\0", 1)[0].decode(_ENCODING, "surrogateescape")
+    return field.partition(b"\0")[0].decode(_ENCODING, "surrogateescape")
 
 
 def _number(field: bytes) -> int:
-    """An octal field; ValueError (tarfile's business) for base-256 or garbage."""
-    if field[0] in (0o200, 0o377):
-        raise ValueError("base-256 number")
-    digits = field.split(b"\0", 1)[0].strip()
-    return int(digits, 8) if digits else 0
+    """An octal field, as tarfile reads it: up to the first NUL, blanks around it ignored;
+    ValueError (tarfile's business) for base-256 (its high bit set is no octal digit) or
+    garbage. int() itself strips the blanks, and accepts what tarfile's int() accepts."""
+    digits = field.partition(b"\0")[0]
+    return int(digits, 8) if digits.strip() else 0
+
+
+#: a ustar header's fields, in order: name, mode, uid, gid, size, mtime, chksum, type,
+#: linkname, magic+version, (uname, gname), devmajor, devminor, prefix
+_USTAR = struct.Struct("100s8s8s8s12s12s8s1s100s8s64x8s8s155s12x")
 
 
 def _plain_header(buf: bytes, offset: int) -> Member | None:
     """The member a plain ustar/GNU header describes, or None if tarfile must read it."""
-    if len(buf) != BLOCK or buf[257:265] not in _MAGICS or buf[156] not in _PLAIN_TYPES:
+    if len(buf) != BLOCK:
+        return None
+    (name_f, mode_f, uid_f, gid_f, size_f, mtime_f, chksum_f, typ, link_f, magic, major,
+     minor, prefix_f) = _USTAR.unpack(buf)
+    if magic not in _MAGICS or typ not in _PLAIN_TYPE_BYTES:
         return None
     try:
-        chksum = _number(buf[148:156])
-        if chksum != sum(buf) - sum(buf[148:156]) + 8 * 32:
+        if _number(chksum_f) != sum(buf) - sum(chksum_f) + 8 * 32:
             return None
-        typ = buf[156:157]
-        name = _text(buf[0:100])
-        size = _number(buf[124:136])
-        member_mode, uid, gid = _number(buf[100:108]), _number(buf[108:116]), \
-            _number(buf[116:124])
-        mtime = _number(buf[136:148])
-        _number(buf[329:337]), _number(buf[337:345])  # tarfile refuses bad device numbers
+        size = _number(size_f)
+        member_mode, uid, gid = _number(mode_f), _number(uid_f), _number(gid_f)
+        mtime = _number(mtime_f)
+        _number(major), _number(minor)  # tarfile refuses bad device numbers
     except ValueError:
         return None
+    if size < 0:
+        return None  # "-644" is an int; tarfile's reading of it is refused in the walk
+    name = _text(name_f)
     if typ == tarfile.AREGTYPE and name.endswith("/"):
         typ = tarfile.DIRTYPE  # V7: a directory is a regular file with a trailing slash
     if typ == tarfile.DIRTYPE:
         name = name.rstrip("/")
-    if prefix := _text(buf[345:500]):
-        name = f"{prefix}/{name}"
-    return Member(name, typ, size, member_mode, uid, gid, mtime, _text(buf[157:257]),
+    if prefix_f[0]:
+        name = f"{_text(prefix_f)}/{name}"
+    return Member(name, typ, size, member_mode, uid, gid, mtime, _text(link_f),
                   offset + BLOCK)
 
 
@@ -120,6 +129,9 @@ class TarMembers:
             if info is None:
                 return
             assert self._tf is not None
+            if info.size < 0:  # base-256 numbers can be negative; tarfile takes them
+                raise ImageError(f"{self._label}: corrupt tar archive (a member of "
+                                 f"negative size {info.size})")
             offset = self._tf.offset
             yield _from_tarinfo(info)
 
