@@ -463,3 +463,24 @@ def test_layer_ending_inside_a_wanted_file_is_corrupt(tmp_path: Path, path: str,
                             diff_id=None)
     with pytest.raises(ImageError, match="layer 0: corrupt tar archive"):
         analyze_layer(source, default_analyzers(), Limits(), debug=debug)
+
+
+def test_an_analysis_crosses_to_another_process_unchanged(tmp_path: Path) -> None:
+    """Worker processes return layer analyses pickled; files pickle by their fields."""
+    import pickle
+
+    from imagebuilder import DPKG_STATUS
+    tar = layer_tar([file("var/lib/dpkg/status", DPKG_STATUS.encode()),
+                     file("usr/bin/tool", b"#!/bin/sh\n", 0o755), symlink("bin", "usr/bin"),
+                     hardlink("usr/bin/again", "usr/bin/tool")])
+    blob = tmp_path / "layer.tar"
+    blob.write_bytes(tar)
+    source = TarLayerSource(blob=BlobRef(str(blob)), label="layer 0", digest=None, size=None,
+                            diff_id=None)
+    analysis = analyze_layer(source, default_analyzers(), Limits())
+    copy = pickle.loads(pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL))
+    assert copy == analysis and copy.to_dict() == analysis.to_dict()
+    assert {f.type for f in copy.files} == {FileType.REG, FileType.SYMLINK, FileType.HARDLINK}
+    assert all(type(f) is FileInfo and type(f.type) is FileType for f in copy.files)
+    info = FileInfo("a/b", FileType.SYMLINK, 0, 0o777, 1, 2, "../c", 1700000000)
+    assert pickle.loads(pickle.dumps(info)) == info
