@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from packageurl import PackageURL
 
@@ -25,6 +25,7 @@ from hullscan.inventory.os_release import OS_RELEASE, RELEASE_FILES, OSReleaseAn
 from hullscan.inventory.rpm import DATABASES as RPM_DATABASES
 from hullscan.layers import LayerAnalysis, LayerSource, analyze_layer
 from hullscan.licenses.caches import with_cached_licenses
+from hullscan.licenses.text import ClassifierService, connect_worker
 from hullscan.model import Inventory, Location, OSInfo, Package
 from hullscan.sources import Image, Platform, open_image
 from hullscan.sources.registry_settings import RegistrySettings
@@ -100,14 +101,18 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
             # imported only when layers are read: a rescan from the cache starts no process
             from concurrent.futures import ProcessPoolExecutor
 
-            with ProcessPoolExecutor(max_workers=min(options.workers, len(todo)),
-                                     mp_context=_pool_context(),
-                                     initializer=_die_with_parent) as pool:
+            workers = min(options.workers, len(todo))
+            context = _pool_context()
+            with ClassifierService(workers, context) as licence_texts, ProcessPoolExecutor(
+                    max_workers=workers, mp_context=context, initializer=_init_worker,
+                    initargs=licence_texts.worker_args()) as pool:
+                # fork the workers now, while this process runs no other thread; then start
+                # the threads: the workers' licence classifier, and for a pull the
+                # downloads, each layer as soon as its download begins (each is read
+                # once, by its worker: the blob need not be kept)
+                pool.submit(int).result()
+                licence_texts.start()
                 if image.pending is not None:
-                    # fork the workers now, while this process runs no other thread; then
-                    # start the downloads, and each layer as soon as its download begins
-                    # (each is read once, by its worker: the blob need not be kept)
-                    pool.submit(int).result()
                     image.fetch_layers(todo, keep=options.registry.keep_layers)
                 futures = {}
                 sources = {}
@@ -193,6 +198,11 @@ def _largest_first(image: Image, todo: list[int]) -> list[int]:
     its blobs in the same order (their descriptors' sizes), so they arrive in it."""
     sizes = {i: getattr(image.layer_sources[i], "size", None) or 0 for i in todo}
     return sorted(todo, key=lambda i: -sizes[i])
+
+
+def _init_worker(*licence_texts: Any) -> None:
+    _die_with_parent()
+    connect_worker(*licence_texts)
 
 
 def _die_with_parent() -> None:

@@ -1,0 +1,128 @@
+"""Licence texts found by a scan's worker processes are classified once, in the scan's own
+process (``ClassifierService``): the same answers as a scan in one process, errors
+reported to the worker that asked, and the same with the fork server a scan started
+from a thread uses."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from hullscan.licenses import text
+from hullscan.pipeline import ScanOptions, inventory
+from test_licenses import MIT_TEXT, POM_WITHOUT, _jar
+
+from imagebuilder import build, debian_base, file, write_docker_archive
+
+APACHE_NOTICE = """Copyright 2020 Example Authors
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+"""
+
+
+def _image(tmp_path: Path) -> Path:
+    """Licence texts in three layers: free-form Debian copyright files and a jar's."""
+    layers = [
+        [*debian_base(), file("usr/share/doc/libssl3/copyright", MIT_TEXT)],
+        [file("usr/share/doc/bsdutils/copyright", APACHE_NOTICE)],
+        [file("app/lib/plain-2.0.jar", _jar("plain", "2.0", POM_WITHOUT, MIT_TEXT)),
+         file("usr/share/doc/python3-six/copyright", "Not a licence, only prose.\n")],
+    ]
+    return write_docker_archive([(build(layers), ["app:1"])], tmp_path / "app.tar")
+
+
+def _licences(tmp_path: Path, name: str, workers: int) -> dict[str, list[tuple[str, str]]]:
+    inv = inventory(str(_image(tmp_path)), ScanOptions(cache_dir=tmp_path / name,
+                                                       workers=workers))
+    return {p.name: [(lic.expression, lic.source) for lic in p.licenses]
+            for p in inv.packages}
+
+
+def test_workers_get_the_answers_of_a_scan_in_one_process(tmp_path: Path) -> None:
+    text.classify.cache_clear()
+    two = _licences(tmp_path, "two", workers=2)
+    # the workers asked this process: its memo holds the three texts they found
+    assert text.classify.cache_info().misses == 3
+    one = _licences(tmp_path, "one", workers=1)
+    assert two == one
+    assert two["libssl3"] == [("MIT", "dpkg-copyright:text")]
+    assert two["bsdutils"] == [("Apache-2.0", "dpkg-copyright:text")]
+    assert two["plain"] == [("MIT", "java:license-file")]
+
+
+def test_a_scan_from_a_thread_shares_its_classifier_too(tmp_path: Path) -> None:
+    """Scans started from a thread (a server's) fork their workers from a fork server."""
+    found: list[object] = []
+    scan = threading.Thread(target=lambda: found.append(_licences(tmp_path, "t", 2)))
+    scan.start()
+    scan.join()
+    assert found == [_licences(tmp_path, "one", workers=1)]
+
+
+def _in_worker(texts: list[str]) -> list[object]:
+    out: list[object] = []
+    for t in texts:
+        try:
+            out.append(text.classify(t))
+        except RuntimeError as e:
+            out.append(str(e))
+    return out
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_the_service_answers_each_worker_on_its_own_pipe(
+        method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    context = multiprocessing.get_context(method)
+    asked: list[str] = []
+    here = text._classify_here
+
+    def recorded(t: str) -> tuple[str, ...]:
+        asked.append(t)
+        if "boom" in t:
+            raise ValueError("boom")
+        return here(t)
+
+    text.classify.cache_clear()
+    with text.ClassifierService(2, context) as service, ProcessPoolExecutor(
+            max_workers=2, mp_context=context, initializer=text.connect_worker,
+            initargs=service.worker_args()) as pool:
+        pool.submit(int).result()
+        # patched after the fork: only this process's classifier records
+        monkeypatch.setattr(text, "_classify_here", recorded)
+        service.start()
+        jobs = [pool.submit(_in_worker, [MIT_TEXT, APACHE_NOTICE, "boom " * 40, "  "])
+                for _ in range(4)]
+        answers = [job.result() for job in jobs]
+    assert answers == [[("MIT",), ("Apache-2.0",),
+                        "licence classification failed: ValueError: boom", ()]] * 4
+    # each text once: a blank one is never sent, an answer is memoized on both sides,
+    # and an error is not memoized
+    assert asked.count(MIT_TEXT) == 1 and asked.count(APACHE_NOTICE) == 1
+    assert 1 <= asked.count("boom " * 40) <= 4 and "  " not in asked
+
+
+def test_a_worker_whose_service_closed_gets_an_error() -> None:
+    context = multiprocessing.get_context("fork")
+    service = text.ClassifierService(1, context)
+    with ProcessPoolExecutor(max_workers=1, mp_context=context,
+                             initializer=text.connect_worker,
+                             initargs=service.worker_args()) as pool:
+        pool.submit(int).result()
+        service.start()
+        service.close()
+        with pytest.raises((EOFError, OSError)):
+            pool.submit(_in_worker, ["A text nobody has classified yet. " * 20]).result()
