@@ -25,7 +25,7 @@ from hullscan.inventory.os_release import OS_RELEASE, RELEASE_FILES, OSReleaseAn
 from hullscan.inventory.rpm import DATABASES as RPM_DATABASES
 from hullscan.layers import LayerAnalysis, LayerSource, analyze_layer
 from hullscan.licenses.caches import with_cached_licenses
-from hullscan.licenses.text import ClassifierService, connect_worker
+from hullscan.licenses.service import LicenceService, connect_worker
 from hullscan.model import Inventory, Location, OSInfo, Package
 from hullscan.sources import Image, Platform, open_image
 from hullscan.sources.registry_settings import RegistrySettings
@@ -103,15 +103,15 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
 
             workers = min(options.workers, len(todo))
             context = _pool_context()
-            with ClassifierService(workers, context) as licence_texts, ProcessPoolExecutor(
+            with LicenceService(workers, context) as licences, ProcessPoolExecutor(
                     max_workers=workers, mp_context=context, initializer=_init_worker,
-                    initargs=licence_texts.worker_args()) as pool:
+                    initargs=licences.worker_args()) as pool:
                 # fork the workers now, while this process runs no other thread; then start
-                # the threads: the workers' licence classifier, and for a pull the
-                # downloads, each layer as soon as its download begins (each is read
-                # once, by its worker: the blob need not be kept)
+                # the threads: the one answering the workers' licence questions, and for a
+                # pull the downloads, each layer as soon as its download begins (each is
+                # read once, by its worker: the blob need not be kept)
                 pool.submit(int).result()
-                licence_texts.start()
+                licences.start()
                 if image.pending is not None:
                     image.fetch_layers(todo, keep=options.registry.keep_layers)
                 futures = {}
@@ -200,9 +200,9 @@ def _largest_first(image: Image, todo: list[int]) -> list[int]:
     return sorted(todo, key=lambda i: -sizes[i])
 
 
-def _init_worker(*licence_texts: Any) -> None:
+def _init_worker(*licences: Any) -> None:
     _die_with_parent()
-    connect_worker(*licence_texts)
+    connect_worker(*licences)
 
 
 def _die_with_parent() -> None:

@@ -15,6 +15,8 @@ import re
 from functools import cache, lru_cache
 from typing import Any
 
+from hullscan.licenses import service
+
 #: Debian's standard short names (DEP-5) that LicenseLynx does not map, and Perl's
 #: "Artistic" (Debian's common-licenses/Artistic is the Perl Artistic License)
 _DEBIAN_NAMES = {
@@ -108,6 +110,8 @@ def is_known(expression: str) -> bool:
 @lru_cache(maxsize=4096)
 def to_spdx(value: str) -> str:
     """The SPDX expression for a declared licence string (see the module's docstring)."""
+    if service.connected():  # a layer worker: its scan's process has the tables loaded
+        return str(service.ask("to_spdx", value))
     text = " ".join(value.split())[:_MAX_VALUE]
     if not text:
         return license_ref("unknown")

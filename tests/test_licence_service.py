@@ -1,10 +1,11 @@
-"""Licence texts found by a scan's worker processes are classified once, in the scan's own
-process (``ClassifierService``): the same answers as a scan in one process, errors
-reported to the worker that asked, and the same with the fork server a scan started
-from a thread uses."""
+"""A scan's layer workers ask the scan's process to classify licence texts and to name
+declared licences in SPDX (``licenses.service``): the same answers as a scan in one
+process, errors reported to the worker that asked, and the same with the fork server a
+scan started from a thread uses."""
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hullscan.licenses import text
+from hullscan.licenses import service, spdx, text
 from hullscan.pipeline import ScanOptions, inventory
 from test_licenses import MIT_TEXT, POM_WITHOUT, _jar
 
@@ -54,9 +55,12 @@ def _licences(tmp_path: Path, name: str, workers: int) -> dict[str, list[tuple[s
 
 def test_workers_get_the_answers_of_a_scan_in_one_process(tmp_path: Path) -> None:
     text.classify.cache_clear()
+    spdx.to_spdx.cache_clear()
     two = _licences(tmp_path, "two", workers=2)
-    # the workers asked this process: its memo holds the three texts they found
+    # the workers asked this process: its memos hold the three texts they found, and the
+    # licences the packages declare (python3-six's "MIT")
     assert text.classify.cache_info().misses == 3
+    assert spdx.to_spdx.cache_info().misses >= 1 and spdx.to_spdx("MIT") == "MIT"
     one = _licences(tmp_path, "one", workers=1)
     assert two == one
     assert two["libssl3"] == [("MIT", "dpkg-copyright:text")]
@@ -80,6 +84,8 @@ def _in_worker(texts: list[str]) -> list[object]:
             out.append(text.classify(t))
         except RuntimeError as e:
             out.append(str(e))
+    out.append(spdx.to_spdx("GPL-2+ or Artistic"))
+    out.append(service.connected())
     return out
 
 
@@ -88,7 +94,9 @@ def test_the_service_answers_each_worker_on_its_own_pipe(
         method: str, monkeypatch: pytest.MonkeyPatch) -> None:
     context = multiprocessing.get_context(method)
     asked: list[str] = []
+    named: list[str] = []
     here = text._classify_here
+    to_spdx = spdx.to_spdx.__wrapped__
 
     def recorded(t: str) -> tuple[str, ...]:
         asked.append(t)
@@ -96,19 +104,27 @@ def test_the_service_answers_each_worker_on_its_own_pipe(
             raise ValueError("boom")
         return here(t)
 
+    def named_here(value: str) -> str:
+        named.append(value)
+        return to_spdx(value)
+
     text.classify.cache_clear()
-    with text.ClassifierService(2, context) as service, ProcessPoolExecutor(
-            max_workers=2, mp_context=context, initializer=text.connect_worker,
-            initargs=service.worker_args()) as pool:
+    spdx.to_spdx.cache_clear()
+    with service.LicenceService(2, context) as licences, ProcessPoolExecutor(
+            max_workers=2, mp_context=context, initializer=service.connect_worker,
+            initargs=licences.worker_args()) as pool:
         pool.submit(int).result()
-        # patched after the fork: only this process's classifier records
+        # patched after the fork: only this process records
         monkeypatch.setattr(text, "_classify_here", recorded)
-        service.start()
+        monkeypatch.setattr(spdx, "to_spdx", functools.lru_cache(named_here))
+        licences.start()
         jobs = [pool.submit(_in_worker, [MIT_TEXT, APACHE_NOTICE, "boom " * 40, "  "])
                 for _ in range(4)]
         answers = [job.result() for job in jobs]
     assert answers == [[("MIT",), ("Apache-2.0",),
-                        "licence classification failed: ValueError: boom", ()]] * 4
+                        "licence classify failed: ValueError: boom", (),
+                        "GPL-2.0-or-later OR Artistic-1.0-Perl", True]] * 4
+    assert named == ["GPL-2+ or Artistic"]
     # each text once: a blank one is never sent, an answer is memoized on both sides,
     # and an error is not memoized
     assert asked.count(MIT_TEXT) == 1 and asked.count(APACHE_NOTICE) == 1
@@ -117,12 +133,12 @@ def test_the_service_answers_each_worker_on_its_own_pipe(
 
 def test_a_worker_whose_service_closed_gets_an_error() -> None:
     context = multiprocessing.get_context("fork")
-    service = text.ClassifierService(1, context)
+    licences = service.LicenceService(1, context)
     with ProcessPoolExecutor(max_workers=1, mp_context=context,
-                             initializer=text.connect_worker,
-                             initargs=service.worker_args()) as pool:
+                             initializer=service.connect_worker,
+                             initargs=licences.worker_args()) as pool:
         pool.submit(int).result()
-        service.start()
-        service.close()
+        licences.start()
+        licences.close()
         with pytest.raises((EOFError, OSError)):
             pool.submit(_in_worker, ["A text nobody has classified yet. " * 20]).result()
