@@ -155,6 +155,32 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_the_command_exits_quickly_yet_cleanly(archive: Path, tmp_path: Path) -> None:
+    """``hullscan`` skips the interpreter's teardown: its exit code, everything it wrote to
+    a pipe and its exit handlers are still there; a thread still running is waited for."""
+    ran = tmp_path / "exit-handler-ran"
+    code = ("import atexit, pathlib, sys, threading, time\n"
+            f"atexit.register(pathlib.Path({str(ran)!r}).write_text, 'yes')\n"
+            "if sys.argv[1] == 'thread':\n"
+            f"    threading.Thread(target=lambda: (time.sleep(0.5), pathlib.Path("
+            f"{str(ran)!r} + '.thread').write_text('done'))).start()\n"
+            "from hullscan.cli import run\n"
+            "sys.argv[1:2] = []\n"
+            "run()\n")
+    for extra in ("-", "thread"):
+        proc = subprocess.run([sys.executable, "-c", code, extra, "sbom", str(archive),
+                               "--cache-dir", str(tmp_path / "c"), "--format", "json"],
+                              capture_output=True)
+        assert proc.returncode == 0, proc.stderr
+        assert {p["name"] for p in json.loads(proc.stdout)["packages"]} >= {"lodash", "six"}
+        assert ran.read_text() == "yes"
+        ran.unlink()
+    assert Path(f"{ran}.thread").read_text() == "done"
+    missing = subprocess.run([sys.executable, "-m", "hullscan", "sbom", str(tmp_path / "x")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and missing.stderr.startswith("hullscan: error:")
+
+
 def test_rescan_is_served_from_the_cache(archive: Path, tmp_path: Path) -> None:
     from hullscan.pipeline import ScanOptions, inventory
 

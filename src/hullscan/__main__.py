@@ -1,7 +1,5 @@
 """``python -m hullscan``."""
 
-import sys
+from hullscan.cli import run
 
-from hullscan.cli import main
-
-sys.exit(main())
+run()

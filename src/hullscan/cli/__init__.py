@@ -7,8 +7,13 @@ what was asked, with one line on stderr and never a traceback (unless --debug).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
+import os
 import sys
+import threading
+from typing import NoReturn
 
 import click
 
@@ -131,3 +136,21 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     return code if isinstance(code, int) else EXIT_OK
 
+
+
+def run() -> NoReturn:
+    """The ``hullscan`` command: ``main()``, then its exit without the interpreter's
+    teardown. Freeing every object and module one by one took 0.07-0.1 s after a cold
+    scan of the largest corpus image (a quarter of a rescan from the cache); the system
+    frees a process's memory at once. The exit handlers (``atexit``: logging, temporary
+    files, multiprocessing) still run and the standard streams are flushed; when a thread
+    other than this one is still running, Python's own exit waits for it as usual."""
+    code = main()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+           if t is not threading.main_thread()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe: nothing more can be said
+            stream.flush()
+    os._exit(code)
