@@ -3,6 +3,7 @@ provenance across layers, hard links and symlinks."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -484,3 +485,36 @@ def test_an_analysis_crosses_to_another_process_unchanged(tmp_path: Path) -> Non
     assert all(type(f) is FileInfo and type(f.type) is FileType for f in copy.files)
     info = FileInfo("a/b", FileType.SYMLINK, 0, 0o777, 1, 2, "../c", 1700000000)
     assert pickle.loads(pickle.dumps(info)) == info
+
+
+def test_layers_reach_the_filesystem_in_order_as_they_are_done(tmp_path: Path) -> None:
+    """A scan builds its merged filesystem layer by layer while its workers read the rest;
+    the result is the filesystem of all the layers at once, however the layers finish."""
+    layers = [debian_base(),
+              [file("usr/lib/big.bin", b"x" * 3_000_000), whiteout("etc/debian_version")],
+              [symlink("lib", "usr/lib"), file("lib/tool", b"#!/bin/sh\n", 0o755)],
+              [opaque("usr/lib"), file("usr/lib/only", b"1")]]
+    path, _ = image_path(layers, tmp_path)
+    for workers in (1, 2):
+        seen: list[LayerAnalysis] = []
+        options = ScanOptions(cache_dir=tmp_path / f"c{workers}", workers=workers)
+        found = analyze_layers(open_image(str(path)), default_analyzers(), options,
+                               on_layer=seen.append)
+        assert seen == found and [a.diff_id for a in found] == [
+            s.diff_id for s in open_image(str(path)).layer_sources]
+        # from the cache, with the lowest layer missing from it: the layers above wait for it
+        with sqlite3.connect(options.cache_dir / "layers.sqlite") as db:
+            assert db.execute("DELETE FROM layer_analysis WHERE diff_id = ?",
+                              (found[0].diff_id,)).rowcount == 1
+        again: list[LayerAnalysis] = []
+        assert analyze_layers(open_image(str(path)), default_analyzers(), options,
+                              on_layer=again.append) == again == found
+    whole = ImageFilesystem(found)
+    step = ImageFilesystem()
+    for i, analysis in enumerate(found):
+        step.add_layer(analysis)
+        # what was asked of the filesystem so far does not outlive the next layer
+        assert step.owners() == ImageFilesystem(found[:i + 1]).owners()
+        assert step.resolve("lib/tool") == ImageFilesystem(found[:i + 1]).resolve("lib/tool")
+    assert step.final == whole.final and step.history == whole.history
+    assert step.layers == whole.layers == found

@@ -28,8 +28,8 @@ class PathVersion:
 
 
 class ImageFilesystem:
-    def __init__(self, layers: Sequence[LayerAnalysis]) -> None:
-        self.layers = list(layers)
+    def __init__(self, layers: Sequence[LayerAnalysis] = ()) -> None:
+        self.layers: list[LayerAnalysis] = []
         #: path -> (layer index, entry) for what the final image holds
         self.final: dict[str, tuple[int, FileInfo]] = {}
         #: path -> every version, oldest first (deletions included)
@@ -38,10 +38,19 @@ class ImageFilesystem:
         self._dir_cache: dict[str, str | None] = {}
         self._identity_cache: dict[tuple[int, str, str], frozenset[str]] = {}
         self._owners: dict[str, str] | None = None
-        for index, layer in enumerate(self.layers):
-            self._apply(index, layer)
+        for layer in layers:
+            self.add_layer(layer)
 
     # -- building -------------------------------------------------------------------------
+
+    def add_layer(self, layer: LayerAnalysis) -> None:
+        """Put the next layer on top (a scan adds each as soon as it and the layers under
+        it are analyzed, while its workers read the rest)."""
+        self._dir_cache.clear()  # what was learnt from the layers below may change
+        self._identity_cache.clear()
+        self._owners = None
+        self._apply(len(self.layers), layer)
+        self.layers.append(layer)
 
     def _apply(self, index: int, layer: LayerAnalysis) -> None:
         for d in layer.opaque_dirs:

@@ -67,8 +67,14 @@ def _analyze_one(source: LayerSource, analyzers: Sequence[Analyzer], limits: Lim
 
 
 def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOptions,
-                   progress: ProgressHook | None = None) -> list[LayerAnalysis]:
-    """Every layer's analysis, from the cache where possible; the rest in parallel."""
+                   progress: ProgressHook | None = None,
+                   on_layer: Callable[[LayerAnalysis], None] | None = None
+                   ) -> list[LayerAnalysis]:
+    """Every layer's analysis, from the cache where possible; the rest in parallel.
+
+    ``on_layer`` gets each analysis in layer order, as soon as it and those of the layers
+    under it are done: the scan builds the merged filesystem while its workers still read
+    the layers above (the last layer to finish is seldom the top one)."""
     tempdir = options.cache_dir / "tmp"
     tempdir.mkdir(parents=True, exist_ok=True)
     tempfiles.set_tempdir(str(tempdir))
@@ -76,6 +82,15 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
     total = len(image.layer_sources)
     results: list[LayerAnalysis | None] = [None] * total
     keys: list[str | None] = []
+    delivered = 0
+
+    def deliver() -> None:
+        nonlocal delivered
+        while delivered < total and (done := results[delivered]) is not None:
+            if on_layer is not None:
+                on_layer(done)
+            delivered += 1
+
     try:
         todo = []
         # A hit is served without reading the layer at all (no re-hash of the archive or the
@@ -97,6 +112,7 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
                     progress(i, total, True)
             else:
                 todo.append(i)
+        deliver()
         if len(todo) > 1 and options.workers > 1:
             # imported only when layers are read: a rescan from the cache starts no process
             from concurrent.futures import ProcessPoolExecutor
@@ -131,6 +147,7 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
                         _store(cache, keys[i], results[i])
                     if progress:
                         progress(i, total, False)
+                    deliver()
         else:
             # in the order the downloads start (a download waits for its layer's reader)
             image.fetch_layers(todo, keep=options.registry.keep_layers)
@@ -140,10 +157,16 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
                 _store(cache, keys[i], results[i])
                 if progress:
                     progress(i, total, False)
+                deliver()
     finally:
         if cache is not None:
             cache.close()
-    return [r for r in results if r is not None]
+    found = [r for r in results if r is not None]
+    if on_layer is not None:
+        for r in results[delivered:]:
+            if r is not None:
+                on_layer(r)
+    return found
 
 
 def _arrived(image: Image, i: int, future: Future[LayerAnalysis],
@@ -374,10 +397,11 @@ def analyze_image(ref: str, options: ScanOptions | None = None,
                 return AnalyzedImage(image, Inventory(
                     image=image.meta(), os=cached.os, packages=cached.packages,
                     warnings=tuple(image.warnings) + cached.warnings))
-        analyses = analyze_layers(image, analyzers, options, progress) if walk else []
+        fs = ImageFilesystem()
+        analyses = analyze_layers(image, analyzers, options, progress,
+                                  on_layer=fs.add_layer) if walk else []
     finally:
         image.close()
-    fs = ImageFilesystem(analyses)
     inventory = build_inventory(image, analyses, fs)
     if key is not None:
         _store_inventory(options.cache_dir, key, CachedInventory(
