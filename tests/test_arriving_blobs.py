@@ -112,6 +112,9 @@ def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset(),
     broken: set[str] = set()
 
     def pieces(data: bytes, fail_at: int | None) -> Iterator[bytes]:
+        # the first piece waits too: a blob of one piece is still downloading when the
+        # scan, on a busy machine, gets round to handing its layer to a worker
+        time.sleep(0.02)
         for at in range(0, len(data), 4096):
             if fail_at is not None and at >= fail_at:
                 raise httpx.ReadError("connection reset")

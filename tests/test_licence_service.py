@@ -116,7 +116,7 @@ def test_the_service_answers_each_worker_on_its_own_pipe(
         pool.submit(int).result()
         # patched after the fork: only this process records
         monkeypatch.setattr(text, "_classify_here", recorded)
-        monkeypatch.setattr(spdx, "to_spdx", functools.lru_cache(named_here))
+        monkeypatch.setitem(licences._answers, "to_spdx", functools.lru_cache(named_here))
         licences.start()
         jobs = [pool.submit(_in_worker, [MIT_TEXT, APACHE_NOTICE, "boom " * 40, "  "])
                 for _ in range(4)]

@@ -63,6 +63,7 @@ class LicenceService:
         self._claimed: Synchronized[int] = context.Value("i", 0)
         self._wake, self._woken = context.Pipe()
         self._thread: threading.Thread | None = None
+        self._answers = _answers()  # imported here: the thread starts beside a pull's downloads
 
     def worker_args(self) -> tuple[list[Connection], list[Connection], Synchronized[int]]:
         """The arguments ``connect_worker`` takes in each worker."""
@@ -89,7 +90,7 @@ class LicenceService:
     def _serve(self) -> None:
         from multiprocessing.connection import wait
 
-        answers = _answers()
+        answers = self._answers
         open_conns: list[Connection] = list(self._ours)
         try:
             while True:
