@@ -8,7 +8,9 @@ inventory, peak memory, and CLI start-up, with hullscan's ratios to trivy.
 
 Every target runs its tools interleaved, round after round, and keeps the median of the
 rounds: on a shared machine, tools measured minutes apart are not comparable. Times are
-of the whole process (start-up included); CPU is user + sys of the process tree.
+of the whole process (start-up included); CPU is user + sys of the process tree. The
+ratios to trivy are the medians of each round's ratio (the two ran back to back), which
+a machine speeding up or slowing down between rounds does not move.
 
 - inventory: ``hullscan sbom --format cyclonedx`` (empty cache) against ``trivy image
   --input --format cyclonedx`` (fresh cache; ``--skip-files **/*.jar``, because trivy
@@ -57,7 +59,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import Run, Step, emptied, interleaved, peer, timed
+from benchlib import Run, Step, emptied, interleaved, paired_ratio, peer, timed
 from synthetic_image import generate
 
 TARGETS = ("inventory", "cached", "secrets", "registry", "startup")
@@ -268,7 +270,8 @@ def print_table(rows: list[tuple[str, str, float, dict[str, Run]]], sha_mbs: flo
             rate = f"{mb / run.wall:6.0f}" if mb and target != "startup" else ""
             ratios = ("", "")
             if ref is not None and tool.startswith("hullscan"):
-                ratios = (f"{run.wall / ref.wall:.2f}", f"{run.cpu / ref.cpu:.2f}")
+                ratios = (f"{paired_ratio(run, ref, lambda r: r.wall):.2f}",
+                          f"{paired_ratio(run, ref, lambda r: r.cpu):.2f}")
             print(f"{target:10} {label:28} {tool:24} {run.wall:7.2f} {run.cpu:7.2f} "
                   f"{run.rss:8.0f} {rate:>6} {ratios[0]:>10} {ratios[1]:>9}")
     cold = {(label, t): r for target, label, _, runs in rows if target == "inventory"

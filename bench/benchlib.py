@@ -27,11 +27,21 @@ def peer(name: str) -> str | None:
 @dataclass(frozen=True)
 class Run:
     """One run of a command: wall seconds, CPU seconds (user + sys, children included) and
-    peak resident memory in MiB."""
+    peak resident memory in MiB; a median keeps the rounds it was taken over."""
 
     wall: float
     cpu: float
     rss: float
+    rounds: tuple[Run, ...] = ()
+
+
+def paired_ratio(a: Run, b: Run, of: Callable[[Run], float]) -> float:
+    """``a`` ÷ ``b`` as the median of the ratios of their rounds, where both were run in the
+    same rounds: each round runs the two back to back, so a machine that speeds up or slows
+    down between rounds moves both sides of a ratio, not one median against the other."""
+    if a.rounds and len(a.rounds) == len(b.rounds):
+        return statistics.median(of(x) / of(y) for x, y in zip(a.rounds, b.rounds, strict=True))
+    return of(a) / of(b)
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> Run:
@@ -52,7 +62,7 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> Run:
 
 def median(runs: list[Run]) -> Run:
     return Run(statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs),
-               statistics.median(r.rss for r in runs))
+               statistics.median(r.rss for r in runs), tuple(runs))
 
 
 def median_run(cmd: list[str], runs: int, fresh: Path | None = None) -> tuple[float, float]:
