@@ -12,8 +12,8 @@ for its workers, does the work once.
 ``LicenceService`` runs in the scan's process: a thread answering each worker on a pipe
 of its own; ``connect_worker`` is the pool's initializer. Start the thread only once the
 pool has forked its workers (a thread running at a fork can leave a lock held in the
-child), and close it after the pool has shut down. A worker still waiting when it closes
-gets an end of file.
+child), and close it after the pool has shut down. A worker whose question finds it
+closed answers it itself.
 """
 
 from __future__ import annotations
@@ -36,11 +36,25 @@ def connected() -> bool:
     return _remote is not None
 
 
+class Unavailable(Exception):
+    """The scan's process no longer answers: the caller works it out itself."""
+
+
 def ask(kind: str, payload: str) -> Any:
-    """The scan process's answer to ``kind`` ("classify", "to_spdx") of ``payload``."""
+    """The scan process's answer to ``kind`` ("classify", "to_spdx") of ``payload``.
+
+    When the scan's process has gone (killed: this worker dies with it, but may finish
+    its layer first, and even store it in the cache), this process stops asking and the
+    caller answers itself (``Unavailable``): an analysis never depends on the answer of
+    a process that is not there."""
+    global _remote
     assert _remote is not None
-    _remote.send((kind, payload))
-    ok, answer = _remote.recv()
+    try:
+        _remote.send((kind, payload))
+        ok, answer = _remote.recv()
+    except (EOFError, OSError):
+        _remote = None
+        raise Unavailable from None
     if not ok:
         raise RuntimeError(f"licence {kind} failed: {answer}")
     return answer

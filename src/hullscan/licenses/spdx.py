@@ -11,6 +11,7 @@ the expression stays valid SPDX and the caller keeps the original string beside 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from functools import cache, lru_cache
 from typing import Any
@@ -111,7 +112,8 @@ def is_known(expression: str) -> bool:
 def to_spdx(value: str) -> str:
     """The SPDX expression for a declared licence string (see the module's docstring)."""
     if service.connected():  # a layer worker: its scan's process has the tables loaded
-        return str(service.ask("to_spdx", value))
+        with contextlib.suppress(service.Unavailable):
+            return str(service.ask("to_spdx", value))
     text = " ".join(value.split())[:_MAX_VALUE]
     if not text:
         return license_ref("unknown")
