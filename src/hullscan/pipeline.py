@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,6 +25,7 @@ from hullscan.inventory.rpm import DATABASES as RPM_DATABASES
 from hullscan.layers import LayerAnalysis, LayerSource, analyze_layer
 from hullscan.licenses.caches import with_cached_licenses
 from hullscan.licenses.service import LicenceService, connect_worker
+from hullscan.lifetime import die_with_parent
 from hullscan.model import Inventory, Location, OSInfo, Package
 from hullscan.sources import Image, Platform, open_image
 from hullscan.sources.registry_settings import RegistrySettings
@@ -122,12 +122,10 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
             with LicenceService(workers, context) as licences, ProcessPoolExecutor(
                     max_workers=workers, mp_context=context, initializer=_init_worker,
                     initargs=licences.worker_args()) as pool:
-                # fork the workers now, while this process runs no other thread; then start
-                # the threads: the one answering the workers' licence questions, and for a
-                # pull the downloads, each layer as soon as its download begins (each is
-                # read once, by its worker: the blob need not be kept)
+                # fork the workers now, while this process runs no other thread; then, for
+                # a pull, start the downloads, each layer as soon as its download begins
+                # (each is read once, by its worker: the blob need not be kept)
                 pool.submit(int).result()
-                licences.start()
                 if image.pending is not None:
                     image.fetch_layers(todo, keep=options.registry.keep_layers)
                 futures = {}
@@ -224,18 +222,8 @@ def _largest_first(image: Image, todo: list[int]) -> list[int]:
 
 
 def _init_worker(*licences: Any) -> None:
-    _die_with_parent()
+    die_with_parent()
     connect_worker(*licences)
-
-
-def _die_with_parent() -> None:
-    """Workers end with the scan: after ``kill -9`` of a scan, its pool's workers would
-    otherwise wait for work forever (Linux's parent-death signal; elsewhere nothing)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() == 1:  # the scan died before the line above ran
-            os._exit(1)
 
 
 def _store(cache: LayerCache | None, key: str | None, analysis: LayerAnalysis | None) -> None:
