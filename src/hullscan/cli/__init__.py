@@ -137,7 +137,6 @@ def main(argv: list[str] | None = None) -> int:
     return code if isinstance(code, int) else EXIT_OK
 
 
-
 def run() -> NoReturn:
     """The ``hullscan`` command: ``main()``, then its exit without the interpreter's
     teardown. Freeing every object and module one by one took 0.07-0.1 s after a cold

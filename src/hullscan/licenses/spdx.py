@@ -111,7 +111,7 @@ def is_known(expression: str) -> bool:
 @lru_cache(maxsize=4096)
 def to_spdx(value: str) -> str:
     """The SPDX expression for a declared licence string (see the module's docstring)."""
-    if service.connected():  # a layer worker: its scan's process has the tables loaded
+    if service.connected():  # a layer worker: its scan's licence service has the tables
         with contextlib.suppress(service.Unavailable):
             return str(service.ask("to_spdx", value))
     text = " ".join(value.split())[:_MAX_VALUE]

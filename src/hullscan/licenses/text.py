@@ -6,9 +6,9 @@ is not classified as MIT. Its templates cover the SPDX list.
 
 The classifier is costly to start in every process: loading it takes about 0.1 s, and
 its matcher builds the states it needs as texts arrive (10-50 ms for each new kind of
-text, about 3 ms once they are built). A scan's layer workers ask the scan's process
-instead (``licenses.service``): on the largest corpus image, two workers spent 0.44
-CPU-s classifying 28 texts that one process classifies in 0.22 s.
+text, about 3 ms once they are built). A scan's layer workers ask its one licence
+service process instead (``licenses.service``): on the largest corpus image, two workers
+spent 0.44 CPU-s classifying 28 texts that one process classifies in 0.22 s.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from hullscan.licenses import service
 #: texts beyond this are not classified: the GPL-3.0 is 35 KiB, and a 68 KiB file costs 0.2 s
 MAX_TEXT = 64 * 1024
 
-#: the classifier's matcher memoizes states in plain dicts: one text at a time
+#: the classifier's matcher memoizes states in plain dicts: one text at a time (a server
+#: runs scans on threads, each classifying here when it reads layers in-process)
 _lock = threading.Lock()
 
 
