@@ -14,6 +14,7 @@ from typing import IO
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
+from hullscan.tempfiles import Searchable, searchable
 
 MAGIC = b"\xff Go buildinf:"
 ALIGN = 16
@@ -69,6 +70,18 @@ def find_buildinfo(stream: IO[bytes], head: bytes = b"") -> tuple[bytes, int] | 
         keep = len(MAGIC) - 1
         pos += len(buf) - keep
         tail = buf[-keep:]
+
+
+def find_in_place(buf: Searchable, f: IO[bytes]) -> tuple[bytes, int] | None:
+    """``find_buildinfo`` on a spooled copy ``f``, searched where it lies (``buf``) instead
+    of read through; leaves ``f`` just after the bytes returned."""
+    i = buf.find(MAGIC)
+    while i >= 0 and i % ALIGN:
+        i = buf.find(MAGIC, i + 1)
+    if i < 0:
+        return None
+    f.seek(i)
+    return f.read(64 * 1024), i
 
 
 def _inline_strings(data: bytes, stream: IO[bytes]) -> tuple[str, str]:
@@ -192,7 +205,9 @@ class GoBinaryAnalyzer(Analyzer):
         head = stream.read(4)
         if not head.startswith(EXEC_MAGICS):
             return None
-        found = find_buildinfo(stream, head)
+        with searchable(stream) as buf:
+            found = (find_buildinfo(stream, head) if buf is None
+                     else find_in_place(buf, stream))
         if found is None:
             return None
         data, _ = found

@@ -32,7 +32,7 @@ from hullscan.analyzer import (
 )
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
-from hullscan.tempfiles import COPY_CHUNK, PrefixedStream, is_spooled, spool
+from hullscan.tempfiles import COPY_CHUNK, PrefixedStream, is_spooled, searchable, spool
 
 ELF_MAGIC = b"\x7fELF"
 SECTION_NAME = ".dep-v0"
@@ -104,7 +104,11 @@ def _names_the_section(f: IO[bytes]) -> bool:
 
 
 def _contains(f: IO[bytes], marker: bytes) -> bool:
-    """Whether ``marker`` is anywhere in ``f``, read in chunks."""
+    """Whether ``marker`` is anywhere in ``f``: searched in place when ``f`` is a spooled
+    copy, else read in chunks."""
+    with searchable(f) as buf:
+        if buf is not None:
+            return buf.find(marker) >= 0
     f.seek(0)
     keep = len(marker) - 1
     tail = b""
