@@ -6,10 +6,12 @@ import io
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from hullscan import tempfiles
 from hullscan.analyzer import AnalyzerInputError
 from hullscan.inventory.golang import GoBinaryAnalyzer, packages_from_buildinfo
 from hullscan.inventory.node import NodePackageAnalyzer, is_installed_package_json
@@ -17,10 +19,27 @@ from hullscan.inventory.python import PythonDistAnalyzer
 from hullscan.model import FileInfo, FileType
 
 
-def analyze(analyzer, path: str, data: bytes, mode: int = 0o644):  # type: ignore[no-untyped-def]
+def analyze(analyzer, path: str, data: bytes, mode: int = 0o644,  # type: ignore[no-untyped-def]
+            spooled: bool = False):
+    """The analyzer's result for ``data``, streamed, or (``spooled``) as a copy several
+    analyzers share, which it may search in place."""
     info = FileInfo(path, FileType.REG, len(data), mode)
     assert analyzer.required(path, info), path
+    if spooled:
+        with tempfiles.spool(io.BytesIO(data), len(data)) as f:
+            return analyzer.analyze(path, info, f)
     return analyzer.analyze(path, info, io.BytesIO(data))
+
+
+@pytest.fixture(params=["streamed", "in memory", "on disk"])
+def spooled(request: pytest.FixtureRequest, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
+    """How an executable reaches the Go analyzer: streamed, or a shared spooled copy."""
+    if request.param == "on disk":
+        monkeypatch.setattr(tempfiles, "SPOOL_IN_MEMORY", 0)
+        tempfiles.set_tempdir(str(tmp_path))
+    yield request.param != "streamed"
+    tempfiles.set_tempdir(None)
 
 
 METADATA = b"""Metadata-Version: 2.1
@@ -104,7 +123,7 @@ def test_go_modinfo_with_replacements() -> None:
 
 
 @pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain (golang-go)")
-def test_real_go_binary(tmp_path: Path) -> None:
+def test_real_go_binary(tmp_path: Path, spooled: bool) -> None:
     (tmp_path / "go.mod").write_text("module example.com/hello\n\ngo 1.19\n")
     (tmp_path / "main.go").write_text('package main\n\nfunc main() { println("hi") }\n')
     env = {"HOME": str(tmp_path), "GOCACHE": str(tmp_path / "cache"), "GOFLAGS": "-mod=mod",
@@ -114,12 +133,14 @@ def test_real_go_binary(tmp_path: Path) -> None:
     data = (tmp_path / "hello").read_bytes()
     version = subprocess.run(["go", "env", "GOVERSION"], env=env, capture_output=True, text=True,
                              check=True).stdout.strip()
-    result = analyze(GoBinaryAnalyzer(), "usr/local/bin/hello", data, 0o755)
+    result = analyze(GoBinaryAnalyzer(), "usr/local/bin/hello", data, 0o755, spooled)
     got = {(p.name, p.version) for p in result.packages}
     assert got == {("stdlib", version.removeprefix("go")), ("example.com/hello", "(devel)")}
     # a non-Go ELF executable and a script give nothing
-    assert analyze(GoBinaryAnalyzer(), "bin/true", Path("/bin/true").read_bytes(), 0o755) is None
-    assert analyze(GoBinaryAnalyzer(), "bin/x", b"#!/bin/sh\n" + b"x" * 2000, 0o755) is None
+    assert analyze(GoBinaryAnalyzer(), "bin/true", Path("/bin/true").read_bytes(), 0o755,
+                   spooled) is None
+    assert analyze(GoBinaryAnalyzer(), "bin/x", b"#!/bin/sh\n" + b"x" * 2000, 0o755,
+                   spooled) is None
 
 
 def go117_binary(big: bool = False) -> bytes:
@@ -134,9 +155,12 @@ def go117_binary(big: bool = False) -> bytes:
                                       b"dep\tgithub.com/a/b\tv0.2.0\th1:y=\n" + b"1" * 16)
     body = bytearray(2048)  # the analyzer skips executables under 1 KiB
     ident = b"\x7fELF" + bytes([2, 2 if big else 1, 1]) + bytes(9)
-    body[:64] = ident + struct.pack(o + "HHIQQQIHHHHHH", 2, 62, 1, base, 64, 0, 0, 64, 56, 1,
+    body[:64] = ident + struct.pack(o + "HHIQQQIHHHHHH", 2, 62, 1, base, 64, 0, 0, 64, 56, 2,
                                     64, 0, 0)
-    body[64:120] = struct.pack(o + "IIQQQQQQ", 1, 5, 0, base, base, len(body), len(body), 0x1000)
+    # code, then the writable data segment the build info opens (where Go's reader looks)
+    body[64:120] = struct.pack(o + "IIQQQQQQ", 1, 5, 0, base, base, info_at, info_at, 0x1000)
+    body[120:176] = struct.pack(o + "IIQQQQQQ", 1, 6, info_at, base + info_at, base + info_at,
+                                len(body) - info_at, len(body) - info_at, 0x1000)
     header = b"\xff Go buildinf:" + bytes([8, 1 if big else 0])
     version_header, modinfo_header = strings_at, strings_at + 16
     body[info_at:info_at + 32] = header + struct.pack(o + "QQ", base + version_header,
@@ -151,13 +175,34 @@ def go117_binary(big: bool = False) -> bytes:
 
 
 @pytest.mark.parametrize("big", [False, True])
-def test_go_before_118_pointer_build_info(big: bool) -> None:
+def test_go_before_118_pointer_build_info(big: bool, spooled: bool) -> None:
     """Found by fuzzing: the two pointers were unpacked with the format ">Q>Q", which struct
     refuses, so every Go < 1.18 binary crashed the analyzer."""
-    result = analyze(GoBinaryAnalyzer(), "usr/bin/old", go117_binary(big), 0o755)
+    result = analyze(GoBinaryAnalyzer(), "usr/bin/old", go117_binary(big), 0o755, spooled)
     got = {(p.name, p.version) for p in result.packages}
     assert got == {("stdlib", "1.17.13"), ("example.com/old", "v1.0.0"),
                    ("github.com/a/b", "v0.2.0")}
+
+
+def test_a_shared_copy_is_searched_where_go_looks() -> None:
+    """A spooled ELF file is searched as Go's own reader searches it: the writable data
+    segment (or the .go.buildinfo section), not the whole file; a file whose headers do not
+    hold together is searched whole."""
+    data = bytearray(go117_binary())
+    assert analyze(GoBinaryAnalyzer(), "usr/bin/old", bytes(data), 0o755, spooled=True)
+    # the same build info in the code segment, the data segment holding none
+    code = bytearray(data)
+    code[0xC0:0xE0], code[0x100:0x120] = code[0x100:0x120], bytes(0x20)
+    assert analyze(GoBinaryAnalyzer(), "usr/bin/old", bytes(code), 0o755)  # searched whole
+    assert analyze(GoBinaryAnalyzer(), "usr/bin/old", bytes(code), 0o755, spooled=True) is None
+    # an ELF class no reader knows, Go 1.18+ build info inline: a broken file, searched whole
+    broken = bytearray(2048)
+    broken[:5] = b"\x7fELF\x09"
+    broken[0x300:0x320] = b"\xff Go buildinf:" + bytes([8, 2]) + bytes(16)
+    broken[0x320:0x32A] = bytes([9]) + b"go1.21.13"
+    [stdlib] = analyze(GoBinaryAnalyzer(), "usr/bin/new", bytes(broken), 0o755,
+                       spooled=True).packages
+    assert stdlib.version == "1.21.13"
 
 
 @pytest.mark.parametrize("name", ["@scope/", "/", "@/", "ui-da/ "])

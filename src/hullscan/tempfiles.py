@@ -59,9 +59,9 @@ class MemorySpool(io.RawIOBase):
     def __len__(self) -> int:
         return len(self._data)
 
-    def find(self, sub: bytes, start: int = 0) -> int:
-        """Where ``sub`` first occurs at or after ``start``; -1 if nowhere."""
-        return self._data.find(sub, start)
+    def find(self, sub: bytes, start: int = 0, end: int | None = None) -> int:
+        """Where ``sub`` first occurs whole between ``start`` and ``end``; -1 if nowhere."""
+        return self._data.find(sub, start, len(self._data) if end is None else end)
 
     def read(self, size: int | None = -1) -> bytes:
         pos = self._pos

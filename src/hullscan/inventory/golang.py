@@ -12,12 +12,14 @@ import tarfile
 from typing import IO
 
 from hullscan.analyzer import Analyzer, AnalyzerInputError, AnalyzerResult, MiB
+from hullscan.binaries import elf
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
 from hullscan.tempfiles import Searchable, searchable
 
 MAGIC = b"\xff Go buildinf:"
 ALIGN = 16
+_SECTION = b".go.buildinfo"
 HEADER = 32
 FLAG_BIG_ENDIAN = 0x1
 FLAG_INLINE = 0x2
@@ -72,13 +74,41 @@ def find_buildinfo(stream: IO[bytes], head: bytes = b"") -> tuple[bytes, int] | 
         tail = buf[-keep:]
 
 
-def find_in_place(buf: Searchable, f: IO[bytes]) -> tuple[bytes, int] | None:
-    """``find_buildinfo`` on a spooled copy ``f``, searched where it lies (``buf``) instead
-    of read through; leaves ``f`` just after the bytes returned."""
-    i = buf.find(MAGIC)
-    while i >= 0 and i % ALIGN:
-        i = buf.find(MAGIC, i + 1)
-    if i < 0:
+def elf_search_range(f: IO[bytes], size: int) -> tuple[int, int] | None:
+    """Where Go's own reader (``debug/buildinfo``) looks for the build info in an ELF
+    file: its ``.go.buildinfo`` section, else the first writable, non-executable loaded
+    segment; None when there is neither (not a Go program, for Go). A file whose headers
+    do not hold together is searched whole (what any file was searched before)."""
+    try:
+        header = elf.read_header(f)
+        try:
+            # most ELF files are not Go: their names, one read, say so before the table
+            named = [s for s in elf.sections(f, size, header) if s.name == _SECTION] \
+                if _SECTION + b"\0" in elf.section_names(f, size) else []
+        except elf.Malformed:
+            named = []  # no section table (stripped of it): the segments still tell
+        if named:
+            section = named[0]
+            return None if section.type == elf.SHT_NOBITS else (
+                section.offset, min(section.offset + section.size, size))
+        for seg in elf.segments(f, size, header):
+            if seg.type == elf.PT_LOAD and seg.flags & (elf.PF_X | elf.PF_W) == elf.PF_W:
+                return seg.offset, min(seg.offset + seg.filesz, size)
+    except elf.Malformed:
+        return 0, size
+    return None
+
+
+def find_in_place(buf: Searchable, f: IO[bytes],
+                  within: tuple[int, int]) -> tuple[bytes, int] | None:
+    """``find_buildinfo`` on a spooled copy ``f``, searched where it lies (``buf``) from
+    ``within[0]`` to ``within[1]``, the magic 16-aligned from the start, as Go's reader
+    searches; leaves ``f`` just after the bytes returned."""
+    start, end = within
+    i = buf.find(MAGIC, start, end)
+    while i >= 0 and (i - start) % ALIGN:
+        i = buf.find(MAGIC, i + 1, end)
+    if i < 0 or end - i < HEADER:
         return None
     f.seek(i)
     return f.read(64 * 1024), i
@@ -206,8 +236,12 @@ class GoBinaryAnalyzer(Analyzer):
         if not head.startswith(EXEC_MAGICS):
             return None
         with searchable(stream) as buf:
-            found = (find_buildinfo(stream, head) if buf is None
-                     else find_in_place(buf, stream))
+            if buf is None:
+                found = find_buildinfo(stream, head)
+            else:
+                within = (elf_search_range(stream, len(buf)) if head == elf.MAGIC
+                          else (0, len(buf)))
+                found = None if within is None else find_in_place(buf, stream, within)
         if found is None:
             return None
         data, _ = found

@@ -30,6 +30,7 @@ from hullscan.analyzer import (
     MiB,
     read_json,
 )
+from hullscan.binaries import elf
 from hullscan.inventory.purl import make_purl
 from hullscan.model import FileInfo, Package
 from hullscan.tempfiles import COPY_CHUNK, PrefixedStream, is_spooled, searchable, spool
@@ -40,7 +41,7 @@ SECTION_NAME = ".dep-v0"
 _MARKER = SECTION_NAME.encode() + b"\0"
 #: go-rustaudit's limit on the decompressed JSON; the compressed section is smaller
 MAX_JSON = 8 * MiB
-MAX_SECTIONS = 0xFF00
+MAX_SECTIONS = elf.MAX_SECTIONS
 MAX_PACKAGES = 100_000
 _SHARED_OBJECT = re.compile(r"\.so(?:\.\d+)*$")
 # pyelftools' own errors, and what seeking to offsets read from garbage raises
@@ -49,57 +50,12 @@ _ELF_ERRORS: tuple[type[Exception], ...] = (
     OverflowError, ValueError, OSError, EOFError, struct.error)
 
 
-_SHT_NOBITS = 8
-_SHN_XINDEX = 0xFFFF
-#: a section-name string table is a few hundred bytes; a larger one is searched whole
-MAX_NAMES = 1 * MiB
-# Elf{32,64}_Ehdr: e_shoff, then e_shentsize, e_shnum, e_shstrndx; and a whole Elf_Shdr
-_LAYOUT = {1: (0x20, "I", 0x2E, "IIIIIIIIII"), 2: (0x28, "Q", 0x3A, "IIQQQQIIQQ")}
-
-
-class _Malformed(Exception):
-    """The ELF headers do not hold together."""
-
-
-def _section_names(f: IO[bytes], size: int) -> bytes:
-    """The section-name string table of the ELF file ``f`` (``size`` bytes long)."""
-    f.seek(0)
-    ident = f.read(64)
-    if len(ident) < 52 or ident[4] not in _LAYOUT or ident[5] not in (1, 2):
-        raise _Malformed
-    order = "<" if ident[5] == 1 else ">"
-    shoff_at, shoff_type, counts_at, shdr = _LAYOUT[ident[4]]
-    (shoff,) = struct.unpack_from(order + shoff_type, ident, shoff_at)
-    shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", ident, counts_at)
-    shdr_size = struct.calcsize(order + shdr)
-
-    def header(index: int) -> tuple[int, ...]:
-        at = shoff + index * shentsize
-        if shoff == 0 or shentsize < shdr_size or at + shdr_size > size:
-            raise _Malformed
-        f.seek(at)
-        return struct.unpack(order + shdr, f.read(shdr_size))
-
-    if shnum == 0 or shstrndx == _SHN_XINDEX:  # extended numbering: kept in section 0
-        first = header(0)
-        shnum = shnum or first[5]
-        shstrndx = first[6] if shstrndx == _SHN_XINDEX else shstrndx
-    if not 0 < shstrndx < min(shnum, MAX_SECTIONS):
-        raise _Malformed
-    names = header(shstrndx)
-    offset, length = names[4], names[5]
-    if names[1] == _SHT_NOBITS or length > MAX_NAMES or offset + length > size:
-        raise _Malformed
-    f.seek(offset)
-    return f.read(length)
-
-
 def _names_the_section(f: IO[bytes]) -> bool:
     """Whether ``f`` (seekable, an ELF file) may have a ``.dep-v0`` section."""
     size = f.seek(0, io.SEEK_END)
     try:
-        return _MARKER in _section_names(f, size)
-    except (_Malformed, struct.error):
+        return _MARKER in elf.section_names(f, size)
+    except elf.Malformed:
         return _contains(f, _MARKER)
 
 
