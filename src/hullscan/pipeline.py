@@ -4,6 +4,7 @@ in parallel), merge the layers, and assemble the package list."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from hullscan import tempfiles
 from hullscan.analyzer import Analyzer
 from hullscan.blob import BlobWithdrawn, ReaderGone
 from hullscan.cache import CachedInventory, LayerCache, cache_key, default_cache_dir, inventory_key
+from hullscan.errors import ImageError
 from hullscan.filesystem import ImageFilesystem, package_identity
 from hullscan.inventory import OS_PACKAGE_TYPES, default_analyzers
 from hullscan.inventory.dpkg_copyright import with_copyright_licenses
@@ -140,7 +142,8 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
                         options.debug, None if cache is None or arriving else options.cache_dir,
                         keys[i])
                 for i in todo:
-                    results[i] = _arrived(image, i, futures[i], analyzers, options)
+                    results[i] = _arrived(image, i, futures[i], analyzers, options,
+                                          functools.partial(_store, cache, keys[i]))
                     if sources[i] is not image.layer_sources[i]:
                         _store(cache, keys[i], results[i])
                     if progress:
@@ -168,22 +171,32 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
 
 
 def _arrived(image: Image, i: int, future: Future[LayerAnalysis],
-             analyzers: Sequence[Analyzer], options: ScanOptions) -> LayerAnalysis:
+             analyzers: Sequence[Analyzer], options: ScanOptions,
+             on_repaired: Callable[[LayerAnalysis], None] | None = None) -> LayerAnalysis:
     """Layer ``i``'s analysis, counted only once its blob checked out: a download's own
     error comes before anything its partial bytes made the analysis say, and a blob that
-    arrived whole in a second attempt is read again, here."""
+    arrived whole in a second attempt is read again, here; so is a blob the cache held
+    damaged, once downloaded again (``Image.repair_layer``; ``on_repaired`` gets that
+    analysis, made here rather than by a worker that would have stored it)."""
     try:
         analysis = future.result()
     except BlobWithdrawn:
         image.layer_ready(i)  # raises the download's error, if it failed for good
         return analyze_layer(image.layer_sources[i], analyzers, options.limits, options.debug)
-    except Exception:  # not an interrupt: that must not wait for the download
+    except Exception as e:  # not an interrupt: that must not wait for the download
         # the download's error first, unless it only says that this reader failed (a
         # piped download waiting for, or sending to, this reader stops)
         image.layer_abandoned(i)
         with contextlib.suppress(ReaderGone):
             image.layer_ready(i)
-        raise
+        if not isinstance(e, ImageError) or not image.repair_layer(i):
+            raise
+        # the blob cache held this layer damaged: read the copy just downloaded
+        analysis = analyze_layer(image.layer_sources[i], analyzers, options.limits,
+                                 options.debug)
+        if on_repaired is not None:
+            on_repaired(analysis)
+        return analysis
     image.layer_ready(i)
     return analysis
 

@@ -6,7 +6,7 @@ import functools
 import hashlib
 import json
 import platform as _platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -99,6 +99,9 @@ class Image:
     reference_digest: str | None = None
     #: layers still downloading (``open_image(..., defer_layers=True)``), else None
     pending: PendingLayers | None = None
+    #: drops layer ``index``'s cached blob if it is damaged and brings it in again (True),
+    #: else False (a registry pull's; see ``repair_layer``)
+    repair: Callable[[int], bool] | None = None
 
     def fetch_layers(self, indices: Sequence[int] | None = None, keep: bool = True) -> None:
         """Start bringing in the blobs of layers ``indices`` (None: all) not local yet;
@@ -123,6 +126,17 @@ class Image:
         ``PendingLayers.abandon``)."""
         if self.pending is not None:
             self.pending.abandon(index)
+
+    def repair_layer(self, index: int) -> bool:
+        """After a read of layer ``index`` failed: whether its blob, taken from a cache,
+        was damaged there (its content no longer its digest), and is now replaced by a
+        verified copy, so that reading it again may succeed. False for every other
+        failure: the image itself is at fault, and the error stands."""
+        if self.repair is None or not self.repair(index):
+            return False
+        self.warnings.append(f"layer {index}: its cached blob was damaged and was downloaded "
+                             "again")
+        return True
 
     def close(self) -> None:
         if self.pending is not None:

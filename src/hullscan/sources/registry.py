@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import hashlib
 import os
 import shutil
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -57,6 +58,7 @@ MIN_BLOB_RATE = 1024.0
 # blobs downloaded at once (Docker's max-concurrent-downloads default)
 DOWNLOAD_WORKERS = 3
 # a piped download's FIFO holds this much (Linux's F_SETPIPE_SZ; the default is 64 KiB)
+_T = TypeVar("_T")
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1024 * 1024
 
@@ -101,6 +103,20 @@ class BlobCache:
                 os.unlink(partial)
             raise
 
+    def drop_if_damaged(self, digest: str) -> bool:
+        """Re-hash the cached blob ``digest``; if its content is not that digest (a disk
+        error, a hand edit), remove it and say so: the next ``ensure`` downloads it again.
+        False when it is intact or not cached. Called only after a read of it failed:
+        a good blob is never hashed twice on the way to a scan."""
+        path = self.path(digest)
+        try:
+            if _content_matches(path, parse_digest(digest)[0]):
+                return False
+        except FileNotFoundError:
+            return False
+        path.unlink(missing_ok=True)
+        return True
+
     def pipes(self) -> tuple[Path, int]:
         """A new directory for the FIFOs of one pull's piped downloads, and a descriptor
         holding it while the pull lives (``verify`` drops those a killed scan left)."""
@@ -124,13 +140,7 @@ class BlobCache:
                         dropped.append(str(path))
                     continue
                 checked += 1
-                h = hashlib.new(algo_dir.name) if algo_dir.name in ("sha256", "sha512") \
-                    else None
-                if h is not None:
-                    with open(path, "rb") as f:
-                        while chunk := f.read(1 << 20):
-                            h.update(chunk)
-                if h is None or h.hexdigest() != path.name:
+                if not _content_matches(path, algo_dir.name):
                     path.unlink(missing_ok=True)
                     dropped.append(str(path))
         for pipes in sorted((self.root / "tmp").glob(f"{PIPES}*")):
@@ -142,6 +152,17 @@ class BlobCache:
 
 PARTIAL = ".partial"
 PIPES = "pipes-"
+
+
+def _content_matches(path: Path, algo: str) -> bool:
+    """Whether the file at ``path`` hashes (with ``algo``) to its own name."""
+    if algo not in ("sha256", "sha512"):
+        return False
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest() == path.name
 
 
 def _hold(fd: int) -> None:
@@ -402,7 +423,9 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
         desc: dict[str, Any] = {"mediaType": media, "digest": digest, "size": len(data)}
         if media in INDEX_TYPES or (media not in MANIFEST_TYPES and "manifests" in doc):
             store.note_index(doc)
-            desc, manifest = select_manifest(store, doc, None, platform, limits)
+            desc, manifest = _repairing(
+                store, lambda: select_manifest(store, doc, None, platform, limits),
+                store.manifest_digests)
         elif media in MANIFEST_TYPES or "layers" in doc:
             manifest = doc
         else:
@@ -417,17 +440,23 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
             store.note_descriptor(d)
         layer_digests = [str(d["digest"]) for d in layers]
         tags = (f"{parsed.name}:{parsed.tag}",) if parsed.tag else ()
+        repair = functools.partial(_repair_layer, source, settings, transport, event_hooks,
+                                   limits, cache, dict(store.sizes), layer_digests)
         if not defer_layers:
             _fetch_all(store, [cfg["digest"], *layer_digests])
-            image = image_from_manifest(cache.store, ref, "registry", desc, manifest, limits,
-                                        tags, reference_digest=digest)
+            image = _repairing(store, lambda: image_from_manifest(
+                cache.store, ref, "registry", desc, manifest, limits, tags,
+                reference_digest=digest), [cfg["digest"]])
             _set_checks(image, frozenset(), settings.verify_diff_ids)
+            image.repair = repair
             return image
         store.ensure(cfg["digest"])
         downloads = _Downloads(store, layer_digests, client)
-        image = image_from_manifest(_ArrivingStore(cache, store.sizes), ref, "registry", desc,
-                                    manifest, limits, tags, reference_digest=digest)
+        image = _repairing(store, lambda: image_from_manifest(
+            _ArrivingStore(cache, store.sizes), ref, "registry", desc, manifest, limits, tags,
+            reference_digest=digest), [cfg["digest"]])
         _set_checks(image, downloads.fresh, settings.verify_diff_ids)
+        image.repair = repair
         if downloads.fresh:
             image.pending = downloads
         else:  # nothing to download: no thread was started, nothing to wait for
@@ -440,6 +469,40 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
     finally:
         if downloads is None:
             client.close()
+
+
+def _repairing(store: RegistryStore, make: Callable[[], _T], digests: Iterable[str]) -> _T:
+    """``make()``; if it fails and one of the cached blobs ``digests`` it read turns out
+    damaged (its content no longer its digest), that blob is dropped, downloaded again,
+    and ``make`` tried once more. Any other failure stands."""
+    try:
+        return make()
+    except ImageError:
+        damaged = [d for d in list(digests) if store.cache.drop_if_damaged(d)]
+        if not damaged:
+            raise
+    for d in damaged:
+        store.ensure(d)
+    return make()
+
+
+def _repair_layer(source: Reference, settings: RegistrySettings,
+                  transport: httpx.BaseTransport | None,
+                  event_hooks: dict[str, list[Any]] | None, limits: Limits, cache: BlobCache,
+                  sizes: dict[str, int], digests: list[str], index: int) -> bool:
+    """``Image.repair``: drop layer ``index``'s blob if the cache holds it damaged, and
+    download it again on a connection of its own (the pull's may be closed by now)."""
+    digest = digests[index]
+    if not cache.drop_if_damaged(digest):
+        return False
+    client = RegistryClient(source, settings, transport=transport, event_hooks=event_hooks)
+    try:
+        store = RegistryStore(client, cache, limits)
+        store.sizes.update(sizes)
+        store.ensure(digest)
+    finally:
+        client.close()
+    return True
 
 
 class _Downloads:
