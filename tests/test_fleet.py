@@ -12,6 +12,7 @@ CVE-2020-14343)."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import ssl
@@ -27,15 +28,17 @@ import httpx
 import jsonpointer
 import pytest
 import yaml
+from rich.console import Console
 
 from hullscan.admission.evaluate import Evaluator
 from hullscan.admission.policy import AdmissionPolicy
 from hullscan.admission.webhook import AdmissionWebhook
 from hullscan.cli import main
+from hullscan.cli.fleet import fleet_bars
 from hullscan.errors import HullscanError
 from hullscan.fleet.catalog import parse_target
 from hullscan.fleet.jobs import JobResult, StoreJobs
-from hullscan.fleet.plan import fleet_scan
+from hullscan.fleet.plan import FleetProgress, fleet_scan
 from hullscan.jobs.queue import EmbeddedQueue
 from hullscan.jobs.runner import WorkerContext
 from hullscan.jobs.scanning import db_version
@@ -265,6 +268,53 @@ def test_catalog_and_tags_follow_pagination(fleet: Fleet) -> None:
         client.close()
 
 
+class Recording(FleetProgress):
+    """The progress events of a fleet scan, as they came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.notes: list[str] = []
+        self.repos: list[tuple[str, int, int]] = []
+        self.jobs = -1
+        self.done: list[tuple[int, int]] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    def listed(self, repo: str, tags: int, done: int, total: int) -> None:
+        self.repos.append((repo, done, total))
+
+    def submitted(self, jobs: int) -> None:
+        self.jobs = jobs
+
+    def finished(self, image: str, error: str | None, done: int, total: int) -> None:
+        self.done.append((done, total))
+
+
+def test_progress_on_a_terminal_is_bars_with_failures_kept_above_them() -> None:
+    out = io.StringIO()
+    with fleet_bars(Console(file=out, force_terminal=True, width=120)) as progress:
+        progress.note("2 repositories in registry:r.test")
+        progress.listed("team/a", 3, 1, 2)
+        progress.listed("team/b", 1, 2, 2)
+        progress.submitted(2)
+        progress.finished("registry:r.test/team/a:1@sha256:aa", None, 1, 2)
+        progress.finished("registry:r.test/team/b:1@sha256:bb", "[bold]manifest[/] unknown",
+                          2, 2)
+    text = out.getvalue()
+    assert "2 repositories in registry:r.test" in text
+    # printed as it is: brackets in an error are no markup
+    assert "failed registry:r.test/team/b:1@sha256:bb: [bold]manifest[/] unknown" in text
+    assert "listed tags" in text and "scanning images" in text and "2/2" in text
+    # a line per step where stderr is no terminal (logs, CI): every job, done or failed
+    lines: list[str] = []
+    plain = FleetProgress(lines.append)
+    plain.listed("team/a", 3, 1, 2)
+    plain.finished("registry:r.test/team/b:1@sha256:bb", "manifest unknown", 2, 2)
+    assert lines == ["team/a: 3 tags",
+                     "[2/2] registry:r.test/team/b:1@sha256:bb: failed: manifest unknown"]
+
+
 def test_interrupted_scan_resumes(fleet: Fleet, tmp_path: Path) -> None:
     """A run stopped after its first finished job resumes: the repositories are not listed
     again, and only the digests without a stored report are scanned."""
@@ -291,10 +341,15 @@ def test_interrupted_scan_resumes(fleet: Fleet, tmp_path: Path) -> None:
     done = [d for d, e in first["digests"].items() if e["status"] == "done"]
     assert len(done) == 1
     jobs2, queue2 = _local_jobs(store, fleet.db, fleet.cache)
+    events = Recording()
     try:
-        result = fleet_scan(target, jobs2, state, registry=registry)
+        result = fleet_scan(target, jobs2, state, registry=registry, progress=events)
     finally:
         queue2.close()
+    # the resumed run says so, lists nothing again, and counts each job it waits for
+    assert events.notes[0].startswith("resuming the scan of") and not events.repos
+    assert events.jobs == result.submitted
+    assert [d for d, _t in events.done] == list(range(1, result.submitted + 1))
     # the finished job, and any that finished while the run stopped, are not run again
     assert result.resumed >= 1 and result.resumed + result.submitted == 5
     assert result.done == result.submitted

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,6 +22,12 @@ from hullscan.cli.common import (
 )
 from hullscan.cli.registry import RegistryFlags, registry_options, registry_settings
 from hullscan.errors import HullscanError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
+
+    from hullscan.fleet.plan import FleetProgress
 
 _store_option = click.option(
     "--store", "store_url", metavar="URL", envvar="HULLSCAN_STORE", show_envvar=True,
@@ -36,6 +45,65 @@ def _open_store(url: str | None, cache_dir: Path | None) -> Any:
 
 def _say(text: str) -> None:
     click.echo(text, err=True)
+
+
+@contextmanager
+def _progress() -> Iterator[FleetProgress]:
+    """Bars on an interactive terminal (repositories listed, images scanned, with the time
+    left); a line per step otherwise (logs, pipes, CI)."""
+    from hullscan.fleet.plan import FleetProgress
+
+    if not sys.stderr.isatty():
+        yield FleetProgress(_say)
+        return
+    from rich.console import Console
+
+    with fleet_bars(Console(stderr=True)) as bars:
+        yield bars
+
+
+@contextmanager
+def fleet_bars(console: Console) -> Iterator[FleetProgress]:
+    """A fleet scan's progress as rich bars on ``console``; news and failures are printed
+    above them and stay."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from hullscan.fleet.plan import FleetProgress
+
+    class Bars(FleetProgress):
+        def __init__(self, bar: Progress) -> None:
+            # plain text: an error may hold brackets that rich would take for markup
+            super().__init__(lambda text: bar.console.print(text, markup=False,
+                                                            highlight=False))
+            self._bar = bar
+            self._repos: TaskID | None = None
+            self._jobs: TaskID | None = None
+
+        def listed(self, repo: str, tags: int, done: int, total: int) -> None:
+            if self._repos is None:
+                self._repos = self._bar.add_task("listing tags", total=total)
+            self._bar.update(self._repos, completed=done,
+                             description="listed tags" if done == total else "listing tags")
+
+        def submitted(self, jobs: int) -> None:
+            self._jobs = self._bar.add_task("scanning images", total=jobs)
+
+        def finished(self, image: str, error: str | None, done: int, total: int) -> None:
+            if error is not None:
+                self.say(f"failed {image}: {error}")
+            if self._jobs is not None:
+                self._bar.update(self._jobs, completed=done)
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
+        yield Bars(bar)
 
 
 @click.group()
@@ -110,8 +178,8 @@ def fleet_scan_command(target: str, store_url: str | None, queue_url: str, queue
     Each digest is one request on the server's store, as `POST /v1/scans` makes it: a
     digest already scanned with the same database and scanners is not scanned again.
     Signature and attestation tags (sha256-<hex>.sig, .att) are skipped. Progress goes
-    to stderr; the summary to stdout. Exit 2 when a job failed: run the same command
-    again to retry only what is missing.
+    to stderr (bars on a terminal, a line per step otherwise); the summary to stdout.
+    Exit 2 when a job failed: run the same command again to retry only what is missing.
     """
     from hullscan.cachedir import default_cache_dir
     from hullscan.fleet.catalog import parse_target
@@ -149,8 +217,9 @@ def fleet_scan_command(target: str, store_url: str | None, queue_url: str, queue
                                    "which database they used, not when)")
         jobs = _server_jobs(server_url, api_key_file, server_ca, selected)
         try:
-            result = fleet_scan(fleet_target, jobs, state, registry=registry, since=since,
-                                current_db=current, progress=_say)
+            with _progress() as progress:
+                result = fleet_scan(fleet_target, jobs, state, registry=registry, since=since,
+                                    current_db=current, progress=progress)
         finally:
             jobs.close()
     else:
@@ -162,8 +231,9 @@ def fleet_scan_command(target: str, store_url: str | None, queue_url: str, queue
                           insecure=tuple(registry.insecure), username=registry.username,
                           password=registry.password)
         try:
-            result = fleet_scan(fleet_target, local, state, registry=registry, since=since,
-                                current_db=current, progress=_say)
+            with _progress() as progress:
+                result = fleet_scan(fleet_target, local, state, registry=registry, since=since,
+                                    current_db=current, progress=progress)
         finally:
             queue.close()
             store.close()

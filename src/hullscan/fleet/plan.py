@@ -25,7 +25,31 @@ from hullscan.jobs.store import iso
 from hullscan.sources.registry_settings import RegistrySettings
 
 STATE_SCHEMA = "hullscan.fleet-state/v1"
-Progress = Callable[[str], None]
+
+
+class FleetProgress:
+    """What a fleet scan reports as it goes; this one says each step in a line of text
+    (``say``): the form for logs and pipes. ``hullscan fleet scan`` shows bars instead on
+    a terminal (``cli.fleet``)."""
+
+    def __init__(self, say: Callable[[str], None] = lambda _: None) -> None:
+        self.say = say
+
+    def note(self, text: str) -> None:
+        """A step's news: resuming, repositories found, jobs submitted."""
+        self.say(text)
+
+    def listed(self, repo: str, tags: int, done: int, total: int) -> None:
+        """Repository ``repo``'s tags resolved (``done`` of ``total`` repositories)."""
+        self.say(f"{repo}: {tags} tags")
+
+    def submitted(self, jobs: int) -> None:
+        """``jobs`` jobs are now waited for."""
+
+    def finished(self, image: str, error: str | None, done: int, total: int) -> None:
+        """One job ended (``done`` of ``total``), with ``error`` if it failed."""
+        self.say(f"[{done}/{total}] {image}: "
+                 f"{'done' if error is None else 'failed: ' + error}")
 
 
 @dataclass
@@ -103,19 +127,20 @@ def _stored_since(queue: JobQueue, digest: str, started_at: str) -> bool:
 def fleet_scan(target: FleetTarget, queue: JobQueue, state_path: Path,
                *, registry: RegistrySettings, since: str | None = None,
                current_db: str | None = None,
-               progress: Progress = lambda _: None) -> FleetScanResult:
+               progress: FleetProgress | None = None) -> FleetScanResult:
+    progress = progress or FleetProgress()
     state = State(state_path, target)
     doc = state.doc
     out = FleetScanResult()
     if state.resuming:
-        progress(f"resuming the scan of {target} started {doc['started_at']}")
+        progress.note(f"resuming the scan of {target} started {doc['started_at']}")
     if doc["repositories"] is None:
         doc["repositories"] = catalog.repositories(target, registry)
         state.save()
     repos: list[str] = doc["repositories"]
     out.repositories = len(repos)
-    progress(f"{len(repos)} repositories in {target}")
-    for repo in repos:
+    progress.note(f"{len(repos)} repositories in {target}")
+    for listed, repo in enumerate(repos, 1):
         if repo in doc["tags"]:
             continue
         resolved: dict[str, Any] = {}
@@ -131,7 +156,7 @@ def fleet_scan(target: FleetTarget, queue: JobQueue, state_path: Path,
                 resolved[tag] = {"error": str(e)}
         doc["tags"][repo] = resolved
         state.save()
-        progress(f"{repo}: {len(tags)} tags")
+        progress.listed(repo, len(tags), listed, len(repos))
     digests: dict[str, str] = {}  # digest -> the first reference naming it
     for repo in repos:
         for tag, digest in doc["tags"].get(repo, {}).items():
@@ -160,8 +185,9 @@ def fleet_scan(target: FleetTarget, queue: JobQueue, state_path: Path,
         doc["digests"][digest] = {"image": image, "status": "submitted", "job": job}
         out.submitted += 1
     state.save()
-    progress(f"{out.digests} distinct digests: {out.submitted} submitted, {out.skipped} "
-             f"skipped (--since), {out.resumed} done earlier")
+    progress.note(f"{out.digests} distinct digests: {out.submitted} submitted, {out.skipped} "
+                  f"skipped (--since), {out.resumed} done earlier")
+    progress.submitted(len(jobs))
     for n, result in enumerate(queue.wait(list(jobs)), 1):
         entry = doc["digests"][result.digest]
         if result.error is None:
@@ -171,12 +197,11 @@ def fleet_scan(target: FleetTarget, queue: JobQueue, state_path: Path,
             entry.update(status="failed", error=result.error)
             out.failed[result.digest] = result.error
         state.save()
-        progress(f"[{n}/{len(jobs)}] {result.image}: "
-                 f"{'done' if result.error is None else 'failed: ' + result.error}")
+        progress.finished(result.image, result.error, n, len(jobs))
     doc["complete"] = not out.failed
     doc["finished_at"] = iso(None)
     state.save()
     return out
 
 
-__all__ = ["FleetScanResult", "default_state_path", "fleet_scan", "skip_reason"]
+__all__ = ["FleetProgress", "FleetScanResult", "default_state_path", "fleet_scan", "skip_reason"]
