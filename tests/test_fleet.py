@@ -508,10 +508,11 @@ def test_watcher_rematches_when_the_database_changes(fleet: Fleet, tmp_path: Pat
     store.close()
 
 
-def test_since_db_through_the_server_api(fleet: Fleet, monkeypatch: pytest.MonkeyPatch,
+def test_since_through_the_server_api(fleet: Fleet, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     """`fleet scan --server`: a machine with the server's address and key only. The
-    server's reports say which database they used: --since db skips those."""
+    server's reports say which database they used, and when they were made: --since db
+    and --since DATE skip on those."""
     state = ["--state", str(fleet.root / "since.json")]
     assert main(["fleet", "scan", f"registry:{fleet.host}/adm", "--server",
                  fleet.server.url, *state]) == 2
@@ -538,6 +539,13 @@ def test_since_db_through_the_server_api(fleet: Fleet, monkeypatch: pytest.Monke
         assert verdict is not None  # scanned by the server's workers, into its store
     finally:
         store.close()
+    # the server's report says when it was made (Last-Modified): --since DATE skips on it
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert main(["fleet", "scan", f"registry:{fleet.host}/adm", "--server", fleet.server.url,
+                 "--server-ca", str(fleet.ca.ca), "--since", today, "--format", "json",
+                 "--state", str(fleet.root / "since-date.json")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["digests"], out["skipped"], out["submitted"]) == (5, 5, 0)
 
 
 # -- report and rematch -------------------------------------------------------------------------

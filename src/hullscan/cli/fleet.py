@@ -212,9 +212,6 @@ def fleet_scan_command(target: str, store_url: str | None, queue_url: str, queue
     if server_url is not None:
         if store_url is not None or queue_url != "embedded":
             raise click.UsageError("--server: the server has its own --store and --queue")
-        if since not in (None, "db"):
-            raise click.UsageError("--server: only --since db (the server's reports say "
-                                   "which database they used, not when)")
         jobs = _server_jobs(server_url, api_key_file, server_ca, selected)
         try:
             with _progress() as progress:

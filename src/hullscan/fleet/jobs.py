@@ -100,6 +100,10 @@ class ServerJobs:
         self._http.close()
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
+        return self._answer(method, path, **kw)[0]
+
+    def _answer(self, method: str, path: str, **kw: Any) -> tuple[Any, Mapping[str, str]]:
+        """The answer's JSON document (None: a GET of something absent) and headers."""
         import httpx
 
         try:
@@ -107,7 +111,7 @@ class ServerJobs:
         except httpx.HTTPError as e:
             raise HullscanError(f"{self.url}: {type(e).__name__}: {e}") from None
         if r.status_code == 404 and method == "GET":
-            return None
+            return None, r.headers
         if r.status_code >= 400:
             try:
                 why = r.json()["error"]["message"]
@@ -117,7 +121,7 @@ class ServerJobs:
                 if r.status_code == 401 else ""
             raise HullscanError(f"{self.url}{path}: {r.status_code} {why}{hint}")
         try:
-            return r.json()
+            return r.json(), r.headers
         except ValueError:
             raise HullscanError(f"{self.url}{path}: the answer is not JSON") from None
 
@@ -127,12 +131,12 @@ class ServerJobs:
         self._call("GET", "/v1/images/sha256:" + "0" * 64)
 
     def scanned(self, digest: str) -> tuple[str | None, str | None] | None:
-        doc = self._call("GET", f"/v1/images/{digest}")
+        doc, headers = self._answer("GET", f"/v1/images/{digest}")
         if not isinstance(doc, dict):
             return None
         database = doc.get("database")
         version = database.get("version") if isinstance(database, dict) else None
-        return (str(version) if version else None, None)
+        return (str(version) if version else None, _http_date(headers.get("Last-Modified")))
 
     def submit(self, image: str, digest: str) -> str:
         doc = self._call("POST", "/v1/scans",
@@ -152,6 +156,21 @@ class ServerJobs:
             return out
 
         return _follow(jobs, self._submitted, states, self.poll)
+
+
+def _http_date(value: str | None) -> str | None:
+    """An HTTP date (``Last-Modified``: when the server's report was made) as the store's
+    ISO 8601 UTC; None if absent or unreadable (a server without it)."""
+    from email.utils import parsedate_to_datetime
+
+    from hullscan.jobs.store import iso
+
+    if not value:
+        return None
+    try:
+        return iso(parsedate_to_datetime(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def _follow(jobs: Iterable[str], submitted: dict[str, tuple[str, str]],

@@ -3,7 +3,9 @@ latest report of a digest. Reports are ``hullscan.report/v1`` documents."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from email.utils import format_datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path
@@ -97,12 +99,18 @@ def get_scan(scan_id: Annotated[str, Path(max_length=64)],
     return _state(svc, scan)
 
 
-@router.get("/images/{digest}", responses={404: _Error, 422: _Error, 200: {"description": (
-    "the latest hullscan.report/v1 document of this digest")}})
+@router.get("/images/{digest}", responses={404: _Error, 422: _Error, 200: {
+    "description": "the latest hullscan.report/v1 document of this digest",
+    "headers": {"Last-Modified": {"description": "when that report was made (its job "
+                                  "finished)", "schema": {"type": "string"}}}}})
 def image_report(digest: Annotated[str, Path(pattern=_DIGEST)],
                  svc: Annotated[Services, Depends(services)]) -> Any:
     job = svc.store.latest_job(digest)
     report = svc.store.report(job.key) if job is not None else None
     if report is None:
         return error(404, f"no report for {digest}")
-    return JSONResponse(report)
+    assert job is not None
+    # when the report was made: `fleet scan --server --since DATE` skips on it
+    headers = {"Last-Modified": format_datetime(job.finished_at.astimezone(dt.UTC),
+                                                usegmt=True)} if job.finished_at else None
+    return JSONResponse(report, headers=headers)
