@@ -5,7 +5,10 @@ server's APIs, admission's ``unscanned: scan``, ``fleet scan``), and the embedde
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import secrets
+import socket
 import threading
 import time
 from typing import Any, Protocol
@@ -22,7 +25,8 @@ BACKOFF = 2.0
 
 
 class Queue(Protocol):
-    #: the kind of queue, recorded on the jobs it carries ("embedded", "celery")
+    #: the queue, recorded on the jobs it carries ("celery", or "embedded:<id>": each
+    #: embedded queue its own, see ``EmbeddedQueue``)
     kind: str
 
     def enqueue(self, msg: JobMessage) -> None: ...
@@ -57,23 +61,44 @@ def submit_job(store: Store, queue: Queue, spec: JobSpec, *,
 
 class EmbeddedQueue:
     """Worker threads in this process; the layer analysis of each scan still fans out
-    to processes. Messages live in memory only: jobs an embedded queue left queued or
-    running (a previous server, an interrupted fleet scan) are marked failed at start
-    (their credentials are gone), and the next request for them queues them again.
-    Celery's jobs in the same store are left alone. One embedded queue per store."""
+    to processes. Messages live in memory only, so each embedded queue holds a lease on
+    the store while it runs (renewed every ``LEASE_RENEW`` seconds): one starting marks
+    failed the jobs of embedded queues that stopped without finishing them (a previous
+    server, an interrupted fleet scan: their lease lapsed, or their process on this host
+    is gone), never those of one still running beside it on the same store (a server and
+    a fleet scan), nor Celery's. Its own unfinished jobs are failed when it closes.
+    The next request for a failed job queues it again."""
 
-    kind = "embedded"
+    #: seconds between renewals of the lease, and after which an unrenewed one has lapsed
+    LEASE_RENEW = 10.0
+    LEASE_LAPSES = 60.0
+    STOPPED = ("the process holding this scan's embedded queue stopped before it "
+               "finished; request it again")
 
     def __init__(self, ctx: WorkerContext, workers: int = 1) -> None:
         self.ctx = ctx
+        #: this queue's name on the store's jobs and leases (16 characters at most)
+        self.kind = f"embedded:{secrets.token_hex(4)[:7]}"
         self._queue: queue.Queue[JobMessage | None] = queue.Queue()
-        ctx.store.fail_unfinished(self.kind, "the process holding this scan's embedded "
-                                             "queue stopped before it finished; request "
-                                             "it again")
+        host = socket.gethostname()
+        ctx.store.hold_lease(self.kind, host, os.getpid())
+        ctx.store.fail_abandoned(self.STOPPED, host=host, lapsed_after=self.LEASE_LAPSES,
+                                 alive=_alive)
+        self._closing = threading.Event()
+        self._renewer = threading.Thread(target=self._renew, args=(host,),
+                                         name="hullscan-queue-lease", daemon=True)
+        self._renewer.start()
         self._threads = [threading.Thread(target=self._work, name=f"hullscan-worker-{i}",
                                           daemon=True) for i in range(max(1, workers))]
         for t in self._threads:
             t.start()
+
+    def _renew(self, host: str) -> None:
+        while not self._closing.wait(self.LEASE_RENEW):
+            try:
+                self.ctx.store.hold_lease(self.kind, host, os.getpid())
+            except Exception:  # the store is down for now: try again at the next round
+                log.exception("embedded queue %s: could not renew its lease", self.kind)
 
     def enqueue(self, msg: JobMessage) -> None:
         self._queue.put(msg)
@@ -89,6 +114,13 @@ class EmbeddedQueue:
             self._queue.put(None)
         for t in self._threads:
             t.join(timeout=5)
+        self._closing.set()
+        self._renewer.join(timeout=5)
+        try:  # what it still held is lost with it: say so now, not at the next start
+            self.ctx.store.fail_unfinished(self.kind, self.STOPPED)
+            self.ctx.store.release_lease(self.kind)
+        except Exception:
+            log.exception("embedded queue %s: could not release its jobs", self.kind)
 
     def _work(self) -> None:
         while (msg := self._queue.get()) is not None:
@@ -111,6 +143,17 @@ class EmbeddedQueue:
             self.ctx.store.fail(msg.key, reason)
         except Exception:
             log.exception("job %s: could not record the failure", msg.key[:12])
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: it exists
+        return True
+    return True
 
 
 BROKERS = ("redis://", "rediss://", "amqp://", "amqps://")

@@ -5,7 +5,7 @@ PostgreSQL (``postgresql://…``, shared by any number of servers and workers). 
 schema is created and upgraded by the Alembic migrations shipped in
 ``hullscan/jobs/migrations`` when a ``Store`` is opened.
 
-Four tables:
+Five tables:
 
 - ``jobs``: the work, one row per idempotency key (image digest + vulnerability
   database version + scanners + SBOM wanted). Status moves ``queued → running →
@@ -21,6 +21,9 @@ Four tables:
   match, so findings can be re-matched against a newer database without pulling the
   image again.
 - ``rematch_changes``: which images each rematch found gaining or losing findings.
+- ``queue_leases``: the embedded queues running on this store (``EmbeddedQueue``), each
+  renewing its lease while it runs: one starting gives up only the jobs of those that
+  stopped (their messages lived in memory).
 
 Each finished job also keeps its verdict's facts (counts by severity, known-exploited
 and worst ids: ``hullscan.jobs.verdict``) beside the report, so an admission decision
@@ -36,7 +39,7 @@ import fcntl
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -109,8 +112,9 @@ class JobRow(_Base):
     manifest_digest: orm.Mapped[str | None] = orm.mapped_column(sa.String(100), index=True)
     #: ``hullscan.jobs.verdict.facts`` of the report
     verdict: orm.Mapped[dict[str, Any] | None] = orm.mapped_column(_JSON)
-    #: the kind of queue that carries the job ("embedded", "celery"): a process that
-    #: restarts its embedded queue gives up only what that queue held
+    #: the queue that carries the job: "celery", or one embedded queue's name
+    #: ("embedded:<id>"; "embedded" before leases): a queue starting on a shared store
+    #: gives up only the jobs of embedded queues whose lease lapsed
     queue: orm.Mapped[str | None] = orm.mapped_column(sa.String(16))
 
 
@@ -146,6 +150,16 @@ class RematchChangeRow(_Base):
     db_version: orm.Mapped[str | None] = orm.mapped_column(sa.String(100))
     added: orm.Mapped[list[str]] = orm.mapped_column(_JSON)
     removed: orm.Mapped[list[str]] = orm.mapped_column(_JSON)
+
+
+class QueueLeaseRow(_Base):
+    """An embedded queue that runs: renewed while it does (``EmbeddedQueue``)."""
+
+    __tablename__ = "queue_leases"
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(16), primary_key=True)
+    host: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    pid: orm.Mapped[int] = orm.mapped_column(sa.Integer)
+    renewed_at: orm.Mapped[datetime] = orm.mapped_column(sa.DateTime(timezone=True))
 
 
 METADATA = _Base.metadata
@@ -557,14 +571,54 @@ class Store:
 
     def fail_unfinished(self, queue: str, error: str) -> int:
         """``queued|running → failed`` for every job ``queue`` carried (an embedded
-        queue's jobs when its process starts again: their messages are gone). Jobs of
-        other queues (Celery's, whose messages the broker keeps) are not touched."""
+        queue's own, as it closes: their messages are gone with it)."""
         with self._tx() as s:
             done = s.execute(sa.update(JobRow).where(
-                JobRow.status.in_((Status.QUEUED, Status.RUNNING)),
-                sa.or_(JobRow.queue == queue, JobRow.queue.is_(None))
+                JobRow.status.in_((Status.QUEUED, Status.RUNNING)), JobRow.queue == queue
             ).values(status=Status.FAILED, error=error, finished_at=_now()))
             return int(getattr(done, "rowcount", 0) or 0)
+
+    # -- embedded queues' leases --------------------------------------------------------
+
+    def hold_lease(self, name: str, host: str, pid: int) -> None:
+        """Take (or renew) embedded queue ``name``'s lease, held by ``pid`` on ``host``."""
+        with self._tx() as s:
+            row = s.get(QueueLeaseRow, name, with_for_update=True)
+            if row is None:
+                s.add(QueueLeaseRow(name=name, host=host, pid=pid, renewed_at=_now()))
+            else:
+                row.renewed_at = _now()
+
+    def release_lease(self, name: str) -> None:
+        with self._tx() as s:
+            s.execute(sa.delete(QueueLeaseRow).where(QueueLeaseRow.name == name))
+
+    def fail_abandoned(self, error: str, *, host: str, lapsed_after: float,
+                       alive: Callable[[int], bool]) -> int:
+        """``queued|running → failed`` for the jobs of embedded queues that stopped: whose
+        lease was not renewed for ``lapsed_after`` seconds, or was held by a process of
+        this ``host`` that is gone (``alive(pid)`` False), or that never had one (rows
+        from before leases). Their leases are dropped. Jobs of running embedded queues,
+        and Celery's (the broker keeps their messages), are not touched."""
+        now = _now()
+        with self._tx() as s:
+            stopped = [row.name for row in s.scalars(sa.select(QueueLeaseRow))
+                       if (now - (_aware(row.renewed_at) or now)).total_seconds() > lapsed_after
+                       or (row.host == host and not alive(row.pid))]
+            running = set(s.scalars(sa.select(QueueLeaseRow.name))) - set(stopped)
+            unfinished = JobRow.status.in_((Status.QUEUED, Status.RUNNING))
+            embedded = sa.or_(JobRow.queue.is_(None), JobRow.queue == "embedded",
+                              JobRow.queue.startswith("embedded:"))
+            keys = [key for key, queue in s.execute(
+                sa.select(JobRow.key, JobRow.queue).where(unfinished, embedded))
+                if queue not in running]
+            if stopped:
+                s.execute(sa.delete(QueueLeaseRow).where(QueueLeaseRow.name.in_(stopped)))
+            for chunk in range(0, len(keys), 500):
+                s.execute(sa.update(JobRow).where(
+                    JobRow.key.in_(keys[chunk:chunk + 500]), unfinished
+                ).values(status=Status.FAILED, error=error, finished_at=now))
+            return len(keys)
 
     def fail(self, job_key: str, error: str) -> None:
         """``queued|running → failed`` with the reason."""
