@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,7 @@ class Outcome:
     features: int
     crashed: bool
     crash_file: str
+    seconds: float = 0.0
     coverage: str = ""
 
 
@@ -69,7 +71,8 @@ def harnesses() -> list[str]:
     return sorted(p.stem.removeprefix("fuzz_") for p in FUZZ.glob("fuzz_*.py"))
 
 
-def fuzz_one(name: str, budget: int, work: Path, rss_mb: int, seed: int = 0) -> Outcome:
+def fuzz_one(name: str, budget: int, work: Path, rss_mb: int, seed: int = 0,
+             runs: int = 0) -> Outcome:
     corpus = work / "corpus" / name
     crashes = work / "crashes"
     corpus.mkdir(parents=True, exist_ok=True)
@@ -79,12 +82,18 @@ def fuzz_one(name: str, budget: int, work: Path, rss_mb: int, seed: int = 0) -> 
            "-print_final_stats=1", f"-artifact_prefix={crashes}/{name}-"]
     if seed:  # the same mutations every run: a smoke run in CI that is reproducible
         cmd.append(f"-seed={seed}")
+    if runs:  # a number of inputs, not of seconds: the same inputs on a slow machine too
+        cmd.append(f"-runs={runs}")
     regressions = FUZZ / "regressions" / name
     if regressions.is_dir():
         cmd.insert(3, str(regressions))
     env = {**os.environ, "PYTHONPATH": PYTHONPATH}
+    if seed:  # the target's set and dict orders too: coverage, and so mutations, repeat
+        env.setdefault("PYTHONHASHSEED", "0")
+    started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=budget + 300)
+    seconds = time.monotonic() - started
     log = proc.stdout + proc.stderr
     (work / f"{name}.log").write_text(log)
     execs = re.search(r"stat::number_of_executed_units:\s*(\d+)", log)
@@ -92,7 +101,7 @@ def fuzz_one(name: str, budget: int, work: Path, rss_mb: int, seed: int = 0) -> 
     crash = re.search(r"Test unit written to (\S+)", log)
     return Outcome(name, int(execs.group(1)) if execs else 0,
                    int(cov[-1][0]) if cov else 0, int(cov[-1][1]) if cov else 0,
-                   proc.returncode != 0, crash.group(1) if crash else "")
+                   proc.returncode != 0, crash.group(1) if crash else "", seconds)
 
 
 def line_coverage(name: str, work: Path) -> str:
@@ -122,6 +131,10 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "fuzz")
     ap.add_argument("--seed", type=int, default=0,
                     help="libFuzzer's random seed (default 0: a new one each run)")
+    ap.add_argument("--runs", type=int, default=0,
+                    help="stop each harness after this many inputs (with --seed: the same "
+                         "inputs every time, whatever the machine's speed; --budget still "
+                         "caps the time)")
     args = ap.parse_args()
     names = args.harness or harnesses()
     unknown = set(names) - set(harnesses())
@@ -129,7 +142,7 @@ def main() -> int:
         ap.error(f"no such harness: {', '.join(sorted(unknown))}")
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         outcomes = list(pool.map(lambda n: fuzz_one(n, args.budget, args.work, args.rss_mb,
-                                                      args.seed),
+                                                      args.seed, args.runs),
                                  names))
     if args.coverage:
         for o in outcomes:
@@ -138,7 +151,7 @@ def main() -> int:
           f"{'lines+branches':>14}  result")
     for o in outcomes:
         result = f"CRASH {o.crash_file}" if o.crashed else "ok"
-        print(f"{o.harness:<12} {o.executions:>9} {o.executions // max(args.budget, 1):>7} "
+        print(f"{o.harness:<12} {o.executions:>9} {int(o.executions / max(o.seconds, 1e-3)):>7} "
               f"{o.edges:>6} {o.features:>8} {o.coverage or '-':>14}  {result}")
     return 1 if any(o.crashed for o in outcomes) else 0
 
