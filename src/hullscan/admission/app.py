@@ -1,11 +1,14 @@
 """The admission webhook's HTTP side: ``POST /v1/admission`` (validating) and
 ``POST /v1/admission/mutate`` (pins tags by digest), the routes ``hullscan server``
 mounts. TLS is mandatory: the API server calls webhooks over HTTPS only, and a request
-that reached the server over plain HTTP is refused (421) without being judged."""
+that reached the server over plain HTTP is refused (421) without being judged. With
+``--admission-client-ca``, a request without a client certificate that CA signed is
+refused too (401; 403 for a name not listed)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -29,12 +32,35 @@ async def _body(request: Request) -> bytes | None:
     return bytes(out)
 
 
-def _endpoint(handle: Callable[[bytes], tuple[int, dict[str, Any]]]) -> Any:
+@dataclass(frozen=True)
+class ClientRule:
+    """Who may call the webhook: a client certificate verified against the server's
+    ``--admission-client-ca`` (``server.tls``), with one of ``names`` as its common name
+    when any are given."""
+
+    names: tuple[str, ...] = ()
+
+    def refusal(self, request: Request) -> JSONResponse | None:
+        tls = (request.scope.get("extensions") or {}).get("tls") or {}
+        if not tls.get("client_cert_chain"):
+            return JSONResponse({"error": "admission requires a client certificate signed "
+                                 "by the server's --admission-client-ca"}, status_code=401)
+        if self.names and tls.get("client_cert_name") not in self.names:
+            return JSONResponse({"error": f"client certificate "
+                                 f"{tls.get('client_cert_name')!r} is not one of "
+                                 "--admission-client-name"}, status_code=403)
+        return None
+
+
+def _endpoint(handle: Callable[[bytes], tuple[int, dict[str, Any]]],
+              client: ClientRule | None) -> Any:
     async def endpoint(request: Request) -> Response:
         if request.url.scheme != "https":
             return JSONResponse({"error": "admission is served over HTTPS only: start "
                                  "hullscan server with --tls-cert and --tls-key"},
                                 status_code=421)
+        if client is not None and (refused := client.refusal(request)) is not None:
+            return refused
         body = await _body(request)
         if body is None:
             return JSONResponse({"error": f"request body larger than {MAX_BODY_BYTES} "
@@ -49,9 +75,11 @@ def _endpoint(handle: Callable[[bytes], tuple[int, dict[str, Any]]]) -> Any:
     return endpoint
 
 
-def routes(webhook: AdmissionWebhook) -> list[Route]:
-    return [Route("/v1/admission", _endpoint(webhook.validate), methods=["POST"]),
-            Route("/v1/admission/mutate", _endpoint(webhook.mutate), methods=["POST"])]
+def routes(webhook: AdmissionWebhook, client: ClientRule | None = None) -> list[Route]:
+    """The webhook's routes; ``client``: who may call them (None: any HTTPS client)."""
+    return [Route("/v1/admission", _endpoint(webhook.validate, client), methods=["POST"]),
+            Route("/v1/admission/mutate", _endpoint(webhook.mutate, client),
+                  methods=["POST"])]
 
 
-__all__ = ["routes"]
+__all__ = ["ClientRule", "routes"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -60,6 +60,14 @@ def _parse_listen(text: str) -> tuple[str, int]:
               help="Serve HTTPS with this PEM certificate (chain).")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="PEM private key of --tls-cert.")
+@click.option("--admission-client-ca", type=click.Path(exists=True, dir_okay=False,
+                                                      path_type=Path),
+              help="Admission requests must present a client certificate this PEM CA "
+                   "signed (the API server's, from its admission configuration's "
+                   "kubeconfig); other clients need none. Needs --tls-cert.")
+@click.option("--admission-client-name", "admission_client_names", multiple=True,
+              metavar="NAME", help="With --admission-client-ca: the client certificate's "
+                                   "common name must be one of these (repeatable).")
 @click.option("--rematch-every", type=click.FloatRange(min=1), metavar="SECONDS",
               help="Check the vulnerability database this often; when `db update` has "
                    "brought a new one, rematch every stored inventory (as `fleet "
@@ -70,7 +78,9 @@ def _parse_listen(text: str) -> tuple[str, int]:
                    "server.api_keys, and exit.")
 @_common
 def server(listen: str, queue_url: str, workers: int, tls_cert: Path | None,
-           tls_key: Path | None, rematch_every: float | None, hash_key: bool,
+           tls_key: Path | None, admission_client_ca: Path | None,
+           admission_client_names: tuple[str, ...], rematch_every: float | None,
+           hash_key: bool,
            store_url: str | None, queue_name: str, cache_dir: Path | None,
            db_path: Path | None, config_file: Path | None) -> None:
     """Serve Harbor's Pluggable Scanner API v1.2 and hullscan's REST API.
@@ -100,10 +110,17 @@ def server(listen: str, queue_url: str, workers: int, tls_cert: Path | None,
                                    "expected on standard input")
         click.echo(hashed(key))
         return
+    if admission_client_ca is None and admission_client_names:
+        raise click.UsageError("--admission-client-name needs --admission-client-ca")
+    if admission_client_ca is not None and tls_cert is None:
+        raise click.UsageError("--admission-client-ca needs --tls-cert and --tls-key: client "
+                               "certificates are a part of HTTPS")
     host, port = _parse_listen(listen)
     settings = _settings(store_url, queue_url, queue_name, cache_dir, db_path, config_file,
                          host=host, port=port, workers=workers, tls_cert=tls_cert,
-                         tls_key=tls_key, rematch_every=rematch_every)
+                         tls_key=tls_key, rematch_every=rematch_every,
+                         admission_client_ca=admission_client_ca,
+                         admission_client_names=admission_client_names)
     settings.check_listen()
     _serve(settings)
 
@@ -160,11 +177,20 @@ def _serve(settings: ServerSettings) -> None:
                                                     "changed", r.inventories, len(r.changed)))
         watcher.start()
     _logging()
+    client_ca: dict[str, Any] = {}
+    if settings.admission_client_ca is not None:
+        import ssl
+
+        from hullscan.server.tls import client_cert_protocol
+
+        # asked of every client, required by the admission routes only (server.tls)
+        client_ca = {"ssl_ca_certs": str(settings.admission_client_ca),
+                     "ssl_cert_reqs": ssl.CERT_OPTIONAL, "http": client_cert_protocol()}
     config = uvicorn.Config(
         create_app(svc), host=settings.host, port=settings.port,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-        timeout_keep_alive=30, server_header=False, log_level="info")
+        timeout_keep_alive=30, server_header=False, log_level="info", **client_ca)
     try:
         uvicorn.Server(config).run()
     finally:

@@ -31,9 +31,12 @@ def create_app(svc: Services) -> ASGIApp:
     app.include_router(api.router)
     app.include_router(ui.router)
     if svc.admission is not None:
-        from hullscan.admission.app import routes
+        from hullscan.admission.app import ClientRule, routes
 
-        app.router.routes.extend(routes(svc.admission))
+        settings = svc.settings
+        client = ClientRule(settings.admission_client_names) \
+            if settings.admission_client_ca is not None else None
+        app.router.routes.extend(routes(svc.admission, client))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:

@@ -38,6 +38,10 @@ class ServerSettings:
     port: int = 8080
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: admission requests must come with a client certificate this CA signed (the API
+    #: server's), and, if any are given, one of these common names
+    admission_client_ca: Path | None = None
+    admission_client_names: tuple[str, ...] = ()
     api_key_hashes: frozenset[str] = frozenset()
     max_body: int = DEFAULT_MAX_BODY
     #: seconds Harbor waits before polling a report again (Harbor reads an int8)
