@@ -16,6 +16,7 @@ demo: $(BIN)/hullscan
 # The whole test suite: lint, types, unit tests and the corpus tests (corpus built on first use).
 test: $(BIN)/pytest corpus peers references
 	$(BIN)/ruff check src tests bench examples fuzz
+	$(BIN)/ruff format --check src tests bench examples fuzz
 	$(BIN)/mypy
 	PEERS_BIN=$(PEERS)/bin HULLSCAN_CORPUS=$(CORPUS) $(BIN)/pytest -p no:cacheprovider -n 2 --durations=20
 
@@ -23,6 +24,7 @@ test: $(BIN)/pytest corpus peers references
 # start (the Celery fault tests and the fuzz smoke runs are left to `make test`).
 check: $(BIN)/pytest
 	$(BIN)/ruff check src tests bench examples fuzz
+	$(BIN)/ruff format --check src tests bench examples fuzz
 	$(BIN)/mypy
 	$(BIN)/pytest -p no:cacheprovider -m "not corpus" -n 2 -k "not smoke_fuzz" \
 	    --ignore tests/test_server_celery.py --ignore tests/test_concurrent_scans.py
@@ -75,6 +77,7 @@ fuzz: $(BIN)/pytest
 
 lint: $(BIN)/pytest
 	$(BIN)/ruff check src tests bench examples fuzz
+	$(BIN)/ruff format --check src tests bench examples fuzz
 
 typecheck: $(BIN)/pytest
 	$(BIN)/mypy

@@ -40,26 +40,48 @@ from services import create_database, drop_database
 
 
 def _report(ref: str, critical: bool) -> dict[str, Any]:
-    findings = [{"kind": "vulnerability", "id": "CVE-2024-0001", "severity": "CRITICAL",
-                 "package": {"name": "openssl", "purl": "pkg:deb/debian/openssl@1"}}] \
-        if critical else []
-    return {"image": {"ref": ref, "os": {"id": "debian", "version_id": "12"}},
-            "packages": [], "findings": findings}
+    findings = (
+        [
+            {
+                "kind": "vulnerability",
+                "id": "CVE-2024-0001",
+                "severity": "CRITICAL",
+                "package": {"name": "openssl", "purl": "pkg:deb/debian/openssl@1"},
+            }
+        ]
+        if critical
+        else []
+    )
+    return {
+        "image": {"ref": ref, "os": {"id": "debian", "version_id": "12"}},
+        "packages": [],
+        "findings": findings,
+    }
 
 
 def _review(i: int, digests: list[str]) -> bytes:
     images = [digests[(i * 3 + j) % len(digests)] for j in range(3)]
-    containers = [{"name": f"c{j}", "image": f"registry.example.com/app@{d}"}
-                  for j, d in enumerate(images)]
-    return json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                       "request": {"uid": str(uuid.uuid4()), "operation": "CREATE",
-                                   "kind": {"group": "apps", "version": "v1",
-                                            "kind": "Deployment"},
-                                   "namespace": "shop", "name": "web",
-                                   "object": {"kind": "Deployment",
-                                              "metadata": {"name": "web"},
-                                              "spec": {"template": {"spec": {
-                                                  "containers": containers}}}}}}).encode()
+    containers = [
+        {"name": f"c{j}", "image": f"registry.example.com/app@{d}"} for j, d in enumerate(images)
+    ]
+    return json.dumps(
+        {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": str(uuid.uuid4()),
+                "operation": "CREATE",
+                "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                "namespace": "shop",
+                "name": "web",
+                "object": {
+                    "kind": "Deployment",
+                    "metadata": {"name": "web"},
+                    "spec": {"template": {"spec": {"containers": containers}}},
+                },
+            },
+        }
+    ).encode()
 
 
 def main() -> None:
@@ -79,18 +101,33 @@ def main() -> None:
             for i in range(args.images):
                 digest = "sha256:" + hashlib.sha256(str(i).encode()).hexdigest()
                 ref = f"registry:registry.example.com/app@{digest}"
-                store.record_scan(JobSpec(ref, ("vuln",), digest, "v1"),
-                                  _report(ref, i % 10 == 0), {})
+                store.record_scan(
+                    JobSpec(ref, ("vuln",), digest, "v1"), _report(ref, i % 10 == 0), {}
+                )
                 digests.append(digest)
             store.close()
             ca = make_ca(root / "tls")
-            (root / "hullscan.yaml").write_text(yaml.safe_dump(
-                {"admission": {"deny_severity": "CRITICAL", "budget_seconds": 5}}))
+            (root / "hullscan.yaml").write_text(
+                yaml.safe_dump({"admission": {"deny_severity": "CRITICAL", "budget_seconds": 5}})
+            )
             verify = ssl.create_default_context(cafile=str(ca.ca))
-            server = start_server(["--tls-cert", str(ca.cert), "--tls-key", str(ca.key),
-                                   "--store", url, "--cache-dir", str(root / "cache"),
-                                   "--config", str(root / "hullscan.yaml")],
-                                  root / "server.log", scheme="https", verify=verify)
+            server = start_server(
+                [
+                    "--tls-cert",
+                    str(ca.cert),
+                    "--tls-key",
+                    str(ca.key),
+                    "--store",
+                    url,
+                    "--cache-dir",
+                    str(root / "cache"),
+                    "--config",
+                    str(root / "hullscan.yaml"),
+                ],
+                root / "server.log",
+                scheme="https",
+                verify=verify,
+            )
             try:
                 latencies, refused = _load(server.url, verify, digests, args)
             finally:
@@ -100,22 +137,28 @@ def main() -> None:
                 drop_database(args.store, pg)
     q = statistics.quantiles(latencies, n=100)
     total = len(latencies)
-    print(f"{total} reviews (Deployments of 3 images) from {args.clients} clients over "
-          f"HTTPS, {args.images} stored images ({'PostgreSQL' if args.store else 'SQLite'})")
-    print(f"latency p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, "
-          f"p99 {q[98] * 1000:.1f} ms; {refused} refused (a CRITICAL image among the three)")
+    print(
+        f"{total} reviews (Deployments of 3 images) from {args.clients} clients over "
+        f"HTTPS, {args.images} stored images ({'PostgreSQL' if args.store else 'SQLite'})"
+    )
+    print(
+        f"latency p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, "
+        f"p99 {q[98] * 1000:.1f} ms; {refused} refused (a CRITICAL image among the three)"
+    )
 
 
-def _load(url: str, verify: ssl.SSLContext, digests: list[str],
-          args: argparse.Namespace) -> tuple[list[float], int]:
+def _load(
+    url: str, verify: ssl.SSLContext, digests: list[str], args: argparse.Namespace
+) -> tuple[list[float], int]:
     latencies: list[float] = []
     refused = 0
     lock = threading.Lock()
 
     def client(n: int) -> None:
         nonlocal refused
-        with httpx.Client(verify=verify, timeout=30,
-                          headers={"Content-Type": "application/json"}) as http:
+        with httpx.Client(
+            verify=verify, timeout=30, headers={"Content-Type": "application/json"}
+        ) as http:
             for i in range(args.reviews):
                 body = _review(n * args.reviews + i, digests)
                 start = time.perf_counter()

@@ -32,8 +32,22 @@ from hullscan.report.html import render_html
 def scan(tar: Path, work: Path, db: Path | None) -> dict[str, Any]:
     out = work / "report.json"
     scanners = "vuln,secret,config" if db else "secret,config"
-    cmd = [sys.executable, "-m", "hullscan.cli", "scan", str(tar), "--scanners", scanners,
-           "-q", "--format", "json", "-o", str(out), "--cache-dir", str(work / "cache")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hullscan.cli",
+        "scan",
+        str(tar),
+        "--scanners",
+        scanners,
+        "-q",
+        "--format",
+        "json",
+        "-o",
+        str(out),
+        "--cache-dir",
+        str(work / "cache"),
+    ]
     subprocess.run(cmd + (["--db", str(db)] if db else []), check=False)
     doc: dict[str, Any] = json.loads(out.read_text())
     return doc
@@ -42,8 +56,10 @@ def scan(tar: Path, work: Path, db: Path | None) -> dict[str, Any]:
 def grow(doc: dict[str, Any], n: int) -> dict[str, Any]:
     """The document with its findings repeated, ids numbered, up to ``n``."""
     real = doc["findings"]
-    findings = [{**real[i % len(real)], "id": f"{real[i % len(real)]['id']}-{i // len(real)}"}
-                for i in range(n)]
+    findings = [
+        {**real[i % len(real)], "id": f"{real[i % len(real)]['id']}-{i // len(real)}"}
+        for i in range(n)
+    ]
     return {**doc, "findings": findings}
 
 
@@ -62,11 +78,14 @@ def render_times(doc: dict[str, Any], runs: int) -> tuple[float, float, str]:
 #: layout is done: the Location column's sort, a kind, a text filter
 ACTIONS = {
     "sort": ("#findings thead th:nth-child(8) button", "el.click()"),
-    "filter kind": ('form[data-table="findings"] select[data-key="kind"]',
-                    "el.value = el.options[1].value; "
-                    "el.dispatchEvent(new Event('change', {bubbles: true}))"),
-    "filter text": ('form[data-table="findings"] input[data-key="text"]',
-                    "el.value = 'usr/'; el.dispatchEvent(new Event('input', {bubbles: true}))"),
+    "filter kind": (
+        'form[data-table="findings"] select[data-key="kind"]',
+        "el.value = el.options[1].value; el.dispatchEvent(new Event('change', {bubbles: true}))",
+    ),
+    "filter text": (
+        'form[data-table="findings"] input[data-key="text"]',
+        "el.value = 'usr/'; el.dispatchEvent(new Event('input', {bubbles: true}))",
+    ),
 }
 
 
@@ -89,7 +108,9 @@ def browser_times(page: Path, runs: int) -> dict[str, float] | None:
                 element = driver.find_element(By.CSS_SELECTOR, selector)
                 ms = driver.execute_script(
                     f"const el = arguments[0], t = performance.now(); {action}; "
-                    "document.body.offsetHeight; return performance.now() - t;", element)
+                    "document.body.offsetHeight; return performance.now() - t;",
+                    element,
+                )
                 measured[what].append(ms / 1000)
     finally:
         driver.quit()
@@ -117,11 +138,15 @@ def main() -> None:
         seconds, cpu, html = render_times(big, args.runs)
         page = work / "report.html"
         page.write_text(html, encoding="utf-8")
-        print(f"{args.image}: {real} real findings repeated to {len(big['findings'])}, "
-              f"{len(doc['packages'])} packages, {len(doc['image']['layers'])} layers")
+        print(
+            f"{args.image}: {real} real findings repeated to {len(big['findings'])}, "
+            f"{len(doc['packages'])} packages, {len(doc['image']['layers'])} layers"
+        )
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        print(f"{'render (Python, Jinja2)':28s} {seconds * 1000:8.0f} ms   "
-              f"({cpu * 1000:.0f} ms CPU)   page {len(html.encode()) / 1e6:.1f} MB")
+        print(
+            f"{'render (Python, Jinja2)':28s} {seconds * 1000:8.0f} ms   "
+            f"({cpu * 1000:.0f} ms CPU)   page {len(html.encode()) / 1e6:.1f} MB"
+        )
         shown = browser_times(page, args.runs)
         for what, value in (shown or {}).items():
             print(f"{'chromium ' + what:28s} {value * 1000:8.0f} ms")

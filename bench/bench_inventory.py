@@ -27,8 +27,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import median_run, peer
 
-IMAGES = ["debian-bookworm", "debian-bullseye", "app-python", "app-node",
-          "secrets-and-misconfig", "binaries", "multi-layer-big"]
+IMAGES = [
+    "debian-bookworm",
+    "debian-bullseye",
+    "app-python",
+    "app-node",
+    "secrets-and-misconfig",
+    "binaries",
+    "multi-layer-big",
+]
 
 
 def purl_types(cyclonedx_file: Path) -> Counter[str]:
@@ -70,23 +77,59 @@ def main() -> None:
             out = work / image
             out.mkdir()
             results: dict[str, tuple[float, float]] = {}
-            cmd = [*hullscan, "sbom", str(tar), "-q", "--format", "cyclonedx",
-                   "--cache-dir", str(cache), "-o", str(out / "hullscan.cdx.json")]
-            results["hullscan cold"] = median_run(
-                cmd, args.runs, fresh=cache)
+            cmd = [
+                *hullscan,
+                "sbom",
+                str(tar),
+                "-q",
+                "--format",
+                "cyclonedx",
+                "--cache-dir",
+                str(cache),
+                "-o",
+                str(out / "hullscan.cdx.json"),
+            ]
+            results["hullscan cold"] = median_run(cmd, args.runs, fresh=cache)
             results["hullscan cached"] = median_run(cmd, args.runs)
             counts[image] = {"hullscan": purl_types(out / "hullscan.cdx.json")}
             if syft:
-                results["syft"] = median_run([syft, "scan", f"docker-archive:{tar}", "-q", "-o",
-                                              f"cyclonedx-json={out / 'syft.cdx.json'}"], args.runs)
+                results["syft"] = median_run(
+                    [
+                        syft,
+                        "scan",
+                        f"docker-archive:{tar}",
+                        "-q",
+                        "-o",
+                        f"cyclonedx-json={out / 'syft.cdx.json'}",
+                    ],
+                    args.runs,
+                )
                 counts[image]["syft"] = purl_types(out / "syft.cdx.json")
             if trivy:
                 results["trivy"] = median_run(
-                    [trivy, "image", "--input", str(tar), "--offline-scan", "--skip-db-update",
-                     "--skip-java-db-update", "--skip-check-update", "--skip-version-check",
-                     "--cache-dir", str(tcache), "--quiet", "--format", "cyclonedx",
-                     "--skip-files", "**/*.jar", "--output", str(out / "trivy.cdx.json")],
-                    args.runs, fresh=tcache)
+                    [
+                        trivy,
+                        "image",
+                        "--input",
+                        str(tar),
+                        "--offline-scan",
+                        "--skip-db-update",
+                        "--skip-java-db-update",
+                        "--skip-check-update",
+                        "--skip-version-check",
+                        "--cache-dir",
+                        str(tcache),
+                        "--quiet",
+                        "--format",
+                        "cyclonedx",
+                        "--skip-files",
+                        "**/*.jar",
+                        "--output",
+                        str(out / "trivy.cdx.json"),
+                    ],
+                    args.runs,
+                    fresh=tcache,
+                )
                 counts[image]["trivy"] = purl_types(out / "trivy.cdx.json")
             rows.append((image, tar.stat().st_size, results))
             print(f"done {image}", file=sys.stderr, flush=True)
@@ -95,11 +138,16 @@ def main() -> None:
 
     print_results(rows, counts)
 
-def print_results(rows: list[tuple[str, int, dict[str, tuple[float, float]]]],
-                  counts: dict[str, dict[str, Counter[str]]]) -> None:
+
+def print_results(
+    rows: list[tuple[str, int, dict[str, tuple[float, float]]]],
+    counts: dict[str, dict[str, Counter[str]]],
+) -> None:
     """Wall time, peak memory and hullscan's ratios to the peers; packages by purl type."""
-    print(f"{'image':24} {'size MB':>8} {'tool':16} {'wall s':>7} {'peak MB':>8} "
-          f"{'vs syft':>8} {'vs trivy':>8}")
+    print(
+        f"{'image':24} {'size MB':>8} {'tool':16} {'wall s':>7} {'peak MB':>8} "
+        f"{'vs syft':>8} {'vs trivy':>8}"
+    )
     for image, size, results in rows:
         for tool, (wall, rss) in results.items():
             ratios = []
@@ -108,8 +156,10 @@ def print_results(rows: list[tuple[str, int, dict[str, tuple[float, float]]]],
                     ratios.append(f"{wall / results[ref][0]:.2f}")
                 else:
                     ratios.append("")
-            print(f"{image:24} {size / 2**20:8.0f} {tool:16} {wall:7.2f} {rss:8.0f} "
-                  f"{ratios[0]:>8} {ratios[1]:>8}")
+            print(
+                f"{image:24} {size / 2**20:8.0f} {tool:16} {wall:7.2f} {rss:8.0f} "
+                f"{ratios[0]:>8} {ratios[1]:>8}"
+            )
         cold, cached = results["hullscan cold"][0], results["hullscan cached"][0]
         print(f"{image:24} {'':8} cached/cold = {cached / cold:.2f}")
     print("\npackages by purl type (hullscan / syft / trivy):")

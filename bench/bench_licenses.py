@@ -60,32 +60,69 @@ def analysis_seconds(tar: Path, runs: int, cache: Path) -> tuple[float, float]:
 
 def counts(packages: list[list[Any]]) -> tuple[int, int, int]:
     """(packages, packages with a licence, licence entries)."""
-    return (len(packages), sum(1 for lics in packages if lics),
-            sum(len(lics) for lics in packages))
+    return (len(packages), sum(1 for lics in packages if lics), sum(len(lics) for lics in packages))
 
 
 def hullscan_counts(tar: Path, out: Path, cache: Path) -> tuple[int, int, int]:
-    subprocess.run([sys.executable, "-m", "hullscan.cli", "sbom", str(tar), "-q", "--format",
-                    "json", "--cache-dir", str(cache), "-o", str(out)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hullscan.cli",
+            "sbom",
+            str(tar),
+            "-q",
+            "--format",
+            "json",
+            "--cache-dir",
+            str(cache),
+            "-o",
+            str(out),
+        ],
+        check=True,
+    )
     doc = json.loads(out.read_text())
     return counts([p.get("licenses", []) for p in doc["packages"]])
 
 
 def syft_counts(syft: str, tar: Path, out: Path) -> tuple[int, int, int]:
-    subprocess.run([syft, "scan", f"docker-archive:{tar}", "-q", "-o", f"syft-json={out}"],
-                   check=True, env={"SYFT_CHECK_FOR_APP_UPDATE": "false", "PATH": "/usr/bin"})
+    subprocess.run(
+        [syft, "scan", f"docker-archive:{tar}", "-q", "-o", f"syft-json={out}"],
+        check=True,
+        env={"SYFT_CHECK_FOR_APP_UPDATE": "false", "PATH": "/usr/bin"},
+    )
     doc = json.loads(out.read_text())
     return counts([a.get("licenses") or [] for a in doc["artifacts"]])
 
 
 def trivy_counts(trivy: str, tar: Path, out: Path, cache: Path) -> tuple[int, int, int]:
-    subprocess.run([trivy, "image", "--input", str(tar), "--offline-scan", "--skip-db-update",
-                    "--skip-java-db-update", "--skip-version-check", "--cache-dir", str(cache),
-                    "--quiet", "--scanners", "license", "--list-all-pkgs", "--format", "json",
-                    "--output", str(out)], check=True)
+    subprocess.run(
+        [
+            trivy,
+            "image",
+            "--input",
+            str(tar),
+            "--offline-scan",
+            "--skip-db-update",
+            "--skip-java-db-update",
+            "--skip-version-check",
+            "--cache-dir",
+            str(cache),
+            "--quiet",
+            "--scanners",
+            "license",
+            "--list-all-pkgs",
+            "--format",
+            "json",
+            "--output",
+            str(out),
+        ],
+        check=True,
+    )
     doc = json.loads(out.read_text())
-    return counts([p.get("Licenses") or [] for r in doc.get("Results", [])
-                   for p in r.get("Packages", [])])
+    return counts(
+        [p.get("Licenses") or [] for r in doc.get("Results", []) for p in r.get("Packages", [])]
+    )
 
 
 def main() -> None:
@@ -93,8 +130,10 @@ def main() -> None:
     syft, trivy = peer("syft"), peer("trivy")
     with tempfile.TemporaryDirectory(prefix="hullscan-bench-") as tmp:
         work = Path(tmp)
-        print(f"{'image':24} {'analysis s':>10} {'no copyright s':>14} {'copyright share':>15}"
-              "   packages / with licence / licences: hullscan | syft | trivy")
+        print(
+            f"{'image':24} {'analysis s':>10} {'no copyright s':>14} {'copyright share':>15}"
+            "   packages / with licence / licences: hullscan | syft | trivy"
+        )
         for image in args.images:
             tar = args.corpus / image / "docker-archive.tar"
             if not tar.exists():
@@ -105,10 +144,12 @@ def main() -> None:
             if syft:
                 found.append(syft_counts(syft, tar, work / f"{image}.syft.json"))
             if trivy:
-                found.append(trivy_counts(trivy, tar, work / f"{image}.trivy.json",
-                                          work / "tc"))
-            print(f"{image:24} {full:10.2f} {without:14.2f} {(full - without) / full:15.1%}   "
-                  + " | ".join("/".join(map(str, c)) for c in found), flush=True)
+                found.append(trivy_counts(trivy, tar, work / f"{image}.trivy.json", work / "tc"))
+            print(
+                f"{image:24} {full:10.2f} {without:14.2f} {(full - without) / full:15.1%}   "
+                + " | ".join("/".join(map(str, c)) for c in found),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

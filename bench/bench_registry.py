@@ -51,30 +51,78 @@ def main() -> None:
                 print(f"skip {image}: {tar} missing (build the corpus)", file=sys.stderr)
                 continue
             ref = f"{reg.host}/corpus/{image}:1"
-            subprocess.run([SKOPEO, "--insecure-policy", "copy", "--quiet",
-                            "--dest-tls-verify=false", f"docker-archive:{tar}",
-                            f"docker://{ref}"], check=True, timeout=600)
+            subprocess.run(
+                [
+                    SKOPEO,
+                    "--insecure-policy",
+                    "copy",
+                    "--quiet",
+                    "--dest-tls-verify=false",
+                    f"docker-archive:{tar}",
+                    f"docker://{ref}",
+                ],
+                check=True,
+                timeout=600,
+            )
             out = work / image
             out.mkdir()
             cache, tcache = work / f"{image}-cache", work / f"{image}-trivy"
             results = {}
-            cmd = [*hullscan, "sbom", f"registry:{ref}", "-q", "--format", "cyclonedx",
-                   "--cache-dir", str(cache), "-o", str(out / "hullscan.cdx.json")]
+            cmd = [
+                *hullscan,
+                "sbom",
+                f"registry:{ref}",
+                "-q",
+                "--format",
+                "cyclonedx",
+                "--cache-dir",
+                str(cache),
+                "-o",
+                str(out / "hullscan.cdx.json"),
+            ]
             results["hullscan cold"] = median_run(cmd, args.runs, fresh=cache)
             results["hullscan cached"] = median_run(cmd, args.runs)
             counts[image] = {"hullscan": purl_types(out / "hullscan.cdx.json")}
             if syft:
                 results["syft"] = median_run(
-                    [syft, "scan", f"registry:{ref}", "-q", "-o",
-                     f"cyclonedx-json={out / 'syft.cdx.json'}"], args.runs)
+                    [
+                        syft,
+                        "scan",
+                        f"registry:{ref}",
+                        "-q",
+                        "-o",
+                        f"cyclonedx-json={out / 'syft.cdx.json'}",
+                    ],
+                    args.runs,
+                )
                 counts[image]["syft"] = purl_types(out / "syft.cdx.json")
             if trivy:
                 results["trivy"] = median_run(
-                    [trivy, "image", "--image-src", "remote", "--insecure", ref,
-                     "--offline-scan", "--skip-db-update", "--skip-java-db-update",
-                     "--skip-check-update", "--skip-version-check", "--cache-dir", str(tcache),
-                     "--quiet", "--format", "cyclonedx", "--skip-files", "**/*.jar",
-                     "--output", str(out / "trivy.cdx.json")], args.runs, fresh=tcache)
+                    [
+                        trivy,
+                        "image",
+                        "--image-src",
+                        "remote",
+                        "--insecure",
+                        ref,
+                        "--offline-scan",
+                        "--skip-db-update",
+                        "--skip-java-db-update",
+                        "--skip-check-update",
+                        "--skip-version-check",
+                        "--cache-dir",
+                        str(tcache),
+                        "--quiet",
+                        "--format",
+                        "cyclonedx",
+                        "--skip-files",
+                        "**/*.jar",
+                        "--output",
+                        str(out / "trivy.cdx.json"),
+                    ],
+                    args.runs,
+                    fresh=tcache,
+                )
                 counts[image]["trivy"] = purl_types(out / "trivy.cdx.json")
             rows.append((image, tar.stat().st_size, results))
             print(f"done {image}", file=sys.stderr, flush=True)

@@ -29,8 +29,14 @@ from hullscan.vuln.matcher import match_inventory
 from hullscan.vulndb import open_db
 from hullscan.vulndb.build import import_paths
 
-IMAGES = ["debian-bookworm", "debian-bullseye", "app-python", "app-node",
-          "secrets-and-misconfig", "binaries"]
+IMAGES = [
+    "debian-bookworm",
+    "debian-bullseye",
+    "app-python",
+    "app-node",
+    "secrets-and-misconfig",
+    "binaries",
+]
 LATER_SET = "PyPI"
 
 
@@ -60,9 +66,16 @@ def main() -> None:
                 inv = inventory(ref, options)
                 matched = match_inventory(inv, db)
                 rescan[name] = time.perf_counter() - start
-                docs.append((name, {"image": image_dict(inv.image, inv.os),
-                                    "packages": [p.to_dict() for p in inv.packages],
-                                    "findings": [f.to_dict() for f in matched.findings]}))
+                docs.append(
+                    (
+                        name,
+                        {
+                            "image": image_dict(inv.image, inv.os),
+                            "packages": [p.to_dict() for p in inv.packages],
+                            "findings": [f.to_dict() for f in matched.findings],
+                        },
+                    )
+                )
         store = Store(args.store or f"sqlite:///{root / 'results.sqlite'}")
         start = time.perf_counter()
         digests = []
@@ -71,8 +84,11 @@ def main() -> None:
             digests.append("sha256:" + hashlib.sha256(f"{name}-{i}".encode()).hexdigest())
             image = f"bench/{name}:{i}"
             report = {**doc, "image": {**doc["image"], "ref": image}}
-            store.record_scan(JobSpec(image, ("vuln",), digests[-1], version), report,
-                              {"image": doc["image"], "packages": doc["packages"]})
+            store.record_scan(
+                JobSpec(image, ("vuln",), digests[-1], version),
+                report,
+                {"image": doc["image"], "packages": doc["packages"]},
+            )
         stored = time.perf_counter() - start
         import_paths([args.vulndata / LATER_SET], db_path)
         with open_db(db_path) as db:
@@ -84,24 +100,34 @@ def main() -> None:
         store.close()
     packages = statistics.mean(len(d["packages"]) for _, d in docs)
     distinct = len({p["purl"] for _, d in docs for p in d["packages"]})
-    print(f"{args.count} inventories of {len(images)} corpus images "
-          f"({packages:.0f} packages on average, {distinct} distinct), stored in "
-          f"{stored:.1f} s")
-    print(f"rematch after importing {LATER_SET}: {result.seconds:.2f} s "
-          f"({result.seconds / args.count * 1000:.2f} ms per inventory), "
-          f"{len(result.changed)} images changed")
-    print(f"rematch again (nothing new): {again.seconds:.2f} s, {again.up_to_date} up to "
-          f"date; with --all (every inventory matched again): {forced.seconds:.2f} s, "
-          f"{len(forced.changed)} changed")
+    print(
+        f"{args.count} inventories of {len(images)} corpus images "
+        f"({packages:.0f} packages on average, {distinct} distinct), stored in "
+        f"{stored:.1f} s"
+    )
+    print(
+        f"rematch after importing {LATER_SET}: {result.seconds:.2f} s "
+        f"({result.seconds / args.count * 1000:.2f} ms per inventory), "
+        f"{len(result.changed)} images changed"
+    )
+    print(
+        f"rematch again (nothing new): {again.seconds:.2f} s, {again.up_to_date} up to "
+        f"date; with --all (every inventory matched again): {forced.seconds:.2f} s, "
+        f"{len(forced.changed)} changed"
+    )
     warm = statistics.mean(rescan.values())
-    print(f"a warm re-scan (inventory from the layer cache + match) takes {warm:.2f} s per "
-          f"image: {args.count} re-scans ~ {warm * args.count:.0f} s, "
-          f"{warm * args.count / result.seconds:.0f}x the rematch")
+    print(
+        f"a warm re-scan (inventory from the layer cache + match) takes {warm:.2f} s per "
+        f"image: {args.count} re-scans ~ {warm * args.count:.0f} s, "
+        f"{warm * args.count / result.seconds:.0f}x the rematch"
+    )
     for name, took in rescan.items():
         print(f"  {name:24} re-scan {took:.2f} s")
     q = statistics.quantiles(latencies, n=100)
-    print(f"admission reviews (a Deployment of 3 images, decided from the store): "
-          f"p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms over {len(latencies)}")
+    print(
+        f"admission reviews (a Deployment of 3 images, decided from the store): "
+        f"p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms over {len(latencies)}"
+    )
 
 
 def admission_latencies(store: Store, digests: list[str]) -> list[float]:
@@ -117,13 +143,20 @@ def admission_latencies(store: Store, digests: list[str]) -> list[float]:
     out = []
     for i in range(300):
         images = [f"reg.example/app@{digests[(i * 3 + j) % len(digests)]}" for j in range(3)]
-        spec = {"containers": [{"name": f"c{j}", "image": image}
-                               for j, image in enumerate(images)]}
-        body = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-                           "request": {"uid": str(i), "kind": {"kind": "Deployment"},
-                                       "operation": "CREATE", "namespace": "shop",
-                                       "object": {"metadata": {"name": "web"}, "spec": {
-                                           "template": {"spec": spec}}}}}).encode()
+        spec = {"containers": [{"name": f"c{j}", "image": image} for j, image in enumerate(images)]}
+        body = json.dumps(
+            {
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "request": {
+                    "uid": str(i),
+                    "kind": {"kind": "Deployment"},
+                    "operation": "CREATE",
+                    "namespace": "shop",
+                    "object": {"metadata": {"name": "web"}, "spec": {"template": {"spec": spec}}},
+                },
+            }
+        ).encode()
         start = time.perf_counter()
         status, doc = hook.validate(body)
         out.append(time.perf_counter() - start)

@@ -42,6 +42,7 @@ ACCEPT = {"Accept": "application/vnd.security.vulnerability.report; version=1.1"
 
 def peak_mib(pid: int) -> float:
     """VmHWM of a process and its children (the layer analysis runs in child processes)."""
+
     def hwm(p: int) -> float:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
@@ -61,12 +62,24 @@ class Run:
         self.label = label
         self.database = create_database(PG_URL)
         self.queue = f"hullscan-bench-{uuid.uuid4().hex[:8]}"
-        common = ["--queue", REDIS_URL, "--queue-name", self.queue, "--store",
-                  self.database.url, "--cache-dir", str(cache), "--db", str(db),
-                  "--config", str(server_config(work / "etc", refresh_after=1))]
+        common = [
+            "--queue",
+            REDIS_URL,
+            "--queue-name",
+            self.queue,
+            "--store",
+            self.database.url,
+            "--cache-dir",
+            str(cache),
+            "--db",
+            str(db),
+            "--config",
+            str(server_config(work / "etc", refresh_after=1)),
+        ]
         self.server = start_server(common, work / f"{label}-server.log")
-        self.workers: list[Proc] = [spawn(["worker", *common], work / f"{label}-w{i}.log")
-                                    for i in range(workers)]
+        self.workers: list[Proc] = [
+            spawn(["worker", *common], work / f"{label}-w{i}.log") for i in range(workers)
+        ]
         deadline = time.monotonic() + 120
         while not all("ready." in w.text() for w in self.workers):
             if time.monotonic() > deadline:
@@ -81,9 +94,13 @@ class Run:
         start = time.perf_counter()
         ids = {}
         for image, digest in digests.items():
-            r = self.http.post("/api/v1/scan", json={
-                "registry": {"url": f"http://{registry}"},
-                "artifact": {"repository": f"corpus/{image}", "digest": digest}})
+            r = self.http.post(
+                "/api/v1/scan",
+                json={
+                    "registry": {"url": f"http://{registry}"},
+                    "artifact": {"repository": f"corpus/{image}", "digest": digest},
+                },
+            )
             r.raise_for_status()
             ids[image] = r.json()["id"]
         pending = set(ids)
@@ -119,8 +136,9 @@ class Run:
         redis_cleanup(REDIS_URL, f"{self.queue}:")
 
 
-def latencies(url: str, registry: str, digests: dict[str, str],
-              pollers: int, polls: int) -> tuple[list[float], list[float]]:
+def latencies(
+    url: str, registry: str, digests: dict[str, str], pollers: int, polls: int
+) -> tuple[list[float], list[float]]:
     """``pollers`` clients, each posting a scan of an image already scanned, then polling
     its report ``polls`` times."""
     posts: list[float] = []
@@ -132,9 +150,13 @@ def latencies(url: str, registry: str, digests: dict[str, str],
         image, digest = items[n % len(items)]
         with httpx.Client(base_url=url, headers=HEADERS, timeout=30) as http:
             t = time.perf_counter()
-            r = http.post("/api/v1/scan", json={
-                "registry": {"url": f"http://{registry}"},
-                "artifact": {"repository": f"corpus/{image}", "digest": digest}})
+            r = http.post(
+                "/api/v1/scan",
+                json={
+                    "registry": {"url": f"http://{registry}"},
+                    "artifact": {"repository": f"corpus/{image}", "digest": digest},
+                },
+            )
             post = time.perf_counter() - t
             mine = []
             for _ in range(polls):
@@ -178,40 +200,78 @@ def main() -> None:
     try:
         for image in args.images:
             layout = args.corpus / image / "oci"
-            subprocess.run([SKOPEO, "--insecure-policy", "copy", "--quiet",
-                            "--dest-tls-verify=false", f"oci:{layout}:latest",
-                            f"docker://{reg.host}/corpus/{image}:1"], check=True, timeout=600)
+            subprocess.run(
+                [
+                    SKOPEO,
+                    "--insecure-policy",
+                    "copy",
+                    "--quiet",
+                    "--dest-tls-verify=false",
+                    f"oci:{layout}:latest",
+                    f"docker://{reg.host}/corpus/{image}:1",
+                ],
+                check=True,
+                timeout=600,
+            )
             index = json.loads((layout / "index.json").read_text())
             digests[image] = index["manifests"][0]["digest"]
             if trivy:
                 tcache = work / f"trivy-{image}"
                 trivy_times[image] = median_run(
-                    [trivy, "image", "--image-src", "remote", "--insecure",
-                     f"{reg.host}/corpus/{image}:1", "--offline-scan", "--skip-db-update",
-                     "--skip-java-db-update", "--skip-check-update", "--skip-version-check",
-                     "--cache-dir", str(tcache), "--quiet", "--format", "cyclonedx",
-                     "--output", str(work / f"{image}.cdx.json")], 1, fresh=tcache)[0]
-        print(f"{'phase':22} {'scans':>5} {'wall s':>7} {'scans/min':>9} "
-              f"{'peak MiB/worker':>16}  per image (s)")
+                    [
+                        trivy,
+                        "image",
+                        "--image-src",
+                        "remote",
+                        "--insecure",
+                        f"{reg.host}/corpus/{image}:1",
+                        "--offline-scan",
+                        "--skip-db-update",
+                        "--skip-java-db-update",
+                        "--skip-check-update",
+                        "--skip-version-check",
+                        "--cache-dir",
+                        str(tcache),
+                        "--quiet",
+                        "--format",
+                        "cyclonedx",
+                        "--output",
+                        str(work / f"{image}.cdx.json"),
+                    ],
+                    1,
+                    fresh=tcache,
+                )[0]
+        print(
+            f"{'phase':22} {'scans':>5} {'wall s':>7} {'scans/min':>9} "
+            f"{'peak MiB/worker':>16}  per image (s)"
+        )
         for workers in (1, 2):
             cache = work / f"cache-{workers}"
             for phase in ("cold", "warm"):
                 run = Run(work, db, workers, cache, f"{workers}w-{phase}")
                 wall, durations = run.scan_all(reg.host, digests)
                 per = ", ".join(f"{k} {v:.1f}" for k, v in durations.items())
-                print(f"{workers} worker(s), {phase:5} {len(digests):>10} {wall:7.1f} "
-                      f"{60 * len(digests) / wall:9.1f} "
-                      f"{'/'.join(f'{p:.0f}' for p in run.peaks):>16}  {per}", flush=True)
+                print(
+                    f"{workers} worker(s), {phase:5} {len(digests):>10} {wall:7.1f} "
+                    f"{60 * len(digests) / wall:9.1f} "
+                    f"{'/'.join(f'{p:.0f}' for p in run.peaks):>16}  {per}",
+                    flush=True,
+                )
                 if (workers, phase) == (2, "warm"):
-                    posts, gets = latencies(run.server.url, reg.host, digests, args.pollers,
-                                            args.polls)
+                    posts, gets = latencies(
+                        run.server.url, reg.host, digests, args.pollers, args.polls
+                    )
                 run.stop()
-        print(f"\n{args.pollers} concurrent clients: POST /api/v1/scan p50 "
-              f"{pct(posts, 50):.0f} ms, p95 {pct(posts, 95):.0f} ms; report polls "
-              f"({len(gets)}) p50 {pct(gets, 50):.0f} ms, p95 {pct(gets, 95):.0f} ms")
+        print(
+            f"\n{args.pollers} concurrent clients: POST /api/v1/scan p50 "
+            f"{pct(posts, 50):.0f} ms, p95 {pct(posts, 95):.0f} ms; report polls "
+            f"({len(gets)}) p50 {pct(gets, 50):.0f} ms, p95 {pct(gets, 95):.0f} ms"
+        )
         if trivy_times:
-            print("\ntrivy image (remote, cold cache, package listing) per image (s): " +
-                  ", ".join(f"{k} {v:.1f}" for k, v in trivy_times.items()))
+            print(
+                "\ntrivy image (remote, cold cache, package listing) per image (s): "
+                + ", ".join(f"{k} {v:.1f}" for k, v in trivy_times.items())
+            )
     finally:
         stop_registry(reg)
 

@@ -63,8 +63,14 @@ from benchlib import Run, Step, emptied, interleaved, paired_ratio, peer, timed
 from synthetic_image import generate
 
 TARGETS = ("inventory", "cached", "secrets", "registry", "startup")
-TRIVY_OFFLINE = ["--offline-scan", "--skip-db-update", "--skip-java-db-update",
-                 "--skip-check-update", "--skip-version-check", "--quiet"]
+TRIVY_OFFLINE = [
+    "--offline-scan",
+    "--skip-db-update",
+    "--skip-java-db-update",
+    "--skip-check-update",
+    "--skip-version-check",
+    "--quiet",
+]
 
 
 def byte_compile(src: str | None) -> None:
@@ -95,12 +101,16 @@ class Bench:
         self.work = work
         self.trivy, self.syft, self.gitleaks = peer("trivy"), peer("syft"), peer("gitleaks")
         self.hullscans: dict[str, tuple[list[str], dict[str, str] | None]] = {
-            "hullscan": ([sys.executable, "-m", "hullscan.cli"],
-                         {"PYTHONPATH": str(Path(args.src).resolve())} if args.src else None)}
+            "hullscan": (
+                [sys.executable, "-m", "hullscan.cli"],
+                {"PYTHONPATH": str(Path(args.src).resolve())} if args.src else None,
+            )
+        }
         if args.baseline_src:
             self.hullscans["hullscan@base"] = (
                 [sys.executable, "-m", "hullscan.cli"],
-                {"PYTHONPATH": str(Path(args.baseline_src).resolve())})
+                {"PYTHONPATH": str(Path(args.baseline_src).resolve())},
+            )
         #: (target, image label, image MB, {tool: Run})
         self.rows: list[tuple[str, str, float, dict[str, Run]]] = []
 
@@ -111,16 +121,15 @@ class Bench:
 
     def trivy_cmd(self, source: list[str], cache: Path, *extra: str) -> list[str]:
         assert self.trivy is not None
-        return [self.trivy, "image", *source, *TRIVY_OFFLINE, "--cache-dir", str(cache),
-                *extra]
+        return [self.trivy, "image", *source, *TRIVY_OFFLINE, "--cache-dir", str(cache), *extra]
 
-    def record(self, target: str, label: str, mb: float, steps: dict[str, Step],
-               rounds: int | None = None) -> None:
+    def record(
+        self, target: str, label: str, mb: float, steps: dict[str, Step], rounds: int | None = None
+    ) -> None:
         print(f"  {target} on {label}: {', '.join(steps)}", file=sys.stderr, flush=True)
         self.rows.append((target, label, mb, interleaved(steps, rounds or self.args.rounds)))
 
-    def image(self, label: str, tar: Path, rootfs: Path | None, synthetic: bool = False
-              ) -> None:
+    def image(self, label: str, tar: Path, rootfs: Path | None, synthetic: bool = False) -> None:
         want = set(self.args.only)
         if synthetic and not self.args.synthetic_registry:  # gigabytes through a registry
             want -= {"registry"}
@@ -130,24 +139,54 @@ class Bench:
         if "inventory" in want or "cached" in want:
             cold: dict[str, Step] = {}
             for name, (cmd, env) in self.hullscans.items():
-                cold[name] = Step([*cmd, "sbom", str(tar), "-q", "--format", "cyclonedx",
-                                   "--cache-dir", str(caches[name]),
-                                   "-o", str(self.out(label, f"{name}.cdx.json"))],
-                                  emptied(caches[name]), env)
+                cold[name] = Step(
+                    [
+                        *cmd,
+                        "sbom",
+                        str(tar),
+                        "-q",
+                        "--format",
+                        "cyclonedx",
+                        "--cache-dir",
+                        str(caches[name]),
+                        "-o",
+                        str(self.out(label, f"{name}.cdx.json")),
+                    ],
+                    emptied(caches[name]),
+                    env,
+                )
             if self.trivy:
-                cold["trivy"] = Step(self.trivy_cmd(
-                    ["--input", str(tar)], tcache, "--format", "cyclonedx",
-                    "--skip-files", "**/*.jar", "--output", str(self.out(label, "t.cdx.json"))),
-                    emptied(tcache))
+                cold["trivy"] = Step(
+                    self.trivy_cmd(
+                        ["--input", str(tar)],
+                        tcache,
+                        "--format",
+                        "cyclonedx",
+                        "--skip-files",
+                        "**/*.jar",
+                        "--output",
+                        str(self.out(label, "t.cdx.json")),
+                    ),
+                    emptied(tcache),
+                )
             if self.syft and not synthetic:
-                cold["syft"] = Step([self.syft, "scan", f"docker-archive:{tar}", "-q", "-o",
-                                     f"cyclonedx-json={self.out(label, 'syft.cdx.json')}"])
+                cold["syft"] = Step(
+                    [
+                        self.syft,
+                        "scan",
+                        f"docker-archive:{tar}",
+                        "-q",
+                        "-o",
+                        f"cyclonedx-json={self.out(label, 'syft.cdx.json')}",
+                    ]
+                )
             if "inventory" in want:
                 self.record("inventory", label, mb, cold)
             if "cached" in want:
                 # the caches the cold runs left are warm; a rescan keeps them
-                warm = {f"{n} cached": Step(s.cmd, None, s.env) for n, s in cold.items()
-                        if n != "syft"}
+                warm = {
+                    f"{n} cached": Step(s.cmd, None, s.env) for n, s in cold.items() if n != "syft"
+                }
                 for step in cold.values():
                     if step.before is not None:
                         step.before()
@@ -156,19 +195,55 @@ class Bench:
         if "secrets" in want:
             steps: dict[str, Step] = {}
             for name, (cmd, env) in self.hullscans.items():
-                steps[name] = Step([*cmd, "scan", str(tar), "--scanners", "secret", "-q",
-                                    "--format", "json", "--cache-dir", str(caches[name]),
-                                    "-o", str(self.out(label, f"{name}.secrets.json"))],
-                                   emptied(caches[name]), env)
+                steps[name] = Step(
+                    [
+                        *cmd,
+                        "scan",
+                        str(tar),
+                        "--scanners",
+                        "secret",
+                        "-q",
+                        "--format",
+                        "json",
+                        "--cache-dir",
+                        str(caches[name]),
+                        "-o",
+                        str(self.out(label, f"{name}.secrets.json")),
+                    ],
+                    emptied(caches[name]),
+                    env,
+                )
             if self.trivy:
-                steps["trivy"] = Step(self.trivy_cmd(
-                    ["--input", str(tar)], tcache, "--scanners", "secret", "--format", "json",
-                    "--output", str(self.out(label, "trivy.secrets.json"))), emptied(tcache))
+                steps["trivy"] = Step(
+                    self.trivy_cmd(
+                        ["--input", str(tar)],
+                        tcache,
+                        "--scanners",
+                        "secret",
+                        "--format",
+                        "json",
+                        "--output",
+                        str(self.out(label, "trivy.secrets.json")),
+                    ),
+                    emptied(tcache),
+                )
             if self.gitleaks and rootfs is not None:
-                steps["gitleaks"] = Step([
-                    self.gitleaks, "dir", str(rootfs), "--no-banner", "--exit-code", "0",
-                    "--report-format", "json", "--log-level", "error",
-                    "--report-path", str(self.out(label, "gitleaks.json"))])
+                steps["gitleaks"] = Step(
+                    [
+                        self.gitleaks,
+                        "dir",
+                        str(rootfs),
+                        "--no-banner",
+                        "--exit-code",
+                        "0",
+                        "--report-format",
+                        "json",
+                        "--log-level",
+                        "error",
+                        "--report-path",
+                        str(self.out(label, "gitleaks.json")),
+                    ]
+                )
             self.record("secrets", label, mb, steps)
         if "registry" in want:
             self.registry(label, tar, mb, synthetic)
@@ -177,40 +252,83 @@ class Bench:
         from localregistry import SKOPEO, start_registry, stop_registry
 
         if SKOPEO is None:
-            print("  registry: skipped (needs skopeo and docker-registry: "
-                  "bash scripts/registry.sh)", file=sys.stderr)
+            print(
+                "  registry: skipped (needs skopeo and docker-registry: bash scripts/registry.sh)",
+                file=sys.stderr,
+            )
             return
         reg = start_registry(self.out(label, "registry", "x").parent)
         try:
             ref = f"{reg.host}/bench/{label}:1"
-            subprocess.run([SKOPEO, "--insecure-policy", "copy", "--quiet",
-                            "--dest-tls-verify=false", f"docker-archive:{tar}",
-                            f"docker://{ref}"], check=True, timeout=1800)
+            subprocess.run(
+                [
+                    SKOPEO,
+                    "--insecure-policy",
+                    "copy",
+                    "--quiet",
+                    "--dest-tls-verify=false",
+                    f"docker-archive:{tar}",
+                    f"docker://{ref}",
+                ],
+                check=True,
+                timeout=1800,
+            )
             steps: dict[str, Step] = {}
             trusting = self.out(label, "trusting.yaml")
             trusting.write_text("registries:\n  verify_diff_ids: false\n")
             variants: list[tuple[str, list[str], dict[str, str] | None, list[str]]] = [
-                (name, cmd, env, []) for name, (cmd, env) in self.hullscans.items()]
+                (name, cmd, env, []) for name, (cmd, env) in self.hullscans.items()
+            ]
             # what Trivy checks: each blob's digest, not its layer's diff-id
             cmd, env = self.hullscans["hullscan"]
-            variants.append(("hullscan trusting diff-ids", cmd, env,
-                             ["--config", str(trusting)]))
+            variants.append(("hullscan trusting diff-ids", cmd, env, ["--config", str(trusting)]))
             for name, cmd, env, extra in variants:
                 cache = self.out(label, f"{name}-pull-cache".replace(" ", "-"))
                 out = self.out(label, f"{name}.pull.cdx.json".replace(" ", "-"))
-                steps[name] = Step([*cmd, "sbom", f"registry:{ref}", "-q", "--format",
-                                    "cyclonedx", "--cache-dir", str(cache), "-o", str(out),
-                                    *extra], emptied(cache), env)
+                steps[name] = Step(
+                    [
+                        *cmd,
+                        "sbom",
+                        f"registry:{ref}",
+                        "-q",
+                        "--format",
+                        "cyclonedx",
+                        "--cache-dir",
+                        str(cache),
+                        "-o",
+                        str(out),
+                        *extra,
+                    ],
+                    emptied(cache),
+                    env,
+                )
             if self.trivy:
                 tcache = self.out(label, "trivy-pull-cache")
-                steps["trivy"] = Step(self.trivy_cmd(
-                    ["--image-src", "remote", "--insecure", ref], tcache, "--format",
-                    "cyclonedx", "--skip-files", "**/*.jar",
-                    "--output", str(self.out(label, "trivy.pull.cdx.json"))), emptied(tcache))
+                steps["trivy"] = Step(
+                    self.trivy_cmd(
+                        ["--image-src", "remote", "--insecure", ref],
+                        tcache,
+                        "--format",
+                        "cyclonedx",
+                        "--skip-files",
+                        "**/*.jar",
+                        "--output",
+                        str(self.out(label, "trivy.pull.cdx.json")),
+                    ),
+                    emptied(tcache),
+                )
             if self.syft and not synthetic:  # minutes on gigabytes of random data
-                steps["syft"] = Step([self.syft, "scan", f"registry:{ref}", "-q", "-o",
-                                      f"cyclonedx-json={self.out(label, 'syft.pull.json')}"],
-                                     env={"SYFT_REGISTRY_INSECURE_USE_HTTP": "true"})
+                steps["syft"] = Step(
+                    [
+                        self.syft,
+                        "scan",
+                        f"registry:{ref}",
+                        "-q",
+                        "-o",
+                        f"cyclonedx-json={self.out(label, 'syft.pull.json')}",
+                    ],
+                    env={"SYFT_REGISTRY_INSECURE_USE_HTTP": "true"},
+                )
             self.record("registry", label, mb, steps)
         finally:
             stop_registry(reg)
@@ -225,26 +343,55 @@ class Bench:
         steps = {}
         for name, (cmd, env) in self.hullscans.items():
             cache = self.out("startup", f"{name}-cache")
-            scan = [*cmd, "scan", str(small), "--scanners", "secret", "-q", "--format",
-                    "json", "--cache-dir", str(cache), "-o", os.devnull]
+            scan = [
+                *cmd,
+                "scan",
+                str(small),
+                "--scanners",
+                "secret",
+                "-q",
+                "--format",
+                "json",
+                "--cache-dir",
+                str(cache),
+                "-o",
+                os.devnull,
+            ]
             timed(scan, env)  # warm the cache
             steps[f"{name} cached"] = Step(scan, env=env)
         if self.trivy:
             tcache = self.out("startup", "trivy-cache")
-            scan = self.trivy_cmd(["--input", str(small)], tcache, "--scanners", "secret",
-                                  "--format", "json", "--output", os.devnull)
+            scan = self.trivy_cmd(
+                ["--input", str(small)],
+                tcache,
+                "--scanners",
+                "secret",
+                "--format",
+                "json",
+                "--output",
+                os.devnull,
+            )
             timed(scan)
             steps["trivy cached"] = Step(scan)
-        self.record("startup", f"cached scan {small.parent.name}",
-                    small.stat().st_size / 1e6, steps, rounds=max(5, self.args.rounds))
+        self.record(
+            "startup",
+            f"cached scan {small.parent.name}",
+            small.stat().st_size / 1e6,
+            steps,
+            rounds=max(5, self.args.rounds),
+        )
 
 
 def unpack_rootfs(oci_dir: Path, dest: Path) -> Path | None:
     """The image's final root filesystem (umoci), for gitleaks; None without umoci."""
     if not shutil.which("umoci") or not oci_dir.is_dir():
         return None
-    subprocess.run(["umoci", "unpack", "--image", f"{oci_dir}:latest", str(dest)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        ["umoci", "unpack", "--image", f"{oci_dir}:latest", str(dest)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return dest / "rootfs"
 
 
@@ -262,20 +409,30 @@ def synthetic(gb: float) -> Path:
 
 
 def print_table(rows: list[tuple[str, str, float, dict[str, Run]]], sha_mbs: float) -> None:
-    print(f"\n{'target':10} {'image':28} {'tool':24} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} "
-          f"{'MB/s':>6} {'wall/trivy':>10} {'cpu/trivy':>9}")
+    print(
+        f"\n{'target':10} {'image':28} {'tool':24} {'wall s':>7} {'cpu s':>7} {'peak MB':>8} "
+        f"{'MB/s':>6} {'wall/trivy':>10} {'cpu/trivy':>9}"
+    )
     for target, label, mb, runs in rows:
         ref = next((r for n, r in runs.items() if n.startswith("trivy")), None)
         for tool, run in runs.items():
             rate = f"{mb / run.wall:6.0f}" if mb and target != "startup" else ""
             ratios = ("", "")
             if ref is not None and tool.startswith("hullscan"):
-                ratios = (f"{paired_ratio(run, ref, lambda r: r.wall):.2f}",
-                          f"{paired_ratio(run, ref, lambda r: r.cpu):.2f}")
-            print(f"{target:10} {label:28} {tool:24} {run.wall:7.2f} {run.cpu:7.2f} "
-                  f"{run.rss:8.0f} {rate:>6} {ratios[0]:>10} {ratios[1]:>9}")
-    cold = {(label, t): r for target, label, _, runs in rows if target == "inventory"
-            for t, r in runs.items()}
+                ratios = (
+                    f"{paired_ratio(run, ref, lambda r: r.wall):.2f}",
+                    f"{paired_ratio(run, ref, lambda r: r.cpu):.2f}",
+                )
+            print(
+                f"{target:10} {label:28} {tool:24} {run.wall:7.2f} {run.cpu:7.2f} "
+                f"{run.rss:8.0f} {rate:>6} {ratios[0]:>10} {ratios[1]:>9}"
+            )
+    cold = {
+        (label, t): r
+        for target, label, _, runs in rows
+        if target == "inventory"
+        for t, r in runs.items()
+    }
     for target, label, _, runs in rows:
         if target != "cached":
             continue
@@ -292,13 +449,20 @@ def main() -> None:
     ap.add_argument("--image", default="multi-layer-big")
     ap.add_argument("--small", default="debian-bookworm", help="corpus image for start-up")
     ap.add_argument("--synthetic-gb", type=float, default=4.0, help="0: no synthetic image")
-    ap.add_argument("--synthetic-registry", action="store_true",
-                    help="run the registry target on the synthetic image too")
+    ap.add_argument(
+        "--synthetic-registry",
+        action="store_true",
+        help="run the registry target on the synthetic image too",
+    )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--src", help="run hullscan from this src/ (default: the installed one)")
     ap.add_argument("--baseline-src", help="another checkout's src/, run as hullscan@base")
-    ap.add_argument("--only", type=lambda s: s.split(","), default=list(TARGETS),
-                    help=f"comma-separated subset of {','.join(TARGETS)}")
+    ap.add_argument(
+        "--only",
+        type=lambda s: s.split(","),
+        default=list(TARGETS),
+        help=f"comma-separated subset of {','.join(TARGETS)}",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hullscan-bench-speed-"))
     byte_compile(args.src)
@@ -315,8 +479,12 @@ def main() -> None:
         else:
             print(f"skip {args.image}: {big} missing (build the corpus)", file=sys.stderr)
         if args.synthetic_gb:
-            bench.image(f"synthetic-{args.synthetic_gb:g}g", synthetic(args.synthetic_gb), None,
-                        synthetic=True)
+            bench.image(
+                f"synthetic-{args.synthetic_gb:g}g",
+                synthetic(args.synthetic_gb),
+                None,
+                synthetic=True,
+            )
         small = args.corpus / args.small / "docker-archive.tar"
         if "startup" in args.only and small.exists():
             bench.startup(small)

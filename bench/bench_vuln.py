@@ -34,8 +34,15 @@ from hullscan.vuln.matcher import match_inventory
 from hullscan.vulndb import open_db
 from hullscan.vulndb.build import import_paths
 
-IMAGES = ["debian-bookworm", "debian-bullseye", "app-python", "app-node",
-          "secrets-and-misconfig", "binaries", "multi-layer-big"]
+IMAGES = [
+    "debian-bookworm",
+    "debian-bullseye",
+    "app-python",
+    "app-node",
+    "secrets-and-misconfig",
+    "binaries",
+    "multi-layer-big",
+]
 EPSS_ROWS = 300_000
 URGENCIES = ["unimportant", "low", "medium", "high", "not yet assigned"]
 
@@ -50,26 +57,47 @@ def synthetic_debian_export(path: Path, n: int) -> None:
             affected: list[dict[str, Any]] = []
             for release, codename in ((11, "bullseye"), (12, "bookworm"), (13, "trixie")):
                 entry: dict[str, Any] = {
-                    "package": {"name": src, "ecosystem": f"Debian:{release}",
-                                "purl": f"pkg:deb/debian/{src}?arch=source&distro={codename}"},
+                    "package": {
+                        "name": src,
+                        "ecosystem": f"Debian:{release}",
+                        "purl": f"pkg:deb/debian/{src}?arch=source&distro={codename}",
+                    },
                     "ecosystem_specific": {"urgency": rnd.choice(URGENCIES)},
-                    "database_specific": {"source": "https://storage.googleapis.com/debian-osv/"
-                                                    f"debian-cve-osv/DEBIAN-{cve}.json"}}
+                    "database_specific": {
+                        "source": "https://storage.googleapis.com/debian-osv/"
+                        f"debian-cve-osv/DEBIAN-{cve}.json"
+                    },
+                }
                 if rnd.random() < 0.2:  # open: introduced 0 and the versions
                     entry["ranges"] = [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]
                     entry["versions"] = [f"1.{j}-{release}" for j in range(3)]
                 else:
-                    entry["ranges"] = [{"type": "ECOSYSTEM", "events": [
-                        {"introduced": "0"}, {"fixed": f"1.{i % 9}-{release}+deb{release}u1"}]}]
+                    entry["ranges"] = [
+                        {
+                            "type": "ECOSYSTEM",
+                            "events": [
+                                {"introduced": "0"},
+                                {"fixed": f"1.{i % 9}-{release}+deb{release}u1"},
+                            ],
+                        }
+                    ]
                 affected.append(entry)
-            record = {"schema_version": "1.9.0", "id": f"DEBIAN-{cve}", "upstream": [cve],
-                      "modified": "2026-09-12T11:00:05.986201214Z",
-                      "published": "2026-09-09T14:17:10.327Z",
-                      "details": f"A flaw in {src} allows a remote attacker to cause a denial "
-                                 "of service or possibly execute arbitrary code.",
-                      "affected": affected,
-                      "references": [{"type": "ADVISORY", "url": "https://security-tracker."
-                                      f"debian.org/tracker/{cve}"}]}
+            record = {
+                "schema_version": "1.9.0",
+                "id": f"DEBIAN-{cve}",
+                "upstream": [cve],
+                "modified": "2026-09-12T11:00:05.986201214Z",
+                "published": "2026-09-09T14:17:10.327Z",
+                "details": f"A flaw in {src} allows a remote attacker to cause a denial "
+                "of service or possibly execute arbitrary code.",
+                "affected": affected,
+                "references": [
+                    {
+                        "type": "ADVISORY",
+                        "url": f"https://security-tracker.debian.org/tracker/{cve}",
+                    }
+                ],
+            }
             z.writestr(f"DEBIAN-{cve}.json", json.dumps(record))
 
 
@@ -87,36 +115,49 @@ def epss_file(path: Path, cves: list[str]) -> Path:
 def _import(paths: list[Path], db: Path) -> tuple[float, int, int]:
     start = time.perf_counter()
     stats = import_paths(paths, db)
-    return (time.perf_counter() - start, stats.records,
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return (
+        time.perf_counter() - start,
+        stats.records,
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    )
 
 
 def timed_import(label: str, paths: list[Path], db: Path) -> None:
     """Import in a fresh child process, so its peak memory is the import's alone."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         took, records, rss_kb = pool.submit(_import, paths, db).result()
-    print(f"import {label}: {records} records in {took:.1f} s, peak RSS {rss_kb / 1024:.0f} MiB, "
-          f"database {db.stat().st_size / 2**20:.1f} MiB")
+    print(
+        f"import {label}: {records} records in {took:.1f} s, peak RSS {rss_kb / 1024:.0f} MiB, "
+        f"database {db.stat().st_size / 2**20:.1f} MiB"
+    )
 
 
 def all_cves(db_path: Path) -> list[str]:
     import sqlite3
 
     with sqlite3.connect(db_path) as conn:
-        rows = conn.execute("SELECT alias FROM aliases WHERE alias LIKE 'CVE-%' UNION "
-                            "SELECT id FROM advisories WHERE id LIKE 'CVE-%'").fetchall()
+        rows = conn.execute(
+            "SELECT alias FROM aliases WHERE alias LIKE 'CVE-%' UNION "
+            "SELECT id FROM advisories WHERE id LIKE 'CVE-%'"
+        ).fetchall()
     return sorted(r[0] for r in rows if re.fullmatch(r"CVE-\d{4}-\d{4,}", r[0]))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--vulndata", type=Path, default=Path("../shared/vulndata"))
-    ap.add_argument("--kev", type=Path,
-                    default=Path("../shared/kev/known_exploited_vulnerabilities.json"))
+    ap.add_argument(
+        "--kev", type=Path, default=Path("../shared/kev/known_exploited_vulnerabilities.json")
+    )
     ap.add_argument("--corpus", type=Path, default=Path.home() / ".cache" / "hullscan-corpus")
     ap.add_argument("--images", nargs="*", default=IMAGES)
-    ap.add_argument("--synthetic", type=int, default=0, metavar="N",
-                    help="also import an N-record export shaped like OSV's Debian one")
+    ap.add_argument(
+        "--synthetic",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also import an N-record export shaped like OSV's Debian one",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="hullscan-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -124,8 +165,10 @@ def main() -> None:
             export = tmp / "Debian" / "all.zip"
             export.parent.mkdir()
             synthetic_debian_export(export, args.synthetic)
-            print(f"synthetic export: {args.synthetic} records, "
-                  f"{export.stat().st_size / 2**20:.0f} MiB zip")
+            print(
+                f"synthetic export: {args.synthetic} records, "
+                f"{export.stat().st_size / 2**20:.0f} MiB zip"
+            )
             timed_import("synthetic", [export], tmp / "synthetic.sqlite")
         db_path = tmp / "osv.sqlite"
         timed_import("vulndata", [args.vulndata], db_path)
@@ -142,8 +185,10 @@ def main() -> None:
                 took = time.perf_counter() - start
             sev = Counter(f.severity.name for f in result.findings)
             kev = sum(1 for f in result.findings if f.kev)
-            print(f"{image:24} {len(inv.packages):8} {took:8.3f}  {kev:3}  "
-                  f"{len(result.findings)}: {dict(sorted(sev.items()))}")
+            print(
+                f"{image:24} {len(inv.packages):8} {took:8.3f}  {kev:3}  "
+                f"{len(result.findings)}: {dict(sorted(sev.items()))}"
+            )
 
 
 if __name__ == "__main__":

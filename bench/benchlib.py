@@ -47,9 +47,12 @@ def paired_ratio(a: Run, b: Run, of: Callable[[Run], float]) -> float:
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> Run:
     """Run ``cmd`` once; exits on failure."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=dict(os.environ, SYFT_CHECK_FOR_APP_UPDATE="false",
-                                     NO_COLOR="1", **(env or {})))
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ, SYFT_CHECK_FOR_APP_UPDATE="false", NO_COLOR="1", **(env or {})),
+    )
     assert proc.stderr is not None
     err = proc.stderr.read().decode(errors="replace")
     _, status, usage = os.wait4(proc.pid, 0)
@@ -61,8 +64,12 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> Run:
 
 
 def median(runs: list[Run]) -> Run:
-    return Run(statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs),
-               statistics.median(r.rss for r in runs), tuple(runs))
+    return Run(
+        statistics.median(r.wall for r in runs),
+        statistics.median(r.cpu for r in runs),
+        statistics.median(r.rss for r in runs),
+        tuple(runs),
+    )
 
 
 def median_run(cmd: list[str], runs: int, fresh: Path | None = None) -> tuple[float, float]:
@@ -102,7 +109,9 @@ def interleaved(steps: dict[str, Step], rounds: int) -> dict[str, Run]:
 
 def emptied(*dirs: Path) -> Callable[[], None]:
     """A ``before`` hook that empties cache directories."""
+
     def run() -> None:
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)
+
     return run

@@ -63,8 +63,15 @@ def layer_size(n_files: int, file_size: int, secret: bytes) -> int:
     return BLOCK + n_files * per_file + BLOCK + len(secret) + len(_pad(len(secret))) + 2 * BLOCK
 
 
-def write_layer(out: BinaryIO, hasher: hashlib._Hash, seed: int, layer: int, n_files: int,
-                file_size: int, secret: bytes) -> None:
+def write_layer(
+    out: BinaryIO,
+    hasher: hashlib._Hash,
+    seed: int,
+    layer: int,
+    n_files: int,
+    file_size: int,
+    secret: bytes,
+) -> None:
     def emit(data: bytes) -> None:
         hasher.update(data)
         out.write(data)
@@ -121,39 +128,89 @@ def generate(dest: Path, size_gb: float, layers: int, files: int, seed: int) -> 
         for layer in range(layers):
             secret = _secret_file(seed, layer)
             size = layer_size(files, file_size, secret)
-            digest = _member_streamed(out, size, lambda o, h, layer=layer, secret=secret:
-                                      write_layer(o, h, seed, layer, files, file_size, secret))
+            digest = _member_streamed(
+                out,
+                size,
+                lambda o, h, layer=layer, secret=secret: write_layer(
+                    o, h, seed, layer, files, file_size, secret
+                ),
+            )
             layer_digests.append(digest)
             sizes.append(size)
-        config = json.dumps({
-            "architecture": "amd64", "os": "linux", "created": "2023-11-14T22:13:20Z",
-            "config": {"Cmd": ["/bin/true"]},
-            "rootfs": {"type": "layers", "diff_ids": [f"sha256:{d}" for d in layer_digests]},
-            "history": [{"created": "2023-11-14T22:13:20Z",
-                         "created_by": f"COPY data/layer{i} /data/layer{i}"}
-                        for i in range(layers)],
-        }, separators=(",", ":")).encode()
+        config = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "created": "2023-11-14T22:13:20Z",
+                "config": {"Cmd": ["/bin/true"]},
+                "rootfs": {"type": "layers", "diff_ids": [f"sha256:{d}" for d in layer_digests]},
+                "history": [
+                    {
+                        "created": "2023-11-14T22:13:20Z",
+                        "created_by": f"COPY data/layer{i} /data/layer{i}",
+                    }
+                    for i in range(layers)
+                ],
+            },
+            separators=(",", ":"),
+        ).encode()
         config_hex = _blob(out, config)
-        manifest = json.dumps({
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                       "digest": f"sha256:{config_hex}", "size": len(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                        "digest": f"sha256:{d}", "size": s}
-                       for d, s in zip(layer_digests, sizes, strict=True)],
-        }, separators=(",", ":")).encode()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": f"sha256:{config_hex}",
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": f"sha256:{d}",
+                        "size": s,
+                    }
+                    for d, s in zip(layer_digests, sizes, strict=True)
+                ],
+            },
+            separators=(",", ":"),
+        ).encode()
         manifest_hex = _blob(out, manifest)
         tag = f"synthetic:{size_gb:g}g"
-        _member(out, "index.json", json.dumps({
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "digest": f"sha256:{manifest_hex}", "size": len(manifest),
-                           "annotations": {"io.containerd.image.name": f"docker.io/library/{tag}",
-                                           "org.opencontainers.image.ref.name": tag}}],
-        }).encode())
-        _member(out, "manifest.json", json.dumps([{
-            "Config": f"blobs/sha256/{config_hex}", "RepoTags": [tag],
-            "Layers": [f"blobs/sha256/{d}" for d in layer_digests]}]).encode())
+        _member(
+            out,
+            "index.json",
+            json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "manifests": [
+                        {
+                            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                            "digest": f"sha256:{manifest_hex}",
+                            "size": len(manifest),
+                            "annotations": {
+                                "io.containerd.image.name": f"docker.io/library/{tag}",
+                                "org.opencontainers.image.ref.name": tag,
+                            },
+                        }
+                    ],
+                }
+            ).encode(),
+        )
+        _member(
+            out,
+            "manifest.json",
+            json.dumps(
+                [
+                    {
+                        "Config": f"blobs/sha256/{config_hex}",
+                        "RepoTags": [tag],
+                        "Layers": [f"blobs/sha256/{d}" for d in layer_digests],
+                    }
+                ]
+            ).encode(),
+        )
         _member(out, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         out.write(b"\0" * (2 * BLOCK))
 

@@ -17,14 +17,14 @@ RATIO = 64
 SLACK = 64 * 1024
 
 
-def run_analyzer(analyzer: Analyzer, path: str, data: bytes, *, mode: int = 0o755,
-                 ratio: int = RATIO) -> AnalyzerResult | None:
+def run_analyzer(
+    analyzer: Analyzer, path: str, data: bytes, *, mode: int = 0o755, ratio: int = RATIO
+) -> AnalyzerResult | None:
     """Give ``data`` to ``analyzer`` as the file ``path``; check what comes back."""
     info = FileInfo(path, FileType.REG, len(data), mode)
     if not analyzer.required(path, info):
         return None  # a harness may pass inputs too small for the analyzer: not read
-    result = expect(lambda: analyzer.analyze(path, info, io.BytesIO(data)),
-                    (AnalyzerInputError,))
+    result = expect(lambda: analyzer.analyze(path, info, io.BytesIO(data)), (AnalyzerInputError,))
     if result is None:
         return None
     check_result(result, len(data), ratio)
@@ -51,10 +51,12 @@ def check_result(result: AnalyzerResult, size: int, ratio: int = RATIO) -> None:
         raise ContractViolation("result does not survive the cache's JSON round trip")
 
 
-def harness(analyzer: Analyzer, paths: list[str], *, mode: int = 0o755,
-            ratio: int = RATIO) -> Callable[[bytes], None]:
+def harness(
+    analyzer: Analyzer, paths: list[str], *, mode: int = 0o755, ratio: int = RATIO
+) -> Callable[[bytes], None]:
     """A ``test_one_input`` for one analyzer: with several ``paths``, the input's first
     byte picks the file name (so one harness covers each file kind the parser reads)."""
+
     def test_one_input(data: bytes) -> None:
         if len(paths) > 1:
             if not data:
@@ -63,4 +65,5 @@ def harness(analyzer: Analyzer, paths: list[str], *, mode: int = 0o755,
         else:
             path = paths[0]
         run_analyzer(analyzer, path, data, mode=mode, ratio=ratio)
+
     return test_one_input

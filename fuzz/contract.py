@@ -60,6 +60,7 @@ def scratch_dir(prefix: str) -> Path:
     """A directory for the files a harness writes per input: in memory where possible
     (some writers fsync, which on a disk would cost milliseconds per execution)."""
     import tempfile
+
     shm = "/dev/shm"
     base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
     return Path(tempfile.mkdtemp(prefix=f"hullscan-fuzz-{prefix}-", dir=base))
@@ -94,13 +95,14 @@ def output_size(value: Any) -> int:
 def mutate(data: bytes, position: int) -> bytes:
     """``data`` with one byte flipped: same length, other digest."""
     i = position % len(data)
-    return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
+    return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
 
 
 def os_release_layer() -> bytes:
     """A real one-file layer tar (``etc/os-release``), for harnesses that need a layer."""
     import io
     import tarfile
+
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
         data = b'ID=debian\nVERSION_ID="12"\n'

@@ -42,8 +42,11 @@ POLICIES: tuple[dict[str, Any], ...] = (
     {"mode": "warn"},
     {"require_digest": False, "unscanned": "warn"},
     {"unscanned": "scan", "deny_severity": "CRITICAL"},
-    {"exempt_namespaces": ["kube-system"], "exempt_images": ["registry.k8s.io/*"],
-     "deny_kev": False},
+    {
+        "exempt_namespaces": ["kube-system"],
+        "exempt_images": ["registry.k8s.io/*"],
+        "deny_kev": False,
+    },
     {"fail_open": True, "require_digest": False, "unscanned": "allow"},
 )
 
@@ -54,16 +57,30 @@ class Verdicts:
     store is unreachable."""
 
     def verdict(self, digest: str) -> Verdict | None:
-        last = int(digest[-1], 16) if digest[-1:] in "0123456789abcdef" else 0xc
+        last = int(digest[-1], 16) if digest[-1:] in "0123456789abcdef" else 0xC
         if last <= 3:
             return Verdict(digest, "clean", "2026-01-01T00:00:00Z", "v1", {"LOW": 1})
         if last <= 7:
-            return Verdict(digest, "critical", "2026-01-01T00:00:00Z", "v1",
-                           {"CRITICAL": 1}, (), ("CVE-2024-0001",))
-        if last <= 0xb:
-            return Verdict(digest, "kev", "2026-01-01T00:00:00Z", "v1", {"MEDIUM": 1},
-                           ("CVE-2021-44228",), ("CVE-2021-44228",))
-        if last <= 0xd:
+            return Verdict(
+                digest,
+                "critical",
+                "2026-01-01T00:00:00Z",
+                "v1",
+                {"CRITICAL": 1},
+                (),
+                ("CVE-2024-0001",),
+            )
+        if last <= 0xB:
+            return Verdict(
+                digest,
+                "kev",
+                "2026-01-01T00:00:00Z",
+                "v1",
+                {"MEDIUM": 1},
+                ("CVE-2021-44228",),
+                ("CVE-2021-44228",),
+            )
+        if last <= 0xD:
             return None
         raise HullscanError("the result store is unreachable")
 
@@ -91,9 +108,14 @@ class MemoryEvaluator(Evaluator):
 
 
 QUEUE = Queue()
-HOOKS = [AdmissionWebhook(MemoryEvaluator(
-    AdmissionPolicy.from_section({**p, "budget_seconds": BUDGET}), Verdicts(), queue=QUEUE))
-    for p in POLICIES]
+HOOKS = [
+    AdmissionWebhook(
+        MemoryEvaluator(
+            AdmissionPolicy.from_section({**p, "budget_seconds": BUDGET}), Verdicts(), queue=QUEUE
+        )
+    )
+    for p in POLICIES
+]
 
 
 def _resolve_pointer(doc: Any, pointer: str) -> Any:
@@ -198,9 +220,14 @@ def test_one_input(data: bytes) -> None:
         return
     p = hook.policy
     judged = [c for c in review.images if not _exempt(p, c.image)]
-    if p.mode == "enforce" and p.require_digest and not p.namespace_exempt(review.namespace) \
-            and review.inspected and response["allowed"] \
-            and any(_no_digest(c.image) for c in judged):
+    if (
+        p.mode == "enforce"
+        and p.require_digest
+        and not p.namespace_exempt(review.namespace)
+        and review.inspected
+        and response["allowed"]
+        and any(_no_digest(c.image) for c in judged)
+    ):
         raise ContractViolation("an image named by tag alone was allowed")
 
 

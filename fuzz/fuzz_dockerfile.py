@@ -18,8 +18,9 @@ def test_one_input(data: bytes) -> None:
         if f.line is not None and not 1 <= f.line <= lines:
             raise AssertionError(f"{f.id} on line {f.line} of a {lines}-line file")
         check_path(f.path or "Dockerfile", f"finding {f.id}")
-    check_bounded(output_size([f.to_dict() for f in findings or ()]),
-                  64 * len(data) + 64 * 1024, "findings")
+    check_bounded(
+        output_size([f.to_dict() for f in findings or ()]), 64 * len(data) + 64 * 1024, "findings"
+    )
     # RUN's shell form alone: every script parses to commands (or the fallback's words)
     commands = parse_shell(text)
     check_bounded(len(commands), len(text) + 1, "shell commands")

@@ -66,9 +66,10 @@ def _check(read: tuple[EpssHeader, Rows], csv_text: bytes | None) -> None:
 def _load(path: Path, rows: Rows) -> None:
     CONN.execute("BEGIN")
     try:
-        meta = expect(lambda: _load_exploits(CONN, SourceSpec(path, "fuzz", "file",
-                                                              data="epss"), None),
-                      (DatabaseError,))
+        meta = expect(
+            lambda: _load_exploits(CONN, SourceSpec(path, "fuzz", "file", data="epss"), None),
+            (DatabaseError,),
+        )
         stored = CONN.execute("SELECT count(*) FROM epss").fetchone()[0]
     finally:
         CONN.execute("ROLLBACK")

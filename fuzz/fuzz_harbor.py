@@ -34,8 +34,7 @@ with instrumented():
         parse_scan_request,
     )
 
-CONTENT_TYPES = (f"{SCAN_REQUEST}; version=1.1", "application/json", SCAN_REQUEST,
-                 "text/plain")
+CONTENT_TYPES = (f"{SCAN_REQUEST}; version=1.1", "application/json", SCAN_REQUEST, "text/plain")
 #: a password the fuzzer cannot write itself: it only appears where the harness puts it
 SECRET = "hs-fuzz-Pa55w0rd-7c1e"
 USER = "robot$fuzz"
@@ -71,13 +70,15 @@ def _with_credentials(body: bytes, flags: int) -> tuple[bytes, list[str], str | 
     url = registry.get("url")
     if flags & 0b100000 and isinstance(url, str):
         scheme, sep, rest = url.partition("://")
-        registry["url"] = f"{scheme}{sep}{USER}:{SECRET}@{rest}" if sep else \
-            f"{USER}:{SECRET}@{url}"
+        registry["url"] = (
+            f"{scheme}{sep}{USER}:{SECRET}@{rest}" if sep else f"{USER}:{SECRET}@{url}"
+        )
     return json.dumps(doc).encode(), secrets, password
 
 
-def _check_order(order: ScanOrder, doc: dict[str, Any], password: str | None,
-                 injected_auth: bool) -> None:
+def _check_order(
+    order: ScanOrder, doc: dict[str, Any], password: str | None, injected_auth: bool
+) -> None:
     art = doc["artifact"]
     try:
         ref = parse_reference(order.ref)
@@ -95,8 +96,9 @@ def _check_order(order: ScanOrder, doc: dict[str, Any], password: str | None,
     url = doc["registry"]["url"]
     if order.plain_http != (urlsplit(url).scheme == "http"):
         raise ContractViolation(f"plain HTTP {order.plain_http} for {url!r}")
-    if injected_auth and (order.password != password or
-                          (password is not None and order.username != USER)):
+    if injected_auth and (
+        order.password != password or (password is not None and order.username != USER)
+    ):
         raise ContractViolation("the request's Basic credentials were not the ones given")
 
 
@@ -112,8 +114,7 @@ def test_one_input(data: bytes) -> None:
             raise ContractViolation(f"status {e.status}: {e.message!r}") from None
         shown = [s for s in secrets if s in e.message]
         if shown:
-            raise ContractViolation(f"a credential in the error message: {e.message!r}"
-                                    ) from None
+            raise ContractViolation(f"a credential in the error message: {e.message!r}") from None
         return
     if content_type == "text/plain":
         raise ContractViolation("a body sent as text/plain was accepted")
@@ -127,21 +128,38 @@ def seeds() -> dict[str, bytes]:
     credentials, both capabilities), over HTTPS and plain HTTP with a port."""
     digest = "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b"
     basic = "Basic " + base64.b64encode(b"robot$library+scanner:Zm9vYmFy").decode()
-    harbor = {"registry": {"url": "https://core.harbor.domain", "authorization": basic},
-              "artifact": {"repository": "library/mongo", "digest": digest, "tag": "3.4-xenial",
-                           "mime_type": "application/vnd.docker.distribution.manifest.v2+json"},
-              "enabled_capabilities": [
-                  {"type": "vulnerability", "produces_mime_types": [
-                      "application/vnd.security.vulnerability.report; version=1.1"]},
-                  {"type": "sbom", "produces_mime_types": [
-                      "application/vnd.security.sbom.report+json; version=1.0"],
-                   "parameters": {"sbom_media_types": ["application/spdx+json"]}}]}
-    local = {"registry": {"url": "http://127.0.0.1:5000/"},
-             "artifact": {"repository": "team/app", "digest": digest}}
-    return {"harbor-2.x": b"\x00" + json.dumps(harbor).encode(),
-            "plain-http-port": b"\x01" + json.dumps(local).encode(),
-            "credentials-in-url": bytes([0b100110]) + json.dumps(local).encode(),
-            "bearer": bytes([0b11100]) + json.dumps(harbor).encode()}
+    harbor = {
+        "registry": {"url": "https://core.harbor.domain", "authorization": basic},
+        "artifact": {
+            "repository": "library/mongo",
+            "digest": digest,
+            "tag": "3.4-xenial",
+            "mime_type": "application/vnd.docker.distribution.manifest.v2+json",
+        },
+        "enabled_capabilities": [
+            {
+                "type": "vulnerability",
+                "produces_mime_types": [
+                    "application/vnd.security.vulnerability.report; version=1.1"
+                ],
+            },
+            {
+                "type": "sbom",
+                "produces_mime_types": ["application/vnd.security.sbom.report+json; version=1.0"],
+                "parameters": {"sbom_media_types": ["application/spdx+json"]},
+            },
+        ],
+    }
+    local = {
+        "registry": {"url": "http://127.0.0.1:5000/"},
+        "artifact": {"repository": "team/app", "digest": digest},
+    }
+    return {
+        "harbor-2.x": b"\x00" + json.dumps(harbor).encode(),
+        "plain-http-port": b"\x01" + json.dumps(local).encode(),
+        "credentials-in-url": bytes([0b100110]) + json.dumps(local).encode(),
+        "bearer": bytes([0b11100]) + json.dumps(harbor).encode(),
+    }
 
 
 if __name__ == "__main__":

@@ -43,22 +43,24 @@ LAYER = gzip.compress(os_release_layer(), mtime=0)
 
 def frame(index: bytes, manifest: bytes, config: bytes) -> bytes:
     """A seed from real documents, with their digests and sizes as placeholders."""
+
     def sub(doc: bytes, blob: bytes, d: bytes, s: bytes) -> bytes:
         digest = sha256_digest(blob).encode()
         return doc.replace(digest, d).replace(b'"size": %d' % len(blob), b'"size": ' + s)
+
     manifest_t = sub(manifest, config, b"@C@", b"@CS@")
     doc, cfg = json.loads(manifest), json.loads(config)
     for layer in doc["layers"]:
         manifest_t = manifest_t.replace(layer["digest"].encode(), b"@L@").replace(
-            b'"size": %d' % layer["size"], b'"size": @LS@')
+            b'"size": %d' % layer["size"], b'"size": @LS@'
+        )
     for diff_id in cfg["rootfs"]["diff_ids"]:
         config = config.replace(diff_id.encode(), b"@DL@")
     index_t = sub(index, manifest, b"@M@", b"@MS@")
     return b"\x00" + SEP.join([index_t, manifest_t, config])
 
 
-def _layout(index: bytes, manifest: bytes, config: bytes, *,
-            flip: int | None) -> tuple[str, str]:
+def _layout(index: bytes, manifest: bytes, config: bytes, *, flip: int | None) -> tuple[str, str]:
     """Write the layout; return its reference and the manifest's true digest."""
     shutil.rmtree(ROOT, ignore_errors=True)
     blobs = os.path.join(ROOT, "blobs", "sha256")
@@ -66,8 +68,9 @@ def _layout(index: bytes, manifest: bytes, config: bytes, *,
     with open(os.path.join(ROOT, "oci-layout"), "w") as f:
         f.write('{"imageLayoutVersion": "1.0.0"}')
     config = config.replace(b"@DL@", sha256_digest(gzip.decompress(LAYER)).encode())
-    manifest = manifest.replace(b"@L@", sha256_digest(LAYER).encode()).replace(b"@LS@",
-                                                                      b"%d" % len(LAYER))
+    manifest = manifest.replace(b"@L@", sha256_digest(LAYER).encode()).replace(
+        b"@LS@", b"%d" % len(LAYER)
+    )
     c = sha256_digest(config)
     manifest = manifest.replace(b"@C@", c.encode()).replace(b"@CS@", b"%d" % len(config))
     m = sha256_digest(manifest)

@@ -10,8 +10,7 @@ with instrumented():
     from analyzers import harness
 
 #: nested archives are inflated (within the analyzer's own budget): more output per byte
-test_one_input = harness(JavaArchiveAnalyzer(), ["opt/app/lib/app.jar", "srv/app.war"],
-                         ratio=1000)
+test_one_input = harness(JavaArchiveAnalyzer(), ["opt/app/lib/app.jar", "srv/app.war"], ratio=1000)
 
 if __name__ == "__main__":
     main(test_one_input)

@@ -62,8 +62,10 @@ def test_one_input(data: bytes) -> None:
     # into the table, as a build does (INSERT OR REPLACE: a repeated CVE is one row)
     CONN.execute("BEGIN")
     try:
-        meta = expect(lambda: _load_exploits(CONN, SourceSpec(FILE, "fuzz", "file", data="kev"),
-                                             None), (DatabaseError,))
+        meta = expect(
+            lambda: _load_exploits(CONN, SourceSpec(FILE, "fuzz", "file", data="kev"), None),
+            (DatabaseError,),
+        )
         stored = CONN.execute("SELECT count(*) FROM kev").fetchone()[0]
     finally:
         CONN.execute("ROLLBACK")

@@ -30,16 +30,22 @@ with instrumented():
 
 ANALYZERS = default_analyzers()
 #: small bounds, so a bomb stops quickly (what they are is tested elsewhere)
-LIMITS = Limits(max_layer_bytes=8 * 1024 * 1024, max_ratio=100, ratio_after=64 * 1024,
-                max_entries=4096)
+LIMITS = Limits(
+    max_layer_bytes=8 * 1024 * 1024, max_ratio=100, ratio_after=64 * 1024, max_entries=4096
+)
 BLOB = str(scratch_dir("layer") / "blob")
 
 
 def _source(blob: bytes, digest: str | None, diff_id: str | None) -> TarLayerSource:
     with open(BLOB, "wb") as f:
         f.write(blob)
-    return TarLayerSource(blob=BlobRef(BLOB), label="layer 0", digest=digest,
-                          size=len(blob) if digest else None, diff_id=diff_id)
+    return TarLayerSource(
+        blob=BlobRef(BLOB),
+        label="layer 0",
+        digest=digest,
+        size=len(blob) if digest else None,
+        diff_id=diff_id,
+    )
 
 
 def _walk(blob: bytes, digest: str | None, diff_id: str | None) -> None:
@@ -47,8 +53,9 @@ def _walk(blob: bytes, digest: str | None, diff_id: str | None) -> None:
     out = expect(lambda: analyze_layer(source, ANALYZERS, LIMITS, debug=True), (ImageError,))
     if out is None:
         return
-    check_bounded(len(out.files) + len(out.whiteouts) + len(out.opaque_dirs),
-                  LIMITS.max_entries, "entries")
+    check_bounded(
+        len(out.files) + len(out.whiteouts) + len(out.opaque_dirs), LIMITS.max_entries, "entries"
+    )
     for f in out.files:
         check_path(f.path, "file")
         if f.linkname and f.type.value == "hardlink":
@@ -65,6 +72,7 @@ def _uncompressed(blob: bytes) -> bytes | None:
     import gzip
 
     import zstandard
+
     try:
         if blob.startswith(GZIP_MAGIC):
             return gzip.decompress(blob)

@@ -10,8 +10,9 @@ with instrumented():
     from analyzers import harness
 
 SITE = "usr/lib/python3/dist-packages"
-test_one_input = harness(PythonDistAnalyzer(), [f"{SITE}/x-1.0.dist-info/METADATA",
-                                                f"{SITE}/x-1.0.egg-info/PKG-INFO"])
+test_one_input = harness(
+    PythonDistAnalyzer(), [f"{SITE}/x-1.0.dist-info/METADATA", f"{SITE}/x-1.0.egg-info/PKG-INFO"]
+)
 
 if __name__ == "__main__":
     main(test_one_input)

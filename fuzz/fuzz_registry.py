@@ -39,8 +39,16 @@ with instrumented():
     from hullscan.sources.registry_settings import RegistrySettings
     from hullscan.streams import Limits
 
-PARTS = ("manifest", "manifest-headers", "token", "config", "layer", "index",
-         "config-mutated", "layer-mutated")
+PARTS = (
+    "manifest",
+    "manifest-headers",
+    "token",
+    "config",
+    "layer",
+    "index",
+    "config-mutated",
+    "layer-mutated",
+)
 STATUSES = (200, 200, 200, 200, 401, 404, 429, 500, 307, 206, 204, 403)
 ROOT = scratch_dir("registry")
 CACHE = ROOT / "cache"
@@ -56,18 +64,46 @@ MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 LAYER = os_release_layer()
-CONFIG = json.dumps({"architecture": "amd64", "os": "linux",
-                     "rootfs": {"type": "layers", "diff_ids": [sha256_digest(LAYER)]},
-                     "history": [{"created_by": "COPY os-release /etc/"}]}).encode()
-MANIFEST = json.dumps({
-    "schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
-    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-               "digest": sha256_digest(CONFIG), "size": len(CONFIG)},
-    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                "digest": sha256_digest(LAYER), "size": len(LAYER)}]}).encode()
-INDEX = json.dumps({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [
-    {"mediaType": MEDIA_MANIFEST, "digest": sha256_digest(MANIFEST), "size": len(MANIFEST),
-     "platform": {"architecture": "amd64", "os": "linux"}}]}).encode()
+CONFIG = json.dumps(
+    {
+        "architecture": "amd64",
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha256_digest(LAYER)]},
+        "history": [{"created_by": "COPY os-release /etc/"}],
+    }
+).encode()
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": MEDIA_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": sha256_digest(CONFIG),
+            "size": len(CONFIG),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": sha256_digest(LAYER),
+                "size": len(LAYER),
+            }
+        ],
+    }
+).encode()
+INDEX = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": MEDIA_INDEX,
+        "manifests": [
+            {
+                "mediaType": MEDIA_MANIFEST,
+                "digest": sha256_digest(MANIFEST),
+                "size": len(MANIFEST),
+                "platform": {"architecture": "amd64", "os": "linux"},
+            }
+        ],
+    }
+).encode()
 BLOBS = {sha256_digest(b): b for b in (LAYER, CONFIG, MANIFEST)}
 
 
@@ -84,8 +120,11 @@ def _handler(part: str, status: int, header: bytes, body: bytes) -> httpx.MockTr
         if "/manifests/" in path:
             if part in ("manifest", "manifest-headers", "index") and what == "1":
                 content = body if part != "manifest-headers" else MANIFEST
-                media = header if part == "manifest-headers" else (
-                    MEDIA_INDEX if part == "index" else MEDIA_MANIFEST).encode()
+                media = (
+                    header
+                    if part == "manifest-headers"
+                    else (MEDIA_INDEX if part == "index" else MEDIA_MANIFEST).encode()
+                )
                 headers = {"Content-Type": media}
                 if part == "manifest-headers" and body:
                     headers["Docker-Content-Digest"] = body
@@ -99,11 +138,15 @@ def _handler(part: str, status: int, header: bytes, body: bytes) -> httpx.MockTr
             return httpx.Response(404)
         if part in ("config", "layer") and blob is {"config": CONFIG, "layer": LAYER}[part]:
             return httpx.Response(status, content=body)
-        if part in ("config-mutated", "layer-mutated") and \
-                blob is {"config-mutated": CONFIG, "layer-mutated": LAYER}[part]:
-            return httpx.Response(200, content=mutate(blob, int.from_bytes(body[:4] or b"0",
-                                                                           "big")))
+        if (
+            part in ("config-mutated", "layer-mutated")
+            and blob is {"config-mutated": CONFIG, "layer-mutated": LAYER}[part]
+        ):
+            return httpx.Response(
+                200, content=mutate(blob, int.from_bytes(body[:4] or b"0", "big"))
+            )
         return httpx.Response(200, content=blob)
+
     return httpx.MockTransport(handle)
 
 
@@ -125,8 +168,10 @@ def test_one_input(data: bytes) -> None:
     header, _, body = data[2:].partition(SEP)
     shutil.rmtree(CACHE, ignore_errors=True)
     transport = _handler(part, status, header, body)
-    image = expect(lambda: open_registry(REF, None, LIMITS, CACHE, SETTINGS,
-                                         transport=transport), (HullscanError,))
+    image = expect(
+        lambda: open_registry(REF, None, LIMITS, CACHE, SETTINGS, transport=transport),
+        (HullscanError,),
+    )
     _check_cache()
     if image is not None and part.endswith("-mutated"):
         raise ContractViolation("a blob that does not match its digest was accepted")
@@ -134,17 +179,23 @@ def test_one_input(data: bytes) -> None:
 
 def seeds() -> dict[str, bytes]:
     token = json.dumps({"token": "abc", "expires_in": 300}).encode()
-    challenge = b'Bearer realm="https://registry.fuzz.test/token",service="fuzz",' \
+    challenge = (
+        b'Bearer realm="https://registry.fuzz.test/token",service="fuzz",'
         b'scope="repository:team/app:pull"'
-    return {"manifest": b"\x00\x00" + SEP + MANIFEST,
-            "manifest-headers": b"\x01\x00" + MEDIA_MANIFEST.encode() + SEP
-            + sha256_digest(MANIFEST).encode(),
-            "token": b"\x02\x00" + challenge + SEP + token,
-            "config": b"\x03\x00" + SEP + CONFIG,
-            "layer": b"\x04\x00" + SEP + LAYER,
-            "index": b"\x05\x00" + SEP + INDEX,
-            "config-mutated": b"\x06\x00" + SEP + b"\x00\x00\x00\x07",
-            "layer-mutated": b"\x07\x00" + SEP + b"\x00\x00\x02\x00"}
+    )
+    return {
+        "manifest": b"\x00\x00" + SEP + MANIFEST,
+        "manifest-headers": b"\x01\x00"
+        + MEDIA_MANIFEST.encode()
+        + SEP
+        + sha256_digest(MANIFEST).encode(),
+        "token": b"\x02\x00" + challenge + SEP + token,
+        "config": b"\x03\x00" + SEP + CONFIG,
+        "layer": b"\x04\x00" + SEP + LAYER,
+        "index": b"\x05\x00" + SEP + INDEX,
+        "config-mutated": b"\x06\x00" + SEP + b"\x00\x00\x00\x07",
+        "layer-mutated": b"\x07\x00" + SEP + b"\x00\x00\x02\x00",
+    }
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ with instrumented():
 
     from analyzers import harness
 
-test_one_input = harness(RpmAnalyzer(), ["var/lib/rpm/rpmdb.sqlite", "var/lib/rpm/Packages",
-                                         "var/lib/rpm/Packages.db"])
+test_one_input = harness(
+    RpmAnalyzer(), ["var/lib/rpm/rpmdb.sqlite", "var/lib/rpm/Packages", "var/lib/rpm/Packages.db"]
+)
 
 if __name__ == "__main__":
     main(test_one_input)

@@ -48,8 +48,11 @@ KEY = ec.derive_private_key(0x5EED, ec.SECP256R1())
 KEYS = [("fuzz.pub", KEY.public_key())]
 IMAGE = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}'
 DIGEST = sha256_digest(IMAGE)
-SUBJECT = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": DIGEST,
-           "size": len(IMAGE)}
+SUBJECT = {
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "digest": DIGEST,
+    "size": len(IMAGE),
+}
 ROOT = scratch_dir("signature")
 LIMITS = Limits(max_json_bytes=256 * 1024)
 
@@ -96,19 +99,21 @@ def test_one_input(data: bytes) -> None:
 
 def body_is_payload(body: bytes) -> bool:
     """Whether ``body`` is exactly the payload ``sign`` writes for the image."""
-    return body.replace(b"@D@", DIGEST.encode()) == make_payload("example.com/app", DIGEST,
-                                                                 {"team": "fuzz"})
+    return body.replace(b"@D@", DIGEST.encode()) == make_payload(
+        "example.com/app", DIGEST, {"team": "fuzz"}
+    )
 
 
 def seeds() -> dict[str, bytes]:
     payload = make_payload("example.com/app", DIGEST, {"team": "fuzz"})
     statement = sign_statement(DIGEST, {"team": "fuzz"})
     d = DIGEST.encode()
-    return {"payload": b"\x00" + payload.replace(d, b"@D@"),
-            "statement": b"\x01" + statement.replace(DIGEST.split(":")[1].encode(),
-                                                      b"@H@"),
-            "bundle": b"\x03" + make_bundle(KEY, statement),
-            "payload-tampered": b"\x04" + payload.replace(d, b"@D@")}
+    return {
+        "payload": b"\x00" + payload.replace(d, b"@D@"),
+        "statement": b"\x01" + statement.replace(DIGEST.split(":")[1].encode(), b"@H@"),
+        "bundle": b"\x03" + make_bundle(KEY, statement),
+        "payload-tampered": b"\x04" + payload.replace(d, b"@D@"),
+    }
 
 
 if __name__ == "__main__":

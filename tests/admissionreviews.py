@@ -19,25 +19,29 @@ KINDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def pod_spec(containers: list[str], init: list[str] | None = None,
-             ephemeral: list[str] | None = None) -> dict[str, Any]:
+def pod_spec(
+    containers: list[str], init: list[str] | None = None, ephemeral: list[str] | None = None
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "containers": [{"name": f"c{i}", "image": img, "ports": [{"containerPort": 8080}]}
-                       for i, img in enumerate(containers)],
+        "containers": [
+            {"name": f"c{i}", "image": img, "ports": [{"containerPort": 8080}]}
+            for i, img in enumerate(containers)
+        ],
         "restartPolicy": "Always",
     }
     if init:
-        spec["initContainers"] = [{"name": f"init{i}", "image": img}
-                                  for i, img in enumerate(init)]
+        spec["initContainers"] = [{"name": f"init{i}", "image": img} for i, img in enumerate(init)]
     if ephemeral:
-        spec["ephemeralContainers"] = [{"name": f"debug{i}", "image": img,
-                                        "targetContainerName": "c0"}
-                                       for i, img in enumerate(ephemeral)]
+        spec["ephemeralContainers"] = [
+            {"name": f"debug{i}", "image": img, "targetContainerName": "c0"}
+            for i, img in enumerate(ephemeral)
+        ]
     return spec
 
 
-def workload(kind: str, spec: dict[str, Any], name: str = "web",
-             namespace: str = "shop") -> dict[str, Any]:
+def workload(
+    kind: str, spec: dict[str, Any], name: str = "web", namespace: str = "shop"
+) -> dict[str, Any]:
     meta = {"name": name, "namespace": namespace, "labels": {"app": name}}
     template = {"metadata": {"labels": {"app": name}}, "spec": spec}
     group, version, _ = KINDS[kind]
@@ -46,12 +50,20 @@ def workload(kind: str, spec: dict[str, Any], name: str = "web",
         return {"apiVersion": api, "kind": kind, "metadata": meta, "spec": spec}
     if kind == "CronJob":
         job_spec = {"template": {**template, "spec": {**spec, "restartPolicy": "OnFailure"}}}
-        return {"apiVersion": api, "kind": kind, "metadata": meta,
-                "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": job_spec}}}
+        return {
+            "apiVersion": api,
+            "kind": kind,
+            "metadata": meta,
+            "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": job_spec}},
+        }
     if kind == "Job":
         template = {**template, "spec": {**spec, "restartPolicy": "Never"}}
-        return {"apiVersion": api, "kind": kind, "metadata": meta,
-                "spec": {"template": template, "backoffLimit": 2}}
+        return {
+            "apiVersion": api,
+            "kind": kind,
+            "metadata": meta,
+            "spec": {"template": template, "backoffLimit": 2},
+        }
     body: dict[str, Any] = {"selector": {"matchLabels": {"app": name}}, "template": template}
     if kind != "DaemonSet":
         body["replicas"] = 2
@@ -60,21 +72,29 @@ def workload(kind: str, spec: dict[str, Any], name: str = "web",
     return {"apiVersion": api, "kind": kind, "metadata": meta, "spec": body}
 
 
-def review(obj: dict[str, Any], operation: str = "CREATE",
-           uid: str | None = None) -> dict[str, Any]:
+def review(
+    obj: dict[str, Any], operation: str = "CREATE", uid: str | None = None
+) -> dict[str, Any]:
     kind = obj["kind"]
     group, version, resource = KINDS[kind]
     gvk = {"group": group, "version": version, "kind": kind}
     gvr = {"group": group, "version": version, "resource": resource}
     return {
-        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
         "request": {
-            "uid": uid or str(uuid.uuid4()), "kind": gvk, "resource": gvr,
-            "requestKind": gvk, "requestResource": gvr,
-            "name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"],
+            "uid": uid or str(uuid.uuid4()),
+            "kind": gvk,
+            "resource": gvr,
+            "requestKind": gvk,
+            "requestResource": gvr,
+            "name": obj["metadata"]["name"],
+            "namespace": obj["metadata"]["namespace"],
             "operation": operation,
             "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters"]},
-            "object": copy.deepcopy(obj), "oldObject": None, "dryRun": False,
+            "object": copy.deepcopy(obj),
+            "oldObject": None,
+            "dryRun": False,
             "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
         },
     }

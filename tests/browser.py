@@ -31,8 +31,10 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 def missing_chromium() -> str | None:
     for path in (CHROMIUM, CHROMEDRIVER):
         if not os.access(path, os.X_OK):
-            return f"{path} not found (bash scripts/chromium.sh installs Debian's chromium " \
-                   "and chromium-driver)"
+            return (
+                f"{path} not found (bash scripts/chromium.sh installs Debian's chromium "
+                "and chromium-driver)"
+            )
     return None
 
 
@@ -56,8 +58,11 @@ class Browser:
 
     def visit(self) -> Visit:
         """The console errors and requests since the last call (or page load)."""
-        errors = [e["message"] for e in self.driver.get_log("browser")
-                  if e["level"] in ("SEVERE", "ERROR")]
+        errors = [
+            e["message"]
+            for e in self.driver.get_log("browser")
+            if e["level"] in ("SEVERE", "ERROR")
+        ]
         requests = []
         for entry in self.driver.get_log("performance"):
             message = json.loads(entry["message"])["message"]
@@ -67,18 +72,21 @@ class Browser:
 
     def select(self, form: str, key: str, value: str) -> None:
         element = self.driver.find_element(
-            By.CSS_SELECTOR, f'form[data-table="{form}"] select[data-key="{key}"]')
+            By.CSS_SELECTOR, f'form[data-table="{form}"] select[data-key="{key}"]'
+        )
         Select(element).select_by_value(value)
 
     def type(self, form: str, key: str, text: str) -> None:
         element = self.driver.find_element(
-            By.CSS_SELECTOR, f'form[data-table="{form}"] input[data-key="{key}"]')
+            By.CSS_SELECTOR, f'form[data-table="{form}"] input[data-key="{key}"]'
+        )
         element.clear()
         element.send_keys(text)
 
     def reset(self, form: str) -> None:
         self.driver.find_element(
-            By.CSS_SELECTOR, f'form[data-table="{form}"] button[type="reset"]').click()
+            By.CSS_SELECTOR, f'form[data-table="{form}"] button[type="reset"]'
+        ).click()
 
     def sort(self, table: str, column: str) -> str:
         """Click a column's sort button; the column's new aria-sort."""
@@ -90,11 +98,14 @@ class Browser:
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         """The rows a person sees, in order: data-* attributes and the cells' text."""
-        rows: list[dict[str, Any]] = self.driver.execute_script("""
+        rows: list[dict[str, Any]] = self.driver.execute_script(
+            """
             return Array.from(document.getElementById(arguments[0]).tBodies[0].rows)
               .filter(r => !r.hidden && r.offsetParent !== null)
               .map(r => Object.assign({cells: Array.from(r.cells, c => c.innerText.trim())},
-                                      r.dataset));""", table)
+                                      r.dataset));""",
+            table,
+        )
         return rows
 
     def count_text(self, table: str) -> str:
@@ -104,8 +115,9 @@ class Browser:
         """A PNG of the viewport (scaled down to ``width``), checked to show something."""
         image = Image.open(io.BytesIO(self.driver.get_screenshot_as_png())).convert("RGB")
         if width and image.width > width:
-            image = image.resize((width, round(image.height * width / image.width)),
-                                 Image.Resampling.LANCZOS)
+            image = image.resize(
+                (width, round(image.height * width / image.width)), Image.Resampling.LANCZOS
+            )
         assert_not_blank(image)
         dest.parent.mkdir(parents=True, exist_ok=True)
         # a palette keeps the README's pictures small
@@ -116,8 +128,7 @@ class Browser:
 
 def assert_not_blank(image: Image.Image) -> None:
     """Content covers the picture and uses more than a couple of colours."""
-    background = Image.new("RGB", image.size, image.getpixel((image.width - 1,
-                                                              image.height - 1)))
+    background = Image.new("RGB", image.size, image.getpixel((image.width - 1, image.height - 1)))
     box = ImageChops.difference(image, background).getbbox()
     assert box is not None, "blank screenshot"
     left, top, right, bottom = box
@@ -138,9 +149,14 @@ class _Chromium(ChromiumDriver):
     def __init__(self, service: Service, options: webdriver.ChromeOptions) -> None:
         self.service = service
         executor = ChromiumRemoteConnection(
-            service.service_url, vendor_prefix="goog", browser_name="chrome",
-            ignore_proxy=True, client_config=ClientConfig(
-                service.service_url, keep_alive=True, timeout=COMMAND_TIMEOUT))
+            service.service_url,
+            vendor_prefix="goog",
+            browser_name="chrome",
+            ignore_proxy=True,
+            client_config=ClientConfig(
+                service.service_url, keep_alive=True, timeout=COMMAND_TIMEOUT
+            ),
+        )
         # ChromiumDriver.__init__ would start its own service with the 120 s timeout
         WebDriver.__init__(self, command_executor=executor, options=options)
 
@@ -149,10 +165,20 @@ def start_chromium(width: int = 1400, height: int = 1000) -> WebDriver:
     """Headless Chromium through Debian's chromedriver, logging the console and network."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={width},{height}", "--hide-scrollbars", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-default-apps", "--disable-extensions"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--disable-extensions",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     service = Service(CHROMEDRIVER)

@@ -18,8 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 #: the shared test material (../shared next to the repository, or HULLSCAN_SHARED)
 SHARED = Path(os.environ.get("HULLSCAN_SHARED", REPO.parent / "shared"))
 CORPUS_SCRIPT = SHARED / "corpus" / "build.sh"
-CORPUS_DIR = Path(os.environ.get("HULLSCAN_CORPUS",
-                                 Path.home() / ".cache" / "hullscan-corpus"))
+CORPUS_DIR = Path(os.environ.get("HULLSCAN_CORPUS", Path.home() / ".cache" / "hullscan-corpus"))
 
 
 def corpus_image(name: str) -> Path:
@@ -29,10 +28,15 @@ def corpus_image(name: str) -> Path:
         if not CORPUS_SCRIPT.exists():
             pytest.skip(f"corpus script {CORPUS_SCRIPT} not found")
         if os.geteuid() != 0:
-            pytest.skip("building the corpus needs root (debootstrap); run as root or set "
-                        "HULLSCAN_CORPUS to a built corpus")
-        subprocess.run(["bash", str(CORPUS_SCRIPT), str(CORPUS_DIR), "--only", name], check=True,
-                       stdout=subprocess.DEVNULL)
+            pytest.skip(
+                "building the corpus needs root (debootstrap); run as root or set "
+                "HULLSCAN_CORPUS to a built corpus"
+            )
+        subprocess.run(
+            ["bash", str(CORPUS_SCRIPT), str(CORPUS_DIR), "--only", name],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return d
 
 
@@ -44,6 +48,7 @@ def truth(name: str) -> dict[str, Any]:
 @pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     return tmp_path / "cache"
+
 
 VULNDATA = SHARED / "vulndata"
 KEV_SNAPSHOT = SHARED / "kev" / "known_exploited_vulnerabilities.json"
@@ -66,8 +71,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     finally:
         sys.argv = argv
     db = root / "osv.sqlite"
-    assert main(["db", "import", str(REPO / "examples" / "demo" / "advisories.zip"),
-                 "--db", str(db)]) == 0
+    assert (
+        main(["db", "import", str(REPO / "examples" / "demo" / "advisories.zip"), "--db", str(db)])
+        == 0
+    )
     return image, db
 
 
@@ -85,6 +92,7 @@ def full_vulndb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # -- the command line, in process ---------------------------------------------------------
 
+
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """``hullscan ARGS``: (exit code, stdout, stderr)."""
     from hullscan.cli import main
@@ -99,6 +107,7 @@ def hexpart(digest: str) -> str:
 
 
 # -- keys ------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def keypair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:

@@ -94,9 +94,11 @@ def compress(data: bytes, how: str) -> bytes:
     return data
 
 
-MEDIA = {"none": "application/vnd.oci.image.layer.v1.tar",
-         "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-         "zstd": "application/vnd.oci.image.layer.v1.tar+zstd"}
+MEDIA = {
+    "none": "application/vnd.oci.image.layer.v1.tar",
+    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+}
 
 
 @dataclass
@@ -119,28 +121,43 @@ class BuiltImage:
         return sha256(self.config)
 
 
-def build(layers: list[list[Node]], *, compression: str = "gzip",
-          config_extra: dict[str, Any] | None = None, arch: str = "amd64",
-          history: list[dict[str, Any]] | None = None,
-          layer_bytes: list[bytes] | None = None) -> BuiltImage:
+def build(
+    layers: list[list[Node]],
+    *,
+    compression: str = "gzip",
+    config_extra: dict[str, Any] | None = None,
+    arch: str = "amd64",
+    history: list[dict[str, Any]] | None = None,
+    layer_bytes: list[bytes] | None = None,
+) -> BuiltImage:
     """``layer_bytes`` overrides the tars (for hand-made hostile layers)."""
     tars = layer_bytes if layer_bytes is not None else [layer_tar(n) for n in layers]
     blobs = [compress(t, compression) for t in tars]
     cfg: dict[str, Any] = {
-        "architecture": arch, "os": "linux", "created": "2024-01-01T00:00:00Z",
+        "architecture": arch,
+        "os": "linux",
+        "created": "2024-01-01T00:00:00Z",
         "config": {"Cmd": ["sh"]},
         "rootfs": {"type": "layers", "diff_ids": [sha256(t) for t in tars]},
         "history": history or [{"created_by": f"layer {i}"} for i in range(len(tars))],
     }
     cfg.update(config_extra or {})
     config = json.dumps(cfg).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": sha256(config), "size": len(config)},
-        "layers": [{"mediaType": MEDIA[compression], "digest": sha256(b), "size": len(b)}
-                   for b in blobs],
-    }).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": sha256(config),
+                "size": len(config),
+            },
+            "layers": [
+                {"mediaType": MEDIA[compression], "digest": sha256(b), "size": len(b)}
+                for b in blobs
+            ],
+        }
+    ).encode()
     return BuiltImage(tars, blobs, config, manifest, compression, cfg)
 
 
@@ -148,8 +165,11 @@ def _hex(digest: str) -> str:
     return digest.split(":", 1)[1]
 
 
-def write_oci(images: list[tuple[BuiltImage, dict[str, Any]]], root: Path,
-              index_extra: list[dict[str, Any]] | None = None) -> Path:
+def write_oci(
+    images: list[tuple[BuiltImage, dict[str, Any]]],
+    root: Path,
+    index_extra: list[dict[str, Any]] | None = None,
+) -> Path:
     """An OCI layout; each image comes with its index-descriptor extras (annotations,
     platform)."""
     blobs = root / "blobs" / "sha256"
@@ -159,8 +179,14 @@ def write_oci(images: list[tuple[BuiltImage, dict[str, Any]]], root: Path,
     for img, extra in images:
         for b in [*img.blobs, img.config, img.manifest]:
             (blobs / _hex(sha256(b))).write_bytes(b)
-        manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                          "digest": img.manifest_digest, "size": len(img.manifest), **extra})
+        manifests.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": img.manifest_digest,
+                "size": len(img.manifest),
+                **extra,
+            }
+        )
     manifests.extend(index_extra or [])
     (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": manifests}))
     return root
@@ -179,8 +205,9 @@ def tar_directory(src: Path, dest: Path) -> Path:
     return dest
 
 
-def write_docker_archive(images: list[tuple[BuiltImage, list[str]]], dest: Path,
-                         legacy_names: bool = True) -> Path:
+def write_docker_archive(
+    images: list[tuple[BuiltImage, list[str]]], dest: Path, legacy_names: bool = True
+) -> Path:
     """``docker save`` layout: manifest.json, <config-hex>.json, layer files."""
     return write_tar(dest, docker_archive_members(images, legacy_names))
 
@@ -245,11 +272,15 @@ def debian_base() -> list[Node]:
         symlink("etc/os-release", "../usr/lib/os-release"),
         file("etc/debian_version", "12.4\n"),
         file("var/lib/dpkg/status", DPKG_STATUS),
-        file("var/lib/dpkg/info/python3-six.list",
-             "/.\n/usr\n/usr/lib/python3/dist-packages/six-1.16.0.dist-info\n"
-             "/usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA\n"),
-        file("usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
-             "Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\nLicense: MIT\n\nbody\n"),
+        file(
+            "var/lib/dpkg/info/python3-six.list",
+            "/.\n/usr\n/usr/lib/python3/dist-packages/six-1.16.0.dist-info\n"
+            "/usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA\n",
+        ),
+        file(
+            "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\nLicense: MIT\n\nbody\n",
+        ),
     ]
 
 
@@ -258,31 +289,49 @@ def debian_base() -> list[Node]:
 
 def python_dist(name: str, version: str, site: str = "usr/lib/python3/site-packages") -> Node:
     """An installed Python distribution's METADATA (a marker package tests can look for)."""
-    return file(f"{site}/{name}-{version}.dist-info/METADATA",
-                f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n")
+    return file(
+        f"{site}/{name}-{version}.dist-info/METADATA",
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n",
+    )
 
 
-def rebuild(img: BuiltImage, *, blobs: list[bytes] | None = None,
-            config_doc: dict[str, Any] | None = None,
-            config: bytes | None = None) -> BuiltImage:
+def rebuild(
+    img: BuiltImage,
+    *,
+    blobs: list[bytes] | None = None,
+    config_doc: dict[str, Any] | None = None,
+    config: bytes | None = None,
+) -> BuiltImage:
     """The same image with some parts replaced, and the manifest recomputed so every digest
     and size in it matches the new parts (so a test exercises the check it means to)."""
     new_blobs = blobs if blobs is not None else img.blobs
     doc = config_doc if config_doc is not None else img.config_doc
     cfg = config if config is not None else json.dumps(doc).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": sha256(cfg), "size": len(cfg)},
-        "layers": [{"mediaType": MEDIA[img.compression], "digest": sha256(b), "size": len(b)}
-                   for b in new_blobs],
-    }).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": sha256(cfg),
+                "size": len(cfg),
+            },
+            "layers": [
+                {"mediaType": MEDIA[img.compression], "digest": sha256(b), "size": len(b)}
+                for b in new_blobs
+            ],
+        }
+    ).encode()
     return BuiltImage(img.layers, new_blobs, cfg, manifest, img.compression, doc)
 
 
 def manifest_descriptor(img: BuiltImage, **extra: Any) -> dict[str, Any]:
-    return {"mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": img.manifest_digest, "size": len(img.manifest), **extra}
+    return {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": img.manifest_digest,
+        "size": len(img.manifest),
+        **extra,
+    }
 
 
 def write_image_blobs(root: Path, img: BuiltImage) -> None:
@@ -292,14 +341,22 @@ def write_image_blobs(root: Path, img: BuiltImage) -> None:
         (blobs / _hex(sha256(b))).write_bytes(b)
 
 
-def write_index_blob(root: Path, manifests: list[dict[str, Any]],
-                     **extra: Any) -> dict[str, Any]:
+def write_index_blob(root: Path, manifests: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     """An image index stored as a blob (for nested indexes); returns its descriptor."""
     (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
-    data = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-                       "manifests": manifests}).encode()
-    return {"mediaType": "application/vnd.oci.image.index.v1+json",
-            "digest": write_blob(root, data), "size": len(data), **extra}
+    data = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        }
+    ).encode()
+    return {
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": write_blob(root, data),
+        "size": len(data),
+        **extra,
+    }
 
 
 def write_oci_index(root: Path, manifests: list[dict[str, Any]]) -> Path:
@@ -320,8 +377,9 @@ def write_tar(dest: Path, members: dict[str, bytes]) -> Path:
     return dest
 
 
-def docker_archive_members(images: list[tuple[BuiltImage, list[str]]],
-                           legacy_names: bool = True) -> dict[str, bytes]:
+def docker_archive_members(
+    images: list[tuple[BuiltImage, list[str]]], legacy_names: bool = True
+) -> dict[str, bytes]:
     """What ``write_docker_archive`` writes, as name -> bytes, for tests to tamper with
     (then ``write_tar``)."""
     entries = []
@@ -331,8 +389,11 @@ def docker_archive_members(images: list[tuple[BuiltImage, list[str]]],
         members[cfg_name] = img.config
         names = []
         for i, blob in enumerate(img.blobs):
-            name = (f"{_hex(sha256(img.layers[i]))}/layer.tar" if legacy_names
-                    else f"blobs/sha256/{_hex(sha256(blob))}")
+            name = (
+                f"{_hex(sha256(img.layers[i]))}/layer.tar"
+                if legacy_names
+                else f"blobs/sha256/{_hex(sha256(blob))}"
+            )
             members[name] = blob
             names.append(name)
         entries.append({"Config": cfg_name, "RepoTags": tags, "Layers": names})
@@ -378,6 +439,7 @@ def gzip_zeros_layer(dest: Path, n_bytes: int, name: str = "zeros") -> tuple[str
     trailer = bytes((-n_bytes) % 512) + bytes(1024)
 
     with open(dest, "wb") as out:
+
         def emit(plain: bytes, packed: bytes | None = None) -> None:
             packed = packed if packed is not None else gzip.compress(plain, mtime=0)
             diff.update(plain)
@@ -393,8 +455,9 @@ def gzip_zeros_layer(dest: Path, n_bytes: int, name: str = "zeros") -> tuple[str
     return "sha256:" + blob.hexdigest(), "sha256:" + diff.hexdigest()
 
 
-def write_oci_from_blob_files(root: Path, layers: list[tuple[Path, str, str]],
-                              media: str = MEDIA["gzip"]) -> Path:
+def write_oci_from_blob_files(
+    root: Path, layers: list[tuple[Path, str, str]], media: str = MEDIA["gzip"]
+) -> Path:
     """An OCI layout around layer blobs already on disk, each (file, digest, diff-id); the
     files are moved into the layout, never read into memory."""
     blobs = root / "blobs" / "sha256"
@@ -404,17 +467,33 @@ def write_oci_from_blob_files(root: Path, layers: list[tuple[Path, str, str]],
         size = path.stat().st_size
         path.replace(blobs / _hex(digest))
         descs.append({"mediaType": media, "digest": digest, "size": size})
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [d for _, _, d in layers]},
-        "history": [{"created_by": f"layer {i}"} for i in range(len(layers))],
-    }).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": write_blob(root, config), "size": len(config)},
-        "layers": descs,
-    }).encode()
-    return write_oci_index(root, [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                                   "digest": write_blob(root, manifest),
-                                   "size": len(manifest)}])
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [d for _, _, d in layers]},
+            "history": [{"created_by": f"layer {i}"} for i in range(len(layers))],
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": write_blob(root, config),
+                "size": len(config),
+            },
+            "layers": descs,
+        }
+    ).encode()
+    return write_oci_index(
+        root,
+        [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": write_blob(root, manifest),
+                "size": len(manifest),
+            }
+        ],
+    )

@@ -30,7 +30,8 @@ USER, PASSWORD = "scanner", "s3cret-pa55"
 
 needs_registry = pytest.mark.skipif(
     not os.access(REGISTRY, os.X_OK) or SKOPEO is None,
-    reason="needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
+    reason="needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo",
+)
 
 
 def free_port() -> int:
@@ -68,46 +69,72 @@ def make_ca(root: Path) -> LocalCA:
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hullscan test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(days=1))
-          .not_valid_after(now + datetime.timedelta(days=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
-                                       crl_sign=True, content_commitment=False,
-                                       key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, encipher_only=False,
-                                       decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
-                         critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     out = LocalCA(root / "ca.pem", root / "server.pem", root / "server-key.pem")
     out.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     out.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    out.key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
+    out.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return out
 
 
-def start_registry(root: Path, auth: dict[str, Any] | None = None,
-                   tls: LocalCA | None = None) -> Registry:
+def start_registry(
+    root: Path, auth: dict[str, Any] | None = None, tls: LocalCA | None = None
+) -> Registry:
     """``auth``: the registry's ``auth:`` section; ``tls``: serve https with its
     certificate (the registry is then reachable over https only)."""
     port = free_port()
@@ -127,8 +154,7 @@ def start_registry(root: Path, auth: dict[str, Any] | None = None,
     cfg.write_text(json.dumps(config))  # JSON is YAML
     log = root / "registry.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([REGISTRY, "serve", str(cfg)], stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([REGISTRY, "serve", str(cfg)], stdout=out, stderr=subprocess.STDOUT)
     host = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -157,16 +183,23 @@ def stop_registry(reg: Registry) -> None:
 
 def push(layout: Path, tag: str, dest: str, creds: str | None = None) -> None:
     assert SKOPEO is not None
-    cmd = [SKOPEO, "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
-           *(["--dest-creds", creds] if creds else []),
-           f"oci:{layout}:{tag}", f"docker://{dest}"]
+    cmd = [
+        SKOPEO,
+        "--insecure-policy",
+        "copy",
+        "--quiet",
+        "--dest-tls-verify=false",
+        *(["--dest-creds", creds] if creds else []),
+        f"oci:{layout}:{tag}",
+        f"docker://{dest}",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
 
-def mock_registry(image: BuiltImage,
-                  blob: Callable[[str, bytes], httpx.Response] | None = None
-                  ) -> httpx.MockTransport:
+def mock_registry(
+    image: BuiltImage, blob: Callable[[str, bytes], httpx.Response] | None = None
+) -> httpx.MockTransport:
     """A registry in process serving ``image`` (one manifest, any tag) to an httpx client;
     ``blob(digest, data)`` answers each blob request (default: the bytes as they are)."""
     blobs = {"sha256:" + hashlib.sha256(b).hexdigest(): b for b in [*image.blobs, image.config]}
@@ -175,8 +208,11 @@ def mock_registry(image: BuiltImage,
         if request.url.path == "/v2/":
             return httpx.Response(200)
         if "/manifests/" in request.url.path:
-            return httpx.Response(200, content=image.manifest, headers={
-                "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+            return httpx.Response(
+                200,
+                content=image.manifest,
+                headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+            )
         digest = request.url.path.rsplit("/", 1)[1]
         data = blobs[digest]
         return blob(digest, data) if blob is not None else httpx.Response(200, content=data)
@@ -184,9 +220,13 @@ def mock_registry(image: BuiltImage,
     return httpx.MockTransport(handler)
 
 
-def pull_packages(transport: httpx.MockTransport, cache: Path, workers: int,
-                  keep_layers: bool = False, verify_diff_ids: bool = True
-                  ) -> set[tuple[str, str]]:
+def pull_packages(
+    transport: httpx.MockTransport,
+    cache: Path,
+    workers: int,
+    keep_layers: bool = False,
+    verify_diff_ids: bool = True,
+) -> set[tuple[str, str]]:
     """Pull ``registry:example.test/a/b:1`` through ``transport`` into ``cache`` as a scan
     does (layers analyzed by ``workers`` processes as they arrive, their blobs kept in
     the cache with ``keep_layers``); (name, version) found."""
@@ -197,11 +237,21 @@ def pull_packages(transport: httpx.MockTransport, cache: Path, workers: int,
     from hullscan.streams import Limits
 
     settings = RegistrySettings(keep_layers=keep_layers, verify_diff_ids=verify_diff_ids)
-    img = open_registry("registry:example.test/a/b:1", None, Limits(), cache / "registry",
-                        settings, transport=transport, defer_layers=True)
+    img = open_registry(
+        "registry:example.test/a/b:1",
+        None,
+        Limits(),
+        cache / "registry",
+        settings,
+        transport=transport,
+        defer_layers=True,
+    )
     try:
-        analyses = analyze_layers(img, default_analyzers(), ScanOptions(
-            cache_dir=cache, workers=workers, registry=settings))
+        analyses = analyze_layers(
+            img,
+            default_analyzers(),
+            ScanOptions(cache_dir=cache, workers=workers, registry=settings),
+        )
     finally:
         img.close()
     return {(p.name, p.version) for p in build_inventory(img, analyses).packages}

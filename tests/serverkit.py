@@ -57,8 +57,12 @@ class Proc:
 
 def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> Proc:
     with open(log, "ab") as out:
-        proc = subprocess.Popen([*HULLSCAN, *args], stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            [*HULLSCAN, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
     return Proc(proc, log)
 
 
@@ -67,8 +71,7 @@ class Server(Proc):
     url: str
 
 
-def start_server(args: list[str], log: Path, *, scheme: str = "http",
-                 verify: Any = True) -> Server:
+def start_server(args: list[str], log: Path, *, scheme: str = "http", verify: Any = True) -> Server:
     """``hullscan server`` on a free loopback port, once ``/healthz`` answers."""
     port = free_port()
     p = spawn(["server", "--listen", f"127.0.0.1:{port}", *args], log)
@@ -96,8 +99,7 @@ class HarborClient:
     ``Refresh-After`` seconds, for at most ``max_wait`` seconds (Harbor: 30 minutes)."""
 
     def __init__(self, url: str, auth: dict[str, str], validator: HarborSpec) -> None:
-        self.http = httpx.Client(base_url=url, timeout=5.0, follow_redirects=False,
-                                 headers=auth)
+        self.http = httpx.Client(base_url=url, timeout=5.0, follow_redirects=False, headers=auth)
         self.spec = validator
         self.polls = 0
 
@@ -111,36 +113,57 @@ class HarborClient:
         self.close()
 
     def metadata(self) -> dict[str, Any]:
-        r = self.http.get("/api/v1/metadata", headers={
-            "Accept": "application/vnd.scanner.adapter.metadata+json; version=1.1"})
+        r = self.http.get(
+            "/api/v1/metadata",
+            headers={"Accept": "application/vnd.scanner.adapter.metadata+json; version=1.1"},
+        )
         self.spec.check("/metadata", "get", r)
         assert r.status_code == 200, r.text
         doc: dict[str, Any] = r.json()
         return doc
 
-    def scan(self, registry_url: str, repository: str, digest: str, *,
-             authorization: str | None, capabilities: list[dict[str, Any]] | None = None,
-             tag: str = "1") -> httpx.Response:
+    def scan(
+        self,
+        registry_url: str,
+        repository: str,
+        digest: str,
+        *,
+        authorization: str | None,
+        capabilities: list[dict[str, Any]] | None = None,
+        tag: str = "1",
+    ) -> httpx.Response:
         body: dict[str, Any] = {
             "registry": {"url": registry_url},
-            "artifact": {"repository": repository, "digest": digest, "tag": tag,
-                         "mime_type": DOCKER_MANIFEST}}
+            "artifact": {
+                "repository": repository,
+                "digest": digest,
+                "tag": tag,
+                "mime_type": DOCKER_MANIFEST,
+            },
+        }
         if authorization:
             body["registry"]["authorization"] = authorization
         if capabilities is not None:
             body["enabled_capabilities"] = capabilities
-        r = self.http.post("/api/v1/scan", content=json.dumps(body),
-                           headers={"Content-Type": SCAN_REQUEST})
+        r = self.http.post(
+            "/api/v1/scan", content=json.dumps(body), headers={"Content-Type": SCAN_REQUEST}
+        )
         self.spec.check("/scan", "post", r)
         return r
 
-    def report(self, scan_id: str, accept: str = VULN_1_1, sbom_media_type: str | None = None,
-               max_wait: float = 180) -> httpx.Response:
+    def report(
+        self,
+        scan_id: str,
+        accept: str = VULN_1_1,
+        sbom_media_type: str | None = None,
+        max_wait: float = 180,
+    ) -> httpx.Response:
         params = {"sbom_media_type": sbom_media_type} if sbom_media_type else None
         deadline = time.monotonic() + max_wait
         while True:
-            r = self.http.get(f"/api/v1/scan/{scan_id}/report", params=params,
-                              headers={"Accept": accept})
+            r = self.http.get(
+                f"/api/v1/scan/{scan_id}/report", params=params, headers={"Accept": accept}
+            )
             self.spec.check("/scan/{scan_request_id}/report", "get", r)
             if r.status_code != 302:
                 return r
@@ -243,8 +266,9 @@ def htpasswd_registry(root: Path) -> Registry:
     if not hashed or not hashed.startswith("$2"):
         pytest.skip("the C library's crypt() has no bcrypt")
     (root / "htpasswd").write_text(f"{ROBOT}:{hashed}\n")
-    return start_registry(root, {"htpasswd": {"realm": "harbor-like",
-                                              "path": str(root / "htpasswd")}})
+    return start_registry(
+        root, {"htpasswd": {"realm": "harbor-like", "path": str(root / "htpasswd")}}
+    )
 
 
 def push_built(image: BuiltImage, root: Path, registry: Registry, repository: str) -> PushedImage:
@@ -259,10 +283,18 @@ def robot_registry(tmp_path_factory: pytest.TempPathFactory) -> Any:
     root = tmp_path_factory.mktemp("robotreg")
     reg = htpasswd_registry(root)
     try:
-        app = push_built(build([debian_base(), [python_dist("requests", "2.2.1")]]),
-                         root / "app", reg, "team/app")
-        other = push_built(build([debian_base(), [python_dist("hullscan-marker", "1.0")]]),
-                           root / "other", reg, "team/other")
+        app = push_built(
+            build([debian_base(), [python_dist("requests", "2.2.1")]]),
+            root / "app",
+            reg,
+            "team/app",
+        )
+        other = push_built(
+            build([debian_base(), [python_dist("hullscan-marker", "1.0")]]),
+            root / "other",
+            reg,
+            "team/other",
+        )
         yield RobotRegistry(reg, app, other)
     finally:
         stop_registry(reg)
@@ -273,7 +305,7 @@ def server_config(directory: Path, **server: Any) -> Path:
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "hullscan.yaml"
-    path.write_text(yaml.safe_dump({"server": {"api_keys": [hash_key(API_KEY)],
-                                               "refresh_after": 1, **server}}))
+    path.write_text(
+        yaml.safe_dump({"server": {"api_keys": [hash_key(API_KEY)], "refresh_after": 1, **server}})
+    )
     return path
-

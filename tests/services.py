@@ -112,9 +112,24 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.root), "--appendonly", "yes", "--appendfsync", "always",
-             "--save", ""], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.root),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_port(self.port)
 
     def kill(self) -> None:
@@ -142,19 +157,43 @@ class PrivatePostgres:
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}"
         if os.geteuid() == 0:
             shutil.chown(root, "postgres", "postgres")
-        self._run([pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                   "--no-sync", "-E", "UTF8"])
+        self._run(
+            [
+                pg_bin("initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]
+        )
         self.start()
 
     def _run(self, cmd: list[str]) -> None:
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=120)
+        subprocess.run(
+            cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120
+        )
 
     def start(self) -> None:
-        self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
-                   "-o", f"-p {self.port} -k {self.root} -h 127.0.0.1 -F", "-w", "start"])
+        self._run(
+            [
+                pg_bin("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.root / "log"),
+                "-o",
+                f"-p {self.port} -k {self.root} -h 127.0.0.1 -F",
+                "-w",
+                "start",
+            ]
+        )
 
     def stop(self) -> None:
         self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"])
@@ -195,10 +234,10 @@ class SlowProxy:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.upstream))
-            threading.Thread(target=self._pipe, args=(client, upstream, 0.0),
-                             daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, self.delay),
-                             daemon=True).start()
+            threading.Thread(target=self._pipe, args=(client, upstream, 0.0), daemon=True).start()
+            threading.Thread(
+                target=self._pipe, args=(upstream, client, self.delay), daemon=True
+            ).start()
 
     @staticmethod
     def _pipe(src: socket.socket, dst: socket.socket, delay: float) -> None:

@@ -46,14 +46,29 @@ class Verdicts:
 
 
 CLEAN = Verdict(D1, f"{REG}/app:1", "2026-12-01T10:00:00Z", "v1", {"LOW": 2})
-CRITICAL = Verdict(D2, f"{REG}/db:1", "2026-12-01T10:00:00Z", "v1",
-                   {"CRITICAL": 1, "MEDIUM": 3}, (), ("CVE-2023-36095", "CVE-2024-1"))
-KEV = Verdict(D3, f"{REG}/old:1", "2026-12-01T10:00:00Z", "v1", {"MEDIUM": 1},
-              ("CVE-2021-44228",), ("CVE-2021-44228",))
+CRITICAL = Verdict(
+    D2,
+    f"{REG}/db:1",
+    "2026-12-01T10:00:00Z",
+    "v1",
+    {"CRITICAL": 1, "MEDIUM": 3},
+    (),
+    ("CVE-2023-36095", "CVE-2024-1"),
+)
+KEV = Verdict(
+    D3,
+    f"{REG}/old:1",
+    "2026-12-01T10:00:00Z",
+    "v1",
+    {"MEDIUM": 1},
+    ("CVE-2021-44228",),
+    ("CVE-2021-44228",),
+)
 
 
-def webhook(config: dict[str, Any] | None = None, verdicts: Verdicts | None = None,
-            tmp: Path = Path(".")) -> AdmissionWebhook:
+def webhook(
+    config: dict[str, Any] | None = None, verdicts: Verdicts | None = None, tmp: Path = Path(".")
+) -> AdmissionWebhook:
     policy = AdmissionPolicy.from_section(config or {}, base_dir=tmp)
     store = verdicts or Verdicts({v.digest: v for v in (CLEAN, CRITICAL, KEV)})
     return AdmissionWebhook(Evaluator(policy, store))
@@ -66,16 +81,23 @@ def call(hook: AdmissionWebhook, doc: Any, mutate: bool = False) -> tuple[int, d
 
 # -- reading reviews ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_every_workload_kind_lists_every_container_image(kind: str) -> None:
-    spec = pod_spec([f"{REG}/app@{D1}", f"{REG}/side:2"], init=[f"{REG}/init:1"],
-                    ephemeral=[f"{REG}/debug:1"] if kind == "Pod" else None)
+    spec = pod_spec(
+        [f"{REG}/app@{D1}", f"{REG}/side:2"],
+        init=[f"{REG}/init:1"],
+        ephemeral=[f"{REG}/debug:1"] if kind == "Pod" else None,
+    )
     obj = workload(kind, spec)
     parsed = parse_review(review(obj))
     assert parsed.kind == kind and parsed.namespace == "shop" and parsed.name == "web"
     found = {(c.list_name, c.image) for c in parsed.images}
-    expected = {("containers", f"{REG}/app@{D1}"), ("containers", f"{REG}/side:2"),
-                ("initContainers", f"{REG}/init:1")}
+    expected = {
+        ("containers", f"{REG}/app@{D1}"),
+        ("containers", f"{REG}/side:2"),
+        ("initContainers", f"{REG}/init:1"),
+    }
     if kind == "Pod":
         expected.add(("ephemeralContainers", f"{REG}/debug:1"))
     assert found == expected
@@ -84,14 +106,29 @@ def test_every_workload_kind_lists_every_container_image(kind: str) -> None:
         assert jsonpointer.resolve_pointer(obj, c.pointer) == c.image
 
 
-@pytest.mark.parametrize("doc, why", [
-    ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1beta1",
-      "request": {"uid": "1"}}, "apiVersion"),
-    ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1"}, "request"),
-    ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1",
-      "request": {"kind": {"kind": "Pod"}, "operation": "CREATE"}}, "uid"),
-    ([1, 2], "object"),
-])
+@pytest.mark.parametrize(
+    "doc, why",
+    [
+        (
+            {
+                "kind": "AdmissionReview",
+                "apiVersion": "admission.k8s.io/v1beta1",
+                "request": {"uid": "1"},
+            },
+            "apiVersion",
+        ),
+        ({"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1"}, "request"),
+        (
+            {
+                "kind": "AdmissionReview",
+                "apiVersion": "admission.k8s.io/v1",
+                "request": {"kind": {"kind": "Pod"}, "operation": "CREATE"},
+            },
+            "uid",
+        ),
+        ([1, 2], "object"),
+    ],
+)
 def test_malformed_reviews_are_errors(doc: Any, why: str) -> None:
     with pytest.raises(MalformedReview, match=why):
         parse_review(doc)
@@ -109,17 +146,27 @@ def _malformed_bodies() -> list[bytes]:
     spaced["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["image"] = "a b"
     no_object = json.loads(json.dumps(good))
     no_object["request"]["object"] = None
-    return [b"", b"{", b"null", b'"AdmissionReview"', b"\xff\xfe", b"[" * 1500,
-            json.dumps({**good, "kind": "ConversionReview"}).encode(),
-            *(json.dumps(d).encode() for d in (no_image, spec_not_mapping,
-                                                 containers_not_list, spaced, no_object))]
+    return [
+        b"",
+        b"{",
+        b"null",
+        b'"AdmissionReview"',
+        b"\xff\xfe",
+        b"[" * 1500,
+        json.dumps({**good, "kind": "ConversionReview"}).encode(),
+        *(
+            json.dumps(d).encode()
+            for d in (no_image, spec_not_mapping, containers_not_list, spaced, no_object)
+        ),
+    ]
 
 
 @pytest.mark.parametrize("body", _malformed_bodies())
 @pytest.mark.parametrize("mutate", [False, True])
 def test_malformed_bodies_get_400_and_never_allowed(body: bytes, mutate: bool) -> None:
-    hook = webhook({"unscanned": "allow", "require_digest": False, "deny_severity": None,
-                    "fail_open": True})
+    hook = webhook(
+        {"unscanned": "allow", "require_digest": False, "deny_severity": None, "fail_open": True}
+    )
     status, doc = call(hook, body, mutate)
     assert status == 400
     assert "allowed" not in json.dumps(doc)
@@ -133,10 +180,13 @@ def test_body_size_limit() -> None:
 
 # -- decisions ------------------------------------------------------------------------------
 
-def decide(hook: AdmissionWebhook, images: list[str], kind: str = "Deployment",
-           namespace: str = "shop") -> dict[str, Any]:
-    status, doc = call(hook, review(workload(kind, pod_spec(images), namespace=namespace),
-                                    uid="7f0d1c2e-uid"))
+
+def decide(
+    hook: AdmissionWebhook, images: list[str], kind: str = "Deployment", namespace: str = "shop"
+) -> dict[str, Any]:
+    status, doc = call(
+        hook, review(workload(kind, pod_spec(images), namespace=namespace), uid="7f0d1c2e-uid")
+    )
     assert status == 200
     assert doc["apiVersion"] == "admission.k8s.io/v1" and doc["kind"] == "AdmissionReview"
     response: dict[str, Any] = doc["response"]
@@ -177,8 +227,9 @@ def test_kev_finding_is_refused_unless_turned_off() -> None:
     assert decide(webhook({"deny_kev": False}), [f"{REG}/old@{D3}"])["allowed"]
 
 
-@pytest.mark.parametrize("choice, allowed, warned", [
-    ("allow", True, False), ("warn", True, True), ("deny", False, True)])
+@pytest.mark.parametrize(
+    "choice, allowed, warned", [("allow", True, False), ("warn", True, True), ("deny", False, True)]
+)
 def test_never_scanned(choice: str, allowed: bool, warned: bool) -> None:
     unknown = "sha256:" + "9" * 64
     r = decide(webhook({"unscanned": choice}), [f"{REG}/new@{unknown}"])
@@ -218,8 +269,12 @@ def test_warn_mode_allows_with_every_reason_as_a_warning() -> None:
 
 
 def test_exempt_namespaces_and_images() -> None:
-    hook = webhook({"exempt_namespaces": ["kube-system"],
-                    "exempt_images": ["registry.example.com/db", "docker.io/library/*"]})
+    hook = webhook(
+        {
+            "exempt_namespaces": ["kube-system"],
+            "exempt_images": ["registry.example.com/db", "docker.io/library/*"],
+        }
+    )
     assert decide(hook, [f"{REG}/app:1"], namespace="kube-system")["allowed"]
     assert decide(hook, [f"{REG}/db@{D2}", "busybox:1.36"])["allowed"]
     assert not decide(hook, [f"{REG}/app:1"])["allowed"]
@@ -247,6 +302,7 @@ def test_long_reasons_make_short_warnings() -> None:
 
 
 # -- the budget -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fail_open", [False, True])
 def test_budget_fails_closed_or_open(fail_open: bool) -> None:
@@ -281,13 +337,13 @@ def test_unreachable_store_fails_closed_or_open(fail_open: bool, tmp_path: Path)
 
 # -- the mutating endpoint --------------------------------------------------------------------
 
+
 def test_mutate_pins_tags_from_a_resolver_and_the_patch_applies() -> None:
     hook = webhook()
     resolved = {"1.4": D1, "2": D2}
     hook.evaluator._resolve = lambda ref: _done(resolved[ref.tag or ""])  # type: ignore
     for kind in KINDS:
-        obj = workload(kind, pod_spec([f"{REG}/app:1.4", f"{REG}/db@{D2}"],
-                                      init=[f"{REG}/init:2"]))
+        obj = workload(kind, pod_spec([f"{REG}/app:1.4", f"{REG}/db@{D2}"], init=[f"{REG}/init:2"]))
         status, doc = call(hook, review(obj), mutate=True)
         assert status == 200 and doc["response"]["allowed"] is True
         assert doc["response"]["patchType"] == "JSONPatch"
@@ -297,7 +353,10 @@ def test_mutate_pins_tags_from_a_resolver_and_the_patch_applies() -> None:
             jsonpointer.set_pointer(obj, p["path"], p["value"])
         parsed = parse_review(review(obj))
         assert {c.image for c in parsed.images} == {
-            f"{REG}/app:1.4@{D1}", f"{REG}/db@{D2}", f"{REG}/init:2@{D2}"}
+            f"{REG}/app:1.4@{D1}",
+            f"{REG}/db@{D2}",
+            f"{REG}/init:2@{D2}",
+        }
 
 
 def _done(value: str) -> Any:
@@ -310,26 +369,35 @@ def _done(value: str) -> Any:
 
 # -- policy settings ----------------------------------------------------------------------------
 
+
 def test_policy_defaults_follow_the_design() -> None:
     p = Settings().admission
-    assert (p.mode, p.require_digest, p.deny_severity, p.deny_kev, p.unscanned,
-            p.budget_seconds, p.fail_open) == ("enforce", True, Severity.HIGH, True, "deny",
-                                               2.0, False)
+    assert (
+        p.mode,
+        p.require_digest,
+        p.deny_severity,
+        p.deny_kev,
+        p.unscanned,
+        p.budget_seconds,
+        p.fail_open,
+    ) == ("enforce", True, Severity.HIGH, True, "deny", 2.0, False)
 
 
-@pytest.mark.parametrize("doc, message", [
-    ({"mode": "audit"}, "mode must be one of enforce, warn"),
-    ({"unscanned": "maybe"}, "unscanned must be one of"),
-    ({"budget_seconds": 40}, "budget_seconds must be above 0 and at most 25"),
-    ({"budget_seconds": "2"}, "budget_seconds must be a number"),
-    ({"deny_severity": "SEVERE"}, "unknown severity"),
-    ({"exempt_namespaces": "kube-system"}, "exempt_namespaces must be a list"),
-    ({"trust_policy": "missing.yaml"}, "trust_policy: .*missing.yaml not found"),
-    ({"fail_open": "yes"}, "fail_open must be true or false"),
-    ({"deny": True}, "unknown setting"),
-])
-def test_bad_policy_is_one_clear_error(doc: dict[str, Any], message: str,
-                                       tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ({"mode": "audit"}, "mode must be one of enforce, warn"),
+        ({"unscanned": "maybe"}, "unscanned must be one of"),
+        ({"budget_seconds": 40}, "budget_seconds must be above 0 and at most 25"),
+        ({"budget_seconds": "2"}, "budget_seconds must be a number"),
+        ({"deny_severity": "SEVERE"}, "unknown severity"),
+        ({"exempt_namespaces": "kube-system"}, "exempt_namespaces must be a list"),
+        ({"trust_policy": "missing.yaml"}, "trust_policy: .*missing.yaml not found"),
+        ({"fail_open": "yes"}, "fail_open must be true or false"),
+        ({"deny": True}, "unknown setting"),
+    ],
+)
+def test_bad_policy_is_one_clear_error(doc: dict[str, Any], message: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=f"hullscan.yaml: admission.*{message}"):
         Settings.from_mapping({"admission": doc}, "hullscan.yaml", tmp_path)
 
@@ -349,8 +417,9 @@ def test_signature_checks_are_shared_and_cached() -> None:
         calls.append(1)
         return True
 
-    cache: LookupCache[bool] = LookupCache(ThreadPoolExecutor(4), ttl=10, failure_ttl=1,
-                                           clock=lambda: now[0], failed=lambda ok: not ok)
+    cache: LookupCache[bool] = LookupCache(
+        ThreadPoolExecutor(4), ttl=10, failure_ttl=1, clock=lambda: now[0], failed=lambda ok: not ok
+    )
     first, second = cache.get("k", slow), cache.get("k", slow)
     assert first is second
     gate.set()

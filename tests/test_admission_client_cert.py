@@ -27,37 +27,53 @@ def _client_ca(root: Path, names: list[str]) -> tuple[Path, dict[str, tuple[str,
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{root.name} client CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(days=1))
-          .not_valid_after(now + datetime.timedelta(days=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     root.mkdir(parents=True, exist_ok=True)
     (root / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     issued = {}
     for name in names:
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = (x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-                .issuer_name(ca_name).public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(days=1))
-                .not_valid_after(now + datetime.timedelta(days=1))
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
-                               critical=False)
-                .sign(ca_key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
         (root / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        (root / f"{name}-key.pem").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()))
+        (root / f"{name}-key.pem").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
         issued[name] = (str(root / f"{name}.pem"), str(root / f"{name}-key.pem"))
     return root / "ca.pem", issued
 
 
 class Setup:
-    def __init__(self, server: Server, server_ca: Path, cluster: dict[str, tuple[str, str]],
-                 foreign: dict[str, tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        server: Server,
+        server_ca: Path,
+        cluster: dict[str, tuple[str, str]],
+        foreign: dict[str, tuple[str, str]],
+    ) -> None:
         self.server, self.server_ca = server, server_ca
         self.cluster, self.foreign = cluster, foreign
 
@@ -75,12 +91,23 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     tls = make_ca(root / "server-tls")
     client_ca, cluster = _client_ca(root / "cluster", ["kube-apiserver", "someone-else"])
     _, foreign = _client_ca(root / "foreign", ["kube-apiserver"])
-    server = start_server(["--tls-cert", str(tls.cert), "--tls-key", str(tls.key),
-                           "--admission-client-ca", str(client_ca),
-                           "--admission-client-name", "kube-apiserver",
-                           "--cache-dir", str(root / "cache")],
-                          root / "server.log", scheme="https",
-                          verify=ssl.create_default_context(cafile=str(tls.ca)))
+    server = start_server(
+        [
+            "--tls-cert",
+            str(tls.cert),
+            "--tls-key",
+            str(tls.key),
+            "--admission-client-ca",
+            str(client_ca),
+            "--admission-client-name",
+            "kube-apiserver",
+            "--cache-dir",
+            str(root / "cache"),
+        ],
+        root / "server.log",
+        scheme="https",
+        verify=ssl.create_default_context(cafile=str(tls.ca)),
+    )
     try:
         yield Setup(server, tls.ca, cluster, foreign)
     finally:

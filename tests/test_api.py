@@ -23,17 +23,34 @@ def _findings(doc: dict[str, Any]) -> list[tuple[str, str, str, str | None]]:
     return [(f["kind"], f["id"], f["severity"], f.get("path")) for f in doc["findings"]]
 
 
-def test_scan_equals_the_command_line(demo: tuple[Path, Path], tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_scan_equals_the_command_line(
+    demo: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     image, db = demo
-    report = hullscan.scan(f"docker-archive:{image}", scanners=["vuln", "secret"], db=db,
-                           cache_dir=tmp_path / "api")
+    report = hullscan.scan(
+        f"docker-archive:{image}", scanners=["vuln", "secret"], db=db, cache_dir=tmp_path / "api"
+    )
     doc = report.to_dict()
     assert doc["schema"] == "hullscan.report/v1"
     capsys.readouterr()
-    assert main(["scan", f"docker-archive:{image}", "--scanners", "vuln,secret",
-                 "--db", str(db), "--cache-dir", str(tmp_path / "cli"), "-f", "json",
-                 "-q"]) == 0
+    assert (
+        main(
+            [
+                "scan",
+                f"docker-archive:{image}",
+                "--scanners",
+                "vuln,secret",
+                "--db",
+                str(db),
+                "--cache-dir",
+                str(tmp_path / "cli"),
+                "-f",
+                "json",
+                "-q",
+            ]
+        )
+        == 0
+    )
     cli_doc = json.loads(capsys.readouterr().out)
     assert _findings(doc) == _findings(cli_doc)
     assert len(doc["findings"]) > 10
@@ -52,11 +69,17 @@ def test_sbom_is_the_inventory(demo: tuple[Path, Path], tmp_path: Path) -> None:
 
 def test_python_api_as_the_readme_shows(demo: tuple[Path, Path], tmp_path: Path) -> None:
     image, db = demo
-    code = ("import hullscan; print(hullscan.scan('docker-archive:" + str(image) + "', "
-            "scanners=['vuln','secret'], db='" + str(db) + "', cache_dir='"
-            + str(tmp_path / "c") + "').to_dict()['schema'])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=300)
+    code = (
+        "import hullscan; print(hullscan.scan('docker-archive:" + str(image) + "', "
+        "scanners=['vuln','secret'], db='"
+        + str(db)
+        + "', cache_dir='"
+        + str(tmp_path / "c")
+        + "').to_dict()['schema'])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
     assert out.stdout.strip() == "hullscan.report/v1"
 
 
@@ -64,8 +87,12 @@ def test_errors_are_typed(tmp_path: Path) -> None:
     with pytest.raises(hullscan.ImageError, match="no such file"):
         hullscan.sbom(str(tmp_path / "missing.tar"), cache_dir=tmp_path / "c")
     with pytest.raises(hullscan.DatabaseError, match="no vulnerability database"):
-        hullscan.scan(str(tmp_path / "missing.tar"), scanners=["vuln"],
-                      db=tmp_path / "none.sqlite", cache_dir=tmp_path / "c")
+        hullscan.scan(
+            str(tmp_path / "missing.tar"),
+            scanners=["vuln"],
+            db=tmp_path / "none.sqlite",
+            cache_dir=tmp_path / "c",
+        )
     with pytest.raises(hullscan.HullscanError, match="unknown scanner"):
         hullscan.scan(str(tmp_path), scanners=["nope"])
     with pytest.raises(hullscan.HullscanError, match="nothing to verify"):
@@ -103,11 +130,17 @@ def test_settings_reach_the_scanners(demo: tuple[Path, Path], tmp_path: Path) ->
     """A user rule in the settings finds a secret the built-in rules do not know."""
     image = demo[0]
     plain = hullscan.scan(str(image), scanners=["secret"], cache_dir=tmp_path / "c")
-    rule = {"id": "demo-debian-version", "keywords": ["12.15"],
-            "regex": r"(?P<secret>12\.15)", "severity": "LOW", "path": "debian_version$"}
+    rule = {
+        "id": "demo-debian-version",
+        "keywords": ["12.15"],
+        "regex": r"(?P<secret>12\.15)",
+        "severity": "LOW",
+        "path": "debian_version$",
+    }
     settings = hullscan.Settings.from_mapping({"secrets": {"rules": [rule]}})
-    custom = hullscan.scan(str(image), scanners=["secret"], cache_dir=tmp_path / "c",
-                           settings=settings)
+    custom = hullscan.scan(
+        str(image), scanners=["secret"], cache_dir=tmp_path / "c", settings=settings
+    )
     ids = {f.id for f in custom.findings} - {f.id for f in plain.findings}
     assert ids == {"demo-debian-version"}
 
@@ -119,24 +152,38 @@ def test_two_threads_scan_two_images_at_once(demo: tuple[Path, Path], tmp_path: 
     other = tmp_path / "other.tar"
     import imagebuilder as ib
 
-    img = ib.build([ib.debian_base(), [ib.python_dist("urllib3", "1.24.1"),
-                                       ib.file("root/.aws/credentials",
-                                               "[default]\naws_access_key_id = "
-                                               "AKIAZ7VRSQ5TQJ4XG4HB\n")]])
+    img = ib.build(
+        [
+            ib.debian_base(),
+            [
+                ib.python_dist("urllib3", "1.24.1"),
+                ib.file(
+                    "root/.aws/credentials", "[default]\naws_access_key_id = AKIAZ7VRSQ5TQJ4XG4HB\n"
+                ),
+            ],
+        ]
+    )
     ib.write_docker_archive([(img, ["example/other:1"])], other)
     refs = [str(image), str(other)]
-    alone = {ref: hullscan.scan(ref, ["vuln", "secret"], db=db,
-                                cache_dir=tmp_path / f"alone-{i}").to_dict()
-             for i, ref in enumerate(refs)}
+    alone = {
+        ref: hullscan.scan(
+            ref, ["vuln", "secret"], db=db, cache_dir=tmp_path / f"alone-{i}"
+        ).to_dict()
+        for i, ref in enumerate(refs)
+    }
     results: dict[str, dict[str, Any]] = {}
     errors: list[BaseException] = []
 
     def run(i: int, ref: str) -> None:
         try:
             for _ in range(2):
-                results[ref] = hullscan.scan(ref, ["vuln", "secret"], db=db,
-                                             cache_dir=tmp_path / f"thread-{i}",
-                                             use_cache=False).to_dict()
+                results[ref] = hullscan.scan(
+                    ref,
+                    ["vuln", "secret"],
+                    db=db,
+                    cache_dir=tmp_path / f"thread-{i}",
+                    use_cache=False,
+                ).to_dict()
         except BaseException as e:  # reported below, with the thread's failure
             errors.append(e)
 

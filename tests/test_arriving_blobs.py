@@ -31,7 +31,7 @@ def _write_slowly(partial: Path, data: bytes, then: str, final: Path | None = No
     """Append ``data`` in pieces, then ``rename`` it to ``final`` or ``unlink`` it."""
     with open(partial, "ab") as f:
         for at in range(0, len(data), 50_000):
-            f.write(data[at:at + 50_000])
+            f.write(data[at : at + 50_000])
             f.flush()
             time.sleep(0.01)
     if then == "rename":
@@ -91,21 +91,29 @@ def test_an_arriving_blob_needs_its_length(tmp_path: Path) -> None:
 
 # -- through a pull, with two worker processes ---------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def image() -> BuiltImage:
-    return build([debian_base(), [python_dist("requests", "2.31.0")],
-                  [python_dist("idna", "3.6")]], compression="gzip")
+    return build(
+        [debian_base(), [python_dist("requests", "2.31.0")], [python_dist("idna", "3.6")]],
+        compression="gzip",
+    )
 
 
 @pytest.fixture(scope="module")
 def plain() -> BuiltImage:
     """Uncompressed: blobs of tens of kilobytes, which a download can break halfway in."""
-    return build([debian_base(), [python_dist("requests", "2.31.0")],
-                  [python_dist("idna", "3.6")]], compression="none")
+    return build(
+        [debian_base(), [python_dist("requests", "2.31.0")], [python_dist("idna", "3.6")]],
+        compression="none",
+    )
 
 
-def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset(),
-             break_once: frozenset[str] = frozenset()) -> httpx.MockTransport:
+def _serving(
+    image: BuiltImage,
+    tamper: frozenset[str] = frozenset(),
+    break_once: frozenset[str] = frozenset(),
+) -> httpx.MockTransport:
     """The image's registry; blob bodies come in pieces with pauses (so that the
     analysis runs ahead of the download); ``tamper``: one byte changed; ``break_once``:
     the first download stops halfway with a broken connection."""
@@ -118,7 +126,7 @@ def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset(),
         for at in range(0, len(data), 4096):
             if fail_at is not None and at >= fail_at:
                 raise httpx.ReadError("connection reset")
-            yield data[at:at + 4096]
+            yield data[at : at + 4096]
             # a download that will break is slow: its reader has time to open it
             time.sleep(0.002 if fail_at is None else 0.05)
 
@@ -129,8 +137,9 @@ def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset(),
         if digest in break_once and digest not in broken:
             broken.add(digest)
             fail_at = len(data) // 2
-        return httpx.Response(200, content=pieces(data, fail_at),
-                              headers={"Content-Length": str(len(data))})
+        return httpx.Response(
+            200, content=pieces(data, fail_at), headers={"Content-Length": str(len(data))}
+        )
 
     return mock_registry(image, blob)
 
@@ -144,8 +153,9 @@ def streamed(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     def recording(self: registry._Downloads, index: int, source: object) -> object:
         out = real(self, index, source)  # type: ignore[arg-type]
         blob = getattr(out, "blob", None)
-        seen.append(getattr(blob, "arriving", None) is not None
-                    or getattr(blob, "pipe", None) is not None)
+        seen.append(
+            getattr(blob, "arriving", None) is not None or getattr(blob, "pipe", None) is not None
+        )
         return out
 
     monkeypatch.setattr(registry._Downloads, "streaming", recording)
@@ -165,13 +175,15 @@ KEEP = pytest.mark.parametrize("keep", [False, True], ids=["piped", "kept"])
 
 
 @KEEP
-def test_layers_are_read_while_they_download(tmp_path: Path, image: BuiltImage,
-                                             streamed: list[bool], keep: bool) -> None:
+def test_layers_are_read_while_they_download(
+    tmp_path: Path, image: BuiltImage, streamed: list[bool], keep: bool
+) -> None:
     found = _pull(tmp_path / "a", _serving(image), keep)
     assert {("requests", "2.31.0"), ("idna", "3.6")} <= found
     assert len(streamed) == 3 and (any(streamed) if keep else all(streamed))
     assert _kept_layers(tmp_path / "a", image) == (
-        {sha256(b) for b in image.blobs} if keep else set())
+        {sha256(b) for b in image.blobs} if keep else set()
+    )
     assert not list((tmp_path / "a" / "registry").rglob("pipes-*"))
     # the same as a scan of blobs already here, or of analyses cached
     assert _pull(tmp_path / "a", _serving(image), keep) == found
@@ -183,7 +195,8 @@ def test_layers_are_read_while_they_download(tmp_path: Path, image: BuiltImage,
 
 @KEEP
 def test_a_tampered_blob_read_while_arriving_is_refused_and_nothing_kept(
-        tmp_path: Path, image: BuiltImage, streamed: list[bool], keep: bool) -> None:
+    tmp_path: Path, image: BuiltImage, streamed: list[bool], keep: bool
+) -> None:
     bad = sha256(image.blobs[1])
     with pytest.raises(ImageError, match="digest mismatch"):
         _pull(tmp_path, _serving(image, tamper=frozenset({bad})), keep)
@@ -201,8 +214,12 @@ def test_a_tampered_blob_read_while_arriving_is_refused_and_nothing_kept(
 
 @KEEP
 def test_a_download_that_breaks_and_starts_again_gives_the_same_inventory(
-        tmp_path: Path, plain: BuiltImage, streamed: list[bool],
-        monkeypatch: pytest.MonkeyPatch, keep: bool) -> None:
+    tmp_path: Path,
+    plain: BuiltImage,
+    streamed: list[bool],
+    monkeypatch: pytest.MonkeyPatch,
+    keep: bool,
+) -> None:
     image = plain
     from hullscan import pipeline
 
@@ -225,6 +242,7 @@ def test_a_download_that_breaks_and_starts_again_gives_the_same_inventory(
 
 # -- a blob sent through a FIFO, kept nowhere ----------------------------------------------
 
+
 def _fifo(tmp_path: Path) -> Path:
     fifo = tmp_path / "blob.pipe"
     os.mkfifo(fifo)
@@ -238,7 +256,7 @@ def _send(fifo: Path, data: bytes, results: list[object]) -> None:
     try:
         with open(fd, "wb") as out:
             for at in range(0, len(data), 50_000):
-                out.write(data[at:at + 50_000])
+                out.write(data[at : at + 50_000])
         results.append("sent")
     except BrokenPipeError as e:
         results.append(e)
@@ -299,7 +317,8 @@ def test_a_download_waiting_for_its_reader_stops_when_the_pull_closes(tmp_path: 
 
 
 def test_a_worker_dying_mid_layer_is_the_error_not_its_broken_pipe(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The download then finds its pipe broken; that is a consequence, not the cause."""
     from concurrent.futures.process import BrokenProcessPool
 
@@ -310,10 +329,15 @@ def test_a_worker_dying_mid_layer_is_the_error_not_its_broken_pipe(
     # layers larger than the pipe holds (1 MiB): their downloads meet the broken pipe, or
     # wait for a reader the broken pool never starts (the first layer, the smallest, is
     # started last, and its result is the first one waited for)
-    image = build([[*debian_base(), file("opt/a", os.urandom(3 << 19))],
-                   [python_dist("requests", "2.31.0"), file("opt/b", os.urandom(3 << 20))],
-                   [file("opt/c", os.urandom(3 << 20))], [file("opt/d", os.urandom(3 << 20))]],
-                  compression="none")
+    image = build(
+        [
+            [*debian_base(), file("opt/a", os.urandom(3 << 19))],
+            [python_dist("requests", "2.31.0"), file("opt/b", os.urandom(3 << 20))],
+            [file("opt/c", os.urandom(3 << 20))],
+            [file("opt/d", os.urandom(3 << 20))],
+        ],
+        compression="none",
+    )
 
     def dying(source: object, *args: object) -> object:
         blob = getattr(source, "blob", None)

@@ -81,30 +81,51 @@ REAL_CASES = [
     ("/bin/bash", "bash", lambda: _first(r"version (\d+\.\d+\.\d+)", _run("bash", "--version"))),
     ("/usr/bin/perl", "perl", lambda: _run("perl", "-e", "print $^V").lstrip("v")),
     (f"{LIB}/libperl.so.5.36", "perl", lambda: _run("perl", "-e", "print $^V").lstrip("v")),
-    ("/usr/bin/python3", "python",
-     lambda: _first(r"Python (\S+)", _run("/usr/bin/python3", "--version"))),
+    (
+        "/usr/bin/python3",
+        "python",
+        lambda: _first(r"Python (\S+)", _run("/usr/bin/python3", "--version")),
+    ),
     ("/usr/bin/node", "node", lambda: _run("node", "--version").strip().lstrip("v")),
     ("/usr/bin/curl", "curl", lambda: _first(r"^curl (\S+)", _run("curl", "--version"))),
-    (f"{LIB}/libcurl.so.4", "libcurl",
-     lambda: _first(r"libcurl/(\d+\.\d+\.\d+)", _run("curl", "--version"))),
+    (
+        f"{LIB}/libcurl.so.4",
+        "libcurl",
+        lambda: _first(r"libcurl/(\d+\.\d+\.\d+)", _run("curl", "--version")),
+    ),
     ("/usr/bin/ssh", "openssh", lambda: _first(r"OpenSSH_([0-9.p]+)", _run("ssh", "-V"))),
     ("/usr/sbin/sshd", "openssh", lambda: _first(r"OpenSSH_([0-9.p]+)", _run("ssh", "-V"))),
     ("/usr/bin/xz", "xz", lambda: _first(r"XZ Utils\) (\S+)", _run("xz", "--version"))),
-    (f"{LIB}/libruby-3.1.so.3.1", "ruby",
-     lambda: _first(r"ruby (\d+\.\d+\.\d+)", _run("ruby", "--version"))),
+    (
+        f"{LIB}/libruby-3.1.so.3.1",
+        "ruby",
+        lambda: _first(r"ruby (\d+\.\d+\.\d+)", _run("ruby", "--version")),
+    ),
     ("/usr/bin/php", "php", lambda: _first(r"PHP (\d+\.\d+\.\d+)", _run("php", "--version"))),
-    ("/usr/local/bin/postgres", "postgresql",
-     lambda: _first(r"\(PostgreSQL\) (\S+)", _run("/usr/local/bin/postgres", "--version"))),
+    (
+        "/usr/local/bin/postgres",
+        "postgresql",
+        lambda: _first(r"\(PostgreSQL\) (\S+)", _run("/usr/local/bin/postgres", "--version")),
+    ),
     ("/usr/bin/go", "go", lambda: _first(r"go version go(\S+)", _run("go", "version"))),
-    ("/usr/bin/java", "openjdk-launcher",
-     lambda: _first(r'version "([0-9.]+)', _run("java", "-version"))),
-    ("/usr/bin/kubectl", "kubectl",
-     lambda: _first(r"Client Version: v(\d+\.\d+\.\d+)", _run("kubectl", "version", "--client"))),
+    (
+        "/usr/bin/java",
+        "openjdk-launcher",
+        lambda: _first(r'version "([0-9.]+)', _run("java", "-version")),
+    ),
+    (
+        "/usr/bin/kubectl",
+        "kubectl",
+        lambda: _first(r"Client Version: v(\d+\.\d+\.\d+)", _run("kubectl", "version", "--client")),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("real", "classifier", "expected"), REAL_CASES,
-                         ids=[f"{c}:{os.path.basename(f)}" for f, c, _ in REAL_CASES])
+@pytest.mark.parametrize(
+    ("real", "classifier", "expected"),
+    REAL_CASES,
+    ids=[f"{c}:{os.path.basename(f)}" for f, c, _ in REAL_CASES],
+)
 def test_real_binary_version_matches_system(real: str, classifier: str, expected: object) -> None:
     found = classify_file(real)
     assert callable(expected)
@@ -213,6 +234,7 @@ def test_reading_stops_at_first_match(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --- corpus -------------------------------------------------------------------------
 
+
 @pytest.mark.corpus
 def test_corpus_binaries_image() -> None:
     archive = corpus_image("binaries") / "docker-archive.tar"
@@ -247,11 +269,23 @@ def test_corpus_binaries_image() -> None:
 
 # --- end of life ---------------------------------------------------------------------
 
-def _pkg(name: str, version: str, found_by: str = "binary-classifier", ptype: str = "generic",
-         owner: str = "") -> Package:
-    return Package(name=name, version=version, type=ptype, purl=f"pkg:{ptype}/{name}@{version}",
-                   found_by=found_by, owner=owner,
-                   locations=(Location(f"usr/local/bin/{name}", "sha256:abc"),))
+
+def _pkg(
+    name: str,
+    version: str,
+    found_by: str = "binary-classifier",
+    ptype: str = "generic",
+    owner: str = "",
+) -> Package:
+    return Package(
+        name=name,
+        version=version,
+        type=ptype,
+        purl=f"pkg:{ptype}/{name}@{version}",
+        found_by=found_by,
+        owner=owner,
+        locations=(Location(f"usr/local/bin/{name}", "sha256:abc"),),
+    )
 
 
 def test_runtime_eol_lookup() -> None:
@@ -272,8 +306,12 @@ def test_runtime_eol_lookup() -> None:
 
 
 def test_eol_findings_past_and_future() -> None:
-    pkgs = [_pkg("python", "3.8.18"), _pkg("node", "22.1.0"), _pkg("openssl", "1.1.1w"),
-            _pkg("busybox", "1.35.0")]
+    pkgs = [
+        _pkg("python", "3.8.18"),
+        _pkg("node", "22.1.0"),
+        _pkg("openssl", "1.1.1w"),
+        _pkg("busybox", "1.35.0"),
+    ]
     findings = eol_findings(pkgs, dt.date(2025, 1, 1))
     by = {f.package.name: f for f in findings if f.package}
     assert set(by) == {"python", "openssl"}

@@ -53,12 +53,29 @@ HARDENED = ["-fstack-protector-strong", "-D_FORTIFY_SOURCE=2", "-O2"]
 #: name -> (source, gcc flags); compiled once per session, missing when gcc refuses
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "full": (PROGRAM, [*HARDENED, "-pie", "-fPIE", "-Wl,-z,relro,-z,now"]),
-    "none": (PROGRAM, ["-O0", "-fno-stack-protector", "-U_FORTIFY_SOURCE", "-no-pie",
-                       "-Wl,-z,norelro", "-z", "execstack"]),
+    "none": (
+        PROGRAM,
+        [
+            "-O0",
+            "-fno-stack-protector",
+            "-U_FORTIFY_SOURCE",
+            "-no-pie",
+            "-Wl,-z,norelro",
+            "-z",
+            "execstack",
+        ],
+    ),
     "partial": (PROGRAM, [*HARDENED, "-pie", "-fPIE", "-Wl,-z,relro,-z,lazy"]),
     "rpath": (PROGRAM, [*HARDENED, "-Wl,-z,now", "-Wl,--disable-new-dtags", "-Wl,-rpath,."]),
-    "runpath": (PROGRAM, [*HARDENED, "-Wl,-z,now", "-Wl,--enable-new-dtags",
-                          "-Wl,-rpath,/tmp/plugins:$ORIGIN/../lib"]),
+    "runpath": (
+        PROGRAM,
+        [
+            *HARDENED,
+            "-Wl,-z,now",
+            "-Wl,--enable-new-dtags",
+            "-Wl,-rpath,/tmp/plugins:$ORIGIN/../lib",
+        ],
+    ),
     "libgreet.so": (LIBRARY, [*HARDENED, "-shared", "-fPIC", "-Wl,-z,relro,-z,now"]),
     "static": (PROGRAM, [*HARDENED, "-static"]),
     "stripped": (PROGRAM, [*HARDENED, "-pie", "-fPIE", "-Wl,-z,relro,-z,now", "-s"]),
@@ -66,9 +83,11 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 
 #: (file name, checksec property) -> why hullscan deliberately differs
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    ("static", "fortify_source"):
-        "checksec looks for *_chk functions in .dynsym only, which a static binary lacks; "
-        "hullscan also reads .symtab, where the statically linked __printf_chk shows",
+    (
+        "static",
+        "fortify_source",
+    ): "checksec looks for *_chk functions in .dynsym only, which a static binary lacks; "
+    "hullscan also reads .symtab, where the statically linked __printf_chk shows",
 }
 #: cap on system files compared with checksec (one checksec run each, run in parallel)
 MAX_SYSTEM_FILES = 300
@@ -76,8 +95,13 @@ MAX_SYSTEM_FILES = 300
 
 def _info(path: str | Path, mode: int | None = None, uid: int | None = None) -> FileInfo:
     st = os.stat(path)
-    return FileInfo(str(path).lstrip("/"), FileType.REG, st.st_size,
-                    st.st_mode if mode is None else mode, st.st_uid if uid is None else uid)
+    return FileInfo(
+        str(path).lstrip("/"),
+        FileType.REG,
+        st.st_size,
+        st.st_mode if mode is None else mode,
+        st.st_uid if uid is None else uid,
+    )
 
 
 class _Sequential:
@@ -120,16 +144,36 @@ def _need(built: dict[str, Path], name: str) -> Path:
 # --- properties of compiled binaries -----------------------------------------------------
 
 EXPECTED: dict[str, dict[str, object]] = {
-    "full": dict(type="pie", pie=True, nx=True, relro="full", canary=True, fortify=True,
-                 stripped=False, static=False, rpath="", runpath=""),
-    "none": dict(type="exec", pie=False, nx=False, relro="none", canary=False, fortify=False,
-                 stripped=False, static=False),
+    "full": dict(
+        type="pie",
+        pie=True,
+        nx=True,
+        relro="full",
+        canary=True,
+        fortify=True,
+        stripped=False,
+        static=False,
+        rpath="",
+        runpath="",
+    ),
+    "none": dict(
+        type="exec",
+        pie=False,
+        nx=False,
+        relro="none",
+        canary=False,
+        fortify=False,
+        stripped=False,
+        static=False,
+    ),
     "partial": dict(type="pie", pie=True, nx=True, relro="partial", canary=True, fortify=True),
     "rpath": dict(rpath=".", runpath="", unsafe_paths=(".",)),
-    "runpath": dict(rpath="", runpath="/tmp/plugins:$ORIGIN/../lib",
-                    unsafe_paths=("/tmp/plugins",)),
-    "libgreet.so": dict(type="dso", pie=False, nx=True, relro="full", canary=True,
-                        fortify=True, static=False),
+    "runpath": dict(
+        rpath="", runpath="/tmp/plugins:$ORIGIN/../lib", unsafe_paths=("/tmp/plugins",)
+    ),
+    "libgreet.so": dict(
+        type="dso", pie=False, nx=True, relro="full", canary=True, fortify=True, static=False
+    ),
     "static": dict(type="exec", pie=False, nx=True, static=True, canary=True, fortify=True),
     "stripped": dict(type="pie", stripped=True, canary=True, fortify=True, relro="full"),
 }
@@ -199,6 +243,7 @@ def test_debian_binaries() -> None:
 
 # --- recognising binaries ----------------------------------------------------------------
 
+
 def test_required() -> None:
     a = HardeningAnalyzer()
 
@@ -241,14 +286,25 @@ def test_unsafe_search_paths() -> None:
     assert unsafe_search_paths("") == []
     assert unsafe_search_paths("/usr/lib/foo:$ORIGIN/../lib:${ORIGIN}") == []
     assert unsafe_search_paths(".:lib::/tmp/x:/var/tmp:/dev/shm/y:/tmpfoo") == [
-        ".", "lib", "(empty)", "/tmp/x", "/var/tmp", "/dev/shm/y"]
+        ".",
+        "lib",
+        "(empty)",
+        "/tmp/x",
+        "/var/tmp",
+        "/dev/shm/y",
+    ]
 
 
 # --- checksec ----------------------------------------------------------------------------
 
+
 def _checksec(path: str) -> dict[str, str]:
-    done = subprocess.run([str(CHECKSEC), f"--file={path}", "--output=json"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(CHECKSEC), f"--file={path}", "--output=json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     doc = json.loads(done.stdout)
     return dict(doc[path])
 
@@ -257,16 +313,25 @@ def _as_checksec(b: BinaryInfo) -> dict[str, str]:
     def yn(v: object) -> str:
         return "yes" if v else "no"
 
-    return {"relro": "no" if b.relro == "none" else b.relro, "canary": yn(b.canary),
-            "nx": yn(b.nx), "pie": {"pie": "yes", "exec": "no"}.get(b.type, b.type),
-            "rpath": yn(b.rpath), "runpath": yn(b.runpath), "symbols": yn(not b.stripped),
-            "fortify_source": yn(b.fortify)}
+    return {
+        "relro": "no" if b.relro == "none" else b.relro,
+        "canary": yn(b.canary),
+        "nx": yn(b.nx),
+        "pie": {"pie": "yes", "exec": "no"}.get(b.type, b.type),
+        "rpath": yn(b.rpath),
+        "runpath": yn(b.runpath),
+        "symbols": yn(not b.stripped),
+        "fortify_source": yn(b.fortify),
+    }
 
 
 def _system_elves(limit: int) -> list[str]:
-    candidates = [p for p in sorted(glob.glob("/usr/bin/*"))
-                  + sorted(glob.glob("/usr/lib/x86_64-linux-gnu/*.so*"))
-                  if os.path.isfile(p) and not os.path.islink(p)]
+    candidates = [
+        p
+        for p in sorted(glob.glob("/usr/bin/*"))
+        + sorted(glob.glob("/usr/lib/x86_64-linux-gnu/*.so*"))
+        if os.path.isfile(p) and not os.path.islink(p)
+    ]
     elves = []
     for p in candidates:
         with open(p, "rb") as fh:
@@ -307,6 +372,7 @@ def test_known_differences_still_differ(built: dict[str, Path]) -> None:
 
 # --- PE ----------------------------------------------------------------------------------
 
+
 def make_pe(dll_characteristics: int, *, signed: bool = False, dll: bool = False) -> bytes:
     """A minimal valid PE32+ image: one .text section holding ``ret``."""
     dos = bytearray(0x40)
@@ -318,20 +384,49 @@ def make_pe(dll_characteristics: int, *, signed: bool = False, dll: bool = False
     if signed:
         dirs[4] = (file_size, 8)  # security directory: a file offset, past the sections
     optional = struct.pack(
-        "<HBBIIIIIQIIHHHHHHIIIIHHQQQQII", 0x20B, 14, 0, 0x200, 0, 0, 0x1000, 0x1000,
-        0x140000000, 0x1000, 0x200, 6, 0, 0, 0, 6, 0, 0, 0x2000, 0x200, 0, 3,
-        dll_characteristics, 0x100000, 0x1000, 0x100000, 0x1000, 0, 16)
+        "<HBBIIIIIQIIHHHHHHIIIIHHQQQQII",
+        0x20B,
+        14,
+        0,
+        0x200,
+        0,
+        0,
+        0x1000,
+        0x1000,
+        0x140000000,
+        0x1000,
+        0x200,
+        6,
+        0,
+        0,
+        0,
+        6,
+        0,
+        0,
+        0x2000,
+        0x200,
+        0,
+        3,
+        dll_characteristics,
+        0x100000,
+        0x1000,
+        0x100000,
+        0x1000,
+        0,
+        16,
+    )
     optional += b"".join(struct.pack("<II", *d) for d in dirs)
-    section = struct.pack("<8sIIIIIIHHI", b".text", 1, 0x1000, 0x200, 0x200, 0, 0, 0, 0,
-                          0x60000020)
+    section = struct.pack("<8sIIIIIIHHI", b".text", 1, 0x1000, 0x200, 0x200, 0, 0, 0, 0, 0x60000020)
     headers = bytes(dos) + b"PE\0\0" + coff + optional + section
     image = headers.ljust(0x200, b"\0") + b"\xc3".ljust(0x200, b"\0")
     return image + (b"\0" * 8 if signed else b"")
 
 
 def _pe(data: bytes, name: str = "app/tool.exe") -> BinaryInfo | None:
-    return inspect_binary(_Sequential(data),  # type: ignore[arg-type]
-                          FileInfo(name, FileType.REG, len(data), 0o644))
+    return inspect_binary(
+        _Sequential(data),  # type: ignore[arg-type]
+        FileInfo(name, FileType.REG, len(data), 0o644),
+    )
 
 
 def test_minimal_pe_is_valid_for_pefile() -> None:
@@ -350,11 +445,14 @@ def test_pe_hardened() -> None:
     assert findings_for(info) == []
 
 
-@pytest.mark.parametrize(("chars", "missing", "severity"), [
-    (0x0100, ["ASLR"], Severity.LOW),
-    (0x0040, ["DEP"], Severity.MEDIUM),
-    (0x0000, ["ASLR", "DEP"], Severity.MEDIUM),
-])
+@pytest.mark.parametrize(
+    ("chars", "missing", "severity"),
+    [
+        (0x0100, ["ASLR"], Severity.LOW),
+        (0x0040, ["DEP"], Severity.MEDIUM),
+        (0x0000, ["ASLR", "DEP"], Severity.MEDIUM),
+    ],
+)
 def test_pe_lacking_aslr_or_dep(chars: int, missing: list[str], severity: Severity) -> None:
     info = _pe(make_pe(chars, dll=True), "app/lib.dll")
     assert info is not None and info.type == "dll" and not info.signed
@@ -388,11 +486,15 @@ def test_dynamic_string_table_nowhere_is_invalid_elf() -> None:
     dyn_at = 64 + 2 * 56
     dynamic = struct.pack("<qQqQ", 5, 0xDEAD0000, 0, 0)  # DT_STRTAB (unmapped), DT_NULL
     size = dyn_at + len(dynamic)
-    header = b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack(
-        "<HHIQQQIHHHHHH", 3, 62, 1, base, 64, 0, 0, 64, 56, 2, 64, 0, 0)
+    header = (
+        b"\x7fELF\x02\x01\x01"
+        + bytes(9)
+        + struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, base, 64, 0, 0, 64, 56, 2, 64, 0, 0)
+    )
     load = struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000)
-    dyn = struct.pack("<IIQQQQQQ", 2, 6, dyn_at, base + dyn_at, base + dyn_at, len(dynamic),
-                      len(dynamic), 8)
+    dyn = struct.pack(
+        "<IIQQQQQQ", 2, 6, dyn_at, base + dyn_at, base + dyn_at, len(dynamic), len(dynamic), 8
+    )
     data = header + load + dyn + dynamic
     info = FileInfo("usr/lib/libx.so.1", FileType.REG, len(data), 0o644)
     with pytest.raises(AnalyzerInputError, match="invalid ELF file"):

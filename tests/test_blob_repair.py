@@ -30,9 +30,11 @@ def image() -> BuiltImage:
     return build([debian_base(), [python_dist("requests", "2.31.0")]])
 
 
-def _serving(image: BuiltImage, requests: Counter[str],
-             tampered: frozenset[str] = frozenset()) -> httpx.MockTransport:
+def _serving(
+    image: BuiltImage, requests: Counter[str], tampered: frozenset[str] = frozenset()
+) -> httpx.MockTransport:
     """The image, counting each blob's requests; blobs in ``tampered`` arrive altered."""
+
     def blob(digest: str, data: bytes) -> httpx.Response:
         requests[digest] += 1
         if digest in tampered:
@@ -42,15 +44,20 @@ def _serving(image: BuiltImage, requests: Counter[str],
     return mock_registry(image, blob)
 
 
-def _scan(cache: Path, transport: httpx.MockTransport, workers: int
-          ) -> tuple[set[tuple[str, str]], list[str]]:
+def _scan(
+    cache: Path, transport: httpx.MockTransport, workers: int
+) -> tuple[set[tuple[str, str]], list[str]]:
     """Packages and warnings of a pull whose layer blobs are kept, analyses not cached."""
     settings = RegistrySettings(keep_layers=True)
-    img = open_registry(REF, None, Limits(), cache / "registry", settings,
-                        transport=transport, defer_layers=True)
+    img = open_registry(
+        REF, None, Limits(), cache / "registry", settings, transport=transport, defer_layers=True
+    )
     try:
-        analyses = analyze_layers(img, default_analyzers(), ScanOptions(
-            cache_dir=cache, use_cache=False, workers=workers, registry=settings))
+        analyses = analyze_layers(
+            img,
+            default_analyzers(),
+            ScanOptions(cache_dir=cache, use_cache=False, workers=workers, registry=settings),
+        )
     finally:
         img.close()
     return {(p.name, p.version) for p in build_inventory(img, analyses).packages}, img.warnings
@@ -69,8 +76,9 @@ def _intact(path: Path) -> bool:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_damaged_cached_layer_is_downloaded_again(tmp_path: Path, image: BuiltImage,
-                                                     workers: int) -> None:
+def test_a_damaged_cached_layer_is_downloaded_again(
+    tmp_path: Path, image: BuiltImage, workers: int
+) -> None:
     requests: Counter[str] = Counter()
     found, warnings = _scan(tmp_path, _serving(image, requests), workers)
     assert ("requests", "2.31.0") in found and not warnings
@@ -78,8 +86,9 @@ def test_a_damaged_cached_layer_is_downloaded_again(tmp_path: Path, image: Built
     damaged = _damage(tmp_path, top)
     again, warnings = _scan(tmp_path, _serving(image, requests), workers)
     assert again == found
-    assert warnings == [f"layer {len(image.blobs) - 1}: its cached blob was damaged and was "
-                        "downloaded again"]
+    assert warnings == [
+        f"layer {len(image.blobs) - 1}: its cached blob was damaged and was downloaded again"
+    ]
     assert _intact(damaged)
     # that blob alone came again; the intact ones were read from the cache, hashed once
     assert requests[top] == 2

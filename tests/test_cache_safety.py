@@ -40,17 +40,33 @@ IN_CI = os.environ.get("CI") == "true"
 
 
 def sbom(ref: str, cache: Path, config: Path | None = None) -> dict[str, object]:
-    proc = subprocess.run([*HULLSCAN, "sbom", ref, "--format", "json", "--cache-dir", str(cache),
-                           *(["--config", str(config)] if config else [])],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            *HULLSCAN,
+            "sbom",
+            ref,
+            "--format",
+            "json",
+            "--cache-dir",
+            str(cache),
+            *(["--config", str(config)] if config else []),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     doc: dict[str, object] = json.loads(proc.stdout)
     return doc
 
 
 def verify(cache: Path) -> str:
-    proc = subprocess.run([*HULLSCAN, "cache", "verify", "-v", "--cache-dir", str(cache)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [*HULLSCAN, "cache", "verify", "-v", "--cache-dir", str(cache)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -59,12 +75,17 @@ def many_layers(n: int) -> BuiltImage:
     """An image whose scan writes the layer cache ``n`` times."""
     layers = [debian_base()]
     for i in range(n):
-        layers.append([python_dist(f"pkg{i}", f"1.{i}.0"),
-                       *(file(f"srv/l{i}/f{j}.txt", f"{i}-{j}\n" * 50) for j in range(40))])
+        layers.append(
+            [
+                python_dist(f"pkg{i}", f"1.{i}.0"),
+                *(file(f"srv/l{i}/f{j}.txt", f"{i}-{j}\n" * 50) for j in range(40)),
+            ]
+        )
     return build(layers)
 
 
 # -- cache verify ----------------------------------------------------------------------------
+
 
 def test_verify_drops_damaged_layer_analyses_and_the_rescan_is_right(tmp_path: Path) -> None:
     archive = write_docker_archive([(many_layers(3), ["app:1"])], tmp_path / "app.tar")
@@ -102,6 +123,7 @@ def test_verify_drops_blobs_that_are_not_their_digest_and_dead_downloads(tmp_pat
 
 # -- kill -9 ---------------------------------------------------------------------------------
 
+
 def children(pid: int) -> list[int]:
     out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -130,9 +152,11 @@ def test_kill_while_writing_the_layer_cache(tmp_path: Path) -> None:
     wal = cache / "layers.sqlite-wal"
     kills = 0
     for _ in range(3):
-        proc = subprocess.Popen([*HULLSCAN, "sbom", str(archive), "--format", "json",
-                                 "--cache-dir", str(cache)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*HULLSCAN, "sbom", str(archive), "--format", "json", "--cache-dir", str(cache)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         start = wal.stat().st_size if wal.exists() else 0
         while proc.poll() is None and (wal.stat().st_size if wal.exists() else 0) <= start:
             time.sleep(0.002)
@@ -183,7 +207,7 @@ class SlowHandler(http.server.BaseHTTPRequestHandler):
         step = 32 * 1024
         with contextlib.suppress(OSError):
             for i in range(0, len(body), step):
-                self.wfile.write(body[i:i + step])
+                self.wfile.write(body[i : i + step])
                 if slow:
                     self.wfile.flush()
                     time.sleep(0.05)
@@ -204,8 +228,9 @@ def slow_registry() -> Iterator[tuple[str, BuiltImage]]:
 
 
 @pytest.mark.parametrize("keep", [True, False], ids=["kept", "piped"])
-def test_kill_while_writing_the_blob_cache(tmp_path: Path, slow_registry: tuple[str, BuiltImage],
-                                           keep: bool) -> None:
+def test_kill_while_writing_the_blob_cache(
+    tmp_path: Path, slow_registry: tuple[str, BuiltImage], keep: bool
+) -> None:
     """Killed mid-download: a ``.partial`` blob (``registries.keep_layers``), or the FIFOs
     of piped downloads, are no blob, and ``cache verify`` drops them."""
     host, image = slow_registry
@@ -214,15 +239,30 @@ def test_kill_while_writing_the_blob_cache(tmp_path: Path, slow_registry: tuple[
     blobs = cache / "registry" / "blobs" / "sha256"
     config = tmp_path / "hullscan.yaml"
     config.write_text(f"registries: {{keep_layers: {str(keep).lower()}}}\n")
-    proc = subprocess.Popen([*HULLSCAN, "sbom", ref, "--format", "json", "--cache-dir",
-                             str(cache), "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            *HULLSCAN,
+            "sbom",
+            ref,
+            "--format",
+            "json",
+            "--cache-dir",
+            str(cache),
+            "--config",
+            str(config),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     left: list[Path] = []
     while not left and proc.poll() is None and time.monotonic() < deadline:
         if keep:
-            left = [p for p in blobs.glob("*.partial") if p.stat().st_size > 0] \
-                if blobs.is_dir() else []
+            left = (
+                [p for p in blobs.glob("*.partial") if p.stat().st_size > 0]
+                if blobs.is_dir()
+                else []
+            )
         else:
             left = list((cache / "registry" / "tmp").glob("pipes-*/sha256-*"))
         time.sleep(0.01)
@@ -243,13 +283,17 @@ def test_kill_while_writing_the_blob_cache(tmp_path: Path, slow_registry: tuple[
 
 # -- a full disk -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 512 KiB tmpfs (root only: CI runs as root)."""
     mnt = tmp_path / "small"
     mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         if IN_CI:
             pytest.fail(f"cannot mount a tmpfs: {done.stderr}")
@@ -268,21 +312,33 @@ def fill(disk: Path, leave: int) -> None:
         f.write(b"\0" * max(free - leave, 0))
 
 
-def test_report_on_a_full_disk(tmp_path: Path, small_disk: Path,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_on_a_full_disk(
+    tmp_path: Path, small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     archive = write_docker_archive([(many_layers(2), ["app:1"])], tmp_path / "app.tar")
     fill(small_disk, 8 * 1024)
     out = small_disk / "sbom.json"
-    code = cli.main(["sbom", str(archive), "--format", "cyclonedx", "-o", str(out),
-                     "--cache-dir", str(tmp_path / "cache")])
+    code = cli.main(
+        [
+            "sbom",
+            str(archive),
+            "--format",
+            "cyclonedx",
+            "-o",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip() == f"hullscan: error: cannot write {out}: the disk is full"
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]
 
 
-def test_cache_on_a_full_disk(tmp_path: Path, small_disk: Path,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_cache_on_a_full_disk(
+    tmp_path: Path, small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     archive = write_docker_archive([(many_layers(12), ["app:1"])], tmp_path / "app.tar")
     cache = small_disk / "cache"
     fill(small_disk, 96 * 1024)

@@ -25,10 +25,14 @@ HULLSCAN = [sys.executable, "-c", "import sys; from hullscan.cli import main; sy
 #: the six corpus images (multi-layer-big, 900 MB, is left out: sixteen scans of it cost
 #: minutes and add no sharing the others lack) and two small images built here, one as an
 #: OCI layout; the built ones share their base layer, so two scans fill one cache entry
-CORPUS_SCANS = [("app-node", "docker-archive.tar"), ("app-python", "docker-archive.tar"),
-                ("binaries", "docker-archive.tar"), ("debian-bookworm", "docker-archive.tar"),
-                ("debian-bullseye", "docker-archive.tar"),
-                ("secrets-and-misconfig", "docker-archive.tar")]
+CORPUS_SCANS = [
+    ("app-node", "docker-archive.tar"),
+    ("app-python", "docker-archive.tar"),
+    ("binaries", "docker-archive.tar"),
+    ("debian-bookworm", "docker-archive.tar"),
+    ("debian-bullseye", "docker-archive.tar"),
+    ("secrets-and-misconfig", "docker-archive.tar"),
+]
 ECOSYSTEMS = ("Debian-12", "Debian-11", "Debian-DSA", "PyPI", "npm", "Go")
 
 
@@ -37,8 +41,17 @@ def built_images(root: Path) -> list[str]:
     (docker archive): versions with advisories in the test data."""
     root.mkdir(parents=True, exist_ok=True)
     python = build([debian_base(), [python_dist("django", "1.2.1")]])
-    node = build([debian_base(), [file("usr/lib/node_modules/lodash/package.json",
-                                       '{"name": "lodash", "version": "4.17.4"}')]])
+    node = build(
+        [
+            debian_base(),
+            [
+                file(
+                    "usr/lib/node_modules/lodash/package.json",
+                    '{"name": "lodash", "version": "4.17.4"}',
+                )
+            ],
+        ]
+    )
     oci = write_oci([(python, {"org.opencontainers.image.ref.name": "1"})], root / "py-oci")
     archive = write_docker_archive([(node, ["built/node:1"])], root / "node.tar")
     return [f"oci:{oci}", str(archive)]
@@ -51,8 +64,21 @@ def refs(root: Path) -> list[str]:
 
 
 def scan_cmd(ref: str, cache: Path, db: Path, report: Path) -> list[str]:
-    return [*HULLSCAN, "scan", ref, "--format", "json", "--scanners", "vuln,config",
-            "--cache-dir", str(cache), "--db", str(db), "-o", str(report)]
+    return [
+        *HULLSCAN,
+        "scan",
+        ref,
+        "--format",
+        "json",
+        "--scanners",
+        "vuln,config",
+        "--cache-dir",
+        str(cache),
+        "--db",
+        str(db),
+        "-o",
+        str(report),
+    ]
 
 
 def comparable(report: Path) -> dict[str, Any]:
@@ -62,9 +88,21 @@ def comparable(report: Path) -> dict[str, Any]:
 
 
 def update_db(mirror: Path, db: Path) -> str:
-    proc = subprocess.run([*HULLSCAN, "db", "update", "--source", mirror.as_uri(), "--db",
-                           str(db), *(x for e in ECOSYSTEMS for x in ("--ecosystem", e))],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            *HULLSCAN,
+            "db",
+            "update",
+            "--source",
+            mirror.as_uri(),
+            "--db",
+            str(db),
+            *(x for e in ECOSYSTEMS for x in ("--ecosystem", e)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -81,17 +119,27 @@ def test_eight_scans_share_a_cache_and_a_database_being_swapped(tmp_path: Path) 
     solo = {}
     for i, ref in enumerate(images):  # alone: each with a cache of its own
         report = tmp_path / f"solo-{i}.json"
-        proc = subprocess.run(scan_cmd(ref, tmp_path / "solo" / str(i), db, report),
-                              capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            scan_cmd(ref, tmp_path / "solo" / str(i), db, report),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert proc.returncode in (0, 1), proc.stderr
         solo[ref] = comparable(report)
 
     shared = tmp_path / "shared-cache"
     reports = {ref: tmp_path / f"shared-{i}.json" for i, ref in enumerate(images)}
     # reports go to files: a pipe nobody reads until the end would stall a scan
-    procs = {ref: subprocess.Popen(scan_cmd(ref, shared, db, reports[ref]),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   text=True) for ref in images}
+    procs = {
+        ref: subprocess.Popen(
+            scan_cmd(ref, shared, db, reports[ref]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for ref in images
+    }
     swaps = 0
     inodes = {db.stat().st_ino}
     while any(p.poll() is None for p in procs.values()):

@@ -38,26 +38,37 @@ def image() -> BuiltImage:
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("keys")
     key = ec.generate_private_key(ec.SECP256R1())
-    (d / "signer.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    (d / "signer.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     (d / "signer.pub").write_bytes(K.public_pem(key.public_key()))
     return d / "signer.key", d / "signer.pub"
 
 
 def sign_at_once(ref: str, key: Path, cache: Path, *extra: str) -> None:
     env = {**os.environ, "HULLSCAN_CACHE_DIR": str(cache)}
-    procs = [subprocess.Popen([*HULLSCAN, "sign", ref, "--key", str(key), "-a", f"signer={i}",
-                               *extra], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for i in range(SIGNERS)]
+    procs = [
+        subprocess.Popen(
+            [*HULLSCAN, "sign", ref, "--key", str(key), "-a", f"signer={i}", *extra],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(SIGNERS)
+    ]
     for p in procs:
         _out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
 
 
-
-def test_signers_of_one_layout_keep_every_signature(tmp_path: Path, image: BuiltImage,
-                                                    keys: tuple[Path, Path]) -> None:
+def test_signers_of_one_layout_keep_every_signature(
+    tmp_path: Path, image: BuiltImage, keys: tuple[Path, Path]
+) -> None:
     layout = write_oci([(image, {"annotations": {REF_NAME: "1"}})], tmp_path / "oci")
     key, pub = keys
     sign_at_once(f"oci:{layout}:1", key, tmp_path / "cache")
@@ -70,8 +81,9 @@ def test_signers_of_one_layout_keep_every_signature(tmp_path: Path, image: Built
     assert leftovers == []
 
 
-def test_bundle_signers_of_one_layout_keep_every_referrer(tmp_path: Path, image: BuiltImage,
-                                                          keys: tuple[Path, Path]) -> None:
+def test_bundle_signers_of_one_layout_keep_every_referrer(
+    tmp_path: Path, image: BuiltImage, keys: tuple[Path, Path]
+) -> None:
     layout = write_oci([(image, {"annotations": {REF_NAME: "1"}})], tmp_path / "oci")
     key, pub = keys
     sign_at_once(f"oci:{layout}:1", key, tmp_path / "cache", "--bundle")
@@ -95,7 +107,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory, image: BuiltImage) -> Ite
 
 
 def test_signers_of_one_registry_tag_keep_every_signature(
-        tmp_path: Path, registry: str, image: BuiltImage, keys: tuple[Path, Path]) -> None:
+    tmp_path: Path, registry: str, image: BuiltImage, keys: tuple[Path, Path]
+) -> None:
     key, pub = keys
     ref = f"registry:{registry}/race/classic:1"
     sign_at_once(ref, key, tmp_path / "cache")
@@ -104,15 +117,18 @@ def test_signers_of_one_registry_tag_keep_every_signature(
 
 
 def test_bundle_signers_of_one_referrers_index_keep_every_referrer(
-        tmp_path: Path, registry: str, image: BuiltImage, keys: tuple[Path, Path]) -> None:
+    tmp_path: Path, registry: str, image: BuiltImage, keys: tuple[Path, Path]
+) -> None:
     """docker-registry 2.8 has no referrers API: the bundles are listed in the
     ``sha256-<hex>`` index tag, which every signer rewrites."""
     key, pub = keys
     ref = f"registry:{registry}/race/bundle:1"
     sign_at_once(ref, key, tmp_path / "cache", "--bundle")
     tag = "sha256-" + image.manifest_digest.split(":")[1]
-    index = httpx.get(f"http://{registry}/v2/race/bundle/manifests/{tag}",
-                      headers={"Accept": "application/vnd.oci.image.index.v1+json"}).json()
+    index = httpx.get(
+        f"http://{registry}/v2/race/bundle/manifests/{tag}",
+        headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+    ).json()
     assert len(index["manifests"]) == SIGNERS
     checks = check_signatures(ref, image.manifest_digest, [pub])
     assert len(checks) == SIGNERS and all(c.problem is None for c in checks), checks

@@ -37,8 +37,7 @@ def _doc_files(archive: Path) -> tuple[dict[str, bytes], dict[str, str]]:
                     if base.startswith(".wh."):
                         gone = f"{parent}/{base[4:]}" if base != ".wh..wh..opq" else parent
                         for table in (files, links):
-                            for key in [k for k in table if k == gone or
-                                        k.startswith(gone + "/")]:
+                            for key in [k for k in table if k == gone or k.startswith(gone + "/")]:
                                 del table[key]
                     elif path.startswith(DOC) and path.count("/") == 3 and m.issym():
                         links[path] = m.linkname
@@ -54,8 +53,11 @@ def _stated(data: bytes) -> list[str] | None:
         parsed = Copyright(data.decode("utf-8", "replace").splitlines(), strict=False)
     except NotMachineReadableError:
         return None
-    found = [" ".join(p.license.synopsis.split()) for p in parsed.all_files_paragraphs()
-             if p.license is not None]
+    found = [
+        " ".join(p.license.synopsis.split())
+        for p in parsed.all_files_paragraphs()
+        if p.license is not None
+    ]
     return list(dict.fromkeys(s for s in found if s))
 
 
@@ -75,7 +77,7 @@ def test_debian_licences_are_the_copyright_files(image: str, tmp_path: Path) -> 
         got = [x.value for x in pkg.licenses if x.source == "dpkg-copyright"]
         stated = _stated(data) if data is not None else None
         if stated is None:
-            assert got == [], name        # no file, or free-form text: no DEP-5 licence
+            assert got == [], name  # no file, or free-form text: no DEP-5 licence
             continue
         machine_readable += 1
         assert got == stated, name
@@ -84,4 +86,4 @@ def test_debian_licences_are_the_copyright_files(image: str, tmp_path: Path) -> 
         # its last layer deletes /usr/share/doc: nothing states a licence any more
         assert machine_readable == 0 and not files
     else:
-        assert machine_readable >= 0.4 * len(debs)   # bookworm 74 of 88, bullseye 44 of 96
+        assert machine_readable >= 0.4 * len(debs)  # bookworm 74 of 88, bullseye 44 of 96

@@ -35,8 +35,9 @@ def test_a_replaced_file_reads_whole(tmp_path: Path) -> None:
     (tmp_path / "index.json").write_bytes(SHORT)
     store = DirStore(str(tmp_path))
     seconds = 3.0
-    swapper = subprocess.Popen([sys.executable, "-c", SWAPPER, str(tmp_path), SHORT.decode(),
-                                LONG.decode(), str(seconds)])
+    swapper = subprocess.Popen(
+        [sys.executable, "-c", SWAPPER, str(tmp_path), SHORT.decode(), LONG.decode(), str(seconds)]
+    )
     seen: set[bytes] = set()
     try:
         end = time.monotonic() + seconds

@@ -20,10 +20,14 @@ from hullscan.errors import HullscanError
 from hullscan.model import Severity
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dockerfiles"
-CORPUS_DOCKERFILE = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "files" \
-    / "misconfig" / "Dockerfile"
-TRUTH = Path(os.environ.get("HULLSCAN_CORPUS", Path.home() / ".cache" / "hullscan-corpus")) \
-    / "secrets-and-misconfig" / "truth.json"
+CORPUS_DOCKERFILE = (
+    Path(__file__).resolve().parents[2] / "shared" / "corpus" / "files" / "misconfig" / "Dockerfile"
+)
+TRUTH = (
+    Path(os.environ.get("HULLSCAN_CORPUS", Path.home() / ".cache" / "hullscan-corpus"))
+    / "secrets-and-misconfig"
+    / "truth.json"
+)
 ALL_ON = CheckSettings(enabled=frozenset(CATALOGUE.checks))
 
 
@@ -42,130 +46,210 @@ CASES: dict[str, tuple[str, set[str]]] = {
     "from-tag-ok": ("FROM debian:12.5-slim\nUSER 1000\n", set()),
     "from-digest-only-ok": ("FROM debian@sha256:" + "a" * 64 + "\nUSER 1000\n", set()),
     "from-registry-port": ("FROM registry.local:5000/team/app\nUSER 1000\n", {"HS-DF-001"}),
-    "from-scratch-user": ("FROM scratch\nCOPY app /app\nUSER 65534\n"
-                          "ENTRYPOINT [\"/app\"]\n", set()),
-    "from-arg-substitution": ("ARG BASE=alpine\nARG VER=3.20\nFROM ${BASE}:${VER}\n"
-                              "USER 1000\n", set()),
-    "from-arg-default-latest": ("ARG TAG\nFROM alpine:${TAG:-latest}\nUSER 1000\n",
-                                {"HS-DF-002"}),
+    "from-scratch-user": ('FROM scratch\nCOPY app /app\nUSER 65534\nENTRYPOINT ["/app"]\n', set()),
+    "from-arg-substitution": (
+        "ARG BASE=alpine\nARG VER=3.20\nFROM ${BASE}:${VER}\nUSER 1000\n",
+        set(),
+    ),
+    "from-arg-default-latest": ("ARG TAG\nFROM alpine:${TAG:-latest}\nUSER 1000\n", {"HS-DF-002"}),
     "from-arg-unset": ("ARG IMAGE\nFROM $IMAGE\nUSER 1000\n", set()),
     "user-root-last": ("FROM alpine:3.20\nUSER app\nUSER root\n", {"HS-DF-004"}),
-    "user-root-then-drop": ("FROM alpine:3.20\nUSER root\nRUN apk add --no-cache curl\n"
-                            "USER 10001\n", set()),
-    "user-missing": ("FROM alpine:3.20\nCMD [\"sh\"]\n", {"HS-DF-004"}),
-    "user-inherited-from-stage": ("FROM alpine:3.20 AS base\nUSER 10001\nFROM base\n"
-                                  "CMD [\"sh\"]\n", set()),
-    "apt-good": ("FROM debian:12\nRUN apt-get update && apt-get install -y "
-                 "--no-install-recommends curl && rm -rf /var/lib/apt/lists/*\nUSER 1000\n",
-                 set()),
-    "apt-no-yes": ("FROM debian:12\nRUN apt-get update && apt-get install "
-                   "--no-install-recommends curl && rm -rf /var/lib/apt/lists/*\nUSER 1000\n",
-                   {"HS-DF-005"}),
-    "apt-recommends-and-lists": ("FROM debian:12\nRUN apt-get update && apt-get -qq install "
-                                 "curl\nUSER 1000\n", {"HS-DF-006", "HS-DF-007"}),
-    "apt-cache-mount": ("FROM debian:12\nRUN --mount=type=cache,target=/var/lib/apt "
-                        "--mount=type=cache,target=/var/cache/apt \\\n    apt-get update && "
-                        "apt-get install -y --no-install-recommends curl\nUSER 1000\n", set()),
-    "apt-update-alone": ("FROM debian:12\nRUN apt-get update\nRUN apt-get install -y "
-                         "--no-install-recommends curl && rm -rf /var/lib/apt/lists/*\n"
-                         "USER 1000\n", {"HS-DF-007", "HS-DF-008"}),
-    "apt-not-apt-get": ("FROM debian:12\nRUN apt update && apt install -y "
-                        "--no-install-recommends curl && rm -rf /var/lib/apt/lists/*\n"
-                        "USER 1000\n", {"HS-DF-009"}),
-    "apt-lists-non-final-stage": ("FROM debian:12 AS build\nRUN apt-get update && apt-get "
-                                  "install -y --no-install-recommends gcc\nRUN make\n"
-                                  "FROM debian:12-slim\nCOPY --from=build /out /out\n"
-                                  "USER 1000\n", set()),
-    "apt-in-sh-c": ("FROM debian:12\nRUN sh -c 'apt-get update && apt-get install curl "
-                    "&& rm -rf /var/lib/apt/lists/*'\nUSER 1000\n",
-                    {"HS-DF-005", "HS-DF-006"}),
-    "apk-no-cache": ("FROM alpine:3.20\nRUN apk update && apk add curl\nUSER 1000\n",
-                     {"HS-DF-011"}),
-    "apk-good": ("FROM alpine:3.20\nRUN apk add --no-cache curl=8.9.0-r0\nUSER 1000\n",
-                 set()),
-    "yum-bad": ("FROM centos:7\nRUN yum install httpd\nUSER 1000\n",
-                {"HS-DF-012", "HS-DF-013"}),
-    "yum-good": ("FROM centos:7\nRUN yum install -y httpd-2.4.6 && yum clean all\n"
-                 "USER 1000\n", set()),
-    "dnf-bad": ("FROM fedora:40\nRUN dnf install nginx\nUSER 1000\n",
-                {"HS-DF-016", "HS-DF-017"}),
-    "dnf-good": ("FROM fedora:40\nRUN dnf install -y nginx && dnf clean all\nUSER 1000\n",
-                 set()),
-    "zypper-bad": ("FROM opensuse/leap:15.6\nRUN zypper install nginx\nUSER 1000\n",
-                   {"HS-DF-014", "HS-DF-015"}),
-    "zypper-good": ("FROM opensuse/leap:15.6\nRUN zypper -n install nginx && zypper clean\n"
-                    "USER 1000\n", set()),
-    "pip-cache": ("FROM python:3.12-slim\nRUN python3 -m pip install requests==2.32.3\n"
-                  "USER 1000\n", {"HS-DF-018"}),
-    "pip-env-no-cache": ("FROM python:3.12-slim\nENV PIP_NO_CACHE_DIR=1\n"
-                         "RUN pip install -r requirements.txt\nUSER 1000\n", set()),
-    "add-local": ("FROM alpine:3.20\nADD app.py /app/\nADD vendor.tar.gz /opt/\nUSER 1000\n",
-                  {"HS-DF-022"}),
-    "add-url": ("FROM alpine:3.20\nADD https://example.com/x.bin /x.bin\nUSER 1000\n",
-                {"HS-DF-023"}),
-    "add-url-checksum": ("FROM alpine:3.20\nADD --checksum=sha256:" + "b" * 64 +
-                         " https://example.com/x.bin /x.bin\nUSER 1000\n", set()),
-    "curl-pipe-sh": ("FROM alpine:3.20\nSHELL [\"/bin/ash\", \"-o\", \"pipefail\", \"-c\"]\n"
-                     "RUN wget -qO- https://get.example.com | sudo sh\nUSER 1000\n",
-                     {"HS-DF-024", "HS-DF-025"}),
-    "curl-subst-bash": ("FROM debian:12\nRUN bash -c \"$(curl -fsSL https://x.example/i.sh)\"\n"
-                        "USER 1000\n", {"HS-DF-024"}),
-    "curl-to-file-ok": ("FROM debian:12\nSHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\n"
-                        "RUN curl -fsSL https://x.example/t.tgz | tar -xz -C /opt\nUSER 1000\n",
-                        set()),
-    "secrets-env-arg": ("FROM alpine:3.20\nARG NPM_TOKEN\nENV API_KEY=abc123 \\\n"
-                        "    LOG_LEVEL=info\nENV DB_PASSWORD=\"\"\nUSER 1000\n",
-                        {"HS-DF-026"}),
-    "secret-mount-ok": ("FROM alpine:3.20\nENV DB_PASSWORD_FILE=/run/secrets/db\n"
-                        "RUN --mount=type=secret,id=npmrc,target=/root/.npmrc "
-                        "cat /root/.npmrc > /dev/null\nUSER 1000\n", set()),
-    "expose": ("FROM alpine:3.20\nEXPOSE 22/tcp 8080\nEXPOSE 70000\nEXPOSE ${PORT}\n"
-               "USER 1000\n", {"HS-DF-027", "HS-DF-028"}),
-    "workdir": ("FROM alpine:3.20\nWORKDIR app\nWORKDIR /srv\nWORKDIR $HOME/x\nUSER 1000\n",
-                {"HS-DF-029"}),
+    "user-root-then-drop": (
+        "FROM alpine:3.20\nUSER root\nRUN apk add --no-cache curl\nUSER 10001\n",
+        set(),
+    ),
+    "user-missing": ('FROM alpine:3.20\nCMD ["sh"]\n', {"HS-DF-004"}),
+    "user-inherited-from-stage": (
+        'FROM alpine:3.20 AS base\nUSER 10001\nFROM base\nCMD ["sh"]\n',
+        set(),
+    ),
+    "apt-good": (
+        "FROM debian:12\nRUN apt-get update && apt-get install -y "
+        "--no-install-recommends curl && rm -rf /var/lib/apt/lists/*\nUSER 1000\n",
+        set(),
+    ),
+    "apt-no-yes": (
+        "FROM debian:12\nRUN apt-get update && apt-get install "
+        "--no-install-recommends curl && rm -rf /var/lib/apt/lists/*\nUSER 1000\n",
+        {"HS-DF-005"},
+    ),
+    "apt-recommends-and-lists": (
+        "FROM debian:12\nRUN apt-get update && apt-get -qq install curl\nUSER 1000\n",
+        {"HS-DF-006", "HS-DF-007"},
+    ),
+    "apt-cache-mount": (
+        "FROM debian:12\nRUN --mount=type=cache,target=/var/lib/apt "
+        "--mount=type=cache,target=/var/cache/apt \\\n    apt-get update && "
+        "apt-get install -y --no-install-recommends curl\nUSER 1000\n",
+        set(),
+    ),
+    "apt-update-alone": (
+        "FROM debian:12\nRUN apt-get update\nRUN apt-get install -y "
+        "--no-install-recommends curl && rm -rf /var/lib/apt/lists/*\n"
+        "USER 1000\n",
+        {"HS-DF-007", "HS-DF-008"},
+    ),
+    "apt-not-apt-get": (
+        "FROM debian:12\nRUN apt update && apt install -y "
+        "--no-install-recommends curl && rm -rf /var/lib/apt/lists/*\n"
+        "USER 1000\n",
+        {"HS-DF-009"},
+    ),
+    "apt-lists-non-final-stage": (
+        "FROM debian:12 AS build\nRUN apt-get update && apt-get "
+        "install -y --no-install-recommends gcc\nRUN make\n"
+        "FROM debian:12-slim\nCOPY --from=build /out /out\n"
+        "USER 1000\n",
+        set(),
+    ),
+    "apt-in-sh-c": (
+        "FROM debian:12\nRUN sh -c 'apt-get update && apt-get install curl "
+        "&& rm -rf /var/lib/apt/lists/*'\nUSER 1000\n",
+        {"HS-DF-005", "HS-DF-006"},
+    ),
+    "apk-no-cache": (
+        "FROM alpine:3.20\nRUN apk update && apk add curl\nUSER 1000\n",
+        {"HS-DF-011"},
+    ),
+    "apk-good": ("FROM alpine:3.20\nRUN apk add --no-cache curl=8.9.0-r0\nUSER 1000\n", set()),
+    "yum-bad": ("FROM centos:7\nRUN yum install httpd\nUSER 1000\n", {"HS-DF-012", "HS-DF-013"}),
+    "yum-good": (
+        "FROM centos:7\nRUN yum install -y httpd-2.4.6 && yum clean all\nUSER 1000\n",
+        set(),
+    ),
+    "dnf-bad": ("FROM fedora:40\nRUN dnf install nginx\nUSER 1000\n", {"HS-DF-016", "HS-DF-017"}),
+    "dnf-good": ("FROM fedora:40\nRUN dnf install -y nginx && dnf clean all\nUSER 1000\n", set()),
+    "zypper-bad": (
+        "FROM opensuse/leap:15.6\nRUN zypper install nginx\nUSER 1000\n",
+        {"HS-DF-014", "HS-DF-015"},
+    ),
+    "zypper-good": (
+        "FROM opensuse/leap:15.6\nRUN zypper -n install nginx && zypper clean\nUSER 1000\n",
+        set(),
+    ),
+    "pip-cache": (
+        "FROM python:3.12-slim\nRUN python3 -m pip install requests==2.32.3\nUSER 1000\n",
+        {"HS-DF-018"},
+    ),
+    "pip-env-no-cache": (
+        "FROM python:3.12-slim\nENV PIP_NO_CACHE_DIR=1\n"
+        "RUN pip install -r requirements.txt\nUSER 1000\n",
+        set(),
+    ),
+    "add-local": (
+        "FROM alpine:3.20\nADD app.py /app/\nADD vendor.tar.gz /opt/\nUSER 1000\n",
+        {"HS-DF-022"},
+    ),
+    "add-url": (
+        "FROM alpine:3.20\nADD https://example.com/x.bin /x.bin\nUSER 1000\n",
+        {"HS-DF-023"},
+    ),
+    "add-url-checksum": (
+        "FROM alpine:3.20\nADD --checksum=sha256:"
+        + "b" * 64
+        + " https://example.com/x.bin /x.bin\nUSER 1000\n",
+        set(),
+    ),
+    "curl-pipe-sh": (
+        'FROM alpine:3.20\nSHELL ["/bin/ash", "-o", "pipefail", "-c"]\n'
+        "RUN wget -qO- https://get.example.com | sudo sh\nUSER 1000\n",
+        {"HS-DF-024", "HS-DF-025"},
+    ),
+    "curl-subst-bash": (
+        'FROM debian:12\nRUN bash -c "$(curl -fsSL https://x.example/i.sh)"\nUSER 1000\n',
+        {"HS-DF-024"},
+    ),
+    "curl-to-file-ok": (
+        'FROM debian:12\nSHELL ["/bin/bash", "-o", "pipefail", "-c"]\n'
+        "RUN curl -fsSL https://x.example/t.tgz | tar -xz -C /opt\nUSER 1000\n",
+        set(),
+    ),
+    "secrets-env-arg": (
+        "FROM alpine:3.20\nARG NPM_TOKEN\nENV API_KEY=abc123 \\\n"
+        '    LOG_LEVEL=info\nENV DB_PASSWORD=""\nUSER 1000\n',
+        {"HS-DF-026"},
+    ),
+    "secret-mount-ok": (
+        "FROM alpine:3.20\nENV DB_PASSWORD_FILE=/run/secrets/db\n"
+        "RUN --mount=type=secret,id=npmrc,target=/root/.npmrc "
+        "cat /root/.npmrc > /dev/null\nUSER 1000\n",
+        set(),
+    ),
+    "expose": (
+        "FROM alpine:3.20\nEXPOSE 22/tcp 8080\nEXPOSE 70000\nEXPOSE ${PORT}\nUSER 1000\n",
+        {"HS-DF-027", "HS-DF-028"},
+    ),
+    "workdir": (
+        "FROM alpine:3.20\nWORKDIR app\nWORKDIR /srv\nWORKDIR $HOME/x\nUSER 1000\n",
+        {"HS-DF-029"},
+    ),
     "cd-in-run": ("FROM alpine:3.20\nRUN cd /tmp && make\nUSER 1000\n", {"HS-DF-030"}),
-    "cmd-shell-form": ("FROM alpine:3.20\nUSER 1000\nENTRYPOINT /app --serve\n",
-                       {"HS-DF-031"}),
-    "multi-cmd-entrypoint-hc": ("FROM alpine:3.20\nUSER 1000\nCMD [\"a\"]\nCMD [\"b\"]\n"
-                                "ENTRYPOINT [\"x\"]\nENTRYPOINT [\"y\"]\n"
-                                "HEALTHCHECK CMD [\"true\"]\nHEALTHCHECK NONE\n",
-                                {"HS-DF-032", "HS-DF-033", "HS-DF-034"}),
-    "multi-cmd-per-stage-ok": ("FROM alpine:3.20 AS a\nCMD [\"a\"]\nFROM alpine:3.20\n"
-                               "CMD [\"b\"]\nUSER 1000\n", set()),
-    "copy-from-unknown": ("FROM alpine:3.20 AS build\nCOPY --from=biuld /a /a\n"
-                          "COPY --from=nginx:1.27 /etc/nginx /etc/nginx\nUSER 1000\n",
-                          {"HS-DF-035"}),
-    "copy-from-self": ("FROM alpine:3.20 AS build\nCOPY --from=build /a /b\nUSER 1000\n",
-                       {"HS-DF-036"}),
-    "copy-from-index-ok": ("FROM alpine:3.20\nRUN touch /a\nFROM alpine:3.20\n"
-                           "COPY --from=0 /a /a\nUSER 1000\n", set()),
+    "cmd-shell-form": ("FROM alpine:3.20\nUSER 1000\nENTRYPOINT /app --serve\n", {"HS-DF-031"}),
+    "multi-cmd-entrypoint-hc": (
+        'FROM alpine:3.20\nUSER 1000\nCMD ["a"]\nCMD ["b"]\n'
+        'ENTRYPOINT ["x"]\nENTRYPOINT ["y"]\n'
+        'HEALTHCHECK CMD ["true"]\nHEALTHCHECK NONE\n',
+        {"HS-DF-032", "HS-DF-033", "HS-DF-034"},
+    ),
+    "multi-cmd-per-stage-ok": (
+        'FROM alpine:3.20 AS a\nCMD ["a"]\nFROM alpine:3.20\nCMD ["b"]\nUSER 1000\n',
+        set(),
+    ),
+    "copy-from-unknown": (
+        "FROM alpine:3.20 AS build\nCOPY --from=biuld /a /a\n"
+        "COPY --from=nginx:1.27 /etc/nginx /etc/nginx\nUSER 1000\n",
+        {"HS-DF-035"},
+    ),
+    "copy-from-self": (
+        "FROM alpine:3.20 AS build\nCOPY --from=build /a /b\nUSER 1000\n",
+        {"HS-DF-036"},
+    ),
+    "copy-from-index-ok": (
+        "FROM alpine:3.20\nRUN touch /a\nFROM alpine:3.20\nCOPY --from=0 /a /a\nUSER 1000\n",
+        set(),
+    ),
     "pipefail-missing": ("FROM debian:12\nRUN ls / | grep bin\nUSER 1000\n", {"HS-DF-037"}),
-    "pipefail-inline": ("FROM debian:12\nRUN set -eo pipefail; ls / | grep bin\nUSER 1000\n",
-                        set()),
-    "pipefail-powershell": ("FROM mcr.microsoft.com/windows/servercore:ltsc2022\n"
-                            "SHELL [\"pwsh\", \"-Command\"]\nRUN Get-ChildItem | Out-Null\n"
-                            "USER ContainerUser\n", set()),
+    "pipefail-inline": (
+        "FROM debian:12\nRUN set -eo pipefail; ls / | grep bin\nUSER 1000\n",
+        set(),
+    ),
+    "pipefail-powershell": (
+        "FROM mcr.microsoft.com/windows/servercore:ltsc2022\n"
+        'SHELL ["pwsh", "-Command"]\nRUN Get-ChildItem | Out-Null\n'
+        "USER ContainerUser\n",
+        set(),
+    ),
     "maintainer": ("FROM alpine:3.20\nMAINTAINER a@b.c\nUSER 1000\n", {"HS-DF-038"}),
-    "build-tools-single-stage": ("FROM debian:12\nRUN apt-get update && apt-get install -y "
-                                 "--no-install-recommends build-essential && rm -rf "
-                                 "/var/lib/apt/lists/*\nUSER 1000\n", {"HS-DF-039"}),
-    "build-tools-purged": ("FROM alpine:3.20\nRUN apk add --no-cache --virtual .deps gcc make "
-                           "&& make && apk del .deps\nUSER 1000\n", set()),
-    "chmod-777": ("FROM alpine:3.20\nRUN chmod 777 /data && chmod -R o+w /srv\n"
-                  "COPY --chmod=0666 a /a\nRUN chmod 755 /bin/x\nUSER 1000\n",
-                  {"HS-DF-041"}),
+    "build-tools-single-stage": (
+        "FROM debian:12\nRUN apt-get update && apt-get install -y "
+        "--no-install-recommends build-essential && rm -rf "
+        "/var/lib/apt/lists/*\nUSER 1000\n",
+        {"HS-DF-039"},
+    ),
+    "build-tools-purged": (
+        "FROM alpine:3.20\nRUN apk add --no-cache --virtual .deps gcc make "
+        "&& make && apk del .deps\nUSER 1000\n",
+        set(),
+    ),
+    "chmod-777": (
+        "FROM alpine:3.20\nRUN chmod 777 /data && chmod -R o+w /srv\n"
+        "COPY --chmod=0666 a /a\nRUN chmod 755 /bin/x\nUSER 1000\n",
+        {"HS-DF-041"},
+    ),
     "sudo-plain": ("FROM debian:12\nRUN sudo -u app touch /x\nUSER 1000\n", {"HS-DF-025"}),
-    "useless-commands": ("FROM debian:12\nRUN service nginx start\nUSER 1000\n",
-                         {"HS-DF-044"}),
-    "copy-relative-no-workdir": ("FROM alpine:3.20\nCOPY a.txt data/\nUSER 1000\n",
-                                 {"HS-DF-047"}),
-    "dup-stage-name": ("FROM alpine:3.20 AS x\nFROM alpine:3.20 AS x\nUSER 1000\n",
-                       {"HS-DF-043"}),
-    "heredoc-run": ("# syntax=docker/dockerfile:1.7\nFROM debian:12\nRUN <<EOF\n"
-                    "apt-get update\napt-get install -y curl\nEOF\nUSER 1000\n",
-                    {"HS-DF-006", "HS-DF-007"}),
-    "heredoc-data-ok": ("FROM alpine:3.20\nCOPY <<EOF /etc/app.conf\nsudo = no\ncd = 1\nEOF\n"
-                        "RUN cat <<'X' > /a\napt-get install q\nX\nUSER 1000\n", set()),
+    "useless-commands": ("FROM debian:12\nRUN service nginx start\nUSER 1000\n", {"HS-DF-044"}),
+    "copy-relative-no-workdir": ("FROM alpine:3.20\nCOPY a.txt data/\nUSER 1000\n", {"HS-DF-047"}),
+    "dup-stage-name": ("FROM alpine:3.20 AS x\nFROM alpine:3.20 AS x\nUSER 1000\n", {"HS-DF-043"}),
+    "heredoc-run": (
+        "# syntax=docker/dockerfile:1.7\nFROM debian:12\nRUN <<EOF\n"
+        "apt-get update\napt-get install -y curl\nEOF\nUSER 1000\n",
+        {"HS-DF-006", "HS-DF-007"},
+    ),
+    "heredoc-data-ok": (
+        "FROM alpine:3.20\nCOPY <<EOF /etc/app.conf\nsudo = no\ncd = 1\nEOF\n"
+        "RUN cat <<'X' > /a\napt-get install q\nX\nUSER 1000\n",
+        set(),
+    ),
 }
 
 
@@ -186,26 +270,43 @@ def test_good_fixtures_are_clean(path: Path) -> None:
 
 # --- off-by-default and configurable rules ----------------------------------------------
 
+
 def test_off_by_default_rules_fire_when_enabled() -> None:
-    text = ("FROM --platform=linux/amd64 debian:12.5\nRUN apt-get update && apt-get install -y "
-            "--no-install-recommends curl wget && apt-get upgrade -y "
-            "&& rm -rf /var/lib/apt/lists/*\n"
-            "RUN pip install --no-cache-dir flask && npm install express && npm install\n"
-            "RUN apk add --no-cache jq && yum install -y jq && yum clean all\n"
-            "RUN curl -o /a https://x && wget https://y\nUSER app\n")
-    off = {"HS-DF-003", "HS-DF-010", "HS-DF-019", "HS-DF-020", "HS-DF-021", "HS-DF-040",
-           "HS-DF-045", "HS-DF-046", "HS-DF-048", "HS-DF-049", "HS-DF-050", "HS-DF-051"}
+    text = (
+        "FROM --platform=linux/amd64 debian:12.5\nRUN apt-get update && apt-get install -y "
+        "--no-install-recommends curl wget && apt-get upgrade -y "
+        "&& rm -rf /var/lib/apt/lists/*\n"
+        "RUN pip install --no-cache-dir flask && npm install express && npm install\n"
+        "RUN apk add --no-cache jq && yum install -y jq && yum clean all\n"
+        "RUN curl -o /a https://x && wget https://y\nUSER app\n"
+    )
+    off = {
+        "HS-DF-003",
+        "HS-DF-010",
+        "HS-DF-019",
+        "HS-DF-020",
+        "HS-DF-021",
+        "HS-DF-040",
+        "HS-DF-045",
+        "HS-DF-046",
+        "HS-DF-048",
+        "HS-DF-049",
+        "HS-DF-050",
+        "HS-DF-051",
+    }
     assert off <= ids(text, ALL_ON)
     assert not off & ids(text)
     assert "HS-DF-013" not in ids(text, ALL_ON)  # yum clean all is there
 
 
 def test_pinned_packages_not_reported() -> None:
-    text = ("FROM debian:12@sha256:" + "c" * 64 + "\nRUN apt-get update && apt-get install -y "
-            "--no-install-recommends curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n"
-            "RUN pip install --no-cache-dir flask==3.0.3 'uvicorn>=0.30' -r req.txt\n"
-            "RUN npm install express@4.19.2 @types/node@20.1.0 ./local\nUSER 1000\n"
-            "HEALTHCHECK CMD [\"true\"]\n")
+    text = (
+        "FROM debian:12@sha256:" + "c" * 64 + "\nRUN apt-get update && apt-get install -y "
+        "--no-install-recommends curl=7.88.1-10 && rm -rf /var/lib/apt/lists/*\n"
+        "RUN pip install --no-cache-dir flask==3.0.3 'uvicorn>=0.30' -r req.txt\n"
+        "RUN npm install express@4.19.2 @types/node@20.1.0 ./local\nUSER 1000\n"
+        'HEALTHCHECK CMD ["true"]\n'
+    )
     assert not {"HS-DF-003", "HS-DF-019", "HS-DF-020", "HS-DF-021"} & ids(text, ALL_ON)
 
 
@@ -226,21 +327,31 @@ def test_trusted_registries() -> None:
 
 # --- suppressions ----------------------------------------------------------------------
 
+
 def test_inline_suppressions() -> None:
-    text = ("FROM debian:latest\n# hullscan ignore=HS-DF-038\nMAINTAINER x\n"
-            "# hadolint ignore=DL3003,DL3004\nRUN cd /x && sudo make\n"
-            "RUN cd /y\nUSER 1000\n")
+    text = (
+        "FROM debian:latest\n# hullscan ignore=HS-DF-038\nMAINTAINER x\n"
+        "# hadolint ignore=DL3003,DL3004\nRUN cd /x && sudo make\n"
+        "RUN cd /y\nUSER 1000\n"
+    )
     assert at(text) == {("HS-DF-002", 1), ("HS-DF-030", 6)}
     assert ids("# hullscan global ignore=DL3007\nFROM debian:latest\nUSER 1\n") == set()
 
 
 # --- findings --------------------------------------------------------------------------
 
+
 def test_finding_fields_and_masking() -> None:
-    [f] = lint_text("FROM alpine:3.20\nENV GITHUB_TOKEN=ghp_abcdef123456 MODE=prod\n"
-                    "USER 1000\n", "build/Dockerfile.prod")
-    assert (f.id, f.path, f.line, f.kind) == ("HS-DF-026", "build/Dockerfile.prod", 2,
-                                             "misconfiguration")
+    [f] = lint_text(
+        "FROM alpine:3.20\nENV GITHUB_TOKEN=ghp_abcdef123456 MODE=prod\nUSER 1000\n",
+        "build/Dockerfile.prod",
+    )
+    assert (f.id, f.path, f.line, f.kind) == (
+        "HS-DF-026",
+        "build/Dockerfile.prod",
+        2,
+        "misconfiguration",
+    )
     assert "ghp_" not in f.evidence and "GITHUB_TOKEN=****" in f.evidence
     assert "MODE=prod" in f.evidence
     assert f.standards == ("CIS-Docker-4.10", "DL3064", "DS031") and f.remediation
@@ -270,6 +381,7 @@ def test_lint_file_and_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 # --- parser ----------------------------------------------------------------------------
 
+
 def test_parser_errors_only_when_unbuildable() -> None:
     with pytest.raises(HullscanError, match=r"^x/Dockerfile:2: no FROM"):
         parse("ARG A=1\nARG B\n", "x/Dockerfile")
@@ -278,15 +390,17 @@ def test_parser_errors_only_when_unbuildable() -> None:
     with pytest.raises(HullscanError, match="no FROM"):
         parse("", "D")
     # lenient: unknown instructions, stray flags, bad JSON
-    df = parse("FROM a:1\nFOO bar\nCMD [\"unterminated\nRUN --weird x\n")
+    df = parse('FROM a:1\nFOO bar\nCMD ["unterminated\nRUN --weird x\n')
     assert [i.cmd for i in df.instructions] == ["FROM", "FOO", "CMD", "RUN"]
     assert df.instructions[2].json_form is None
     assert df.instructions[3].flags == {"weird": [""]}
 
 
 def test_parser_continuations_and_comments() -> None:
-    df = parse("FROM a:1\nRUN apt-get update \\\n# a comment inside\n\n    && apt-get install"
-               " -y \\\n    curl\nENV A=1\n")
+    df = parse(
+        "FROM a:1\nRUN apt-get update \\\n# a comment inside\n\n    && apt-get install"
+        " -y \\\n    curl\nENV A=1\n"
+    )
     run = df.instructions[1]
     assert (run.cmd, run.line, run.end_line) == ("RUN", 2, 6)
     assert run.args.split() == ["apt-get", "update", "&&", "apt-get", "install", "-y", "curl"]
@@ -295,8 +409,10 @@ def test_parser_continuations_and_comments() -> None:
 
 
 def test_parser_escape_directive_backtick() -> None:
-    text = ("# escape=`\n# syntax=docker/dockerfile:1\nFROM mcr.microsoft.com/windows:ltsc2022\n"
-            "RUN dir C:\\ `\n    && echo done\nWORKDIR C:\\app\n")
+    text = (
+        "# escape=`\n# syntax=docker/dockerfile:1\nFROM mcr.microsoft.com/windows:ltsc2022\n"
+        "RUN dir C:\\ `\n    && echo done\nWORKDIR C:\\app\n"
+    )
     df = parse(text)
     assert df.directives == {"escape": "`", "syntax": "docker/dockerfile:1"}
     assert df.escape == "`"
@@ -309,10 +425,12 @@ def test_parser_escape_directive_backtick() -> None:
 
 
 def test_parser_heredocs() -> None:
-    text = ("FROM a:1\nRUN <<EOF\necho one\nEOF\n"
-            "RUN <<-'A' cat > /x && cat <<\"B\" > /y\n\tfirst $HOME\n\tA\nsecond\nB\n"
-            "COPY <<EOF /etc/conf\nkey=value\nEOF\nRUN python3 <<PY\nprint(1 << 2)\nPY\n"
-            "USER 1\n")
+    text = (
+        "FROM a:1\nRUN <<EOF\necho one\nEOF\n"
+        "RUN <<-'A' cat > /x && cat <<\"B\" > /y\n\tfirst $HOME\n\tA\nsecond\nB\n"
+        "COPY <<EOF /etc/conf\nkey=value\nEOF\nRUN python3 <<PY\nprint(1 << 2)\nPY\n"
+        "USER 1\n"
+    )
     df = parse(text)
     runs = df.instructions
     assert [i.cmd for i in runs] == ["FROM", "RUN", "RUN", "COPY", "RUN", "USER"]
@@ -327,10 +445,12 @@ def test_parser_heredocs() -> None:
 
 
 def test_parser_json_vs_shell_form_and_flags() -> None:
-    df = parse("FROM --platform=$BUILDPLATFORM golang:1.22 AS Build\n"
-               "RUN --mount=type=cache,target=/root/.cache --mount=type=secret,id=t "
-               "[\"go\", \"build\"]\nCMD go run .\nENTRYPOINT [\"/app\"]\n"
-               "COPY --from=build --chown=1:1 [\"a b\", \"/c\"]\n")
+    df = parse(
+        "FROM --platform=$BUILDPLATFORM golang:1.22 AS Build\n"
+        "RUN --mount=type=cache,target=/root/.cache --mount=type=secret,id=t "
+        '["go", "build"]\nCMD go run .\nENTRYPOINT ["/app"]\n'
+        'COPY --from=build --chown=1:1 ["a b", "/c"]\n'
+    )
     run, cmd, ep, copy = df.instructions[1:]
     assert run.flags["mount"] == ["type=cache,target=/root/.cache", "type=secret,id=t"]
     assert run.json_form == ["go", "build"]
@@ -342,27 +462,31 @@ def test_parser_json_vs_shell_form_and_flags() -> None:
 
 
 def test_parser_stages_and_arg_substitution() -> None:
-    df = parse("ARG REG=docker.io\nARG V=3.20\nARG FULL=${REG}/alpine:$V\nFROM ${FULL} AS base\n"
-               "ARG V=9\nFROM base AS second\nFROM ${MISSING:-debian}:12\nFROM $NOPE\n")
+    df = parse(
+        "ARG REG=docker.io\nARG V=3.20\nARG FULL=${REG}/alpine:$V\nFROM ${FULL} AS base\n"
+        "ARG V=9\nFROM base AS second\nFROM ${MISSING:-debian}:12\nFROM $NOPE\n"
+    )
     assert [s.image for s in df.stages] == ["docker.io/alpine:3.20", "base", "debian:12", ""]
     assert [s.name for s in df.stages] == ["base", "second", None, None]
     assert df.stages[1].parent == 0 and df.stages[2].parent is None
     assert df.stages[3].unresolved and not df.stages[2].unresolved
     assert df.stage_by_ref("BASE") is df.stages[0] and df.stage_by_ref("1") is df.stages[1]
     assert [i.stage for i in df.instructions] == [-1, -1, -1, 0, 0, 1, 2, 3]
-    assert substitute("${A:+set}-${B-x}-${C:-y}-\\$D", {"A": "1", "C": ""}) == ("set-x-y-$D",
-                                                                               False)
+    assert substitute("${A:+set}-${B-x}-${C:-y}-\\$D", {"A": "1", "C": ""}) == ("set-x-y-$D", False)
 
 
 # --- shell -----------------------------------------------------------------------------
+
 
 def argvs(script: str) -> list[tuple[str, ...]]:
     return [c.argv for c in parse_shell(script)]
 
 
 def test_shell_chains_subshells_and_sh_c() -> None:
-    cmds = argvs("apt-get update && (cd /x || true); bash -c \"apt-get install -y a; "
-                 "sh -c 'pip install b'\" || echo no")
+    cmds = argvs(
+        'apt-get update && (cd /x || true); bash -c "apt-get install -y a; '
+        "sh -c 'pip install b'\" || echo no"
+    )
     assert ("apt-get", "update") in cmds and ("cd", "/x") in cmds and ("true",) in cmds
     assert ("apt-get", "install", "-y", "a") in cmds and ("pip", "install", "b") in cmds
     assert ("echo", "no") in cmds
@@ -381,18 +505,21 @@ def test_shell_pipes_and_pipefail() -> None:
 def test_shell_fallback_never_crashes() -> None:
     # bashlex rejects these; the shlex tokenizer takes over
     assert ("apt-get", "install", "-y", "z") in argvs(
-        "case $x in a) echo 1;; esac && apt-get install -y z")
-    assert argvs("echo \"unterminated && ls")[-1] == ("ls",)
+        "case $x in a) echo 1;; esac && apt-get install -y z"
+    )
+    assert argvs('echo "unterminated && ls')[-1] == ("ls",)
     for nasty in ("", "&&", "((((", "$(", "`", "'", "\\", "a | | b", "<<EOF", "} {"):
         parse_shell(nasty)
 
 
 def test_apt_in_pipes_and_wrappers() -> None:
-    text = ("FROM debian:12\nSHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\n"
-            "RUN yes | apt-get install --no-install-recommends curl && "
-            "rm -rf /var/lib/apt/lists/*\n"
-            "RUN env DEBIAN_FRONTEND=noninteractive apt-get install --no-install-recommends a "
-            "&& rm -rf /var/lib/apt/lists/*\nUSER 1\n")
+    text = (
+        'FROM debian:12\nSHELL ["/bin/bash", "-o", "pipefail", "-c"]\n'
+        "RUN yes | apt-get install --no-install-recommends curl && "
+        "rm -rf /var/lib/apt/lists/*\n"
+        "RUN env DEBIAN_FRONTEND=noninteractive apt-get install --no-install-recommends a "
+        "&& rm -rf /var/lib/apt/lists/*\nUSER 1\n"
+    )
     assert at(text) == {("HS-DF-005", 4)}
 
 
@@ -404,8 +531,11 @@ TRUTH_MAP = {
     "MAINTAINER (deprecated)": {"HS-DF-038"},
     "secrets in ENV": {"HS-DF-026"},
     "ADD with remote URL": {"HS-DF-023"},
-    "apt-get without pinning / no --no-install-recommends / no list cleanup":
-        {"HS-DF-021", "HS-DF-006", "HS-DF-007"},
+    "apt-get without pinning / no --no-install-recommends / no list cleanup": {
+        "HS-DF-021",
+        "HS-DF-006",
+        "HS-DF-007",
+    },
     "curl | bash": {"HS-DF-024"},
     "pip without pinning / --no-cache-dir": {"HS-DF-019", "HS-DF-018"},
     "chmod 777": {"HS-DF-041"},
@@ -426,8 +556,7 @@ def test_corpus_bad_dockerfile() -> None:
     assert not missing, f"problems not found: {missing}"
     default = {f.id for f in lint_file(str(CORPUS_DOCKERFILE))}
     # with the default settings, everything except the off-by-default HEALTHCHECK rule
-    assert not [p for p in expected
-                if p != "no HEALTHCHECK" and not TRUTH_MAP[p] & default]
+    assert not [p for p in expected if p != "no HEALTHCHECK" and not TRUTH_MAP[p] & default]
 
 
 # --- hadolint accounting ----------------------------------------------------------------
@@ -449,18 +578,26 @@ DELIBERATELY_NOT_MATCHED: dict[str, str] = {
 }
 #: single places where hullscan deliberately disagrees with hadolint: (case, code) → why
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    ("pipefail-inline", "DL4006"):
-        "RUN set -o pipefail is honoured by hullscan (hadolint only looks at SHELL)",
-    ("secret-mount-ok", "DL3064"):
-        "DB_PASSWORD_FILE names a file path (the right pattern), not a secret",
-    ("secrets-env-arg", "DL3064"):
-        "ENV DB_PASSWORD=\"\" sets an empty value: nothing secret is stored",
+    (
+        "pipefail-inline",
+        "DL4006",
+    ): "RUN set -o pipefail is honoured by hullscan (hadolint only looks at SHELL)",
+    (
+        "secret-mount-ok",
+        "DL3064",
+    ): "DB_PASSWORD_FILE names a file path (the right pattern), not a secret",
+    (
+        "secrets-env-arg",
+        "DL3064",
+    ): 'ENV DB_PASSWORD="" sets an empty value: nothing secret is stored',
 }
 
 
 def _hadolint() -> str | None:
-    for cand in (os.environ.get("PEERS_BIN", "") and Path(os.environ["PEERS_BIN"]) / "hadolint",
-                 Path.home() / ".cache" / "hullscan-peers" / "bin" / "hadolint"):
+    for cand in (
+        os.environ.get("PEERS_BIN", "") and Path(os.environ["PEERS_BIN"]) / "hadolint",
+        Path.home() / ".cache" / "hullscan-peers" / "bin" / "hadolint",
+    ):
         if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
             return str(cand)
     return shutil.which("hadolint")
@@ -482,15 +619,21 @@ def test_hadolint_accounting(tmp_path: Path) -> None:
         pytest.skip("hadolint not installed")
     problems = []
     for name, path in sorted(_all_dockerfiles(tmp_path).items()):
-        out = subprocess.run([binary, "--no-fail", "-f", "json", str(path)], capture_output=True,
-                             text=True, check=False, cwd=tmp_path)
+        out = subprocess.run(
+            [binary, "--no-fail", "-f", "json", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=tmp_path,
+        )
         if out.returncode != 0 or not out.stdout.strip():
             continue  # hadolint could not parse it (e.g. newer syntax): nothing to compare
         ours = {(code, f.line) for f in lint_file(str(path), ALL_ON) for code in f.standards}
         for item in json.loads(out.stdout):
             code, line = item["code"], item["line"]
-            if code in DELIBERATELY_NOT_MATCHED or (code.startswith("SC")
-                                                    and "SC*" in DELIBERATELY_NOT_MATCHED):
+            if code in DELIBERATELY_NOT_MATCHED or (
+                code.startswith("SC") and "SC*" in DELIBERATELY_NOT_MATCHED
+            ):
                 continue
             if (name, code) in KNOWN_DIFFERENCES:
                 continue
@@ -499,13 +642,24 @@ def test_hadolint_accounting(tmp_path: Path) -> None:
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize(("spec", "problem"), [
-    ("80", None), ("8080-8090/udp", None), ("22", "ssh"), ("20-25/tcp", "ssh"),
-    ("22/udp", None), ("0", "range"), ("65536", "range"), ("http", "range"),
-    ("90-80", "range"), ("53/icmp", "range"),
-])
-def test_one_port_rule_for_images_and_dockerfiles(spec: str, problem: str | None,
-                                                  tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("80", None),
+        ("8080-8090/udp", None),
+        ("22", "ssh"),
+        ("20-25/tcp", "ssh"),
+        ("22/udp", None),
+        ("0", "range"),
+        ("65536", "range"),
+        ("http", "range"),
+        ("90-80", "range"),
+        ("53/icmp", "range"),
+    ],
+)
+def test_one_port_rule_for_images_and_dockerfiles(
+    spec: str, problem: str | None, tmp_path: Path
+) -> None:
     """EXPOSE in a Dockerfile and ExposedPorts in an image are judged by the same rule."""
     from hullscan.checks.ports import port_problem
 

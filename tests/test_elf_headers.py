@@ -12,8 +12,11 @@ from elftools.elf.elffile import ELFFile
 
 from hullscan.binaries import elf
 
-REAL = [Path("/bin/true"), Path(sys.executable).resolve(),
-        *sorted(Path("/usr/lib/x86_64-linux-gnu").glob("libc.so.*"))[:1]]
+REAL = [
+    Path("/bin/true"),
+    Path(sys.executable).resolve(),
+    *sorted(Path("/usr/lib/x86_64-linux-gnu").glob("libc.so.*"))[:1],
+]
 
 
 @pytest.mark.parametrize("path", REAL, ids=lambda p: p.name)
@@ -21,10 +24,12 @@ def test_tables_agree_with_pyelftools(path: Path) -> None:
     data = path.read_bytes()
     f = io.BytesIO(data)
     theirs = ELFFile(io.BytesIO(data))
-    assert [(s.name.encode(), s["sh_offset"], s["sh_size"]) for s in theirs.iter_sections()] \
-        == [(s.name, s.offset, s.size) for s in elf.sections(f, len(data))]
-    assert [(p["p_offset"], p["p_filesz"]) for p in theirs.iter_segments()] \
-        == [(s.offset, s.filesz) for s in elf.segments(f, len(data))]
+    assert [(s.name.encode(), s["sh_offset"], s["sh_size"]) for s in theirs.iter_sections()] == [
+        (s.name, s.offset, s.size) for s in elf.sections(f, len(data))
+    ]
+    assert [(p["p_offset"], p["p_filesz"]) for p in theirs.iter_segments()] == [
+        (s.offset, s.filesz) for s in elf.segments(f, len(data))
+    ]
     names = elf.section_names(f, len(data))
     assert b".text\0" in names and b".shstrtab\0" in names
 
@@ -32,18 +37,22 @@ def test_tables_agree_with_pyelftools(path: Path) -> None:
 def _elf64(shoff: int, shnum: int, shstrndx: int, size: int = 512) -> bytearray:
     data = bytearray(size)
     data[:16] = b"\x7fELF\x02\x01\x01" + bytes(9)
-    data[16:64] = struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, 0, 0, shoff, 0, 64, 56, 0, 64,
-                              shnum, shstrndx)
+    data[16:64] = struct.pack(
+        "<HHIQQQIHHHHHH", 2, 62, 1, 0, 0, shoff, 0, 64, 56, 0, 64, shnum, shstrndx
+    )
     return data
 
 
-@pytest.mark.parametrize("data", [
-    b"\x7fELF\x02\x01",  # cut short
-    bytes(_elf64(shoff=0, shnum=3, shstrndx=1)),  # no section table
-    bytes(_elf64(shoff=480, shnum=3, shstrndx=1)),  # a table past the end of the file
-    bytes(_elf64(shoff=64, shnum=3, shstrndx=5)),  # the names' index out of the table
-    b"\x7fELF\x07\x01" + bytes(58),  # no such class
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x7fELF\x02\x01",  # cut short
+        bytes(_elf64(shoff=0, shnum=3, shstrndx=1)),  # no section table
+        bytes(_elf64(shoff=480, shnum=3, shstrndx=1)),  # a table past the end of the file
+        bytes(_elf64(shoff=64, shnum=3, shstrndx=5)),  # the names' index out of the table
+        b"\x7fELF\x07\x01" + bytes(58),  # no such class
+    ],
+)
 def test_broken_tables_are_malformed(data: bytes) -> None:
     with pytest.raises(elf.Malformed):
         elf.sections(io.BytesIO(data), len(data))

@@ -73,7 +73,7 @@ from services import (
 )
 
 CRITICAL_ADVISORY = "PYSEC-2023-138"  # langchain < 0.0.236, CVE-2023-36095, CVSS 9.8
-NEW_ADVISORY = "PYSEC-2021-142"       # PyYAML < 5.4, CVE-2020-14343
+NEW_ADVISORY = "PYSEC-2021-142"  # PyYAML < 5.4, CVE-2020-14343
 SCANNERS = ("vuln", "secret")
 
 
@@ -96,18 +96,21 @@ class Fleet:
     cache: Path
     ca: LocalCA
     server: Server
-    digests: dict[str, str]   # image name -> manifest digest
+    digests: dict[str, str]  # image name -> manifest digest
     scan_output: dict[str, Any]
 
     def post(self, doc: Any, path: str = "/v1/admission") -> httpx.Response:
         """A request as the Kubernetes API server sends it: HTTPS, no hullscan key."""
         body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
-        return httpx.post(self.server.url + path, content=body, timeout=10,
-                          headers={"Content-Type": "application/json"},
-                          verify=ssl.create_default_context(cafile=str(self.ca.ca)))
+        return httpx.post(
+            self.server.url + path,
+            content=body,
+            timeout=10,
+            headers={"Content-Type": "application/json"},
+            verify=ssl.create_default_context(cafile=str(self.ca.ca)),
+        )
 
-    def decide(self, kind: str, images: list[str], path: str = "/v1/admission"
-               ) -> dict[str, Any]:
+    def decide(self, kind: str, images: list[str], path: str = "/v1/admission") -> dict[str, Any]:
         sent = review(workload(kind, pod_spec(images)))
         resp = self.post(sent, path)
         assert resp.status_code == 200, resp.text
@@ -133,16 +136,30 @@ def _config(root: Path, host: str, **admission: Any) -> Path:
     test key (the trust policy in a file of its own, as teams keep it)."""
     from hullscan.server.settings import hash_key
 
-    (root / "trust.yaml").write_text(yaml.safe_dump({"trust": {"policies": [
-        {"name": "team", "scopes": [f"{host}/adm"], "keys": ["cosign.pub"]}]}}))
+    (root / "trust.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "trust": {
+                    "policies": [
+                        {"name": "team", "scopes": [f"{host}/adm"], "keys": ["cosign.pub"]}
+                    ]
+                }
+            }
+        )
+    )
     path = root / "hullscan.yaml"
     # a first decision checks signatures in the registry: 0.4 s on a quiet machine, over
     # the default 2 s budget once on a loaded CI run; the budget has tests of its own
     # (test_admission.py), these are about the decisions
     admission = {"budget_seconds": 20, **admission}
-    path.write_text(yaml.safe_dump({"server": {"api_keys": [hash_key(API_KEY)]},
-                                    "admission": {"trust_policy": "trust.yaml",
-                                                  **admission}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "server": {"api_keys": [hash_key(API_KEY)]},
+                "admission": {"trust_policy": "trust.yaml", **admission},
+            }
+        )
+    )
     return path
 
 
@@ -189,27 +206,61 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         push(root / "oci" / "app", "1", f"{reg.host}/adm/app:stable")
         push(root / "oci" / "app", "1", f"{reg.host}/other/app-copy:1")
         for name in ("app", "critical", "yaml"):
-            assert main(["sign", f"registry:{reg.host}/adm/{name}:1", "--key",
-                         "cosign.key"]) == 0
-        common = ["--queue", REDIS_URL, "--queue-name", queue, "--store", pg.url,
-                  "--cache-dir", str(root / "cache"), "--db", str(db),
-                  "--config", str(_config(root, reg.host))]
-        server = start_server(["--tls-cert", str(ca.cert), "--tls-key", str(ca.key),
-                               *common], root / "server.log", scheme="https",
-                              verify=ssl.create_default_context(cafile=str(ca.ca)))
+            assert main(["sign", f"registry:{reg.host}/adm/{name}:1", "--key", "cosign.key"]) == 0
+        common = [
+            "--queue",
+            REDIS_URL,
+            "--queue-name",
+            queue,
+            "--store",
+            pg.url,
+            "--cache-dir",
+            str(root / "cache"),
+            "--db",
+            str(db),
+            "--config",
+            str(_config(root, reg.host)),
+        ]
+        server = start_server(
+            ["--tls-cert", str(ca.cert), "--tls-key", str(ca.key), *common],
+            root / "server.log",
+            scheme="https",
+            verify=ssl.create_default_context(cafile=str(ca.ca)),
+        )
         procs.append(server)
         for n in range(2):
             procs.append(spawn(["worker", *common], root / f"worker{n}.log"))
         for w in procs[1:]:
             _wait_ready(w)
-        code = main(["fleet", "scan", f"registry:{reg.host}", *common, "--format", "json",
-                     "--state", str(root / "state.json")])
+        code = main(
+            [
+                "fleet",
+                "scan",
+                f"registry:{reg.host}",
+                *common,
+                "--format",
+                "json",
+                "--state",
+                str(root / "state.json"),
+            ]
+        )
         assert code == 0, [p.text()[-2000:] for p in procs]
         push(root / "oci" / "new", "1", f"{reg.host}/adm/new:1")
         assert main(["sign", f"registry:{reg.host}/adm/new:1", "--key", "cosign.key"]) == 0
-        yield Fleet(reg.host, root, pg.url, db, root / "cache", ca, server, digests,
-                    {"state": json.loads((root / "state.json").read_text()),
-                     "workers": [p.text() for p in procs[1:]]})
+        yield Fleet(
+            reg.host,
+            root,
+            pg.url,
+            db,
+            root / "cache",
+            ca,
+            server,
+            digests,
+            {
+                "state": json.loads((root / "state.json").read_text()),
+                "workers": [p.text() for p in procs[1:]],
+            },
+        )
     finally:
         mp.undo()
         for p in procs:
@@ -219,8 +270,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         drop_database(PG_URL, pg)
 
 
-def _local_jobs(store: Store, db: Path, cache: Path, workers: int = 2,
-                jobs: type[StoreJobs] = StoreJobs) -> tuple[StoreJobs, EmbeddedQueue]:
+def _local_jobs(
+    store: Store, db: Path, cache: Path, workers: int = 2, jobs: type[StoreJobs] = StoreJobs
+) -> tuple[StoreJobs, EmbeddedQueue]:
     """The embedded queue (worker threads here) on ``store``, as `fleet scan` uses it."""
     queue = EmbeddedQueue(WorkerContext(store, cache, db), workers)
     version = db_version(db)
@@ -229,17 +281,23 @@ def _local_jobs(store: Store, db: Path, cache: Path, workers: int = 2,
 
 # -- fleet scan -----------------------------------------------------------------------------
 
+
 def test_fleet_scan_lists_resolves_and_deduplicates(fleet: Fleet) -> None:
     state = fleet.scan_output["state"]
     assert state["complete"] is True
-    assert state["repositories"] == ["adm/app", "adm/critical", "adm/unsigned", "adm/yaml",
-                                     "other/app-copy"]
+    assert state["repositories"] == [
+        "adm/app",
+        "adm/critical",
+        "adm/unsigned",
+        "adm/yaml",
+        "other/app-copy",
+    ]
     # signature tags (sha256-<hex>.sig) are not images
-    assert state["tags"]["adm/app"] == {"1": fleet.digests["app"],
-                                        "stable": fleet.digests["app"]}
+    assert state["tags"]["adm/app"] == {"1": fleet.digests["app"], "stable": fleet.digests["app"]}
     # one job per digest: the app's three names are one scan
-    assert set(state["digests"]) == {fleet.digests[n] for n in
-                                     ("app", "unsigned", "critical", "yaml")}
+    assert set(state["digests"]) == {
+        fleet.digests[n] for n in ("app", "unsigned", "critical", "yaml")
+    }
     assert {e["status"] for e in state["digests"].values()} == {"done"}
     # the server's workers ran them: each of the two took at least one
     assert all("scanning registry:" in log for log in fleet.scan_output["workers"])
@@ -299,8 +357,7 @@ def test_progress_on_a_terminal_is_bars_with_failures_kept_above_them() -> None:
         progress.listed("team/b", 1, 2, 2)
         progress.submitted(2)
         progress.finished("registry:r.test/team/a:1@sha256:aa", None, 1, 2)
-        progress.finished("registry:r.test/team/b:1@sha256:bb", "[bold]manifest[/] unknown",
-                          2, 2)
+        progress.finished("registry:r.test/team/b:1@sha256:bb", "[bold]manifest[/] unknown", 2, 2)
     text = out.getvalue()
     assert "2 repositories in registry:r.test" in text
     # printed as it is: brackets in an error are no markup
@@ -311,8 +368,10 @@ def test_progress_on_a_terminal_is_bars_with_failures_kept_above_them() -> None:
     plain = FleetProgress(lines.append)
     plain.listed("team/a", 3, 1, 2)
     plain.finished("registry:r.test/team/b:1@sha256:bb", "manifest unknown", 2, 2)
-    assert lines == ["team/a: 3 tags",
-                     "[2/2] registry:r.test/team/b:1@sha256:bb: failed: manifest unknown"]
+    assert lines == [
+        "team/a: 3 tags",
+        "[2/2] registry:r.test/team/b:1@sha256:bb: failed: manifest unknown",
+    ]
 
 
 def test_interrupted_scan_resumes(fleet: Fleet, tmp_path: Path) -> None:
@@ -371,6 +430,7 @@ def test_bad_targets_and_store_urls(capsys: pytest.CaptureFixture[str]) -> None:
 
 # -- admission over HTTPS, on the server -------------------------------------------------------
 
+
 def test_signed_scanned_clean_image_is_admitted(fleet: Fleet) -> None:
     image = f"{fleet.host}/adm/app@{fleet.digests['app']}"
     r = fleet.decide("Deployment", [image])
@@ -409,8 +469,13 @@ def test_tag_only_is_refused_and_the_mutating_endpoint_pins_it(fleet: Fleet) -> 
     resp = fleet.post(review(obj), "/v1/admission/mutate")
     assert resp.status_code == 200
     patch = json.loads(base64.b64decode(resp.json()["response"]["patch"]))
-    assert patch == [{"op": "replace", "path": "/spec/template/spec/containers/0/image",
-                      "value": f"{tagged}@{fleet.digests['app']}"}]
+    assert patch == [
+        {
+            "op": "replace",
+            "path": "/spec/template/spec/containers/0/image",
+            "value": f"{tagged}@{fleet.digests['app']}",
+        }
+    ]
     for p in patch:
         jsonpointer.set_pointer(obj, p["path"], p["value"])
     again = fleet.post(review(obj))
@@ -421,9 +486,13 @@ def test_malformed_reviews_over_https_get_400(fleet: Fleet) -> None:
     for body in (b"{", b"[]", json.dumps({"kind": "AdmissionReview"}).encode()):
         resp = fleet.post(body)
         assert resp.status_code == 400 and "allowed" not in resp.text
-    resp = httpx.post(fleet.server.url + "/v1/admission", content=b"{}", timeout=10,
-                      headers={"Content-Type": "text/plain"},
-                      verify=ssl.create_default_context(cafile=str(fleet.ca.ca)))
+    resp = httpx.post(
+        fleet.server.url + "/v1/admission",
+        content=b"{}",
+        timeout=10,
+        headers={"Content-Type": "text/plain"},
+        verify=ssl.create_default_context(cafile=str(fleet.ca.ca)),
+    )
     assert resp.status_code == 415 and "allowed" not in resp.text
 
 
@@ -435,11 +504,18 @@ def test_tls_is_mandatory_and_keys_guard_the_rest(fleet: Fleet) -> None:
         httpx.post(fleet.server.url + "/v1/admission", content=b"{}", timeout=5)
     # the API server presents no hullscan key; the rest of the server still needs one
     verify = ssl.create_default_context(cafile=str(fleet.ca.ca))
-    assert httpx.get(f"{fleet.server.url}/v1/images/{fleet.digests['app']}",
-                     verify=verify, timeout=5).status_code == 401
-    report = httpx.get(f"{fleet.server.url}/v1/images/{fleet.digests['app']}",
-                       verify=verify, timeout=5,
-                       headers={"Authorization": f"Bearer {API_KEY}"})
+    assert (
+        httpx.get(
+            f"{fleet.server.url}/v1/images/{fleet.digests['app']}", verify=verify, timeout=5
+        ).status_code
+        == 401
+    )
+    report = httpx.get(
+        f"{fleet.server.url}/v1/images/{fleet.digests['app']}",
+        verify=verify,
+        timeout=5,
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
     assert report.status_code == 200
     assert report.json()["image"]["digest"] == fleet.digests["app"]
 
@@ -452,8 +528,7 @@ def test_unscanned_scan_enqueues_then_admits(fleet: Fleet, tmp_path: Path) -> No
     """`unscanned: scan`: refused while the scan runs, admitted once it is stored."""
     store = Store(f"sqlite:///{tmp_path / 'results.sqlite'}")
     jobs, queue = _local_jobs(store, fleet.db, fleet.cache)
-    webhook = AdmissionWebhook(Evaluator(_policy(fleet, unscanned="scan"), store,
-                                         queue=jobs))
+    webhook = AdmissionWebhook(Evaluator(_policy(fleet, unscanned="scan"), store, queue=jobs))
     image = f"{fleet.host}/adm/new:1@{fleet.digests['new']}"
     sent = review(workload("Pod", pod_spec([image])))
     status, doc = webhook.validate(json.dumps(sent).encode())
@@ -479,13 +554,16 @@ def test_watcher_rematches_when_the_database_changes(fleet: Fleet, tmp_path: Pat
     import_paths([_advisory(tmp_path / "one", CRITICAL_ADVISORY)], db)
     store = Store(f"sqlite:///{tmp_path / 'results.sqlite'}")
     jobs, queue = _local_jobs(store, db, fleet.cache)
-    submitted = [jobs.submit(f"registry:{fleet.host}/adm/{name}:1@{fleet.digests[name]}",
-                             fleet.digests[name]) for name in ("yaml", "app")]
+    submitted = [
+        jobs.submit(
+            f"registry:{fleet.host}/adm/{name}:1@{fleet.digests[name]}", fleet.digests[name]
+        )
+        for name in ("yaml", "app")
+    ]
     assert [r.error for r in jobs.wait(submitted)] == [None, None]
     queue.close()
     seen: list[int] = []
-    watcher = RematchWatcher(store, db, interval=0.1, report=lambda r: seen.append(
-        len(r.changed)))
+    watcher = RematchWatcher(store, db, interval=0.1, report=lambda r: seen.append(len(r.changed)))
     try:
         watcher.start()
         deadline = time.monotonic() + 120  # generous: the loops end as soon as it is seen
@@ -508,30 +586,60 @@ def test_watcher_rematches_when_the_database_changes(fleet: Fleet, tmp_path: Pat
     store.close()
 
 
-def test_since_through_the_server_api(fleet: Fleet, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_since_through_the_server_api(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`fleet scan --server`: a machine with the server's address and key only. The
     server's reports say which database they used, and when they were made: --since db
     and --since DATE skip on those."""
     state = ["--state", str(fleet.root / "since.json")]
-    assert main(["fleet", "scan", f"registry:{fleet.host}/adm", "--server",
-                 fleet.server.url, *state]) == 2
+    assert (
+        main(["fleet", "scan", f"registry:{fleet.host}/adm", "--server", fleet.server.url, *state])
+        == 2
+    )
     assert "CERTIFICATE_VERIFY_FAILED" in capsys.readouterr().err  # the test CA: not known
-    assert main(["fleet", "scan", f"registry:{fleet.host}/adm", "--server", fleet.server.url,
-                 "--server-ca", str(fleet.ca.ca), *state]) == 2
+    assert (
+        main(
+            [
+                "fleet",
+                "scan",
+                f"registry:{fleet.host}/adm",
+                "--server",
+                fleet.server.url,
+                "--server-ca",
+                str(fleet.ca.ca),
+                *state,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "401" in err and "give the server's API key" in err
     assert "repositories" not in err  # refused before the registry was listed
     monkeypatch.setenv("HULLSCAN_API_KEY", API_KEY)
-    code = main(["fleet", "scan", f"registry:{fleet.host}/adm", "--server", fleet.server.url,
-                 "--server-ca", str(fleet.ca.ca), "--db", str(fleet.db), "--since", "db",
-                 "--format", "json", *state])
+    code = main(
+        [
+            "fleet",
+            "scan",
+            f"registry:{fleet.host}/adm",
+            "--server",
+            fleet.server.url,
+            "--server-ca",
+            str(fleet.ca.ca),
+            "--db",
+            str(fleet.db),
+            "--since",
+            "db",
+            "--format",
+            "json",
+            *state,
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     # adm/new was pushed after the first scan: the only digest scanned now (it runs
     # after the admission tests, which need adm/new never scanned, and before the import)
-    assert (out["repositories"], out["digests"], out["skipped"], out["submitted"]) == \
-        (5, 5, 4, 1)
+    assert (out["repositories"], out["digests"], out["skipped"], out["submitted"]) == (5, 5, 4, 1)
     assert out["done"] == 1
     store = Store(fleet.store_url, migrate=False)
     try:
@@ -541,14 +649,32 @@ def test_since_through_the_server_api(fleet: Fleet, monkeypatch: pytest.MonkeyPa
         store.close()
     # the server's report says when it was made (Last-Modified): --since DATE skips on it
     today = time.strftime("%Y-%m-%d", time.gmtime())
-    assert main(["fleet", "scan", f"registry:{fleet.host}/adm", "--server", fleet.server.url,
-                 "--server-ca", str(fleet.ca.ca), "--since", today, "--format", "json",
-                 "--state", str(fleet.root / "since-date.json")]) == 0
+    assert (
+        main(
+            [
+                "fleet",
+                "scan",
+                f"registry:{fleet.host}/adm",
+                "--server",
+                fleet.server.url,
+                "--server-ca",
+                str(fleet.ca.ca),
+                "--since",
+                today,
+                "--format",
+                "json",
+                "--state",
+                str(fleet.root / "since-date.json"),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert (out["digests"], out["skipped"], out["submitted"]) == (5, 5, 0)
 
 
 # -- report and rematch -------------------------------------------------------------------------
+
 
 def test_fleet_report(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fleet", "report", "--store", fleet.store_url, "--format", "json"]) == 0
@@ -563,25 +689,67 @@ def test_fleet_report(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_rematch_after_one_new_advisory_reports_exactly_that_image(
-        fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["fleet", "rematch", "--store", fleet.store_url, "--db", str(fleet.db),
-                 "--format", "json"]) == 0
+    fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "fleet",
+                "rematch",
+                "--store",
+                fleet.store_url,
+                "--db",
+                str(fleet.db),
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     before = json.loads(capsys.readouterr().out)
     # every inventory was matched with this database by its scan: nothing to do
     assert before["changed"] == [] and before["inventories"] == 0
     assert before["up_to_date"] >= 4
-    assert main(["fleet", "rematch", "--store", fleet.store_url, "--db", str(fleet.db),
-                 "--all", "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "fleet",
+                "rematch",
+                "--store",
+                fleet.store_url,
+                "--db",
+                str(fleet.db),
+                "--all",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     forced = json.loads(capsys.readouterr().out)
     assert forced["changed"] == [] and forced["inventories"] == before["up_to_date"]
     new = _advisory(fleet.root / "new-advisory", NEW_ADVISORY)
     assert main(["db", "import", str(new), "--db", str(fleet.db)]) == 0
     capsys.readouterr()
-    assert main(["fleet", "rematch", "--store", fleet.store_url, "--db", str(fleet.db),
-                 "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "fleet",
+                "rematch",
+                "--store",
+                fleet.store_url,
+                "--db",
+                str(fleet.db),
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     after = json.loads(capsys.readouterr().out)
-    assert [(c["digest"], c["added"], c["removed"]) for c in after["changed"]] == \
-        [(fleet.digests["yaml"], ["CVE-2020-14343"], [])]
+    assert [(c["digest"], c["added"], c["removed"]) for c in after["changed"]] == [
+        (fleet.digests["yaml"], ["CVE-2020-14343"], [])
+    ]
     # the stored report follows: the image's latest report now has the finding
     store = Store(fleet.store_url, migrate=False)
     try:
@@ -590,8 +758,21 @@ def test_rematch_after_one_new_advisory_reports_exactly_that_image(
         assert "CVE-2020-14343" in {f["id"] for f in latest.report["findings"]}
     finally:
         store.close()
-    assert main(["fleet", "rematch", "--store", fleet.store_url, "--db", str(fleet.db),
-                 "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "fleet",
+                "rematch",
+                "--store",
+                fleet.store_url,
+                "--db",
+                str(fleet.db),
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     again = json.loads(capsys.readouterr().out)
     assert again["changed"] == [] and again["inventories"] == 0
 
@@ -604,13 +785,21 @@ def test_report_summary_counts_kev_and_end_of_life(tmp_path: Path) -> None:
     from hullscan.fleet.report import render_table, summarize
 
     def vuln(cve: str, severity: str, kev: bool = False) -> dict[str, Any]:
-        return {"kind": "vulnerability", "id": cve, "severity": severity, "title": cve,
-                "package": {"name": "openssl", "purl": "pkg:deb/debian/openssl@1"},
-                "kev": {"date_added": "2024-01-01"} if kev else None}
+        return {
+            "kind": "vulnerability",
+            "id": cve,
+            "severity": severity,
+            "title": cve,
+            "package": {"name": "openssl", "purl": "pkg:deb/debian/openssl@1"},
+            "kev": {"date_added": "2024-01-01"} if kev else None,
+        }
 
     def report(version: str, *findings: dict[str, Any]) -> dict[str, Any]:
-        return {"image": {"os": {"id": "debian", "version_id": version}},
-                "packages": [], "findings": list(findings)}
+        return {
+            "image": {"os": {"id": "debian", "version_id": version}},
+            "packages": [],
+            "findings": list(findings),
+        }
 
     store = Store(f"sqlite:///{tmp_path / 'results.sqlite'}")
     d = ["sha256:" + c * 64 for c in "abcd"]
@@ -619,8 +808,7 @@ def test_report_summary_counts_kev_and_end_of_life(tmp_path: Path) -> None:
         doc["image"]["ref"] = image
         store.record_scan(JobSpec(image, ("vuln",), digest, version), doc, {})
 
-    put(d[0], "old:11", report("11", vuln("CVE-1", "HIGH", kev=True),
-                               vuln("CVE-2", "LOW")), "v1")
+    put(d[0], "old:11", report("11", vuln("CVE-1", "HIGH", kev=True), vuln("CVE-2", "LOW")), "v1")
     put(d[1], "new:12", report("12", vuln("CVE-2", "LOW")), "v1")
     put(d[2], "clean:12", report("12"), "v1")
     put(d[3], "was-bad:12", report("12", vuln("CVE-3", "CRITICAL")), "v1")
@@ -628,26 +816,32 @@ def test_report_summary_counts_kev_and_end_of_life(tmp_path: Path) -> None:
     summary = summarize(store, today=dt.date(2026, 12, 3))
     store.close()
     assert summary["images"] == 4
-    assert {k: v for k, v in summary["by_worst_severity"].items() if v} == \
-        {"HIGH": 1, "LOW": 1, "NONE": 2}
-    assert [(v["id"], v["images"]) for v in summary["top_vulnerabilities"]] == \
-        [("CVE-2", 2), ("CVE-1", 1)]
+    assert {k: v for k, v in summary["by_worst_severity"].items() if v} == {
+        "HIGH": 1,
+        "LOW": 1,
+        "NONE": 2,
+    }
+    assert [(v["id"], v["images"]) for v in summary["top_vulnerabilities"]] == [
+        ("CVE-2", 2),
+        ("CVE-1", 1),
+    ]
     assert summary["kev"] == [{"id": "CVE-1", "images": ["old:11"]}]
-    assert [(e["image"], e["eol"]) for e in summary["end_of_life"]] == \
-        [("old:11", "2026-08-31")]
+    assert [(e["image"], e["eol"]) for e in summary["end_of_life"]] == [("old:11", "2026-08-31")]
     table = render_table(summary)
     assert "known exploited (CISA KEV): 1" in table and "old:11  debian 11" in table
 
 
 def _lister(pages: dict[str, httpx.Response]) -> RegistryClient:
     """A registry answering catalog requests from ``pages`` (by query string)."""
+
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v2/_catalog":
             return pages[request.url.query.decode()]
         return httpx.Response(404)
 
-    return RegistryClient(Reference("registry.example.com", "x", "1", None),
-                          transport=httpx.MockTransport(handler))
+    return RegistryClient(
+        Reference("registry.example.com", "x", "1", None), transport=httpx.MockTransport(handler)
+    )
 
 
 def _page(names: Any, following: str | None = None, status: int = 200) -> httpx.Response:
@@ -656,8 +850,9 @@ def _page(names: Any, following: str | None = None, status: int = 200) -> httpx.
 
 
 def test_catalog_pages_from_a_hostile_registry() -> None:
-    two = _lister({"n=100": _page(["a"], "/v2/_catalog?n=100&last=a"),
-                   "n=100&last=a": _page(["b"])})
+    two = _lister(
+        {"n=100": _page(["a"], "/v2/_catalog?n=100&last=a"), "n=100&last=a": _page(["b"])}
+    )
     assert list(two.catalog()) == ["a", "b"]
     endless = _lister({"n=100": _page(["a"], "/v2/_catalog?n=100")})
     with pytest.raises(HullscanError, match="pages do not end"):
@@ -699,10 +894,12 @@ def test_an_embedded_queue_gives_up_only_its_own_jobs(tmp_path: Path) -> None:
     (the broker still holds their messages)."""
     store = Store(f"sqlite:///{tmp_path / 'results.sqlite'}")
     digest = "sha256:" + "e" * 64
-    mine = store.submit(JobSpec("registry:r.example/a@" + digest, SCANNERS, digest, "v1"),
-                        queue="embedded")
-    theirs = store.submit(JobSpec("registry:r.example/b@" + digest, ("secret",), digest,
-                                  "v1"), queue="celery")
+    mine = store.submit(
+        JobSpec("registry:r.example/a@" + digest, SCANNERS, digest, "v1"), queue="embedded"
+    )
+    theirs = store.submit(
+        JobSpec("registry:r.example/b@" + digest, ("secret",), digest, "v1"), queue="celery"
+    )
     store.claim(theirs.job_key)  # a Celery worker is scanning it
     queue = EmbeddedQueue(WorkerContext(store, tmp_path / "cache", tmp_path / "db"), 1)
     queue.close()

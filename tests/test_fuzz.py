@@ -20,8 +20,10 @@ HARNESSES = sorted(p.stem.removeprefix("fuzz_") for p in FUZZ.glob("fuzz_*.py"))
 #: run fails only where the code changed (deep, random runs: ``make fuzz``)
 SMOKE_RUNS = int(os.environ.get("FUZZ_SMOKE_RUNS", "1500"))
 SMOKE_SECONDS = 120  # a cap, not the measure
-ENV = {**os.environ,
-       "PYTHONPATH": os.pathsep.join(filter(None, [str(FUZZ), os.environ.get("PYTHONPATH")]))}
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(FUZZ), os.environ.get("PYTHONPATH")])),
+}
 
 
 def test_every_harness_has_seeds() -> None:
@@ -34,10 +36,27 @@ def test_every_harness_has_seeds() -> None:
 
 @pytest.mark.parametrize("name", HARNESSES)
 def test_smoke_fuzz(name: str, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(FUZZ / "run.py"), "--budget", str(SMOKE_SECONDS),
-                           "--runs", str(SMOKE_RUNS), "--rss-mb", "1024", "--work",
-                           str(tmp_path), "--seed", "1", name],
-                          env=ENV, capture_output=True, text=True, timeout=SMOKE_SECONDS + 300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(FUZZ / "run.py"),
+            "--budget",
+            str(SMOKE_SECONDS),
+            "--runs",
+            str(SMOKE_RUNS),
+            "--rss-mb",
+            "1024",
+            "--work",
+            str(tmp_path),
+            "--seed",
+            "1",
+            name,
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=SMOKE_SECONDS + 300,
+    )
     log = (tmp_path / f"{name}.log").read_text() if (tmp_path / f"{name}.log").exists() else ""
     assert proc.returncode == 0, proc.stdout + log[-6000:]
     executions = int(proc.stdout.splitlines()[-1].split()[1])

@@ -73,8 +73,9 @@ def scan(ref: str | Path, tmp_path: Path, limits: Limits | None = None) -> Inven
     return inventory(str(ref), options(tmp_path, limits))
 
 
-def run_cli(ref: str | Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-            *extra: str) -> tuple[int, str, str]:
+def run_cli(
+    ref: str | Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str, str]:
     code = cli.main(["sbom", str(ref), "--cache-dir", str(tmp_path / "c"), *extra])
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
@@ -83,15 +84,21 @@ def run_cli(ref: str | Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 
 def with_cli_limits(monkeypatch: pytest.MonkeyPatch, limits: Limits) -> None:
     """The command line has no option for the bounds; tests lower them like this."""
+
     def lowered(**kw: Any) -> ScanOptions:
         return ScanOptions(limits=limits, **kw)
 
     monkeypatch.setattr(api, "ScanOptions", lowered)
 
 
-def assert_error(ref: str | Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                 *needles: str, limits: Limits | None = None,
-                 monkeypatch: pytest.MonkeyPatch | None = None) -> str:
+def assert_error(
+    ref: str | Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    *needles: str,
+    limits: Limits | None = None,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+) -> str:
     """The library raises an ImageError naming ``needles``; the CLI exits 2 with exactly
     that one line on stderr and prints no report."""
     with pytest.raises(ImageError) as e:
@@ -113,8 +120,12 @@ def assert_error(ref: str | Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     return lines[0]
 
 
-def assert_completes(ref: str | Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                     limits: Limits | None = None) -> tuple[Inventory, dict[str, Any]]:
+def assert_completes(
+    ref: str | Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    limits: Limits | None = None,
+) -> tuple[Inventory, dict[str, Any]]:
     """The scan completes in the library and on the command line (exit 0, JSON report)."""
     inv = scan(ref, tmp_path, limits)
     code, out, err = run_cli(ref, tmp_path, capsys, "--format", "json")
@@ -138,15 +149,24 @@ def blob_path(layout: Path, digest: str) -> Path:
 
 
 def listing(root: Path, skip: tuple[str, ...] = ("c", "cache")) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                  if p.relative_to(root).parts[0] not in skip)
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.relative_to(root).parts[0] not in skip
+    )
 
 
 def payload_appeared(token: str, tmp_path: Path) -> list[str]:
     """Anywhere a file named like the payload could have been written by a naive extractor."""
-    candidates = [Path("/tmp") / token, Path("/") / token, Path.cwd() / token,
-                  Path.cwd().parent / token, Path.cwd().parent.parent / token,
-                  tmp_path.parent / token, tmp_path.parent.parent / token]
+    candidates = [
+        Path("/tmp") / token,
+        Path("/") / token,
+        Path.cwd() / token,
+        Path.cwd().parent / token,
+        Path.cwd().parent.parent / token,
+        tmp_path.parent / token,
+        tmp_path.parent.parent / token,
+    ]
     found = [str(p) for p in candidates if os.path.lexists(p)]
     found += [str(p) for p in tmp_path.rglob(f"*{token}*")]
     found += [p for p in map(str, Path("/tmp").glob(f"*{token}*"))]
@@ -167,16 +187,21 @@ def tar_of(entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
 # -- paths that escape ----------------------------------------------------------------------
 
 
-def test_layer_entries_that_climb_out_are_skipped(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_layer_entries_that_climb_out_are_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     token = f"hullscan-pwned-{uuid.uuid4().hex[:12]}"
-    nodes = [python_dist("legit", "1.0"),
-             file(f"../../{token}", "pwned"),
-             file(f"../../../../../../tmp/{token}", "pwned"),
-             file(f"usr/../../{token}", "pwned"),
-             file(f"../{token}/{SITE}/evil-1.0.dist-info/METADATA",
-                  "Metadata-Version: 2.1\nName: evil\nVersion: 6.6.6\n\n"),
-             symlink(f"../{token}-link", "/etc/passwd")]
+    nodes = [
+        python_dist("legit", "1.0"),
+        file(f"../../{token}", "pwned"),
+        file(f"../../../../../../tmp/{token}", "pwned"),
+        file(f"usr/../../{token}", "pwned"),
+        file(
+            f"../{token}/{SITE}/evil-1.0.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: evil\nVersion: 6.6.6\n\n",
+        ),
+        symlink(f"../{token}-link", "/etc/passwd"),
+    ]
     img = build([nodes])
     archive = write_docker_archive([(img, ["x:1"])], tmp_path / "img.tar")
     layout = oci(tmp_path, img)
@@ -191,12 +216,20 @@ def test_layer_entries_that_climb_out_are_skipped(tmp_path: Path,
     assert payload_appeared(token, tmp_path) == []
 
 
-def test_absolute_entry_names_stay_inside_the_image(tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_absolute_entry_names_stay_inside_the_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Layer tars may name entries ``/usr/...``: they are the image's ``usr/...``."""
     token = f"hullscan-pwned-{uuid.uuid4().hex[:12]}"
-    img = build([[file(f"/tmp/{token}", "pwned"), file(f"/{token}", "pwned"),
-                  python_dist("absolute", "1.0", f"/{SITE}")]])
+    img = build(
+        [
+            [
+                file(f"/tmp/{token}", "pwned"),
+                file(f"/{token}", "pwned"),
+                python_dist("absolute", "1.0", f"/{SITE}"),
+            ]
+        ]
+    )
     layout = oci(tmp_path, img)
     before = listing(tmp_path)
     inv, _ = assert_completes(layout, tmp_path, capsys)
@@ -210,11 +243,16 @@ def test_absolute_entry_names_stay_inside_the_image(tmp_path: Path,
 
 
 def test_outer_archive_members_that_climb_out_are_ignored(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     token = f"hullscan-pwned-{uuid.uuid4().hex[:12]}"
     members = docker_archive_members([(build([[python_dist("legit", "1.0")]]), ["x:1"])])
-    members = {f"../../{token}": b"pwned", f"/tmp/{token}": b"pwned",
-               f"../../../tmp/{token}.json": b"{}", **members}
+    members = {
+        f"../../{token}": b"pwned",
+        f"/tmp/{token}": b"pwned",
+        f"../../../tmp/{token}.json": b"{}",
+        **members,
+    }
     archive = write_tar(tmp_path / "img.tar", members)
     before = listing(tmp_path)
     inv, _ = assert_completes(archive, tmp_path, capsys)
@@ -223,27 +261,35 @@ def test_outer_archive_members_that_climb_out_are_ignored(
     assert payload_appeared(token, tmp_path) == []
 
 
-def test_manifest_naming_members_outside_the_archive(tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_manifest_naming_members_outside_the_archive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     members = docker_archive_members([(build([[python_dist("legit", "1.0")]]), ["x:1"])])
     manifest = json.loads(members["manifest.json"])
-    for config, needle in (("../../../../etc/passwd", "escapes the archive"),
-                           ("/etc/passwd", "missing"),
-                           ("/proc/self/environ", "missing")):
+    for config, needle in (
+        ("../../../../etc/passwd", "escapes the archive"),
+        ("/etc/passwd", "missing"),
+        ("/proc/self/environ", "missing"),
+    ):
         manifest[0]["Config"] = config
         members["manifest.json"] = json.dumps(manifest).encode()
         archive = write_tar(tmp_path / "img.tar", members)
         assert_error(archive, tmp_path, capsys, needle)
 
 
-def test_symlink_escape_then_write_through_it(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_symlink_escape_then_write_through_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     token = f"hullscan-pwned-{uuid.uuid4().hex[:12]}"
-    nodes = [symlink("evil", "/"), file(f"evil/tmp/{token}", "pwned"),
-             symlink("evil2", "../../.."), file(f"evil2/tmp/{token}-2", "pwned"),
-             symlink("etc/evil3", "../../../../../../../../tmp"),
-             file(f"etc/evil3/{token}-3", "pwned"),
-             python_dist("through", "1.0", f"evil/{SITE}")]
+    nodes = [
+        symlink("evil", "/"),
+        file(f"evil/tmp/{token}", "pwned"),
+        symlink("evil2", "../../.."),
+        file(f"evil2/tmp/{token}-2", "pwned"),
+        symlink("etc/evil3", "../../../../../../../../tmp"),
+        file(f"etc/evil3/{token}-3", "pwned"),
+        python_dist("through", "1.0", f"evil/{SITE}"),
+    ]
     img = build([nodes])
     layout = oci(tmp_path, img)
     before = listing(tmp_path)
@@ -259,16 +305,24 @@ def test_symlink_escape_then_write_through_it(tmp_path: Path,
     assert fs.lookup("etc/passwd") is None
     # what was written "through" the link is an entry of the image, nothing more
     assert {p.locations[0].path for p in inv.packages} <= {
-        f"evil/{SITE}/through-1.0.dist-info/METADATA"}
+        f"evil/{SITE}/through-1.0.dist-info/METADATA"
+    }
 
 
-def test_package_databases_behind_links_to_the_host(tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_package_databases_behind_links_to_the_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Symlinks from wanted paths to host files resolve inside the image, where nothing is."""
-    img = build([[symlink("var/lib/dpkg/status", "/etc/passwd"),
-                  symlink("etc/os-release", "../../../../../../etc/os-release"),
-                  symlink("usr/lib/os-release", "/proc/self/environ"),
-                  symlink("lib/apk/db/installed", "/etc/shadow")]])
+    img = build(
+        [
+            [
+                symlink("var/lib/dpkg/status", "/etc/passwd"),
+                symlink("etc/os-release", "../../../../../../etc/os-release"),
+                symlink("usr/lib/os-release", "/proc/self/environ"),
+                symlink("lib/apk/db/installed", "/etc/shadow"),
+            ]
+        ]
+    )
     layout = oci(tmp_path, img)
     inv, report = assert_completes(layout, tmp_path, capsys)
     assert inv.packages == () and inv.os is None
@@ -278,10 +332,12 @@ def test_package_databases_behind_links_to_the_host(tmp_path: Path,
 
 
 def test_hard_links_that_escape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    nodes = [python_dist("legit", "1.0"),
-             hardlink(f"{SITE}/evil-1.0.dist-info/METADATA", "../../../../etc/passwd"),
-             hardlink("var/lib/dpkg/status", "/etc/passwd"),  # the image's etc/passwd: absent
-             hardlink("etc/os-release", "usr/../../../../etc/os-release")]
+    nodes = [
+        python_dist("legit", "1.0"),
+        hardlink(f"{SITE}/evil-1.0.dist-info/METADATA", "../../../../etc/passwd"),
+        hardlink("var/lib/dpkg/status", "/etc/passwd"),  # the image's etc/passwd: absent
+        hardlink("etc/os-release", "usr/../../../../etc/os-release"),
+    ]
     layout = oci(tmp_path, build([nodes]))
     inv, _ = assert_completes(layout, tmp_path, capsys)
     assert names(inv) == {"legit"} and inv.os is None
@@ -294,8 +350,11 @@ def test_outer_archive_links(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     img = build([[python_dist("legit", "1.0")]])
     members = docker_archive_members([(img, ["x:1"])])
     manifest = members.pop("manifest.json")
-    for kind, target in ((tarfile.SYMTYPE, "/etc/passwd"), (tarfile.SYMTYPE, "../../../etc"),
-                         (tarfile.LNKTYPE, "../../etc/passwd")):
+    for kind, target in (
+        (tarfile.SYMTYPE, "/etc/passwd"),
+        (tarfile.SYMTYPE, "../../../etc"),
+        (tarfile.LNKTYPE, "../../etc/passwd"),
+    ):
         entries: list[tuple[tarfile.TarInfo, bytes | None]] = []
         for name, data in members.items():
             entries.append((tarfile.TarInfo(name), data))
@@ -318,7 +377,8 @@ def test_outer_archive_links(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_oci_layout_blobs_that_are_symlinks_are_refused(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     img = build([[python_dist("legit", "1.0")]])
     layout = oci(tmp_path, img)
     layer = blob_path(layout, sha256(img.blobs[0]))
@@ -338,21 +398,36 @@ def test_oci_layout_blobs_that_are_symlinks_are_refused(
 # -- special files --------------------------------------------------------------------------
 
 
-def test_device_nodes_and_fifos_in_a_layer(tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
-    nodes = [Node("etc/os-release", kind="char"), Node("var/lib/dpkg/status", kind="fifo"),
-             Node(f"{SITE}/x-1.0.dist-info/METADATA", kind="block"),
-             Node("dev/null", kind="char"), python_dist("legit", "1.0")]
+def test_device_nodes_and_fifos_in_a_layer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nodes = [
+        Node("etc/os-release", kind="char"),
+        Node("var/lib/dpkg/status", kind="fifo"),
+        Node(f"{SITE}/x-1.0.dist-info/METADATA", kind="block"),
+        Node("dev/null", kind="char"),
+        python_dist("legit", "1.0"),
+    ]
     layout = oci(tmp_path, build([nodes]))
     inv, _ = assert_completes(layout, tmp_path, capsys)
     assert names(inv) == {"legit"} and inv.os is None and inv.warnings == ()
     image = open_image(str(layout))
     fs = ImageFilesystem(analyze_layers(image, default_analyzers(), options(tmp_path)))
-    types = {p: fs.lookup(p)[1].type.value  # type: ignore[index]
-             for p in ("etc/os-release", "var/lib/dpkg/status", "dev/null",
-                       f"{SITE}/x-1.0.dist-info/METADATA")}
-    assert types == {"etc/os-release": "char", "var/lib/dpkg/status": "fifo",
-                     "dev/null": "char", f"{SITE}/x-1.0.dist-info/METADATA": "block"}
+    types = {
+        p: fs.lookup(p)[1].type.value  # type: ignore[index]
+        for p in (
+            "etc/os-release",
+            "var/lib/dpkg/status",
+            "dev/null",
+            f"{SITE}/x-1.0.dist-info/METADATA",
+        )
+    }
+    assert types == {
+        "etc/os-release": "char",
+        "var/lib/dpkg/status": "fifo",
+        "dev/null": "char",
+        f"{SITE}/x-1.0.dist-info/METADATA": "block",
+    }
 
 
 def run_with_timeout(fn: Callable[[], Any], seconds: float) -> Any:
@@ -375,14 +450,21 @@ def run_with_timeout(fn: Callable[[], Any], seconds: float) -> Any:
 
 
 def test_device_nodes_and_fifos_in_a_rootfs_are_never_opened(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rootfs = write_rootfs([python_dist("legit", "1.0"),
-                           Node("etc/os-release", kind="fifo"),
-                           Node(f"{SITE}/fifo-1.0.dist-info/METADATA", kind="fifo")],
-                          tmp_path / "rootfs")
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rootfs = write_rootfs(
+        [
+            python_dist("legit", "1.0"),
+            Node("etc/os-release", kind="fifo"),
+            Node(f"{SITE}/fifo-1.0.dist-info/METADATA", kind="fifo"),
+        ],
+        tmp_path / "rootfs",
+    )
     devices = 0
-    for rel, mode, dev in (("var/lib/dpkg/status", stat.S_IFCHR, os.makedev(1, 5)),  # zero
-                           ("lib/apk/db/installed", stat.S_IFCHR, os.makedev(1, 3))):
+    for rel, mode, dev in (
+        ("var/lib/dpkg/status", stat.S_IFCHR, os.makedev(1, 5)),  # zero
+        ("lib/apk/db/installed", stat.S_IFCHR, os.makedev(1, 3)),
+    ):
         target = rootfs / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -393,7 +475,8 @@ def test_device_nodes_and_fifos_in_a_rootfs_are_never_opened(
     inv = run_with_timeout(lambda: scan(f"dir:{rootfs}", tmp_path), 10)
     assert names(inv) == {"legit"} and inv.os is None and inv.warnings == ()
     code, out, err = run_with_timeout(
-        lambda: run_cli(f"dir:{rootfs}", tmp_path, capsys, "--format", "json"), 10)
+        lambda: run_cli(f"dir:{rootfs}", tmp_path, capsys, "--format", "json"), 10
+    )
     assert code == 0, err
     assert [p["name"] for p in json.loads(out)["packages"]] == ["legit"]
     if not devices:
@@ -408,65 +491,120 @@ def zeros_tar(n_bytes: int) -> bytes:
 
 
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
-def test_bomb_over_the_size_bound(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch, compression: str) -> None:
+def test_bomb_over_the_size_bound(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    compression: str,
+) -> None:
     img = build([[]], compression=compression, layer_bytes=[zeros_tar(4 * MiB)])
     limits = Limits(max_layer_bytes=1 * MiB)
-    assert_error(oci(tmp_path, img), tmp_path, capsys, "decompression bomb",
-                 "more than 1048576 bytes uncompressed", limits=limits,
-                 monkeypatch=monkeypatch)
+    assert_error(
+        oci(tmp_path, img),
+        tmp_path,
+        capsys,
+        "decompression bomb",
+        "more than 1048576 bytes uncompressed",
+        limits=limits,
+        monkeypatch=monkeypatch,
+    )
 
 
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
-def test_bomb_over_the_ratio_bound(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                   monkeypatch: pytest.MonkeyPatch, compression: str) -> None:
+def test_bomb_over_the_ratio_bound(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    compression: str,
+) -> None:
     img = build([[]], compression=compression, layer_bytes=[zeros_tar(4 * MiB)])
     limits = Limits(ratio_after=1 * MiB, max_ratio=50)
-    assert_error(oci(tmp_path, img), tmp_path, capsys, "decompresses more than 50:1",
-                 limits=limits, monkeypatch=monkeypatch)
+    assert_error(
+        oci(tmp_path, img),
+        tmp_path,
+        capsys,
+        "decompresses more than 50:1",
+        limits=limits,
+        monkeypatch=monkeypatch,
+    )
     # the same layer passes the default bounds: it is small
     assert names(scan(oci(tmp_path, img, "again"), tmp_path / "default")) == set()
 
 
-def test_streamed_200_mib_gzip_bomb(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_streamed_200_mib_gzip_bomb(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """200 MiB of zeros, written as a gzip stream that is never whole in memory."""
     blob = tmp_path / "bomb.gz"
     digest, diff_id = gzip_zeros_layer(blob, 200 * MiB)
     assert blob.stat().st_size < 1 * MiB
     layout = write_oci_from_blob_files(tmp_path / "layout", [(blob, digest, diff_id)])
     limits = Limits(ratio_after=8 * MiB, max_ratio=100)
-    assert_error(layout, tmp_path, capsys, "decompress", "a decompression bomb?",
-                 limits=limits, monkeypatch=monkeypatch)
+    assert_error(
+        layout,
+        tmp_path,
+        capsys,
+        "decompress",
+        "a decompression bomb?",
+        limits=limits,
+        monkeypatch=monkeypatch,
+    )
     monkeypatch.undo()
-    assert_error(layout, tmp_path, capsys, "more than 8388608 bytes",
-                 limits=Limits(max_layer_bytes=8 * MiB), monkeypatch=monkeypatch)
+    assert_error(
+        layout,
+        tmp_path,
+        capsys,
+        "more than 8388608 bytes",
+        limits=Limits(max_layer_bytes=8 * MiB),
+        monkeypatch=monkeypatch,
+    )
 
 
-def test_too_many_entries_in_a_layer(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_too_many_entries_in_a_layer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     img = build([[file(f"f/{i}", "") for i in range(2000)]], compression="none")
-    assert_error(oci(tmp_path, img), tmp_path, capsys, "more than 1000 entries",
-                 limits=Limits(max_entries=1000), monkeypatch=monkeypatch)
+    assert_error(
+        oci(tmp_path, img),
+        tmp_path,
+        capsys,
+        "more than 1000 entries",
+        limits=Limits(max_entries=1000),
+        monkeypatch=monkeypatch,
+    )
 
 
-def test_too_many_members_in_an_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_too_many_members_in_an_archive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     members = docker_archive_members([(build([[python_dist("legit", "1.0")]]), ["x:1"])])
     members = {**{f"junk/{i}": b"" for i in range(2000)}, **members}
     archive = write_tar(tmp_path / "many.tar", members)
-    assert_error(archive, tmp_path, capsys, "more than 1000 archive members",
-                 limits=Limits(max_entries=1000), monkeypatch=monkeypatch)
+    assert_error(
+        archive,
+        tmp_path,
+        capsys,
+        "more than 1000 archive members",
+        limits=Limits(max_entries=1000),
+        monkeypatch=monkeypatch,
+    )
 
 
-def test_too_many_entries_in_a_rootfs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_too_many_entries_in_a_rootfs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     rootfs = tmp_path / "rootfs"
     (rootfs / "d").mkdir(parents=True)
     for i in range(200):
         (rootfs / "d" / str(i)).touch()
-    assert_error(f"dir:{rootfs}", tmp_path, capsys, "more than 100 entries",
-                 limits=Limits(max_entries=100), monkeypatch=monkeypatch)
+    assert_error(
+        f"dir:{rootfs}",
+        tmp_path,
+        capsys,
+        "more than 100 entries",
+        limits=Limits(max_entries=100),
+        monkeypatch=monkeypatch,
+    )
 
 
 # -- truncation -----------------------------------------------------------------------------
@@ -474,15 +612,30 @@ def test_too_many_entries_in_a_rootfs(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def incompressible_image(compression: str) -> BuiltImage:
     """Random content, so that a cut anywhere in the blob cuts the tar's data too."""
-    return build([[file("random", os.urandom(64 * 1024)), python_dist("legit", "1.0"),
-                   file("random2", os.urandom(64 * 1024))]], compression=compression)
+    return build(
+        [
+            [
+                file("random", os.urandom(64 * 1024)),
+                python_dist("legit", "1.0"),
+                file("random2", os.urandom(64 * 1024)),
+            ]
+        ],
+        compression=compression,
+    )
 
 
 @pytest.mark.parametrize("fraction", [0.02, 0.5, 0.98])
-@pytest.mark.parametrize(("compression", "needle"), [("gzip", "truncated gzip stream"),
-                                                     ("zstd", "truncated zstd stream")])
-def test_truncated_compressed_layer(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                    compression: str, needle: str, fraction: float) -> None:
+@pytest.mark.parametrize(
+    ("compression", "needle"),
+    [("gzip", "truncated gzip stream"), ("zstd", "truncated zstd stream")],
+)
+def test_truncated_compressed_layer(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    compression: str,
+    needle: str,
+    fraction: float,
+) -> None:
     img = incompressible_image(compression)
     cut = img.blobs[0][: int(len(img.blobs[0]) * fraction)]
     # the manifest names the truncated blob: the truncation itself must be noticed
@@ -492,7 +645,8 @@ def test_truncated_compressed_layer(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 @pytest.mark.parametrize("compression", ["gzip", "zstd"])
 def test_truncated_compressed_layer_at_the_very_end(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], compression: str) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], compression: str
+) -> None:
     """Only the trailer is missing (gzip CRC and size, zstd's last bytes): the tar itself
     may read to its end, the stream is still incomplete."""
     img = build([[python_dist("legit", "1.0")]], compression=compression)
@@ -501,7 +655,8 @@ def test_truncated_compressed_layer_at_the_very_end(
 
 
 def test_truncated_layer_in_a_legacy_docker_archive(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """No compressed digest there: the diff-id and the stream's own framing catch it."""
     for compression in ("gzip", "zstd"):
         img = incompressible_image(compression)
@@ -529,8 +684,9 @@ def test_missing_layer_blob(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert_error(layout, tmp_path, capsys, "is missing", sha256(img.blobs[1]).split(":")[1])
 
 
-def test_missing_config_and_manifest_blobs(tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_config_and_manifest_blobs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     img = build([[python_dist("a", "1")]])
     layout = oci(tmp_path, img)
     blob_path(layout, img.config_digest).unlink()
@@ -540,8 +696,9 @@ def test_missing_config_and_manifest_blobs(tmp_path: Path,
     assert_error(layout, tmp_path, capsys, "is missing")
 
 
-def test_missing_members_of_a_docker_archive(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_members_of_a_docker_archive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     img = build([[python_dist("a", "1")]])
     members = docker_archive_members([(img, ["x:1"])])
     entry = json.loads(members["manifest.json"])[0]
@@ -551,8 +708,9 @@ def test_missing_members_of_a_docker_archive(tmp_path: Path,
 
 
 @pytest.mark.parametrize("compression", ["none", "gzip", "zstd"])
-def test_tampered_layer_blob(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                             compression: str) -> None:
+def test_tampered_layer_blob(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], compression: str
+) -> None:
     noise = os.urandom(4096)  # stored verbatim by zstd (a raw block) and by a plain tar
     img = build([[file("etc/noise", noise), python_dist("a", "1")]], compression=compression)
     layout = oci(tmp_path, img)
@@ -568,14 +726,16 @@ def test_tampered_layer_blob(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert sha256(img.blobs[0]) in line or sha256(img.layers[0]) in line
 
 
-def test_tampered_layer_in_a_legacy_docker_archive(tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_tampered_layer_in_a_legacy_docker_archive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     img = build([[file("etc/motd", "hello world " * 50)]], compression="none")
     members = docker_archive_members([(img, ["x:1"])])
     name = json.loads(members["manifest.json"])[0]["Layers"][0]
     members[name] = members[name].replace(b"hello world", b"jello world", 1)
-    assert_error(write_tar(tmp_path / "t.tar", members), tmp_path, capsys, "digest mismatch",
-                 "diff-id")
+    assert_error(
+        write_tar(tmp_path / "t.tar", members), tmp_path, capsys, "digest mismatch", "diff-id"
+    )
 
 
 def test_diff_id_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -584,35 +744,52 @@ def test_diff_id_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     doc["rootfs"]["diff_ids"] = [sha256(b"something else")]
     wrong = rebuild(img, config_doc=doc)
     assert_error(oci(tmp_path, wrong), tmp_path, capsys, "digest mismatch", "diff-id")
-    assert_error(write_docker_archive([(wrong, ["x:1"])], tmp_path / "d.tar"), tmp_path,
-                 capsys, "digest mismatch", "diff-id")
+    assert_error(
+        write_docker_archive([(wrong, ["x:1"])], tmp_path / "d.tar"),
+        tmp_path,
+        capsys,
+        "digest mismatch",
+        "diff-id",
+    )
 
 
 @pytest.mark.parametrize("diff_id", ["", "sha256:", "sha256:abc", "md5:" + "0" * 32, 42])
-def test_malformed_diff_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                            diff_id: object) -> None:
+def test_malformed_diff_ids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], diff_id: object
+) -> None:
     """An empty diff-id would otherwise switch the check off."""
     img = build([[python_dist("a", "1")]])
     doc = json.loads(img.config)
     doc["rootfs"]["diff_ids"] = [diff_id]
     wrong = rebuild(img, config_doc=doc)
     assert_error(oci(tmp_path, wrong), tmp_path, capsys, "diff_ids")
-    assert_error(write_docker_archive([(wrong, ["x:1"])], tmp_path / "d.tar"), tmp_path,
-                 capsys, "diff_ids")
+    assert_error(
+        write_docker_archive([(wrong, ["x:1"])], tmp_path / "d.tar"), tmp_path, capsys, "diff_ids"
+    )
 
 
-@pytest.mark.parametrize(("delta", "needle"), [(1, "does not match the declared"),
-                                               (-1, "larger than the"),
-                                               (-10**6, "invalid size")])
-def test_layer_size_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture[str], delta: int,
-                             needle: str) -> None:
+@pytest.mark.parametrize(
+    ("delta", "needle"),
+    [(1, "does not match the declared"), (-1, "larger than the"), (-(10**6), "invalid size")],
+)
+def test_layer_size_mismatch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], delta: int, needle: str
+) -> None:
     img = build([[python_dist("a", "1")]])
     manifest = json.loads(img.manifest)
     manifest["layers"][0]["size"] += delta
     layout = oci(tmp_path, img)
     data = json.dumps(manifest).encode()
-    write_oci_index(layout, [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                              "digest": write_blob(layout, data), "size": len(data)}])
+    write_oci_index(
+        layout,
+        [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": write_blob(layout, data),
+                "size": len(data),
+            }
+        ],
+    )
     assert_error(layout, tmp_path, capsys, needle)
 
 
@@ -657,25 +834,34 @@ GARBAGE: list[tuple[str, bytes]] = [
 ]
 
 
-def oci_with_manifest(tmp_path: Path, img: BuiltImage, manifest: bytes,
-                      name: str = "layout") -> Path:
+def oci_with_manifest(
+    tmp_path: Path, img: BuiltImage, manifest: bytes, name: str = "layout"
+) -> Path:
     layout = oci(tmp_path, img, name)
-    write_oci_index(layout, [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                              "digest": write_blob(layout, manifest), "size": len(manifest)}])
+    write_oci_index(
+        layout,
+        [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": write_blob(layout, manifest),
+                "size": len(manifest),
+            }
+        ],
+    )
     return layout
 
 
 @pytest.mark.parametrize(("label", "data"), GARBAGE, ids=[g[0] for g in GARBAGE])
-def test_garbage_documents(tmp_path: Path, capsys: pytest.CaptureFixture[str], label: str,
-                           data: bytes) -> None:
+def test_garbage_documents(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], label: str, data: bytes
+) -> None:
     img = build([[python_dist("a", "1")]])
     # OCI index.json
     layout = oci(tmp_path, img, "index")
     (layout / "index.json").write_bytes(data)
     assert_error(layout, tmp_path, capsys, "index.json")
     # OCI manifest, correctly addressed
-    assert_error(oci_with_manifest(tmp_path, img, data, "manifest"), tmp_path, capsys,
-                 "manifest")
+    assert_error(oci_with_manifest(tmp_path, img, data, "manifest"), tmp_path, capsys, "manifest")
     # OCI config, correctly addressed
     assert_error(oci(tmp_path, rebuild(img, config=data), "config"), tmp_path, capsys, "config")
     # docker manifest.json
@@ -700,12 +886,21 @@ BAD_MANIFESTS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("no config", lambda m: m.pop("config"), "no config descriptor"),
     ("config a list", lambda m: m.update(config=[]), "no config descriptor"),
     ("config without digest", lambda m: m["config"].pop("digest"), "without a digest"),
-    ("config digest malformed", lambda m: m["config"].update(digest="sha256:xyz"),
-     "malformed digest"),
-    ("config digest other algorithm", lambda m: m["config"].update(digest="md5:" + "0" * 32),
-     "digest"),
-    ("config digest climbing out", lambda m: m["config"].update(digest="sha256:../../x"),
-     "malformed digest"),
+    (
+        "config digest malformed",
+        lambda m: m["config"].update(digest="sha256:xyz"),
+        "malformed digest",
+    ),
+    (
+        "config digest other algorithm",
+        lambda m: m["config"].update(digest="md5:" + "0" * 32),
+        "digest",
+    ),
+    (
+        "config digest climbing out",
+        lambda m: m["config"].update(digest="sha256:../../x"),
+        "malformed digest",
+    ),
     ("no layers", lambda m: m.pop("layers"), "no layers list"),
     ("layers an object", lambda m: m.update(layers={}), "no layers list"),
     ("layer not an object", lambda m: m.update(layers=["sha256:abc"]), "no layers list"),
@@ -714,22 +909,35 @@ BAD_MANIFESTS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("layer digest malformed", lambda m: m["layers"][0].update(digest="sha256:"), "digest"),
     ("layer size a string", lambda m: m["layers"][0].update(size="12"), "invalid size"),
     ("layer size a float", lambda m: m["layers"][0].update(size=1.5), "invalid size"),
-    ("two layers, one diff-id", lambda m: m["layers"].append(m["layers"][0]),
-     "2 layers but 1 diff_ids"),
-    ("unknown media type", lambda m: m.update(mediaType="application/x-evil"),
-     "unsupported manifest media type"),
+    (
+        "two layers, one diff-id",
+        lambda m: m["layers"].append(m["layers"][0]),
+        "2 layers but 1 diff_ids",
+    ),
+    (
+        "unknown media type",
+        lambda m: m.update(mediaType="application/x-evil"),
+        "unsupported manifest media type",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("label", "edit", "needle"), BAD_MANIFESTS,
-                         ids=[b[0] for b in BAD_MANIFESTS])
-def test_malformed_oci_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str], label: str,
-                                edit: Callable[[dict[str, Any]], None], needle: str) -> None:
+@pytest.mark.parametrize(
+    ("label", "edit", "needle"), BAD_MANIFESTS, ids=[b[0] for b in BAD_MANIFESTS]
+)
+def test_malformed_oci_manifest(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    label: str,
+    edit: Callable[[dict[str, Any]], None],
+    needle: str,
+) -> None:
     img = build([[python_dist("a", "1")]])
     doc = manifest_doc(img)
     edit(doc)
-    assert_error(oci_with_manifest(tmp_path, img, json.dumps(doc).encode()), tmp_path, capsys,
-                 needle)
+    assert_error(
+        oci_with_manifest(tmp_path, img, json.dumps(doc).encode()), tmp_path, capsys, needle
+    )
 
 
 BAD_INDEXES: list[tuple[str, Any, str]] = [
@@ -739,27 +947,39 @@ BAD_INDEXES: list[tuple[str, Any, str]] = [
     ("no images", {"manifests": []}, "lists no images"),
     ("descriptor without digest", {"manifests": [{"size": 3}]}, "without a digest"),
     ("digest of nothing", {"manifests": [{"digest": "sha256:" + "0" * 64}]}, "is missing"),
-    ("annotations a list", {"manifests": [{"digest": "sha256:" + "0" * 64,
-                                           "annotations": ["x"]}]}, "is missing"),
-    ("platform garbage", {"manifests": [{"digest": "sha256:" + "1" * 64,
-                                         "platform": {"os": 5, "architecture": ["x"]}},
-                                        {"digest": "sha256:" + "2" * 64,
-                                         "platform": {"os": "linux", "architecture": "a\nb"}}]},
-     "no image for platform"),
+    (
+        "annotations a list",
+        {"manifests": [{"digest": "sha256:" + "0" * 64, "annotations": ["x"]}]},
+        "is missing",
+    ),
+    (
+        "platform garbage",
+        {
+            "manifests": [
+                {"digest": "sha256:" + "1" * 64, "platform": {"os": 5, "architecture": ["x"]}},
+                {
+                    "digest": "sha256:" + "2" * 64,
+                    "platform": {"os": "linux", "architecture": "a\nb"},
+                },
+            ]
+        },
+        "no image for platform",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("label", "index", "needle"), BAD_INDEXES,
-                         ids=[b[0] for b in BAD_INDEXES])
-def test_malformed_index_json(tmp_path: Path, capsys: pytest.CaptureFixture[str], label: str,
-                              index: Any, needle: str) -> None:
+@pytest.mark.parametrize(("label", "index", "needle"), BAD_INDEXES, ids=[b[0] for b in BAD_INDEXES])
+def test_malformed_index_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], label: str, index: Any, needle: str
+) -> None:
     layout = oci(tmp_path, build([[python_dist("a", "1")]]))
     (layout / "index.json").write_text(json.dumps(index))
     assert_error(layout, tmp_path, capsys, needle)
 
 
-def test_tag_lookup_with_malformed_annotations(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_tag_lookup_with_malformed_annotations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     img = build([[python_dist("a", "1")]])
     layout = write_oci([(img, {"annotations": ["not", "a", "dict"]})], tmp_path / "layout")
     assert_error(f"oci:{layout}:1.0", tmp_path, capsys, "no image tagged '1.0'")
@@ -785,17 +1005,25 @@ BAD_DOCKER_MANIFESTS: list[tuple[str, Any, str]] = [
     ("no Config", [{"Layers": []}], "lacks Config/Layers"),
     ("Layers of numbers", [{"Config": "CONFIG", "Layers": [1]}], "lacks Config/Layers"),
     ("RepoTags a number", [{"Config": "CONFIG", "Layers": ["LAYER"], "RepoTags": 5}], ""),
-    ("missing layer", [{"Config": "CONFIG", "Layers": ["nope/layer.tar"]}],
-     "missing from the archive"),
-    ("newline in a member name", [{"Config": "CONFIG", "Layers": ["x\nhullscan: error: ok"]}],
-     "missing from the archive"),
+    (
+        "missing layer",
+        [{"Config": "CONFIG", "Layers": ["nope/layer.tar"]}],
+        "missing from the archive",
+    ),
+    (
+        "newline in a member name",
+        [{"Config": "CONFIG", "Layers": ["x\nhullscan: error: ok"]}],
+        "missing from the archive",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("label", "doc", "needle"), BAD_DOCKER_MANIFESTS,
-                         ids=[b[0] for b in BAD_DOCKER_MANIFESTS])
-def test_malformed_docker_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                   label: str, doc: Any, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("label", "doc", "needle"), BAD_DOCKER_MANIFESTS, ids=[b[0] for b in BAD_DOCKER_MANIFESTS]
+)
+def test_malformed_docker_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], label: str, doc: Any, needle: str
+) -> None:
     img = build([[python_dist("a", "1")]])
     members = docker_archive_members([(img, ["x:1"])])
     real = json.loads(members["manifest.json"])[0]
@@ -809,45 +1037,64 @@ def test_malformed_docker_manifest(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_tags_with_control_characters_stay_on_one_line(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     one, two = build([[python_dist("a", "1")]]), build([[python_dist("b", "1")]])
-    path = write_docker_archive([(one, ["a:1\nhullscan: error: forged"]),
-                                 (two, ["b:1\r\x1b[2K"])], tmp_path / "m.tar")
+    path = write_docker_archive(
+        [(one, ["a:1\nhullscan: error: forged"]), (two, ["b:1\r\x1b[2K"])], tmp_path / "m.tar"
+    )
     line = assert_error(path, tmp_path, capsys, "2 images")
     assert "\\n" in line
     assert_error(f"docker-archive:{path}:zz", tmp_path, capsys, "no image tagged")
-    layout = write_oci([(one, {"annotations": {"org.opencontainers.image.ref.name": "1\n2"}}),
-                        (two, {})], tmp_path / "layout")
+    layout = write_oci(
+        [(one, {"annotations": {"org.opencontainers.image.ref.name": "1\n2"}}), (two, {})],
+        tmp_path / "layout",
+    )
     assert_error(layout, tmp_path, capsys, "2 images")
 
 
 BAD_CONFIGS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("no rootfs", lambda c: c.pop("rootfs"), "no rootfs.diff_ids"),
     ("rootfs a list", lambda c: c.update(rootfs=[]), "no rootfs.diff_ids"),
-    ("diff_ids a string", lambda c: c["rootfs"].update(diff_ids="sha256:x"),
-     "no rootfs.diff_ids"),
-    ("extra diff_id", lambda c: c["rootfs"]["diff_ids"].append("sha256:" + "0" * 64),
-     "1 layers but 2 diff_ids"),
+    ("diff_ids a string", lambda c: c["rootfs"].update(diff_ids="sha256:x"), "no rootfs.diff_ids"),
+    (
+        "extra diff_id",
+        lambda c: c["rootfs"]["diff_ids"].append("sha256:" + "0" * 64),
+        "1 layers but 2 diff_ids",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("label", "edit", "needle"), BAD_CONFIGS, ids=[b[0] for b in BAD_CONFIGS])
-def test_malformed_config(tmp_path: Path, capsys: pytest.CaptureFixture[str], label: str,
-                          edit: Callable[[dict[str, Any]], None], needle: str) -> None:
+def test_malformed_config(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    label: str,
+    edit: Callable[[dict[str, Any]], None],
+    needle: str,
+) -> None:
     img = build([[python_dist("a", "1")]])
     doc = json.loads(img.config)
     edit(doc)
     bad = rebuild(img, config_doc=doc)
     assert_error(oci(tmp_path, bad), tmp_path, capsys, needle)
-    assert_error(write_docker_archive([(bad, ["x:1"])], tmp_path / "d.tar"), tmp_path, capsys,
-                 needle)
+    assert_error(
+        write_docker_archive([(bad, ["x:1"])], tmp_path / "d.tar"), tmp_path, capsys, needle
+    )
 
 
-def test_odd_but_harmless_config_values(tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
-    img = build([[python_dist("a", "1")]], config_extra={
-        "architecture": 5, "os": ["linux"], "variant": None, "created": {"when": "now"},
-        "history": [5, {"created_by": ["RUN", "x"]}, {"empty_layer": "yes"}], "config": "x"})
+def test_odd_but_harmless_config_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    img = build(
+        [[python_dist("a", "1")]],
+        config_extra={
+            "architecture": 5,
+            "os": ["linux"],
+            "variant": None,
+            "created": {"when": "now"},
+            "history": [5, {"created_by": ["RUN", "x"]}, {"empty_layer": "yes"}],
+            "config": "x",
+        },
+    )
     inv, report = assert_completes(oci(tmp_path, img), tmp_path, capsys)
     assert names(inv) == {"a"}
     assert report["image"]["layers"][0]["diff_id"] == sha256(img.layers[0])
@@ -857,9 +1104,9 @@ def test_odd_but_harmless_config_values(tmp_path: Path,
 
 
 def docker_archive_bytes() -> bytes:
-    members = docker_archive_members([(build([[python_dist("a", "1"),
-                                               file("random", os.urandom(32 * 1024))]]),
-                                       ["x:1"])])
+    members = docker_archive_members(
+        [(build([[python_dist("a", "1"), file("random", os.urandom(32 * 1024))]]), ["x:1"])]
+    )
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
         for name, data in members.items():
@@ -870,8 +1117,9 @@ def docker_archive_bytes() -> bytes:
 
 
 @pytest.mark.parametrize("scheme", ["", "docker-archive:"])
-def test_archive_that_is_not_a_tar(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                   scheme: str) -> None:
+def test_archive_that_is_not_a_tar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], scheme: str
+) -> None:
     path = tmp_path / "random.tar"
     path.write_bytes(os.urandom(4096))
     assert_error(f"{scheme}{path}", tmp_path, capsys, "tar")
@@ -881,8 +1129,9 @@ def test_archive_that_is_not_a_tar(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 @pytest.mark.parametrize("scheme", ["", "docker-archive:", "oci-archive:"])
-def test_empty_archive_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                            scheme: str) -> None:
+def test_empty_archive_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], scheme: str
+) -> None:
     path = tmp_path / "empty.tar"
     path.touch()
     assert_error(f"{scheme}{path}", tmp_path, capsys, "tar")
@@ -890,9 +1139,9 @@ def test_empty_archive_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 
 @pytest.mark.parametrize("scheme", ["", "docker-archive:", "oci-archive:"])
 @pytest.mark.parametrize("how", ["gzip", "zstd"])
-def test_compressed_archive_asks_to_decompress(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str],
-                                               scheme: str, how: str) -> None:
+def test_compressed_archive_asks_to_decompress(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], scheme: str, how: str
+) -> None:
     data = docker_archive_bytes()
     packed = gzip.compress(data) if how == "gzip" else zstandard.ZstdCompressor().compress(data)
     path = tmp_path / f"image.tar.{how}"
@@ -902,8 +1151,9 @@ def test_compressed_archive_asks_to_decompress(tmp_path: Path,
 
 @pytest.mark.parametrize("fraction", [0.001, 0.3, 0.6, 0.95])
 @pytest.mark.parametrize("scheme", ["", "docker-archive:"])
-def test_truncated_outer_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                 fraction: float, scheme: str) -> None:
+def test_truncated_outer_archive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fraction: float, scheme: str
+) -> None:
     data = docker_archive_bytes()
     end = len(data.rstrip(b"\0"))  # the end of the last member, before tar's zero padding
     path = tmp_path / "cut.tar"
@@ -915,8 +1165,9 @@ def test_truncated_outer_archive(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert len(err.splitlines()) == 1 and err.startswith("hullscan: error:"), err
 
 
-def test_archive_with_a_member_running_past_the_end(tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_archive_with_a_member_running_past_the_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Cut inside the last member (manifest.json), after the end-of-archive blocks went."""
     members = docker_archive_members([(build([[python_dist("a", "1")]]), ["x:1"])])
     path = write_tar(tmp_path / "full.tar", members)
@@ -924,8 +1175,9 @@ def test_archive_with_a_member_running_past_the_end(tmp_path: Path,
     assert_error(path, tmp_path, capsys)
 
 
-def test_output_file_is_not_written_on_error(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_file_is_not_written_on_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "empty.tar"
     path.touch()
     out_file = tmp_path / "report.json"
@@ -957,13 +1209,17 @@ def test_truncated_dpkg_status_keeps_the_complete_paragraphs(tmp_path: Path) -> 
     assert any("without Package/Version" in w for w in inv.warnings), inv.warnings
 
 
-@pytest.mark.parametrize("content", [
-    b"\x00\xff\xfe garbage \x00" * 100,
-    b"Package: x\nStatus: install ok installed\nArchitecture: amd64\n",  # no Version
-    b"no colon on this line\nnor on this one\n",
-])
-def test_malformed_dpkg_status(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                               content: bytes) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x00\xff\xfe garbage \x00" * 100,
+        b"Package: x\nStatus: install ok installed\nArchitecture: amd64\n",  # no Version
+        b"no colon on this line\nnor on this one\n",
+    ],
+)
+def test_malformed_dpkg_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
     nodes = [file("var/lib/dpkg/status", content), python_dist("other", "1.0")]
     inv, _ = assert_completes(oci(tmp_path, build([nodes])), tmp_path, capsys)
     assert names(inv) == {"other"}
@@ -971,8 +1227,10 @@ def test_malformed_dpkg_status(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_malformed_apk_installed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    nodes = [file("lib/apk/db/installed", "P:musl\nV:1.2.4-r2\nthis is not a field\n\n"),
-             python_dist("other", "1.0")]
+    nodes = [
+        file("lib/apk/db/installed", "P:musl\nV:1.2.4-r2\nthis is not a field\n\n"),
+        python_dist("other", "1.0"),
+    ]
     inv, _ = assert_completes(oci(tmp_path, build([nodes])), tmp_path, capsys)
     assert names(inv) == {"other"}
     assert any("lib/apk/db/installed" in w and "malformed" in w for w in inv.warnings)
@@ -983,57 +1241,81 @@ def test_malformed_apk_installed(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_invalid_package_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    nodes = [file("app/node_modules/broken/package.json", "{not json"),
-             file("app/node_modules/list/package.json", "[1, 2]"),
-             file("app/node_modules/fine/package.json",
-                  json.dumps({"name": "fine", "version": "1.0.0"}))]
+    nodes = [
+        file("app/node_modules/broken/package.json", "{not json"),
+        file("app/node_modules/list/package.json", "[1, 2]"),
+        file(
+            "app/node_modules/fine/package.json", json.dumps({"name": "fine", "version": "1.0.0"})
+        ),
+    ]
     inv, _ = assert_completes(oci(tmp_path, build([nodes])), tmp_path, capsys)
     assert names(inv) == {"fine"}
-    assert any("broken/package.json" in w and "invalid package.json" in w
-               for w in inv.warnings), inv.warnings
+    assert any("broken/package.json" in w and "invalid package.json" in w for w in inv.warnings), (
+        inv.warnings
+    )
     assert any("list/package.json" in w for w in inv.warnings), inv.warnings
 
 
 def test_metadata_without_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    nodes = [file(f"{SITE}/nameless-1.0.dist-info/METADATA", "Metadata-Version: 2.1\n"
-                  "Version: 1.0\n\n"), python_dist("named", "1.0")]
+    nodes = [
+        file(f"{SITE}/nameless-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nVersion: 1.0\n\n"),
+        python_dist("named", "1.0"),
+    ]
     inv, _ = assert_completes(oci(tmp_path, build([nodes])), tmp_path, capsys)
     assert names(inv) == {"named"}
-    assert any("nameless-1.0.dist-info/METADATA" in w and "without Name" in w
-               for w in inv.warnings), inv.warnings
+    assert any(
+        "nameless-1.0.dist-info/METADATA" in w and "without Name" in w for w in inv.warnings
+    ), inv.warnings
 
 
 # -- fuzzing: whatever the bytes, an ImageError or a report ---------------------------------
 
 
-SEED_LAYER = layer_tar([*debian_base(), hardlink("hl", "etc/debian_version"),
-                        symlink("loop", "loop")])
+SEED_LAYER = layer_tar(
+    [*debian_base(), hardlink("hl", "etc/debian_version"), symlink("loop", "loop")]
+)
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, len(SEED_LAYER) - 1), st.integers(0, 255)),
-                min_size=1, max_size=8),
-       st.sampled_from(["none", "gzip"]))
-def test_fuzzed_layers_never_crash(tmp_path: Path, edits: list[tuple[int, int]],
-                                   compression: str) -> None:
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, len(SEED_LAYER) - 1), st.integers(0, 255)), min_size=1, max_size=8
+    ),
+    st.sampled_from(["none", "gzip"]),
+)
+def test_fuzzed_layers_never_crash(
+    tmp_path: Path, edits: list[tuple[int, int]], compression: str
+) -> None:
     data = bytearray(SEED_LAYER)
     for offset, value in edits:
         data[offset] = value
     img = build([[]], compression=compression, layer_bytes=[bytes(data)])
     path = write_docker_archive([(img, ["f:1"])], tmp_path / f"{uuid.uuid4().hex}.tar")
     with contextlib.suppress(ImageError):
-        inventory(str(path), ScanOptions(cache_dir=tmp_path / "cache", use_cache=False,
-                                         workers=1))
+        inventory(str(path), ScanOptions(cache_dir=tmp_path / "cache", use_cache=False, workers=1))
 
 
 SEED_ARCHIVE = docker_archive_bytes()
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.integers(0, len(SEED_ARCHIVE) - 1), st.integers(0, 255)),
-                min_size=1, max_size=8))
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, len(SEED_ARCHIVE) - 1), st.integers(0, 255)),
+        min_size=1,
+        max_size=8,
+    )
+)
 def test_fuzzed_archives_never_crash(tmp_path: Path, edits: list[tuple[int, int]]) -> None:
     data = bytearray(SEED_ARCHIVE)
     for offset, value in edits:
@@ -1041,5 +1323,4 @@ def test_fuzzed_archives_never_crash(tmp_path: Path, edits: list[tuple[int, int]
     path = tmp_path / f"{uuid.uuid4().hex}.tar"
     path.write_bytes(bytes(data))
     with contextlib.suppress(ImageError):
-        inventory(str(path), ScanOptions(cache_dir=tmp_path / "cache", use_cache=False,
-                                         workers=1))
+        inventory(str(path), ScanOptions(cache_dir=tmp_path / "cache", use_cache=False, workers=1))

@@ -35,7 +35,7 @@ from browser import Browser, assert_not_blank, chromium_browser  # noqa: F401  (
 from conftest import corpus_image, truth
 
 pytestmark = pytest.mark.corpus
-MiB = 1024 ** 2
+MiB = 1024**2
 
 
 @dataclass
@@ -54,11 +54,20 @@ class Report:
 
 def _scan(image: str, out: Path, scanners: str, *extra: str) -> Report:
     archive = corpus_image(image) / "docker-archive.tar"
-    args = ["scan", str(archive), "--scanners", scanners, "--cache-dir", str(out / "cache"),
-            "-q", *extra]
+    args = [
+        "scan",
+        str(archive),
+        "--scanners",
+        scanners,
+        "--cache-dir",
+        str(out / "cache"),
+        "-q",
+        *extra,
+    ]
     assert main([*args, "--format", "json", "-o", str(out / "report.json")]) in (0, 1)
-    assert main([*args, "--format", "html", "-o", str(out / "report.html"),
-                 "--fail-on", "HIGH"]) in (0, 1)
+    assert main(
+        [*args, "--format", "html", "-o", str(out / "report.html"), "--fail-on", "HIGH"]
+    ) in (0, 1)
     return Report(out / "report.html", json.loads((out / "report.json").read_text()))
 
 
@@ -69,8 +78,13 @@ def secrets_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
 
 @pytest.fixture(scope="module")
 def big_report(tmp_path_factory: pytest.TempPathFactory, full_vulndb: Path) -> Report:
-    return _scan("multi-layer-big", tmp_path_factory.mktemp("big"), "vuln,secret,config",
-                 "--db", str(full_vulndb))
+    return _scan(
+        "multi-layer-big",
+        tmp_path_factory.mktemp("big"),
+        "vuln,secret,config",
+        "--db",
+        str(full_vulndb),
+    )
 
 
 def _shots(tmp_path: Path) -> Path:
@@ -79,8 +93,11 @@ def _shots(tmp_path: Path) -> Path:
 
 def _planted(image: str) -> list[str]:
     """Every secret value truth.json plants (long enough to be one), and encodings of it."""
-    values = [s["match"] for s in truth(image)["secrets"]
-              if len(s.get("match", "")) > 12 and "BEGIN" not in s["match"]]
+    values = [
+        s["match"]
+        for s in truth(image)["secrets"]
+        if len(s.get("match", "")) > 12 and "BEGIN" not in s["match"]
+    ]
     return values + [base64.b64encode(v.encode()).decode() for v in values]
 
 
@@ -91,7 +108,8 @@ def _assert_quiet(browser: Browser, url: str) -> None:
 
 
 def test_secrets_report_filters_sorts_and_leaks_nothing(
-        browser: Browser, secrets_report: Report, tmp_path: Path) -> None:
+    browser: Browser, secrets_report: Report, tmp_path: Path
+) -> None:
     report = secrets_report
     visit = browser.open(report.url)
     assert visit.console_errors == []
@@ -123,8 +141,11 @@ def test_secrets_report_filters_sorts_and_leaks_nothing(
     expected = [f for f in secrets if report.layer_of(f) == "3"]
     assert rows and len(rows) == len(expected)
     assert {r["layer"] for r in rows} == {"3"}
-    gone = {s["path"].lstrip("/"): s["deleted_in_layer"]
-            for s in truth("secrets-and-misconfig")["secrets"] if s.get("deleted_in_layer")}
+    gone = {
+        s["path"].lstrip("/"): s["deleted_in_layer"]
+        for s in truth("secrets-and-misconfig")["secrets"]
+        if s.get("deleted_in_layer")
+    }
     for r in rows:
         path = r["cells"][7].split(":")[0].split(" ")[0]
         if path in gone:
@@ -148,15 +169,18 @@ def test_secrets_report_filters_sorts_and_leaks_nothing(
 
     # evidence expands, masked
     aws = browser.driver.find_element(
-        By.XPATH, "//table[@id='findings']//tr[@data-kind='secret']"
-                  "[td[contains(., 'root/.aws/credentials:2')]]//summary")
+        By.XPATH,
+        "//table[@id='findings']//tr[@data-kind='secret']"
+        "[td[contains(., 'root/.aws/credentials:2')]]//summary",
+    )
     aws.click()
     panel = aws.find_element(By.XPATH, "..").text
     assert "Match (masked)" in panel and "****" in panel
 
     # the keyboard alone sorts and expands: Enter on a column's button, on a title
     kind = browser.driver.find_element(
-        By.XPATH, "//table[@id='findings']//th[button[normalize-space()='Kind']]")
+        By.XPATH, "//table[@id='findings']//th[button[normalize-space()='Kind']]"
+    )
     kind.find_element(By.TAG_NAME, "button").send_keys(Keys.ENTER)
     assert kind.get_attribute("aria-sort") == "ascending"
     kinds = [r["cells"][1] for r in browser.rows("findings")]
@@ -168,13 +192,15 @@ def test_secrets_report_filters_sorts_and_leaks_nothing(
     # every control is labelled for a screen reader
     unlabelled = browser.driver.execute_script(
         "return Array.from(document.querySelectorAll('select, input'))"
-        ".filter(e => e.labels.length === 0).length")
+        ".filter(e => e.labels.length === 0).length"
+    )
     assert unlabelled == 0
     _assert_quiet(browser, report.url)
 
 
-def test_big_report_layers_and_packages(browser: Browser, big_report: Report,
-                                        tmp_path: Path) -> None:
+def test_big_report_layers_and_packages(
+    browser: Browser, big_report: Report, tmp_path: Path
+) -> None:
     report = big_report
     visit = browser.open(report.url)
     assert visit.console_errors == [] and visit.requests == [report.url]
@@ -197,16 +223,22 @@ def test_big_report_layers_and_packages(browser: Browser, big_report: Report,
     button.click()
     rows = browser.rows("findings")
     assert rows and {r["layer"] for r in rows} == {layer}
-    assert len(rows) == int(button.text) == sum(
-        1 for f in report.doc["findings"] if report.layer_of(f) == layer)
+    assert (
+        len(rows)
+        == int(button.text)
+        == sum(1 for f in report.doc["findings"] if report.layer_of(f) == layer)
+    )
 
     # vulnerabilities of one package
     browser.reset("findings")
     browser.select("findings", "kind", "vulnerability")
     browser.type("findings", "package", "openssl")
     rows = browser.rows("findings")
-    expected = [f for f in report.doc["findings"] if f["kind"] == "vulnerability"
-                and "openssl" in f["package"]["name"]]
+    expected = [
+        f
+        for f in report.doc["findings"]
+        if f["kind"] == "vulnerability" and "openssl" in f["package"]["name"]
+    ]
     assert len(rows) == len(expected)
     assert all("openssl" in r["package"] for r in rows)
 
@@ -215,9 +247,20 @@ def test_big_report_layers_and_packages(browser: Browser, big_report: Report,
     rows = browser.rows("packages")
     assert rows and all("openjdk" in " ".join(r["cells"]) for r in rows)
     # the search reads every column: name, version, source, path and purl
-    assert len(rows) == sum(1 for p in report.doc["packages"] if "openjdk" in json.dumps(
-        [p["name"], p["version"], p["purl"], p.get("source_name", ""),
-         p["locations"][0]["path"] if p["locations"] else ""]))
+    assert len(rows) == sum(
+        1
+        for p in report.doc["packages"]
+        if "openjdk"
+        in json.dumps(
+            [
+                p["name"],
+                p["version"],
+                p["purl"],
+                p.get("source_name", ""),
+                p["locations"][0]["path"] if p["locations"] else "",
+            ]
+        )
+    )
     browser.reset("packages")
     browser.select("packages", "type", "deb")
     rows = browser.rows("packages")
@@ -226,8 +269,7 @@ def test_big_report_layers_and_packages(browser: Browser, big_report: Report,
     names = [r["cells"][1].lower() for r in browser.rows("packages")]
     assert names == sorted(names, reverse=True)
     _assert_quiet(browser, report.url)
-    browser.driver.execute_script(
-        "document.getElementById('layers-h').scrollIntoView()")
+    browser.driver.execute_script("document.getElementById('layers-h').scrollIntoView()")
     browser.screenshot(_shots(tmp_path) / "layers.png", width=900)
 
 
@@ -237,34 +279,70 @@ def _name(doc: dict[str, Any]) -> str:
 
 def _fleet_report(docs: list[dict[str, Any]]) -> dict[str, Any]:
     """These reports as ``hullscan fleet report --format json`` sums them up."""
-    images = [{"image": _name(d), "digest": d["image"]["config_digest"],
-               "worst": worst_severity(d) or "NONE", "findings": len(d["findings"]),
-               "os": f"{d['image']['os']['id']} {d['image']['os']['version_id']}",
-               "scanned_at": None} for d in docs]
-    vulns = Counter(f["id"] for d in docs for f in {f["id"]: f for f in d["findings"]
-                                                    if f["kind"] == "vulnerability"}.values())
+    images = [
+        {
+            "image": _name(d),
+            "digest": d["image"]["config_digest"],
+            "worst": worst_severity(d) or "NONE",
+            "findings": len(d["findings"]),
+            "os": f"{d['image']['os']['id']} {d['image']['os']['version_id']}",
+            "scanned_at": None,
+        }
+        for d in docs
+    ]
+    vulns = Counter(
+        f["id"]
+        for d in docs
+        for f in {f["id"]: f for f in d["findings"] if f["kind"] == "vulnerability"}.values()
+    )
     first = {f["id"]: (f, _name(d)) for d in reversed(docs) for f in d["findings"]}
-    return {"schema": "hullscan.fleet-report/v1", "images": len(images),
-            "by_worst_severity": dict(Counter(i["worst"] for i in images)),
-            "top_vulnerabilities": [{"id": v, "severity": first[v][0]["severity"],
-                                     "title": first[v][0]["title"], "images": n,
-                                     "examples": [first[v][1]]}
-                                    for v, n in vulns.most_common(5)],
-            "kev": [], "end_of_life": [], "worst_images": images}
+    return {
+        "schema": "hullscan.fleet-report/v1",
+        "images": len(images),
+        "by_worst_severity": dict(Counter(i["worst"] for i in images)),
+        "top_vulnerabilities": [
+            {
+                "id": v,
+                "severity": first[v][0]["severity"],
+                "title": first[v][0]["title"],
+                "images": n,
+                "examples": [first[v][1]],
+            }
+            for v, n in vulns.most_common(5)
+        ],
+        "kev": [],
+        "end_of_life": [],
+        "worst_images": images,
+    }
 
 
-def test_server_pages(browser: Browser, secrets_report: Report,
-                      big_report: Report, tmp_path: Path) -> None:
+def test_server_pages(
+    browser: Browser, secrets_report: Report, big_report: Report, tmp_path: Path
+) -> None:
     """The /ui pages as the server renders them, from the same two real reports."""
     docs = [secrets_report.doc, big_report.doc]
     now = datetime.now(UTC)
-    scans = [{"id": f"s{i}", "status": "done", "image": _name(d),
-              "digest": d["image"]["config_digest"], "worst_severity": worst_severity(d),
-              "created": (now - timedelta(hours=i + 1)).isoformat()}
-             for i, d in enumerate(docs)]
-    scans.append({"id": "s9", "status": "failed", "image": "registry.example/app:1",
-                  "digest": None, "created": (now - timedelta(days=2)).isoformat(),
-                  "error": "manifest unknown"})
+    scans = [
+        {
+            "id": f"s{i}",
+            "status": "done",
+            "image": _name(d),
+            "digest": d["image"]["config_digest"],
+            "worst_severity": worst_severity(d),
+            "created": (now - timedelta(hours=i + 1)).isoformat(),
+        }
+        for i, d in enumerate(docs)
+    ]
+    scans.append(
+        {
+            "id": "s9",
+            "status": "failed",
+            "image": "registry.example/app:1",
+            "digest": None,
+            "created": (now - timedelta(days=2)).isoformat(),
+            "error": "manifest unknown",
+        }
+    )
     page = tmp_path / "scans.html"
     page.write_text(scans_page(scans), encoding="utf-8")
     visit = browser.open(page.as_uri())
@@ -272,8 +350,9 @@ def test_server_pages(browser: Browser, secrets_report: Report,
     browser.select("scans", "status", "done")
     rows = browser.rows("scans")
     assert [r["cells"][1] for r in rows] == [s["image"] for s in scans[:2]]
-    links = [a.get_attribute("href") for a in
-             browser.driver.find_elements(By.CSS_SELECTOR, "#scans a")]
+    links = [
+        a.get_attribute("href") for a in browser.driver.find_elements(By.CSS_SELECTOR, "#scans a")
+    ]
     assert links[0].endswith("/ui/images/" + str(scans[0]["digest"]).replace(":", "%3A"))
     browser.reset("scans")
     _assert_quiet(browser, page.as_uri())
@@ -286,20 +365,19 @@ def test_server_pages(browser: Browser, secrets_report: Report,
     worst = worst_severity(secrets_report.doc)
     browser.select("images", "worst", str(worst))
     rows = browser.rows("images")
-    assert [r["cells"][0] for r in rows] == [_name(d) for d in docs
-                                              if worst_severity(d) == worst]
+    assert [r["cells"][0] for r in rows] == [_name(d) for d in docs if worst_severity(d) == worst]
     browser.reset("images")
     _assert_quiet(browser, fleet.as_uri())
     browser.screenshot(_shots(tmp_path) / "fleet.png", width=900)
 
 
-def test_many_findings_page_through(browser: Browser, big_report: Report,
-                                    tmp_path: Path) -> None:
+def test_many_findings_page_through(browser: Browser, big_report: Report, tmp_path: Path) -> None:
     """1,200 findings (the image's real ones, repeated with numbered ids): the browser shows
     PAGE_ROWS at a time, and filtering and sorting work on all of them."""
     real = big_report.doc["findings"]
-    findings = [{**real[i % len(real)], "id": f"{real[i % len(real)]['id']}-{i}"}
-                for i in range(1200)]
+    findings = [
+        {**real[i % len(real)], "id": f"{real[i % len(real)]['id']}-{i}"} for i in range(1200)
+    ]
     page = tmp_path / "many.html"
     page.write_text(render_html({**big_report.doc, "findings": findings}), encoding="utf-8")
     visit = browser.open(page.as_uri())

@@ -52,8 +52,7 @@ def server(handler: Handler) -> Iterator[tuple[str, list[int]]]:
             except OSError:
                 return
             accepted.append(len(accepted))
-            threading.Thread(target=_handle, args=(conn, len(accepted) - 1),
-                             daemon=True).start()
+            threading.Thread(target=_handle, args=(conn, len(accepted) - 1), daemon=True).start()
 
     def _handle(conn: socket.socket, n: int) -> None:
         with conn, suppress(OSError):
@@ -67,8 +66,9 @@ def server(handler: Handler) -> Iterator[tuple[str, list[int]]]:
 
 
 def client(timeout: float = 5.0) -> httpx.Client:
-    return httpx.Client(transport=StreamingTransport(ssl_context(RegistrySettings())),
-                        timeout=timeout)
+    return httpx.Client(
+        transport=StreamingTransport(ssl_context(RegistrySettings())), timeout=timeout
+    )
 
 
 def ok(body: bytes, extra: bytes = b"") -> bytes:
@@ -95,9 +95,12 @@ def test_a_body_cut_short_is_an_error_not_a_short_body():
         _read_request(conn)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 400)
 
-    with server(handler) as (url, _), client() as c, \
-            pytest.raises(httpx.RemoteProtocolError, match="400 of 1000 bytes"), \
-            c.stream("GET", url) as resp:
+    with (
+        server(handler) as (url, _),
+        client() as c,
+        pytest.raises(httpx.RemoteProtocolError, match="400 of 1000 bytes"),
+        c.stream("GET", url) as resp,
+    ):
         b"".join(resp.iter_bytes())
 
 
@@ -150,8 +153,9 @@ def test_requests_with_a_body_and_their_headers_reach_the_server():
 
     with server(handler) as (url, _), client() as c:
         assert c.post(url + "/up?x=1", content=b"payload").content == b"done"
-        assert c.get(url + "/v2/a%20b?n=2", headers={"Authorization": "Bearer t"}
-                     ).content == b"done"
+        assert (
+            c.get(url + "/v2/a%20b?n=2", headers={"Authorization": "Bearer t"}).content == b"done"
+        )
         assert c.head(url + "/h").status_code == 200
     assert seen[0].startswith(b"POST /up?x=1 ") and seen[0].endswith(b"payload")
     assert seen[1].startswith(b"GET /v2/a%20b?n=2 HTTP/1.1\r\n")
@@ -189,7 +193,8 @@ def test_garbage_instead_of_a_status_line_is_a_protocol_error():
 
 
 def test_a_registry_client_goes_through_the_environment_s_proxy(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """httpx applies proxies from the environment only to its own transport: with a
     proxy set, the registry client leaves the fast transport aside."""
     from hullscan.references import parse_reference
@@ -215,5 +220,6 @@ def test_a_registry_client_goes_through_the_environment_s_proxy(
                 assert resp.read() == b"blob bytes"
         finally:
             client.close()
-    assert seen == [b"GET http://reg.example:5000/v2/team/app/blobs/sha256:" + b"0" * 64
-                    + b" HTTP/1.1"]
+    assert seen == [
+        b"GET http://reg.example:5000/v2/team/app/blobs/sha256:" + b"0" * 64 + b" HTTP/1.1"
+    ]

@@ -41,8 +41,9 @@ def sbom(ref: str, cache: Path) -> dict[str, Any]:
     return hullscan.sbom(ref, cache_dir=cache).to_dict()
 
 
-def test_an_sbom_rescan_takes_the_inventory_whole(ref: str, tmp_path: Path,
-                                                  decodes: list[str]) -> None:
+def test_an_sbom_rescan_takes_the_inventory_whole(
+    ref: str, tmp_path: Path, decodes: list[str]
+) -> None:
     cold = sbom(ref, tmp_path)
     assert decodes and len(cold["packages"]) > 5
     decodes.clear()
@@ -53,7 +54,8 @@ def test_an_sbom_rescan_takes_the_inventory_whole(ref: str, tmp_path: Path,
 
 
 def test_a_vuln_scan_rescan_takes_it_too_and_finds_the_same(
-        ref: str, demo: tuple[Path, Path], tmp_path: Path, decodes: list[str]) -> None:
+    ref: str, demo: tuple[Path, Path], tmp_path: Path, decodes: list[str]
+) -> None:
     db = demo[1]
     first = hullscan.scan(ref, scanners=["vuln"], db=db, cache_dir=tmp_path).to_dict()
     assert first["findings"]
@@ -64,13 +66,12 @@ def test_a_vuln_scan_rescan_takes_it_too_and_finds_the_same(
     # a scanner that reads files still gets them: the layers are decoded
     both = hullscan.scan(ref, scanners=["vuln", "secret"], db=db, cache_dir=tmp_path)
     assert decodes and both.scanners == ("vuln", "secret")
-    assert [f.to_dict() for f in both.findings if f.kind == "vulnerability"] == \
-        first["findings"]
+    assert [f.to_dict() for f in both.findings if f.kind == "vulnerability"] == first["findings"]
 
 
-def test_a_new_analyzer_version_is_a_miss(ref: str, tmp_path: Path,
-                                          decodes: list[str],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_new_analyzer_version_is_a_miss(
+    ref: str, tmp_path: Path, decodes: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     cold = sbom(ref, tmp_path)
     monkeypatch.setattr(DpkgAnalyzer, "version", DpkgAnalyzer.version + 1)
     decodes.clear()
@@ -79,8 +80,8 @@ def test_a_new_analyzer_version_is_a_miss(ref: str, tmp_path: Path,
 
 
 def test_a_damaged_inventory_is_a_miss_and_cache_verify_drops_it(
-        ref: str, tmp_path: Path, decodes: list[str],
-        capsys: pytest.CaptureFixture[str]) -> None:
+    ref: str, tmp_path: Path, decodes: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     cold = sbom(ref, tmp_path)
     db = sqlite3.connect(tmp_path / "layers.sqlite")
     with db:
@@ -101,8 +102,7 @@ def test_a_damaged_inventory_is_a_miss_and_cache_verify_drops_it(
     assert sbom(ref, tmp_path) == cold
 
 
-def test_an_inventory_only_analysis_keeps_no_files(ref: str,
-                                                   tmp_path: Path) -> None:
+def test_an_inventory_only_analysis_keeps_no_files(ref: str, tmp_path: Path) -> None:
     full = analyze_image(ref, ScanOptions(cache_dir=tmp_path))
     assert full.analyses and full.fs.final
     analyzed = analyze_image(ref, ScanOptions(cache_dir=tmp_path), files=False)
@@ -116,12 +116,23 @@ def test_an_inventory_only_analysis_keeps_no_files(ref: str,
 def test_cached_inventory_round_trips() -> None:
     inv = CachedInventory(
         OSInfo("debian", "12", name="Debian GNU/Linux", codename="bookworm"),
-        (Package("zlib1g", "1:1.2.13.dfsg-1", "deb", "pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1",
-                 source_name="zlib", arch="amd64",
-                 licenses=(License("Zlib", "Zlib", "dpkg-copyright", "usr/share/doc/x"),),
-                 locations=(Location("var/lib/dpkg/status", "sha256:" + "a" * 64),),
-                 found_by="dpkg", metadata={"maintainer": "Mark Brown \udcff"}),),
-        ("var/lib/dpkg/status: a warning",))
+        (
+            Package(
+                "zlib1g",
+                "1:1.2.13.dfsg-1",
+                "deb",
+                "pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1",
+                source_name="zlib",
+                arch="amd64",
+                licenses=(License("Zlib", "Zlib", "dpkg-copyright", "usr/share/doc/x"),),
+                locations=(Location("var/lib/dpkg/status", "sha256:" + "a" * 64),),
+                found_by="dpkg",
+                metadata={"maintainer": "Mark Brown \udcff"},
+            ),
+        ),
+        ("var/lib/dpkg/status: a warning",),
+    )
     assert CachedInventory.decode(inv.encode()) == inv
-    assert CachedInventory.decode(CachedInventory(None, (), ()).encode()) == \
-        CachedInventory(None, (), ())
+    assert CachedInventory.decode(CachedInventory(None, (), ()).encode()) == CachedInventory(
+        None, (), ()
+    )

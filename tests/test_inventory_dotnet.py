@@ -10,8 +10,10 @@ from hullscan.analyzer import AnalyzerInputError, AnalyzerResult
 from hullscan.inventory.dotnet import DotnetDepsAnalyzer
 from hullscan.model import FileInfo, FileType
 
-NEWTONSOFT_SHA = ("sha512-ppPFpBcvxdsfUonNcvITKqLl3bqxWbDCZIzDWHzjpdAHRFfZe0Dw9HmA0+za13IdyrgJwpk"
-                  "DTDA9fHaxOrt20A==")
+NEWTONSOFT_SHA = (
+    "sha512-ppPFpBcvxdsfUonNcvITKqLl3bqxWbDCZIzDWHzjpdAHRFfZe0Dw9HmA0+za13IdyrgJwpk"
+    "DTDA9fHaxOrt20A=="
+)
 
 # the shape `dotnet publish` writes for a framework-dependent app
 DEPS: dict[str, Any] = {
@@ -28,17 +30,29 @@ DEPS: dict[str, Any] = {
                 "runtime": {"WebApi.dll": {}},
             },
             "Newtonsoft.Json/13.0.1": {
-                "runtime": {"lib/netstandard2.0/Newtonsoft.Json.dll": {
-                    "assemblyVersion": "13.0.0.0", "fileVersion": "13.0.1.25517"}},
+                "runtime": {
+                    "lib/netstandard2.0/Newtonsoft.Json.dll": {
+                        "assemblyVersion": "13.0.0.0",
+                        "fileVersion": "13.0.1.25517",
+                    }
+                },
             },
             "Serilog.AspNetCore/6.1.0": {
                 "dependencies": {"Serilog": "2.12.0"},
-                "runtime": {"lib/net5.0/Serilog.AspNetCore.dll": {
-                    "assemblyVersion": "6.1.0.0", "fileVersion": "6.1.0.0"}},
+                "runtime": {
+                    "lib/net5.0/Serilog.AspNetCore.dll": {
+                        "assemblyVersion": "6.1.0.0",
+                        "fileVersion": "6.1.0.0",
+                    }
+                },
             },
             "Serilog/2.12.0": {
-                "runtime": {"lib/net5.0/Serilog.dll": {
-                    "assemblyVersion": "2.0.0.0", "fileVersion": "2.12.0.0"}},
+                "runtime": {
+                    "lib/net5.0/Serilog.dll": {
+                        "assemblyVersion": "2.0.0.0",
+                        "fileVersion": "2.12.0.0",
+                    }
+                },
             },
             "Microsoft.SourceLink.GitHub/1.1.1": {
                 "dependencies": {"Microsoft.Build.Tasks.Git": "1.1.1"},
@@ -49,21 +63,30 @@ DEPS: dict[str, Any] = {
     "libraries": {
         "WebApi/1.0.0": {"type": "project", "serviceable": False, "sha512": ""},
         "Newtonsoft.Json/13.0.1": {
-            "type": "package", "serviceable": True, "sha512": NEWTONSOFT_SHA,
+            "type": "package",
+            "serviceable": True,
+            "sha512": NEWTONSOFT_SHA,
             "path": "newtonsoft.json/13.0.1",
             "hashPath": "newtonsoft.json.13.0.1.nupkg.sha512",
         },
         "Serilog.AspNetCore/6.1.0": {
-            "type": "package", "serviceable": True, "sha512": "sha512-AAAA",
+            "type": "package",
+            "serviceable": True,
+            "sha512": "sha512-AAAA",
             "path": "serilog.aspnetcore/6.1.0",
             "hashPath": "serilog.aspnetcore.6.1.0.nupkg.sha512",
         },
         "Serilog/2.12.0": {
-            "type": "package", "serviceable": True, "sha512": "sha512-BBBB",
-            "path": "serilog/2.12.0", "hashPath": "serilog.2.12.0.nupkg.sha512",
+            "type": "package",
+            "serviceable": True,
+            "sha512": "sha512-BBBB",
+            "path": "serilog/2.12.0",
+            "hashPath": "serilog.2.12.0.nupkg.sha512",
         },
         "Microsoft.SourceLink.GitHub/1.1.1": {
-            "type": "package", "serviceable": True, "sha512": "sha512-CCCC",
+            "type": "package",
+            "serviceable": True,
+            "sha512": "sha512-CCCC",
             "path": "microsoft.sourcelink.github/1.1.1",
             "hashPath": "microsoft.sourcelink.github.1.1.1.nupkg.sha512",
         },
@@ -83,8 +106,9 @@ def test_required() -> None:
     a = DotnetDepsAnalyzer()
     reg = FileInfo("x", FileType.REG, size=10)
     assert a.required("app/WebApi.deps.json", reg)
-    assert a.required("usr/share/dotnet/shared/Microsoft.NETCore.App/6.0.21/"
-                      "Microsoft.NETCore.App.deps.json", reg)
+    assert a.required(
+        "usr/share/dotnet/shared/Microsoft.NETCore.App/6.0.21/Microsoft.NETCore.App.deps.json", reg
+    )
     assert not a.required("app/.deps.json", reg)
     assert not a.required("app/WebApi.runtimeconfig.json", reg)
     assert not a.required("app/WebApi.deps.json", FileInfo("x", FileType.SYMLINK, linkname="y"))
@@ -94,8 +118,12 @@ def test_packages() -> None:
     result = run(json.dumps(DEPS, indent=2).encode())
     assert result is not None
     by_name = {p.name: p for p in result.packages}
-    assert sorted(by_name) == ["Microsoft.SourceLink.GitHub", "Newtonsoft.Json",
-                               "Serilog", "Serilog.AspNetCore"]
+    assert sorted(by_name) == [
+        "Microsoft.SourceLink.GitHub",
+        "Newtonsoft.Json",
+        "Serilog",
+        "Serilog.AspNetCore",
+    ]
     nj = by_name["Newtonsoft.Json"]
     assert (nj.version, nj.type, nj.purl) == ("13.0.1", "nuget", "pkg:nuget/Newtonsoft.Json@13.0.1")
     assert nj.found_by == "dotnet-deps"
@@ -127,30 +155,37 @@ def test_bom_is_accepted() -> None:
 
 
 def test_odd_entries_are_skipped_with_warnings() -> None:
-    doc = {"libraries": {
-        "Good/1.0.0": {"type": "package"},
-        "NoVersion": {"type": "package"},
-        "Numeric/1.0.0": 5,
-        "NoType/1.0.0": {"type": 1},
-        "Serilog/2.12.0": {"type": "Package", "sha512": 7},
-    }}
+    doc = {
+        "libraries": {
+            "Good/1.0.0": {"type": "package"},
+            "NoVersion": {"type": "package"},
+            "Numeric/1.0.0": 5,
+            "NoType/1.0.0": {"type": 1},
+            "Serilog/2.12.0": {"type": "Package", "sha512": 7},
+        }
+    }
     result = run(json.dumps(doc).encode())
     assert result is not None
     assert [(p.name, p.version, p.metadata) for p in result.packages] == [
-        ("Good", "1.0.0", {}), ("Serilog", "2.12.0", {})]
+        ("Good", "1.0.0", {}),
+        ("Serilog", "2.12.0", {}),
+    ]
     assert len(result.warnings) == 3
 
 
-@pytest.mark.parametrize("data", [
-    b"",
-    b"{",
-    b"\xff\xfe{}",
-    b"[]",
-    b'{"libraries": []}',
-    b'{"libraries": "Newtonsoft.Json/13.0.1"}',
-    b"{\"a\":" * 100_000,
-    b"[" * 100_000 + b"]" * 100_000,
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"{",
+        b"\xff\xfe{}",
+        b"[]",
+        b'{"libraries": []}',
+        b'{"libraries": "Newtonsoft.Json/13.0.1"}',
+        b'{"a":' * 100_000,
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+)
 def test_malformed(data: bytes) -> None:
     with pytest.raises(AnalyzerInputError):
         run(data)

@@ -39,27 +39,39 @@ def test_dpkg_status_binary_and_source_packages() -> None:
 
 def test_distroless_status_d_and_md5sums() -> None:
     a = DpkgAnalyzer()
-    pkg = run(a, "var/lib/dpkg/status.d/base-files",
-              "Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\n"
-              "Source: base-files\n")
+    pkg = run(
+        a,
+        "var/lib/dpkg/status.d/base-files",
+        "Package: base-files\nVersion: 12.4+deb12u5\nArchitecture: amd64\nSource: base-files\n",
+    )
     assert [p.name for p in pkg.packages] == ["base-files"]
-    owned = run(a, "var/lib/dpkg/status.d/base-files.md5sums",
-                "d41d8cd98f00b204e9800998ecf8427e  etc/debian_version\n")
+    owned = run(
+        a,
+        "var/lib/dpkg/status.d/base-files.md5sums",
+        "d41d8cd98f00b204e9800998ecf8427e  etc/debian_version\n",
+    )
     assert owned.owned_files == {"base-files": ["etc/debian_version"]}
     assert not a.required("var/lib/dpkg/status.d/sub/x", FileInfo("x", FileType.REG))
 
 
 def test_dpkg_file_lists() -> None:
-    result = run(DpkgAnalyzer(), "var/lib/dpkg/info/libc6:amd64.list",
-                 "/.\n/lib/x86_64-linux-gnu/libc.so.6\n/usr/share/doc/libc6\n")
-    assert result.owned_files == {"libc6": ["lib/x86_64-linux-gnu/libc.so.6",
-                                            "usr/share/doc/libc6"]}
+    result = run(
+        DpkgAnalyzer(),
+        "var/lib/dpkg/info/libc6:amd64.list",
+        "/.\n/lib/x86_64-linux-gnu/libc.so.6\n/usr/share/doc/libc6\n",
+    )
+    assert result.owned_files == {
+        "libc6": ["lib/x86_64-linux-gnu/libc.so.6", "usr/share/doc/libc6"]
+    }
 
 
-@pytest.mark.parametrize("text", [
-    "Package: x\nVersion: 1\nSource: bad (((\n",
-    "Version: 1.0\nStatus: install ok installed\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Package: x\nVersion: 1\nSource: bad (((\n",
+        "Version: 1.0\nStatus: install ok installed\n",
+    ],
+)
 def test_dpkg_malformed(text: str) -> None:
     with pytest.raises(AnalyzerInputError):
         run(DpkgAnalyzer(), "var/lib/dpkg/status", text)
@@ -96,10 +108,14 @@ R:libcrypto.so.3
 
 def test_apk_installed_with_origin_and_files() -> None:
     result = run(ApkAnalyzer(), "lib/apk/db/installed", APK_INSTALLED)
-    got = {p.name: (p.version, p.source_name, p.arch, tuple(x.value for x in p.licenses))
-           for p in result.packages}
-    assert got == {"musl": ("1.2.4-r2", "musl", "x86_64", ("MIT",)),
-                   "libcrypto3": ("3.1.4-r5", "openssl", "x86_64", ("Apache-2.0",))}
+    got = {
+        p.name: (p.version, p.source_name, p.arch, tuple(x.value for x in p.licenses))
+        for p in result.packages
+    }
+    assert got == {
+        "musl": ("1.2.4-r2", "musl", "x86_64", ("MIT",)),
+        "libcrypto3": ("3.1.4-r5", "openssl", "x86_64", ("Apache-2.0",)),
+    }
     assert result.owned_files["libcrypto3"] == ["usr/lib/libcrypto.so.3"]
     assert result.packages[1].purl.startswith("pkg:apk/alpine/libcrypto3@3.1.4-r5")
 
@@ -128,10 +144,15 @@ def test_os_release_and_release_files() -> None:
 def test_rpm_image_lists_one_database_with_distro_purls(tmp_path: Path) -> None:
     fixtures = Path(__file__).parent / "fixtures" / "rpm"
     os_release = 'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="9.3"\n'
-    img = ib.build([[ib.file("etc/os-release", os_release),
-                     ib.file("var/lib/rpm/Packages", (fixtures / "Packages").read_bytes()),
-                     ib.file("var/lib/rpm/rpmdb.sqlite",
-                             (fixtures / "rpmdb.sqlite").read_bytes())]])
+    img = ib.build(
+        [
+            [
+                ib.file("etc/os-release", os_release),
+                ib.file("var/lib/rpm/Packages", (fixtures / "Packages").read_bytes()),
+                ib.file("var/lib/rpm/rpmdb.sqlite", (fixtures / "rpmdb.sqlite").read_bytes()),
+            ]
+        ]
+    )
     archive = ib.write_docker_archive([(img, ["rhel:9"])], tmp_path / "rhel.tar")
     inv = inventory(str(archive), ScanOptions(cache_dir=tmp_path / "c"))
     rpms = [p for p in inv.packages if p.type == "rpm"]
@@ -145,10 +166,16 @@ def test_rpm_image_lists_one_database_with_distro_purls(tmp_path: Path) -> None:
 def test_file_lists_name_only_paths_inside_the_image() -> None:
     """Found by fuzzing: file lists kept ``..`` and NUL paths, which name no file of the
     image; they are dropped, and the rest is normalized like layer paths."""
-    apk = run(ApkAnalyzer(), "lib/apk/db/installed",
-              "P:musl\nV:1.2.4-r2\nF:lib\nR:ld-musl.so.1\nF:../../etc\nR:shadow\n"
-              "F:usr//lib/\nR:a\x00b\nR:./libc.so\n")
+    apk = run(
+        ApkAnalyzer(),
+        "lib/apk/db/installed",
+        "P:musl\nV:1.2.4-r2\nF:lib\nR:ld-musl.so.1\nF:../../etc\nR:shadow\n"
+        "F:usr//lib/\nR:a\x00b\nR:./libc.so\n",
+    )
     assert apk.owned_files == {"musl": ["lib/ld-musl.so.1", "usr/lib/libc.so"]}
-    dpkg = run(DpkgAnalyzer(), "var/lib/dpkg/info/libc6:amd64.list",
-               "/.\n/lib\n/lib/../../../etc/passwd\n/lib//x86_64-linux-gnu/libc.so.6\n")
+    dpkg = run(
+        DpkgAnalyzer(),
+        "var/lib/dpkg/info/libc6:amd64.list",
+        "/.\n/lib\n/lib/../../../etc/passwd\n/lib//x86_64-linux-gnu/libc.so.6\n",
+    )
     assert dpkg.owned_files == {"libc6": ["lib", "lib/x86_64-linux-gnu/libc.so.6"]}

@@ -10,7 +10,7 @@ from hullscan.inventory.ruby import GemspecAnalyzer, parse_gemspec
 from hullscan.model import FileInfo, FileType
 
 # as written by RubyGems 3.4 (`gem install rack -v 2.2.8`)
-RACK = '''# -*- encoding: utf-8 -*-
+RACK = """# -*- encoding: utf-8 -*-
 # stub: rack 2.2.8 ruby lib
 
 Gem::Specification.new do |s|
@@ -48,9 +48,9 @@ Gem::Specification.new do |s|
     s.add_dependency(%q<minitest>.freeze, ["~> 5.0"])
   end
 end
-'''
+"""
 
-NOKOGIRI = '''# -*- encoding: utf-8 -*-
+NOKOGIRI = """# -*- encoding: utf-8 -*-
 # stub: nokogiri 1.15.4 x86_64-linux lib
 
 Gem::Specification.new do |s|
@@ -65,10 +65,10 @@ Gem::Specification.new do |s|
 
   s.add_runtime_dependency(%q<racc>.freeze, ["~> 1.4"])
 end
-'''
+"""
 
 # RubyGems 1.3-era spec
-OLD_STYLE = '''# -*- encoding: utf-8 -*-
+OLD_STYLE = """# -*- encoding: utf-8 -*-
 
 Gem::Specification.new do |spec|
   spec.name = %q{rake}
@@ -77,10 +77,10 @@ Gem::Specification.new do |spec|
   spec.required_rubygems_version = Gem::Requirement.new(">= 0") if spec.respond_to? :required_rubygems_version=
   spec.summary = %q{Ruby based make-like utility.}
 end
-'''
+"""
 
 # a default gem shipped with Ruby 3.2
-DEFAULT_URI = '''# -*- encoding: utf-8 -*-
+DEFAULT_URI = """# -*- encoding: utf-8 -*-
 # stub: uri 0.12.1 ruby lib
 
 Gem::Specification.new do |s|
@@ -91,7 +91,7 @@ Gem::Specification.new do |s|
   s.licenses = ["Ruby".freeze, "BSD-2-Clause".freeze]
   s.summary = "URI is a module providing classes to handle Uniform Resource Identifiers".freeze
 end
-'''
+"""
 
 
 def run(path: str, text: str | bytes) -> AnalyzerResult | None:
@@ -106,15 +106,17 @@ def test_required() -> None:
     a = GemspecAnalyzer()
     reg = FileInfo("x", FileType.REG, size=100)
     assert a.required("usr/local/bundle/specifications/rack-2.2.8.gemspec", reg)
-    assert a.required("usr/local/lib/ruby/gems/3.2.0/specifications/default/uri-0.12.1.gemspec",
-                      reg)
+    assert a.required(
+        "usr/local/lib/ruby/gems/3.2.0/specifications/default/uri-0.12.1.gemspec", reg
+    )
     assert a.required("specifications/x-1.gemspec", reg)
     # a gem's own source gemspec, not an installed spec
     assert not a.required("usr/local/bundle/gems/rack-2.2.8/rack.gemspec", reg)
     assert not a.required("app/default/x.gemspec", reg)
     assert not a.required("usr/specifications/.gemspec", reg)
-    assert not a.required("usr/specifications/rack-2.2.8.gemspec",
-                          FileInfo("x", FileType.SYMLINK, linkname="y"))
+    assert not a.required(
+        "usr/specifications/rack-2.2.8.gemspec", FileInfo("x", FileType.SYMLINK, linkname="y")
+    )
 
 
 def test_installed_gemspec() -> None:
@@ -130,8 +132,7 @@ def test_installed_gemspec() -> None:
 
 
 def test_platform_gem_with_several_licenses() -> None:
-    result = run("var/lib/gems/3.1.0/specifications/nokogiri-1.15.4-x86_64-linux.gemspec",
-                 NOKOGIRI)
+    result = run("var/lib/gems/3.1.0/specifications/nokogiri-1.15.4-x86_64-linux.gemspec", NOKOGIRI)
     assert result is not None
     pkg = result.packages[0]
     assert pkg.purl == "pkg:gem/nokogiri@1.15.4"
@@ -143,12 +144,17 @@ def test_old_style_gemspec() -> None:
     result = run("usr/lib/ruby/gems/1.8/specifications/rake-0.8.7.gemspec", OLD_STYLE)
     assert result is not None
     pkg = result.packages[0]
-    assert (pkg.name, pkg.version, tuple(x.value for x in pkg.licenses)) == ("rake", "0.8.7", ("MIT",))
+    assert (pkg.name, pkg.version, tuple(x.value for x in pkg.licenses)) == (
+        "rake",
+        "0.8.7",
+        ("MIT",),
+    )
 
 
 def test_default_gem() -> None:
-    result = run("usr/local/lib/ruby/gems/3.2.0/specifications/default/uri-0.12.1.gemspec",
-                 DEFAULT_URI)
+    result = run(
+        "usr/local/lib/ruby/gems/3.2.0/specifications/default/uri-0.12.1.gemspec", DEFAULT_URI
+    )
     assert result is not None
     pkg = result.packages[0]
     assert pkg.purl == "pkg:gem/uri@0.12.1"
@@ -167,13 +173,16 @@ def test_non_utf8_description_is_tolerated() -> None:
     assert result is not None and result.packages[0].name == "rack"
 
 
-@pytest.mark.parametrize("text", [
-    "",
-    "Gem::Specification.new do |s|\n  s.summary = 'nothing else'\nend\n",
-    "Gem::Specification.new do |s|\n  s.name = \"x\".freeze\nend\n",
-    b"\x7fELF\x02\x01\x01\0\0\0\0\0",
-    "\n" * 200_000,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Gem::Specification.new do |s|\n  s.summary = 'nothing else'\nend\n",
+        'Gem::Specification.new do |s|\n  s.name = "x".freeze\nend\n',
+        b"\x7fELF\x02\x01\x01\0\0\0\0\0",
+        "\n" * 200_000,
+    ],
+)
 def test_malformed(text: str | bytes) -> None:
     with pytest.raises(AnalyzerInputError):
         run("specifications/x-1.0.gemspec", text)

@@ -20,15 +20,22 @@ from hullscan.tempfiles import spool
 
 # what cargo-auditable embeds for a small binary crate (auditable-serde's format:
 # "kind" is omitted for runtime dependencies, "root" for non-root packages)
-DEP_INFO: dict[str, Any] = {"packages": [
-    {"name": "adler", "version": "1.0.2", "source": "crates.io"},
-    {"name": "cc", "version": "1.0.83", "source": "crates.io", "kind": "build"},
-    {"name": "miniz_oxide", "version": "0.7.1", "source": "crates.io", "dependencies": [0]},
-    {"name": "hello-auditable", "version": "0.1.0", "source": "local",
-     "dependencies": [1, 2], "root": True},
-]}
+DEP_INFO: dict[str, Any] = {
+    "packages": [
+        {"name": "adler", "version": "1.0.2", "source": "crates.io"},
+        {"name": "cc", "version": "1.0.83", "source": "crates.io", "kind": "build"},
+        {"name": "miniz_oxide", "version": "0.7.1", "source": "crates.io", "dependencies": [0]},
+        {
+            "name": "hello-auditable",
+            "version": "0.1.0",
+            "source": "local",
+            "dependencies": [1, 2],
+            "root": True,
+        },
+    ]
+}
 
-C_PROGRAM = "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n"
+C_PROGRAM = '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n'
 C_LIBRARY = "int answer(void) { return 42; }\n"
 
 
@@ -41,19 +48,23 @@ def toolchain(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "main.c").write_text(C_PROGRAM)
     (d / "lib.c").write_text(C_LIBRARY)
     subprocess.run(["gcc", "-O0", "-o", str(d / "plain"), str(d / "main.c")], check=True)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(d / "libplain.so"), str(d / "lib.c")],
-                   check=True)
+    subprocess.run(
+        ["gcc", "-shared", "-fPIC", "-o", str(d / "libplain.so"), str(d / "lib.c")], check=True
+    )
     return d
 
 
-def with_section(toolchain: Path, section: bytes, base: str = "plain",
-                 name: str = ".dep-v0") -> bytes:
+def with_section(
+    toolchain: Path, section: bytes, base: str = "plain", name: str = ".dep-v0"
+) -> bytes:
     """``base`` with an extra section holding ``section``, the way cargo-auditable's is."""
     payload = toolchain / "section.bin"
     payload.write_bytes(section)
     out = toolchain / f"{base}.with-section"
-    subprocess.run(["objcopy", "--add-section", f"{name}={payload}", str(toolchain / base),
-                    str(out)], check=True)
+    subprocess.run(
+        ["objcopy", "--add-section", f"{name}={payload}", str(toolchain / base), str(out)],
+        check=True,
+    )
     return out.read_bytes()
 
 
@@ -61,8 +72,9 @@ def compressed(doc: Any) -> bytes:
     return zlib.compress(json.dumps(doc).encode())
 
 
-def run(data: bytes, path: str = "usr/local/bin/hello", mode: int = 0o755,
-        shared: bool = False) -> AnalyzerResult | None:
+def run(
+    data: bytes, path: str = "usr/local/bin/hello", mode: int = 0o755, shared: bool = False
+) -> AnalyzerResult | None:
     """``shared``: the file comes as the spooled copy several analyzers share."""
     a = CargoAuditableAnalyzer()
     info = FileInfo(path, FileType.REG, size=len(data), mode=mode)
@@ -76,15 +88,19 @@ def run(data: bytes, path: str = "usr/local/bin/hello", mode: int = 0o755,
     return result
 
 
-def test_a_shared_spooled_copy_is_searched_not_copied(toolchain: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_shared_spooled_copy_is_searched_not_copied(
+    toolchain: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_second_copy(*_args: Any, **_kw: Any) -> Any:
         raise AssertionError("spooled again")
 
     monkeypatch.setattr(rust, "spool", no_second_copy)
     result = run(with_section(toolchain, compressed(DEP_INFO)), shared=True)
     assert result is not None and [p.name for p in result.packages] == [
-        "adler", "miniz_oxide", "hello-auditable"]
+        "adler",
+        "miniz_oxide",
+        "hello-auditable",
+    ]
     assert run((toolchain / "plain").read_bytes(), shared=True) is None
     marker_only = with_section(toolchain, b"mentions .dep-v0\0 in passing", name=".comment2")
     assert run(marker_only, shared=True) is None
@@ -102,10 +118,13 @@ def test_required() -> None:
     assert not a.required("usr/lib/libfoo.so.conf", plain)
     assert not a.required("etc/hosts", plain)
     assert not a.required("usr/bin/tiny", FileInfo("x", FileType.REG, size=10, mode=0o755))
-    assert not a.required("usr/bin/huge", FileInfo("x", FileType.REG, mode=0o755,
-                                                   size=CargoAuditableAnalyzer.max_size + 1))
-    assert not a.required("usr/bin/link", FileInfo("x", FileType.SYMLINK, mode=0o777,
-                                                   linkname="rg"))
+    assert not a.required(
+        "usr/bin/huge",
+        FileInfo("x", FileType.REG, mode=0o755, size=CargoAuditableAnalyzer.max_size + 1),
+    )
+    assert not a.required(
+        "usr/bin/link", FileInfo("x", FileType.SYMLINK, mode=0o777, linkname="rg")
+    )
 
 
 def test_cargo_auditable_executable(toolchain: Path) -> None:
@@ -117,9 +136,14 @@ def test_cargo_auditable_executable(toolchain: Path) -> None:
         ("hello-auditable", "0.1.0", "pkg:cargo/hello-auditable@0.1.0"),
     ]
     assert [p.metadata for p in result.packages] == [
-        {"source": "crates.io"}, {"source": "crates.io"}, {"source": "local", "root": True}]
-    assert all(p.type == "cargo" and p.found_by == "rust-cargo-auditable" and p.locations == ()
-               for p in result.packages)
+        {"source": "crates.io"},
+        {"source": "crates.io"},
+        {"source": "local", "root": True},
+    ]
+    assert all(
+        p.type == "cargo" and p.found_by == "rust-cargo-auditable" and p.locations == ()
+        for p in result.packages
+    )
     assert result.warnings == []
 
 
@@ -151,12 +175,14 @@ def test_not_elf() -> None:
 
 
 def test_wrongly_typed_entries_are_skipped(toolchain: Path) -> None:
-    doc = {"packages": [
-        {"name": "adler", "version": 1.0},
-        {"name": "memchr", "version": "2.6.4", "source": "crates.io", "root": "yes"},
-        "serde",
-        {"name": "serde", "version": "1.0.190", "source": "crates.io"},
-    ]}
+    doc = {
+        "packages": [
+            {"name": "adler", "version": 1.0},
+            {"name": "memchr", "version": "2.6.4", "source": "crates.io", "root": "yes"},
+            "serde",
+            {"name": "serde", "version": "1.0.190", "source": "crates.io"},
+        ]
+    }
     result = run(with_section(toolchain, compressed(doc)))
     assert result is not None
     assert [p.name for p in result.packages] == ["serde"]
@@ -164,23 +190,27 @@ def test_wrongly_typed_entries_are_skipped(toolchain: Path) -> None:
 
 
 def test_only_build_dependencies(toolchain: Path) -> None:
-    doc = {"packages": [{"name": "cc", "version": "1.0.83", "source": "crates.io",
-                         "kind": "build"}]}
+    doc = {
+        "packages": [{"name": "cc", "version": "1.0.83", "source": "crates.io", "kind": "build"}]
+    }
     assert run(with_section(toolchain, compressed(doc))) is None
 
 
-@pytest.mark.parametrize(("section", "message"), [
-    (b"not zlib at all", "invalid zlib"),
-    (zlib.compress(b'{"packages": [')[:-6], "truncated zlib"),
-    (zlib.compress(b"{not json"), "invalid JSON"),
-    (zlib.compress(b"\xff\xfe\x00"), "invalid JSON"),
-    (zlib.compress(b"[" * 100_000), "invalid JSON"),
-    (compressed({"packages": {"adler": "1.0.2"}}), "no packages list"),
-    (compressed(["adler"]), "no packages list"),
-    (compressed({}), "no packages list"),
-    # a decompression bomb: 9 MiB of spaces around an empty object
-    (zlib.compress(b" " * (9 * 1024 * 1024) + b"{}", 9), "larger than"),
-])
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (b"not zlib at all", "invalid zlib"),
+        (zlib.compress(b'{"packages": [')[:-6], "truncated zlib"),
+        (zlib.compress(b"{not json"), "invalid JSON"),
+        (zlib.compress(b"\xff\xfe\x00"), "invalid JSON"),
+        (zlib.compress(b"[" * 100_000), "invalid JSON"),
+        (compressed({"packages": {"adler": "1.0.2"}}), "no packages list"),
+        (compressed(["adler"]), "no packages list"),
+        (compressed({}), "no packages list"),
+        # a decompression bomb: 9 MiB of spaces around an empty object
+        (zlib.compress(b" " * (9 * 1024 * 1024) + b"{}", 9), "larger than"),
+    ],
+)
 def test_malformed_section(toolchain: Path, section: bytes, message: str) -> None:
     with pytest.raises(AnalyzerInputError, match=message):
         run(with_section(toolchain, section))
@@ -231,8 +261,10 @@ def test_marker_search_across_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_well_formed_files_are_decided_by_their_headers(
-        toolchain: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toolchain: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Only the section-name table is read: no file is searched whole."""
+
     def no_search(*_args: Any) -> bool:
         raise AssertionError("searched whole")
 
@@ -240,12 +272,21 @@ def test_well_formed_files_are_decided_by_their_headers(
     for shared in (False, True):
         found = run(with_section(toolchain, compressed(DEP_INFO)), shared=shared)
         assert found is not None and len(found.packages) == 3
-        found = run(with_section(toolchain, compressed(DEP_INFO), base="libplain.so"),
-                    path="usr/lib/libhello.so", mode=0o644, shared=shared)
+        found = run(
+            with_section(toolchain, compressed(DEP_INFO), base="libplain.so"),
+            path="usr/lib/libhello.so",
+            mode=0o644,
+            shared=shared,
+        )
         assert found is not None and len(found.packages) == 3
         assert run((toolchain / "plain").read_bytes(), shared=shared) is None
-        assert run(with_section(toolchain, b"mentions .dep-v0\0 in passing",
-                                name=".comment2"), shared=shared) is None
+        assert (
+            run(
+                with_section(toolchain, b"mentions .dep-v0\0 in passing", name=".comment2"),
+                shared=shared,
+            )
+            is None
+        )
 
 
 def _elf32_big_endian(section: bytes) -> bytes:
@@ -268,7 +309,10 @@ def test_a_32_bit_big_endian_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rust, "_contains", lambda *_a: pytest.fail("searched whole"))
     found = run(data)
     assert found is not None and [p.name for p in found.packages] == [
-        "adler", "miniz_oxide", "hello-auditable"]
+        "adler",
+        "miniz_oxide",
+        "hello-auditable",
+    ]
 
 
 def test_headers_that_do_not_hold_together_fall_back_to_a_search() -> None:

@@ -43,8 +43,9 @@ def opts(tmp_path: Path) -> ScanOptions:
     return ScanOptions(cache_dir=tmp_path / "cache", workers=1)
 
 
-def image_path(layers: list[list[Node]], tmp_path: Path, name: str = "img.tar") -> tuple[
-        Path, BuiltImage]:
+def image_path(
+    layers: list[list[Node]], tmp_path: Path, name: str = "img.tar"
+) -> tuple[Path, BuiltImage]:
     img = build(layers)
     return write_docker_archive([(img, ["t:1"])], tmp_path / name), img
 
@@ -93,27 +94,35 @@ def test_whiteout_hides_a_lower_file_and_its_package(tmp_path: Path) -> None:
 
 
 def test_whiteout_of_a_metadata_file_only(tmp_path: Path) -> None:
-    inv, _ = scan([[python_dist("gone", "1.0")],
-                   [whiteout(f"{SITE}/gone-1.0.dist-info/METADATA")]], tmp_path)
+    inv, _ = scan(
+        [[python_dist("gone", "1.0")], [whiteout(f"{SITE}/gone-1.0.dist-info/METADATA")]], tmp_path
+    )
     assert names(inv) == set()
 
 
 def test_whiteout_then_readd_in_a_later_layer(tmp_path: Path) -> None:
-    layers = [[python_dist("pkg", "1.0")],
-              [whiteout(f"{SITE}/pkg-1.0.dist-info")],
-              [python_dist("pkg", "1.0")]]
+    layers = [
+        [python_dist("pkg", "1.0")],
+        [whiteout(f"{SITE}/pkg-1.0.dist-info")],
+        [python_dist("pkg", "1.0")],
+    ]
     inv, img = scan(layers, tmp_path)
     (pkg,) = inv.packages
     assert pkg.locations[0].layer == sha256(img.layers[2])
     fs = merged(layers, tmp_path)
-    assert history(fs, f"{SITE}/pkg-1.0.dist-info/METADATA") == [(0, "file"), (1, None),
-                                                                  (2, "file")]
+    assert history(fs, f"{SITE}/pkg-1.0.dist-info/METADATA") == [
+        (0, "file"),
+        (1, None),
+        (2, "file"),
+    ]
 
 
 def test_whiteout_and_replacement_in_the_same_layer(tmp_path: Path) -> None:
     """A whiteout only hides lower layers: the same layer may put a new file there."""
-    layers = [[file("opt/app/config", "old"), file("opt/app/other", "x")],
-              [whiteout("opt/app"), file("opt/app/config", "new")]]
+    layers = [
+        [file("opt/app/config", "old"), file("opt/app/other", "x")],
+        [whiteout("opt/app"), file("opt/app/config", "new")],
+    ]
     fs = merged(layers, tmp_path)
     assert fs.lookup("opt/app/config") is not None
     assert fs.lookup("opt/app/config")[0] == 1  # type: ignore[index]
@@ -130,8 +139,10 @@ def test_whiteout_of_a_missing_path_is_harmless(tmp_path: Path) -> None:
 def test_aufs_metadata_is_not_a_whiteout(tmp_path: Path) -> None:
     """``.wh..wh.*`` entries are aufs bookkeeping: they hide nothing (``.wh..wh.plnk`` would
     otherwise delete a file called ``.wh.plnk``)."""
-    layers = [[file("a", "1"), file("plnk", "")],
-              [Node(".wh..wh.plnk", kind="dir"), file(".wh..wh.aufs", "")]]
+    layers = [
+        [file("a", "1"), file("plnk", "")],
+        [Node(".wh..wh.plnk", kind="dir"), file(".wh..wh.aufs", "")],
+    ]
     fs = merged(layers, tmp_path)
     assert final_paths(fs) == {"a", "plnk"}
     assert fs.layers[1].whiteouts == [] and fs.layers[1].opaque_dirs == []
@@ -139,15 +150,28 @@ def test_aufs_metadata_is_not_a_whiteout(tmp_path: Path) -> None:
 
 def test_opaque_directory_hides_lower_content_only(tmp_path: Path) -> None:
     layers = [
-        [file("opt/app/lib/a.py", "a"), file("opt/app/b.py", "b"), file("opt/other/c", "c"),
-         python_dist("lower", "1.0", "opt/app/site")],
-        [opaque("opt/app"), file("opt/app/new.py", "n"),
-         python_dist("upper", "2.0", "opt/app/site")],
+        [
+            file("opt/app/lib/a.py", "a"),
+            file("opt/app/b.py", "b"),
+            file("opt/other/c", "c"),
+            python_dist("lower", "1.0", "opt/app/site"),
+        ],
+        [
+            opaque("opt/app"),
+            file("opt/app/new.py", "n"),
+            python_dist("upper", "2.0", "opt/app/site"),
+        ],
     ]
     fs = merged(layers, tmp_path)
     assert {p for p in final_paths(fs) if p.startswith("opt/")} == {
-        "opt/app", "opt/app/new.py", "opt/other", "opt/other/c", "opt/app/site",
-        "opt/app/site/upper-2.0.dist-info", "opt/app/site/upper-2.0.dist-info/METADATA"}
+        "opt/app",
+        "opt/app/new.py",
+        "opt/other",
+        "opt/other/c",
+        "opt/app/site",
+        "opt/app/site/upper-2.0.dist-info",
+        "opt/app/site/upper-2.0.dist-info/METADATA",
+    }
     assert history(fs, "opt/app/lib/a.py") == [(0, "file"), (1, None)]
     assert history(fs, "opt/app/lib") == [(0, "dir"), (1, None)]
     assert fs.layers[1].opaque_dirs == ["opt/app"]
@@ -156,8 +180,7 @@ def test_opaque_directory_hides_lower_content_only(tmp_path: Path) -> None:
 
 
 def test_opaque_marker_at_the_root_of_a_nested_directory(tmp_path: Path) -> None:
-    layers = [[file("a/b/c/d", "1"), file("a/b/e", "2"), file("a/f", "3")],
-              [opaque("a/b/c")]]
+    layers = [[file("a/b/c/d", "1"), file("a/b/e", "2"), file("a/f", "3")], [opaque("a/b/c")]]
     fs = merged(layers, tmp_path)
     assert final_paths(fs) == {"a", "a/b", "a/b/c", "a/b/e", "a/f"}
 
@@ -166,8 +189,10 @@ def test_opaque_marker_at_the_root_of_a_nested_directory(tmp_path: Path) -> None
 
 
 def test_file_replaced_by_a_directory(tmp_path: Path) -> None:
-    layers = [[file("opt/thing", "a file")],
-              [Node("opt/thing", kind="dir"), file("opt/thing/inside", "x")]]
+    layers = [
+        [file("opt/thing", "a file")],
+        [Node("opt/thing", kind="dir"), file("opt/thing/inside", "x")],
+    ]
     fs = merged(layers, tmp_path)
     assert fs.lookup("opt/thing")[1].type is FileType.DIR  # type: ignore[index]
     assert fs.lookup("opt/thing/inside") is not None
@@ -175,8 +200,10 @@ def test_file_replaced_by_a_directory(tmp_path: Path) -> None:
 
 
 def test_directory_replaced_by_a_file(tmp_path: Path) -> None:
-    layers = [[python_dist("pkg", "1.0", "opt/site"), file("opt/site/mod.py", "x")],
-              [file("opt/site", "now a file")]]
+    layers = [
+        [python_dist("pkg", "1.0", "opt/site"), file("opt/site/mod.py", "x")],
+        [file("opt/site", "now a file")],
+    ]
     fs = merged(layers, tmp_path)
     assert fs.lookup("opt/site")[1].type is FileType.REG  # type: ignore[index]
     assert not [p for p in fs.final if p.startswith("opt/site/")]
@@ -193,8 +220,10 @@ def test_directory_replaced_by_a_symlink(tmp_path: Path) -> None:
 
 
 def test_a_later_layer_overwrites_a_file(tmp_path: Path) -> None:
-    layers = [[python_dist("pkg", "1.0", "s")],
-              [file("s/pkg-1.0.dist-info/METADATA", "Name: pkg\nVersion: 1.1\n\n")]]
+    layers = [
+        [python_dist("pkg", "1.0", "s")],
+        [file("s/pkg-1.0.dist-info/METADATA", "Name: pkg\nVersion: 1.1\n\n")],
+    ]
     inv, img = scan(layers, tmp_path)
     (pkg,) = inv.packages
     assert (pkg.version, pkg.locations[0].layer) == ("1.1", sha256(img.layers[1]))
@@ -213,8 +242,11 @@ def test_parents_missing_from_the_tar_still_exist(tmp_path: Path) -> None:
 
 
 def status(*pkgs: tuple[str, str]) -> Node:
-    text = "".join(f"Package: {n}\nStatus: install ok installed\nArchitecture: amd64\n"
-                   f"Version: {v}\nDescription: d\n\n" for n, v in pkgs)
+    text = "".join(
+        f"Package: {n}\nStatus: install ok installed\nArchitecture: amd64\n"
+        f"Version: {v}\nDescription: d\n\n"
+        for n, v in pkgs
+    )
     return file("var/lib/dpkg/status", text)
 
 
@@ -223,8 +255,14 @@ def test_dpkg_packages_keep_the_layer_that_first_installed_them(tmp_path: Path) 
         [status(("base-files", "12.4"), ("libc6", "2.36-9"))],
         [file("etc/hostname", "x")],  # does not touch the database
         [status(("base-files", "12.4"), ("libc6", "2.36-9+deb12u4"), ("curl", "7.88.1-10"))],
-        [status(("base-files", "12.4"), ("libc6", "2.36-9+deb12u4"), ("curl", "7.88.1-10"),
-                ("jq", "1.6-2.1"))],
+        [
+            status(
+                ("base-files", "12.4"),
+                ("libc6", "2.36-9+deb12u4"),
+                ("curl", "7.88.1-10"),
+                ("jq", "1.6-2.1"),
+            )
+        ],
     ]
     inv, img = scan(layers, tmp_path)
     layer_of = {p.name: p.locations[0].layer for p in inv.packages}
@@ -234,11 +272,16 @@ def test_dpkg_packages_keep_the_layer_that_first_installed_them(tmp_path: Path) 
 
 
 def test_dpkg_provenance_restarts_after_the_database_was_deleted(tmp_path: Path) -> None:
-    layers = [[status(("a", "1"))], [whiteout("var/lib/dpkg/status")],
-              [status(("a", "1"), ("b", "1"))]]
+    layers = [
+        [status(("a", "1"))],
+        [whiteout("var/lib/dpkg/status")],
+        [status(("a", "1"), ("b", "1"))],
+    ]
     inv, img = scan(layers, tmp_path)
     assert {p.name: p.locations[0].layer for p in inv.packages} == {
-        "a": sha256(img.layers[2]), "b": sha256(img.layers[2])}
+        "a": sha256(img.layers[2]),
+        "b": sha256(img.layers[2]),
+    }
 
 
 def test_dpkg_package_removed_in_a_later_layer(tmp_path: Path) -> None:
@@ -247,9 +290,13 @@ def test_dpkg_package_removed_in_a_later_layer(tmp_path: Path) -> None:
 
 
 def test_debian_base_provenance_with_a_pip_layer(tmp_path: Path) -> None:
-    inv, img = scan([debian_base(), [python_dist("requests", "2.31.0",
-                                                 "usr/local/lib/python3.11/site-packages")]],
-                    tmp_path)
+    inv, img = scan(
+        [
+            debian_base(),
+            [python_dist("requests", "2.31.0", "usr/local/lib/python3.11/site-packages")],
+        ],
+        tmp_path,
+    )
     by_name = {p.name: p for p in inv.packages}
     assert by_name["libssl3"].locations[0].layer == sha256(img.layers[0])
     assert by_name["requests"].locations[0].layer == sha256(img.layers[1])
@@ -274,21 +321,25 @@ class Recorder(Analyzer):
     def analyze(self, path: str, info: FileInfo, stream: IO[bytes]) -> AnalyzerResult | None:
         self.calls.append(path)
         text = stream.read().decode()
-        return AnalyzerResult(packages=[Package(text, "1", "generic", f"pkg:generic/{text}@1",
-                                                found_by=self.name)])
+        return AnalyzerResult(
+            packages=[Package(text, "1", "generic", f"pkg:generic/{text}@1", found_by=self.name)]
+        )
 
 
 def analyze_nodes(nodes: list[Node], tmp_path: Path, analyzers: list[Analyzer]) -> LayerAnalysis:
     blob = tmp_path / "layer.tar"
     blob.write_bytes(layer_tar(nodes))
-    source = TarLayerSource(blob=BlobRef(str(blob)), label="layer 0", digest=None, size=None,
-                            diff_id=None)
+    source = TarLayerSource(
+        blob=BlobRef(str(blob)), label="layer 0", digest=None, size=None, diff_id=None
+    )
     return analyze_layer(source, analyzers, Limits())
 
 
 def packages_at(analysis: LayerAnalysis) -> dict[str, list[str]]:
-    return {path: [p.name for r in by.values() for p in r.packages]
-            for path, by in analysis.results.items()}
+    return {
+        path: [p.name for r in by.values() for p in r.packages]
+        for path, by in analysis.results.items()
+    }
 
 
 def test_hard_link_to_an_analyzed_file_reuses_its_result(tmp_path: Path) -> None:
@@ -300,8 +351,11 @@ def test_hard_link_to_an_analyzed_file_reuses_its_result(tmp_path: Path) -> None
 
 def test_hard_link_to_an_unwanted_file_is_read_in_a_second_pass(tmp_path: Path) -> None:
     rec = Recorder()
-    out = analyze_nodes([file("store/blob", "beta"), file("other", "o"),
-                         hardlink("c.want", "store/blob")], tmp_path, [rec])
+    out = analyze_nodes(
+        [file("store/blob", "beta"), file("other", "o"), hardlink("c.want", "store/blob")],
+        tmp_path,
+        [rec],
+    )
     assert rec.calls == ["c.want"]
     assert packages_at(out) == {"c.want": ["beta"]}
     assert [f.type for f in out.files] == [FileType.REG, FileType.REG, FileType.HARDLINK]
@@ -309,19 +363,36 @@ def test_hard_link_to_an_unwanted_file_is_read_in_a_second_pass(tmp_path: Path) 
 
 def test_several_hard_links_to_one_unwanted_file(tmp_path: Path) -> None:
     rec = Recorder()
-    out = analyze_nodes([file("store/blob", "gamma"), hardlink("d.want", "store/blob"),
-                         hardlink("e.want", "store/blob"), file("store/two", "delta"),
-                         hardlink("f.want", "store/two")], tmp_path, [rec])
+    out = analyze_nodes(
+        [
+            file("store/blob", "gamma"),
+            hardlink("d.want", "store/blob"),
+            hardlink("e.want", "store/blob"),
+            file("store/two", "delta"),
+            hardlink("f.want", "store/two"),
+        ],
+        tmp_path,
+        [rec],
+    )
     assert sorted(rec.calls) == ["d.want", "e.want", "f.want"]
     assert packages_at(out) == {"d.want": ["gamma"], "e.want": ["gamma"], "f.want": ["delta"]}
 
 
 def test_hard_links_that_lead_nowhere(tmp_path: Path) -> None:
     rec = Recorder()
-    out = analyze_nodes([hardlink("early.want", "later"), file("later", "x"),
-                         Node("dir", kind="dir"), hardlink("to-dir.want", "dir"),
-                         symlink("sym", "later"), hardlink("to-sym.want", "sym"),
-                         hardlink("missing.want", "no/such/file")], tmp_path, [rec])
+    out = analyze_nodes(
+        [
+            hardlink("early.want", "later"),
+            file("later", "x"),
+            Node("dir", kind="dir"),
+            hardlink("to-dir.want", "dir"),
+            symlink("sym", "later"),
+            hardlink("to-sym.want", "sym"),
+            hardlink("missing.want", "no/such/file"),
+        ],
+        tmp_path,
+        [rec],
+    )
     assert rec.calls == []
     assert out.results == {}
     assert out.warnings == []
@@ -331,17 +402,26 @@ def test_hard_linked_python_metadata_in_an_image(tmp_path: Path) -> None:
     """uv and pip caches install by hard link: the METADATA a scan wants may be a link to a
     file under a path nobody asked for."""
     meta = "Metadata-Version: 2.1\nName: linked\nVersion: 3.0\n\n"
-    layers = [[file("root/.cache/uv/archive-v0/abc/METADATA.orig", meta),
-               hardlink(f"{SITE}/linked-3.0.dist-info/METADATA",
-                        "root/.cache/uv/archive-v0/abc/METADATA.orig"),
-               python_dist("plain", "1.0"),
-               hardlink("opt/venv/plain-1.0.dist-info/METADATA",
-                        f"{SITE}/plain-1.0.dist-info/METADATA")]]
+    layers = [
+        [
+            file("root/.cache/uv/archive-v0/abc/METADATA.orig", meta),
+            hardlink(
+                f"{SITE}/linked-3.0.dist-info/METADATA",
+                "root/.cache/uv/archive-v0/abc/METADATA.orig",
+            ),
+            python_dist("plain", "1.0"),
+            hardlink(
+                "opt/venv/plain-1.0.dist-info/METADATA", f"{SITE}/plain-1.0.dist-info/METADATA"
+            ),
+        ]
+    ]
     inv, _ = scan(layers, tmp_path)
     found = sorted((p.name, p.locations[0].path) for p in inv.packages)
-    assert found == [("linked", f"{SITE}/linked-3.0.dist-info/METADATA"),
-                     ("plain", "opt/venv/plain-1.0.dist-info/METADATA"),
-                     ("plain", f"{SITE}/plain-1.0.dist-info/METADATA")]
+    assert found == [
+        ("linked", f"{SITE}/linked-3.0.dist-info/METADATA"),
+        ("plain", "opt/venv/plain-1.0.dist-info/METADATA"),
+        ("plain", f"{SITE}/plain-1.0.dist-info/METADATA"),
+    ]
     # served from the cache the second time, with the same answer
     again = inventory(str(tmp_path / "img.tar"), opts(tmp_path))
     assert again.packages == inv.packages
@@ -352,15 +432,19 @@ def test_hard_linked_python_metadata_in_an_image(tmp_path: Path) -> None:
 
 def test_symlinked_parent_directories_resolve_for_ownership(tmp_path: Path) -> None:
     """dpkg lists files under /lib while they live under usr/lib (merged /usr)."""
-    layers = [[
-        symlink("lib", "usr/lib"),
-        python_dist("owned", "1.0", "usr/lib/python3/dist-packages"),
-        python_dist("free", "1.0", "usr/lib/python3/dist-packages"),
-        status(("python3-owned", "1.0-1")),
-        file("var/lib/dpkg/info/python3-owned.list",
-             "/.\n/lib/python3/dist-packages/owned-1.0.dist-info\n"
-             "/lib/python3/dist-packages/owned-1.0.dist-info/METADATA\n"),
-    ]]
+    layers = [
+        [
+            symlink("lib", "usr/lib"),
+            python_dist("owned", "1.0", "usr/lib/python3/dist-packages"),
+            python_dist("free", "1.0", "usr/lib/python3/dist-packages"),
+            status(("python3-owned", "1.0-1")),
+            file(
+                "var/lib/dpkg/info/python3-owned.list",
+                "/.\n/lib/python3/dist-packages/owned-1.0.dist-info\n"
+                "/lib/python3/dist-packages/owned-1.0.dist-info/METADATA\n",
+            ),
+        ]
+    ]
     inv, _ = scan(layers, tmp_path)
     owners = {p.name: p.owner for p in inv.packages}
     assert owners == {"owned": "python3-owned", "free": "", "python3-owned": ""}
@@ -372,25 +456,34 @@ def test_symlinked_parent_directories_resolve_for_ownership(tmp_path: Path) -> N
 def test_package_found_through_a_symlinked_directory_is_owned(tmp_path: Path) -> None:
     """The reverse: the file list names usr/lib, the package sits under lib -> usr/lib
     through an absolute link."""
-    layers = [[
-        symlink("lib", "/usr/lib"),
-        python_dist("owned", "1.0", "usr/lib/python3/dist-packages"),
-        status(("python3-owned", "1.0-1")),
-        file("var/lib/dpkg/info/python3-owned.list",
-             "/usr/lib/python3/dist-packages/owned-1.0.dist-info/METADATA\n"),
-    ]]
+    layers = [
+        [
+            symlink("lib", "/usr/lib"),
+            python_dist("owned", "1.0", "usr/lib/python3/dist-packages"),
+            status(("python3-owned", "1.0-1")),
+            file(
+                "var/lib/dpkg/info/python3-owned.list",
+                "/usr/lib/python3/dist-packages/owned-1.0.dist-info/METADATA\n",
+            ),
+        ]
+    ]
     inv, _ = scan(layers, tmp_path)
     assert {p.name: p.owner for p in inv.packages}["owned"] == "python3-owned"
 
 
 def test_resolve_stays_inside_the_image(tmp_path: Path) -> None:
-    fs = merged([[
-        file("usr/lib/x", "1"),
-        symlink("abs", "/usr/lib"),
-        symlink("up", "../../../../usr"),
-        symlink("usr/lib/self-up", "../../../.."),
-        symlink("dot", "./usr/./lib/../lib"),
-    ]], tmp_path)
+    fs = merged(
+        [
+            [
+                file("usr/lib/x", "1"),
+                symlink("abs", "/usr/lib"),
+                symlink("up", "../../../../usr"),
+                symlink("usr/lib/self-up", "../../../.."),
+                symlink("dot", "./usr/./lib/../lib"),
+            ]
+        ],
+        tmp_path,
+    )
     assert fs.resolve("abs/x") == "usr/lib/x"
     assert fs.resolve("up/lib/x") == "usr/lib/x"
     assert fs.resolve("usr/lib/self-up") == ""
@@ -401,18 +494,29 @@ def test_resolve_stays_inside_the_image(tmp_path: Path) -> None:
 
 
 def test_link_loops_do_not_hang(tmp_path: Path) -> None:
-    layers = [[
-        symlink("a", "b"), symlink("b", "a"),
-        symlink("self", "self"),
-        symlink("grow", "grow/more"),
-        symlink("etc/os-release", "/etc/os-release"),
-        symlink("usr/lib/os-release", "../../etc/os-release"),
-        symlink("var/lib/dpkg", "../../var/lib/dpkg"),
-    ]]
+    layers = [
+        [
+            symlink("a", "b"),
+            symlink("b", "a"),
+            symlink("self", "self"),
+            symlink("grow", "grow/more"),
+            symlink("etc/os-release", "/etc/os-release"),
+            symlink("usr/lib/os-release", "../../etc/os-release"),
+            symlink("var/lib/dpkg", "../../var/lib/dpkg"),
+        ]
+    ]
     fs = merged(layers, tmp_path)
     started = time.monotonic()
-    for path in ("a", "b/x", "self", "grow", "grow/x/y", "etc/os-release",
-                 "usr/lib/os-release", "var/lib/dpkg/status"):
+    for path in (
+        "a",
+        "b/x",
+        "self",
+        "grow",
+        "grow/x/y",
+        "etc/os-release",
+        "usr/lib/os-release",
+        "var/lib/dpkg/status",
+    ):
         assert fs.resolve(path) is None, path
         assert fs.results_at(path, "dpkg") is None
     assert fs.canonical("a/file") == "file"
@@ -440,28 +544,39 @@ def test_hard_links_to_a_file_over_the_analyzer_size_limit(tmp_path: Path) -> No
         max_size: ClassVar[int] = 3
 
     rec = Small()
-    out = analyze_nodes([file("store/big", "too big"), hardlink("g.want", "store/big"),
-                         hardlink("h.want", "store/big")], tmp_path, [rec])
+    out = analyze_nodes(
+        [
+            file("store/big", "too big"),
+            hardlink("g.want", "store/big"),
+            hardlink("h.want", "store/big"),
+        ],
+        tmp_path,
+        [rec],
+    )
     assert rec.calls == []
     assert len(out.warnings) == 2 and all("over its 3-byte limit" in w for w in out.warnings)
 
 
 @pytest.mark.parametrize("debug", [False, True])
-@pytest.mark.parametrize(("path", "mode"), [("var/lib/dpkg/status", 0o644),
-                                            ("usr/local/bin/app", 0o755)])
-def test_layer_ending_inside_a_wanted_file_is_corrupt(tmp_path: Path, path: str, mode: int,
-                                                      debug: bool) -> None:
+@pytest.mark.parametrize(
+    ("path", "mode"), [("var/lib/dpkg/status", 0o644), ("usr/local/bin/app", 0o755)]
+)
+def test_layer_ending_inside_a_wanted_file_is_corrupt(
+    tmp_path: Path, path: str, mode: int, debug: bool
+) -> None:
     """Found by fuzzing: tarfile's ReadError, raised while an analyzer (or the spooled copy
     several analyzers share) read a file the layer cuts short, escaped as itself."""
     from hullscan.errors import ImageError
 
     from imagebuilder import DPKG_STATUS, file, layer_tar
+
     content = b"\x7fELF" + b"\x00" * 5000 if mode & 0o111 else DPKG_STATUS.encode()
     tar = layer_tar([file(path, content, mode)])
     blob = tmp_path / "layer.tar"
-    blob.write_bytes(tar[:512 + len(content) // 2])  # the header, half the content
-    source = TarLayerSource(blob=BlobRef(str(blob)), label="layer 0", digest=None, size=None,
-                            diff_id=None)
+    blob.write_bytes(tar[: 512 + len(content) // 2])  # the header, half the content
+    source = TarLayerSource(
+        blob=BlobRef(str(blob)), label="layer 0", digest=None, size=None, diff_id=None
+    )
     with pytest.raises(ImageError, match="layer 0: corrupt tar archive"):
         analyze_layer(source, default_analyzers(), Limits(), debug=debug)
 
@@ -471,13 +586,20 @@ def test_an_analysis_crosses_to_another_process_unchanged(tmp_path: Path) -> Non
     import pickle
 
     from imagebuilder import DPKG_STATUS
-    tar = layer_tar([file("var/lib/dpkg/status", DPKG_STATUS.encode()),
-                     file("usr/bin/tool", b"#!/bin/sh\n", 0o755), symlink("bin", "usr/bin"),
-                     hardlink("usr/bin/again", "usr/bin/tool")])
+
+    tar = layer_tar(
+        [
+            file("var/lib/dpkg/status", DPKG_STATUS.encode()),
+            file("usr/bin/tool", b"#!/bin/sh\n", 0o755),
+            symlink("bin", "usr/bin"),
+            hardlink("usr/bin/again", "usr/bin/tool"),
+        ]
+    )
     blob = tmp_path / "layer.tar"
     blob.write_bytes(tar)
-    source = TarLayerSource(blob=BlobRef(str(blob)), label="layer 0", digest=None, size=None,
-                            diff_id=None)
+    source = TarLayerSource(
+        blob=BlobRef(str(blob)), label="layer 0", digest=None, size=None, diff_id=None
+    )
     analysis = analyze_layer(source, default_analyzers(), Limits())
     copy = pickle.loads(pickle.dumps(analysis, protocol=pickle.HIGHEST_PROTOCOL))
     assert copy == analysis and copy.to_dict() == analysis.to_dict()
@@ -490,31 +612,44 @@ def test_an_analysis_crosses_to_another_process_unchanged(tmp_path: Path) -> Non
 def test_layers_reach_the_filesystem_in_order_as_they_are_done(tmp_path: Path) -> None:
     """A scan builds its merged filesystem layer by layer while its workers read the rest;
     the result is the filesystem of all the layers at once, however the layers finish."""
-    layers = [debian_base(),
-              [file("usr/lib/big.bin", b"x" * 3_000_000), whiteout("etc/debian_version")],
-              [symlink("lib", "usr/lib"), file("lib/tool", b"#!/bin/sh\n", 0o755)],
-              [opaque("usr/lib"), file("usr/lib/only", b"1")]]
+    layers = [
+        debian_base(),
+        [file("usr/lib/big.bin", b"x" * 3_000_000), whiteout("etc/debian_version")],
+        [symlink("lib", "usr/lib"), file("lib/tool", b"#!/bin/sh\n", 0o755)],
+        [opaque("usr/lib"), file("usr/lib/only", b"1")],
+    ]
     path, _ = image_path(layers, tmp_path)
     for workers in (1, 2):
         seen: list[LayerAnalysis] = []
         options = ScanOptions(cache_dir=tmp_path / f"c{workers}", workers=workers)
-        found = analyze_layers(open_image(str(path)), default_analyzers(), options,
-                               on_layer=seen.append)
+        found = analyze_layers(
+            open_image(str(path)), default_analyzers(), options, on_layer=seen.append
+        )
         assert seen == found and [a.diff_id for a in found] == [
-            s.diff_id for s in open_image(str(path)).layer_sources]
+            s.diff_id for s in open_image(str(path)).layer_sources
+        ]
         # from the cache, with the lowest layer missing from it: the layers above wait for it
         with sqlite3.connect(options.cache_dir / "layers.sqlite") as db:
-            assert db.execute("DELETE FROM layer_analysis WHERE diff_id = ?",
-                              (found[0].diff_id,)).rowcount == 1
+            assert (
+                db.execute(
+                    "DELETE FROM layer_analysis WHERE diff_id = ?", (found[0].diff_id,)
+                ).rowcount
+                == 1
+            )
         again: list[LayerAnalysis] = []
-        assert analyze_layers(open_image(str(path)), default_analyzers(), options,
-                              on_layer=again.append) == again == found
+        assert (
+            analyze_layers(
+                open_image(str(path)), default_analyzers(), options, on_layer=again.append
+            )
+            == again
+            == found
+        )
     whole = ImageFilesystem(found)
     step = ImageFilesystem()
     for i, analysis in enumerate(found):
         step.add_layer(analysis)
         # what was asked of the filesystem so far does not outlive the next layer
-        assert step.owners() == ImageFilesystem(found[:i + 1]).owners()
-        assert step.resolve("lib/tool") == ImageFilesystem(found[:i + 1]).resolve("lib/tool")
+        assert step.owners() == ImageFilesystem(found[: i + 1]).owners()
+        assert step.resolve("lib/tool") == ImageFilesystem(found[: i + 1]).resolve("lib/tool")
     assert step.final == whole.final and step.history == whole.history
     assert step.layers == whole.layers == found

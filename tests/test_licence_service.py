@@ -39,17 +39,17 @@ def _image(tmp_path: Path) -> Path:
     layers = [
         [*debian_base(), file("usr/share/doc/libssl3/copyright", MIT_TEXT)],
         [file("usr/share/doc/bsdutils/copyright", APACHE_NOTICE)],
-        [file("app/lib/plain-2.0.jar", _jar("plain", "2.0", POM_WITHOUT, MIT_TEXT)),
-         file("usr/share/doc/python3-six/copyright", "Not a licence, only prose.\n")],
+        [
+            file("app/lib/plain-2.0.jar", _jar("plain", "2.0", POM_WITHOUT, MIT_TEXT)),
+            file("usr/share/doc/python3-six/copyright", "Not a licence, only prose.\n"),
+        ],
     ]
     return write_docker_archive([(build(layers), ["app:1"])], tmp_path / "app.tar")
 
 
 def _licences(tmp_path: Path, name: str, workers: int) -> dict[str, list[tuple[str, str]]]:
-    inv = inventory(str(_image(tmp_path)), ScanOptions(cache_dir=tmp_path / name,
-                                                       workers=workers))
-    return {p.name: [(lic.expression, lic.source) for lic in p.licenses]
-            for p in inv.packages}
+    inv = inventory(str(_image(tmp_path)), ScanOptions(cache_dir=tmp_path / name, workers=workers))
+    return {p.name: [(lic.expression, lic.source) for lic in p.licenses] for p in inv.packages}
 
 
 def test_workers_get_the_answers_of_a_scan_in_one_process(tmp_path: Path) -> None:
@@ -85,7 +85,8 @@ def _in_worker(texts: list[str]) -> list[object]:
 
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_the_service_answers_each_worker_on_its_own_pipe(
-        method: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    method: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     context = multiprocessing.get_context(method)
     asked = tmp_path / "asked"
     here = text._classify_here
@@ -101,16 +102,26 @@ def test_the_service_answers_each_worker_on_its_own_pipe(
     monkeypatch.setattr(text, "_classify_here", recorded)
     text.classify.cache_clear()
     spdx.to_spdx.cache_clear()
-    with service.LicenceService(2, context) as licences, ProcessPoolExecutor(
-            max_workers=2, mp_context=context, initializer=service.connect_worker,
-            initargs=licences.worker_args()) as pool:
-        jobs = [pool.submit(_in_worker, [MIT_TEXT, APACHE_NOTICE, "boom " * 40, "  "])
-                for _ in range(4)]
+    with (
+        service.LicenceService(2, context) as licences,
+        ProcessPoolExecutor(
+            max_workers=2,
+            mp_context=context,
+            initializer=service.connect_worker,
+            initargs=licences.worker_args(),
+        ) as pool,
+    ):
+        jobs = [
+            pool.submit(_in_worker, [MIT_TEXT, APACHE_NOTICE, "boom " * 40, "  "]) for _ in range(4)
+        ]
         answers = [job.result() for job in jobs]
     # a fork server's service process imports its own, unpatched modules
     boom = "licence classify failed: ValueError: boom" if method == "fork" else ()
-    assert answers == [[("MIT",), ("Apache-2.0",), boom, (),
-                        "GPL-2.0-or-later OR Artistic-1.0-Perl", True]] * 4
+    assert (
+        answers
+        == [[("MIT",), ("Apache-2.0",), boom, (), "GPL-2.0-or-later OR Artistic-1.0-Perl", True]]
+        * 4
+    )
     if method == "fork":
         # each text once: a blank one is never sent, an answer is memoized on both sides,
         # and an error is not memoized
@@ -125,10 +136,20 @@ def test_a_worker_whose_scan_process_is_gone_answers_itself() -> None:
     context = multiprocessing.get_context("fork")
     text.classify.cache_clear()  # the worker inherits these memos: it must ask
     spdx.to_spdx.cache_clear()
-    with service.LicenceService(1, context) as licences, ProcessPoolExecutor(
-            max_workers=1, mp_context=context, initializer=service.connect_worker,
-            initargs=licences.worker_args()) as pool:
+    with (
+        service.LicenceService(1, context) as licences,
+        ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=context,
+            initializer=service.connect_worker,
+            initargs=licences.worker_args(),
+        ) as pool,
+    ):
         pool.submit(int).result()
         licences.close()
         assert pool.submit(_in_worker, [MIT_TEXT, APACHE_NOTICE]).result() == [
-            ("MIT",), ("Apache-2.0",), "GPL-2.0-or-later OR Artistic-1.0-Perl", False]
+            ("MIT",),
+            ("Apache-2.0",),
+            "GPL-2.0-or-later OR Artistic-1.0-Perl",
+            False,
+        ]

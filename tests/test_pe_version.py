@@ -30,13 +30,20 @@ def test_real_pe_in_an_image(tmp_path: Path) -> None:
     [pkg] = analyze("opt/tools/launcher.exe", data).packages
     assert (pkg.name, pkg.version, pkg.type) == ("Simple Launcher", "1.1.0.14", "generic")
     assert pkg.metadata["company"] == "Simple Launcher User"
-    img = ib.build([[ib.file("opt/tools/launcher.exe", data),
-                     ib.file("opt/tools/notes.dll", "just text, not a library\n"),
-                     ib.file("opt/tools/elf.exe", Path("/bin/true").read_bytes())]])
+    img = ib.build(
+        [
+            [
+                ib.file("opt/tools/launcher.exe", data),
+                ib.file("opt/tools/notes.dll", "just text, not a library\n"),
+                ib.file("opt/tools/elf.exe", Path("/bin/true").read_bytes()),
+            ]
+        ]
+    )
     archive = ib.write_docker_archive([(img, ["win:1"])], tmp_path / "w.tar")
     inv = inventory(str(archive), ScanOptions(cache_dir=tmp_path / "c"))
-    assert [(p.name, p.locations[0].path) for p in inv.packages
-            if p.found_by == "pe-version"] == [("Simple Launcher", "opt/tools/launcher.exe")]
+    assert [(p.name, p.locations[0].path) for p in inv.packages if p.found_by == "pe-version"] == [
+        ("Simple Launcher", "opt/tools/launcher.exe")
+    ]
 
 
 def test_look_alikes() -> None:

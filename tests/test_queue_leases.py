@@ -47,8 +47,9 @@ def _queue(store: Store, tmp_path: Path) -> EmbeddedQueue:
 def _running_job(store: Store, queue: str, name: str) -> str:
     """A job ``queue`` carries, claimed by its worker; its scan id."""
     digest = "sha256:" + name * 64
-    sub = store.submit(JobSpec(f"registry:r.example/{name}@{digest}", SCANNERS, digest, "v1"),
-                       queue=queue)
+    sub = store.submit(
+        JobSpec(f"registry:r.example/{name}@{digest}", SCANNERS, digest, "v1"), queue=queue
+    )
     store.claim(sub.job_key)
     return sub.scan_id
 
@@ -74,8 +75,9 @@ def test_two_embedded_queues_leave_each_other_alone(store: Store, tmp_path: Path
     assert "embedded queue stopped" in (scan.job.error or "")
 
 
-def test_the_jobs_of_a_stopped_queue_are_given_up(store: Store, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_jobs_of_a_stopped_queue_are_given_up(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()  # a pid no process of this host has now
     store.hold_lease("embedded:killed", socket.gethostname(), gone.pid)
@@ -99,8 +101,9 @@ def test_the_jobs_of_a_stopped_queue_are_given_up(store: Store, tmp_path: Path,
     assert _status(store, celery) == Status.RUNNING
 
 
-def test_a_running_queue_renews_its_lease(store: Store, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_running_queue_renews_its_lease(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(EmbeddedQueue, "LEASE_RENEW", 0.1)
     monkeypatch.setattr(EmbeddedQueue, "LEASE_LAPSES", 1.0)
     server = _queue(store, tmp_path)

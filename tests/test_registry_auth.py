@@ -54,21 +54,31 @@ def write_config(directory: Path, doc: dict[str, Any]) -> RegistrySettings:
     return RegistrySettings(docker_config=directory)
 
 
-def helper(bindir: Path, name: str, answers: dict[str, tuple[str, str]],
-           log: Path | None = None, body: str | None = None) -> None:
+def helper(
+    bindir: Path,
+    name: str,
+    answers: dict[str, tuple[str, str]],
+    log: Path | None = None,
+    body: str | None = None,
+) -> None:
     """``docker-credential-<name>``: answers ``get`` for the servers in ``answers``."""
     bindir.mkdir(parents=True, exist_ok=True)
     cases = "".join(
-        f'  {json.dumps(server)}) printf \'%s\' \'{json.dumps({"ServerURL": server, "Username": u, "Secret": s})}\'; exit 0;;\n'  # noqa: E501
-        for server, (u, s) in answers.items())
+        f"  {json.dumps(server)}) printf '%s' '{json.dumps({'ServerURL': server, 'Username': u, 'Secret': s})}'; exit 0;;\n"  # noqa: E501
+        for server, (u, s) in answers.items()
+    )
     script = bindir / f"docker-credential-{name}"
     script.write_text(
         "#!/bin/sh\n"
         '[ "$1" = get ] || exit 3\n'
         "read -r server\n"
         + (f'printf "%s\\n" "$server" >> {log}\n' if log else "")
-        + (body or f'case "$server" in\n{cases}esac\n'
-           'echo "credentials not found in native keychain"; exit 1\n'))
+        + (
+            body
+            or f'case "$server" in\n{cases}esac\n'
+            'echo "credentials not found in native keychain"; exit 1\n'
+        )
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
@@ -90,6 +100,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # -- lookup (no registry) ------------------------------------------------------------------
 
+
 def test_auths_base64(tmp_path: Path) -> None:
     settings = write_config(tmp_path / "d", {"auths": {HOST: {"auth": b64("ann:pw:with:colons")}}})
     creds = lookup(HOST, settings)
@@ -105,8 +116,9 @@ def test_auths_url_keys(tmp_path: Path, key: str) -> None:
 
 
 def test_auths_docker_hub(tmp_path: Path) -> None:
-    settings = write_config(tmp_path / "d", {
-        "auths": {"https://index.docker.io/v1/": {"auth": b64("hubuser:hubpw")}}})
+    settings = write_config(
+        tmp_path / "d", {"auths": {"https://index.docker.io/v1/": {"auth": b64("hubuser:hubpw")}}}
+    )
     creds = lookup("registry-1.docker.io", settings)
     assert creds is not None and creds.basic == ("hubuser", "hubpw")
 
@@ -133,9 +145,10 @@ def test_identity_token(tmp_path: Path) -> None:
 def test_cred_helper(tmp_path: Path, isolated: Path) -> None:
     log = tmp_path / "helper.log"
     helper(isolated, "test", {HOST: ("helperuser", "helper-secret-1")}, log)
-    settings = write_config(tmp_path / "d", {
-        "credHelpers": {HOST: "test"},
-        "auths": {HOST: {"auth": b64("authsuser:auths-pw")}}})  # the helper wins
+    settings = write_config(
+        tmp_path / "d",
+        {"credHelpers": {HOST: "test"}, "auths": {HOST: {"auth": b64("authsuser:auths-pw")}}},
+    )  # the helper wins
     creds = lookup(HOST, settings)
     assert creds is not None and creds.basic == ("helperuser", "helper-secret-1")
     assert "docker-credential-test" in creds.source
@@ -153,10 +166,15 @@ def test_cred_helper_identity_token(tmp_path: Path, isolated: Path) -> None:
 
 def test_creds_store(tmp_path: Path, isolated: Path) -> None:
     log = tmp_path / "store.log"
-    helper(isolated, "store", {"https://index.docker.io/v1/": ("hub", "hub-secret"),
-                               HOST: ("u", "store-secret")}, log)
-    settings = write_config(tmp_path / "d", {"credsStore": "store",
-                                              "auths": {"other.test": {"auth": b64("o:p")}}})
+    helper(
+        isolated,
+        "store",
+        {"https://index.docker.io/v1/": ("hub", "hub-secret"), HOST: ("u", "store-secret")},
+        log,
+    )
+    settings = write_config(
+        tmp_path / "d", {"credsStore": "store", "auths": {"other.test": {"auth": b64("o:p")}}}
+    )
     creds = lookup(HOST, settings)
     assert creds is not None and creds.basic == ("u", "store-secret")
     hub = lookup("registry-1.docker.io", settings)
@@ -170,8 +188,9 @@ def test_creds_store(tmp_path: Path, isolated: Path) -> None:
 
 
 def test_missing_helper_means_anonymous(tmp_path: Path) -> None:
-    settings = write_config(tmp_path / "d", {"credsStore": "not-installed-xyz",
-                                              "credHelpers": {HOST: "also-missing"}})
+    settings = write_config(
+        tmp_path / "d", {"credsStore": "not-installed-xyz", "credHelpers": {HOST: "also-missing"}}
+    )
     assert lookup(HOST, settings) is None
     assert lookup("other.test", settings) is None
 
@@ -179,8 +198,11 @@ def test_missing_helper_means_anonymous(tmp_path: Path) -> None:
 def test_failing_helper_is_an_error_without_secrets(tmp_path: Path, isolated: Path) -> None:
     helper(isolated, "broken", {}, body='echo "keychain locked" >&2; exit 5\n')
     settings = write_config(tmp_path / "d", {"credsStore": "broken"})
-    with pytest.raises(HullscanError, match=r"docker-credential-broken get .* failed "
-                                            r"\(exit 5\): keychain locked"):
+    with pytest.raises(
+        HullscanError,
+        match=r"docker-credential-broken get .* failed "
+        r"\(exit 5\): keychain locked",
+    ):
         lookup(HOST, settings)
     helper(isolated, "garbage", {}, body="echo 'not json secret-xyz'; exit 0\n")
     settings = write_config(tmp_path / "e", {"credsStore": "garbage"})
@@ -189,8 +211,9 @@ def test_failing_helper_is_an_error_without_secrets(tmp_path: Path, isolated: Pa
     assert "secret-xyz" not in str(err.value)
 
 
-def test_slow_helper_times_out(tmp_path: Path, isolated: Path,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slow_helper_times_out(
+    tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(registry_auth, "HELPER_TIMEOUT", 0.5)
     helper(isolated, "slow", {}, body="exec sleep 5\n")
     settings = write_config(tmp_path / "d", {"credsStore": "slow"})
@@ -203,8 +226,9 @@ def test_slow_helper_times_out(tmp_path: Path, isolated: Path,
 def test_explicit_settings_win(tmp_path: Path, isolated: Path) -> None:
     helper(isolated, "test", {HOST: ("helperuser", "helper-secret")})
     settings = write_config(tmp_path / "d", {"credHelpers": {HOST: "test"}})
-    explicit = RegistrySettings(username="flaguser", password="flag-secret",
-                                docker_config=settings.docker_config)
+    explicit = RegistrySettings(
+        username="flaguser", password="flag-secret", docker_config=settings.docker_config
+    )
     creds = lookup(HOST, explicit)
     assert creds is not None and creds.basic == ("flaguser", "flag-secret")
     assert "flag-secret" not in repr(creds) and "flag-secret" not in repr(explicit)
@@ -230,11 +254,13 @@ def test_credentials_repr_hides_secrets() -> None:
 
 # -- against real registries ---------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     image: BuiltImage = build([debian_base(), [python_dist("requests", "2.31.0")]])
-    return write_oci([(image, {"annotations": {REF_NAME: "1"}})],
-                     tmp_path_factory.mktemp("layout") / "oci")
+    return write_oci(
+        [(image, {"annotations": {REF_NAME: "1"}})], tmp_path_factory.mktemp("layout") / "oci"
+    )
 
 
 def _need_registry() -> None:
@@ -251,8 +277,9 @@ def basic_registry(tmp_path_factory: pytest.TempPathFactory, layout: Path) -> It
         pytest.skip("the C library's crypt() has no bcrypt")
     root = tmp_path_factory.mktemp("basicreg")
     (root / "htpasswd").write_text(f"{USER}:{hashed}\n")
-    reg = start_registry(root, {"htpasswd": {"realm": "hullscan-test",
-                                              "path": str(root / "htpasswd")}})
+    reg = start_registry(
+        root, {"htpasswd": {"realm": "hullscan-test", "path": str(root / "htpasswd")}}
+    )
     try:
         push(layout, "1", f"{reg.host}/test/app:1", creds=f"{USER}:{PASSWORD}")
         yield reg.host
@@ -260,8 +287,9 @@ def basic_registry(tmp_path_factory: pytest.TempPathFactory, layout: Path) -> It
         stop_registry(reg)
 
 
-def sbom(ref: str, cache: Path, capsys: pytest.CaptureFixture[str],
-         *extra: str) -> tuple[int, str, str]:
+def sbom(
+    ref: str, cache: Path, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str, str]:
     code = main(["sbom", ref, "--cache-dir", str(cache), "-q", *extra])
     out = capsys.readouterr()
     return code, out.out, out.err
@@ -276,9 +304,12 @@ def assert_failed(code: int, out: str, err: str, pattern: str, *secrets: str) ->
         assert secret not in out and secret not in err
 
 
-def test_basic_auth_from_docker_config(basic_registry: str, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_basic_auth_from_docker_config(
+    basic_registry: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     ref = f"registry:{basic_registry}/test/app:1"
     code, out, err = sbom(ref, tmp_path / "anon", capsys)
     assert_failed(code, out, err, r"HTTP 401\); pass credentials")
@@ -289,20 +320,35 @@ def test_basic_auth_from_docker_config(basic_registry: str, tmp_path: Path,
     assert "requests" in out and PASSWORD not in out + err
 
 
-def test_basic_auth_wrong_password_in_config(basic_registry: str, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    write_config(tmp_path / "dc", {"auths": {f"https://{basic_registry}": {
-        "username": USER, "password": "wrong-pw-1234"}}})
+def test_basic_auth_wrong_password_in_config(
+    basic_registry: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_config(
+        tmp_path / "dc",
+        {"auths": {f"https://{basic_registry}": {"username": USER, "password": "wrong-pw-1234"}}},
+    )
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "dc"))
     code, out, err = sbom(f"registry:{basic_registry}/test/app:1", tmp_path / "c", capsys)
-    assert_failed(code, out, err, r"HTTP 401\); the credentials from .*config\.json auths "
-                                  r"were refused", "wrong-pw-1234")
+    assert_failed(
+        code,
+        out,
+        err,
+        r"HTTP 401\); the credentials from .*config\.json auths "
+        r"were refused",
+        "wrong-pw-1234",
+    )
 
 
-def test_basic_auth_from_cred_helper(basic_registry: str, tmp_path: Path, isolated: Path,
-                                     capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_basic_auth_from_cred_helper(
+    basic_registry: str,
+    tmp_path: Path,
+    isolated: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     log = tmp_path / "helper.log"
     helper(isolated, "test", {basic_registry: (USER, PASSWORD)}, log)
     write_config(tmp_path / "dc", {"credHelpers": {basic_registry: "test"}})
@@ -313,9 +359,13 @@ def test_basic_auth_from_cred_helper(basic_registry: str, tmp_path: Path, isolat
     assert log.read_text() == f"{basic_registry}\n"  # asked once, on the first challenge
 
 
-def test_basic_auth_from_creds_store(basic_registry: str, tmp_path: Path, isolated: Path,
-                                     capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_basic_auth_from_creds_store(
+    basic_registry: str,
+    tmp_path: Path,
+    isolated: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     helper(isolated, "store", {basic_registry: (USER, PASSWORD)})
     write_config(tmp_path / "dc", {"credsStore": "store"})
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "dc"))
@@ -323,23 +373,31 @@ def test_basic_auth_from_creds_store(basic_registry: str, tmp_path: Path, isolat
     assert code == 0, err
 
 
-def test_explicit_flags_win_over_config(basic_registry: str, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str],
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explicit_flags_win_over_config(
+    basic_registry: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     ref = f"registry:{basic_registry}/test/app:1"
     write_config(tmp_path / "dc", {"auths": {basic_registry: {"auth": b64(f"{USER}:wrong-cfg")}}})
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "dc"))
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
-    code, out, err = sbom(ref, tmp_path / "stdin", capsys, "--username", USER,
-                          "--password-stdin")
+    code, out, err = sbom(ref, tmp_path / "stdin", capsys, "--username", USER, "--password-stdin")
     assert code == 0, err
     assert PASSWORD not in out + err
     # and the other way round: a wrong flag is not rescued by the right config
     write_config(tmp_path / "dc", {"auths": {basic_registry: {"auth": b64(f"{USER}:{PASSWORD}")}}})
     monkeypatch.setenv("HULLSCAN_PASSWORD", "wrong-flag-pw")
     code, out, err = sbom(ref, tmp_path / "env", capsys, "--username", USER)
-    assert_failed(code, out, err, r"credentials from --username/--password were refused",
-                  "wrong-flag-pw", PASSWORD)
+    assert_failed(
+        code,
+        out,
+        err,
+        r"credentials from --username/--password were refused",
+        "wrong-flag-pw",
+        PASSWORD,
+    )
 
 
 # -- token auth: docker-registry trusting JWTs from a token service in the test ------------
@@ -368,12 +426,17 @@ class TokenService:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hullscan test tokens")])
         now = datetime.datetime.now(datetime.UTC)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(days=1))
-                .not_valid_after(now + datetime.timedelta(days=1))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(self.key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
         self.bundle = root / "token-root.pem"
         self.bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         self.x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
@@ -402,12 +465,14 @@ class TokenService:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def answer(self, h: BaseHTTPRequestHandler, params: dict[str, list[str]],
-               authorization: str | None) -> None:
+    def answer(
+        self, h: BaseHTTPRequestHandler, params: dict[str, list[str]], authorization: str | None
+    ) -> None:
         subject: str | None = None
         if h.command == "POST":
-            ok = (params.get("grant_type") == ["refresh_token"]
-                  and params.get("refresh_token") == [REFRESH_TOKEN])
+            ok = params.get("grant_type") == ["refresh_token"] and params.get("refresh_token") == [
+                REFRESH_TOKEN
+            ]
             self.requests.append(("POST", "refresh_token"))
             subject = USER if ok else None
         elif authorization and authorization.startswith("Basic "):
@@ -445,24 +510,42 @@ class TokenService:
 
         now = int(time.time())
         header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
-        claims = {"iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": now + 300,
-                  "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex, "access": access}
-        signing_input = (f"{_b64url(json.dumps(header).encode())}."
-                         f"{_b64url(json.dumps(claims).encode())}")
+        claims = {
+            "iss": ISSUER,
+            "sub": subject,
+            "aud": SERVICE,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        signing_input = (
+            f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        )
         sig = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{signing_input}.{_b64url(sig)}"
 
 
 @pytest.fixture(scope="module")
-def token_registry(tmp_path_factory: pytest.TempPathFactory,
-                   layout: Path) -> Iterator[tuple[str, TokenService]]:
+def token_registry(
+    tmp_path_factory: pytest.TempPathFactory, layout: Path
+) -> Iterator[tuple[str, TokenService]]:
     _need_registry()
     root = tmp_path_factory.mktemp("tokenreg")
     tokens = TokenService(root)
     try:
-        reg = start_registry(root, {"token": {"realm": tokens.realm, "service": SERVICE,
-                                               "issuer": ISSUER,
-                                               "rootcertbundle": str(tokens.bundle)}})
+        reg = start_registry(
+            root,
+            {
+                "token": {
+                    "realm": tokens.realm,
+                    "service": SERVICE,
+                    "issuer": ISSUER,
+                    "rootcertbundle": str(tokens.bundle),
+                }
+            },
+        )
         try:
             push(layout, "1", f"{reg.host}/test/app:1", creds=f"{USER}:{PASSWORD}")
             yield reg.host, tokens
@@ -472,9 +555,12 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory,
         tokens.close()
 
 
-def test_token_auth_with_password(token_registry: tuple[str, TokenService], tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_auth_with_password(
+    token_registry: tuple[str, TokenService],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     host, tokens = token_registry
     ref = f"registry:{host}/test/app:1"
     tokens.requests.clear()
@@ -485,25 +571,37 @@ def test_token_auth_with_password(token_registry: tuple[str, TokenService], tmp_
     assert tokens.requests == [("GET", "basic")]  # one token for the whole pull
 
 
-def test_token_auth_wrong_password(token_registry: tuple[str, TokenService], tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str],
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_auth_wrong_password(
+    token_registry: tuple[str, TokenService],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     host, _ = token_registry
     monkeypatch.setenv("HULLSCAN_PASSWORD", "not-the-pa55word")
-    code, out, err = sbom(f"registry:{host}/test/app:1", tmp_path / "bad", capsys,
-                          "--username", USER)
-    assert_failed(code, out, err, r"test/app: the token service refused the credentials "
-                                  r"from --username/--password \(HTTP 401\)",
-                  "not-the-pa55word")
+    code, out, err = sbom(
+        f"registry:{host}/test/app:1", tmp_path / "bad", capsys, "--username", USER
+    )
+    assert_failed(
+        code,
+        out,
+        err,
+        r"test/app: the token service refused the credentials "
+        r"from --username/--password \(HTTP 401\)",
+        "not-the-pa55word",
+    )
     monkeypatch.delenv("HULLSCAN_PASSWORD")
     code, out, err = sbom(f"registry:{host}/test/app:1", tmp_path / "anon", capsys)
     assert_failed(code, out, err, r"the token service refused anonymous access \(HTTP 401\)")
     assert not list((tmp_path / "bad").rglob("sha256/*"))
 
 
-def test_token_auth_with_identity_token(token_registry: tuple[str, TokenService],
-                                        tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_auth_with_identity_token(
+    token_registry: tuple[str, TokenService],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     host, tokens = token_registry
     tokens.requests.clear()
     write_config(tmp_path / "dc", {"auths": {host: {"identitytoken": REFRESH_TOKEN}}})
@@ -514,14 +612,18 @@ def test_token_auth_with_identity_token(token_registry: tuple[str, TokenService]
     assert tokens.requests == [("POST", "refresh_token")]
     write_config(tmp_path / "dc", {"auths": {host: {"identitytoken": "stale-refresh-9"}}})
     code, out, err = sbom(f"registry:{host}/test/app:1", tmp_path / "d", capsys)
-    assert_failed(code, out, err, r"refused the identity token from .*config\.json auths",
-                  "stale-refresh-9")
+    assert_failed(
+        code, out, err, r"refused the identity token from .*config\.json auths", "stale-refresh-9"
+    )
 
 
-def test_token_auth_with_cred_helper(token_registry: tuple[str, TokenService],
-                                     tmp_path: Path, isolated: Path,
-                                     capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_auth_with_cred_helper(
+    token_registry: tuple[str, TokenService],
+    tmp_path: Path,
+    isolated: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     host, _ = token_registry
     helper(isolated, "test", {host: (USER, PASSWORD)})
     write_config(tmp_path / "dc", {"credHelpers": {host: "test"}})

@@ -45,8 +45,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.server.owner.handle(self)
 
-    def reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-              length: int | None = None) -> None:
+    def reply(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        length: int | None = None,
+    ) -> None:
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
@@ -108,15 +113,19 @@ class HostileRegistry:
         if path == "/v2/" or path == "/v2":
             h.reply(200, b"{}", {"Content-Type": "application/json"})
         elif path in ("/v2/x/y/manifests/1", f"/v2/x/y/manifests/{self.image.manifest_digest}"):
-            h.reply(200, self.image.manifest, {
-                "Content-Type": OCI_MANIFEST,
-                "Docker-Content-Digest": self.image.manifest_digest})
+            h.reply(
+                200,
+                self.image.manifest,
+                {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": self.image.manifest_digest},
+            )
         elif path.startswith("/v2/x/y/blobs/") and path.rsplit("/", 1)[1] in self.blobs:
-            h.reply(200, self.blobs[path.rsplit("/", 1)[1]],
-                    {"Content-Type": "application/octet-stream"})
+            h.reply(
+                200,
+                self.blobs[path.rsplit("/", 1)[1]],
+                {"Content-Type": "application/octet-stream"},
+            )
         else:
-            h.reply(404, b'{"errors":[{"code":"NOT_FOUND"}]}',
-                    {"Content-Type": "application/json"})
+            h.reply(404, b'{"errors":[{"code":"NOT_FOUND"}]}', {"Content-Type": "application/json"})
 
     def close(self) -> None:
         self.stop.set()
@@ -182,8 +191,7 @@ def cached_blobs(cache: Path) -> set[str]:
     return found
 
 
-def fails(ref: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-          pattern: str) -> set[str]:
+def fails(ref: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], pattern: str) -> set[str]:
     cache = tmp_path / "cache"
     code, err = run(ref, cache, capsys)
     assert code == 2, err
@@ -200,43 +208,51 @@ def path_is(fragment: str) -> Callable[[Handler], bool]:
 
 # -- lies about content --------------------------------------------------------------------
 
-def test_manifest_not_matching_the_requested_digest(server: HostileRegistry, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_manifest_not_matching_the_requested_digest(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     other = build([[python_dist("other", "1.0")]])
     wanted = server.image.manifest_digest
 
     def lie(h: Handler) -> bool:
         if h.path == f"/v2/x/y/manifests/{wanted}":
             # the right header, the wrong content
-            h.reply(200, other.manifest, {"Content-Type": OCI_MANIFEST,
-                                          "Docker-Content-Digest": wanted})
+            h.reply(
+                200, other.manifest, {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": wanted}
+            )
             return True
         return False
 
     server.behaviour = lie
-    cached = fails(f"registry:{server.host}/x/y@{wanted}", tmp_path, capsys,
-                   "digest mismatch")
+    cached = fails(f"registry:{server.host}/x/y@{wanted}", tmp_path, capsys, "digest mismatch")
     assert cached == set()
     assert server.count("/blobs/") == 0
 
 
-def test_docker_content_digest_header_mismatch(server: HostileRegistry, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_docker_content_digest_header_mismatch(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     def lie(h: Handler) -> bool:
         if "/manifests/" in h.path:
-            h.reply(200, server.image.manifest, {"Content-Type": OCI_MANIFEST,
-                                                 "Docker-Content-Digest": "sha256:" + "1" * 64})
+            h.reply(
+                200,
+                server.image.manifest,
+                {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": "sha256:" + "1" * 64},
+            )
             return True
         return False
 
     server.behaviour = lie
-    cached = fails(server.ref, tmp_path, capsys,
-                   r"manifest digest mismatch: the registry says sha256:1{64}")
+    cached = fails(
+        server.ref, tmp_path, capsys, r"manifest digest mismatch: the registry says sha256:1{64}"
+    )
     assert cached == set()
 
 
-def test_blob_with_the_wrong_digest(server: HostileRegistry, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_blob_with_the_wrong_digest(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     layer = sha256(server.image.blobs[0])
 
     def lie(h: Handler) -> bool:
@@ -248,14 +264,16 @@ def test_blob_with_the_wrong_digest(server: HostileRegistry, tmp_path: Path,
         return False
 
     server.behaviour = lie
-    cached = fails(server.ref, tmp_path, capsys,
-                   rf"blob {layer}: digest mismatch: expected {layer}")
+    cached = fails(
+        server.ref, tmp_path, capsys, rf"blob {layer}: digest mismatch: expected {layer}"
+    )
     # blobs download in parallel: the good ones may be kept, the lying one never
     assert server.image.manifest_digest in cached and layer not in cached
 
 
-def test_blob_longer_than_its_descriptor(server: HostileRegistry, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_blob_longer_than_its_descriptor(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     layer = sha256(server.image.blobs[1])
     size = len(server.image.blobs[1])
 
@@ -266,15 +284,25 @@ def test_blob_longer_than_its_descriptor(server: HostileRegistry, tmp_path: Path
         return False
 
     server.behaviour = lie
-    cached = fails(server.ref, tmp_path, capsys,
-                   rf"blob {layer}: more than the {size} bytes expected")
+    cached = fails(
+        server.ref, tmp_path, capsys, rf"blob {layer}: more than the {size} bytes expected"
+    )
     assert layer not in cached and server.image.config_digest in cached
 
 
-def test_schema1_manifest(server: HostileRegistry, tmp_path: Path,
-                          capsys: pytest.CaptureFixture[str]) -> None:
-    doc = json.dumps({"schemaVersion": 1, "name": "x/y", "tag": "1", "fsLayers": [],
-                      "history": [], "signatures": []}).encode()
+def test_schema1_manifest(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = json.dumps(
+        {
+            "schemaVersion": 1,
+            "name": "x/y",
+            "tag": "1",
+            "fsLayers": [],
+            "history": [],
+            "signatures": [],
+        }
+    ).encode()
 
     def lie(h: Handler) -> bool:
         if "/manifests/" in h.path:
@@ -288,8 +316,10 @@ def test_schema1_manifest(server: HostileRegistry, tmp_path: Path,
 
 # -- endless, huge, slow -------------------------------------------------------------------
 
-def test_redirect_loop(server: HostileRegistry, tmp_path: Path,
-                       capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_redirect_loop(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     def loop(h: Handler) -> bool:
         if "/manifests/" in h.path:
             h.reply(302, headers={"Location": h.path + "x"})
@@ -301,8 +331,9 @@ def test_redirect_loop(server: HostileRegistry, tmp_path: Path,
     assert server.count("/manifests/") == 6  # the request and 5 redirects, never retried
 
 
-def test_endless_chunked_manifest(server: HostileRegistry, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_endless_chunked_manifest(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     def endless(h: Handler) -> bool:
         if "/manifests/" in h.path:
             h.chunked_forever(server.stop, OCI_MANIFEST)
@@ -310,12 +341,12 @@ def test_endless_chunked_manifest(server: HostileRegistry, tmp_path: Path,
         return False
 
     server.behaviour = endless
-    assert fails(server.ref, tmp_path, capsys,
-                 rf"manifest: larger than {LIMIT} bytes") == set()
+    assert fails(server.ref, tmp_path, capsys, rf"manifest: larger than {LIMIT} bytes") == set()
 
 
-def test_endless_chunked_blob(server: HostileRegistry, tmp_path: Path,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_endless_chunked_blob(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     layer = sha256(server.image.blobs[0])
 
     def endless(h: Handler) -> bool:
@@ -325,13 +356,18 @@ def test_endless_chunked_blob(server: HostileRegistry, tmp_path: Path,
         return False
 
     server.behaviour = endless
-    cached = fails(server.ref, tmp_path, capsys,
-                   rf"blob {layer}: more than the {len(server.image.blobs[0])} bytes")
+    cached = fails(
+        server.ref,
+        tmp_path,
+        capsys,
+        rf"blob {layer}: more than the {len(server.image.blobs[0])} bytes",
+    )
     assert layer not in cached
 
 
-def test_huge_manifest(server: HostileRegistry, tmp_path: Path,
-                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_huge_manifest(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     def huge(h: Handler) -> bool:
         if "/manifests/" in h.path:
             # announces more than the limit; never sends it
@@ -341,13 +377,12 @@ def test_huge_manifest(server: HostileRegistry, tmp_path: Path,
         return False
 
     server.behaviour = huge
-    assert fails(server.ref, tmp_path, capsys,
-                 rf"manifest: larger than {LIMIT} bytes") == set()
+    assert fails(server.ref, tmp_path, capsys, rf"manifest: larger than {LIMIT} bytes") == set()
 
 
-def test_slow_drip_manifest_ends_at_the_timeout(server: HostileRegistry, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str],
-                                                workdir: Path) -> None:
+def test_slow_drip_manifest_ends_at_the_timeout(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
     set_registries(workdir, retries=0, timeout=1)
 
     def drip(h: Handler) -> bool:
@@ -369,13 +404,13 @@ def test_slow_drip_manifest_ends_at_the_timeout(server: HostileRegistry, tmp_pat
 
     server.behaviour = drip
     start = time.monotonic()
-    assert fails(server.ref, tmp_path, capsys,
-                 "manifest: not complete within the timeout") == set()
+    assert fails(server.ref, tmp_path, capsys, "manifest: not complete within the timeout") == set()
     assert time.monotonic() - start < 5
 
 
-def test_slow_drip_blob_is_given_up(server: HostileRegistry, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str], workdir: Path) -> None:
+def test_slow_drip_blob_is_given_up(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
     set_registries(workdir, retries=0, timeout=1)
     layer = sha256(server.image.blobs[0])
     data = server.image.blobs[0]
@@ -389,7 +424,7 @@ def test_slow_drip_blob_is_given_up(server: HostileRegistry, tmp_path: Path,
                 for i in range(len(data)):
                     if server.stop.is_set():
                         break
-                    h.wfile.write(data[i:i + 1])
+                    h.wfile.write(data[i : i + 1])
                     h.wfile.flush()
                     time.sleep(0.02)  # 50 bytes/s, each under the read timeout
             except OSError:
@@ -400,17 +435,19 @@ def test_slow_drip_blob_is_given_up(server: HostileRegistry, tmp_path: Path,
 
     server.behaviour = drip
     start = time.monotonic()
-    cached = fails(server.ref, tmp_path, capsys,
-                   rf"blob {layer}: slower than 1024 bytes/s for 1 s, giving up")
+    cached = fails(
+        server.ref, tmp_path, capsys, rf"blob {layer}: slower than 1024 bytes/s for 1 s, giving up"
+    )
     assert layer not in cached
     assert time.monotonic() - start < 5
 
 
 # -- retries -------------------------------------------------------------------------------
 
-def test_500s_then_success_is_retried(server: HostileRegistry, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str],
-                                      sleeps: list[float]) -> None:
+
+def test_500s_then_success_is_retried(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str], sleeps: list[float]
+) -> None:
     failures = {"manifests": 2, "blobs": 2}
 
     def flaky(h: Handler) -> bool:
@@ -434,8 +471,9 @@ def test_500s_then_success_is_retried(server: HostileRegistry, tmp_path: Path,
     assert cached_blobs(cache) == {server.image.manifest_digest, server.image.config_digest}
 
 
-def test_429_with_retry_after(server: HostileRegistry, tmp_path: Path,
-                              capsys: pytest.CaptureFixture[str], sleeps: list[float]) -> None:
+def test_429_with_retry_after(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str], sleeps: list[float]
+) -> None:
     hints = ["7", "3600"]  # the second is capped
 
     def limited(h: Handler) -> bool:
@@ -450,22 +488,29 @@ def test_429_with_retry_after(server: HostileRegistry, tmp_path: Path,
     assert sleeps == [7.0, 30.0]
 
 
-def test_503_forever_gives_up(server: HostileRegistry, tmp_path: Path,
-                              capsys: pytest.CaptureFixture[str], sleeps: list[float]) -> None:
+def test_503_forever_gives_up(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str], sleeps: list[float]
+) -> None:
     def down(h: Handler) -> bool:
         h.reply(503, b"down")
         return True
 
     server.behaviour = down
-    assert fails(server.ref, tmp_path, capsys,
-                 r"x/y: HTTP 503 fetching 1 \(gave up after 2 retries\)") == set()
+    assert (
+        fails(server.ref, tmp_path, capsys, r"x/y: HTTP 503 fetching 1 \(gave up after 2 retries\)")
+        == set()
+    )
     assert server.count("/manifests/1") == 3
     assert len(sleeps) == 2
 
 
-def test_real_backoff_timing(server: HostileRegistry, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str], workdir: Path,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_backoff_timing(
+    server: HostileRegistry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The real sleep, with a small base: 3 retries wait base * (1 + 2 + 4)."""
     monkeypatch.setattr(registry_client, "BACKOFF_BASE", 0.05)
     set_registries(workdir, retries=3, timeout=2)
@@ -477,9 +522,13 @@ def test_real_backoff_timing(server: HostileRegistry, tmp_path: Path,
     assert server.count("/manifests/1") == 4
 
 
-def test_stalled_blob_is_retried(server: HostileRegistry, tmp_path: Path,
-                                 capsys: pytest.CaptureFixture[str], workdir: Path,
-                                 sleeps: list[float]) -> None:
+def test_stalled_blob_is_retried(
+    server: HostileRegistry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    workdir: Path,
+    sleeps: list[float],
+) -> None:
     set_registries(workdir, retries=2, timeout=0.5)
     layer = sha256(server.image.blobs[0])
     stalls = [1]
@@ -499,9 +548,9 @@ def test_stalled_blob_is_retried(server: HostileRegistry, tmp_path: Path,
     assert len(sleeps) == 1
 
 
-def test_connection_dropped_mid_blob_is_retried(server: HostileRegistry, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str],
-                                                sleeps: list[float]) -> None:
+def test_connection_dropped_mid_blob_is_retried(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str], sleeps: list[float]
+) -> None:
     layer = sha256(server.image.blobs[0])
     data = server.image.blobs[0]
     drops = [1]
@@ -525,17 +574,26 @@ def test_connection_dropped_mid_blob_is_retried(server: HostileRegistry, tmp_pat
     assert layer in cached_blobs(cache)
 
 
-def test_registry_down(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                       sleeps: list[float]) -> None:
+def test_registry_down(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sleeps: list[float]
+) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    assert fails(f"registry:127.0.0.1:{port}/x/y:1", tmp_path, capsys,
-                 r"x/y: cannot connect fetching manifests/1") == set()
+    assert (
+        fails(
+            f"registry:127.0.0.1:{port}/x/y:1",
+            tmp_path,
+            capsys,
+            r"x/y: cannot connect fetching manifests/1",
+        )
+        == set()
+    )
     assert len(sleeps) == 2
 
 
 # -- bearer tokens that expire -------------------------------------------------------------
+
 
 class TokenIssuer:
     """``/token`` on the same server; each token works for ``uses`` requests."""
@@ -551,24 +609,31 @@ class TokenIssuer:
             self.issued += 1
             token = f"tok{self.issued}"
             self.left[token] = self.uses[min(self.issued, len(self.uses)) - 1]
-            h.reply(200, json.dumps({"token": token}).encode(),
-                    {"Content-Type": "application/json"})
+            h.reply(
+                200, json.dumps({"token": token}).encode(), {"Content-Type": "application/json"}
+            )
             return True
         if not h.path.startswith("/v2/x/y/"):
             return False
         auth = h.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ")
         if not auth.startswith("Bearer ") or self.left.get(token, 0) <= 0:
-            h.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {
-                "WWW-Authenticate": f'Bearer realm="http://{self.server.host}/token",'
-                                    'service="hostile",scope="repository:x/y:pull"'})
+            h.reply(
+                401,
+                b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                {
+                    "WWW-Authenticate": f'Bearer realm="http://{self.server.host}/token",'
+                    'service="hostile",scope="repository:x/y:pull"'
+                },
+            )
             return True
         self.left[token] -= 1
         return False
 
 
-def test_expired_token_is_refreshed_once(server: HostileRegistry, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_expired_token_is_refreshed_once(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     issuer = TokenIssuer(server, [2, 100])
     server.behaviour = issuer
     code, err = run(server.ref, tmp_path / "cache", capsys)
@@ -576,12 +641,14 @@ def test_expired_token_is_refreshed_once(server: HostileRegistry, tmp_path: Path
     assert issuer.issued == 2
 
 
-def test_token_expiring_again_fails(server: HostileRegistry, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_token_expiring_again_fails(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     issuer = TokenIssuer(server, [1])  # every token works once
     server.behaviour = issuer
-    cached = fails(server.ref, tmp_path, capsys,
-                   r"x/y: authentication required or refused \(HTTP 401\)")
+    cached = fails(
+        server.ref, tmp_path, capsys, r"x/y: authentication required or refused \(HTTP 401\)"
+    )
     assert issuer.issued == 2  # the first token and exactly one refresh, for all downloads
     assert server.image.manifest_digest in cached
 

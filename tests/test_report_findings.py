@@ -51,96 +51,200 @@ DPKG = Location("var/lib/dpkg/status", L0)
 
 
 def _deb(name: str, version: str, source: str) -> Package:
-    purl = str(PackageURL(type="deb", namespace="debian", name=name, version=version,
-                          qualifiers={"arch": "amd64", "distro": "debian-12"}))
-    return Package(name=name, version=version, type="deb", purl=purl, source_name=source,
-                   source_version=version, arch="amd64", locations=(DPKG,), found_by="dpkg")
+    purl = str(
+        PackageURL(
+            type="deb",
+            namespace="debian",
+            name=name,
+            version=version,
+            qualifiers={"arch": "amd64", "distro": "debian-12"},
+        )
+    )
+    return Package(
+        name=name,
+        version=version,
+        type="deb",
+        purl=purl,
+        source_name=source,
+        source_version=version,
+        arch="amd64",
+        locations=(DPKG,),
+        found_by="dpkg",
+    )
 
 
 LIBSSL = _deb("libssl3", "3.0.11-1~deb12u2", "openssl")
 ZLIB = _deb("zlib1g", "1:1.2.13.dfsg-1", "zlib")
 REQUESTS = Package(
-    name="requests", version="2.30.0", type="pypi", purl="pkg:pypi/requests@2.30.0",
-    locations=(Location("usr/lib/python3/dist-packages/requests-2.30.0.dist-info/METADATA",
-                        L1),), found_by="python-dist", metadata={"note": f"token={SECRET}"})
-SIX_A, SIX_B = (Package(name="six", version="1.16.0", type="pypi", purl="pkg:pypi/six@1.16.0",
-                        locations=(Location(p, L1),), found_by="python-dist")
-                for p in ("usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
-                          "opt/venv/lib/python3.11/site-packages/six-1.16.0.dist-info/METADATA"))
-STDLIB = Package(name="stdlib", version="1.21.6", type="golang", purl="pkg:golang/stdlib@1.21.6",
-                 locations=(Location("usr/local/bin/app", L1),), found_by="go-binary")
+    name="requests",
+    version="2.30.0",
+    type="pypi",
+    purl="pkg:pypi/requests@2.30.0",
+    locations=(Location("usr/lib/python3/dist-packages/requests-2.30.0.dist-info/METADATA", L1),),
+    found_by="python-dist",
+    metadata={"note": f"token={SECRET}"},
+)
+SIX_A, SIX_B = (
+    Package(
+        name="six",
+        version="1.16.0",
+        type="pypi",
+        purl="pkg:pypi/six@1.16.0",
+        locations=(Location(p, L1),),
+        found_by="python-dist",
+    )
+    for p in (
+        "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
+        "opt/venv/lib/python3.11/site-packages/six-1.16.0.dist-info/METADATA",
+    )
+)
+STDLIB = Package(
+    name="stdlib",
+    version="1.21.6",
+    type="golang",
+    purl="pkg:golang/stdlib@1.21.6",
+    locations=(Location("usr/local/bin/app", L1),),
+    found_by="go-binary",
+)
 #: a package the inventory does not list (e.g. from a stale cache): affects the image
 STRAY = Package(name="ghost", version="1.0", type="npm", purl="pkg:npm/ghost@1.0")
 
 IMAGE = ImageMeta(
-    ref="docker-archive:/tmp/debian-app.tar", transport="docker-archive",
-    digest="sha256:" + "c" * 64, config_digest="sha256:" + "d" * 64,
-    repo_tags=("registry.example.com:5000/team/debian-app:1.2",), platform="linux/amd64",
-    layers=(LayerInfo(0, L0, None, "application/vnd.oci.image.layer.v1.tar", 10),
-            LayerInfo(1, L1, None, "application/vnd.oci.image.layer.v1.tar", 20)),
+    ref="docker-archive:/tmp/debian-app.tar",
+    transport="docker-archive",
+    digest="sha256:" + "c" * 64,
+    config_digest="sha256:" + "d" * 64,
+    repo_tags=("registry.example.com:5000/team/debian-app:1.2",),
+    platform="linux/amd64",
+    layers=(
+        LayerInfo(0, L0, None, "application/vnd.oci.image.layer.v1.tar", 10),
+        LayerInfo(1, L1, None, "application/vnd.oci.image.layer.v1.tar", 20),
+    ),
     config={"config": {"Env": [f"AWS_ACCESS_KEY_ID={SECRET}"]}},
 )
-INV = Inventory(image=IMAGE, os=OSInfo(id="debian", version_id="12"),
-                packages=(LIBSSL, ZLIB, REQUESTS, SIX_A, SIX_B, STDLIB))
+INV = Inventory(
+    image=IMAGE,
+    os=OSInfo(id="debian", version_id="12"),
+    packages=(LIBSSL, ZLIB, REQUESTS, SIX_A, SIX_B, STDLIB),
+)
 
 
 def _vuln(vid: str, pkg: Package, sev: Severity, fixed: str = "", **kw: Any) -> Finding:
-    return Finding(kind="vulnerability", id=vid, severity=sev, package=pkg,
-                   installed_version=pkg.version, fixed_version=fixed,
-                   status="fixed" if fixed else "affected",
-                   path=pkg.locations[0].path if pkg.locations else None,
-                   layer=pkg.locations[0].layer if pkg.locations else None, **kw)
+    return Finding(
+        kind="vulnerability",
+        id=vid,
+        severity=sev,
+        package=pkg,
+        installed_version=pkg.version,
+        fixed_version=fixed,
+        status="fixed" if fixed else "affected",
+        path=pkg.locations[0].path if pkg.locations else None,
+        layer=pkg.locations[0].layer if pkg.locations else None,
+        **kw,
+    )
 
 
 SSL_VULN = _vuln(
-    "CVE-2024-0727", LIBSSL, Severity.MEDIUM, "3.0.13-1~deb12u1", aliases=("DSA-5678-1",),
-    title="PKCS12 NULL dereference", description="Processing a maliciously formatted PKCS12 "
-    "file may lead OpenSSL to crash.",
-    references=("not a url", "https://nvd.nist.gov/vuln/detail/CVE-2024-0727",
-                "https://www.openssl.org/news/secadv/20240125.txt"),
+    "CVE-2024-0727",
+    LIBSSL,
+    Severity.MEDIUM,
+    "3.0.13-1~deb12u1",
+    aliases=("DSA-5678-1",),
+    title="PKCS12 NULL dereference",
+    description="Processing a maliciously formatted PKCS12 file may lead OpenSSL to crash.",
+    references=(
+        "not a url",
+        "https://nvd.nist.gov/vuln/detail/CVE-2024-0727",
+        "https://www.openssl.org/news/secadv/20240125.txt",
+    ),
     severity_source="CVSS_V3",
-    cvss=Cvss("3.1", "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H", 5.5))
-REQ_VULN = _vuln("GHSA-j8r2-6x86-q33q", REQUESTS, Severity.HIGH, "2.31.0",
-                 aliases=("CVE-2023-32681", "PYSEC-2023-74"),
-                 title="Unintended leak of Proxy-Authorization header",
-                 references=("https://github.com/advisories/GHSA-j8r2-6x86-q33q",))
-GO_VULN = _vuln("CVE-2024-24790", STDLIB, Severity.CRITICAL, title="net/netip IPv4-mapped",
-                severity_source="CVSS_V3",
-                cvss=Cvss("3.1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8),
-                kev=Kev("2024-07-01", "2024-07-22", "Known"),
-                epss=Epss(0.9412, 0.9991, "2024-08-01"))
-SIX_VULNS = tuple(_vuln("CVE-2099-0001", p, Severity.LOW, title="made-up six bug")
-                  for p in (SIX_A, SIX_B))
-ZLIB_VULN = _vuln("CVE-2023-45853", ZLIB, Severity.UNKNOWN, title="MiniZip overflow",
-                  severity_source="debian",  # a distribution's word: its CVSS is not the score
-                  cvss=Cvss("3.1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8))
+    cvss=Cvss("3.1", "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H", 5.5),
+)
+REQ_VULN = _vuln(
+    "GHSA-j8r2-6x86-q33q",
+    REQUESTS,
+    Severity.HIGH,
+    "2.31.0",
+    aliases=("CVE-2023-32681", "PYSEC-2023-74"),
+    title="Unintended leak of Proxy-Authorization header",
+    references=("https://github.com/advisories/GHSA-j8r2-6x86-q33q",),
+)
+GO_VULN = _vuln(
+    "CVE-2024-24790",
+    STDLIB,
+    Severity.CRITICAL,
+    title="net/netip IPv4-mapped",
+    severity_source="CVSS_V3",
+    cvss=Cvss("3.1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8),
+    kev=Kev("2024-07-01", "2024-07-22", "Known"),
+    epss=Epss(0.9412, 0.9991, "2024-08-01"),
+)
+SIX_VULNS = tuple(
+    _vuln("CVE-2099-0001", p, Severity.LOW, title="made-up six bug") for p in (SIX_A, SIX_B)
+)
+ZLIB_VULN = _vuln(
+    "CVE-2023-45853",
+    ZLIB,
+    Severity.UNKNOWN,
+    title="MiniZip overflow",
+    severity_source="debian",  # a distribution's word: its CVSS is not the score
+    cvss=Cvss("3.1", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8),
+)
 STRAY_VULN = _vuln("CVE-2099-0002", STRAY, Severity.HIGH, "1.1", title="stray")
 SECRET_FINDING = Finding(
-    kind="secret", id="aws-access-key-id", severity=Severity.CRITICAL,
-    title="AWS access key ID", path="root/.aws/credentials", layer=L1, line=2,
-    evidence=f"aws_access_key_id = {MASKED}", remediation="Remove it and rotate the key.")
+    kind="secret",
+    id="aws-access-key-id",
+    severity=Severity.CRITICAL,
+    title="AWS access key ID",
+    path="root/.aws/credentials",
+    layer=L1,
+    line=2,
+    evidence=f"aws_access_key_id = {MASKED}",
+    remediation="Remove it and rotate the key.",
+)
 MISCONFIG = Finding(
-    kind="misconfiguration", id="HS-IMG-001", severity=Severity.HIGH,
-    title="Image runs as root", evidence="config.User is empty",
-    remediation="Add a USER instruction", standards=("CIS-Docker-4.1", "DL3002", "DS002"))
+    kind="misconfiguration",
+    id="HS-IMG-001",
+    severity=Severity.HIGH,
+    title="Image runs as root",
+    evidence="config.User is empty",
+    remediation="Add a USER instruction",
+    standards=("CIS-Docker-4.1", "DL3002", "DS002"),
+)
 VEX_SUPPRESSED = Suppressed(
     _vuln("CVE-2023-5678", LIBSSL, Severity.MEDIUM, title="DH check slow"),
-    "vulnerable_code_not_in_execute_path: we never call DH_check", "vex")
+    "vulnerable_code_not_in_execute_path: we never call DH_check",
+    "vex",
+)
 IGNORED = Suppressed(
     _vuln("CVE-2023-1111", ZLIB, Severity.LOW, title="zlib thing"),
-    "false positive: fixed by the distro backport (until 2030-01-01)", ".hullscanignore")
+    "false positive: fixed by the distro backport (until 2030-01-01)",
+    ".hullscanignore",
+)
 
 REPORT = ScanReport(
     inventory=INV,
-    findings=(SSL_VULN, REQ_VULN, GO_VULN, *SIX_VULNS, ZLIB_VULN, STRAY_VULN, SECRET_FINDING,
-              MISCONFIG),
+    findings=(
+        SSL_VULN,
+        REQ_VULN,
+        GO_VULN,
+        *SIX_VULNS,
+        ZLIB_VULN,
+        STRAY_VULN,
+        SECRET_FINDING,
+        MISCONFIG,
+    ),
     suppressed=(VEX_SUPPRESSED, IGNORED),
     scanners=("vuln", "secret", "config", "supplychain"),
     warnings=("advisory database is 9 days old",),
 )
-EMPTY = ScanReport(inventory=Inventory(
-    image=ImageMeta(ref="dir:/srv/rootfs", transport="dir", digest=None, config_digest=None),
-    os=None, packages=()))
+EMPTY = ScanReport(
+    inventory=Inventory(
+        image=ImageMeta(ref="dir:/srv/rootfs", transport="dir", digest=None, config_digest=None),
+        os=None,
+        packages=(),
+    )
+)
 
 
 # --- SARIF -----------------------------------------------------------------------------
@@ -252,7 +356,8 @@ def test_sarif_messages_and_locations() -> None:
     doc = _sarif()
     (ssl,) = _result_for(doc, "CVE-2024-0727")
     assert ssl["message"]["text"].startswith(
-        "libssl3@3.0.11-1~deb12u2: CVE-2024-0727 (fixed in 3.0.13-1~deb12u1)")
+        "libssl3@3.0.11-1~deb12u2: CVE-2024-0727 (fixed in 3.0.13-1~deb12u1)"
+    )
     (go,) = _result_for(doc, "CVE-2024-24790")
     assert go["message"]["text"].startswith("stdlib@1.21.6: CVE-2024-24790 (no fix available)")
 
@@ -269,13 +374,13 @@ def test_sarif_messages_and_locations() -> None:
     assert where(stray)[0] == "registry.example.com%3A5000/team/debian-app%3A1.2"
     # a finding without its own path falls back to its package's first location
     no_path = replace(REQ_VULN, path=None)
-    (r,) = _result_for(_sarif(replace(REPORT, findings=(no_path,), suppressed=())),
-                       REQ_VULN.id)
+    (r,) = _result_for(_sarif(replace(REPORT, findings=(no_path,), suppressed=())), REQ_VULN.id)
     assert where(r)[0] == REQUESTS.locations[0].path
     # a leading slash is dropped
     slashed = replace(SECRET_FINDING, path="/etc/shadow", line=None)
-    (r,) = _result_for(_sarif(replace(REPORT, findings=(slashed,), suppressed=())),
-                       SECRET_FINDING.id)
+    (r,) = _result_for(
+        _sarif(replace(REPORT, findings=(slashed,), suppressed=())), SECRET_FINDING.id
+    )
     assert where(r) == ("etc/shadow", 1)
 
 
@@ -285,8 +390,12 @@ def test_sarif_fingerprints_are_stable_and_distinct() -> None:
 
     first = {key(r): r["partialFingerprints"] for r in _results(_sarif())}
     # another scan: findings in another order, another warning, a rebuilt image digest
-    again = replace(REPORT, findings=tuple(reversed(REPORT.findings)), warnings=(),
-                    inventory=replace(INV, image=replace(IMAGE, digest="sha256:" + "e" * 64)))
+    again = replace(
+        REPORT,
+        findings=tuple(reversed(REPORT.findings)),
+        warnings=(),
+        inventory=replace(INV, image=replace(IMAGE, digest="sha256:" + "e" * 64)),
+    )
     second = {key(r): r["partialFingerprints"] for r in _results(_sarif(again))}
     assert first == second and len(first) == len(_results(_sarif()))
     values = [next(iter(fp.values())) for fp in first.values()]
@@ -297,10 +406,14 @@ def test_sarif_fingerprints_are_stable_and_distinct() -> None:
 def test_sarif_suppressed_findings_carry_suppressions() -> None:
     doc = _sarif()
     (vex,) = _result_for(doc, "CVE-2023-5678")
-    assert vex["suppressions"] == [{
-        "kind": "external", "status": "accepted",
-        "justification": "vulnerable_code_not_in_execute_path: we never call DH_check",
-        "properties": {"source": "vex"}}]
+    assert vex["suppressions"] == [
+        {
+            "kind": "external",
+            "status": "accepted",
+            "justification": "vulnerable_code_not_in_execute_path: we never call DH_check",
+            "properties": {"source": "vex"},
+        }
+    ]
     (ignored,) = _result_for(doc, "CVE-2023-1111")
     assert ignored["suppressions"][0]["justification"].startswith("false positive")
     assert all("suppressions" not in r for r in _result_for(doc, "CVE-2024-0727"))
@@ -328,8 +441,12 @@ def test_junit_structure_and_counts() -> None:
     root = _junit()
     assert root.tag == "testsuites"
     suites = _suites(root)
-    assert list(suites) == ["hullscan vulnerability", "hullscan secret",
-                            "hullscan misconfiguration", "hullscan supplychain"]
+    assert list(suites) == [
+        "hullscan vulnerability",
+        "hullscan secret",
+        "hullscan misconfiguration",
+        "hullscan supplychain",
+    ]
     vulns = suites["hullscan vulnerability"]
     failures = [c for c in vulns.iter("testcase") if c.find("failure") is not None]
     skipped = [c for c in vulns.iter("testcase") if c.find("skipped") is not None]
@@ -361,13 +478,16 @@ def test_junit_failures_say_what_and_how_bad() -> None:
 
 
 def test_junit_escapes_markup_and_control_characters() -> None:
-    nasty = replace(MISCONFIG, title='<b>"x" & \'y\'</b> ]]> \x1b[31mred\x00',
-                    evidence="</failure><testcase name='injected'/>")
+    nasty = replace(
+        MISCONFIG,
+        title="<b>\"x\" & 'y'</b> ]]> \x1b[31mred\x00",
+        evidence="</failure><testcase name='injected'/>",
+    )
     root = _junit(replace(REPORT, findings=(nasty,), suppressed=()))
     (case,) = _suites(root)["hullscan misconfiguration"].iter("testcase")
     failure = case.find("failure")
     assert failure is not None
-    assert failure.get("message") == '<b>"x" & \'y\'</b> ]]> \ufffd[31mred\ufffd'
+    assert failure.get("message") == "<b>\"x\" & 'y'</b> ]]> \ufffd[31mred\ufffd"
     assert "</failure><testcase name='injected'/>" in (failure.text or "")
     assert not [c for c in root.iter("testcase") if c.get("name") == "injected"]
 
@@ -381,8 +501,9 @@ def test_junit_is_accepted_by_junitparser(tmp_path: Path) -> None:
     assert next(s.name for s in suites) == "hullscan vulnerability"
     assert sum(s.failures for s in suites) == 9
     cases = [c for s in suites for c in s]
-    assert any(r.type == "CRITICAL" for c in cases for r in c.result
-               if isinstance(r, junitparser.Failure))
+    assert any(
+        r.type == "CRITICAL" for c in cases for r in c.result if isinstance(r, junitparser.Failure)
+    )
 
 
 def test_junit_empty_report_is_all_green() -> None:
@@ -404,9 +525,15 @@ def _vulns(doc: dict[str, Any], vid: str) -> list[dict[str, Any]]:
 
 
 def _component_ref(doc: dict[str, Any], pkg: Package) -> str:
-    (ref,) = [c["bom-ref"] for c in doc["components"] if c.get("purl") == pkg.purl and any(
-        p["name"] == "hullscan:location:0:path" and p["value"] == pkg.locations[0].path
-        for p in c.get("properties", []))]
+    (ref,) = [
+        c["bom-ref"]
+        for c in doc["components"]
+        if c.get("purl") == pkg.purl
+        and any(
+            p["name"] == "hullscan:location:0:path" and p["value"] == pkg.locations[0].path
+            for p in c.get("properties", [])
+        )
+    ]
     return str(ref)
 
 
@@ -431,11 +558,16 @@ def test_cyclonedx_report_is_the_sbom_plus_vulnerabilities() -> None:
 def test_cyclonedx_vulnerability_content() -> None:
     doc = _cdx()
     (ssl,) = _vulns(doc, "CVE-2024-0727")
-    assert ssl["source"] == {"name": "NVD",
-                             "url": "https://nvd.nist.gov/vuln/detail/CVE-2024-0727"}
-    assert ssl["references"] == [{"id": "DSA-5678-1", "source": {
-        "name": "Debian Security Tracker",
-        "url": "https://security-tracker.debian.org/tracker/DSA-5678-1"}}]
+    assert ssl["source"] == {"name": "NVD", "url": "https://nvd.nist.gov/vuln/detail/CVE-2024-0727"}
+    assert ssl["references"] == [
+        {
+            "id": "DSA-5678-1",
+            "source": {
+                "name": "Debian Security Tracker",
+                "url": "https://security-tracker.debian.org/tracker/DSA-5678-1",
+            },
+        }
+    ]
     (rating,) = ssl["ratings"]
     assert rating["severity"] == "medium" and rating["score"] == 5.5
     assert rating["method"] == "CVSSv31"
@@ -445,9 +577,14 @@ def test_cyclonedx_vulnerability_content() -> None:
     assert ssl["recommendation"] == "Upgrade libssl3 to 3.0.13-1~deb12u1"
     assert [a["url"] for a in ssl["advisories"]] == [
         "https://nvd.nist.gov/vuln/detail/CVE-2024-0727",
-        "https://www.openssl.org/news/secadv/20240125.txt"]
-    assert ssl["affects"] == [{"ref": _component_ref(doc, LIBSSL), "versions": [
-        {"version": "3.0.11-1~deb12u2", "status": "affected"}]}]
+        "https://www.openssl.org/news/secadv/20240125.txt",
+    ]
+    assert ssl["affects"] == [
+        {
+            "ref": _component_ref(doc, LIBSSL),
+            "versions": [{"version": "3.0.11-1~deb12u2", "status": "affected"}],
+        }
+    ]
     assert "analysis" not in ssl
     (req,) = _vulns(doc, "GHSA-j8r2-6x86-q33q")
     assert req["source"]["name"] == "GitHub Advisory Database"
@@ -461,7 +598,8 @@ def test_cyclonedx_affects_point_at_the_right_component() -> None:
     doc = _cdx()
     six = _vulns(doc, "CVE-2099-0001")
     assert sorted(v["affects"][0]["ref"] for v in six) == sorted(
-        _component_ref(doc, p) for p in (SIX_A, SIX_B))
+        _component_ref(doc, p) for p in (SIX_A, SIX_B)
+    )
     (stray,) = _vulns(doc, "CVE-2099-0002")  # not in the inventory: the image itself
     assert stray["affects"][0]["ref"] == doc["metadata"]["component"]["bom-ref"]
     known = {c["bom-ref"] for c in doc["components"]} | {doc["metadata"]["component"]["bom-ref"]}
@@ -487,8 +625,10 @@ def test_cyclonedx_suppressed_findings_carry_analysis() -> None:
 @pytest.mark.parametrize("fmt", ["sarif", "junit", "cyclonedx"])
 def test_no_report_leaks_the_secret(fmt: str) -> None:
     renderers: dict[str, Callable[[ScanReport], str]] = {
-        "sarif": render_sarif, "junit": render_junit,
-        "cyclonedx": lambda r: render_cyclonedx_report(r, now=NOW)}
+        "sarif": render_sarif,
+        "junit": render_junit,
+        "cyclonedx": lambda r: render_cyclonedx_report(r, now=NOW),
+    }
     text = renderers[fmt](REPORT)
     assert SECRET not in text
     if fmt != "cyclonedx":  # (CycloneDX lists vulnerabilities only)
@@ -497,8 +637,11 @@ def test_no_report_leaks_the_secret(fmt: str) -> None:
 
 def test_kev_and_epss_in_sarif_and_cyclonedx() -> None:
     go = _result_for(_sarif(), "CVE-2024-24790")[0]["properties"]
-    assert go["kev"] == {"date_added": "2024-07-01", "due_date": "2024-07-22",
-                         "ransomware": "Known"}
+    assert go["kev"] == {
+        "date_added": "2024-07-01",
+        "due_date": "2024-07-22",
+        "ransomware": "Known",
+    }
     assert go["epss"] == {"score": 0.9412, "percentile": 0.9991, "date": "2024-08-01"}
     assert go["severity_source"] == "CVSS_V3"
     assert "kev" not in _result_for(_sarif(), "CVE-2024-0727")[0]["properties"]

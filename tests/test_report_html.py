@@ -38,9 +38,20 @@ from test_report_findings import L1, MASKED, REPORT, SECRET, SSL_VULN
 import imagebuilder as ib
 
 #: elements and attributes through which a page could fetch something
-FETCHING = {("script", "src"), ("img", "src"), ("link", "href"), ("iframe", "src"),
-            ("object", "data"), ("embed", "src"), ("audio", "src"), ("video", "src"),
-            ("source", "src"), ("image", "href"), ("use", "href"), ("form", "action")}
+FETCHING = {
+    ("script", "src"),
+    ("img", "src"),
+    ("link", "href"),
+    ("iframe", "src"),
+    ("object", "data"),
+    ("embed", "src"),
+    ("audio", "src"),
+    ("video", "src"),
+    ("source", "src"),
+    ("image", "href"),
+    ("use", "href"),
+    ("form", "action"),
+}
 
 
 class _Page(HTMLParser):
@@ -68,8 +79,11 @@ class _Page(HTMLParser):
             self.blocks[self._in][-1] += data
 
     def find(self, tag: str, **attrs: str) -> list[dict[str, str | None]]:
-        return [a for t, a in self.tags if t == tag
-                and all(a.get(k.replace("_", "-")) == v for k, v in attrs.items())]
+        return [
+            a
+            for t, a in self.tags
+            if t == tag and all(a.get(k.replace("_", "-")) == v for k, v in attrs.items())
+        ]
 
     def rows(self, table: str) -> list[dict[str, str | None]]:
         """The data-* attributes of the body rows of the table with this id."""
@@ -113,8 +127,11 @@ def test_scan_page_is_self_contained_and_masks_secrets() -> None:
     assert SECRET not in text  # the package metadata and the image config held it
     assert MASKED in text
     assert len(page.rows("findings")) == len(REPORT.findings)
-    assert {r["data-kind"] for r in page.rows("findings")} == \
-        {"vulnerability", "secret", "misconfiguration"}
+    assert {r["data-kind"] for r in page.rows("findings")} == {
+        "vulnerability",
+        "secret",
+        "misconfiguration",
+    }
     # the secret sits in layer 1 and names its file and line
     (secret,) = [r for r in page.rows("findings") if r["data-kind"] == "secret"]
     assert secret["data-layer"] == "1" and secret["data-severity"] == "CRITICAL"
@@ -136,16 +153,21 @@ def test_rows_are_worst_first_and_counted_by_severity_and_kind() -> None:
     by_sev = re.search(r'<title id="chart-sev-t">([^<]*)</title>', text)
     by_kind = re.search(r'<title id="chart-kind-t">([^<]*)</title>', text)
     assert by_sev is not None and by_kind is not None
-    assert by_sev.group(1) == ("Findings by severity: CRITICAL 2, HIGH 3, MEDIUM 1, LOW 2, "
-                               "UNKNOWN 1")
+    assert by_sev.group(1) == (
+        "Findings by severity: CRITICAL 2, HIGH 3, MEDIUM 1, LOW 2, UNKNOWN 1"
+    )
     assert by_kind.group(1) == "Findings by kind: vulnerability 7, secret 1, misconfiguration 1"
 
 
 def test_values_are_escaped_and_only_web_references_become_links() -> None:
-    evil = Finding(kind="misconfiguration", id="HS-X", severity=Severity.LOW,
-                   title="<script>alert(1)</script>", evidence='"><img src=x onerror=alert(1)>',
-                   references=("javascript:alert(1)", "file:///etc/passwd",
-                               "https://example.org/HS-X"))
+    evil = Finding(
+        kind="misconfiguration",
+        id="HS-X",
+        severity=Severity.LOW,
+        title="<script>alert(1)</script>",
+        evidence='"><img src=x onerror=alert(1)>',
+        references=("javascript:alert(1)", "file:///etc/passwd", "https://example.org/HS-X"),
+    )
     report = ScanReport(REPORT.inventory, findings=(evil,), scanners=("config",))
     text = render_html_report(report)
     page = assert_self_contained(text)
@@ -175,8 +197,11 @@ def test_kev_and_epss_are_highlighted_when_findings_carry_them() -> None:
     ssl = next(f for f in doc["findings"] if f["id"] == SSL_VULN.id)
     ssl["kev"] = {"date_added": "2024-02-01", "due_date": "2024-02-22", "ransomware": "Known"}
     ssl["epss"] = {"score": 0.9731, "percentile": 0.998, "date": "2024-05-01"}
-    ssl["cvss"] = {"version": "3.1", "score": 5.5,
-                   "vector": "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H"}
+    ssl["cvss"] = {
+        "version": "3.1",
+        "score": 5.5,
+        "vector": "CVSS:3.1/AV:L/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H",
+    }
     ssl["severity_source"] = "debian"
     text = render_html(doc)
     assert "<dt>CVSS</dt><dd>5.5 (v3.1) <code>CVSS:3.1/AV:L" in text
@@ -187,10 +212,8 @@ def test_kev_and_epss_are_highlighted_when_findings_carry_them() -> None:
 
 
 def test_verdict_against_fail_on() -> None:
-    assert "Fails</strong> --fail-on HIGH: 5 findings" in render_html_report(
-        REPORT, Severity.HIGH)
-    only_low = ScanReport(REPORT.inventory, findings=(REPORT.findings[0],),
-                          scanners=("vuln",))
+    assert "Fails</strong> --fail-on HIGH: 5 findings" in render_html_report(REPORT, Severity.HIGH)
+    only_low = ScanReport(REPORT.inventory, findings=(REPORT.findings[0],), scanners=("vuln",))
     assert "Passes</strong> --fail-on HIGH" in render_html_report(only_low, Severity.HIGH)
     assert "No --fail-on threshold was given" in render_html_report(REPORT)
 
@@ -209,25 +232,37 @@ def test_verdict_against_fail_on_kev() -> None:
     text = render_html_report(kev_report, Severity.HIGH, fail_on_kev=True)
     assert kev_report.exceeds(Severity.HIGH, kev=True)
     assert "Fails</strong> --fail-on HIGH --fail-on-kev: 1 known exploited" in text
-    assert "Passes</strong> --fail-on HIGH --fail-on-kev: nothing at or above HIGH, " \
+    assert (
+        "Passes</strong> --fail-on HIGH --fail-on-kev: nothing at or above HIGH, "
         "nothing known exploited" in render_html_report(plain, Severity.HIGH, fail_on_kev=True)
+    )
     assert "Fails</strong> --fail-on-kev: 1 known exploited" in render_html_report(
-        kev_report, None, fail_on_kev=True)
-    assert "Passes</strong> --fail-on HIGH: nothing" in render_html_report(kev_report,
-                                                                         Severity.HIGH)
+        kev_report, None, fail_on_kev=True
+    )
+    assert "Passes</strong> --fail-on HIGH: nothing" in render_html_report(
+        kev_report, Severity.HIGH
+    )
 
 
 def test_layers_show_bytes_added_wasted_and_findings() -> None:
     doc = _doc()
-    doc["summary"]["image"] = {"layers": {
-        "layers": 2, "layer_bytes": [4096, 3 * 1024 ** 2], "layer_wasted_bytes": [2048, 0],
-        "total_bytes": 3 * 1024 ** 2 + 4096, "final_bytes": 3 * 1024 ** 2 + 2048,
-        "wasted_bytes": 2048, "removed_bytes": 0, "wasted_ratio": 0.0007,
-        "efficiency": 0.9993}}
+    doc["summary"]["image"] = {
+        "layers": {
+            "layers": 2,
+            "layer_bytes": [4096, 3 * 1024**2],
+            "layer_wasted_bytes": [2048, 0],
+            "total_bytes": 3 * 1024**2 + 4096,
+            "final_bytes": 3 * 1024**2 + 2048,
+            "wasted_bytes": 2048,
+            "removed_bytes": 0,
+            "wasted_ratio": 0.0007,
+            "efficiency": 0.9993,
+        }
+    }
     text = render_html(doc)
-    layers = text[text.index('id="layers"'):text.index('id="packages-h"')]
+    layers = text[text.index('id="layers"') : text.index('id="packages-h"')]
     rows = layers.split("<tr>")[2:]
-    assert "4.0 KiB" in rows[0] and "2.0 KiB" in rows[0] and 'num warn' in rows[0]
+    assert "4.0 KiB" in rows[0] and "2.0 KiB" in rows[0] and "num warn" in rows[0]
     assert "3.0 MiB" in rows[1]
     findings_in_1 = sum(1 for f in doc["findings"] if f["layer"] == L1)
     assert f'data-layer-filter="1" aria-label="Show the {findings_in_1} findings' in rows[1]
@@ -244,13 +279,25 @@ def test_sbom_page_has_no_findings_section() -> None:
 def test_cli_writes_html_for_scan_and_sbom(tmp_path: Path) -> None:
     rng = random.Random(14)
     token = "ghp_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(36))
-    img = ib.build([ib.debian_base(),
-                    [ib.file("app/settings.py", f'GITHUB_TOKEN = "{token}"\n')]])
+    img = ib.build([ib.debian_base(), [ib.file("app/settings.py", f'GITHUB_TOKEN = "{token}"\n')]])
     archive = ib.write_docker_archive([(img, ["example/app:1.0"])], tmp_path / "app.tar")
     out = tmp_path / "scan.html"
-    assert main(["scan", str(archive), "--scanners", "secret,config", "--format", "html",
-                 "-o", str(out), "--cache-dir", str(tmp_path / "c"), "--fail-on",
-                 "critical"]) in (0, 1)
+    assert main(
+        [
+            "scan",
+            str(archive),
+            "--scanners",
+            "secret,config",
+            "--format",
+            "html",
+            "-o",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--fail-on",
+            "critical",
+        ]
+    ) in (0, 1)
     text = out.read_text(encoding="utf-8")
     page = assert_self_contained(text)
     assert token not in text
@@ -262,8 +309,21 @@ def test_cli_writes_html_for_scan_and_sbom(tmp_path: Path) -> None:
     # the config scanner measured the layers: bytes added are shown for both
     assert "Bytes added and wasted per layer are measured" not in text
     sbom = tmp_path / "sbom.html"
-    assert main(["sbom", str(archive), "--format", "html", "-o", str(sbom),
-                 "--cache-dir", str(tmp_path / "c")]) == 0
+    assert (
+        main(
+            [
+                "sbom",
+                str(archive),
+                "--format",
+                "html",
+                "-o",
+                str(sbom),
+                "--cache-dir",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
     sbom_page = assert_self_contained(sbom.read_text(encoding="utf-8"))
     assert {r["data-type"] for r in sbom_page.rows("packages")} == {"deb", "pypi"}
 
@@ -273,13 +333,26 @@ def test_cli_writes_html_for_scan_and_sbom(tmp_path: Path) -> None:
 
 def test_scans_page_lists_scans_and_links_finished_ones() -> None:
     now = datetime(2026, 1, 2, 12, 0, tzinfo=UTC)
-    scans = [{"id": "a1", "status": "done", "image": "registry.example/app:<1>",
-              "digest": "sha256:" + "e" * 64, "worst_severity": "HIGH",
-              "created": "2026-01-02T09:30:00Z"},
-             {"id": "b2", "status": "failed", "image": "registry.example/gone:1",
-              "digest": None, "worst_severity": None, "created": "2026-01-01T12:00:00+00:00",
-              "error": "manifest unknown"},
-             {"id": "c3", "status": "queued", "image": "x:1", "created": "2026-01-02T11:59:30Z"}]
+    scans = [
+        {
+            "id": "a1",
+            "status": "done",
+            "image": "registry.example/app:<1>",
+            "digest": "sha256:" + "e" * 64,
+            "worst_severity": "HIGH",
+            "created": "2026-01-02T09:30:00Z",
+        },
+        {
+            "id": "b2",
+            "status": "failed",
+            "image": "registry.example/gone:1",
+            "digest": None,
+            "worst_severity": None,
+            "created": "2026-01-01T12:00:00+00:00",
+            "error": "manifest unknown",
+        },
+        {"id": "c3", "status": "queued", "image": "x:1", "created": "2026-01-02T11:59:30Z"},
+    ]
     text = scans_page(scans, base="/ui", now=now)
     page = assert_self_contained(text)
     assert [r["data-status"] for r in page.rows("scans")] == ["done", "failed", "queued"]
@@ -298,22 +371,48 @@ def test_image_page_is_the_report_view_with_navigation() -> None:
 
 #: ``hullscan fleet report --format json``'s document (hullscan.fleet-report/v1)
 FLEET = {
-    "schema": "hullscan.fleet-report/v1", "images": 3,
-    "by_worst_severity": {"CRITICAL": 1, "HIGH": 0, "MEDIUM": 1, "LOW": 0, "UNKNOWN": 0,
-                          "NONE": 1},
-    "top_vulnerabilities": [{"id": "CVE-2024-0727", "severity": "MEDIUM",
-                             "title": "PKCS12 <NULL> dereference", "images": 2,
-                             "examples": ["app:1", "api:2"]}],
+    "schema": "hullscan.fleet-report/v1",
+    "images": 3,
+    "by_worst_severity": {"CRITICAL": 1, "HIGH": 0, "MEDIUM": 1, "LOW": 0, "UNKNOWN": 0, "NONE": 1},
+    "top_vulnerabilities": [
+        {
+            "id": "CVE-2024-0727",
+            "severity": "MEDIUM",
+            "title": "PKCS12 <NULL> dereference",
+            "images": 2,
+            "examples": ["app:1", "api:2"],
+        }
+    ],
     "kev": [{"id": "CVE-2024-0727", "images": ["app:1"]}],
-    "end_of_life": [{"image": "old:1", "digest": "sha256:" + "f" * 64, "os": "debian 10",
-                     "eol": "2024-06-30"}],
+    "end_of_life": [
+        {"image": "old:1", "digest": "sha256:" + "f" * 64, "os": "debian 10", "eol": "2024-06-30"}
+    ],
     "worst_images": [
-        {"digest": "sha256:" + "a" * 64, "image": "app:1", "worst": "CRITICAL",
-         "findings": 12, "os": "debian 12", "scanned_at": "2026-01-02T09:00:00+00:00"},
-        {"digest": "sha256:" + "b" * 64, "image": "api:2", "worst": "MEDIUM", "findings": 3,
-         "os": "alpine 3.19", "scanned_at": "2026-01-02T10:00:00+00:00"},
-        {"digest": "sha256:" + "f" * 64, "image": "old:1", "worst": "NONE", "findings": 0,
-         "os": "debian 10", "scanned_at": None}],
+        {
+            "digest": "sha256:" + "a" * 64,
+            "image": "app:1",
+            "worst": "CRITICAL",
+            "findings": 12,
+            "os": "debian 12",
+            "scanned_at": "2026-01-02T09:00:00+00:00",
+        },
+        {
+            "digest": "sha256:" + "b" * 64,
+            "image": "api:2",
+            "worst": "MEDIUM",
+            "findings": 3,
+            "os": "alpine 3.19",
+            "scanned_at": "2026-01-02T10:00:00+00:00",
+        },
+        {
+            "digest": "sha256:" + "f" * 64,
+            "image": "old:1",
+            "worst": "NONE",
+            "findings": 0,
+            "os": "debian 10",
+            "scanned_at": None,
+        },
+    ],
 }
 
 
@@ -321,8 +420,9 @@ def test_fleet_page_shows_the_fleet_report_document() -> None:
     text = fleet_page(FLEET, base="/ui")
     page = assert_self_contained(text)
     assert [r["data-worst"] for r in page.rows("images")] == ["CRITICAL", "MEDIUM", "NONE"]
-    assert ("3 images; 1 known-exploited vulnerability; 1 image on an end-of-life "
-            "distribution release") in text
+    assert (
+        "3 images; 1 known-exploited vulnerability; 1 image on an end-of-life distribution release"
+    ) in text
     assert "PKCS12 &lt;NULL&gt; dereference" in text and "app:1, api:2" in text
     by_worst = re.search(r'<title id="chart-worst-t">([^<]*)</title>', text)
     assert by_worst is not None and by_worst.group(1).endswith("UNKNOWN 0, NONE 1")
@@ -332,8 +432,9 @@ def test_fleet_page_shows_the_fleet_report_document() -> None:
 
 
 def test_fleet_page_takes_any_subset_of_the_document() -> None:
-    text = fleet_page({"worst_images": [{"image": "bare:1"}],
-                       "top_vulnerabilities": [{"id": "CVE-2099-1"}]})
+    text = fleet_page(
+        {"worst_images": [{"image": "bare:1"}], "top_vulnerabilities": [{"id": "CVE-2099-1"}]}
+    )
     page = assert_self_contained(text)
     assert [r["data-worst"] for r in page.rows("images")] == [""]
     assert "1 image;" in text and "CVE-2099-1" in text
@@ -371,7 +472,8 @@ def _luminance(hex_color: str) -> float:
     def channel(c: int) -> float:
         v = c / 255
         return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
-    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
 
 
@@ -384,8 +486,7 @@ def test_colours_meet_wcag_aa_contrast() -> None:
     """Text colours on the page background, and white badge text on each severity."""
     css = (resources.files("hullscan.report") / "templates" / "report.css").read_text()
     var = dict(re.findall(r"--([a-z]+): (#[0-9a-f]{6})", css))
-    for text in ("fg", "muted", "link", "critical", "high", "medium", "low", "unknown",
-                 "none"):
+    for text in ("fg", "muted", "link", "critical", "high", "medium", "low", "unknown", "none"):
         for background in ("bg", "panel"):
             assert _contrast(var[text], var[background]) >= 4.5, (text, background)
     for badge in ("critical", "high", "medium", "low", "unknown"):
@@ -407,8 +508,11 @@ def test_fleet_report_as_html(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     url = f"sqlite:///{tmp_path / 'results.sqlite'}"
     store = Store(url)
     store.record_scan(JobSpec("app:1", ("vuln",), "sha256:" + "a" * 64, "v1"), _doc(), {})
-    store.record_scan(JobSpec("clean:1", ("vuln",), "sha256:" + "b" * 64, "v1"),
-                      _doc(ScanReport(REPORT.inventory)), {})
+    store.record_scan(
+        JobSpec("clean:1", ("vuln",), "sha256:" + "b" * 64, "v1"),
+        _doc(ScanReport(REPORT.inventory)),
+        {},
+    )
     store.close()
     assert main(["fleet", "report", "--store", url, "--format", "html"]) == 0
     text = capsys.readouterr().out

@@ -20,8 +20,11 @@ pytestmark = pytest.mark.corpus
 
 def secrets_of(image: str, tmp_path: Path, final_only: bool = False) -> list[Finding]:
     engine, analyzers = secret_analyzers()
-    analyzed = analyze_image(f"oci:{corpus_image(image) / 'oci'}",
-                             ScanOptions(cache_dir=tmp_path / "c"), extra_analyzers=analyzers)
+    analyzed = analyze_image(
+        f"oci:{corpus_image(image) / 'oci'}",
+        ScanOptions(cache_dir=tmp_path / "c"),
+        extra_analyzers=analyzers,
+    )
     return layer_findings(analyzed, engine, final_only) + config_findings(analyzed, engine)
 
 
@@ -73,14 +76,29 @@ def test_clean_images_have_no_secret_findings(image: str, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "sarif", "junit", "cyclonedx"])
-def test_no_output_format_prints_a_secret(fmt: str, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_output_format_prints_a_secret(
+    fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from hullscan.cli import main
 
     image = corpus_image("secrets-and-misconfig")
     truth = json.loads((image / "truth.json").read_text())
-    assert main(["scan", f"oci:{image / 'oci'}", "--scanners", "secret", "--format", fmt,
-                 "--cache-dir", str(tmp_path / "c"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "scan",
+                f"oci:{image / 'oci'}",
+                "--scanners",
+                "secret",
+                "--format",
+                fmt,
+                "--cache-dir",
+                str(tmp_path / "c"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "ghp_" in out or fmt == "cyclonedx"  # findings are there, masked
     for s in truth["secrets"]:

@@ -792,7 +792,8 @@ def test_hostile_text_scans_in_linear_time(engine: SecretEngine) -> None:
         "-----BEGIN RSA PRIVATE KEY-----\n" * 20000
         + "mysql -u x " * 20000
         + ("password=" + "a" * 50 + " ") * 5000
-        + "http://" + "u" * 100000
+        + "http://"
+        + "u" * 100000
     )
     start = time.perf_counter()
     engine.scan_text(hostile, "app/.env")
@@ -810,10 +811,10 @@ def test_keyword_index_finds_each_keyword_once_ignoring_ascii_case(use_hyperscan
 
     if use_hyperscan and hyperscan is None:
         pytest.skip("no hyperscan wheel for this platform")
-    index = KeywordIndex(["ghp_", "aws_secret", "-----begin", "a.b*c", "pässwort"],
-                         use_hyperscan=use_hyperscan)
-    data = ("x GHP_abc ghp_def AWS_Secret=1 -----BEGIN RSA a.b*c PÄSSWORT axb\n"
-            * 50).encode()
+    index = KeywordIndex(
+        ["ghp_", "aws_secret", "-----begin", "a.b*c", "pässwort"], use_hyperscan=use_hyperscan
+    )
+    data = ("x GHP_abc ghp_def AWS_Secret=1 -----BEGIN RSA a.b*c PÄSSWORT axb\n" * 50).encode()
     assert index.find(data) == {0, 1, 2, 3, 4}
     assert index.find(b"ghp aws-secret a.bxc pass") == set()  # literal, not a pattern
     assert index.find(b"") == set()

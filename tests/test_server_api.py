@@ -26,8 +26,17 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, server_vulndb: Path) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("api")
-    srv = start_server(["--cache-dir", str(root / "cache"), "--db", str(server_vulndb),
-                        "--config", str(server_config(root / "etc"))], root / "server.log")
+    srv = start_server(
+        [
+            "--cache-dir",
+            str(root / "cache"),
+            "--db",
+            str(server_vulndb),
+            "--config",
+            str(server_config(root / "etc")),
+        ],
+        root / "server.log",
+    )
     yield srv
     srv.stop()
 
@@ -45,16 +54,14 @@ def plain_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
 
 
 @needs_registry
-def test_scan_follow_and_latest_by_digest(server: Server,
-                                          plain_registry: tuple[str, str]) -> None:
+def test_scan_follow_and_latest_by_digest(server: Server, plain_registry: tuple[str, str]) -> None:
     ref, digest = plain_registry
     with httpx.Client(base_url=server.url, headers=AUTH, timeout=10) as http:
         r = http.post("/v1/scans", json={"image": ref, "scanners": ["vuln", "secret"]})
         assert r.status_code == 202, r.text
         scan_id = r.json()["id"]
         deadline = time.monotonic() + 120
-        while (state := http.get(f"/v1/scans/{scan_id}").json())["status"] in ("queued",
-                                                                               "running"):
+        while (state := http.get(f"/v1/scans/{scan_id}").json())["status"] in ("queued", "running"):
             assert time.monotonic() < deadline
             time.sleep(0.5)
         assert state["status"] == "done", state["error"]
@@ -62,23 +69,28 @@ def test_scan_follow_and_latest_by_digest(server: Server,
         assert report["schema"] == "hullscan.report/v1"
         assert report["image"]["digest"] == digest == state["digest"]
         assert report["database"]["version"] == state["database"]
-        assert any(f["package"]["name"] == "requests" for f in report["findings"]
-                   if f["kind"] == "vulnerability")
+        assert any(
+            f["package"]["name"] == "requests"
+            for f in report["findings"]
+            if f["kind"] == "vulnerability"
+        )
         assert http.get(f"/v1/images/{digest}").json() == report
         # the same digest, scanners and database: answered from the store at once
         again = http.post("/v1/scans", json={"image": ref, "scanners": ["secret", "vuln"]})
         assert http.get(f"/v1/scans/{again.json()['id']}").json()["status"] == "done"
 
 
-@pytest.mark.parametrize("body,message", [
-    ({"image": "docker-archive:/etc/passwd"}, "only registry references"),
-    ({"image": "dir:/"}, "only registry references"),
-    ({"image": "registry:127.0.0.1:5/x:1", "scanners": ["nope"]}, "unknown scanner"),
-    ({"image": "registry:127.0.0.1:5/x:1", "scanners": []}, "no scanner selected"),
-    ({"scanners": ["vuln"]}, "image: Field required"),
-])
-def test_own_api_refuses_bad_requests(server: Server, body: dict[str, Any],
-                                      message: str) -> None:
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ({"image": "docker-archive:/etc/passwd"}, "only registry references"),
+        ({"image": "dir:/"}, "only registry references"),
+        ({"image": "registry:127.0.0.1:5/x:1", "scanners": ["nope"]}, "unknown scanner"),
+        ({"image": "registry:127.0.0.1:5/x:1", "scanners": []}, "no scanner selected"),
+        ({"scanners": ["vuln"]}, "image: Field required"),
+    ],
+)
+def test_own_api_refuses_bad_requests(server: Server, body: dict[str, Any], message: str) -> None:
     r = httpx.post(f"{server.url}/v1/scans", json=body, headers=AUTH)
     assert r.status_code == 422 and message in r.json()["error"]["message"], r.text
 
@@ -92,16 +104,24 @@ def test_unknown_scan_and_digest(server: Server) -> None:
 def test_openapi_document_holds(server: Server) -> None:
     """Every GET operation, with generated parameters, answers as its document says
     (generated scan requests are left out: they would name registries anywhere)."""
-    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json", headers=AUTH) \
-        .include(method="GET")
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json", headers=AUTH).include(
+        method="GET"
+    )
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.path for op in operations} >= {"/v1/scans/{scan_id}", "/v1/images/{digest}",
-                                              "/api/v1/scan/{scan_request_id}/report",
-                                              "/api/v1/metadata", "/readyz", "/metrics"}
+    assert {op.path for op in operations} >= {
+        "/v1/scans/{scan_id}",
+        "/v1/images/{digest}",
+        "/api/v1/scan/{scan_request_id}/report",
+        "/api/v1/metadata",
+        "/readyz",
+        "/metrics",
+    }
     for op in operations:
+
         @given(case=op.as_strategy())
-        @settings(max_examples=20, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def check(case: Any) -> None:
             case.call_and_validate(headers=AUTH)
 
@@ -110,10 +130,21 @@ def test_openapi_document_holds(server: Server) -> None:
 
 def test_tls(tmp_path: Path, server_vulndb: Path) -> None:
     ca = make_ca(tmp_path / "ca")
-    srv = start_server(["--cache-dir", str(tmp_path / "cache"), "--db", str(server_vulndb),
-                        "--tls-cert", str(ca.cert), "--tls-key", str(ca.key)],
-                       tmp_path / "server.log", scheme="https",
-                       verify=ssl.create_default_context(cafile=str(ca.ca)))
+    srv = start_server(
+        [
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--db",
+            str(server_vulndb),
+            "--tls-cert",
+            str(ca.cert),
+            "--tls-key",
+            str(ca.key),
+        ],
+        tmp_path / "server.log",
+        scheme="https",
+        verify=ssl.create_default_context(cafile=str(ca.ca)),
+    )
     try:
         verify = ssl.create_default_context(cafile=str(ca.ca))
         assert httpx.get(f"{srv.url}/readyz", verify=verify).json() == {"status": "ready"}
@@ -128,8 +159,9 @@ def test_migrations_are_idempotent(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'r.sqlite'}"
     store = Store(url)
-    sub = store.submit(JobSpec("registry:r/x@sha256:" + "1" * 64, ("vuln",),
-                               "sha256:" + "1" * 64, "v1"))
+    sub = store.submit(
+        JobSpec("registry:r/x@sha256:" + "1" * 64, ("vuln",), "sha256:" + "1" * 64, "v1")
+    )
     store.close()
     again = Store(url)  # upgrading an up-to-date store changes nothing
     scan = again.get_scan(sub.scan_id)

@@ -79,9 +79,20 @@ class Deployment:
         self.server: Server | None = None
 
     def common(self) -> list[str]:
-        return ["--queue", self.broker, "--queue-name", self.queue, "--store", self.store,
-                "--cache-dir", str(self.cache), "--db", str(self.db),
-                "--config", str(self.config)]
+        return [
+            "--queue",
+            self.broker,
+            "--queue-name",
+            self.queue,
+            "--store",
+            self.store,
+            "--cache-dir",
+            str(self.cache),
+            "--db",
+            str(self.db),
+            "--config",
+            str(self.config),
+        ]
 
     def start_server(self) -> Server:
         self.server = start_server(self.common(), self.root / "server.log")
@@ -106,8 +117,9 @@ class Deployment:
 
     def state(self, scan_id: str) -> dict[str, object]:
         assert self.server is not None
-        doc: dict[str, object] = httpx.get(f"{self.server.url}/v1/scans/{scan_id}",
-                                           headers=AUTH, timeout=5).json()
+        doc: dict[str, object] = httpx.get(
+            f"{self.server.url}/v1/scans/{scan_id}", headers=AUTH, timeout=5
+        ).json()
         return doc
 
     def stop(self) -> None:
@@ -118,8 +130,9 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, server_vulndb: Path,
-               queue_name: str) -> Iterator[Callable[[str, str], Deployment]]:
+def deployment(
+    tmp_path: Path, server_vulndb: Path, queue_name: str
+) -> Iterator[Callable[[str, str], Deployment]]:
     made: list[Deployment] = []
 
     def make(broker: str, store: str) -> Deployment:
@@ -145,14 +158,21 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 
 def slow_image(root: Path, reg: RobotRegistry, repository: str) -> tuple[str, str]:
     """An image with 1 MiB that does not compress, pushed: (repository, digest)."""
-    image = build([[file("opt/blob.bin", os.urandom(1024 * 1024)),
-                    python_dist(repository.replace("/", "-"), "1.0")]])
+    image = build(
+        [
+            [
+                file("opt/blob.bin", os.urandom(1024 * 1024)),
+                python_dist(repository.replace("/", "-"), "1.0"),
+            ]
+        ]
+    )
     pushed = push_built(image, root, reg.registry, repository)
     return pushed.repository, pushed.digest
 
 
-def test_redis_workers_and_postgresql(deployment: Callable[[str, str], Deployment],
-                                      robot_registry: RobotRegistry, pg: PgDatabase) -> None:
+def test_redis_workers_and_postgresql(
+    deployment: Callable[[str, str], Deployment], robot_registry: RobotRegistry, pg: PgDatabase
+) -> None:
     if not reachable("127.0.0.1", 6379):
         missing("Redis is not running on 127.0.0.1:6379")
     d = deployment(REDIS_URL, pg.url)
@@ -161,14 +181,25 @@ def test_redis_workers_and_postgresql(deployment: Callable[[str, str], Deploymen
     spec = HarborSpec()
     with d.harbor(spec) as harbor:
         app, other = robot_registry.app, robot_registry.other
-        first = harbor.scan(robot_registry.url, app.repository, app.digest,
-                            authorization=ROBOT_AUTH, capabilities=[{"type": "vulnerability"}])
-        second = harbor.scan(robot_registry.url, other.repository, other.digest,
-                             authorization=ROBOT_AUTH, capabilities=[{"type": "sbom"}])
+        first = harbor.scan(
+            robot_registry.url,
+            app.repository,
+            app.digest,
+            authorization=ROBOT_AUTH,
+            capabilities=[{"type": "vulnerability"}],
+        )
+        second = harbor.scan(
+            robot_registry.url,
+            other.repository,
+            other.digest,
+            authorization=ROBOT_AUTH,
+            capabilities=[{"type": "sbom"}],
+        )
         vulns = harbor.report(first.json()["id"]).json()["vulnerabilities"]
         assert any(v["package"] == "requests" for v in vulns)
-        sbom = harbor.report(second.json()["id"], accept=SBOM,
-                             sbom_media_type="application/spdx+json").json()
+        sbom = harbor.report(
+            second.json()["id"], accept=SBOM, sbom_media_type="application/spdx+json"
+        ).json()
         assert sbom["sbom"]["spdxVersion"] == "SPDX-2.3"
     assert httpx.get(f"{d.server.url}/readyz").status_code == 200  # type: ignore[union-attr]
     metrics = httpx.get(f"{d.server.url}/metrics", headers=AUTH).text  # type: ignore[union-attr]
@@ -187,8 +218,11 @@ def test_redis_workers_and_postgresql(deployment: Callable[[str, str], Deploymen
 
 
 def test_killed_worker_job_runs_again_elsewhere(
-        deployment: Callable[[str, str], Deployment], robot_registry: RobotRegistry,
-        pg: PgDatabase, tmp_path: Path) -> None:
+    deployment: Callable[[str, str], Deployment],
+    robot_registry: RobotRegistry,
+    pg: PgDatabase,
+    tmp_path: Path,
+) -> None:
     if not reachable("127.0.0.1", 5672):
         missing("RabbitMQ is not running on 127.0.0.1:5672")
     repository, digest = slow_image(tmp_path / "img", robot_registry, "team/killed")
@@ -199,8 +233,13 @@ def test_killed_worker_job_runs_again_elsewhere(
     for w in workers:
         d.wait_ready(w)
     with d.harbor(HarborSpec()) as harbor:
-        r = harbor.scan(f"http://{proxy.host}", repository, digest, authorization=ROBOT_AUTH,
-                        capabilities=[{"type": "vulnerability"}])
+        r = harbor.scan(
+            f"http://{proxy.host}",
+            repository,
+            digest,
+            authorization=ROBOT_AUTH,
+            capabilities=[{"type": "vulnerability"}],
+        )
         scan_id = r.json()["id"]
         wait_for(lambda: d.state(scan_id)["status"] == "running", 60, "the scan to start")
         busy = next(w for w in workers if f"team/killed@{digest}" in w.text())
@@ -216,8 +255,11 @@ def test_killed_worker_job_runs_again_elsewhere(
 
 
 def test_redis_restart_loses_no_waiting_job(
-        deployment: Callable[[str, str], Deployment], robot_registry: RobotRegistry,
-        pg: PgDatabase, tmp_path: Path) -> None:
+    deployment: Callable[[str, str], Deployment],
+    robot_registry: RobotRegistry,
+    pg: PgDatabase,
+    tmp_path: Path,
+) -> None:
     redis = PrivateRedis(tmp_path / "redis")
     own = create_database(PG_URL)  # a store of its own: no earlier test scanned these
     try:
@@ -225,11 +267,18 @@ def test_redis_restart_loses_no_waiting_job(
         d.start_server()
         with d.harbor(HarborSpec()) as harbor:
             ids = []
-            for image, caps in ((robot_registry.app, [{"type": "vulnerability"}]),
-                                (robot_registry.other, [{"type": "vulnerability"}]),
-                                (robot_registry.app, [{"type": "sbom"}])):
-                r = harbor.scan(robot_registry.url, image.repository, image.digest,
-                                authorization=ROBOT_AUTH, capabilities=caps)
+            for image, caps in (
+                (robot_registry.app, [{"type": "vulnerability"}]),
+                (robot_registry.other, [{"type": "vulnerability"}]),
+                (robot_registry.app, [{"type": "sbom"}]),
+            ):
+                r = harbor.scan(
+                    robot_registry.url,
+                    image.repository,
+                    image.digest,
+                    authorization=ROBOT_AUTH,
+                    capabilities=caps,
+                )
                 assert r.status_code == 202
                 ids.append(r.json()["id"])
             assert all(d.state(i)["status"] == "queued" for i in ids)
@@ -245,8 +294,9 @@ def test_redis_restart_loses_no_waiting_job(
         drop_database(PG_URL, own)
 
 
-def test_postgresql_unreachable(deployment: Callable[[str, str], Deployment],
-                                robot_registry: RobotRegistry, tmp_path: Path) -> None:
+def test_postgresql_unreachable(
+    deployment: Callable[[str, str], Deployment], robot_registry: RobotRegistry, tmp_path: Path
+) -> None:
     if not reachable("127.0.0.1", 6379):
         missing("Redis is not running on 127.0.0.1:6379")
     postgres = PrivatePostgres()
@@ -258,17 +308,27 @@ def test_postgresql_unreachable(deployment: Callable[[str, str], Deployment],
         server = d.start_server()
         worker = d.start_worker()
         with d.harbor(HarborSpec()) as harbor:
-            r = harbor.scan(f"http://{proxy.host}", repository, digest,
-                            authorization=ROBOT_AUTH, capabilities=[{"type": "vulnerability"}])
+            r = harbor.scan(
+                f"http://{proxy.host}",
+                repository,
+                digest,
+                authorization=ROBOT_AUTH,
+                capabilities=[{"type": "vulnerability"}],
+            )
             scan_id = r.json()["id"]
             wait_for(lambda: d.state(scan_id)["status"] == "running", 90, "the scan to start")
             postgres.stop()
             ready = httpx.get(f"{server.url}/readyz", timeout=10)
             assert ready.status_code == 503
             assert "result store unreachable" in ready.json()["error"]["message"]
-            refused = harbor.http.post("/api/v1/scan", timeout=10, json={
-                "registry": {"url": robot_registry.url},
-                "artifact": {"repository": "team/app", "digest": "sha256:" + "b" * 64}})
+            refused = harbor.http.post(
+                "/api/v1/scan",
+                timeout=10,
+                json={
+                    "registry": {"url": robot_registry.url},
+                    "artifact": {"repository": "team/app", "digest": "sha256:" + "b" * 64},
+                },
+            )
             assert refused.status_code == 500
             harbor.spec.check("/scan", "post", refused)
             wait_for(lambda: "will retry" in worker.text(), 90, "the worker to retry")

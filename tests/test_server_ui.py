@@ -32,7 +32,9 @@ class _NoQueue:
     kind = "embedded"
 
     def enqueue(self, msg: Any) -> None: ...
-    def depth(self) -> int: return 0
+    def depth(self) -> int:
+        return 0
+
     def ping(self) -> None: ...
     def close(self) -> None: ...
 
@@ -45,9 +47,21 @@ def _free_port() -> int:
 
 def _report(image: str, out: Path) -> dict[str, Any]:
     dest = out / f"{image}.json"
-    assert main(["scan", str(corpus_image(image) / "docker-archive.tar"), "--scanners",
-                 "secret,config", "-q", "--cache-dir", str(out / "cache"), "--format", "json",
-                 "-o", str(dest)]) in (0, 1)
+    assert main(
+        [
+            "scan",
+            str(corpus_image(image) / "docker-archive.tar"),
+            "--scanners",
+            "secret,config",
+            "-q",
+            "--cache-dir",
+            str(out / "cache"),
+            "--format",
+            "json",
+            "-o",
+            str(dest),
+        ]
+    ) in (0, 1)
     doc: dict[str, Any] = json.loads(dest.read_text())
     return doc
 
@@ -60,18 +74,28 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     for n, image in enumerate(("secrets-and-misconfig", "multi-layer-big")):
         doc = _report(image, work)
         digest = "sha256:" + f"{n + 1}" * 64
-        sub = store.submit(JobSpec(f"registry:registry.example/{image}@{digest}",
-                                   ("secret", "config"), digest))
+        sub = store.submit(
+            JobSpec(f"registry:registry.example/{image}@{digest}", ("secret", "config"), digest)
+        )
         store.claim(sub.job_key)
-        store.finish(sub.job_key, digest=digest, db_version=None, report=doc,
-                     inventory={"packages": doc["packages"]})
+        store.finish(
+            sub.job_key,
+            digest=digest,
+            db_version=None,
+            report=doc,
+            inventory={"packages": doc["packages"]},
+        )
         digests[image] = digest
     failed = store.submit(JobSpec("registry:registry.example/gone:1", ("vuln",)))
     store.fail(failed.job_key, "manifest unknown")
     port = _free_port()
-    settings = ServerSettings(cache_dir=work, db_path=work / "osv.sqlite",
-                              store_url="", port=port,
-                              api_key_hashes=frozenset({hash_key(KEY)}))
+    settings = ServerSettings(
+        cache_dir=work,
+        db_path=work / "osv.sqlite",
+        store_url="",
+        port=port,
+        api_key_hashes=frozenset({hash_key(KEY)}),
+    )
     app = create_app(Services(settings, store, _NoQueue()))  # type: ignore[arg-type]
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -99,19 +123,20 @@ def test_ui_needs_the_api_key(server: tuple[str, dict[str, str]]) -> None:
         assert httpx.get(base + path, auth=("anyone", KEY)).status_code == 200
         assert httpx.get(base + path, auth=("anyone", "wrong")).status_code == 401
         # not base64 at all (a non-ASCII byte): no key offered, not a server error
-        assert httpx.get(base + path, headers={"Authorization": b"Basic \xe9t\xe9"}
-                         ).status_code == 401
+        assert (
+            httpx.get(base + path, headers={"Authorization": b"Basic \xe9t\xe9"}).status_code == 401
+        )
     assert httpx.get(f"{base}/v1/scans/x").headers["www-authenticate"].startswith("Bearer")
-    r = httpx.get(f"{base}/ui/images/sha256:{'9' * 64}",
-                  headers={"Authorization": f"Bearer {KEY}"})
+    r = httpx.get(f"{base}/ui/images/sha256:{'9' * 64}", headers={"Authorization": f"Bearer {KEY}"})
     assert r.status_code == 404
 
 
 def test_ui_in_chromium(browser: Browser, server: tuple[str, dict[str, str]]) -> None:
     base, _ = server
     browser.driver.execute_cdp_cmd("Network.enable", {})
-    browser.driver.execute_cdp_cmd("Network.setExtraHTTPHeaders",
-                                   {"headers": {"Authorization": f"Bearer {KEY}"}})
+    browser.driver.execute_cdp_cmd(
+        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Bearer {KEY}"}}
+    )
     try:
         visit = browser.open(f"{base}/ui/scans")
         assert visit.console_errors == [] and visit.requests == [f"{base}/ui/scans"]

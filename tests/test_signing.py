@@ -139,33 +139,49 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEFNLqFhf4fiN6o/glAuYnq2jYUeL0
 vRuLu/z39pmbVwS9ff5AYnlwaP9sxREajdLY9ynM6G1sy6AAmb7Z63TsLg==
 -----END PUBLIC KEY-----
 """
-CI_SIG_AMPERSAND = ("MEUCIARnnxZQPALBfqkB4aNAYXad79Qs6VehcrgIeZ8p7I2FAiEAzq2HXwXlz1iJeh+ucUR3"
-                    "L0zpjynQk6Rk0+/gXYp49RU=")
-CI_SIG_EMPTY_OBJECT = ("MEUCIQDkySOBGxastVP0+koTA33NH5hXjwosFau4rxTPN6g48QIgb7eWKkGqfEpHMM3aT4x"
-                       "iqyP/170jEkdFuciuwN4mux4=")
+CI_SIG_AMPERSAND = (
+    "MEUCIARnnxZQPALBfqkB4aNAYXad79Qs6VehcrgIeZ8p7I2FAiEAzq2HXwXlz1iJeh+ucUR3"
+    "L0zpjynQk6Rk0+/gXYp49RU="
+)
+CI_SIG_EMPTY_OBJECT = (
+    "MEUCIQDkySOBGxastVP0+koTA33NH5hXjwosFau4rxTPN6g48QIgb7eWKkGqfEpHMM3aT4x"
+    "iqyP/170jEkdFuciuwN4mux4="
+)
 
 # sigstore/sigstore pkg/signature/payload/payload_test.go (TestMarshalCosign)
 D34D = "sha256:" + "d34db33f" * 8
 SIGSTORE_PAYLOADS = [
-    ("example.com/test/image", None,
-     '{"critical":{"identity":{"docker-reference":"example.com/test/image"},"image":'
-     '{"docker-manifest-digest":"' + D34D + '"},"type":"cosign container image signature"},'
-     '"optional":null}'),
-    ("example.com/atomic/test/image", {"creator": "atomic", "timestamp": 1458239713},
-     '{"critical":{"identity":{"docker-reference":"example.com/atomic/test/image"},"image":'
-     '{"docker-manifest-digest":"' + D34D + '"},"type":"cosign container image signature"},'
-     '"optional":{"creator":"atomic","timestamp":1458239713}}'),
-    ("example.com/cosign/test/image",
-     {"creator": "anyone", "some_struct": {"foo": "bar", "false": True, "nothing": None},
-      "CamelCase WithSpace": 8.314},
-     '{"critical":{"identity":{"docker-reference":"example.com/cosign/test/image"},"image":'
-     '{"docker-manifest-digest":"' + D34D + '"},"type":"cosign container image signature"},'
-     '"optional":{"CamelCase WithSpace":8.314,"creator":"anyone","some_struct":'
-     '{"false":true,"foo":"bar","nothing":null}}}'),
+    (
+        "example.com/test/image",
+        None,
+        '{"critical":{"identity":{"docker-reference":"example.com/test/image"},"image":'
+        '{"docker-manifest-digest":"' + D34D + '"},"type":"cosign container image signature"},'
+        '"optional":null}',
+    ),
+    (
+        "example.com/atomic/test/image",
+        {"creator": "atomic", "timestamp": 1458239713},
+        '{"critical":{"identity":{"docker-reference":"example.com/atomic/test/image"},"image":'
+        '{"docker-manifest-digest":"' + D34D + '"},"type":"cosign container image signature"},'
+        '"optional":{"creator":"atomic","timestamp":1458239713}}',
+    ),
+    (
+        "example.com/cosign/test/image",
+        {
+            "creator": "anyone",
+            "some_struct": {"foo": "bar", "false": True, "nothing": None},
+            "CamelCase WithSpace": 8.314,
+        },
+        '{"critical":{"identity":{"docker-reference":"example.com/cosign/test/image"},"image":'
+        '{"docker-manifest-digest":"' + D34D + '"},"type":"cosign container image signature"},'
+        '"optional":{"CamelCase WithSpace":8.314,"creator":"anyone","some_struct":'
+        '{"false":true,"foo":"bar","nothing":null}}}',
+    ),
 ]
 
 
 # -- helpers -----------------------------------------------------------------------------
+
 
 def _no_password(_confirm: bool) -> bytes:
     raise AssertionError("a plain key needs no password")
@@ -208,6 +224,7 @@ def sig_entry(layout: Path, digest: str) -> dict[str, Any]:
 
 # -- keys --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("pem", [COSIGN_SIGSTORE_KEY, COSIGN_COSIGN_KEY, COSIGN_EC_KEY])
 def test_reads_keys_cosign_made(tmp_path: Path, pem: str) -> None:
     path = tmp_path / "cosign.key"
@@ -230,8 +247,10 @@ def test_cosign_ec_key_is_the_plain_key_it_encrypts(tmp_path: Path) -> None:
     assert a.private_numbers() == b.private_numbers()
 
 
-@pytest.mark.parametrize(("vector", "plaintext"), [
-    *((v, SSL_MARSHALLED) for v in SSL_VECTORS[:3]), (SSL_VECTORS[3], b"reallyimportant")])
+@pytest.mark.parametrize(
+    ("vector", "plaintext"),
+    [*((v, SSL_MARSHALLED) for v in SSL_VECTORS[:3]), (SSL_VECTORS[3], b"reallyimportant")],
+)
 def test_securesystemslib_vectors(vector: bytes, plaintext: bytes) -> None:
     assert K.decrypt(vector, b"supersecret") == plaintext
     with pytest.raises(K.KeyFileError, match="wrong password"):
@@ -256,7 +275,8 @@ def test_encrypted_layout_is_securesystemslibs() -> None:
     # N=65536 key (pemcosigneckey starts with the same base64 line)
     assert b" " not in doc
     assert base64.b64encode(doc).startswith(
-        b"eyJrZGYiOnsibmFtZSI6InNjcnlwdCIsInBhcmFtcyI6eyJOIjo2NTUzNiwiciI6")
+        b"eyJrZGYiOnsibmFtZSI6InNjcnlwdCIsInBhcmFtcyI6eyJOIjo2NTUzNiwiciI6"
+    )
     assert K.decrypt(doc, b"supersecret") == b"reallyimportant"
 
 
@@ -278,8 +298,9 @@ def test_keygen_writes_cosign_files(keypair: tuple[Path, Path]) -> None:
     assert pub.public_numbers() == private.public_key().public_numbers()
 
 
-def test_keygen_refuses_to_overwrite(keypair: tuple[Path, Path],
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_keygen_refuses_to_overwrite(
+    keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     before = keypair[0].read_bytes()
     code, _out, err = run(capsys, "keygen")
     assert code == 2 and "already exists" in err
@@ -297,8 +318,9 @@ def test_real_cosign_signatures_verify() -> None:
 
 
 @pytest.mark.parametrize(("reference", "optional", "expected"), SIGSTORE_PAYLOADS)
-def test_payload_bytes_are_cosigns(reference: str, optional: dict[str, Any] | None,
-                                   expected: str) -> None:
+def test_payload_bytes_are_cosigns(
+    reference: str, optional: dict[str, Any] | None, expected: str
+) -> None:
     assert make_payload(reference, D34D, optional).decode() == expected
     claim = parse_payload(expected.encode())
     assert (claim.docker_reference, claim.manifest_digest) == (reference, D34D)
@@ -311,23 +333,26 @@ def test_payload_escapes_like_go() -> None:
 
 # -- OCI layout --------------------------------------------------------------------------
 
-def test_sign_and_verify_layout(layout: Path, image: BuiltImage, keypair: tuple[Path, Path],
-                                capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_sign_and_verify_layout(
+    layout: Path, image: BuiltImage, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     key, pub = keypair
-    code, out, err = run(capsys, "sign", f"oci:{layout}:1", "--key", str(key),
-                         "-a", "build=42")
+    code, out, err = run(capsys, "sign", f"oci:{layout}:1", "--key", str(key), "-a", "build=42")
     assert code == 0, err
     assert image.manifest_digest in out
     code, out, err = run(capsys, "verify", f"oci:{layout}:1", "--key", str(pub))
     assert code == 0, out + err
     assert "VERIFIED" in out and f"verified with {pub}" in out
     checks = check_signatures(f"oci:{layout}:1", image.manifest_digest, [pub])
-    assert checks == [SignatureCheck(f"tag sha256-{hexpart(image.manifest_digest)}.sig layer 0",
-                                     str(pub), None)]
+    assert checks == [
+        SignatureCheck(f"tag sha256-{hexpart(image.manifest_digest)}.sig layer 0", str(pub), None)
+    ]
 
 
-def test_layout_signature_is_laid_out_like_cosigns(layout: Path, image: BuiltImage,
-                                                   keypair: tuple[Path, Path]) -> None:
+def test_layout_signature_is_laid_out_like_cosigns(
+    layout: Path, image: BuiltImage, keypair: tuple[Path, Path]
+) -> None:
     key, pub = keypair
     assert main(["sign", f"oci:{layout}:1", "--key", str(key)]) == 0
     entry = sig_entry(layout, image.manifest_digest)
@@ -340,28 +365,38 @@ def test_layout_signature_is_laid_out_like_cosigns(layout: Path, image: BuiltIma
     # go-containerregistry's empty image plus one layer, as cosign pushes it (233 bytes)
     config = blob(layout, manifest["config"]["digest"])
     (layer,) = manifest["layers"]
-    assert config == (b'{"architecture":"","created":"0001-01-01T00:00:00Z","history":'
-                      b'[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers",'
-                      b'"diff_ids":["' + layer["digest"].encode() + b'"]},"config":{}}')
+    assert config == (
+        b'{"architecture":"","created":"0001-01-01T00:00:00Z","history":'
+        b'[{"created":"0001-01-01T00:00:00Z"}],"os":"","rootfs":{"type":"layers",'
+        b'"diff_ids":["' + layer["digest"].encode() + b'"]},"config":{}}'
+    )
     assert len(config) == 233 == manifest["config"]["size"]
     assert list(layer) == ["mediaType", "size", "digest", "annotations"]
     assert layer["mediaType"] == "application/vnd.dev.cosign.simplesigning.v1+json"
     assert list(layer["annotations"]) == ["dev.cosignproject.cosign/signature"]
     payload = blob(layout, layer["digest"])
-    assert payload == (b'{"critical":{"identity":{"docker-reference":"localhost/oci"},"image":'
-                       b'{"docker-manifest-digest":"' + image.manifest_digest.encode() +
-                       b'"},"type":"cosign container image signature"},"optional":null}')
+    assert payload == (
+        b'{"critical":{"identity":{"docker-reference":"localhost/oci"},"image":'
+        b'{"docker-manifest-digest":"'
+        + image.manifest_digest.encode()
+        + b'"},"type":"cosign container image signature"},"optional":null}'
+    )
     # the signature is plain ECDSA-SHA256 (DER) over the payload bytes: check it with
     # the public key directly, not through hullscan
     public = serialization.load_pem_public_key(pub.read_bytes())
     assert isinstance(public, ec.EllipticCurvePublicKey)
-    public.verify(base64.b64decode(layer["annotations"][SIG_ANNOTATION]), payload,
-                  ec.ECDSA(hashes.SHA256()))
+    public.verify(
+        base64.b64decode(layer["annotations"][SIG_ANNOTATION]), payload, ec.ECDSA(hashes.SHA256())
+    )
 
 
-def test_signing_again_keeps_earlier_signatures(layout: Path, image: BuiltImage,
-                                                keypair: tuple[Path, Path], tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_signing_again_keeps_earlier_signatures(
+    layout: Path,
+    image: BuiltImage,
+    keypair: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     key, pub = keypair
     plain = tmp_path / "plain.key"
     plain.write_text(COSIGN_VALID_EC_PKCS8)  # an unencrypted PKCS#8 key signs too
@@ -384,18 +419,21 @@ def test_signing_again_keeps_earlier_signatures(layout: Path, image: BuiltImage,
     assert "does not verify with the given key" in out  # the other one, reported
 
 
-def test_wrong_key_fails(layout: Path, keypair: tuple[Path, Path], other_pub: Path,
-                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_wrong_key_fails(
+    layout: Path, keypair: tuple[Path, Path], other_pub: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["sign", f"oci:{layout}:1", "--key", str(keypair[0])]) == 0
     code, out, _ = run(capsys, "verify", f"oci:{layout}:1", "--key", str(other_pub))
     assert code == 1
     assert "NOT VERIFIED" in out and "does not verify with the given key" in out
 
 
-def test_unsigned_fails(layout: Path, keypair: tuple[Path, Path], image: BuiltImage,
-                        capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "verify", f"oci:{layout}:1", "--key", str(keypair[1]),
-                       "--format", "json")
+def test_unsigned_fails(
+    layout: Path, keypair: tuple[Path, Path], image: BuiltImage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys, "verify", f"oci:{layout}:1", "--key", str(keypair[1]), "--format", "json"
+    )
     assert code == 1
     doc = json.loads(out)
     assert doc["verified"] is False and doc["signatures"]["results"] == []
@@ -403,9 +441,13 @@ def test_unsigned_fails(layout: Path, keypair: tuple[Path, Path], image: BuiltIm
     assert check_signatures(f"oci:{layout}:1", image.manifest_digest, [keypair[1]]) == []
 
 
-def test_modified_image_fails(layout: Path, image: BuiltImage, image2: BuiltImage,
-                              keypair: tuple[Path, Path],
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_modified_image_fails(
+    layout: Path,
+    image: BuiltImage,
+    image2: BuiltImage,
+    keypair: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """Tag 1 re-pointed at another image after signing: unsigned; and a signature copied
     over to the new digest names the old one."""
     key, pub = keypair
@@ -420,19 +462,20 @@ def test_modified_image_fails(layout: Path, image: BuiltImage, image2: BuiltImag
     (layout / "index.json").write_text(json.dumps(index))
     code, out, _ = run(capsys, "verify", f"oci:{layout}:1", "--key", str(pub))
     assert code == 1 and "unsigned" in out
-    index["manifests"].append({**sig, "annotations": {
-        REF_NAME: f"sha256-{hexpart(image2.manifest_digest)}.sig"}})
+    index["manifests"].append(
+        {**sig, "annotations": {REF_NAME: f"sha256-{hexpart(image2.manifest_digest)}.sig"}}
+    )
     (layout / "index.json").write_text(json.dumps(index))
-    code, out, _ = run(capsys, "verify", f"oci:{layout}:1", "--key", str(pub),
-                       "--format", "json")
+    code, out, _ = run(capsys, "verify", f"oci:{layout}:1", "--key", str(pub), "--format", "json")
     assert code == 1
     (result,) = json.loads(out)["signatures"]["results"]
     assert result["key"] == str(pub) and not result["verified"]
     assert f"signs image {image.manifest_digest}, not this image" in result["problem"]
 
 
-def test_tampered_payload_fails(layout: Path, image: BuiltImage, keypair: tuple[Path, Path],
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_tampered_payload_fails(
+    layout: Path, image: BuiltImage, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["sign", f"oci:{layout}:1", "--key", str(keypair[0])]) == 0
     manifest = json.loads(blob(layout, sig_entry(layout, image.manifest_digest)["digest"]))
     path = layout / "blobs" / "sha256" / hexpart(manifest["layers"][0]["digest"])
@@ -442,15 +485,16 @@ def test_tampered_payload_fails(layout: Path, image: BuiltImage, keypair: tuple[
 
 
 def test_tampered_signature_manifest_is_a_failed_check(
-        layout: Path, image: BuiltImage, keypair: tuple[Path, Path],
-        capsys: pytest.CaptureFixture[str]) -> None:
+    layout: Path, image: BuiltImage, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["sign", f"oci:{layout}:1", "--key", str(keypair[0])]) == 0
     entry = sig_entry(layout, image.manifest_digest)
     path = layout / "blobs" / "sha256" / hexpart(entry["digest"])
     path.write_bytes(path.read_bytes().replace(b'"schemaVersion":2', b'"schemaVersion":3'))
     capsys.readouterr()
-    code, doc_text, err = run(capsys, "verify", f"oci:{layout}:1", "--key", str(keypair[1]),
-                              "--format", "json")
+    code, doc_text, err = run(
+        capsys, "verify", f"oci:{layout}:1", "--key", str(keypair[1]), "--format", "json"
+    )
     assert code == 1, err
     (result,) = json.loads(doc_text)["signatures"]["results"]
     assert result["location"] == f"tag sha256-{hexpart(image.manifest_digest)}.sig"
@@ -458,8 +502,8 @@ def test_tampered_signature_manifest_is_a_failed_check(
 
 
 def test_signature_of_the_real_cosign_key_is_read_from_a_layout(
-        layout: Path, image: BuiltImage, tmp_path: Path,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    layout: Path, image: BuiltImage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A .sig manifest holding cosign's own signature bytes (over "{}"): the key verifies
     it; the payload is then refused for what it is."""
     pub = tmp_path / "ci-cosign.pub"
@@ -469,44 +513,66 @@ def test_signature_of_the_real_cosign_key_is_read_from_a_layout(
     for b in (b"{}", manifest, config):
         write_blob(layout, b)
     index = json.loads((layout / "index.json").read_text())
-    index["manifests"].append({"mediaType": OCI_MANIFEST, "digest": sha256(manifest),
-                               "size": len(manifest), "annotations": {
-                                   REF_NAME: f"sha256-{hexpart(image.manifest_digest)}.sig"}})
+    index["manifests"].append(
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": sha256(manifest),
+            "size": len(manifest),
+            "annotations": {REF_NAME: f"sha256-{hexpart(image.manifest_digest)}.sig"},
+        }
+    )
     (layout / "index.json").write_text(json.dumps(index))
     (check,) = check_signatures(f"oci:{layout}:1", image.manifest_digest, [pub])
     assert check.key == str(pub)
     assert check.problem is not None and check.problem.startswith("bad payload")
 
 
-def test_referrer_in_layout(layout: Path, image: BuiltImage, keypair: tuple[Path, Path],
-                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_referrer_in_layout(
+    layout: Path, image: BuiltImage, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     """cosign's OCI 1.1 referrers mode: artifactType and subject, no tag."""
     private = K.load_private_key(keypair[0], _env_password)
     payload = make_payload("localhost/oci", image.manifest_digest)
     layer = signature_layer(payload, base64.b64encode(K.sign(private, payload)).decode())
     empty = b"{}"
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": SIG_ARTIFACT,
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2,
-                   "digest": sha256(empty)},
-        "layers": [layer],
-        "subject": {"mediaType": OCI_MANIFEST, "digest": image.manifest_digest,
-                    "size": len(image.manifest)},
-    }).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": SIG_ARTIFACT,
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "size": 2,
+                "digest": sha256(empty),
+            },
+            "layers": [layer],
+            "subject": {
+                "mediaType": OCI_MANIFEST,
+                "digest": image.manifest_digest,
+                "size": len(image.manifest),
+            },
+        }
+    ).encode()
     for b in (payload, empty, manifest):
         write_blob(layout, b)
     index = json.loads((layout / "index.json").read_text())
-    index["manifests"].append({"mediaType": OCI_MANIFEST, "digest": sha256(manifest),
-                               "size": len(manifest), "artifactType": SIG_ARTIFACT})
+    index["manifests"].append(
+        {
+            "mediaType": OCI_MANIFEST,
+            "digest": sha256(manifest),
+            "size": len(manifest),
+            "artifactType": SIG_ARTIFACT,
+        }
+    )
     (layout / "index.json").write_text(json.dumps(index))
     code, out, _ = run(capsys, "verify", f"oci:{layout}:1", "--key", str(keypair[1]))
     assert code == 0, out
     assert f"referrer {sha256(manifest)} layer 0" in out
 
 
-def test_layout_manifest_tampered_after_signing(layout: Path, image: BuiltImage,
-                                                keypair: tuple[Path, Path],
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_layout_manifest_tampered_after_signing(
+    layout: Path, image: BuiltImage, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     """The signature names the digest; a manifest file that no longer hashes to it must
     not ride on it."""
     assert main(["sign", f"oci:{layout}:1", "--key", str(keypair[0])]) == 0
@@ -516,10 +582,13 @@ def test_layout_manifest_tampered_after_signing(layout: Path, image: BuiltImage,
     assert code == 1 and "tampered" in out and image.manifest_digest in out
 
 
-def test_docker_archive_cannot_hold_signatures(tmp_path: Path, image: BuiltImage,
-                                               keypair: tuple[Path, Path],
-                                               monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_docker_archive_cannot_hold_signatures(
+    tmp_path: Path,
+    image: BuiltImage,
+    keypair: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.delenv("COSIGN_PASSWORD")  # said before any password is asked for
     archive = write_docker_archive([(image, ["app:1"])], tmp_path / "app.tar")
     for ref in (str(archive), f"docker-archive:{archive}"):
@@ -532,9 +601,12 @@ def test_docker_archive_cannot_hold_signatures(tmp_path: Path, image: BuiltImage
         check_signatures(f"docker-archive:{archive}", image.manifest_digest, [keypair[1]])
 
 
-def test_wrong_password_and_no_password(layout: Path, keypair: tuple[Path, Path],
-                                        monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_wrong_password_and_no_password(
+    layout: Path,
+    keypair: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("COSIGN_PASSWORD", "wrong horse")
     code, _out, err = run(capsys, "sign", f"oci:{layout}:1", "--key", str(keypair[0]))
     assert code == 2 and "wrong password" in err and "Traceback" not in err
@@ -544,14 +616,16 @@ def test_wrong_password_and_no_password(layout: Path, keypair: tuple[Path, Path]
     assert len(index_entries(layout)) == 1  # nothing written
 
 
-def test_bad_arguments(layout: Path, keypair: tuple[Path, Path], tmp_path: Path,
-                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_arguments(
+    layout: Path, keypair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _out, err = run(capsys, "verify", f"oci:{layout}:1")
     assert code == 2 and "--key" in err
     code, _out, err = run(capsys, "verify", f"oci:{layout}:1", "--key", str(keypair[0]))
     assert code == 2 and "a private key" in err
-    code, _out, err = run(capsys, "verify", f"oci:{layout}:1", "--key",
-                          str(tmp_path / "missing.pub"))
+    code, _out, err = run(
+        capsys, "verify", f"oci:{layout}:1", "--key", str(tmp_path / "missing.pub")
+    )
     assert code == 2 and "cannot read" in err
     code, _out, err = run(capsys, "verify", f"oci:{layout}:1", "--digest", "sha256:abc")
     assert code == 2 and "digest" in err
@@ -559,9 +633,11 @@ def test_bad_arguments(layout: Path, keypair: tuple[Path, Path], tmp_path: Path,
 
 # -- a real registry ---------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory, image: BuiltImage,
-             image2: BuiltImage) -> Iterator[str]:
+def registry(
+    tmp_path_factory: pytest.TempPathFactory, image: BuiltImage, image2: BuiltImage
+) -> Iterator[str]:
     if not os.access(REGISTRY, os.X_OK) or SKOPEO is None:
         pytest.skip("needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
     root = tmp_path_factory.mktemp("sigreg")
@@ -580,14 +656,17 @@ def registry(tmp_path_factory: pytest.TempPathFactory, image: BuiltImage,
 
 
 def get_manifest(host: str, repo: str, ref: str) -> tuple[httpx.Response, dict[str, Any]]:
-    resp = httpx.get(f"http://{host}/v2/{repo}/manifests/{ref}",
-                     headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"})
+    resp = httpx.get(
+        f"http://{host}/v2/{repo}/manifests/{ref}",
+        headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"},
+    )
     assert resp.status_code == 200, resp.text
     return resp, resp.json()
 
 
-def test_registry_round_trip(registry: str, image: BuiltImage, keypair: tuple[Path, Path],
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_registry_round_trip(
+    registry: str, image: BuiltImage, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     key, pub = keypair
     ref = f"registry:{registry}/sig/app:1"
     code, out, err = run(capsys, "sign", ref, "--key", str(key))
@@ -596,8 +675,9 @@ def test_registry_round_trip(registry: str, image: BuiltImage, keypair: tuple[Pa
     code, out, err = run(capsys, "verify", ref, "--key", str(pub))
     assert code == 0, out + err
     # stored exactly where and how cosign stores it
-    resp, manifest = get_manifest(registry, "sig/app",
-                                  f"sha256-{hexpart(image.manifest_digest)}.sig")
+    resp, manifest = get_manifest(
+        registry, "sig/app", f"sha256-{hexpart(image.manifest_digest)}.sig"
+    )
     assert resp.headers["Content-Type"] == OCI_MANIFEST
     assert manifest["mediaType"] == OCI_MANIFEST
     assert manifest["config"]["mediaType"] == OCI_CONFIG
@@ -615,56 +695,79 @@ def test_registry_round_trip(registry: str, image: BuiltImage, keypair: tuple[Pa
     checks = check_signatures(ref, image.manifest_digest, [pub])
     assert [c.problem for c in checks] == [None, None]
     # by digest, and through another spelling of the same repository
-    code, _out, _ = run(capsys, "verify", f"registry:{registry}/sig/app@{image.manifest_digest}",
-                        "--key", str(pub))
+    code, _out, _ = run(
+        capsys, "verify", f"registry:{registry}/sig/app@{image.manifest_digest}", "--key", str(pub)
+    )
     assert code == 0
 
 
-def test_registry_wrong_key(registry: str, keypair: tuple[Path, Path], other_pub: Path,
-                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_registry_wrong_key(
+    registry: str, keypair: tuple[Path, Path], other_pub: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ref = f"registry:{registry}/sig/wrongkey:1"
     assert main(["sign", ref, "--key", str(keypair[0])]) == 0
     code, out, _ = run(capsys, "verify", ref, "--key", str(other_pub))
     assert code == 1 and "does not verify" in out
-    code, _out, _ = run(capsys, "verify", ref, "--key", str(other_pub), "--key",
-                        str(keypair[1]))
+    code, _out, _ = run(capsys, "verify", ref, "--key", str(other_pub), "--key", str(keypair[1]))
     assert code == 0  # one valid signature by any of the keys
 
 
-def test_registry_retagged_image_fails(registry: str, image2: BuiltImage,
-                                       keypair: tuple[Path, Path],
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_registry_retagged_image_fails(
+    registry: str,
+    image2: BuiltImage,
+    keypair: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     ref = f"registry:{registry}/sig/retag:1"
     assert main(["sign", ref, "--key", str(keypair[0])]) == 0
     assert main(["verify", ref, "--key", str(keypair[1])]) == 0
     capsys.readouterr()
     # the publisher's tag now names another image
-    resp = httpx.put(f"http://{registry}/v2/sig/retag/manifests/1",
-                     content=image2.manifest, headers={"Content-Type": OCI_MANIFEST})
+    resp = httpx.put(
+        f"http://{registry}/v2/sig/retag/manifests/1",
+        content=image2.manifest,
+        headers={"Content-Type": OCI_MANIFEST},
+    )
     assert resp.status_code == 201, resp.text
     code, out, _ = run(capsys, "verify", ref, "--key", str(keypair[1]))
     assert code == 1 and "unsigned" in out and image2.manifest_digest in out
 
 
-def test_registry_signature_for_another_repository(registry: str, image: BuiltImage,
-                                                   keypair: tuple[Path, Path],
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_registry_signature_for_another_repository(
+    registry: str, image: BuiltImage, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     """A signature made for sig/app copied next to the same image in sig/digest: the
     docker-reference does not match (cosign refuses it too)."""
-    assert main(["sign", f"registry:{registry}/sig/digest:1", "--key", str(keypair[0]),
-                 "--identity", f"{registry}/sig/app"]) == 0
+    assert (
+        main(
+            [
+                "sign",
+                f"registry:{registry}/sig/digest:1",
+                "--key",
+                str(keypair[0]),
+                "--identity",
+                f"{registry}/sig/app",
+            ]
+        )
+        == 0
+    )
     ref = f"registry:{registry}/sig/digest:1"
     code, out, _ = run(capsys, "verify", ref, "--key", str(keypair[1]))
     assert code == 1 and f"signed for '{registry}/sig/app'" in out
     code, out, _ = run(capsys, "verify", ref, "--key", str(keypair[1]), "--ignore-identity")
     assert code == 0
-    code, out, _ = run(capsys, "verify", ref, "--key", str(keypair[1]), "--identity",
-                       f"{registry}/sig/app")
+    code, out, _ = run(
+        capsys, "verify", ref, "--key", str(keypair[1]), "--identity", f"{registry}/sig/app"
+    )
     assert code == 0
 
 
-def test_registry_referrers(registry: str, image2: BuiltImage, keypair: tuple[Path, Path],
-                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_registry_referrers(
+    registry: str,
+    image2: BuiltImage,
+    keypair: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """A signature in cosign's referrers mode: through the referrers API if the registry
     has it, else through the sha256-<hex> tag fallback."""
     from hullscan.references import parse_reference
@@ -672,41 +775,69 @@ def test_registry_referrers(registry: str, image2: BuiltImage, keypair: tuple[Pa
     from hullscan.sources.registry_push import push_blob, put_manifest
 
     repo = "sig/referrers"
-    supported = httpx.get(f"http://{registry}/v2/{repo}/referrers/{image2.manifest_digest}"
-                          ).status_code == 200
+    supported = (
+        httpx.get(f"http://{registry}/v2/{repo}/referrers/{image2.manifest_digest}").status_code
+        == 200
+    )
     private = K.load_private_key(keypair[0], _env_password)
     payload = make_payload(f"{registry}/{repo}", image2.manifest_digest)
     layer = signature_layer(payload, base64.b64encode(K.sign(private, payload)).decode())
     empty = b"{}"
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": SIG_ARTIFACT,
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2,
-                   "digest": sha256(empty)},
-        "layers": [layer],
-        "subject": {"mediaType": OCI_MANIFEST, "digest": image2.manifest_digest,
-                    "size": len(image2.manifest)},
-    }).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": SIG_ARTIFACT,
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "size": 2,
+                "digest": sha256(empty),
+            },
+            "layers": [layer],
+            "subject": {
+                "mediaType": OCI_MANIFEST,
+                "digest": image2.manifest_digest,
+                "size": len(image2.manifest),
+            },
+        }
+    ).encode()
     client = RegistryClient(parse_reference(f"registry:{registry}/{repo}:1"))
     try:
         push_blob(client, payload)
         assert push_blob(client, empty) == sha256(empty)
         put_manifest(client, sha256(manifest), manifest, OCI_MANIFEST)
         if not supported:
-            index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-                {"mediaType": OCI_MANIFEST, "digest": sha256(manifest), "size": len(manifest),
-                 "artifactType": SIG_ARTIFACT}]}).encode()
+            index = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": OCI_INDEX,
+                    "manifests": [
+                        {
+                            "mediaType": OCI_MANIFEST,
+                            "digest": sha256(manifest),
+                            "size": len(manifest),
+                            "artifactType": SIG_ARTIFACT,
+                        }
+                    ],
+                }
+            ).encode()
             put_manifest(client, f"sha256-{hexpart(image2.manifest_digest)}", index, OCI_INDEX)
     finally:
         client.close()
-    code, out, err = run(capsys, "verify", f"registry:{registry}/{repo}:1", "--key",
-                         str(keypair[1]))
+    code, out, err = run(
+        capsys, "verify", f"registry:{registry}/{repo}:1", "--key", str(keypair[1])
+    )
     assert code == 0, out + err
     assert f"referrer {sha256(manifest)} layer 0" in out
 
 
-def test_skopeo_carries_hullscan_signatures(registry: str, image: BuiltImage,
-                                           keypair: tuple[Path, Path], tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_skopeo_carries_hullscan_signatures(
+    registry: str,
+    image: BuiltImage,
+    keypair: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """containers/image (skopeo) reads cosign signature attachments (use-sigstore-
     attachments) and copies them with the image, writing its own .sig manifest: it must
     recognise hullscan's, and hullscan must verify the copy skopeo wrote. (Debian's skopeo
@@ -719,26 +850,42 @@ def test_skopeo_carries_hullscan_signatures(registry: str, image: BuiltImage,
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
     assert SKOPEO is not None
-    done = subprocess.run([SKOPEO, "--policy", str(policy), "--registries.d", str(regd),
-                           "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
-                           f"docker://{src}:1", f"docker://{dest}:1"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            SKOPEO,
+            "--policy",
+            str(policy),
+            "--registries.d",
+            str(regd),
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            f"docker://{src}:1",
+            f"docker://{dest}:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     tag = f"sha256-{hexpart(image.manifest_digest)}.sig"
     _, ours = get_manifest(registry, "sig/skopeo", tag)
     _, theirs = get_manifest(registry, "sig/skopeo-copy", tag)
     assert theirs["config"] != ours["config"]  # skopeo wrote the manifest itself
-    assert [(x["mediaType"], x["digest"], x["annotations"]) for x in theirs["layers"]] == \
-        [(x["mediaType"], x["digest"], x["annotations"]) for x in ours["layers"]]
+    assert [(x["mediaType"], x["digest"], x["annotations"]) for x in theirs["layers"]] == [
+        (x["mediaType"], x["digest"], x["annotations"]) for x in ours["layers"]
+    ]
     capsys.readouterr()
     code, out, _ = run(capsys, "verify", f"registry:{dest}:1", "--key", str(keypair[1]))
     assert code == 1 and f"signed for '{src}'" in out  # made for the source repository
-    code, out, _ = run(capsys, "verify", f"registry:{dest}:1", "--key", str(keypair[1]),
-                       "--identity", src)
+    code, out, _ = run(
+        capsys, "verify", f"registry:{dest}:1", "--key", str(keypair[1]), "--identity", src
+    )
     assert code == 0, out
 
 
 # -- the push protocol, against a scripted registry ---------------------------------------
+
 
 def test_push_protocol_and_push_scope_token() -> None:
     """HEAD to skip, POST + PUT ?digest= to upload (relative Location), PUT the manifest
@@ -757,17 +904,16 @@ def test_push_protocol_and_push_scope_token() -> None:
         if url.host == "auth.test":
             scope = url.params["scope"]
             return httpx.Response(200, json={"token": "push" if "push" in scope else "pull"})
-        challenge = ('Bearer realm="https://auth.test/token",service="reg",'
-                     'scope="repository:o/app:{}"')
+        challenge = (
+            'Bearer realm="https://auth.test/token",service="reg",scope="repository:o/app:{}"'
+        )
         if request.method in ("HEAD", "GET"):
             if auth not in ("Bearer pull", "Bearer push"):
-                return httpx.Response(401, headers={"WWW-Authenticate":
-                                                    challenge.format("pull")})
+                return httpx.Response(401, headers={"WWW-Authenticate": challenge.format("pull")})
             digest = url.path.rsplit("/", 1)[-1]
             return httpx.Response(200 if digest in stored else 404)
         if auth != "Bearer push":
-            return httpx.Response(401, headers={"WWW-Authenticate":
-                                                challenge.format("pull,push")})
+            return httpx.Response(401, headers={"WWW-Authenticate": challenge.format("pull,push")})
         if request.method == "POST":
             assert url.path == "/v2/o/app/blobs/uploads/"
             return httpx.Response(202, headers={"Location": "/v2/o/app/blobs/uploads/u1?_s=x"})
@@ -783,16 +929,18 @@ def test_push_protocol_and_push_scope_token() -> None:
             return httpx.Response(201, headers={"Docker-Content-Digest": sha256(data)})
         return httpx.Response(400)
 
-    client = RegistryClient(parse_reference("registry:reg.test/o/app:1"),
-                            transport=httpx.MockTransport(handler))
+    client = RegistryClient(
+        parse_reference("registry:reg.test/o/app:1"), transport=httpx.MockTransport(handler)
+    )
     try:
         assert push_blob(client, b"exists") == sha256(b"exists")  # HEAD: already there
         assert not any(m == "POST" for m, _, _ in seen)
         digest = push_blob(client, b"payload")
         assert stored[digest] == b"payload"
         manifest, _config = build_signature_manifest([signature_layer(b"payload", "c2ln")])
-        assert put_manifest(client, "sha256-" + "a" * 64 + ".sig", manifest,
-                            OCI_MANIFEST) == sha256(manifest)
+        assert put_manifest(
+            client, "sha256-" + "a" * 64 + ".sig", manifest, OCI_MANIFEST
+        ) == sha256(manifest)
     finally:
         client.close()
     token_scopes = [p for m, p, _ in seen if p == "/token"]
@@ -810,8 +958,9 @@ def test_push_refused_without_rights() -> None:
             return httpx.Response(404)
         return httpx.Response(403)
 
-    client = RegistryClient(parse_reference("registry:reg.test/o/app:1"),
-                            transport=httpx.MockTransport(handler))
+    client = RegistryClient(
+        parse_reference("registry:reg.test/o/app:1"), transport=httpx.MockTransport(handler)
+    )
     try:
         with pytest.raises(HullscanError, match=r"refused to store the blob \(HTTP 403\)"):
             push_blob(client, b"x")
@@ -828,15 +977,20 @@ def _manifest_puts_answering(answers: list[httpx.Response]) -> tuple[Any, list[s
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.method == "PUT"
         puts.append(request.url.path)
-        return answers.pop(0) if answers else httpx.Response(
-            201, headers={"Docker-Content-Digest": sha256(request.read())})
+        return (
+            answers.pop(0)
+            if answers
+            else httpx.Response(201, headers={"Docker-Content-Digest": sha256(request.read())})
+        )
 
-    return RegistryClient(parse_reference("registry:reg.test/o/app:1"),
-                          transport=httpx.MockTransport(handler)), puts
+    return RegistryClient(
+        parse_reference("registry:reg.test/o/app:1"), transport=httpx.MockTransport(handler)
+    ), puts
 
 
 def test_manifest_put_again_when_a_just_pushed_blob_reads_unknown(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """docker-registry answers MANIFEST_BLOB_UNKNOWN while another client's push of the same
     blob rewrites its link: the PUT is tried again, and then stands."""
     from hullscan.sources import registry_push
@@ -869,8 +1023,7 @@ def test_manifest_put_again_when_a_just_pushed_blob_reads_unknown(
 
 
 @pytest.fixture(scope="module")
-def auth_registry(tmp_path_factory: pytest.TempPathFactory,
-                  image: BuiltImage) -> Iterator[str]:
+def auth_registry(tmp_path_factory: pytest.TempPathFactory, image: BuiltImage) -> Iterator[str]:
     if not os.access(REGISTRY, os.X_OK) or SKOPEO is None:
         pytest.skip("needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
     crypt = pytest.importorskip("crypt")
@@ -880,8 +1033,9 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory,
     root = tmp_path_factory.mktemp("sigauth")
     (root / "htpasswd").write_text(f"{USER}:{hashed}\n")
     one = write_oci([(image, {"annotations": {REF_NAME: "1"}})], root / "layout")
-    reg = start_registry(root / "registry", {"htpasswd": {"realm": "hullscan-test",
-                                                          "path": str(root / "htpasswd")}})
+    reg = start_registry(
+        root / "registry", {"htpasswd": {"realm": "hullscan-test", "path": str(root / "htpasswd")}}
+    )
     try:
         push(one, "1", f"{reg.host}/sig/private:1", creds=f"{USER}:{PASSWORD}")
         yield reg.host
@@ -889,9 +1043,13 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory,
         stop_registry(reg)
 
 
-def test_sign_needs_push_credentials(auth_registry: str, keypair: tuple[Path, Path],
-                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_sign_needs_push_credentials(
+    auth_registry: str,
+    keypair: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
     ref = f"registry:{auth_registry}/sig/private:1"
     code, _out, err = run(capsys, "sign", ref, "--key", str(keypair[0]))
@@ -915,17 +1073,44 @@ def test_referrers_api(keypair: tuple[Path, Path], image: BuiltImage) -> None:
     private = K.load_private_key(keypair[0], _env_password)
     payload = make_payload("reg.test/o/app", image.manifest_digest)
     layer = signature_layer(payload, base64.b64encode(K.sign(private, payload)).decode())
-    sig = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": SIG_ARTIFACT,
-                      "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2,
-                                 "digest": sha256(b"{}")},
-                      "layers": [layer],
-                      "subject": {"mediaType": OCI_MANIFEST, "digest": image.manifest_digest,
-                                  "size": len(image.manifest)}}).encode()
-    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": "sha256:" + "5" * 64, "size": 10,
-         "artifactType": "application/spdx+json"},
-        {"mediaType": OCI_MANIFEST, "digest": sha256(sig), "size": len(sig),
-         "artifactType": SIG_ARTIFACT}]}).encode()
+    sig = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": SIG_ARTIFACT,
+            "config": {
+                "mediaType": "application/vnd.oci.empty.v1+json",
+                "size": 2,
+                "digest": sha256(b"{}"),
+            },
+            "layers": [layer],
+            "subject": {
+                "mediaType": OCI_MANIFEST,
+                "digest": image.manifest_digest,
+                "size": len(image.manifest),
+            },
+        }
+    ).encode()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": "sha256:" + "5" * 64,
+                    "size": 10,
+                    "artifactType": "application/spdx+json",
+                },
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": sha256(sig),
+                    "size": len(sig),
+                    "artifactType": SIG_ARTIFACT,
+                },
+            ],
+        }
+    ).encode()
     asked: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -944,8 +1129,9 @@ def test_referrers_api(keypair: tuple[Path, Path], image: BuiltImage) -> None:
     store.client.close()
     store.client = RegistryClient(ref, transport=httpx.MockTransport(handler))
     with store:
-        checks = verify_with_store(store, image.manifest_digest, load_public_keys([keypair[1]]),
-                                   "reg.test/o/app")
+        checks = verify_with_store(
+            store, image.manifest_digest, load_public_keys([keypair[1]]), "reg.test/o/app"
+        )
     assert checks == [SignatureCheck(f"referrer {sha256(sig)} layer 0", str(keypair[1]), None)]
     assert f"/v2/o/app/manifests/sha256-{hexpart(image.manifest_digest)}" not in asked
     assert "/v2/o/app/manifests/sha256:" + "5" * 64 not in asked

@@ -99,21 +99,35 @@ ATT_PAYLOAD = (
     "YXRhIjoie1wiZm9vXCI6IFwiYmFyXCJ9XG4iLCJUaW1lc3RhbXAiOiIyMDI1LTAyLTI4VDE5OjE4OjExWiJ9"
     "fQ=="
 )
-ATT_SIG = ("MEQCIDomiuYVgNKyfYz/leqvtEY2xuifteigjq+LfShu92BBAiBxixsGZNYBVRhGjX6OZiPQBIoUf+i8"
-           "VgPh//AT/z4Vgg==")
-ATT_BUNDLE = json.dumps({
-    "mediaType": BUNDLE_V03,
-    "verificationMaterial": {
-        "certificate": {"rawBytes": ATT_CERT},
-        "tlogEntries": [{"logIndex": "175508996",
-                         "logId": {"keyId": "wNI9atQGlz+VWfO6LRygH4QUfY/8W4RFwiT5i5WRgB0="}}]},
-    "dsseEnvelope": {"payload": ATT_PAYLOAD, "payloadType": IN_TOTO,
-                     "signatures": [{"sig": ATT_SIG}]},
-}, separators=(",", ":")).encode()
+ATT_SIG = (
+    "MEQCIDomiuYVgNKyfYz/leqvtEY2xuifteigjq+LfShu92BBAiBxixsGZNYBVRhGjX6OZiPQBIoUf+i8"
+    "VgPh//AT/z4Vgg=="
+)
+ATT_BUNDLE = json.dumps(
+    {
+        "mediaType": BUNDLE_V03,
+        "verificationMaterial": {
+            "certificate": {"rawBytes": ATT_CERT},
+            "tlogEntries": [
+                {
+                    "logIndex": "175508996",
+                    "logId": {"keyId": "wNI9atQGlz+VWfO6LRygH4QUfY/8W4RFwiT5i5WRgB0="},
+                }
+            ],
+        },
+        "dsseEnvelope": {
+            "payload": ATT_PAYLOAD,
+            "payloadType": IN_TOTO,
+            "signatures": [{"sig": ATT_SIG}],
+        },
+    },
+    separators=(",", ":"),
+).encode()
 ATT_DIGEST = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
 
 
 # -- helpers: a bundle and its referrer, as cosign v3 writes them ------------------------
+
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
@@ -123,48 +137,83 @@ def statement(digest: str, predicate_type: str = SIGN_PREDICATE) -> bytes:
     """cosign's signDigestBundle: one subject, the digest split at ':', empty annotations
     and predicate."""
     algo, hexdigest = digest.split(":", 1)
-    return json.dumps({"_type": "https://in-toto.io/Statement/v1",
-                       "subject": [{"digest": {algo: hexdigest}, "annotations": {}}],
-                       "predicateType": predicate_type, "predicate": {}}).encode()
+    return json.dumps(
+        {
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"digest": {algo: hexdigest}, "annotations": {}}],
+            "predicateType": predicate_type,
+            "predicate": {},
+        }
+    ).encode()
 
 
-def make_bundle(key: K.PrivateKey, payload: bytes, payload_type: str = IN_TOTO,
-                tlog: bool = False) -> bytes:
-    spki = key.public_key().public_bytes(serialization.Encoding.DER,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+def make_bundle(
+    key: K.PrivateKey, payload: bytes, payload_type: str = IN_TOTO, tlog: bool = False
+) -> bytes:
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     material: dict[str, Any] = {"publicKey": {"hint": b64(hashlib.sha256(spki).digest())}}
     if tlog:
-        material["tlogEntries"] = [{"logIndex": "1", "kindVersion": {"kind": "dsse",
-                                                                     "version": "0.0.1"}}]
-    return json.dumps({
-        "mediaType": BUNDLE_V03,
-        "verificationMaterial": material,
-        "dsseEnvelope": {"payload": b64(payload), "payloadType": payload_type,
-                         "signatures": [{"sig": b64(K.sign(key, pae(payload_type, payload)))}]},
-    }).encode()
+        material["tlogEntries"] = [
+            {"logIndex": "1", "kindVersion": {"kind": "dsse", "version": "0.0.1"}}
+        ]
+    return json.dumps(
+        {
+            "mediaType": BUNDLE_V03,
+            "verificationMaterial": material,
+            "dsseEnvelope": {
+                "payload": b64(payload),
+                "payloadType": payload_type,
+                "signatures": [{"sig": b64(K.sign(key, pae(payload_type, payload)))}],
+            },
+        }
+    ).encode()
 
 
-def referrer(bundle: bytes, subject: str, subject_size: int,
-             predicate_type: str = SIGN_PREDICATE) -> bytes:
+def referrer(
+    bundle: bytes, subject: str, subject_size: int, predicate_type: str = SIGN_PREDICATE
+) -> bytes:
     """The referrer manifest of BUNDLE_SPEC.md ("Publishing" and "Annotations")."""
-    return json.dumps({
-        "mediaType": OCI_MANIFEST, "schemaVersion": 2, "artifactType": BUNDLE_V03,
-        "config": {"mediaType": EMPTY, "digest": sha256(b"{}"), "size": 2},
-        "layers": [{"digest": sha256(bundle), "mediaType": BUNDLE_V03, "size": len(bundle),
-                    "annotations": {"org.opencontainers.image.title":
-                                    f"sha256-{hexpart(sha256(bundle))}.sigstore.json"}}],
-        "subject": {"digest": subject, "mediaType": OCI_MANIFEST, "size": subject_size},
-        "annotations": {"dev.sigstore.bundle.content": "dsse-envelope",
-                        "dev.sigstore.bundle.predicateType": predicate_type,
-                        "org.opencontainers.image.created": "2026-01-02T03:04:05Z"},
-    }).encode()
+    return json.dumps(
+        {
+            "mediaType": OCI_MANIFEST,
+            "schemaVersion": 2,
+            "artifactType": BUNDLE_V03,
+            "config": {"mediaType": EMPTY, "digest": sha256(b"{}"), "size": 2},
+            "layers": [
+                {
+                    "digest": sha256(bundle),
+                    "mediaType": BUNDLE_V03,
+                    "size": len(bundle),
+                    "annotations": {
+                        "org.opencontainers.image.title": (
+                            f"sha256-{hexpart(sha256(bundle))}.sigstore.json"
+                        )
+                    },
+                }
+            ],
+            "subject": {"digest": subject, "mediaType": OCI_MANIFEST, "size": subject_size},
+            "annotations": {
+                "dev.sigstore.bundle.content": "dsse-envelope",
+                "dev.sigstore.bundle.predicateType": predicate_type,
+                "org.opencontainers.image.created": "2026-01-02T03:04:05Z",
+            },
+        }
+    ).encode()
 
 
 def index_entry(manifest: bytes, predicate_type: str = SIGN_PREDICATE) -> dict[str, Any]:
-    return {"mediaType": OCI_MANIFEST, "digest": sha256(manifest), "size": len(manifest),
-            "artifactType": BUNDLE_V03,
-            "annotations": {"dev.sigstore.bundle.content": "dsse-envelope",
-                            "dev.sigstore.bundle.predicateType": predicate_type}}
+    return {
+        "mediaType": OCI_MANIFEST,
+        "digest": sha256(manifest),
+        "size": len(manifest),
+        "artifactType": BUNDLE_V03,
+        "annotations": {
+            "dev.sigstore.bundle.content": "dsse-envelope",
+            "dev.sigstore.bundle.predicateType": predicate_type,
+        },
+    }
 
 
 @pytest.fixture
@@ -187,10 +236,13 @@ def image2() -> BuiltImage:
 
 # -- the bundle itself -------------------------------------------------------------------
 
+
 def test_pae_is_dsse_v1() -> None:
     # secure-systems-lab/dsse protocol.md: PAE(type, body) and its worked example
-    assert pae("http://example.com/HelloWorld", b"hello world") == \
-        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    assert (
+        pae("http://example.com/HelloWorld", b"hello world")
+        == b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
     assert pae("", b"") == b"DSSEv1 0  0 "
 
 
@@ -198,16 +250,19 @@ def test_real_cosign_v3_bundle_verifies(tmp_path: Path) -> None:
     path = tmp_path / "live.pub"
     path.write_text(LIVE_PUB)
     key = K.load_public_key(path)
-    spki = key.public_bytes(serialization.Encoding.DER,
-                            serialization.PublicFormat.SubjectPublicKeyInfo)
-    assert json.loads(LIVE_BUNDLE)["verificationMaterial"]["publicKey"]["hint"] == \
-        b64(hashlib.sha256(spki).digest())
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert json.loads(LIVE_BUNDLE)["verificationMaterial"]["publicKey"]["hint"] == b64(
+        hashlib.sha256(spki).digest()
+    )
     result = check_bundle(LIVE_BUNDLE, LIVE_DIGEST, [("live.pub", key)])
     assert (result.key, result.problem, result.note) == ("live.pub", None, None)
     # the same bundle next to another image
     other = check_bundle(LIVE_BUNDLE, "sha256:" + "ab" * 32, [("live.pub", key)])
-    assert other.key == "live.pub" and other.problem is not None \
-        and "not this image" in other.problem
+    assert (
+        other.key == "live.pub" and other.problem is not None and "not this image" in other.problem
+    )
     # another key
     wrong = ec.generate_private_key(ec.SECP256R1()).public_key()
     bad = check_bundle(LIVE_BUNDLE, LIVE_DIGEST, [("other.pub", wrong)])
@@ -220,8 +275,10 @@ def test_real_cosign_attestation_bundle_is_not_a_signature() -> None:
     assert isinstance(key, ec.EllipticCurvePublicKey)
     result = check_bundle(ATT_BUNDLE, ATT_DIGEST, [("fulcio-leaf", key)])
     assert result.key == "fulcio-leaf"  # the DSSE signature over PAE is cosign's
-    assert result.problem == ("an attestation (predicate type "
-                              "'https://cosign.sigstore.dev/attestation/v1'), not a signature")
+    assert result.problem == (
+        "an attestation (predicate type "
+        "'https://cosign.sigstore.dev/attestation/v1'), not a signature"
+    )
     assert result.note == TLOG_NOTE
 
 
@@ -230,32 +287,55 @@ def test_key_types(curve: ec.EllipticCurve) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     digest = "sha256:" + "12" * 32
-    for key in (ec.generate_private_key(curve),
-                rsa.generate_private_key(public_exponent=65537, key_size=2048)):
+    for key in (
+        ec.generate_private_key(curve),
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    ):
         bundle = make_bundle(key, statement(digest), tlog=True)
         result = check_bundle(bundle, digest, [("k", key.public_key())])
         assert (result.key, result.problem, result.note) == ("k", None, TLOG_NOTE)
 
 
-@pytest.mark.parametrize(("change", "problem"), [
-    (lambda b: {**b, "dsseEnvelope": {**b["dsseEnvelope"], "payload": b64(
-        base64.b64decode(b["dsseEnvelope"]["payload"]).replace(b"{}", b'{"x":1}', 1))}},
-     "does not verify"),
-    (lambda b: {**b, "dsseEnvelope": {**b["dsseEnvelope"], "payloadType": "text/plain"}},
-     "does not verify"),
-    (lambda b: {**b, "dsseEnvelope": {**b["dsseEnvelope"], "signatures": []}},
-     "no signature"),
-    (lambda b: {k: v for k, v in b.items() if k != "dsseEnvelope"} | {"messageSignature": {
-        "messageDigest": {"algorithm": "SHA2_256", "digest": b64(b"x" * 32)},
-        "signature": b64(b"sig")}}, "message-signature bundle"),
-    (lambda b: {**b, "mediaType": "application/json"}, "not a Sigstore bundle"),
-])
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda b: {
+                **b,
+                "dsseEnvelope": {
+                    **b["dsseEnvelope"],
+                    "payload": b64(
+                        base64.b64decode(b["dsseEnvelope"]["payload"]).replace(b"{}", b'{"x":1}', 1)
+                    ),
+                },
+            },
+            "does not verify",
+        ),
+        (
+            lambda b: {**b, "dsseEnvelope": {**b["dsseEnvelope"], "payloadType": "text/plain"}},
+            "does not verify",
+        ),
+        (lambda b: {**b, "dsseEnvelope": {**b["dsseEnvelope"], "signatures": []}}, "no signature"),
+        (
+            lambda b: (
+                {k: v for k, v in b.items() if k != "dsseEnvelope"}
+                | {
+                    "messageSignature": {
+                        "messageDigest": {"algorithm": "SHA2_256", "digest": b64(b"x" * 32)},
+                        "signature": b64(b"sig"),
+                    }
+                }
+            ),
+            "message-signature bundle",
+        ),
+        (lambda b: {**b, "mediaType": "application/json"}, "not a Sigstore bundle"),
+    ],
+)
 def test_altered_bundles_fail(change: Any, problem: str) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     digest = "sha256:" + "34" * 32
     bundle = json.loads(make_bundle(key, statement(digest)))
-    result = check_bundle(json.dumps(change(bundle)).encode(), digest,
-                          [("k", key.public_key())])
+    result = check_bundle(json.dumps(change(bundle)).encode(), digest, [("k", key.public_key())])
     assert result.problem is not None and problem in result.problem, result
 
 
@@ -266,18 +346,25 @@ def test_statement_checks() -> None:
     other = "sha256:" + "78" * 32
     assert check_bundle(make_bundle(key, statement(digest)), digest, keys).problem is None
     assert "not this image" in str(
-        check_bundle(make_bundle(key, statement(other)), digest, keys).problem)
+        check_bundle(make_bundle(key, statement(other)), digest, keys).problem
+    )
     assert "an attestation (predicate type 'https://slsa.dev/provenance/v1')" in str(
-        check_bundle(make_bundle(key, statement(digest, SLSA)), digest, keys).problem)
+        check_bundle(make_bundle(key, statement(digest, SLSA)), digest, keys).problem
+    )
     v01 = json.loads(statement(digest))
     v01["_type"] = "https://in-toto.io/Statement/v0.1"
-    assert "_type" in str(check_bundle(make_bundle(key, json.dumps(v01).encode()), digest,
-                                       keys).problem)
-    assert "not an in-toto statement" in str(check_bundle(
-        make_bundle(key, statement(digest), payload_type="text/plain"), digest, keys).problem)
+    assert "_type" in str(
+        check_bundle(make_bundle(key, json.dumps(v01).encode()), digest, keys).problem
+    )
+    assert "not an in-toto statement" in str(
+        check_bundle(
+            make_bundle(key, statement(digest), payload_type="text/plain"), digest, keys
+        ).problem
+    )
 
 
 # -- the referrers API (a scripted registry) ----------------------------------------------
+
 
 def test_referrers_api_with_real_and_built_bundles(signer: tuple[Any, Path]) -> None:
     """A registry with the OCI 1.1 referrers API: the real cosign v3 bundle and one built
@@ -301,11 +388,23 @@ def test_referrers_api_with_real_and_built_bundles(signer: tuple[Any, Path]) -> 
     }
     blobs = {sha256(b): b for b in (LIVE_BUNDLE, built, attestation)}
     by_digest = {sha256(m): m for m in manifests.values()}
-    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-        {"mediaType": OCI_MANIFEST, "digest": "sha256:" + "5" * 64, "size": 10,
-         "artifactType": "application/spdx+json"},
-        index_entry(manifests["live"]), index_entry(manifests["built"]),
-        index_entry(manifests["att"], SLSA)]}).encode()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": "sha256:" + "5" * 64,
+                    "size": 10,
+                    "artifactType": "application/spdx+json",
+                },
+                index_entry(manifests["live"]),
+                index_entry(manifests["built"]),
+                index_entry(manifests["att"], SLSA),
+            ],
+        }
+    ).encode()
     asked: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -315,8 +414,9 @@ def test_referrers_api_with_real_and_built_bundles(signer: tuple[Any, Path]) -> 
             return httpx.Response(200, content=index, headers={"Content-Type": OCI_INDEX})
         name = path.rsplit("/", 1)[-1]
         if path.startswith("/v2/o/app/manifests/") and name in by_digest:
-            return httpx.Response(200, content=by_digest[name],
-                                  headers={"Content-Type": OCI_MANIFEST})
+            return httpx.Response(
+                200, content=by_digest[name], headers={"Content-Type": OCI_MANIFEST}
+            )
         if path.startswith("/v2/o/app/blobs/") and name in blobs:
             return httpx.Response(200, content=blobs[name])
         return httpx.Response(404)
@@ -326,15 +426,19 @@ def test_referrers_api_with_real_and_built_bundles(signer: tuple[Any, Path]) -> 
     store.client.close()
     store.client = RegistryClient(ref, transport=httpx.MockTransport(handler))
     with store:
-        checks = verify_with_store(store, LIVE_DIGEST, load_public_keys([pub, live_pub]),
-                                   "reg.test/o/app")
+        checks = verify_with_store(
+            store, LIVE_DIGEST, load_public_keys([pub, live_pub]), "reg.test/o/app"
+        )
     assert checks == [
-        SignatureCheck(f"referrer {sha256(manifests['live'])} (sigstore bundle)",
-                       str(live_pub), None),
-        SignatureCheck(f"referrer {sha256(manifests['built'])} (sigstore bundle)",
-                       str(pub), None),
-        SignatureCheck(f"referrer {sha256(manifests['att'])} (sigstore bundle)", str(pub),
-                       f"an attestation (predicate type {SLSA!r}), not a signature"),
+        SignatureCheck(
+            f"referrer {sha256(manifests['live'])} (sigstore bundle)", str(live_pub), None
+        ),
+        SignatureCheck(f"referrer {sha256(manifests['built'])} (sigstore bundle)", str(pub), None),
+        SignatureCheck(
+            f"referrer {sha256(manifests['att'])} (sigstore bundle)",
+            str(pub),
+            f"an attestation (predicate type {SLSA!r}), not a signature",
+        ),
     ]
     assert f"/v2/o/app/manifests/sha256-{hexpart(LIVE_DIGEST)}" not in asked
     assert "/v2/o/app/manifests/sha256:" + "5" * 64 not in asked
@@ -342,9 +446,11 @@ def test_referrers_api_with_real_and_built_bundles(signer: tuple[Any, Path]) -> 
 
 # -- a real registry without the referrers API: the sha256-<hex> tag ----------------------
 
+
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory, image: BuiltImage,
-             image2: BuiltImage) -> Iterator[str]:
+def registry(
+    tmp_path_factory: pytest.TempPathFactory, image: BuiltImage, image2: BuiltImage
+) -> Iterator[str]:
     if not os.access(REGISTRY, os.X_OK) or SKOPEO is None:
         pytest.skip("needs /usr/bin/docker-registry (bash scripts/registry.sh) and skopeo")
     root = tmp_path_factory.mktemp("bundlereg")
@@ -360,8 +466,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory, image: BuiltImage,
         stop_registry(reg)
 
 
-def attach(host: str, repo: str, subject: BuiltImage, bundle: bytes,
-           predicate_type: str = SIGN_PREDICATE) -> str:
+def attach(
+    host: str, repo: str, subject: BuiltImage, bundle: bytes, predicate_type: str = SIGN_PREDICATE
+) -> str:
     """What cosign v3 does on a registry without the referrers API: bundle blob, empty
     config, the referrer manifest by digest, and the sha256-<hex> index listing it."""
     from hullscan.references import parse_reference
@@ -375,34 +482,49 @@ def attach(host: str, repo: str, subject: BuiltImage, bundle: bytes,
         assert push_blob(client, b"{}") == sha256(b"{}")
         put_manifest(client, sha256(manifest), manifest, OCI_MANIFEST)
         tag = f"sha256-{hexpart(subject.manifest_digest)}"
-        existing = httpx.get(f"http://{host}/v2/{repo}/manifests/{tag}",
-                             headers={"Accept": OCI_INDEX})
+        existing = httpx.get(
+            f"http://{host}/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_INDEX}
+        )
         entries = existing.json()["manifests"] if existing.status_code == 200 else []
-        index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-            *entries, index_entry(manifest, predicate_type)]}).encode()
+        index = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_INDEX,
+                "manifests": [*entries, index_entry(manifest, predicate_type)],
+            }
+        ).encode()
         put_manifest(client, tag, index, OCI_INDEX)
     finally:
         client.close()
     return sha256(manifest)
 
 
-def test_registry_referrers_tag(registry: str, image: BuiltImage, signer: tuple[Any, Path],
-                                other_pub: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_registry_referrers_tag(
+    registry: str,
+    image: BuiltImage,
+    signer: tuple[Any, Path],
+    other_pub: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     repo = "b/app"
-    assert httpx.get(f"http://{registry}/v2/{repo}/referrers/{image.manifest_digest}"
-                     ).status_code == 404  # distribution 2.8: the fallback tag it is
+    assert (
+        httpx.get(f"http://{registry}/v2/{repo}/referrers/{image.manifest_digest}").status_code
+        == 404
+    )  # distribution 2.8: the fallback tag it is
     key, pub = signer
     ref = f"registry:{registry}/{repo}:1"
     code, out, _ = run(capsys, "verify", ref, "--key", str(pub))
     assert code == 1 and "unsigned" in out
-    mdigest = attach(registry, repo, image, make_bundle(key, statement(image.manifest_digest),
-                                                        tlog=True))
+    mdigest = attach(
+        registry, repo, image, make_bundle(key, statement(image.manifest_digest), tlog=True)
+    )
     code, out, err = run(capsys, "verify", ref, "--key", str(pub))
     assert code == 0, out + err
     assert f"referrer {mdigest} (sigstore bundle)  verified with {pub}" in out
     checks = check_signatures(ref, image.manifest_digest, [pub])
-    assert checks == [SignatureCheck(f"referrer {mdigest} (sigstore bundle)", str(pub), None,
-                                     TLOG_NOTE)]
+    assert checks == [
+        SignatureCheck(f"referrer {mdigest} (sigstore bundle)", str(pub), None, TLOG_NOTE)
+    ]
     # the wrong key
     code, out, _ = run(capsys, "verify", ref, "--key", str(other_pub))
     assert code == 1 and "does not verify with the given key" in out
@@ -412,13 +534,23 @@ def test_registry_referrers_tag(registry: str, image: BuiltImage, signer: tuple[
     # the JSON report
     code, out, _ = run(capsys, "verify", ref, "--key", str(pub), "--format", "json")
     result = json.loads(out)["signatures"]["results"]
-    assert result == [{"location": f"referrer {mdigest} (sigstore bundle)", "key": str(pub),
-                       "verified": True, "problem": None}]
+    assert result == [
+        {
+            "location": f"referrer {mdigest} (sigstore bundle)",
+            "key": str(pub),
+            "verified": True,
+            "problem": None,
+        }
+    ]
 
 
-def test_registry_bundle_for_another_image(registry: str, image: BuiltImage,
-                                           image2: BuiltImage, signer: tuple[Any, Path],
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_registry_bundle_for_another_image(
+    registry: str,
+    image: BuiltImage,
+    image2: BuiltImage,
+    signer: tuple[Any, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """A bundle signing image2, attached as a referrer of image: its statement's subject
     is another image."""
     key, pub = signer
@@ -429,18 +561,24 @@ def test_registry_bundle_for_another_image(registry: str, image: BuiltImage,
     assert "no signature verifies" in out
 
 
-def test_registry_attestation_is_not_a_signature(registry: str, image: BuiltImage,
-                                                 signer: tuple[Any, Path],
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_registry_attestation_is_not_a_signature(
+    registry: str, image: BuiltImage, signer: tuple[Any, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     key, pub = signer
     ref = f"registry:{registry}/b/attested:1"
-    attach(registry, "b/attested", image, make_bundle(key, statement(image.manifest_digest,
-                                                                     SLSA)), SLSA)
+    attach(
+        registry,
+        "b/attested",
+        image,
+        make_bundle(key, statement(image.manifest_digest, SLSA)),
+        SLSA,
+    )
     code, out, _ = run(capsys, "verify", ref, "--key", str(pub))
     assert code == 1 and "an attestation" in out and "no signature verifies" in out
     # a signature next to it counts
-    mdigest = attach(registry, "b/attested", image,
-                     make_bundle(key, statement(image.manifest_digest)))
+    mdigest = attach(
+        registry, "b/attested", image, make_bundle(key, statement(image.manifest_digest))
+    )
     code, out, _ = run(capsys, "verify", ref, "--key", str(pub))
     assert code == 0, out
     checks = check_signatures(ref, image.manifest_digest, [pub])
@@ -450,8 +588,10 @@ def test_registry_attestation_is_not_a_signature(registry: str, image: BuiltImag
 
 # -- an OCI layout ------------------------------------------------------------------------
 
-def add_to_layout(layout: Path, image: BuiltImage, bundle: bytes,
-                  predicate_type: str = SIGN_PREDICATE) -> str:
+
+def add_to_layout(
+    layout: Path, image: BuiltImage, bundle: bytes, predicate_type: str = SIGN_PREDICATE
+) -> str:
     manifest = referrer(bundle, image.manifest_digest, len(image.manifest), predicate_type)
     for b in (bundle, b"{}", manifest):
         write_blob(layout, b)
@@ -466,8 +606,13 @@ def layout(tmp_path: Path, image: BuiltImage) -> Path:
     return write_oci([(image, {"annotations": {REF_NAME: "1"}})], tmp_path / "oci")
 
 
-def test_layout_bundle(layout: Path, image: BuiltImage, signer: tuple[Any, Path],
-                       other_pub: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_layout_bundle(
+    layout: Path,
+    image: BuiltImage,
+    signer: tuple[Any, Path],
+    other_pub: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     key, pub = signer
     mdigest = add_to_layout(layout, image, make_bundle(key, statement(image.manifest_digest)))
     manifest = json.loads((layout / "blobs" / "sha256" / hexpart(mdigest)).read_bytes())
@@ -482,9 +627,13 @@ def test_layout_bundle(layout: Path, image: BuiltImage, signer: tuple[Any, Path]
     assert code == 0, out + err
 
 
-def test_layout_tampered_statement(layout: Path, image: BuiltImage, image2: BuiltImage,
-                                   signer: tuple[Any, Path],
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_layout_tampered_statement(
+    layout: Path,
+    image: BuiltImage,
+    image2: BuiltImage,
+    signer: tuple[Any, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """The statement re-pointed at this image after signing another one; then the bundle
     blob itself altered on disk."""
     key, pub = signer
@@ -496,20 +645,37 @@ def test_layout_tampered_statement(layout: Path, image: BuiltImage, image2: Buil
     assert code == 1 and "does not verify" in out
     (layout / "blobs" / "sha256" / hexpart(sha256(data))).write_bytes(data.replace(b"{", b" {", 1))
     code, out, _ = run(capsys, "verify", f"oci:{layout}:1", "--key", str(pub))
-    assert code == 1 and f"referrer {mdigest} (sigstore bundle)" in out \
+    assert (
+        code == 1
+        and f"referrer {mdigest} (sigstore bundle)" in out
         and "tampered or corrupt" in out
+    )
 
 
-def test_supplychain_scanner_sees_bundle_signature(tmp_path: Path, layout: Path,
-                                                   image: BuiltImage,
-                                                   signer: tuple[Any, Path]) -> None:
+def test_supplychain_scanner_sees_bundle_signature(
+    tmp_path: Path, layout: Path, image: BuiltImage, signer: tuple[Any, Path]
+) -> None:
     key, pub = signer
     trust = tmp_path / "trust.yaml"
     trust.write_text(f"policies:\n  - {{name: builds, scopes: [local], keys: [{pub.name}]}}\n")
     out = tmp_path / "report.json"
-    args = ["scan", f"oci:{layout}:1", "--scanners", "supplychain", "--trust-policy",
-            str(trust), "--fail-on", "HIGH", "--format", "json", "-o", str(out), "-q",
-            "--cache-dir", str(tmp_path / "cache")]
+    args = [
+        "scan",
+        f"oci:{layout}:1",
+        "--scanners",
+        "supplychain",
+        "--trust-policy",
+        str(trust),
+        "--fail-on",
+        "HIGH",
+        "--format",
+        "json",
+        "-o",
+        str(out),
+        "-q",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     assert main(args) == 1
     assert [f["id"] for f in json.loads(out.read_text())["findings"]] == ["HS-SC-001"]
     add_to_layout(layout, image, make_bundle(key, statement(image.manifest_digest, SLSA)), SLSA)
@@ -519,13 +685,17 @@ def test_supplychain_scanner_sees_bundle_signature(tmp_path: Path, layout: Path,
     assert main(args) == 0
     report = json.loads(out.read_text())
     assert report["findings"] == []
-    assert {"location": f"referrer {mdigest} (sigstore bundle)", "key": str(pub),
-            "problem": None} in report["summary"]["supplychain"]["signatures"]
+    assert {
+        "location": f"referrer {mdigest} (sigstore bundle)",
+        "key": str(pub),
+        "problem": None,
+    } in report["summary"]["supplychain"]["signatures"]
     checks = check_signatures(f"oci:{layout}:1", image.manifest_digest, [pub])
     assert sorted(c.problem is None for c in checks) == [False, True]
 
 
 # -- hullscan sign --bundle ---------------------------------------------------------------
+
 
 def check_referrer(manifest: dict[str, Any], subject: BuiltImage) -> None:
     """The shape BUNDLE_SPEC.md gives."""
@@ -534,21 +704,28 @@ def check_referrer(manifest: dict[str, Any], subject: BuiltImage) -> None:
     assert manifest["config"] == {"mediaType": EMPTY, "size": 2, "digest": sha256(b"{}")}
     (layer,) = manifest["layers"]
     assert layer["mediaType"] == BUNDLE_V03
-    assert layer["annotations"]["org.opencontainers.image.title"] == \
-        f"sha256-{hexpart(layer['digest'])}.sigstore.json"
-    assert manifest["subject"] == {"mediaType": OCI_MANIFEST, "size": len(subject.manifest),
-                                   "digest": subject.manifest_digest}
+    assert (
+        layer["annotations"]["org.opencontainers.image.title"]
+        == f"sha256-{hexpart(layer['digest'])}.sigstore.json"
+    )
+    assert manifest["subject"] == {
+        "mediaType": OCI_MANIFEST,
+        "size": len(subject.manifest),
+        "digest": subject.manifest_digest,
+    }
     ann = manifest["annotations"]
     assert ann["dev.sigstore.bundle.content"] == "dsse-envelope"
     assert ann["dev.sigstore.bundle.predicateType"] == SIGN_PREDICATE
     assert ann["org.opencontainers.image.created"].endswith("Z")
 
 
-def test_sign_bundle_layout(layout: Path, image: BuiltImage, keypair: tuple[Path, Path],
-                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_sign_bundle_layout(
+    layout: Path, image: BuiltImage, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     key, pub = keypair
-    code, out, err = run(capsys, "sign", f"oci:{layout}:1", "--key", str(key), "--bundle",
-                         "-a", "ci=yes")
+    code, out, err = run(
+        capsys, "sign", f"oci:{layout}:1", "--key", str(key), "--bundle", "-a", "ci=yes"
+    )
     assert code == 0, err
     assert f"Signed {image.manifest_digest} (Sigstore bundle)" in out
     index = json.loads((layout / "index.json").read_text())["manifests"]
@@ -561,10 +738,14 @@ def test_sign_bundle_layout(layout: Path, image: BuiltImage, keypair: tuple[Path
     doc = json.loads(bundle)
     assert doc["mediaType"] == BUNDLE_V03 and "tlogEntries" not in doc["verificationMaterial"]
     stmt = json.loads(base64.b64decode(doc["dsseEnvelope"]["payload"]))
-    assert stmt == {"_type": "https://in-toto.io/Statement/v1",
-                    "subject": [{"digest": {"sha256": hexpart(image.manifest_digest)},
-                                 "annotations": {"ci": "yes"}}],
-                    "predicateType": SIGN_PREDICATE, "predicate": {}}
+    assert stmt == {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [
+            {"digest": {"sha256": hexpart(image.manifest_digest)}, "annotations": {"ci": "yes"}}
+        ],
+        "predicateType": SIGN_PREDICATE,
+        "predicate": {},
+    }
     public = K.load_public_key(pub)
     assert check_bundle(bundle, image.manifest_digest, [("k", public)]).problem is None
     code, out, err = run(capsys, "verify", f"oci:{layout}:1", "--key", str(pub))
@@ -582,16 +763,28 @@ def test_sign_bundle_layout(layout: Path, image: BuiltImage, keypair: tuple[Path
     assert code == 0, out
 
 
-def test_sign_bundle_refuses_identity(layout: Path, keypair: tuple[Path, Path],
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    code, _out, err = run(capsys, "sign", f"oci:{layout}:1", "--key", str(keypair[0]),
-                          "--bundle", "--identity", "example.com/x")
+def test_sign_bundle_refuses_identity(
+    layout: Path, keypair: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _out, err = run(
+        capsys,
+        "sign",
+        f"oci:{layout}:1",
+        "--key",
+        str(keypair[0]),
+        "--bundle",
+        "--identity",
+        "example.com/x",
+    )
     assert code == 2 and "--identity does not apply to --bundle" in err
 
 
-def test_sign_bundle_registry_referrers_tag(registry: str, image2: BuiltImage,
-                                            keypair: tuple[Path, Path],
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_sign_bundle_registry_referrers_tag(
+    registry: str,
+    image2: BuiltImage,
+    keypair: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """distribution 2.8 has no referrers API: the sha256-<hex> index is written, and kept
     up to date on the next signing."""
     key, pub = keypair
@@ -600,19 +793,23 @@ def test_sign_bundle_registry_referrers_tag(registry: str, image2: BuiltImage,
     code, out, err = run(capsys, "sign", ref, "--key", str(key), "--bundle")
     assert code == 0, err
     assert f"listed in tag {tag}" in out
-    resp = httpx.get(f"http://{registry}/v2/b/copied/manifests/{tag}",
-                     headers={"Accept": OCI_INDEX})
+    resp = httpx.get(
+        f"http://{registry}/v2/b/copied/manifests/{tag}", headers={"Accept": OCI_INDEX}
+    )
     assert resp.status_code == 200 and resp.headers["Content-Type"] == OCI_INDEX
     (entry,) = resp.json()["manifests"]
     assert entry["artifactType"] == BUNDLE_V03 and entry["mediaType"] == OCI_MANIFEST
     assert entry["annotations"]["dev.sigstore.bundle.content"] == "dsse-envelope"
-    manifest = httpx.get(f"http://{registry}/v2/b/copied/manifests/{entry['digest']}",
-                         headers={"Accept": OCI_MANIFEST})
+    manifest = httpx.get(
+        f"http://{registry}/v2/b/copied/manifests/{entry['digest']}",
+        headers={"Accept": OCI_MANIFEST},
+    )
     assert sha256(manifest.content) == entry["digest"] and len(manifest.content) == entry["size"]
     check_referrer(manifest.json(), image2)
     assert main(["sign", ref, "--key", str(key), "--bundle"]) == 0
-    entries = httpx.get(f"http://{registry}/v2/b/copied/manifests/{tag}",
-                        headers={"Accept": OCI_INDEX}).json()["manifests"]
+    entries = httpx.get(
+        f"http://{registry}/v2/b/copied/manifests/{tag}", headers={"Accept": OCI_INDEX}
+    ).json()["manifests"]
     assert len(entries) == 2 and entries[0] == entry
     capsys.readouterr()
     code, out, err = run(capsys, "verify", ref, "--key", str(pub))
@@ -641,25 +838,36 @@ def test_sign_bundle_with_referrers_api(keypair: tuple[Path, Path], image: Built
         if request.method == "PUT" and "/manifests/" in path:
             written.append((path, request.headers["Content-Type"]))
             doc = json.loads(request.content)
-            referrers.append({"mediaType": doc["mediaType"], "size": len(request.content),
-                              "digest": sha256(request.content),
-                              "artifactType": doc["artifactType"]})
+            referrers.append(
+                {
+                    "mediaType": doc["mediaType"],
+                    "size": len(request.content),
+                    "digest": sha256(request.content),
+                    "artifactType": doc["artifactType"],
+                }
+            )
             return httpx.Response(201, headers={"OCI-Subject": image.manifest_digest})
         if path == f"/v2/o/app/referrers/{image.manifest_digest}":
-            return httpx.Response(200, headers={"Content-Type": OCI_INDEX}, json={
-                "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": referrers})
+            return httpx.Response(
+                200,
+                headers={"Content-Type": OCI_INDEX},
+                json={"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": referrers},
+            )
         return httpx.Response(404)
 
     ref = parse_reference("registry:reg.test/o/app:1")
     store = RegistrySignatureStore(ref, None, Limits())
     store.client.close()
     store.client = RegistryClient(ref, transport=httpx.MockTransport(handler))
-    subject = {"mediaType": OCI_MANIFEST, "size": len(image.manifest),
-               "digest": image.manifest_digest}
+    subject = {
+        "mediaType": OCI_MANIFEST,
+        "size": len(image.manifest),
+        "digest": image.manifest_digest,
+    }
     with store:
-        where = store.write_bundle(image.manifest_digest, subject, bundle,
-                                   "2026-01-02T03:04:05Z")
+        where = store.write_bundle(image.manifest_digest, subject, bundle, "2026-01-02T03:04:05Z")
     (put,) = written
     assert put[1] == OCI_MANIFEST and put[0] == f"/v2/o/app/manifests/{referrers[0]['digest']}"
-    assert where == f"reg.test/o/app@{referrers[0]['digest']} (a referrer of " \
-        f"{image.manifest_digest})"
+    assert (
+        where == f"reg.test/o/app@{referrers[0]['digest']} (a referrer of {image.manifest_digest})"
+    )

@@ -82,8 +82,9 @@ def assert_one_error_line(err: str) -> str:
 
 @pytest.mark.parametrize("legacy_names", [True, False], ids=["legacy-names", "blob-names"])
 @pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
-def test_docker_archive_layouts_and_compressions(tmp_path: Path, legacy_names: bool,
-                                                 compression: str) -> None:
+def test_docker_archive_layouts_and_compressions(
+    tmp_path: Path, legacy_names: bool, compression: str
+) -> None:
     img = build([debian_base(), [python_dist("extra", "2.0")]], compression=compression)
     path = write_docker_archive([(img, ["example:1"])], tmp_path / "a.tar", legacy_names)
     inv = scan(f"docker-archive:{path}", tmp_path)
@@ -102,24 +103,29 @@ def test_docker_archive_layouts_and_compressions(tmp_path: Path, legacy_names: b
 def two_image_archive(tmp_path: Path) -> Path:
     first = marker_image("first")
     second = marker_image("second", compression="zstd")
-    return write_docker_archive([(first, ["docker.io/library/x:1"]),
-                                 (second, ["registry.example/team/y:2", "y:latest"])],
-                                tmp_path / "two.tar")
+    return write_docker_archive(
+        [(first, ["docker.io/library/x:1"]), (second, ["registry.example/team/y:2", "y:latest"])],
+        tmp_path / "two.tar",
+    )
 
 
-@pytest.mark.parametrize(("tag", "expected"), [
-    ("x:1", "first"),
-    ("docker.io/library/x:1", "first"),
-    ("library/x:1", "first"),
-    ("registry.example/team/y:2", "second"),
-    ("y", "second"),  # no tag means :latest
-    ("y:latest", "second"),
-    ("docker.io/library/y:latest", "second"),
-    ("@0", "first"),
-    ("@1", "second"),
-])
-def test_docker_archive_picks_an_image_by_tag_or_index(tmp_path: Path, tag: str,
-                                                       expected: str) -> None:
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("x:1", "first"),
+        ("docker.io/library/x:1", "first"),
+        ("library/x:1", "first"),
+        ("registry.example/team/y:2", "second"),
+        ("y", "second"),  # no tag means :latest
+        ("y:latest", "second"),
+        ("docker.io/library/y:latest", "second"),
+        ("@0", "first"),
+        ("@1", "second"),
+    ],
+)
+def test_docker_archive_picks_an_image_by_tag_or_index(
+    tmp_path: Path, tag: str, expected: str
+) -> None:
     path = two_image_archive(tmp_path)
     assert names(scan(f"docker-archive:{path}:{tag}", tmp_path)) == {expected}
 
@@ -131,7 +137,8 @@ def test_docker_archive_tag_selection_does_not_confuse_registries(tmp_path: Path
 
 
 def test_docker_archive_with_several_images_needs_a_tag(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = two_image_archive(tmp_path)
     with pytest.raises(ImageError, match="2 images") as e:
         open_image(f"docker-archive:{path}")
@@ -179,8 +186,12 @@ def test_bare_path_detection(tmp_path: Path) -> None:
     layout = write_oci([(img, {"annotations": {REF_NAME: "1"}})], tmp_path / "layout")
     oci_tar = tar_directory(layout, tmp_path / "oci.tar")
     rootfs = write_rootfs([python_dist("detected", "1.0")], tmp_path / "rootfs")
-    for ref, transport in ((archive, "docker-archive"), (layout, "oci"),
-                           (oci_tar, "oci-archive"), (rootfs, "dir")):
+    for ref, transport in (
+        (archive, "docker-archive"),
+        (layout, "oci"),
+        (oci_tar, "oci-archive"),
+        (rootfs, "dir"),
+    ):
         inv = scan(ref, tmp_path)
         assert inv.image.transport == transport, ref
         assert names(inv) == {"detected"}, ref
@@ -202,11 +213,13 @@ def test_a_tar_that_is_no_image(tmp_path: Path) -> None:
         open_image(str(path))
 
 
-def test_unreachable_registry_is_one_error_line(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_registry_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # a registry reference on a closed loopback port: no traffic leaves the machine
-    code, out, err = run_cli(capsys, "sbom", "registry:127.0.0.1:9/test/app:1",
-                             "--cache-dir", str(tmp_path / "c"))
+    code, out, err = run_cli(
+        capsys, "sbom", "registry:127.0.0.1:9/test/app:1", "--cache-dir", str(tmp_path / "c")
+    )
     assert code == 2 and out == ""
     assert "127.0.0.1:9" in assert_one_error_line(err)
 
@@ -216,8 +229,10 @@ def test_unreachable_registry_is_one_error_line(tmp_path: Path,
 
 def test_oci_layout_tag_selection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     one, two = marker_image("one"), marker_image("two", compression="zstd")
-    layout = write_oci([(one, {"annotations": {REF_NAME: "1.0"}}),
-                        (two, {"annotations": {REF_NAME: "2.0"}})], tmp_path / "layout")
+    layout = write_oci(
+        [(one, {"annotations": {REF_NAME: "1.0"}}), (two, {"annotations": {REF_NAME: "2.0"}})],
+        tmp_path / "layout",
+    )
     inv = scan(f"oci:{layout}:2.0", tmp_path)
     assert names(inv) == {"two"}
     assert inv.image.repo_tags == ("2.0",)
@@ -234,16 +249,20 @@ def test_oci_layout_tag_selection(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "1.0, 2.0" in assert_one_error_line(err)
 
 
-def two_platform_layout(tmp_path: Path, nested: bool = False) -> tuple[Path, BuiltImage,
-                                                                        BuiltImage]:
+def two_platform_layout(
+    tmp_path: Path, nested: bool = False
+) -> tuple[Path, BuiltImage, BuiltImage]:
     amd = marker_image("amd64-only", arch="amd64")
     arm = marker_image("arm64-only", arch="arm64", compression="zstd")
     root = tmp_path / "multi"
     write_image_blobs(root, amd)
     write_image_blobs(root, arm)
-    platforms = [manifest_descriptor(amd, platform={"os": "linux", "architecture": "amd64"}),
-                 manifest_descriptor(arm, platform={"os": "linux", "architecture": "arm64",
-                                                    "variant": "v8"})]
+    platforms = [
+        manifest_descriptor(amd, platform={"os": "linux", "architecture": "amd64"}),
+        manifest_descriptor(
+            arm, platform={"os": "linux", "architecture": "arm64", "variant": "v8"}
+        ),
+    ]
     if nested:
         inner = write_index_blob(root, platforms)
         outer = write_index_blob(root, [inner])
@@ -273,17 +292,23 @@ def test_oci_index_platform_choice(tmp_path: Path, nested: bool) -> None:
 def test_oci_index_platforms_listed_directly_in_index_json(tmp_path: Path) -> None:
     amd = marker_image("amd64-only", arch="amd64")
     arm = marker_image("arm64-only", arch="arm64")
-    layout = write_oci([(amd, {"platform": {"os": "linux", "architecture": "amd64"}}),
-                        (arm, {"platform": {"os": "linux", "architecture": "arm64"}})],
-                       tmp_path / "layout")
+    layout = write_oci(
+        [
+            (amd, {"platform": {"os": "linux", "architecture": "amd64"}}),
+            (arm, {"platform": {"os": "linux", "architecture": "arm64"}}),
+        ],
+        tmp_path / "layout",
+    )
     inv = scan(f"oci:{layout}", tmp_path, platform=Platform.parse("linux/arm64"))
     assert names(inv) == {"arm64-only"}
 
 
-@pytest.mark.parametrize(("machine", "expected"), [("x86_64", "amd64-only"),
-                                                   ("aarch64", "arm64-only")])
-def test_oci_index_defaults_to_the_host_platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 machine: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("machine", "expected"), [("x86_64", "amd64-only"), ("aarch64", "arm64-only")]
+)
+def test_oci_index_defaults_to_the_host_platform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, machine: str, expected: str
+) -> None:
     import platform
 
     monkeypatch.setattr(platform, "machine", lambda: machine)
@@ -306,20 +331,43 @@ def test_oci_index_unknown_platform(tmp_path: Path, capsys: pytest.CaptureFixtur
     with pytest.raises(ImageError, match="no image for platform linux/s390x") as e:
         open_image(f"oci:{root}:multi", Platform.parse("linux/s390x"))
     assert "linux/amd64" in str(e.value) and "linux/arm64/v8" in str(e.value)
-    code, out, err = run_cli(capsys, "sbom", f"oci:{root}:multi", "--platform", "linux/s390x",
-                             "--cache-dir", str(tmp_path / "c"))
+    code, out, err = run_cli(
+        capsys,
+        "sbom",
+        f"oci:{root}:multi",
+        "--platform",
+        "linux/s390x",
+        "--cache-dir",
+        str(tmp_path / "c"),
+    )
     assert code == 2 and out == ""
     line = assert_one_error_line(err)
     assert "linux/amd64" in line and "linux/arm64" in line
-    code, out, err = run_cli(capsys, "sbom", f"oci:{root}:multi", "--platform", "arm64",
-                             "--cache-dir", str(tmp_path / "c"))
+    code, out, err = run_cli(
+        capsys,
+        "sbom",
+        f"oci:{root}:multi",
+        "--platform",
+        "arm64",
+        "--cache-dir",
+        str(tmp_path / "c"),
+    )
     assert code == 2 and "os/arch" in assert_one_error_line(err)
 
 
 def test_cli_platform_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root, _, arm = two_platform_layout(tmp_path)
-    code, out, err = run_cli(capsys, "sbom", f"oci:{root}:multi", "--platform", "linux/arm64",
-                             "--format", "json", "--cache-dir", str(tmp_path / "c"))
+    code, out, err = run_cli(
+        capsys,
+        "sbom",
+        f"oci:{root}:multi",
+        "--platform",
+        "linux/arm64",
+        "--format",
+        "json",
+        "--cache-dir",
+        str(tmp_path / "c"),
+    )
     assert code == 0, err
     report = json.loads(out)
     assert [p["name"] for p in report["packages"]] == ["arm64-only"]
@@ -328,8 +376,10 @@ def test_cli_platform_option(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 def test_oci_archive(tmp_path: Path) -> None:
     one, two = marker_image("one"), marker_image("two")
-    layout = write_oci([(one, {"annotations": {REF_NAME: "1"}}),
-                        (two, {"annotations": {REF_NAME: "2"}})], tmp_path / "layout")
+    layout = write_oci(
+        [(one, {"annotations": {REF_NAME: "1"}}), (two, {"annotations": {REF_NAME: "2"}})],
+        tmp_path / "layout",
+    )
     archive = tar_directory(layout, tmp_path / "layout.tar")
     inv = scan(f"oci-archive:{archive}:2", tmp_path)
     assert names(inv) == {"two"}
@@ -357,7 +407,7 @@ HISTORY: list[dict[str, Any]] = [
     {"created_by": "ENV PATH=/usr/bin", "empty_layer": True},
     {"created_by": "LABEL a=b", "empty_layer": True},
     {"created_by": "RUN pip install extra"},
-    {"created_by": "CMD [\"sh\"]", "empty_layer": True},
+    {"created_by": 'CMD ["sh"]', "empty_layer": True},
 ]
 
 
@@ -365,8 +415,9 @@ def history_image() -> BuiltImage:
     return build([debian_base(), [python_dist("extra", "2.0")]], history=HISTORY)
 
 
-def test_oci_report_carries_digests_and_history(tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_oci_report_carries_digests_and_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     img = history_image()
     layout = write_oci([(img, {})], tmp_path / "layout")
     inv = scan(f"oci:{layout}", tmp_path)
@@ -376,8 +427,10 @@ def test_oci_report_carries_digests_and_history(tmp_path: Path,
     assert [layer.diff_id for layer in meta.layers] == [sha256(t) for t in img.layers]
     assert [layer.digest for layer in meta.layers] == [sha256(b) for b in img.blobs]
     assert [layer.size for layer in meta.layers] == [len(b) for b in img.blobs]
-    assert [layer.created_by for layer in meta.layers] == ["ADD rootfs.tar.gz /",
-                                                           "RUN pip install extra"]
+    assert [layer.created_by for layer in meta.layers] == [
+        "ADD rootfs.tar.gz /",
+        "RUN pip install extra",
+    ]
     assert meta.layers[0].empty_history == ("ARG RELEASE",)
     assert meta.layers[1].empty_history == ("ENV PATH=/usr/bin", "LABEL a=b")
     # packages point at the layer that added them
@@ -385,15 +438,17 @@ def test_oci_report_carries_digests_and_history(tmp_path: Path,
     assert by_name["libssl3"].locations[0].layer == sha256(img.layers[0])
     assert by_name["extra"].locations[0].layer == sha256(img.layers[1])
 
-    code, out, err = run_cli(capsys, "sbom", f"oci:{layout}", "--format", "json",
-                             "--cache-dir", str(tmp_path / "c"))
+    code, out, err = run_cli(
+        capsys, "sbom", f"oci:{layout}", "--format", "json", "--cache-dir", str(tmp_path / "c")
+    )
     assert code == 0, err
     image = json.loads(out)["image"]
     assert image["digest"] == img.manifest_digest
     assert image["config_digest"] == img.config_digest
     assert [(x["index"], x["diff_id"], x["digest"], x["created_by"]) for x in image["layers"]] == [
         (0, sha256(img.layers[0]), sha256(img.blobs[0]), "ADD rootfs.tar.gz /"),
-        (1, sha256(img.layers[1]), sha256(img.blobs[1]), "RUN pip install extra")]
+        (1, sha256(img.layers[1]), sha256(img.blobs[1]), "RUN pip install extra"),
+    ]
 
 
 def test_docker_archive_report_carries_config_digest_and_history(tmp_path: Path) -> None:
@@ -403,8 +458,10 @@ def test_docker_archive_report_carries_config_digest_and_history(tmp_path: Path)
     assert meta.digest is None  # a legacy archive has no manifest to name it by
     assert meta.config_digest == img.config_digest
     assert [layer.diff_id for layer in meta.layers] == [sha256(t) for t in img.layers]
-    assert [layer.created_by for layer in meta.layers] == ["ADD rootfs.tar.gz /",
-                                                           "RUN pip install extra"]
+    assert [layer.created_by for layer in meta.layers] == [
+        "ADD rootfs.tar.gz /",
+        "RUN pip install extra",
+    ]
 
 
 def test_docker_archive_with_an_oci_index_gives_the_manifest_digest(tmp_path: Path) -> None:
@@ -413,8 +470,9 @@ def test_docker_archive_with_an_oci_index_gives_the_manifest_digest(tmp_path: Pa
     members = docker_archive_members([(img, ["m:1"])], legacy_names=False)
     members[f"blobs/sha256/{img.manifest_digest.split(':')[1]}"] = img.manifest
     members["oci-layout"] = b'{"imageLayoutVersion": "1.0.0"}'
-    members["index.json"] = json.dumps({"schemaVersion": 2, "manifests": [
-        manifest_descriptor(img, annotations={REF_NAME: "m:1"})]}).encode()
+    members["index.json"] = json.dumps(
+        {"schemaVersion": 2, "manifests": [manifest_descriptor(img, annotations={REF_NAME: "m:1"})]}
+    ).encode()
     path = write_tar(tmp_path / "modern.tar", members)
     inv = scan(str(path), tmp_path)  # manifest.json wins the detection
     assert inv.image.transport == "docker-archive"
@@ -423,8 +481,9 @@ def test_docker_archive_with_an_oci_index_gives_the_manifest_digest(tmp_path: Pa
 
 
 def test_history_shorter_than_layers(tmp_path: Path) -> None:
-    img = build([[python_dist("a", "1")], [python_dist("b", "1")]],
-                history=[{"created_by": "only one"}])
+    img = build(
+        [[python_dist("a", "1")], [python_dist("b", "1")]], history=[{"created_by": "only one"}]
+    )
     layout = write_oci([(img, {})], tmp_path / "layout")
     meta = scan(f"oci:{layout}", tmp_path).image
     assert [layer.created_by for layer in meta.layers] == ["only one", ""]
@@ -434,15 +493,20 @@ def test_history_shorter_than_layers(tmp_path: Path) -> None:
 
 
 def rich_content() -> list[Node]:
-    return [*debian_base(),
-            file("usr/lib/node_modules/left-pad/package.json",
-                 json.dumps({"name": "left-pad", "version": "1.3.0", "license": "WTFPL"})),
-            python_dist("requests", "2.31.0", "usr/local/lib/python3.11/site-packages")]
+    return [
+        *debian_base(),
+        file(
+            "usr/lib/node_modules/left-pad/package.json",
+            json.dumps({"name": "left-pad", "version": "1.3.0", "license": "WTFPL"}),
+        ),
+        python_dist("requests", "2.31.0", "usr/local/lib/python3.11/site-packages"),
+    ]
 
 
 def package_view(inv: Inventory) -> list[tuple[str, str, str, str, str, str]]:
-    return sorted((p.type, p.name, p.version, p.purl, p.owner, p.locations[0].path)
-                  for p in inv.packages)
+    return sorted(
+        (p.type, p.name, p.version, p.purl, p.owner, p.locations[0].path) for p in inv.packages
+    )
 
 
 def test_dir_source_matches_the_same_content_as_an_image(tmp_path: Path) -> None:
@@ -470,14 +534,19 @@ def test_dir_source_errors(tmp_path: Path) -> None:
 INSIDE_OS = 'ID=insideos\nVERSION_ID="7"\nPRETTY_NAME="Inside OS 7"\n'
 
 
-@pytest.mark.parametrize("target", [
-    "/usr/lib/os-release",  # absolute: the rootfs' own file, not the host's
-    "../../../../../../../../usr/lib/os-release",  # climbs out on the host, not in the image
-    "../../../../../../../../etc/../usr/lib/./os-release",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/usr/lib/os-release",  # absolute: the rootfs' own file, not the host's
+        "../../../../../../../../usr/lib/os-release",  # climbs out on the host, not in the image
+        "../../../../../../../../etc/../usr/lib/./os-release",
+    ],
+)
 def test_dir_source_symlinks_resolve_inside_the_rootfs(tmp_path: Path, target: str) -> None:
-    rootfs = write_rootfs([file("usr/lib/os-release", INSIDE_OS),
-                           symlink("etc/os-release", target)], tmp_path / "rootfs")
+    rootfs = write_rootfs(
+        [file("usr/lib/os-release", INSIDE_OS), symlink("etc/os-release", target)],
+        tmp_path / "rootfs",
+    )
     inv = scan(f"dir:{rootfs}", tmp_path)
     assert inv.os is not None
     assert (inv.os.id, inv.os.version_id) == ("insideos", "7")
@@ -487,36 +556,48 @@ HOST_SECRET = "host-secret-4b1d"
 
 
 def test_dir_source_never_reads_through_a_symlink_to_the_host(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Links that point out of the rootfs, to files on the host that would be read as package
     databases or os-release, are resolved inside the rootfs (where nothing is)."""
     host = tmp_path / "host"
-    write_rootfs([
-        file("etc/os-release", f"ID={HOST_SECRET}\nVERSION_ID=1\n"),
-        file("var/lib/dpkg/status",
-             f"Package: {HOST_SECRET}\nStatus: install ok installed\nVersion: 1\n"),
-        python_dist(HOST_SECRET, "1.0", "site"),
-        file("package.json", json.dumps({"name": HOST_SECRET, "version": "1.0.0"})),
-    ], host)
+    write_rootfs(
+        [
+            file("etc/os-release", f"ID={HOST_SECRET}\nVERSION_ID=1\n"),
+            file(
+                "var/lib/dpkg/status",
+                f"Package: {HOST_SECRET}\nStatus: install ok installed\nVersion: 1\n",
+            ),
+            python_dist(HOST_SECRET, "1.0", "site"),
+            file("package.json", json.dumps({"name": HOST_SECRET, "version": "1.0.0"})),
+        ],
+        host,
+    )
     rootfs = tmp_path / "rootfs"
     depth = len(rootfs.parts) + 4
     up = "../" * depth
-    write_rootfs([
-        file("usr/lib/os-release", DEBIAN_OS_RELEASE),
-        symlink("etc/os-release", f"{host}/etc/os-release"),  # absolute host path
-        symlink("var/lib/dpkg/status", f"{up}{str(host).lstrip('/')}/var/lib/dpkg/status"),
-        symlink(f"usr/lib/python3/site-packages/{HOST_SECRET}-1.0.dist-info",
-                f"{host}/site/{HOST_SECRET}-1.0.dist-info"),
-        symlink("usr/lib/node_modules/x", f"{up}{str(host).lstrip('/')}"),
-        symlink("passwd", "/etc/passwd"),
-        symlink("shadow", f"{up}etc/shadow"),
-    ], rootfs)
+    write_rootfs(
+        [
+            file("usr/lib/os-release", DEBIAN_OS_RELEASE),
+            symlink("etc/os-release", f"{host}/etc/os-release"),  # absolute host path
+            symlink("var/lib/dpkg/status", f"{up}{str(host).lstrip('/')}/var/lib/dpkg/status"),
+            symlink(
+                f"usr/lib/python3/site-packages/{HOST_SECRET}-1.0.dist-info",
+                f"{host}/site/{HOST_SECRET}-1.0.dist-info",
+            ),
+            symlink("usr/lib/node_modules/x", f"{up}{str(host).lstrip('/')}"),
+            symlink("passwd", "/etc/passwd"),
+            symlink("shadow", f"{up}etc/shadow"),
+        ],
+        rootfs,
+    )
     inv = scan(f"dir:{rootfs}", tmp_path)
     assert inv.os is not None and inv.os.id == "debian"  # usr/lib/os-release is the fallback
     assert HOST_SECRET not in json.dumps([p.to_dict() for p in inv.packages])
     assert not any(HOST_SECRET in w for w in inv.warnings)
-    code, out, err = run_cli(capsys, "sbom", f"dir:{rootfs}", "--format", "json",
-                             "--cache-dir", str(tmp_path / "c"))
+    code, out, err = run_cli(
+        capsys, "sbom", f"dir:{rootfs}", "--format", "json", "--cache-dir", str(tmp_path / "c")
+    )
     assert code == 0, err
     assert HOST_SECRET not in out and HOST_SECRET not in err
     if os.path.exists("/etc/passwd"):
@@ -525,22 +606,33 @@ def test_dir_source_never_reads_through_a_symlink_to_the_host(
         assert not first or first not in out
 
 
-
 @pytest.mark.parametrize("how", ["gzip", "zstd"])
 def test_layer_compressed_as_many_members(tmp_path: Path, how: str) -> None:
     """eStargz-style layers are many gzip members (zstd: frames) back to back, some empty,
     some starting exactly at a read boundary: one stream all the same."""
-    img = build([[*debian_base(), file("big", os.urandom(3 * 1024 * 1024)),
-                  python_dist("late", "1.0")]], compression=how)
+    img = build(
+        [[*debian_base(), file("big", os.urandom(3 * 1024 * 1024)), python_dist("late", "1.0")]],
+        compression=how,
+    )
     tar = img.layers[0]
-    cuts = [0, 512, 700, 4096, 1024 * 1024, 1024 * 1024 + 1, 2 * 1024 * 1024, len(tar) - 1024,
-            len(tar)]
+    cuts = [
+        0,
+        512,
+        700,
+        4096,
+        1024 * 1024,
+        1024 * 1024 + 1,
+        2 * 1024 * 1024,
+        len(tar) - 1024,
+        len(tar),
+    ]
     pieces = [tar[a:b] for a, b in itertools.pairwise(cuts)]
     if how == "gzip":
         blob = b"".join(gzip.compress(p, mtime=0) for p in [*pieces[:2], b"", *pieces[2:]])
     else:
-        blob = b"".join(zstandard.ZstdCompressor().compress(p)
-                        for p in [*pieces[:2], b"", *pieces[2:]])
+        blob = b"".join(
+            zstandard.ZstdCompressor().compress(p) for p in [*pieces[:2], b"", *pieces[2:]]
+        )
     layout = write_oci([(rebuild(img, blobs=[blob]), {})], tmp_path / "layout")
     inv = scan(layout, tmp_path)
     assert {"libssl3", "six", "late"} <= names(inv)
@@ -551,8 +643,9 @@ def test_image_name_prefers_a_full_tag_over_a_bare_one() -> None:
     from hullscan.model import ImageMeta
 
     def meta(tags: tuple[str, ...]) -> ImageMeta:
-        return ImageMeta(ref="oci:./layout:1", transport="oci", digest=None,
-                         config_digest=None, repo_tags=tags)
+        return ImageMeta(
+            ref="oci:./layout:1", transport="oci", digest=None, config_digest=None, repo_tags=tags
+        )
 
     assert meta(("ghcr.io/org/app:1",)).name == "ghcr.io/org/app:1"
     assert meta(("app:1",)).name == "app:1"

@@ -44,8 +44,11 @@ def pubkey(tmp_path: Path) -> Path:
 
     key = ec.generate_private_key(ec.SECP256R1()).public_key()
     path = tmp_path / "team.pub"
-    path.write_bytes(key.public_bytes(serialization.Encoding.PEM,
-                                      serialization.PublicFormat.SubjectPublicKeyInfo))
+    path.write_bytes(
+        key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     return path
 
 
@@ -60,11 +63,16 @@ def test_canonical_names() -> None:
 
 
 def test_most_specific_scope_wins(tmp_path: Path, pubkey: Path) -> None:
-    p = policy({"policies": [
-        {"name": "registry", "scopes": ["registry.example.com"], "signature": "skip"},
-        {"name": "team", "scopes": ["registry.example.com/team"], "keys": [pubkey.name]},
-        {"name": "hub", "scopes": ["docker.io/library"], "signature": "skip"},
-    ]}, tmp_path)
+    p = policy(
+        {
+            "policies": [
+                {"name": "registry", "scopes": ["registry.example.com"], "signature": "skip"},
+                {"name": "team", "scopes": ["registry.example.com/team"], "keys": [pubkey.name]},
+                {"name": "hub", "scopes": ["docker.io/library"], "signature": "skip"},
+            ]
+        },
+        tmp_path,
+    )
     found = p.rule_for("registry.example.com/team/app")
     assert found is not None and found[0].name == "team" and found[0].needs_signature
     assert found[0].keys == (pubkey.resolve(),)  # relative to the policy file
@@ -79,22 +87,27 @@ def test_most_specific_scope_wins(tmp_path: Path, pubkey: Path) -> None:
 
 
 def test_wildcard_and_local_scopes(tmp_path: Path) -> None:
-    p = policy({"policies": [{"name": "any", "scopes": ["*"]},
-                             {"name": "files", "scopes": ["local"]}]}, tmp_path)
+    p = policy(
+        {"policies": [{"name": "any", "scopes": ["*"]}, {"name": "files", "scopes": ["local"]}]},
+        tmp_path,
+    )
     assert p.rule_for("quay.io/x/y")[0].name == "any"  # type: ignore[index]
     assert p.rule_for(None)[0].name == "files"  # type: ignore[index]
 
 
-@pytest.mark.parametrize(("doc", "message"), [
-    ({"policies": "x"}, "needs a 'policies' list"),
-    ({"policies": [{"scopes": []}]}, "scopes must be a non-empty list"),
-    ({"policies": [{"scopes": ["debian"]}]}, "has no registry host"),
-    ({"policies": [{"scopes": ["ghcr.io/app:1"]}]}, "names a tag or digest"),
-    ({"policies": [{"scopes": ["ghcr.io"], "keys": ["missing.pub"]}]}, "not found"),
-    ({"policies": [{"scopes": ["ghcr.io"], "signature": "enforce"}]}, "needs keys"),
-    ({"policies": [{"scopes": ["ghcr.io"], "signature": "maybe"}]}, "must be one of"),
-    ({"policies": [{"scopes": ["ghcr.io"], "colour": 1}]}, "unknown setting"),
-])
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"policies": "x"}, "needs a 'policies' list"),
+        ({"policies": [{"scopes": []}]}, "scopes must be a non-empty list"),
+        ({"policies": [{"scopes": ["debian"]}]}, "has no registry host"),
+        ({"policies": [{"scopes": ["ghcr.io/app:1"]}]}, "names a tag or digest"),
+        ({"policies": [{"scopes": ["ghcr.io"], "keys": ["missing.pub"]}]}, "not found"),
+        ({"policies": [{"scopes": ["ghcr.io"], "signature": "enforce"}]}, "needs keys"),
+        ({"policies": [{"scopes": ["ghcr.io"], "signature": "maybe"}]}, "must be one of"),
+        ({"policies": [{"scopes": ["ghcr.io"], "colour": 1}]}, "unknown setting"),
+    ],
+)
 def test_bad_policies_are_clear(doc: dict[str, Any], message: str, tmp_path: Path) -> None:
     with pytest.raises(HullscanError, match=message):
         policy(doc, tmp_path)
@@ -138,8 +151,21 @@ def test_tag_history_reports_a_move_once(tmp_path: Path) -> None:
 
 def scan_json(args: list[str], tmp_path: Path) -> tuple[int, dict[str, Any]]:
     out = tmp_path / "report.json"
-    code = main(["scan", *args, "--scanners", "supplychain", "--format", "json", "-o", str(out),
-                 "-q", "--cache-dir", str(tmp_path / "cache")])
+    code = main(
+        [
+            "scan",
+            *args,
+            "--scanners",
+            "supplychain",
+            "--format",
+            "json",
+            "-o",
+            str(out),
+            "-q",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
     return code, json.loads(out.read_text()) if out.exists() else {}
 
 
@@ -157,10 +183,21 @@ def test_layout_tag_that_moved_is_reported(tmp_path: Path) -> None:
     assert report["summary"]["supplychain"]["digest"] == first.manifest_digest
     # the same tag re-pointed to another image
     write_oci([(second, {"annotations": {REF_NAME: "1"}})], layout)
-    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json",
-         "digest": second.manifest_digest, "size": len(second.manifest),
-         "annotations": {REF_NAME: "1"}}]}))
+    (layout / "index.json").write_text(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    {
+                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "digest": second.manifest_digest,
+                        "size": len(second.manifest),
+                        "annotations": {REF_NAME: "1"},
+                    }
+                ],
+            }
+        )
+    )
     code, report = scan_json([f"oci:{layout}:1", "--fail-on", "MEDIUM"], tmp_path)
     assert code == 1 and ids(report) == ["HS-SC-005"]
     moved = report["findings"][0]
@@ -196,25 +233,31 @@ def test_untrusted_source_and_local_scope(tmp_path: Path) -> None:
 
 def test_archive_cannot_satisfy_a_signature_policy(tmp_path: Path, pubkey: Path) -> None:
     img = build([debian_base()])
-    archive = write_docker_archive([(img, ["registry.example.com/team/app:1"])],
-                                   tmp_path / "a.tar")
+    archive = write_docker_archive([(img, ["registry.example.com/team/app:1"])], tmp_path / "a.tar")
     trust = tmp_path / "trust.yaml"
-    trust.write_text("policies:\n  - {name: team, scopes: [registry.example.com/team], "
-                     f"keys: [{pubkey.name}]}}\n")
-    code, report = scan_json([str(archive), "--trust-policy", str(trust), "--fail-on", "HIGH"],
-                             tmp_path)
+    trust.write_text(
+        "policies:\n  - {name: team, scopes: [registry.example.com/team], "
+        f"keys: [{pubkey.name}]}}\n"
+    )
+    code, report = scan_json(
+        [str(archive), "--trust-policy", str(trust), "--fail-on", "HIGH"], tmp_path
+    )
     assert code == 1 and ids(report) == ["HS-SC-001"]
     assert "no signatures" in report["findings"][0]["evidence"]
     # audit: reported, but at LOW
-    trust.write_text("policies:\n  - {name: team, scopes: [registry.example.com/team], "
-                     f"keys: [{pubkey.name}], signature: audit}}\n")
-    code, report = scan_json([str(archive), "--trust-policy", str(trust), "--fail-on", "HIGH"],
-                             tmp_path)
+    trust.write_text(
+        "policies:\n  - {name: team, scopes: [registry.example.com/team], "
+        f"keys: [{pubkey.name}], signature: audit}}\n"
+    )
+    code, report = scan_json(
+        [str(archive), "--trust-policy", str(trust), "--fail-on", "HIGH"], tmp_path
+    )
     assert code == 0 and report["findings"][0]["severity"] == "LOW"
 
 
-def test_bad_policy_is_exit_2_before_reading_the_image(tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_policy_is_exit_2_before_reading_the_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     trust = tmp_path / "trust.yaml"
     trust.write_text("policies:\n  - {scopes: [debian]}\n")
     code, _ = scan_json([str(tmp_path / "missing.tar"), "--trust-policy", str(trust)], tmp_path)
@@ -228,11 +271,29 @@ def test_config_scanner_does_not_repeat_supplychain_findings(tmp_path: Path) -> 
     archive = write_docker_archive([(img, ["ghcr.io/someone/app:latest"])], tmp_path / "a.tar")
     (tmp_path / "hullscan.yaml").write_text(
         "checks:\n  trusted_registries: [registry.example.com]\n"
-        "trust:\n  policies:\n    - {scopes: [registry.example.com]}\n")
+        "trust:\n  policies:\n    - {scopes: [registry.example.com]}\n"
+    )
     out = tmp_path / "r.json"
-    assert main(["scan", str(archive), "--scanners", "config,supplychain", "--format", "json",
-                 "-o", str(out), "-q", "--cache-dir", str(tmp_path / "c"),
-                 "--config", str(tmp_path / "hullscan.yaml")]) == 0
+    assert (
+        main(
+            [
+                "scan",
+                str(archive),
+                "--scanners",
+                "config,supplychain",
+                "--format",
+                "json",
+                "-o",
+                str(out),
+                "-q",
+                "--cache-dir",
+                str(tmp_path / "c"),
+                "--config",
+                str(tmp_path / "hullscan.yaml"),
+            ]
+        )
+        == 0
+    )
     found = ids(json.loads(out.read_text()))
     assert "HS-SC-003" in found and "HS-IMG-015" not in found
 
@@ -270,8 +331,9 @@ def test_signature_policy_on_a_layout(tmp_path: Path, monkeypatch: pytest.Monkey
     assert sorted(c["key"] is not None for c in checked) == [False, True]
 
 
-def test_signed_layout_still_scans_without_a_tag(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_signed_layout_still_scans_without_a_tag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The signature entry in index.json describes the image; it is not a second image."""
     img = build([debian_base()])
     layout = write_oci([(img, {})], tmp_path / "oci")
@@ -280,8 +342,22 @@ def test_signed_layout_still_scans_without_a_tag(tmp_path: Path,
     index = json.loads((layout / "index.json").read_text())
     assert len(index["manifests"]) == 2
     out = tmp_path / "sbom.json"
-    assert main(["sbom", f"oci:{layout}", "-q", "--format", "json", "-o", str(out),
-                 "--cache-dir", str(tmp_path / "c")]) == 0
+    assert (
+        main(
+            [
+                "sbom",
+                f"oci:{layout}",
+                "-q",
+                "--format",
+                "json",
+                "-o",
+                str(out),
+                "--cache-dir",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())["image"]["digest"] == img.manifest_digest
 
 
@@ -301,24 +377,32 @@ def registry(tmp_path: Path) -> Iterator[str]:
 
 @needs_registry
 def test_registry_image_through_the_supplychain_scanner(
-        tmp_path: Path, registry: str, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    first = write_oci([(build([debian_base()]), {"annotations": {REF_NAME: "1"}})],
-                      tmp_path / "first")
-    second = write_oci([(build([debian_base(), [file("etc/motd", "v2\n")]]),
-                         {"annotations": {REF_NAME: "1"}})], tmp_path / "second")
+    tmp_path: Path,
+    registry: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first = write_oci(
+        [(build([debian_base()]), {"annotations": {REF_NAME: "1"}})], tmp_path / "first"
+    )
+    second = write_oci(
+        [(build([debian_base(), [file("etc/motd", "v2\n")]]), {"annotations": {REF_NAME: "1"}})],
+        tmp_path / "second",
+    )
     push(first, "1", f"{registry}/team/app:1")
     key, pub = keypair(tmp_path, "team", monkeypatch)
     trust = tmp_path / "trust.yaml"
-    trust.write_text(f"policies:\n  - {{name: team, scopes: ['{registry}/team'], "
-                     f"keys: [{pub.name}]}}\n")
+    trust.write_text(
+        f"policies:\n  - {{name: team, scopes: ['{registry}/team'], keys: [{pub.name}]}}\n"
+    )
     ref = f"registry:{registry}/team/app:1"
     assert main(["sign", ref, "--key", str(key)]) == 0
     code, report = scan_json([ref, "--trust-policy", str(trust)], tmp_path)
     assert code == 0 and ids(report) == ["HS-SC-004"]  # signed and trusted, but by tag
     digest = report["summary"]["supplychain"]["digest"]
-    code, report = scan_json([f"registry:{registry}/team/app@{digest}", "--trust-policy",
-                              str(trust)], tmp_path)
+    code, report = scan_json(
+        [f"registry:{registry}/team/app@{digest}", "--trust-policy", str(trust)], tmp_path
+    )
     assert ids(report) == []
     capsys.readouterr()
     assert main(["verify", ref, "--trust-policy", str(trust)]) == 0
@@ -331,6 +415,5 @@ def test_registry_image_through_the_supplychain_scanner(
     assert "unsigned" in capsys.readouterr().out
     # another repository of the same registry is outside the policy's scope
     push(first, "1", f"{registry}/other/app:1")
-    assert main(["verify", f"registry:{registry}/other/app:1", "--trust-policy",
-                 str(trust)]) == 1
+    assert main(["verify", f"registry:{registry}/other/app:1", "--trust-policy", str(trust)]) == 1
     assert "not from a trusted source" in capsys.readouterr().out

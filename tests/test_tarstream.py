@@ -61,8 +61,19 @@ def _ours(blob: bytes) -> list[tuple[object, ...]]:
     try:
         for m in members:
             data = members.open(m).read() if m.isreg() else None
-            out.append((m.name, m.type, m.size if m.isreg() else 0, m.mode, m.uid, m.gid,
-                        m.mtime, m.linkname, data))
+            out.append(
+                (
+                    m.name,
+                    m.type,
+                    m.size if m.isreg() else 0,
+                    m.mode,
+                    m.uid,
+                    m.gid,
+                    m.mtime,
+                    m.linkname,
+                    data,
+                )
+            )
         stream.verify()
     finally:
         stream.close()
@@ -74,13 +85,27 @@ def _tarfiles(blob: bytes) -> list[tuple[object, ...]]:
     with tarfile.open(fileobj=io.BytesIO(blob)) as tf:
         for m in tf:
             f = tf.extractfile(m) if m.isreg() else None
-            out.append((m.name, m.type, m.size if m.isreg() else 0, m.mode, m.uid, m.gid,
-                        int(m.mtime), m.linkname, f.read() if f else None))
+            out.append(
+                (
+                    m.name,
+                    m.type,
+                    m.size if m.isreg() else 0,
+                    m.mode,
+                    m.uid,
+                    m.gid,
+                    int(m.mtime),
+                    m.linkname,
+                    f.read() if f else None,
+                )
+            )
     return out
 
 
-@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT,
-                                 tarfile.PAX_FORMAT], ids=["ustar", "gnu", "pax"])
+@pytest.mark.parametrize(
+    "fmt",
+    [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT],
+    ids=["ustar", "gnu", "pax"],
+)
 def test_members_agree_with_tarfile(fmt: int) -> None:
     blob = _tar(fmt)
     ours = _ours(blob)
@@ -90,8 +115,12 @@ def test_members_agree_with_tarfile(fmt: int) -> None:
 
 def test_a_global_pax_header_applies_to_the_members_after_it() -> None:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT,
-                      pax_headers={"uid": "4242", "uname": "builder"}) as tf:
+    with tarfile.open(
+        fileobj=buf,
+        mode="w",
+        format=tarfile.PAX_FORMAT,
+        pax_headers={"uid": "4242", "uname": "builder"},
+    ) as tf:
         for ti, data in _entries(tarfile.PAX_FORMAT):
             tf.addfile(ti, io.BytesIO(data) if data is not None else None)
     ours = _ours(buf.getvalue())
@@ -102,10 +131,13 @@ def test_a_global_pax_header_applies_to_the_members_after_it() -> None:
 def test_a_bad_checksum_ends_the_archive_where_tarfile_ends_it() -> None:
     blob = bytearray(_tar(tarfile.USTAR_FORMAT))
     second = 512  # "etc" has no data blocks; "etc/hostname" follows
-    stored = int(bytes(blob[second + 148:second + 154]), 8)
-    blob[second + 148:second + 154] = b"%06o" % (stored + 1)
-    assert _ours(bytes(blob)) == _tarfiles(bytes(blob)) == [
-        ("etc", tarfile.DIRTYPE, 0, 0o755, 0, 0, 1_700_000_000, "", None)]
+    stored = int(bytes(blob[second + 148 : second + 154]), 8)
+    blob[second + 148 : second + 154] = b"%06o" % (stored + 1)
+    assert (
+        _ours(bytes(blob))
+        == _tarfiles(bytes(blob))
+        == [("etc", tarfile.DIRTYPE, 0, 0o755, 0, 0, 1_700_000_000, "", None)]
+    )
 
 
 def test_garbage_from_the_first_block_is_not_a_tar() -> None:
@@ -134,8 +166,20 @@ def test_gnu_sparse_files_are_read_through_tarfile(tmp_path: Path) -> None:
     (src / "after").write_text("after the sparse file")
     for fmt in ("gnu", "posix"):
         out = tmp_path / f"{fmt}.tar"
-        subprocess.run(["tar", f"--format={fmt}", "--sparse", "-cf", str(out), "-C", str(src),
-                        "sparse", "after"], check=True)
+        subprocess.run(
+            [
+                "tar",
+                f"--format={fmt}",
+                "--sparse",
+                "-cf",
+                str(out),
+                "-C",
+                str(src),
+                "sparse",
+                "after",
+            ],
+            check=True,
+        )
         blob = out.read_bytes()
         ours = _ours(blob)
         assert ours == _tarfiles(blob)
@@ -165,17 +209,32 @@ def test_a_truncated_tar_is_an_error() -> None:
 
 def _rewrite(blob: bytearray, header: int, start: int, field: bytes) -> None:
     """Put ``field`` at ``start`` of the header at ``header`` and fix its checksum."""
-    blob[header + start:header + start + len(field)] = field
-    blob[header + 148:header + 156] = b" " * 8
-    blob[header + 148:header + 156] = b"%06o\0 " % sum(blob[header:header + 512])
+    blob[header + start : header + start + len(field)] = field
+    blob[header + 148 : header + 156] = b" " * 8
+    blob[header + 148 : header + 156] = b"%06o\0 " % sum(blob[header : header + 512])
 
 
-@pytest.mark.parametrize("field", [
-    b"0000644\0", b"644\0\0\0\0\0", b"  644  \0", b"\t644\0xyz", b"       \0", b"\0garbage",
-    b"0000 644", b"6_4_4\0\0\0", b"-000644\0", b"0000648\0", b"\x80\0\0\0\0\0\x01\xa4",
-    b"\xff\xff\xff\xff\xff\xff\xff\xff", b"\xc3\xa9\0\0\0\0\0\0"])
-@pytest.mark.parametrize("where", [100, 108, 124, 136, 329], ids=[
-    "mode", "uid", "size", "mtime", "devmajor"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        b"0000644\0",
+        b"644\0\0\0\0\0",
+        b"  644  \0",
+        b"\t644\0xyz",
+        b"       \0",
+        b"\0garbage",
+        b"0000 644",
+        b"6_4_4\0\0\0",
+        b"-000644\0",
+        b"0000648\0",
+        b"\x80\0\0\0\0\0\x01\xa4",
+        b"\xff\xff\xff\xff\xff\xff\xff\xff",
+        b"\xc3\xa9\0\0\0\0\0\0",
+    ],
+)
+@pytest.mark.parametrize(
+    "where", [100, 108, 124, 136, 329], ids=["mode", "uid", "size", "mtime", "devmajor"]
+)
 def test_numeric_fields_read_as_tarfile_reads_them(field: bytes, where: int) -> None:
     """However a number is spelled (blanks, NULs, underscores, a sign, base-256, garbage),
     a member reads as tarfile reads it, or the archive stops where tarfile stops."""

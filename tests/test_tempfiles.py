@@ -24,7 +24,7 @@ class _Trickle(io.RawIOBase):
 
     def readinto(self, b: Any) -> int:
         data = self._data.read(min(len(b), self._piece))
-        b[:len(data)] = data
+        b[: len(data)] = data
         return len(data)
 
 
@@ -69,15 +69,18 @@ def test_a_large_file_goes_to_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.mark.parametrize("size", [5000, 0])
-def test_a_spooled_copy_is_searched_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             size: int) -> None:
+def test_a_spooled_copy_is_searched_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
     data = bytes(size // 2) + b"needle" * (size > 0) + bytes(size // 2)
     tempfiles.set_tempdir(str(tmp_path))
     try:
         for in_memory in (10**6, 1000):
             monkeypatch.setattr(tempfiles, "SPOOL_IN_MEMORY", in_memory)
-            with tempfiles.spool(_Trickle(data, 700), len(data)) as f, \
-                    tempfiles.searchable(f) as found:
+            with (
+                tempfiles.spool(_Trickle(data, 700), len(data)) as f,
+                tempfiles.searchable(f) as found,
+            ):
                 assert found is not None
                 assert found.find(b"needle") == (size // 2 if size else -1)
                 assert found.find(b"needle", size // 2 + 1) == -1

@@ -40,10 +40,24 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return fed
 
 
-def read_all(blob: bytes, digest: str | None, size: int | None, diff_id: str | None,
-             verified: bool, check_diff_id: bool = True) -> streams.LayerStream:
-    stream = open_layer_stream(io.BytesIO(blob), "layer", digest, size, diff_id, Limits(),
-                               verified=verified, check_diff_id=check_diff_id)
+def read_all(
+    blob: bytes,
+    digest: str | None,
+    size: int | None,
+    diff_id: str | None,
+    verified: bool,
+    check_diff_id: bool = True,
+) -> streams.LayerStream:
+    stream = open_layer_stream(
+        io.BytesIO(blob),
+        "layer",
+        digest,
+        size,
+        diff_id,
+        Limits(),
+        verified=verified,
+        check_diff_id=check_diff_id,
+    )
     try:
         stream.verify()
     finally:
@@ -69,8 +83,7 @@ def test_verified_uncompressed_layer_is_not_hashed(plain: BuiltImage, hashed: li
     assert stream.blob_digest == sha256(blob) and stream.blob_size == len(blob)
 
 
-def test_unverified_uncompressed_layer_is_hashed_once(plain: BuiltImage,
-                                                      hashed: list[int]) -> None:
+def test_unverified_uncompressed_layer_is_hashed_once(plain: BuiltImage, hashed: list[int]) -> None:
     blob = plain.blobs[0]
     read_all(blob, sha256(blob), len(blob), sha256(blob), verified=False)
     assert sum(hashed) == len(blob)  # one hash object fed each byte once: both checks
@@ -83,8 +96,9 @@ def test_verified_blob_whose_diff_id_differs_is_still_hashed(plain: BuiltImage) 
         read_all(blob, sha256(blob), len(blob), sha256(plain.blobs[1]), verified=True)
 
 
-def test_verified_compressed_layer_checks_its_diff_id_only(gzipped: BuiltImage,
-                                                          hashed: list[int]) -> None:
+def test_verified_compressed_layer_checks_its_diff_id_only(
+    gzipped: BuiltImage, hashed: list[int]
+) -> None:
     blob, tar = gzipped.blobs[0], gzipped.layers[0]
     stream = read_all(blob, sha256(blob), len(blob), sha256(tar), verified=True)
     assert sum(hashed) == len(tar)  # the uncompressed bytes, not the blob's
@@ -102,8 +116,7 @@ def test_verified_blob_of_another_size_is_refused(plain: BuiltImage, change: int
         read_all(blob, sha256(blob), size, sha256(blob), verified=True)
 
 
-def test_a_diff_id_taken_on_trust_is_not_hashed(gzipped: BuiltImage,
-                                                hashed: list[int]) -> None:
+def test_a_diff_id_taken_on_trust_is_not_hashed(gzipped: BuiltImage, hashed: list[int]) -> None:
     blob, tar = gzipped.blobs[0], gzipped.layers[0]
     wrong = sha256(tar + b"\0")
     read_all(blob, sha256(blob), len(blob), wrong, verified=True, check_diff_id=False)
@@ -112,20 +125,26 @@ def test_a_diff_id_taken_on_trust_is_not_hashed(gzipped: BuiltImage,
     read_all(blob, sha256(blob), len(blob), wrong, verified=False, check_diff_id=False)
     assert sum(hashed) == len(blob)
     with pytest.raises(ImageError, match=r"blob: digest mismatch"):
-        read_all(blob, sha256(blob + b"\0"), len(blob), wrong, verified=False,
-                 check_diff_id=False)
+        read_all(blob, sha256(blob + b"\0"), len(blob), wrong, verified=False, check_diff_id=False)
 
 
 def test_an_uncompressed_layer_checks_its_diff_id_even_on_trust(plain: BuiltImage) -> None:
     """One hash serves both digests there: taking the diff-id on trust saves nothing."""
     blob = plain.blobs[0]
     with pytest.raises(ImageError, match=r"diff-id.*digest mismatch"):
-        read_all(blob, sha256(blob), len(blob), sha256(plain.blobs[1]), verified=False,
-                 check_diff_id=False)
+        read_all(
+            blob,
+            sha256(blob),
+            len(blob),
+            sha256(plain.blobs[1]),
+            verified=False,
+            check_diff_id=False,
+        )
 
 
 def test_a_blob_still_downloading_is_read_in_smaller_chunks(
-        tmp_path: Path, plain: BuiltImage, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, plain: BuiltImage, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Large reads from a file; cache-sized ones while downloads share the cores."""
     from hullscan import layers
     from hullscan.blob import BlobRef
@@ -143,8 +162,9 @@ def test_a_blob_still_downloading_is_read_in_smaller_chunks(
     whole = BlobRef(str(path), 0, len(plain.blobs[0]))
     growing = BlobRef(str(tmp_path / "final"), 0, len(plain.blobs[0]), arriving=str(path))
     for blob in (whole, growing):
-        source = layers.TarLayerSource(blob, "layer 0", sha256(plain.blobs[0]),
-                                       len(plain.blobs[0]), sha256(plain.layers[0]))
+        source = layers.TarLayerSource(
+            blob, "layer 0", sha256(plain.blobs[0]), len(plain.blobs[0]), sha256(plain.layers[0])
+        )
         assert any(e.info is not None for e in source.walk(Limits()))
     assert not whole.downloading and growing.downloading
     assert sizes == [streams.READ_CHUNK, streams.DOWNLOAD_CHUNK]
@@ -158,6 +178,7 @@ def test_verified_needs_a_digest(plain: BuiltImage) -> None:
 
 # -- through a pull ------------------------------------------------------------------------
 
+
 def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset()) -> httpx.MockTransport:
     def blob(digest: str, data: bytes) -> httpx.Response:
         if digest in tamper:  # same size, one byte changed: only the hash can tell
@@ -167,13 +188,15 @@ def _serving(image: BuiltImage, tamper: frozenset[str] = frozenset()) -> httpx.M
     return mock_registry(image, blob)
 
 
-def _pull_and_inventory(image: BuiltImage, cache: Path, tamper: frozenset[str] = frozenset(),
-                        keep: bool = True) -> set[tuple[str, str]]:
+def _pull_and_inventory(
+    image: BuiltImage, cache: Path, tamper: frozenset[str] = frozenset(), keep: bool = True
+) -> set[tuple[str, str]]:
     return pull_packages(_serving(image, tamper), cache, workers=1, keep_layers=keep)
 
 
 def test_pulled_uncompressed_layers_are_hashed_once_on_the_way_in(
-        tmp_path: Path, plain: BuiltImage, hashed: list[int]) -> None:
+    tmp_path: Path, plain: BuiltImage, hashed: list[int]
+) -> None:
     found = _pull_and_inventory(plain, tmp_path)
     assert ("requests", "2.31.0") in found
     assert hashed == []  # the layer reads hashed nothing: the downloads did
@@ -188,7 +211,8 @@ def test_pulled_uncompressed_layers_are_hashed_once_on_the_way_in(
 
 
 def test_tampered_uncompressed_blob_is_refused_and_not_cached(
-        tmp_path: Path, plain: BuiltImage) -> None:
+    tmp_path: Path, plain: BuiltImage
+) -> None:
     bad = sha256(plain.blobs[1])
     with pytest.raises(ImageError, match="digest mismatch"):
         _pull_and_inventory(plain, tmp_path, frozenset({bad}))
@@ -201,6 +225,7 @@ def test_tampered_uncompressed_blob_is_refused_and_not_cached(
 
 # -- diff-ids taken on trust (registries.verify_diff_ids: false) ---------------------------
 
+
 @pytest.fixture(scope="module")
 def genuine() -> BuiltImage:
     return build([debian_base(), [python_dist("requests", "2.31.0")]], compression="gzip")
@@ -210,17 +235,20 @@ def genuine() -> BuiltImage:
 def liar(genuine: BuiltImage) -> BuiltImage:
     """Other bytes under the genuine image's diff-ids: its config names the genuine
     layers, its blobs (which its manifest pins) carry another package."""
-    return build([debian_base(), [python_dist("evil", "6.6.6")]], compression="gzip",
-                 config_extra={"rootfs": genuine.config_doc["rootfs"]})
+    return build(
+        [debian_base(), [python_dist("evil", "6.6.6")]],
+        compression="gzip",
+        config_extra={"rootfs": genuine.config_doc["rootfs"]},
+    )
 
 
-def test_a_trusting_pull_hashes_each_blob_once(tmp_path: Path, genuine: BuiltImage,
-                                               hashed: list[int]) -> None:
+def test_a_trusting_pull_hashes_each_blob_once(
+    tmp_path: Path, genuine: BuiltImage, hashed: list[int]
+) -> None:
     checked = pull_packages(_serving(genuine), tmp_path / "checked", 1)
     assert sum(hashed) == sum(len(t) for t in genuine.layers)  # the diff-ids
     hashed.clear()
-    trusting = pull_packages(_serving(genuine), tmp_path / "trusting", 1,
-                             verify_diff_ids=False)
+    trusting = pull_packages(_serving(genuine), tmp_path / "trusting", 1, verify_diff_ids=False)
     assert trusting == checked and ("requests", "2.31.0") in trusting
     assert hashed == []  # only the downloads hashed, each blob on its way in
 
@@ -243,7 +271,8 @@ def test_a_trusting_rescan_downloads_nothing(tmp_path: Path, genuine: BuiltImage
 
 
 def test_a_config_lying_about_its_diff_ids_does_not_poison_the_cache(
-        tmp_path: Path, genuine: BuiltImage, liar: BuiltImage) -> None:
+    tmp_path: Path, genuine: BuiltImage, liar: BuiltImage
+) -> None:
     """Checked, the liar is refused; taken on trust, it is scanned for what its blobs hold,
     and its analyses, keyed by those blobs, are never served for the genuine layers the
     config named (keyed by diff-id, they would be: the genuine image would scan as the
@@ -261,18 +290,22 @@ def test_a_config_lying_about_its_diff_ids_does_not_poison_the_cache(
 
 # -- the order of downloads ----------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def sizes_vary() -> BuiltImage:
     """Four layers whose blob sizes are not in layer order (the third is the largest)."""
     from imagebuilder import file
 
     big = [file(f"opt/data/{n}", bytes(range(256)) * 40 * n) for n in range(1, 4)]
-    return build([[file("etc/a", "a")], [file("etc/b", "b" * 3000)], big,
-                  [file("etc/c", "c" * 9000)]], compression="none")
+    return build(
+        [[file("etc/a", "a")], [file("etc/b", "b" * 3000)], big, [file("etc/c", "c" * 9000)]],
+        compression="none",
+    )
 
 
 def test_pulled_layers_download_and_start_largest_first(
-        tmp_path: Path, sizes_vary: BuiltImage, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, sizes_vary: BuiltImage, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from hullscan.pipeline import _largest_first
     from hullscan.sources import registry
 
@@ -285,8 +318,14 @@ def test_pulled_layers_download_and_start_largest_first(
             asked.append(request.url.path.rsplit("/", 1)[1])
         return inner.handle_request(request)
 
-    img = open_registry("registry:example.test/a/b:1", None, Limits(), tmp_path,
-                        transport=httpx.MockTransport(recording), defer_layers=True)
+    img = open_registry(
+        "registry:example.test/a/b:1",
+        None,
+        Limits(),
+        tmp_path,
+        transport=httpx.MockTransport(recording),
+        defer_layers=True,
+    )
     try:
         by_size = sorted(range(4), key=lambda i: -len(sizes_vary.blobs[i]))
         assert by_size[0] == 2
@@ -300,13 +339,20 @@ def test_pulled_layers_download_and_start_largest_first(
     assert layers == [sha256(sizes_vary.blobs[i]) for i in by_size]
 
 
-def test_concurrent_downloads_each_verify_their_digest(tmp_path: Path,
-                                                       sizes_vary: BuiltImage) -> None:
+def test_concurrent_downloads_each_verify_their_digest(
+    tmp_path: Path, sizes_vary: BuiltImage
+) -> None:
     """Three at a time, every tampered blob is refused on its own and none is kept; the
     one served intact is kept."""
     tampered = frozenset(sha256(b) for b in sizes_vary.blobs[1:])
-    img = open_registry("registry:example.test/a/b:1", None, Limits(), tmp_path,
-                        transport=_serving(sizes_vary, tampered), defer_layers=True)
+    img = open_registry(
+        "registry:example.test/a/b:1",
+        None,
+        Limits(),
+        tmp_path,
+        transport=_serving(sizes_vary, tampered),
+        defer_layers=True,
+    )
     failed = []
     try:
         img.fetch_layers()

@@ -27,12 +27,14 @@ pytestmark = pytest.mark.corpus
 _inventories: dict[str, Inventory] = {}
 
 
-def scan(image: str, db: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
-        Inventory, list[Finding], list[Finding]]:
+def scan(
+    image: str, db: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Inventory, list[Finding], list[Finding]]:
     if image not in _inventories:
         cache = tmp_path_factory.getbasetemp() / "match-cache"
-        _inventories[image] = inventory(f"oci:{corpus_image(image) / 'oci'}",
-                                        ScanOptions(cache_dir=cache))
+        _inventories[image] = inventory(
+            f"oci:{corpus_image(image) / 'oci'}", ScanOptions(cache_dir=cache)
+        )
     inv = _inventories[image]
     with open_db(db) as vdb:
         result = match_inventory(inv, vdb)
@@ -43,8 +45,13 @@ def dpkg_lt(pairs: set[tuple[str, str]]) -> dict[tuple[str, str], bool]:
     """Ask dpkg itself, in one shell, whether a < b for every pair."""
     ordered = sorted(pairs)
     script = 'while read -r a b; do dpkg --compare-versions "$a" lt "$b" && echo 1 || echo 0; done'
-    out = subprocess.run(["sh", "-c", script], input="".join(f"{a} {b}\n" for a, b in ordered),
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        ["sh", "-c", script],
+        input="".join(f"{a} {b}\n" for a, b in ordered),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     return {p: r == "1" for p, r in zip(ordered, out, strict=True)}
 
 
@@ -67,14 +74,19 @@ def debian12_fixes() -> dict[str, list[tuple[str, str]]]:
 
 @pytest.mark.parametrize("image", ["debian-bookworm", "app-python", "app-node"])
 def test_debian_findings_are_exactly_what_dpkg_says(
-        image: str, full_vulndb: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    image: str, full_vulndb: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     inv, findings, _ = scan(image, full_vulndb, tmp_path_factory)
     fixes = debian12_fixes()
     debs = [p for p in inv.packages if p.type == "deb"]
     pairs = {(p.source_version, fixed) for p in debs for _, fixed in fixes.get(p.source_name, ())}
     lt = dpkg_lt(pairs)
-    expected = {(p.name, cve) for p in debs for cve, fixed in fixes.get(p.source_name, ())
-                if lt[(p.source_version, fixed)]}
+    expected = {
+        (p.name, cve)
+        for p in debs
+        for cve, fixed in fixes.get(p.source_name, ())
+        if lt[(p.source_version, fixed)]
+    }
     got = {(f.package.name, f.id) for f in findings if f.package and f.package.type == "deb"}
     assert got == expected
     for f in findings:
@@ -84,7 +96,8 @@ def test_debian_findings_are_exactly_what_dpkg_says(
 
 
 def test_bookworm_point_release_packages_with_security_fixes(
-        full_vulndb: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    full_vulndb: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Packages the security suite has newer versions of are the ones with findings."""
     truth = json.loads((corpus_image("debian-bookworm") / "truth.json").read_text())
     newer = {p["name"] for p in truth["os_packages"] if p.get("newer_in_security_suite")}
@@ -94,8 +107,9 @@ def test_bookworm_point_release_packages_with_security_fixes(
     assert flagged <= newer
 
 
-def test_django_3_2_and_old_python_packages(full_vulndb: Path,
-                                            tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_django_3_2_and_old_python_packages(
+    full_vulndb: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     _, findings, _ = scan("app-python", full_vulndb, tmp_path_factory)
     by_pkg: dict[str, dict[str, Finding]] = defaultdict(dict)
     for f in findings:
@@ -114,7 +128,8 @@ def test_django_3_2_and_old_python_packages(full_vulndb: Path,
 
 
 def test_node_packages_owned_by_debian_are_not_matched_twice(
-        full_vulndb: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    full_vulndb: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     inv, findings, _ = scan("app-node", full_vulndb, tmp_path_factory)
     assert any(p.owner for p in inv.packages if p.type == "npm")
     assert not [f for f in findings if f.package and f.package.owner]
@@ -123,8 +138,9 @@ def test_node_packages_owned_by_debian_are_not_matched_twice(
     assert [(f.id, f.fixed_version) for f in lodash] == [("NSWG-ECO-516", "4.17.19")]
 
 
-def test_go_stdlib_from_binaries(full_vulndb: Path,
-                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_go_stdlib_from_binaries(
+    full_vulndb: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     _, findings, _ = scan("binaries", full_vulndb, tmp_path_factory)
     go = [f for f in findings if f.package and f.package.type == "golang"]
     stdlib = {f.id for f in go if f.package and f.package.name == "stdlib"}

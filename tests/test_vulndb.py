@@ -62,8 +62,10 @@ def make_zip(path: Path, records: dict[str, bytes | str | dict[str, Any]]) -> Pa
 
 def fixture_zip(path: Path, *set_names: str) -> Path:
     """An all.zip of every fixture record of the given sets."""
-    return make_zip(path, {f.name: f.read_bytes() for s in set_names
-                           for f in sorted((FIXTURES / s).glob("*.json"))})
+    return make_zip(
+        path,
+        {f.name: f.read_bytes() for s in set_names for f in sorted((FIXTURES / s).glob("*.json"))},
+    )
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -72,20 +74,24 @@ def leftovers(directory: Path) -> list[str]:
 
 # -- names ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("eco", "name", "key"), [
-    ("PyPI", "Django", "django"),
-    ("PyPI", "zope.interface", "zope-interface"),
-    ("PyPI", "Foo__Bar-.baz", "foo-bar-baz"),
-    ("NuGet", "Newtonsoft.Json", "newtonsoft.json"),
-    ("Packagist", "Symfony/Console", "symfony/console"),
-    ("npm", "@Angular/core", "@Angular/core"),
-    ("Maven", "org.apache.logging.log4j:log4j-core", "org.apache.logging.log4j:log4j-core"),
-    ("Go", "github.com/BurntSushi/toml", "github.com/BurntSushi/toml"),
-    ("Debian:12", "openssl", "openssl"),
-    ("Alpine:v3.11", "py3-Foo_bar", "py3-Foo_bar"),
-    ("crates.io", "Serde_json", "Serde_json"),
-    ("RubyGems", "RedCloth", "RedCloth"),
-])
+
+@pytest.mark.parametrize(
+    ("eco", "name", "key"),
+    [
+        ("PyPI", "Django", "django"),
+        ("PyPI", "zope.interface", "zope-interface"),
+        ("PyPI", "Foo__Bar-.baz", "foo-bar-baz"),
+        ("NuGet", "Newtonsoft.Json", "newtonsoft.json"),
+        ("Packagist", "Symfony/Console", "symfony/console"),
+        ("npm", "@Angular/core", "@Angular/core"),
+        ("Maven", "org.apache.logging.log4j:log4j-core", "org.apache.logging.log4j:log4j-core"),
+        ("Go", "github.com/BurntSushi/toml", "github.com/BurntSushi/toml"),
+        ("Debian:12", "openssl", "openssl"),
+        ("Alpine:v3.11", "py3-Foo_bar", "py3-Foo_bar"),
+        ("crates.io", "Serde_json", "Serde_json"),
+        ("RubyGems", "RedCloth", "RedCloth"),
+    ],
+)
 def test_normalize_name(eco: str, name: str, key: str) -> None:
     assert normalize_name(eco, name) == key
 
@@ -98,6 +104,7 @@ def test_base_ecosystem() -> None:
 
 
 # -- parsing ----------------------------------------------------------------------------------
+
 
 def test_parse_real_records() -> None:
     adv = parse_advisory((FIXTURES / "npm" / "NSWG-ECO-368.json").read_bytes())
@@ -145,43 +152,53 @@ def _with(path: list[Any], value: Any) -> dict[str, Any]:
     return rec
 
 
-@pytest.mark.parametrize(("record", "reason"), [
-    (_with(["id"], KeyError), "missing id"),
-    (_with(["id"], ""), "missing id"),
-    (_with(["id"], 42), "missing id"),
-    (_with(["id"], "../../etc/passwd"), "invalid id"),
-    (_with(["summary"], ["not", "a", "string"]), "summary: expected a string"),
-    (_with(["aliases"], "CVE-2018-3721"), "aliases: expected an array"),
-    (_with(["aliases"], [1]), "aliases: expected an array of strings"),
-    (_with(["affected"], {"package": {}}), "affected: expected an array"),
-    (_with(["affected", 0, "package", "name"], KeyError), "ecosystem and name are required"),
-    (_with(["affected", 0, "ranges", 0, "type"], "RANGE"), "unknown range type"),
-    (_with(["affected", 0, "ranges", 0, "events", 1], {"patched": "4.17.5"}),
-     "unknown event kind"),
-    (_with(["affected", 0, "ranges", 0, "events", 1], {"fixed": 4}), "needs a version string"),
-    (_with(["affected", 0, "ranges", 0, "events", 1], {"fixed": "1", "limit": "2"}),
-     "exactly one key"),
-    (_with(["affected", 0, "ranges", 0, "events"], []), "needs events"),
-    (_with(["affected", 0, "ranges", 0, "type"], "GIT"), "needs a repo"),
-    (_with(["affected", 0, "versions"], [1, 2]), "versions: expected an array of strings"),
-    (_with(["modified"], "yesterday"), "modified: not an RFC 3339 timestamp"),
-    (_with(["severity"], [{"type": "CVSS_V3"}]), "severity"),
-    (_with(["references"], [{"type": "WEB"}]), "references"),
-    (_with(["database_specific"], [1]), "database_specific: expected an object"),
-])
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        (_with(["id"], KeyError), "missing id"),
+        (_with(["id"], ""), "missing id"),
+        (_with(["id"], 42), "missing id"),
+        (_with(["id"], "../../etc/passwd"), "invalid id"),
+        (_with(["summary"], ["not", "a", "string"]), "summary: expected a string"),
+        (_with(["aliases"], "CVE-2018-3721"), "aliases: expected an array"),
+        (_with(["aliases"], [1]), "aliases: expected an array of strings"),
+        (_with(["affected"], {"package": {}}), "affected: expected an array"),
+        (_with(["affected", 0, "package", "name"], KeyError), "ecosystem and name are required"),
+        (_with(["affected", 0, "ranges", 0, "type"], "RANGE"), "unknown range type"),
+        (
+            _with(["affected", 0, "ranges", 0, "events", 1], {"patched": "4.17.5"}),
+            "unknown event kind",
+        ),
+        (_with(["affected", 0, "ranges", 0, "events", 1], {"fixed": 4}), "needs a version string"),
+        (
+            _with(["affected", 0, "ranges", 0, "events", 1], {"fixed": "1", "limit": "2"}),
+            "exactly one key",
+        ),
+        (_with(["affected", 0, "ranges", 0, "events"], []), "needs events"),
+        (_with(["affected", 0, "ranges", 0, "type"], "GIT"), "needs a repo"),
+        (_with(["affected", 0, "versions"], [1, 2]), "versions: expected an array of strings"),
+        (_with(["modified"], "yesterday"), "modified: not an RFC 3339 timestamp"),
+        (_with(["severity"], [{"type": "CVSS_V3"}]), "severity"),
+        (_with(["references"], [{"type": "WEB"}]), "references"),
+        (_with(["database_specific"], [1]), "database_specific: expected an object"),
+    ],
+)
 def test_malformed_records(record: dict[str, Any], reason: str) -> None:
     with pytest.raises(MalformedAdvisory, match=reason):
         parse_advisory(json.dumps(record))
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    (b"{not json", "not valid JSON"),
-    (b"[1, 2]", "not a JSON object"),
-    (b'{"id": NaN}', "not valid JSON"),
-    (b"\xff\xfe", "not valid JSON"),
-    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply|not valid JSON"),
-    (b'{"id": "X-1", "details": "' + b"a" * MAX_RECORD_BYTES + b'"}', "larger than"),
-])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"id": NaN}', "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply|not valid JSON"),
+        (b'{"id": "X-1", "details": "' + b"a" * MAX_RECORD_BYTES + b'"}', "larger than"),
+    ],
+)
 def test_malformed_json(text: bytes, reason: str) -> None:
     with pytest.raises(MalformedAdvisory, match=reason):
         parse_advisory(text)
@@ -192,8 +209,9 @@ def test_lenient_where_real_data_needs_it() -> None:
     rec["withdrawn"] = None  # null counts as absent
     rec["modified"] = "1-01-01T00:00:00Z"  # PYSEC-2024-55 really says this
     assert parse_advisory(rec).withdrawn is None
-    rec["database_specific"] = {"not_affected": [{"ecosystem": "npm"}, "junk",
-                                                 {"ecosystem": "npm", "name": "x"}]}
+    rec["database_specific"] = {
+        "not_affected": [{"ecosystem": "npm"}, "junk", {"ecosystem": "npm", "name": "x"}]
+    }
     assert parse_advisory(rec).not_affected == (("npm", "x"),)
     assert timestamp_key("2024-01-01T00:00:00.123456789Z") > timestamp_key("2023-12-31")
     assert timestamp_key("2024-01-01T01:00:00+02:00") < timestamp_key("2024-01-01T00:00:00Z")
@@ -201,6 +219,7 @@ def test_lenient_where_real_data_needs_it() -> None:
 
 
 # -- merging ----------------------------------------------------------------------------------
+
 
 def test_trim_and_scope() -> None:
     dsa = fixture("Debian-DSA", "DSA-1004-1")
@@ -214,8 +233,11 @@ def test_trim_and_scope() -> None:
 
 
 def _ids_and_ecos(db: VulnDB, eco: str, name: str) -> list[tuple[str, str, str]]:
-    return [(a.id, e.ecosystem, e.ranges[0].events[-1].value)
-            for a in db.advisories_for(eco, name) for e in a.affected]
+    return [
+        (a.id, e.ecosystem, e.ranges[0].events[-1].value)
+        for a in db.advisories_for(eco, name)
+        for e in a.affected
+    ]
 
 
 def test_same_id_resolved_per_ecosystem(tmp_path: Path) -> None:
@@ -241,15 +263,18 @@ def test_same_id_resolved_per_ecosystem(tmp_path: Path) -> None:
     new["affected"] = new["affected"][:1]
     new["affected"][0]["ranges"][0]["events"][1]["fixed"] = "1.1.0l-1~deb9u9"
     for order in ((old, new), (new, old)):
-        zips = [make_zip(tmp_path / f"z{n}" / "all.zip", {"r.json": rec})
-                for n, rec in enumerate(order)]
+        zips = [
+            make_zip(tmp_path / f"z{n}" / "all.zip", {"r.json": rec}) for n, rec in enumerate(order)
+        ]
         import_paths(zips, dest, replace=True)
         with open_db(dest) as db:
             assert _ids_and_ecos(db, "Debian:9", "openssl") == [
-                ("DSA-4539-1", "Debian:9", "1.1.0l-1~deb9u9")]
+                ("DSA-4539-1", "Debian:9", "1.1.0l-1~deb9u9")
+            ]
             assert db.advisories_for("Debian:9", "openssl")[0].summary == "openssl - corrected"
             assert _ids_and_ecos(db, "Debian:10", "openssl") == [
-                ("DSA-4539-1", "Debian:10", "1.1.1d-0+deb10u1")]
+                ("DSA-4539-1", "Debian:10", "1.1.1d-0+deb10u1")
+            ]
             whole = db.get("DSA-4539-1")
             assert whole is not None and whole.summary == "openssl - corrected"
             assert len(whole.affected) == 2
@@ -263,6 +288,7 @@ def test_same_id_resolved_per_ecosystem(tmp_path: Path) -> None:
 
 
 # -- import: the real data ------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[VulnDB, ImportStats]]:
@@ -323,8 +349,10 @@ def test_lookup_debian_openssl(full: tuple[VulnDB, ImportStats]) -> None:
     a = advs["DEBCL-CVE-2019-1547"]
     (entry,) = a.affected  # only the Debian:12 entry of the merged record
     assert entry.ecosystem == "Debian:12"
-    assert [(e.kind, e.value) for e in entry.ranges[0].events] == [("introduced", "0"),
-                                                                   ("fixed", "1.1.1d-1")]
+    assert [(e.kind, e.value) for e in entry.ranges[0].events] == [
+        ("introduced", "0"),
+        ("fixed", "1.1.1d-1"),
+    ]
     assert a.aliases == ("CVE-2019-1547",)
     b11 = {a.id: a for a in db.advisories_for("Debian:11", "openssl")}
     assert b11["DEBCL-CVE-2019-1547"].affected[0].ecosystem == "Debian:11"
@@ -376,6 +404,7 @@ def test_reader_is_read_only(full: tuple[VulnDB, ImportStats]) -> None:
 
 # -- import: behaviour ------------------------------------------------------------------------
 
+
 def test_import_adds_and_newer_wins(tmp_path: Path) -> None:
     dest = tmp_path / "db" / "osv.sqlite"
     first = import_paths([fixture_zip(tmp_path / "a" / "all.zip", "Debian-DSA")], dest)
@@ -392,8 +421,13 @@ def test_import_adds_and_newer_wins(tmp_path: Path) -> None:
     older = fixture("Debian-DSA", "DSA-4539-1")
     older["modified"] = "2000-01-01T00:00:00Z"
     older["affected"][1]["ranges"][0]["events"][1]["fixed"] = "0.0.1"
-    third = import_paths([make_zip(tmp_path / "b" / "all.zip", {"new.json": newer}),
-                          make_zip(tmp_path / "c" / "all.zip", {"old.json": older})], dest)
+    third = import_paths(
+        [
+            make_zip(tmp_path / "b" / "all.zip", {"new.json": newer}),
+            make_zip(tmp_path / "c" / "all.zip", {"old.json": older}),
+        ],
+        dest,
+    )
     assert (third.added, third.merged, third.advisories) == (0, 2, 4)
     with open_db(dest) as db:
         (adv,) = db.advisories_for("Debian:10", "openssl")
@@ -415,7 +449,10 @@ def test_expand_paths(tmp_path: Path) -> None:
     (tree / "README.md").write_text("not a record")
     specs = expand_paths([tree])
     assert [(s.kind, Path(s.label).relative_to(tree.resolve()).as_posix()) for s in specs] == [
-        ("dir", "."), ("zip", "PyPI/all.zip"), ("zip", "deep/npm/all.zip")]
+        ("dir", "."),
+        ("zip", "PyPI/all.zip"),
+        ("zip", "deep/npm/all.zip"),
+    ]
     assert specs[1].etag  # size-mtime, used by `db update` from a directory
     with pytest.raises(DatabaseError, match="no such file"):
         expand_paths([tmp_path / "missing"])
@@ -431,21 +468,29 @@ def test_malformed_records_are_counted_not_fatal(tmp_path: Path) -> None:
     big = b'{"id": "BIG-1", "details": "' + b" " * (MAX_RECORD_BYTES + 10) + b'"}'
     bad = _good()
     bad["affected"][0]["ranges"][0]["events"].append({"patched": "1"})
-    archive = make_zip(tmp_path / "all.zip", {
-        "NSWG-ECO-368.json": _good(),
-        "no-id.json": {"summary": "no id"},
-        "bad-event.json": bad,
-        "broken.json": "{broken",
-        "array.json": "[]",
-        "big.json": big,
-        "README.txt": "ignored: not .json",
-        "nested/GO-2020-0001.json": fixture("Go", "GO-2020-0001"),
-    })
+    archive = make_zip(
+        tmp_path / "all.zip",
+        {
+            "NSWG-ECO-368.json": _good(),
+            "no-id.json": {"summary": "no id"},
+            "bad-event.json": bad,
+            "broken.json": "{broken",
+            "array.json": "[]",
+            "big.json": big,
+            "README.txt": "ignored: not .json",
+            "nested/GO-2020-0001.json": fixture("Go", "GO-2020-0001"),
+        },
+    )
     stats = import_paths([archive], tmp_path / "osv.sqlite")
     assert (stats.records, stats.skipped, stats.advisories) == (2, 5, 2)
     text = "\n".join(stats.skipped_examples)
-    for reason in ("missing id", "unknown event kind", "not valid JSON", "not a JSON object",
-                   "larger than"):
+    for reason in (
+        "missing id",
+        "unknown event kind",
+        "not valid JSON",
+        "not a JSON object",
+        "larger than",
+    ):
         assert reason in text
     assert "5 malformed" in stats.summary()
     with open_db(tmp_path / "osv.sqlite") as db:
@@ -466,7 +511,7 @@ def test_corrupt_zip_keeps_old_db(tmp_path: Path) -> None:
     damaged = fixture_zip(tmp_path / "damaged" / "all.zip", "PyPI")
     raw = bytearray(damaged.read_bytes())
     start = raw.index(b"PK\x03\x04") + 30 + len("PYSEC-2007-1.json")
-    raw[start + 10:start + 60] = b"\x00" * 50
+    raw[start + 10 : start + 60] = b"\x00" * 50
     damaged.write_bytes(bytes(raw))
     with pytest.raises(DatabaseError, match="corrupt zip"):
         import_paths([damaged], dest)
@@ -544,6 +589,7 @@ def test_default_db_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 # -- update from a loopback mirror ------------------------------------------------------------
 
+
 class Mirror(http.server.ThreadingHTTPServer):
     """Serves ``root`` like a static bucket: ETag, Last-Modified, 304s; logs requests."""
 
@@ -618,8 +664,10 @@ def mirror(tmp_path: Path) -> Iterator[Mirror]:
 def test_update_conditional(mirror: Mirror, tmp_path: Path) -> None:
     dest, cache = tmp_path / "db" / "osv.sqlite", tmp_path / "cache"
     first = update(dest, mirror.url, ["PyPI", "npm"], cache_dir=cache)
-    assert [(f.ecosystem, f.status) for f in first.fetched[:2]] == [("PyPI", "downloaded"),
-                                                                 ("npm", "downloaded")]
+    assert [(f.ecosystem, f.status) for f in first.fetched[:2]] == [
+        ("PyPI", "downloaded"),
+        ("npm", "downloaded"),
+    ]
     assert first.imported is not None and first.imported.advisories == 3
     assert [s for _, s, _ in mirror.log] == [200, 200]
     with open_db(dest) as db:
@@ -644,8 +692,10 @@ def test_update_conditional(mirror: Mirror, tmp_path: Path) -> None:
     # npm changes upstream: only npm is downloaded; PyPI content is kept
     updated = fixture("npm", "NSWG-ECO-368")
     updated["modified"] = "2030-01-01T00:00:00Z"
-    make_zip(mirror.root / "npm" / "all.zip",
-             {"NSWG-ECO-368.json": updated, "GO-2020-0001.json": fixture("Go", "GO-2020-0001")})
+    make_zip(
+        mirror.root / "npm" / "all.zip",
+        {"NSWG-ECO-368.json": updated, "GO-2020-0001.json": fixture("Go", "GO-2020-0001")},
+    )
     mirror.log.clear()
     third = update(dest, mirror.url, None, cache_dir=cache)  # default: what the DB has
     assert [(p, s) for p, s, _ in mirror.log] == [("/PyPI/all.zip", 304), ("/npm/all.zip", 200)]
@@ -663,8 +713,7 @@ def test_update_errors_keep_old_db(mirror: Mirror, tmp_path: Path) -> None:
     before = dest.read_bytes()
     with pytest.raises(DatabaseError, match="HTTP 404"):
         update(dest, mirror.url, ["npm", "NoSuchEcosystem"], cache_dir=cache)
-    make_zip(mirror.root / "npm" / "all.zip", {"GO-2020-0001.json": fixture("Go",
-                                                                             "GO-2020-0001")})
+    make_zip(mirror.root / "npm" / "all.zip", {"GO-2020-0001.json": fixture("Go", "GO-2020-0001")})
     mirror.fail["/PyPI/all.zip"] = 500
     with pytest.raises(DatabaseError, match="HTTP 500"):
         update(dest, mirror.url, ["npm", "PyPI"], cache_dir=cache)

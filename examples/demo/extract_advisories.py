@@ -30,9 +30,12 @@ def wanted() -> dict[str, set[str]]:
     sys.path.insert(0, str(HERE.parent))
     from build_demo import NODE_APP, PYTHON_APP, RUBY_APP
 
-    return {"Debian:12": sources,
-            "PyPI": {re.sub(r"[-_.]+", "-", n).lower() for n in PYTHON_APP},
-            "npm": set(NODE_APP), "RubyGems": set(RUBY_APP)}
+    return {
+        "Debian:12": sources,
+        "PyPI": {re.sub(r"[-_.]+", "-", n).lower() for n in PYTHON_APP},
+        "npm": set(NODE_APP),
+        "RubyGems": set(RUBY_APP),
+    }
 
 
 def main() -> None:
@@ -56,14 +59,18 @@ def _copy(root: Path, want: dict[str, set[str]], dest: zipfile.ZipFile, ids: set
         with zipfile.ZipFile(root / folder / "all.zip") as z:
             for name in z.namelist():
                 record = json.loads(z.read(name))
-                names = {re.sub(r"[-_.]+", "-", a["package"]["name"]).lower()
-                         if ecosystem == "PyPI" else a["package"]["name"]
-                         for a in record.get("affected", [])
-                         if a.get("package", {}).get("ecosystem") == ecosystem}
+                names = {
+                    re.sub(r"[-_.]+", "-", a["package"]["name"]).lower()
+                    if ecosystem == "PyPI"
+                    else a["package"]["name"]
+                    for a in record.get("affected", [])
+                    if a.get("package", {}).get("ecosystem") == ecosystem
+                }
                 if names & want[ecosystem]:
                     dest.writestr(name, z.read(name))
-                    ids.update([record["id"], *record.get("aliases", []),
-                                *record.get("upstream", [])])
+                    ids.update(
+                        [record["id"], *record.get("aliases", []), *record.get("upstream", [])]
+                    )
                     count += 1
     return count
 

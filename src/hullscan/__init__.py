@@ -35,11 +35,18 @@ if TYPE_CHECKING:
     from hullscan.settings import Settings
 
 _LAZY = {
-    "scan": "hullscan.api", "sbom": "hullscan.api", "verify": "hullscan.api",
-    "VerifyReport": "hullscan.api", "Settings": "hullscan.settings",
-    "Policy": "hullscan.policy", "ScanReport": "hullscan.model", "Finding": "hullscan.model",
-    "FindingKind": "hullscan.model", "Inventory": "hullscan.model",
-    "Package": "hullscan.model", "Severity": "hullscan.model",
+    "scan": "hullscan.api",
+    "sbom": "hullscan.api",
+    "verify": "hullscan.api",
+    "VerifyReport": "hullscan.api",
+    "Settings": "hullscan.settings",
+    "Policy": "hullscan.policy",
+    "ScanReport": "hullscan.model",
+    "Finding": "hullscan.model",
+    "FindingKind": "hullscan.model",
+    "Inventory": "hullscan.model",
+    "Package": "hullscan.model",
+    "Severity": "hullscan.model",
 }
 
 
@@ -52,7 +59,25 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["ConfigError", "DatabaseError", "DigestMismatch", "Finding", "FindingKind",
-           "HullscanError", "ImageError", "Inventory", "KeyFileError", "Package", "Policy",
-           "RegistryError", "ScanReport", "Settings", "Severity", "VerifyReport",
-           "__version__", "sbom", "scan", "verify"]
+__all__ = [
+    "ConfigError",
+    "DatabaseError",
+    "DigestMismatch",
+    "Finding",
+    "FindingKind",
+    "HullscanError",
+    "ImageError",
+    "Inventory",
+    "KeyFileError",
+    "Package",
+    "Policy",
+    "RegistryError",
+    "ScanReport",
+    "Settings",
+    "Severity",
+    "VerifyReport",
+    "__version__",
+    "sbom",
+    "scan",
+    "verify",
+]

@@ -38,8 +38,14 @@ class AnalyzerResult:
     warnings: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not (self.packages or self.os or self.owned_files or self.findings
-                    or self.facts or self.warnings)
+        return not (
+            self.packages
+            or self.os
+            or self.owned_files
+            or self.findings
+            or self.facts
+            or self.warnings
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}

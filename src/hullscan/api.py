@@ -27,28 +27,47 @@ if TYPE_CHECKING:
     from hullscan.squash import SquashResult
 
 
-def scan_options(cache_dir: Path | str | None = None, *, use_cache: bool = True,
-                 platform: Platform | str | None = None,
-                 registry: RegistrySettings | None = None, debug: bool = False,
-                 settings: Settings | None = None) -> ScanOptions:
+def scan_options(
+    cache_dir: Path | str | None = None,
+    *,
+    use_cache: bool = True,
+    platform: Platform | str | None = None,
+    registry: RegistrySettings | None = None,
+    debug: bool = False,
+    settings: Settings | None = None,
+) -> ScanOptions:
     """How images are read: the cache directory (default ``~/.cache/hullscan``), the
     platform of a multi-platform image, and registry access (default: the settings')."""
     if isinstance(platform, str):
         platform = Platform.parse(platform)
-    options = ScanOptions(use_cache=use_cache, platform=platform, debug=debug,
-                          registry=registry or (settings or Settings()).registries)
+    options = ScanOptions(
+        use_cache=use_cache,
+        platform=platform,
+        debug=debug,
+        registry=registry or (settings or Settings()).registries,
+    )
     if cache_dir is not None:
         options.cache_dir = Path(cache_dir)
     return options
 
 
-def scan(ref: str, scanners: Sequence[str] = DEFAULT_SCANNERS, *,
-         cache_dir: Path | str | None = None, db: Path | str | None = None,
-         settings: Settings | None = None, policy: Policy | None = None,
-         platform: Platform | str | None = None, use_cache: bool = True,
-         layers: Literal["all", "final"] = "all", max_db_age_days: int = 7,
-         trust_policy: TrustPolicy | None = None, registry: RegistrySettings | None = None,
-         progress: ProgressHook | None = None, debug: bool = False) -> ScanReport:
+def scan(
+    ref: str,
+    scanners: Sequence[str] = DEFAULT_SCANNERS,
+    *,
+    cache_dir: Path | str | None = None,
+    db: Path | str | None = None,
+    settings: Settings | None = None,
+    policy: Policy | None = None,
+    platform: Platform | str | None = None,
+    use_cache: bool = True,
+    layers: Literal["all", "final"] = "all",
+    max_db_age_days: int = 7,
+    trust_policy: TrustPolicy | None = None,
+    registry: RegistrySettings | None = None,
+    progress: ProgressHook | None = None,
+    debug: bool = False,
+) -> ScanReport:
     """Scan the image ``ref`` (any image reference hullscan reads) with ``scanners``.
 
     ``db``: the vulnerability database (default ``<cache_dir>/db/osv.sqlite``).
@@ -60,47 +79,95 @@ def scan(ref: str, scanners: Sequence[str] = DEFAULT_SCANNERS, *,
     from hullscan.scanners.run import ScanRequest, run_scan
 
     settings = settings or Settings()
-    options = scan_options(cache_dir, use_cache=use_cache, platform=platform,
-                           registry=registry, debug=debug, settings=settings)
-    request = ScanRequest(ref, tuple(scanners), Path(db) if db is not None else None,
-                          max_db_age_days, layers, settings, trust_policy)
+    options = scan_options(
+        cache_dir,
+        use_cache=use_cache,
+        platform=platform,
+        registry=registry,
+        debug=debug,
+        settings=settings,
+    )
+    request = ScanRequest(
+        ref,
+        tuple(scanners),
+        Path(db) if db is not None else None,
+        max_db_age_days,
+        layers,
+        settings,
+        trust_policy,
+    )
     report, _ = run_scan(request, options, policy or Policy(), progress)
     return report
 
 
-def sbom(ref: str, *, cache_dir: Path | str | None = None, settings: Settings | None = None,
-         platform: Platform | str | None = None, use_cache: bool = True,
-         registry: RegistrySettings | None = None,
-         progress: ProgressHook | None = None, debug: bool = False) -> ScanReport:
+def sbom(
+    ref: str,
+    *,
+    cache_dir: Path | str | None = None,
+    settings: Settings | None = None,
+    platform: Platform | str | None = None,
+    use_cache: bool = True,
+    registry: RegistrySettings | None = None,
+    progress: ProgressHook | None = None,
+    debug: bool = False,
+) -> ScanReport:
     """Inventory the image ``ref``: ``report.inventory`` holds the image, its OS and every
     package; ``report.to_dict()`` is ``hullscan sbom --format json``'s document."""
-    options = scan_options(cache_dir, use_cache=use_cache, platform=platform,
-                           registry=registry, debug=debug, settings=settings)
+    options = scan_options(
+        cache_dir,
+        use_cache=use_cache,
+        platform=platform,
+        registry=registry,
+        debug=debug,
+        settings=settings,
+    )
     return ScanReport(analyze_image(ref, options, progress, files=False).inventory)
 
 
-def verify(ref: str, keys: Sequence[Path | str] = (), *, digest: str | None = None,
-           trust_policy: TrustPolicy | None = None, identity: str | None = None,
-           check_identity: bool = True, platform: Platform | str | None = None,
-           settings: Settings | None = None,
-           registry: RegistrySettings | None = None) -> VerifyReport:
+def verify(
+    ref: str,
+    keys: Sequence[Path | str] = (),
+    *,
+    digest: str | None = None,
+    trust_policy: TrustPolicy | None = None,
+    identity: str | None = None,
+    check_identity: bool = True,
+    platform: Platform | str | None = None,
+    settings: Settings | None = None,
+    registry: RegistrySettings | None = None,
+) -> VerifyReport:
     """Check the signatures of ``ref`` (a registry image or an OCI layout) with public
     ``keys``, its content against a released ``digest``, and/or its source against a
     ``trust_policy``. ``report.verified`` is the verdict, ``report.problems`` says why not."""
     if isinstance(platform, str):
         platform = Platform.parse(platform)
-    return verify_image(ref, [Path(k) for k in keys], digest=digest,
-                        trust_policy=trust_policy, identity=identity,
-                        check_identity=check_identity, platform=platform,
-                        registry=registry or (settings or Settings()).registries)
+    return verify_image(
+        ref,
+        [Path(k) for k in keys],
+        digest=digest,
+        trust_policy=trust_policy,
+        identity=identity,
+        check_identity=check_identity,
+        platform=platform,
+        registry=registry or (settings or Settings()).registries,
+    )
 
 
-def squash(ref: str, output: str | None, *, push: str | None = None,
-           keep_base: int | str | None = None, source_date_epoch: int | None = None,
-           cache_dir: Path | str | None = None, settings: Settings | None = None,
-           platform: Platform | str | None = None, use_cache: bool = True,
-           registry: RegistrySettings | None = None, progress: ProgressHook | None = None,
-           debug: bool = False) -> SquashResult:
+def squash(
+    ref: str,
+    output: str | None,
+    *,
+    push: str | None = None,
+    keep_base: int | str | None = None,
+    source_date_epoch: int | None = None,
+    cache_dir: Path | str | None = None,
+    settings: Settings | None = None,
+    platform: Platform | str | None = None,
+    use_cache: bool = True,
+    registry: RegistrySettings | None = None,
+    progress: ProgressHook | None = None,
+    debug: bool = False,
+) -> SquashResult:
     """Write the image ``ref`` as one layer holding its final filesystem, to ``output``
     (``oci:DIR[:TAG]``, ``oci-archive:PATH[:TAG]``, ``docker-archive:PATH[:TAG]``) and/or
     ``push`` (``registry:HOST/REPO:TAG``). ``keep_base``: bottom layers kept as they are
@@ -108,10 +175,23 @@ def squash(ref: str, output: str | None, *, push: str | None = None,
     (default: the newest in the image), so the same image gives the same digest."""
     from hullscan.squash import squash as squash_image
 
-    options = scan_options(cache_dir, use_cache=use_cache, platform=platform,
-                           registry=registry, debug=debug, settings=settings)
-    return squash_image(ref, output, options, keep_base=keep_base,
-                        source_date_epoch=source_date_epoch, progress=progress, push=push)
+    options = scan_options(
+        cache_dir,
+        use_cache=use_cache,
+        platform=platform,
+        registry=registry,
+        debug=debug,
+        settings=settings,
+    )
+    return squash_image(
+        ref,
+        output,
+        options,
+        keep_base=keep_base,
+        source_date_epoch=source_date_epoch,
+        progress=progress,
+        push=push,
+    )
 
 
 __all__ = ["SquashResult", "VerifyReport", "sbom", "scan", "scan_options", "squash", "verify"]

@@ -35,8 +35,14 @@ _T = TypeVar("_T")
 #: bump when the inventory built from the same analyses changes (``pipeline.build_inventory``)
 INVENTORY_VERSION = 1
 
-__all__ = ["CachedInventory", "LayerCache", "cache_key", "database_path",
-           "default_cache_dir", "inventory_key"]
+__all__ = [
+    "CachedInventory",
+    "LayerCache",
+    "cache_key",
+    "database_path",
+    "default_cache_dir",
+    "inventory_key",
+]
 
 
 def cache_key(content_id: str, analyzers: Sequence[Analyzer]) -> str:
@@ -46,8 +52,9 @@ def cache_key(content_id: str, analyzers: Sequence[Analyzer]) -> str:
     spec = {
         "schema": SCHEMA_VERSION,
         "diff_id": content_id,
-        "analyzers": sorted(f"{a.name}:{a.version}:{a.max_size}:{a.cache_token}"
-                            for a in analyzers),
+        "analyzers": sorted(
+            f"{a.name}:{a.version}:{a.max_size}:{a.cache_token}" for a in analyzers
+        ),
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
@@ -71,22 +78,27 @@ class CachedInventory:
     warnings: tuple[str, ...]
 
     def encode(self) -> bytes:
-        doc = {"os": self.os.to_dict() if self.os else None,
-               "packages": [p.to_dict() for p in self.packages],
-               "warnings": list(self.warnings)}
+        doc = {
+            "os": self.os.to_dict() if self.os else None,
+            "packages": [p.to_dict() for p in self.packages],
+            "warnings": list(self.warnings),
+        }
         return _compress(doc)
 
     @classmethod
     def decode(cls, data: bytes) -> CachedInventory:
         doc = json.loads(zlib.decompress(data))
-        return cls(OSInfo.from_dict(doc["os"]) if doc["os"] is not None else None,
-                   tuple(Package.from_dict(p) for p in doc["packages"]),
-                   tuple(str(w) for w in doc["warnings"]))
+        return cls(
+            OSInfo.from_dict(doc["os"]) if doc["os"] is not None else None,
+            tuple(Package.from_dict(p) for p in doc["packages"]),
+            tuple(str(w) for w in doc["warnings"]),
+        )
 
 
 def _compress(doc: object) -> bytes:
-    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(
-        "utf-8", "surrogateescape"), 3)
+    return zlib.compress(
+        json.dumps(doc, separators=(",", ":")).encode("utf-8", "surrogateescape"), 3
+    )
 
 
 def _decode(data: bytes) -> LayerAnalysis:
@@ -113,10 +125,14 @@ class LayerCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS layer_analysis ("
-                       "key TEXT PRIMARY KEY, diff_id TEXT, created REAL, data BLOB)")
-            db.execute("CREATE TABLE IF NOT EXISTS inventory ("
-                       "key TEXT PRIMARY KEY, created REAL, data BLOB)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS layer_analysis ("
+                "key TEXT PRIMARY KEY, diff_id TEXT, created REAL, data BLOB)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS inventory ("
+                "key TEXT PRIMARY KEY, created REAL, data BLOB)"
+            )
             return db
         except sqlite3.DatabaseError as e:
             raise self._error(e) from None
@@ -132,22 +148,25 @@ class LayerCache:
         return self._get("layer_analysis", key, _decode)
 
     def put(self, key: str, analysis: LayerAnalysis) -> None:
-        self._put("INSERT OR REPLACE INTO layer_analysis VALUES (?, ?, ?, ?)",
-                  (key, analysis.diff_id, time.time(), _compress(analysis.to_dict())))
+        self._put(
+            "INSERT OR REPLACE INTO layer_analysis VALUES (?, ?, ?, ?)",
+            (key, analysis.diff_id, time.time(), _compress(analysis.to_dict())),
+        )
 
     def get_inventory(self, key: str) -> CachedInventory | None:
         return self._get("inventory", key, CachedInventory.decode)
 
     def put_inventory(self, key: str, inventory: CachedInventory) -> None:
-        self._put("INSERT OR REPLACE INTO inventory VALUES (?, ?, ?)",
-                  (key, time.time(), inventory.encode()))
+        self._put(
+            "INSERT OR REPLACE INTO inventory VALUES (?, ?, ?)",
+            (key, time.time(), inventory.encode()),
+        )
 
     def _get(self, table: str, key: str, decode: Callable[[bytes], _T]) -> _T | None:
         """The entry of ``table`` (one of this module's two, never a caller's text) at ``key``,
         decoded; a damaged one is dropped and counts as a miss."""
         try:
-            row = self._db.execute(f"SELECT data FROM {table} WHERE key = ?",
-                                   (key,)).fetchone()
+            row = self._db.execute(f"SELECT data FROM {table} WHERE key = ?", (key,)).fetchone()
         except sqlite3.DatabaseError as e:
             raise self._error(e) from None
         if row is None:
@@ -171,10 +190,10 @@ class LayerCache:
         rebuilt empty (a cache holds nothing that cannot be computed again)."""
         try:
             ok = self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-            rows = self._db.execute("SELECT key, data FROM layer_analysis").fetchall() \
-                if ok else []
-            inventories = self._db.execute("SELECT key, data FROM inventory").fetchall() \
-                if ok else []
+            rows = self._db.execute("SELECT key, data FROM layer_analysis").fetchall() if ok else []
+            inventories = (
+                self._db.execute("SELECT key, data FROM inventory").fetchall() if ok else []
+            )
         except sqlite3.DatabaseError:
             ok, rows, inventories = False, [], []
         if not ok:
@@ -195,12 +214,17 @@ class LayerCache:
             except _DAMAGED:
                 bad_inventories.append(key)
         with contextlib.suppress(sqlite3.Error):
-            self._db.executemany("DELETE FROM layer_analysis WHERE key = ?",
-                                 [(k,) for k in dropped])
-            self._db.executemany("DELETE FROM inventory WHERE key = ?",
-                                 [(k,) for k in bad_inventories])
-        return (len(rows), len(inventories), [f"layer analysis {k}" for k in dropped]
-                + [f"inventory {k}" for k in bad_inventories])
+            self._db.executemany(
+                "DELETE FROM layer_analysis WHERE key = ?", [(k,) for k in dropped]
+            )
+            self._db.executemany(
+                "DELETE FROM inventory WHERE key = ?", [(k,) for k in bad_inventories]
+            )
+        return (
+            len(rows),
+            len(inventories),
+            [f"layer analysis {k}" for k in dropped] + [f"inventory {k}" for k in bad_inventories],
+        )
 
     def close(self) -> None:
         self._db.close()

@@ -23,10 +23,15 @@ class CacheCheck:
     dropped: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{self.layers_checked} layer analyses, {self.inventories_checked} inventories "
-                f"and {self.blobs_checked} blobs checked; "
-                + (f"{len(self.dropped)} damaged entries dropped" if self.dropped
-                   else "nothing damaged"))
+        return (
+            f"{self.layers_checked} layer analyses, {self.inventories_checked} inventories "
+            f"and {self.blobs_checked} blobs checked; "
+            + (
+                f"{len(self.dropped)} damaged entries dropped"
+                if self.dropped
+                else "nothing damaged"
+            )
+        )
 
 
 def verify_cache(cache_dir: Path) -> CacheCheck:

@@ -22,8 +22,14 @@ class RegistryError(ImageError):
     """A registry refused or failed; ``fallback``: another endpoint (the origin behind a
     mirror) may still serve the pull (404, 5xx, connection failures)."""
 
-    def __init__(self, message: str, *, status: int | None = None,
-                 transport: bool = False, mid_body: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        transport: bool = False,
+        mid_body: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.transport = transport
@@ -57,5 +63,14 @@ def shown(text: object) -> str:
     return text if text.isprintable() else repr(text)[1:-1]
 
 
-__all__ = ["ConfigError", "DatabaseError", "DigestMismatch", "HullscanError", "ImageError",
-           "KeyFileError", "RegistryError", "TooLarge", "shown"]
+__all__ = [
+    "ConfigError",
+    "DatabaseError",
+    "DigestMismatch",
+    "HullscanError",
+    "ImageError",
+    "KeyFileError",
+    "RegistryError",
+    "TooLarge",
+    "shown",
+]

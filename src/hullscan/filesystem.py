@@ -142,8 +142,7 @@ class ImageFilesystem:
                 for name, result in by_analyzer.items():
                     yield path, index, name, result
 
-    def earliest_layer_with(self, path: str, layer: int, analyzer: str,
-                            same: str) -> int:
+    def earliest_layer_with(self, path: str, layer: int, analyzer: str, same: str) -> int:
         """The first layer from which ``path`` held a package with identity ``same``
         without interruption up to ``layer`` (a database file is rewritten by every
         layer that installs something, but an unchanged package dates from the first)."""
@@ -166,8 +165,9 @@ class ImageFilesystem:
         found = self._identity_cache.get(key)
         if found is None:
             result = self.layers[layer].results.get(path, {}).get(analyzer)
-            found = frozenset(package_identity(p) for p in result.packages) if result else \
-                frozenset()
+            found = (
+                frozenset(package_identity(p) for p in result.packages) if result else frozenset()
+            )
             self._identity_cache[key] = found
         return found
 

@@ -35,9 +35,14 @@ from hullscan.streams import (
 )
 from hullscan.tarstream import Member, TarMembers
 
-_FILE_TYPES = {tarfile.SYMTYPE: FileType.SYMLINK, tarfile.LNKTYPE: FileType.HARDLINK,
-               tarfile.DIRTYPE: FileType.DIR, tarfile.CHRTYPE: FileType.CHAR,
-               tarfile.BLKTYPE: FileType.BLOCK, tarfile.FIFOTYPE: FileType.FIFO}
+_FILE_TYPES = {
+    tarfile.SYMTYPE: FileType.SYMLINK,
+    tarfile.LNKTYPE: FileType.HARDLINK,
+    tarfile.DIRTYPE: FileType.DIR,
+    tarfile.CHRTYPE: FileType.CHAR,
+    tarfile.BLKTYPE: FileType.BLOCK,
+    tarfile.FIFOTYPE: FileType.FIFO,
+}
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 
@@ -64,8 +69,9 @@ class LayerAnalysis:
             "files": [f.to_row() for f in self.files],
             "whiteouts": self.whiteouts,
             "opaque_dirs": self.opaque_dirs,
-            "results": {p: {a: r.to_dict() for a, r in by.items()}
-                        for p, by in self.results.items()},
+            "results": {
+                p: {a: r.to_dict() for a, r in by.items()} for p, by in self.results.items()
+            },
             "warnings": self.warnings,
         }
 
@@ -76,8 +82,10 @@ class LayerAnalysis:
             files=[FileInfo.from_row(r) for r in d["files"]],
             whiteouts=d["whiteouts"],
             opaque_dirs=d["opaque_dirs"],
-            results={p: {a: AnalyzerResult.from_dict(r) for a, r in by.items()}
-                     for p, by in d["results"].items()},
+            results={
+                p: {a: AnalyzerResult.from_dict(r) for a, r in by.items()}
+                for p, by in d["results"].items()
+            },
             warnings=d["warnings"],
         )
 
@@ -165,19 +173,26 @@ class TarLayerSource(LayerSource):
 
     def _count(self, count: int, limits: Limits) -> None:
         if count > limits.max_entries:
-            raise ImageError(f"{self.label}: more than {limits.max_entries} entries "
-                             "(limit reached)")
+            raise ImageError(
+                f"{self.label}: more than {limits.max_entries} entries (limit reached)"
+            )
 
     @contextlib.contextmanager
     def _stream(self, limits: Limits) -> Iterator[LayerStream]:
         raw = self.blob.open()
         stream = None
         try:
-            stream = open_layer_stream(raw, self.label, self.digest, self.size,  # type: ignore[arg-type]
-                                       self.diff_id, limits, verified=self.verified,
-                                       check_diff_id=self.check_diff_id,
-                                       chunk=DOWNLOAD_CHUNK if self.blob.downloading
-                                       else READ_CHUNK)
+            stream = open_layer_stream(
+                raw,  # type: ignore[arg-type]
+                self.label,
+                self.digest,
+                self.size,
+                self.diff_id,
+                limits,
+                verified=self.verified,
+                check_diff_id=self.check_diff_id,
+                chunk=DOWNLOAD_CHUNK if self.blob.downloading else READ_CHUNK,
+            )
             yield stream
         finally:
             if stream is not None:
@@ -199,7 +214,7 @@ def _tar_entry(members: TarMembers, m: Member) -> Iterator[Entry]:
         if base == OPAQUE_MARKER:
             yield Entry(opaque=parent)
         elif not base.startswith(".wh..wh."):  # other aufs metadata carries no meaning here
-            yield Entry(whiteout=f"{parent}/{base[len(WHITEOUT_PREFIX):]}".lstrip("/"))
+            yield Entry(whiteout=f"{parent}/{base[len(WHITEOUT_PREFIX) :]}".lstrip("/"))
         return
     linkname = ""
     ftype = _FILE_TYPES.get(m.type, FileType.OTHER)
@@ -213,12 +228,15 @@ def _tar_entry(members: TarMembers, m: Member) -> Iterator[Entry]:
             return
     elif m.isreg():
         ftype = FileType.REG
-    info = FileInfo(path, ftype, m.size if ftype is FileType.REG else 0, m.mode, m.uid, m.gid,
-                    linkname, m.mtime)
+    info = FileInfo(
+        path, ftype, m.size if ftype is FileType.REG else 0, m.mode, m.uid, m.gid, linkname, m.mtime
+    )
     opener: Opener | None = None
     if ftype is FileType.REG:
+
         def opener() -> IO[bytes]:
             return members.open(m)
+
     yield Entry(info=info, opener=opener)
 
 
@@ -282,12 +300,24 @@ class DirLayerSource(LayerSource):
         else:
             ftype = FileType.OTHER
         size = st.st_size if ftype is FileType.REG else 0
-        return (FileInfo(path, ftype, size, stat.S_IMODE(mode), st.st_uid, st.st_gid, linkname,
-                         int(st.st_mtime)), opener)
+        return (
+            FileInfo(
+                path,
+                ftype,
+                size,
+                stat.S_IMODE(mode),
+                st.st_uid,
+                st.st_gid,
+                linkname,
+                int(st.st_mtime),
+            ),
+            opener,
+        )
 
 
-def analyze_layer(source: LayerSource, analyzers: Sequence[Analyzer], limits: Limits,
-                  debug: bool = False) -> LayerAnalysis:
+def analyze_layer(
+    source: LayerSource, analyzers: Sequence[Analyzer], limits: Limits, debug: bool = False
+) -> LayerAnalysis:
     """Walk the layer once; give each wanted file to the analyzers that asked for it."""
     out = LayerAnalysis(diff_id=source.diff_id)
     seen: dict[str, FileInfo] = {}
@@ -317,15 +347,20 @@ def analyze_layer(source: LayerSource, analyzers: Sequence[Analyzer], limits: Li
     return out
 
 
-def _link(out: LayerAnalysis, seen: dict[str, FileInfo],
-          pending: dict[str, list[tuple[str, list[Analyzer]]]], info: FileInfo,
-          analyzers: Sequence[Analyzer]) -> None:
+def _link(
+    out: LayerAnalysis,
+    seen: dict[str, FileInfo],
+    pending: dict[str, list[tuple[str, list[Analyzer]]]],
+    info: FileInfo,
+    analyzers: Sequence[Analyzer],
+) -> None:
     """A hard link is the same content as its target: reuse or schedule the target's read."""
     target = seen.get(info.linkname)
     if target is None or target.type is not FileType.REG:
         return
-    as_file = FileInfo(info.path, FileType.REG, target.size, target.mode, target.uid, target.gid,
-                       "", target.mtime)
+    as_file = FileInfo(
+        info.path, FileType.REG, target.size, target.mode, target.uid, target.gid, "", target.mtime
+    )
     wanted = [a for a in analyzers if a.required(info.path, as_file)]
     if not wanted:
         return
@@ -340,9 +375,14 @@ def _link(out: LayerAnalysis, seen: dict[str, FileInfo],
         pending.setdefault(target.path, []).append((info.path, missing))
 
 
-def _second_pass(out: LayerAnalysis, source: LayerSource, limits: Limits,
-                 pending: dict[str, list[tuple[str, list[Analyzer]]]],
-                 seen: dict[str, FileInfo], debug: bool) -> None:
+def _second_pass(
+    out: LayerAnalysis,
+    source: LayerSource,
+    limits: Limits,
+    pending: dict[str, list[tuple[str, list[Analyzer]]]],
+    seen: dict[str, FileInfo],
+    debug: bool,
+) -> None:
     """Read the targets of wanted hard links whose target no analyzer had asked for."""
     for entry in source.walk(limits):
         if entry.info is None or entry.opener is None or entry.info.path not in pending:
@@ -357,8 +397,16 @@ def _second_pass(out: LayerAnalysis, source: LayerSource, limits: Limits,
                 shared = tempfiles.spool(stream, info.size)
         try:
             for link_path, wanted in links:
-                as_link = FileInfo(link_path, FileType.REG, info.size, info.mode, info.uid,
-                                   info.gid, "", info.mtime)
+                as_link = FileInfo(
+                    link_path,
+                    FileType.REG,
+                    info.size,
+                    info.mode,
+                    info.uid,
+                    info.gid,
+                    "",
+                    info.mtime,
+                )
                 if shared is not None:
                     opener = _KeepOpen.opener(shared)
                 _run(out, source.label, as_link, opener, wanted, debug)
@@ -380,6 +428,7 @@ class _KeepOpen(io.RawIOBase):
         def reopen() -> IO[bytes]:
             f.seek(0)
             return cast(IO[bytes], cls(f))
+
         return reopen
 
     def readable(self) -> bool:
@@ -400,14 +449,22 @@ class _KeepOpen(io.RawIOBase):
         return self._f.tell()
 
 
-def _run(out: LayerAnalysis, label: str, info: FileInfo, opener: Opener,
-         wanted: list[Analyzer], debug: bool) -> None:
+def _run(
+    out: LayerAnalysis,
+    label: str,
+    info: FileInfo,
+    opener: Opener,
+    wanted: list[Analyzer],
+    debug: bool,
+) -> None:
     """Give the file to each analyzer; share one spooled copy when several want it."""
     readable = [a for a in wanted if info.size <= a.max_size]
     for a in wanted:
         if a not in readable:
-            out.warnings.append(f"{label}: {info.path}: not read by {a.name}: "
-                                f"{info.size} bytes is over its {a.max_size}-byte limit")
+            out.warnings.append(
+                f"{label}: {info.path}: not read by {a.name}: "
+                f"{info.size} bytes is over its {a.max_size}-byte limit"
+            )
     if not readable:
         return
     try:
@@ -421,8 +478,14 @@ def _run(out: LayerAnalysis, label: str, info: FileInfo, opener: Opener,
         raise
 
 
-def _analyze_file(out: LayerAnalysis, label: str, info: FileInfo, opener: Opener,
-                  readable: list[Analyzer], debug: bool) -> None:
+def _analyze_file(
+    out: LayerAnalysis,
+    label: str,
+    info: FileInfo,
+    opener: Opener,
+    readable: list[Analyzer],
+    debug: bool,
+) -> None:
     stream = opener()
     shared = tempfiles.spool(stream, info.size) if len(readable) > 1 else None
     try:
@@ -439,8 +502,9 @@ def _analyze_file(out: LayerAnalysis, label: str, info: FileInfo, opener: Opener
             except Exception as e:  # hostile content must not crash the scan
                 if debug or (isinstance(e, OSError) and e.errno in DISK_FULL):
                     raise
-                out.warnings.append(f"{label}: {info.path}: {a.name} failed: "
-                                    f"{type(e).__name__}: {e}")
+                out.warnings.append(
+                    f"{label}: {info.path}: {a.name} failed: {type(e).__name__}: {e}"
+                )
                 continue
             if result is not None and not result.is_empty():
                 out.results.setdefault(info.path, {})[a.name] = result

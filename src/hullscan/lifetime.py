@@ -13,6 +13,7 @@ def die_with_parent() -> None:
     (Linux's parent-death signal; elsewhere nothing)."""
     with contextlib.suppress(Exception):
         import ctypes
+
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if os.getppid() == 1:  # the scan died before the line above ran
             os._exit(1)

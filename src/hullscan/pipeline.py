@@ -52,9 +52,15 @@ class ScanOptions:
     registry: RegistrySettings = field(default_factory=RegistrySettings)
 
 
-def _analyze_one(source: LayerSource, analyzers: Sequence[Analyzer], limits: Limits,
-                 tempdir: str, debug: bool, cache_dir: Path | None, key: str | None
-                 ) -> LayerAnalysis:
+def _analyze_one(
+    source: LayerSource,
+    analyzers: Sequence[Analyzer],
+    limits: Limits,
+    tempdir: str,
+    debug: bool,
+    cache_dir: Path | None,
+    key: str | None,
+) -> LayerAnalysis:
     """One layer in a worker process, which also stores it in the cache: encoding an
     analysis is CPU work the scan's own process would otherwise do one layer at a time."""
     tempfiles.set_tempdir(tempdir)  # in a worker process, the module state is fresh
@@ -68,10 +74,13 @@ def _analyze_one(source: LayerSource, analyzers: Sequence[Analyzer], limits: Lim
     return analysis
 
 
-def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOptions,
-                   progress: ProgressHook | None = None,
-                   on_layer: Callable[[LayerAnalysis], None] | None = None
-                   ) -> list[LayerAnalysis]:
+def analyze_layers(
+    image: Image,
+    analyzers: Sequence[Analyzer],
+    options: ScanOptions,
+    progress: ProgressHook | None = None,
+    on_layer: Callable[[LayerAnalysis], None] | None = None,
+) -> list[LayerAnalysis]:
     """Every layer's analysis, from the cache where possible; the rest in parallel.
 
     ``on_layer`` gets each analysis in layer order, as soon as it and those of the layers
@@ -121,9 +130,15 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
 
             workers = min(options.workers, len(todo))
             context = _pool_context()
-            with LicenceService(workers, context) as licences, ProcessPoolExecutor(
-                    max_workers=workers, mp_context=context, initializer=_init_worker,
-                    initargs=licences.worker_args()) as pool:
+            with (
+                LicenceService(workers, context) as licences,
+                ProcessPoolExecutor(
+                    max_workers=workers,
+                    mp_context=context,
+                    initializer=_init_worker,
+                    initargs=licences.worker_args(),
+                ) as pool,
+            ):
                 # fork the workers now, while this process runs no other thread; then, for
                 # a pull, start the downloads, each layer as soon as its download begins
                 # (each is read once, by its worker: the blob need not be kept)
@@ -138,12 +153,24 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
                     sources[i] = image.layer_arriving(i)
                     arriving = sources[i] is not image.layer_sources[i]
                     futures[i] = pool.submit(
-                        _analyze_one, sources[i], analyzers, options.limits, str(tempdir),
-                        options.debug, None if cache is None or arriving else options.cache_dir,
-                        keys[i])
+                        _analyze_one,
+                        sources[i],
+                        analyzers,
+                        options.limits,
+                        str(tempdir),
+                        options.debug,
+                        None if cache is None or arriving else options.cache_dir,
+                        keys[i],
+                    )
                 for i in todo:
-                    results[i] = _arrived(image, i, futures[i], analyzers, options,
-                                          functools.partial(_store, cache, keys[i]))
+                    results[i] = _arrived(
+                        image,
+                        i,
+                        futures[i],
+                        analyzers,
+                        options,
+                        functools.partial(_store, cache, keys[i]),
+                    )
                     if sources[i] is not image.layer_sources[i]:
                         _store(cache, keys[i], results[i])
                     if progress:
@@ -170,9 +197,14 @@ def analyze_layers(image: Image, analyzers: Sequence[Analyzer], options: ScanOpt
     return found
 
 
-def _arrived(image: Image, i: int, future: Future[LayerAnalysis],
-             analyzers: Sequence[Analyzer], options: ScanOptions,
-             on_repaired: Callable[[LayerAnalysis], None] | None = None) -> LayerAnalysis:
+def _arrived(
+    image: Image,
+    i: int,
+    future: Future[LayerAnalysis],
+    analyzers: Sequence[Analyzer],
+    options: ScanOptions,
+    on_repaired: Callable[[LayerAnalysis], None] | None = None,
+) -> LayerAnalysis:
     """Layer ``i``'s analysis, counted only once its blob checked out: a download's own
     error comes before anything its partial bytes made the analysis say, and a blob that
     arrived whole in a second attempt is read again, here; so is a blob the cache held
@@ -192,8 +224,7 @@ def _arrived(image: Image, i: int, future: Future[LayerAnalysis],
         if not isinstance(e, ImageError) or not image.repair_layer(i):
             raise
         # the blob cache held this layer damaged: read the copy just downloaded
-        analysis = analyze_layer(image.layer_sources[i], analyzers, options.limits,
-                                 options.debug)
+        analysis = analyze_layer(image.layer_sources[i], analyzers, options.limits, options.debug)
         if on_repaired is not None:
             on_repaired(analysis)
         return analysis
@@ -201,8 +232,9 @@ def _arrived(image: Image, i: int, future: Future[LayerAnalysis],
     return analysis
 
 
-def _read_here(image: Image, i: int, source: LayerSource, analyzers: Sequence[Analyzer],
-               options: ScanOptions) -> LayerAnalysis:
+def _read_here(
+    image: Image, i: int, source: LayerSource, analyzers: Sequence[Analyzer], options: ScanOptions
+) -> LayerAnalysis:
     """Layer ``i``'s analysis made in this process, from ``source`` (maybe arriving); as
     ``_arrived``, it counts only once the blob checked out."""
     from concurrent.futures import Future
@@ -268,8 +300,9 @@ def detect_os(fs: ImageFilesystem) -> OSInfo | None:
 
 def _is_distroless(fs: ImageFilesystem) -> bool:
     """Distroless images keep one dpkg file per package in status.d/ and no dpkg status."""
-    return fs.lookup("var/lib/dpkg/status.d") is not None and fs.lookup(
-        "var/lib/dpkg/status") is None
+    return (
+        fs.lookup("var/lib/dpkg/status.d") is not None and fs.lookup("var/lib/dpkg/status") is None
+    )
 
 
 def _with_distro(p: Package, os_info: OSInfo | None) -> Package:
@@ -281,13 +314,20 @@ def _with_distro(p: Package, os_info: OSInfo | None) -> Package:
     if os_info.version_id:
         quals["distro"] = f"{os_info.id}-{os_info.version_id}"
     namespace = os_info.id if p.type != "rpm" or purl.namespace == "rpm" else purl.namespace
-    new = PackageURL(type=purl.type, namespace=namespace, name=purl.name, version=purl.version,
-                     qualifiers=quals, subpath=purl.subpath)
+    new = PackageURL(
+        type=purl.type,
+        namespace=namespace,
+        name=purl.name,
+        version=purl.version,
+        qualifiers=quals,
+        subpath=purl.subpath,
+    )
     return replace(p, purl=new.to_string())
 
 
-def build_inventory(image: Image, analyses: Sequence[LayerAnalysis],
-                    fs: ImageFilesystem | None = None) -> Inventory:
+def build_inventory(
+    image: Image, analyses: Sequence[LayerAnalysis], fs: ImageFilesystem | None = None
+) -> Inventory:
     fs = fs or ImageFilesystem(analyses)
     os_info = detect_os(fs)
     diff_ids: list[str | None] = [layer.diff_id for layer in image.layers]
@@ -312,8 +352,12 @@ def build_inventory(image: Image, analyses: Sequence[LayerAnalysis],
         packages.append(p)
     packages = with_cached_licenses(with_copyright_licenses(packages, fs), fs)
     packages.sort(key=lambda p: (p.type, p.name, p.version, p.locations[0].path))
-    return Inventory(image=image.meta(), os=os_info, packages=tuple(packages),
-                     warnings=tuple(image.warnings + warnings))
+    return Inventory(
+        image=image.meta(),
+        os=os_info,
+        packages=tuple(packages),
+        warnings=tuple(image.warnings + warnings),
+    )
 
 
 _RPM_PREFERENCE = ("sqlite", "ndb", "bdb")
@@ -325,8 +369,13 @@ def _one_rpm_database(found: list[Package]) -> list[Package]:
     paths = {p.locations[0].path for p in found if p.found_by == "rpm"}
     if len(paths) < 2:
         return found
-    keep = min(paths, key=lambda path: (_RPM_PREFERENCE.index(RPM_DATABASES[path]),
-                                        not path.startswith("usr/lib/sysimage/")))
+    keep = min(
+        paths,
+        key=lambda path: (
+            _RPM_PREFERENCE.index(RPM_DATABASES[path]),
+            not path.startswith("usr/lib/sysimage/"),
+        ),
+    )
     return [p for p in found if p.found_by != "rpm" or p.locations[0].path == keep]
 
 
@@ -347,9 +396,13 @@ class AnalyzedImage:
     the inventory (secrets in deleted layers, file checks). An image analyzed with
     ``files=False`` has its inventory only."""
 
-    def __init__(self, image: Image, inventory: Inventory,
-                 analyses: list[LayerAnalysis] | None = None,
-                 fs: ImageFilesystem | None = None) -> None:
+    def __init__(
+        self,
+        image: Image,
+        inventory: Inventory,
+        analyses: list[LayerAnalysis] | None = None,
+        fs: ImageFilesystem | None = None,
+    ) -> None:
         self.image = image
         self.inventory = inventory
         self._analyses = analyses
@@ -368,11 +421,15 @@ class AnalyzedImage:
         return self._fs
 
 
-def analyze_image(ref: str, options: ScanOptions | None = None,
-                  progress: ProgressHook | None = None,
-                  extra_analyzers: Sequence[Analyzer] = (),
-                  packages: bool = True, walk: bool = True, files: bool = True
-                  ) -> AnalyzedImage:
+def analyze_image(
+    ref: str,
+    options: ScanOptions | None = None,
+    progress: ProgressHook | None = None,
+    extra_analyzers: Sequence[Analyzer] = (),
+    packages: bool = True,
+    walk: bool = True,
+    files: bool = True,
+) -> AnalyzedImage:
     """Open ``ref``, walk every layer once with the inventory analyzers plus the
     scanners' own (``extra_analyzers``), and build the inventory.
 
@@ -383,10 +440,15 @@ def analyze_image(ref: str, options: ScanOptions | None = None,
     ``files=False``: only the inventory is wanted, so a rescan takes it from the cache
     whole, without decoding the layers' analyses or merging their files."""
     options = options or ScanOptions()
-    image = open_image(ref, options.platform, options.limits, options.cache_dir,
-                       options.registry, defer_layers=walk)
-    analyzers = [*(default_analyzers() if packages else [OSReleaseAnalyzer()]),
-                 *extra_analyzers]
+    image = open_image(
+        ref,
+        options.platform,
+        options.limits,
+        options.cache_dir,
+        options.registry,
+        defer_layers=walk,
+    )
+    analyzers = [*(default_analyzers() if packages else [OSReleaseAnalyzer()]), *extra_analyzers]
     key = _inventory_key(image, analyzers) if walk and options.use_cache else None
     try:
         if key is not None and not files:
@@ -395,18 +457,32 @@ def analyze_image(ref: str, options: ScanOptions | None = None,
                 if progress:
                     for i in range(len(image.layer_sources)):
                         progress(i, len(image.layer_sources), True)
-                return AnalyzedImage(image, Inventory(
-                    image=image.meta(), os=cached.os, packages=cached.packages,
-                    warnings=tuple(image.warnings) + cached.warnings))
+                return AnalyzedImage(
+                    image,
+                    Inventory(
+                        image=image.meta(),
+                        os=cached.os,
+                        packages=cached.packages,
+                        warnings=tuple(image.warnings) + cached.warnings,
+                    ),
+                )
         fs = ImageFilesystem()
-        analyses = analyze_layers(image, analyzers, options, progress,
-                                  on_layer=fs.add_layer) if walk else []
+        analyses = (
+            analyze_layers(image, analyzers, options, progress, on_layer=fs.add_layer)
+            if walk
+            else []
+        )
     finally:
         image.close()
     inventory = build_inventory(image, analyses, fs)
     if key is not None:
-        _store_inventory(options.cache_dir, key, CachedInventory(
-            inventory.os, inventory.packages, inventory.warnings[len(image.warnings):]))
+        _store_inventory(
+            options.cache_dir,
+            key,
+            CachedInventory(
+                inventory.os, inventory.packages, inventory.warnings[len(image.warnings) :]
+            ),
+        )
     return AnalyzedImage(image, inventory, analyses, fs)
 
 
@@ -439,7 +515,8 @@ def _store_inventory(cache_dir: Path, key: str, inventory: CachedInventory) -> N
         cache.close()
 
 
-def inventory(ref: str, options: ScanOptions | None = None,
-              progress: ProgressHook | None = None) -> Inventory:
+def inventory(
+    ref: str, options: ScanOptions | None = None, progress: ProgressHook | None = None
+) -> Inventory:
     """Open ``ref`` and inventory it: the library entry point behind ``sbom``."""
     return analyze_image(ref, options, progress, files=False).inventory

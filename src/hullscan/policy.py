@@ -40,8 +40,9 @@ class IgnoreRule:
             return False
         if self.purl and (p is None or not _purl_matches(self.purl, p.purl)):
             return False
-        return not self.path or (f.path is not None and fnmatch.fnmatch(
-            f.path.lstrip("/"), self.path.lstrip("/")))
+        return not self.path or (
+            f.path is not None and fnmatch.fnmatch(f.path.lstrip("/"), self.path.lstrip("/"))
+        )
 
 
 def _purl_matches(rule: str, purl: str) -> bool:
@@ -65,8 +66,9 @@ def load_ignore_file(path: Path) -> list[IgnoreRule]:
 def _rule(path: Path, n: int, e: Any) -> IgnoreRule:
     where = f"{path}: rule {n}"
     if isinstance(e, str):
-        raise HullscanError(f"{where}: {e!r} has no reason; write it as "
-                            f"{{id: {e}, reason: why it does not apply}}")
+        raise HullscanError(
+            f"{where}: {e!r} has no reason; write it as {{id: {e}, reason: why it does not apply}}"
+        )
     if not isinstance(e, dict) or not isinstance(e.get("id"), str):
         raise HullscanError(f"{where}: needs an 'id'")
     reason = e.get("reason") or e.get("statement")
@@ -77,8 +79,9 @@ def _rule(path: Path, n: int, e: Any) -> IgnoreRule:
         try:
             expires = dt.date.fromisoformat(expires)
         except ValueError:
-            raise HullscanError(f"{where}: expires {expires!r} is not a date "
-                                "(YYYY-MM-DD)") from None
+            raise HullscanError(
+                f"{where}: expires {expires!r} is not a date (YYYY-MM-DD)"
+            ) from None
     elif isinstance(expires, dt.datetime):
         expires = expires.date()
     elif expires is not None and not isinstance(expires, dt.date):
@@ -113,16 +116,18 @@ class PolicyResult:
         return 1 if any(f.severity >= fail_on for f in self.findings) else 0
 
 
-def apply(policy: Policy, findings: Iterable[Finding],
-          not_affected: Iterable[Finding] = ()) -> PolicyResult:
+def apply(
+    policy: Policy, findings: Iterable[Finding], not_affected: Iterable[Finding] = ()
+) -> PolicyResult:
     from hullscan.vex import vex_suppresses
 
     out = PolicyResult([], [], [])
     active = [r for r in policy.ignore_rules if not r.expired(policy.today)]
     for r in policy.ignore_rules:
         if r.expired(policy.today):
-            out.warnings.append(f"ignore rule for {r.id} expired on {r.expires}; "
-                                "it no longer applies")
+            out.warnings.append(
+                f"ignore rule for {r.id} expired on {r.expires}; it no longer applies"
+            )
     candidates = list(findings)
     if policy.show_not_affected:
         candidates += list(not_affected)

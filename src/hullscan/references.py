@@ -38,8 +38,10 @@ LOCAL_TRANSPORTS = ("docker-archive", "oci", "oci-archive", "dir")
 ENGINE_TRANSPORTS = ("docker", "docker-daemon")
 #: where an image can be written (``hullscan squash``)
 OUTPUT_TRANSPORTS = ("oci", "oci-archive", "docker-archive")
-_REPO_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-                      r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+_REPO_RE = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _HOST_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::[0-9]{1,5})?$")
 
@@ -76,7 +78,7 @@ def registry_host(text: str, what: str) -> str:
     host = text.strip()
     for scheme in ("https://", "http://"):
         if host.lower().startswith(scheme):
-            host = host[len(scheme):]
+            host = host[len(scheme) :]
             break
     host = host.rstrip("/")
     if not _HOST_RE.match(host):
@@ -84,8 +86,9 @@ def registry_host(text: str, what: str) -> str:
     return DOCKER_HUB if host in ("docker.io", "index.docker.io") else host
 
 
-def parse_reference(ref: str, default_registry: str = "docker.io", *,
-                    default_tag: str | None = "latest") -> Reference:
+def parse_reference(
+    ref: str, default_registry: str = "docker.io", *, default_tag: str | None = "latest"
+) -> Reference:
     """``registry:HOST[:PORT]/REPO[:TAG|@DIGEST]``, ``docker://…`` or a bare name
     (``debian:12`` → ``<default_registry>/debian:12``; on Docker Hub, the default,
     ``registry-1.docker.io/library/debian:12``). A name without tag or digest gets
@@ -94,7 +97,7 @@ def parse_reference(ref: str, default_registry: str = "docker.io", *,
     text = ref
     for prefix in ("registry:", "docker://"):
         if text.startswith(prefix):
-            text = text[len(prefix):]
+            text = text[len(prefix) :]
             break
     text = text.removeprefix("//")
     name, at, digest = text.partition("@")
@@ -104,7 +107,7 @@ def parse_reference(ref: str, default_registry: str = "docker.io", *,
     slash = name.rfind("/")
     colon = name.rfind(":")
     if colon > slash:
-        name, tag = name[:colon], name[colon + 1:]
+        name, tag = name[:colon], name[colon + 1 :]
         if not _TAG_RE.match(tag):
             raise ImageError(f"{shown(ref)}: invalid tag {shown(tag)!r}")
     first, sep, rest = name.partition("/")
@@ -148,16 +151,24 @@ def is_local(ref: str) -> bool:
     """Whether ``ref`` names an image on this machine (a file, a transport prefix, an
     existing path, a local engine's image) rather than in a registry."""
     scheme, sep, _ = ref.partition(":")
-    return (bool(sep) and scheme in LOCAL_TRANSPORTS) or os.path.exists(ref) or \
-        ref.startswith(("/", "./", "../")) or engine_name(ref) is not None
+    return (
+        (bool(sep) and scheme in LOCAL_TRANSPORTS)
+        or os.path.exists(ref)
+        or ref.startswith(("/", "./", "../"))
+        or engine_name(ref) is not None
+    )
 
 
 def engine_name(ref: str) -> str | None:
     """The image name of ``docker:NAME`` (a local engine's image); None for anything
     else, ``docker://`` (a registry) and existing paths included."""
     scheme, sep, rest = ref.partition(":")
-    if sep and scheme in ENGINE_TRANSPORTS and not rest.startswith("//") \
-            and not os.path.exists(ref):
+    if (
+        sep
+        and scheme in ENGINE_TRANSPORTS
+        and not rest.startswith("//")
+        and not os.path.exists(ref)
+    ):
         return rest
     return None
 
@@ -170,7 +181,7 @@ def split_path_and_tag(spec: str) -> tuple[str, str | None]:
         return spec, None
     for i in range(len(spec) - 1, 0, -1):
         if spec[i] == ":" and os.path.exists(spec[:i]):
-            return spec[:i], spec[i + 1:] or None
+            return spec[:i], spec[i + 1 :] or None
     raise ImageError(f"{shown(spec)}: no such file or directory")
 
 
@@ -201,13 +212,18 @@ def parse_output(ref: str) -> OutputRef:
             path, tag = rest, None
             for i, ch in enumerate(rest):
                 if ch == ":" and i and os.path.isdir(os.path.dirname(rest[:i]) or "."):
-                    path, tag = rest[:i], rest[i + 1:] or None
+                    path, tag = rest[:i], rest[i + 1 :] or None
                     break
         return OutputRef(scheme, path, tag)
-    if sep and scheme in (*LOCAL_TRANSPORTS, *ENGINE_TRANSPORTS, "registry") \
-            and not os.path.exists(ref):
-        raise ImageError(f"{shown(ref)}: images can be written to {', '.join(OUTPUT_TRANSPORTS)} "
-                         f"references, not to {scheme}:")
+    if (
+        sep
+        and scheme in (*LOCAL_TRANSPORTS, *ENGINE_TRANSPORTS, "registry")
+        and not os.path.exists(ref)
+    ):
+        raise ImageError(
+            f"{shown(ref)}: images can be written to {', '.join(OUTPUT_TRANSPORTS)} "
+            f"references, not to {scheme}:"
+        )
     return OutputRef("docker-archive" if ref.endswith(".tar") else "oci", ref, None)
 
 
@@ -228,7 +244,7 @@ def mirrors_for(host: str, mirrors: Mapping[str, tuple[str, ...]]) -> list[str]:
 
 def _hostname(host: str) -> str:
     if host.startswith("["):
-        return host[1:host.find("]")] if "]" in host else host
+        return host[1 : host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
@@ -250,7 +266,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-__all__ = ["DOCKER_HUB", "DOCKER_HUB_HOSTS", "ENGINE_TRANSPORTS", "LOCAL_TRANSPORTS",
-           "OUTPUT_TRANSPORTS", "OutputRef", "Reference", "canonical_name", "engine_name",
-           "is_local", "is_loopback", "mirrors_for", "parse_name", "parse_output",
-           "parse_reference", "registry_host", "split_path_and_tag"]
+__all__ = [
+    "DOCKER_HUB",
+    "DOCKER_HUB_HOSTS",
+    "ENGINE_TRANSPORTS",
+    "LOCAL_TRANSPORTS",
+    "OUTPUT_TRANSPORTS",
+    "OutputRef",
+    "Reference",
+    "canonical_name",
+    "engine_name",
+    "is_local",
+    "is_loopback",
+    "mirrors_for",
+    "parse_name",
+    "parse_output",
+    "parse_reference",
+    "registry_host",
+    "split_path_and_tag",
+]

@@ -76,8 +76,9 @@ class SecretSettings:
         if not isinstance(section, Mapping):
             raise HullscanError("secrets: must be a mapping")
         load_rules(section)  # every mistake now, before any image is read
-        token = hashlib.sha256(json.dumps(section, sort_keys=True, default=str)
-                               .encode()).hexdigest()[:16]
+        token = hashlib.sha256(
+            json.dumps(section, sort_keys=True, default=str).encode()
+        ).hexdigest()[:16]
         return cls(section, token)
 
 
@@ -96,8 +97,16 @@ def parse_registries(section: Any, base_dir: Path) -> RegistrySettings:
     section = section or {}
     if not isinstance(section, dict):
         raise HullscanError("registries must be a mapping")
-    unknown = set(section) - {"default", "insecure", "ca_bundle", "mirrors", "retries",
-                              "timeout", "keep_layers", "verify_diff_ids"}
+    unknown = set(section) - {
+        "default",
+        "insecure",
+        "ca_bundle",
+        "mirrors",
+        "retries",
+        "timeout",
+        "keep_layers",
+        "verify_diff_ids",
+    }
     if unknown:
         raise HullscanError(f"registries: unknown setting(s) {', '.join(sorted(unknown))}")
     mirrors_doc = section.get("mirrors") or {}
@@ -122,14 +131,22 @@ def parse_registries(section: Any, base_dir: Path) -> RegistrySettings:
         raise HullscanError("registries.retries must be 0 to 10")
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
         raise HullscanError("registries.timeout must be a positive number of seconds")
-    switches = {name: section.get(name, default)
-                for name, default in (("keep_layers", False), ("verify_diff_ids", True))}
+    switches = {
+        name: section.get(name, default)
+        for name, default in (("keep_layers", False), ("verify_diff_ids", True))
+    }
     for name, value in switches.items():
         if not isinstance(value, bool):
             raise HullscanError(f"registries.{name} must be true or false")
-    return RegistrySettings(insecure=frozenset(_strings(section.get("insecure"), "insecure")),
-                            ca_bundle=ca, default_registry=default, mirrors=mirrors,
-                            retries=retries, timeout=float(timeout), **switches)
+    return RegistrySettings(
+        insecure=frozenset(_strings(section.get("insecure"), "insecure")),
+        ca_bundle=ca,
+        default_registry=default,
+        mirrors=mirrors,
+        retries=retries,
+        timeout=float(timeout),
+        **switches,
+    )
 
 
 def _parse_trust(section: Any, source: str, base_dir: Path) -> TrustPolicy | None:
@@ -144,8 +161,9 @@ def _default_admission() -> AdmissionPolicy:
     return AdmissionPolicy()
 
 
-def _parse_admission(section: Any, source: str, base_dir: Path,
-                     trust: TrustPolicy | None) -> AdmissionPolicy:
+def _parse_admission(
+    section: Any, source: str, base_dir: Path, trust: TrustPolicy | None
+) -> AdmissionPolicy:
     from hullscan.admission.policy import AdmissionPolicy
 
     return AdmissionPolicy.from_section(section, source, base_dir, trust)
@@ -175,15 +193,15 @@ class Settings:
         if isinstance(path, str):
             path = Path(path)
         if path is None:
-            path = next((directory / p for p in CONFIG_FILES if (directory / p).is_file()),
-                        None)
+            path = next((directory / p for p in CONFIG_FILES if (directory / p).is_file()), None)
             if path is None:
                 return cls()
         return cls.from_mapping(read_yaml(path), str(path), path.parent)
 
     @classmethod
-    def from_mapping(cls, doc: Any, source: str = "hullscan.yaml",
-                     base_dir: Path = Path(".")) -> Settings:
+    def from_mapping(
+        cls, doc: Any, source: str = "hullscan.yaml", base_dir: Path = Path(".")
+    ) -> Settings:
         """Settings from a parsed document; paths in it are relative to ``base_dir``."""
         if doc is None:
             return cls(source=source)
@@ -191,8 +209,10 @@ class Settings:
             raise ConfigError(f"{source}: expected a mapping of settings")
         unknown = sorted(set(doc) - set(cls.SECTIONS))
         if unknown:
-            raise ConfigError(f"{source}: unknown section(s) {', '.join(map(str, unknown))} "
-                              f"(known: {', '.join(cls.SECTIONS)})")
+            raise ConfigError(
+                f"{source}: unknown section(s) {', '.join(map(str, unknown))} "
+                f"(known: {', '.join(cls.SECTIONS)})"
+            )
 
         def parse(parser: Callable[[Any], _T], key: str) -> _T:
             try:
@@ -201,8 +221,9 @@ class Settings:
                 raise
             except HullscanError as e:
                 message = str(e)
-                raise ConfigError(message if message.startswith(f"{source}:")
-                                  else f"{source}: {message}") from None
+                raise ConfigError(
+                    message if message.startswith(f"{source}:") else f"{source}: {message}"
+                ) from None
 
         trust = parse(lambda s: _parse_trust(s, source, base_dir), "trust")
         return cls(
@@ -212,8 +233,7 @@ class Settings:
             secrets=parse(SecretSettings.from_section, "secrets"),
             trust=trust,
             licenses=parse(LicensePolicy.from_section, "licenses"),
-            admission=parse(lambda s: _parse_admission(s, source, base_dir, trust),
-                            "admission"),
+            admission=parse(lambda s: _parse_admission(s, source, base_dir, trust), "admission"),
         )
 
 
@@ -235,5 +255,11 @@ def load_trust_policy_file(path: Path) -> TrustPolicy:
     return policy
 
 
-__all__ = ["CONFIG_FILES", "SecretSettings", "Settings", "load_trust_policy_file",
-           "parse_registries", "read_yaml"]
+__all__ = [
+    "CONFIG_FILES",
+    "SecretSettings",
+    "Settings",
+    "load_trust_policy_file",
+    "parse_registries",
+    "read_yaml",
+]

@@ -110,11 +110,15 @@ class _Check:
 
     def verify(self, count: int) -> str:
         if self.size is not None and count != self.size:
-            raise ImageError(f"{self.what}: size {count} does not match the declared "
-                             f"{self.size} (truncated or tampered)")
+            raise ImageError(
+                f"{self.what}: size {count} does not match the declared "
+                f"{self.size} (truncated or tampered)"
+            )
         if self.hasher is not None and self.expected and self.digest != self.expected:
-            raise ImageError(f"{self.what}: digest mismatch: expected {self.expected}, "
-                             f"got {self.digest} (corrupt or tampered)")
+            raise ImageError(
+                f"{self.what}: digest mismatch: expected {self.expected}, "
+                f"got {self.digest} (corrupt or tampered)"
+            )
         return self.digest
 
 
@@ -152,8 +156,7 @@ class HashPipe:
         # imported when a layer is read, not with the module: a rescan reads none
         from concurrent.futures import ThreadPoolExecutor
 
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="hullscan-hash") \
-            if threaded else None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="hullscan-hash") if threaded else None
         self._pending: deque[Future[None]] = deque()
 
     def update(self, hashers: tuple[Any, ...], data: memoryview | bytes) -> Future[None] | None:
@@ -181,8 +184,9 @@ class _FileChunks:
 
     RING = 4
 
-    def __init__(self, raw: IO[bytes], checks: list[_Check], pipe: HashPipe,
-                 chunk: int = READ_CHUNK) -> None:
+    def __init__(
+        self, raw: IO[bytes], checks: list[_Check], pipe: HashPipe, chunk: int = READ_CHUNK
+    ) -> None:
         self._raw = raw
         self._checks = checks
         self._hashers = _hashers_of(checks)
@@ -204,8 +208,9 @@ class _FileChunks:
         self.count += n
         for c in self._checks:
             if c.size is not None and self.count > c.size:
-                raise ImageError(f"{c.what}: larger than the {c.size} bytes "
-                                 "its descriptor declares")
+                raise ImageError(
+                    f"{c.what}: larger than the {c.size} bytes its descriptor declares"
+                )
         view = view[:n]
         if self._hashers:
             self._futures[i] = self._pipe.update(self._hashers, view)
@@ -308,8 +313,11 @@ def _zstd_frames(what: str) -> Generator[tuple[int, bool], bytes, None]:
         if magic == ZSTD_MAGIC:
             fhd = (yield 1, False)[0]
             single_segment = bool(fhd & 0x20)
-            header = ((0 if single_segment else 1) + (0, 1, 2, 4)[fhd & 3]
-                      + ((1 if single_segment else 0), 2, 4, 8)[fhd >> 6])
+            header = (
+                (0 if single_segment else 1)
+                + (0, 1, 2, 4)[fhd & 3]
+                + ((1 if single_segment else 0), 2, 4, 8)[fhd >> 6]
+            )
             if header:
                 yield header, False
             last = False
@@ -363,7 +371,7 @@ class _ZstdFrameCheck(io.RawIOBase):
                     self._need, self._at_boundary = self._frames.send(b"")
                 continue
             take = min(self._need - len(self._pending), n - pos)
-            self._pending += data[pos:pos + take]
+            self._pending += data[pos : pos + take]
             pos += take
             if len(self._pending) == self._need:
                 got, self._pending = self._pending, b""
@@ -380,8 +388,7 @@ class _Unzstd:
         self._what = what
         self._error = zstandard.ZstdError
         self._check = _ZstdFrameCheck(_AsRaw(src), what)  # type: ignore[arg-type]
-        self._r = zstandard.ZstdDecompressor().stream_reader(
-            self._check, read_across_frames=True)  # type: ignore[arg-type]
+        self._r = zstandard.ZstdDecompressor().stream_reader(self._check, read_across_frames=True)  # type: ignore[arg-type]
 
     def next_chunk(self) -> bytes:
         try:
@@ -418,8 +425,9 @@ class LayerReader(io.RawIOBase):
     #: member data is read through ``tarfile``'s file objects in pieces
     MAX_READ = 64 * 1024**2
 
-    def __init__(self, src: _Source, raw: _FileChunks, limits: Limits, what: str,
-                 compressed: bool) -> None:
+    def __init__(
+        self, src: _Source, raw: _FileChunks, limits: Limits, what: str, compressed: bool
+    ) -> None:
         self._src = src
         self._raw = raw
         self._limits = limits
@@ -450,20 +458,28 @@ class LayerReader(io.RawIOBase):
         self.count += n
         lim = self._limits
         if self.count > lim.max_layer_bytes:
-            raise ImageError(f"{self._what}: more than {lim.max_layer_bytes} bytes uncompressed "
-                             "(limit reached; a decompression bomb?)")
-        if (self._compressed and self.count > lim.ratio_after
-                and self.count > lim.max_ratio * max(self._raw.count, 1)):
-            raise ImageError(f"{self._what}: decompresses more than {lim.max_ratio}:1 "
-                             "(a decompression bomb?)")
+            raise ImageError(
+                f"{self._what}: more than {lim.max_layer_bytes} bytes uncompressed "
+                "(limit reached; a decompression bomb?)"
+            )
+        if (
+            self._compressed
+            and self.count > lim.ratio_after
+            and self.count > lim.max_ratio * max(self._raw.count, 1)
+        ):
+            raise ImageError(
+                f"{self._what}: decompresses more than {lim.max_ratio}:1 (a decompression bomb?)"
+            )
         return True
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             size = self.MAX_READ + 1
         if size > self.MAX_READ:
-            raise ImageError(f"{self._what}: a tar record of more than {self.MAX_READ} bytes "
-                             "(corrupt or hostile)")
+            raise ImageError(
+                f"{self._what}: a tar record of more than {self.MAX_READ} bytes "
+                "(corrupt or hostile)"
+            )
         at = self._at
         end = at + size
         if end <= len(self._chunk):
@@ -481,7 +497,7 @@ class LayerReader(io.RawIOBase):
 
     def readinto(self, b: Any) -> int:
         data = self.read(len(b))
-        b[:len(data)] = data
+        b[: len(data)] = data
         return len(data)
 
     def read_upto(self, size: int) -> memoryview | bytes:
@@ -490,7 +506,7 @@ class LayerReader(io.RawIOBase):
         if self._at >= len(self._chunk) and not self._advance():
             return b""
         at = self._at
-        piece = self._chunk[at:at + size]
+        piece = self._chunk[at : at + size]
         self._at = at + len(piece)
         return piece
 
@@ -498,7 +514,7 @@ class LayerReader(io.RawIOBase):
         """The next ``size`` bytes (fewer at the end), without moving."""
         at = self._at
         if at + size <= len(self._chunk):
-            return bytes(self._chunk[at:at + size])
+            return bytes(self._chunk[at : at + size])
         # a block across two chunks: carry the tail into the next one (once per chunk)
         tail = bytes(self._chunk[at:])
         start = self._base + at
@@ -563,10 +579,19 @@ class LayerStream:
         self._pipe.close()
 
 
-def open_layer_stream(raw: IO[bytes], what: str, digest: str | None, size: int | None,
-                      diff_id: str | None, limits: Limits, threaded: bool = True, *,
-                      verified: bool = False, check_diff_id: bool = True,
-                      chunk: int = READ_CHUNK) -> LayerStream:
+def open_layer_stream(
+    raw: IO[bytes],
+    what: str,
+    digest: str | None,
+    size: int | None,
+    diff_id: str | None,
+    limits: Limits,
+    threaded: bool = True,
+    *,
+    verified: bool = False,
+    check_diff_id: bool = True,
+    chunk: int = READ_CHUNK,
+) -> LayerStream:
     """Chain blob digest check → decompression → bomb bounds → diff-id check.
 
     The compression is sniffed from the first bytes; for an uncompressed layer the blob
@@ -617,8 +642,9 @@ def open_layer_stream(raw: IO[bytes], what: str, digest: str | None, size: int |
         else:
             diff.hasher = None  # taken on trust: only its (unset) size is checked
     reader = LayerReader(stage, source, limits, what, compressed=kind != "none")
-    return LayerStream(tar=reader, compression=kind, _raw=source, _blob=blob, _diff=diff,
-                       _pipe=pipe)
+    return LayerStream(
+        tar=reader, compression=kind, _raw=source, _blob=blob, _diff=diff, _pipe=pipe
+    )
 
 
 class _Prepend:
@@ -633,4 +659,3 @@ class _Prepend:
             first, self._first = self._first, None
             return first
         return self._src.next_chunk()
-

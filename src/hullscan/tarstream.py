@@ -72,8 +72,21 @@ def _plain_header(buf: bytes, offset: int) -> Member | None:
     """The member a plain ustar/GNU header describes, or None if tarfile must read it."""
     if len(buf) != BLOCK:
         return None
-    (name_f, mode_f, uid_f, gid_f, size_f, mtime_f, chksum_f, typ, link_f, magic, major,
-     minor, prefix_f) = _USTAR.unpack(buf)
+    (
+        name_f,
+        mode_f,
+        uid_f,
+        gid_f,
+        size_f,
+        mtime_f,
+        chksum_f,
+        typ,
+        link_f,
+        magic,
+        major,
+        minor,
+        prefix_f,
+    ) = _USTAR.unpack(buf)
     if magic not in _MAGICS or typ not in _PLAIN_TYPE_BYTES:
         return None
     try:
@@ -94,13 +107,13 @@ def _plain_header(buf: bytes, offset: int) -> Member | None:
         name = name.rstrip("/")
     if prefix_f[0]:
         name = f"{_text(prefix_f)}/{name}"
-    return Member(name, typ, size, member_mode, uid, gid, mtime, _text(link_f),
-                  offset + BLOCK)
+    return Member(name, typ, size, member_mode, uid, gid, mtime, _text(link_f), offset + BLOCK)
 
 
 def _from_tarinfo(m: tarfile.TarInfo) -> Member:
-    return Member(m.name, m.type, m.size, m.mode, m.uid, m.gid, int(m.mtime), m.linkname,
-                  m.offset_data, m)
+    return Member(
+        m.name, m.type, m.size, m.mode, m.uid, m.gid, int(m.mtime), m.linkname, m.offset_data, m
+    )
 
 
 class TarMembers:
@@ -123,15 +136,17 @@ class TarMembers:
                     reader.seek(offset + BLOCK)
                     yield member
                     offset = member.offset_data + (
-                        -(-member.size // BLOCK) * BLOCK if member.type in _DATA_TYPES else 0)
+                        -(-member.size // BLOCK) * BLOCK if member.type in _DATA_TYPES else 0
+                    )
                     continue
             info = self._tarfile_next(offset)
             if info is None:
                 return
             assert self._tf is not None
             if info.size < 0:  # base-256 numbers can be negative; tarfile takes them
-                raise ImageError(f"{self._label}: corrupt tar archive (a member of "
-                                 f"negative size {info.size})")
+                raise ImageError(
+                    f"{self._label}: corrupt tar archive (a member of negative size {info.size})"
+                )
             offset = self._tf.offset
             yield _from_tarinfo(info)
 
@@ -185,9 +200,11 @@ class _Data(io.RawIOBase):
                 self._reader.seek(self._pos)  # forward only: refuses to go back
             data = self._reader.read_upto(want - done)
             if not data:
-                raise ImageError(f"{self._label}: corrupt tar archive (unexpected end of data "
-                                 "in a member: a truncated layer)")
-            b[done:done + len(data)] = data
+                raise ImageError(
+                    f"{self._label}: corrupt tar archive (unexpected end of data "
+                    "in a member: a truncated layer)"
+                )
+            b[done : done + len(data)] = data
             done += len(data)
             self._pos += len(data)
         return done

@@ -77,7 +77,7 @@ class MemorySpool(io.RawIOBase):
     def readinto(self, b: Any) -> int:
         pos = self._pos
         n = max(min(len(b), len(self._data) - pos), 0)
-        b[:n] = self._view[pos:pos + n]
+        b[:n] = self._view[pos : pos + n]
         self._pos = pos + n
         return n
 
@@ -113,7 +113,8 @@ def spool(stream: IO[bytes], limit: int | None = None) -> IO[bytes]:
         return cast(IO[bytes], MemorySpool(_read_into(stream, limit)))
     if limit is None:  # size unknown: in memory until it outgrows the limit
         out: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - returned to the caller
-            max_size=SPOOL_IN_MEMORY, dir=_tempdir())
+            max_size=SPOOL_IN_MEMORY, dir=_tempdir()
+        )
     else:  # known to be large: straight to disk, without passing through memory first
         fd, name = tempfile.mkstemp(dir=_tempdir())
         try:
@@ -144,7 +145,7 @@ def _read_into(stream: IO[bytes], limit: int) -> bytearray:
             else:
                 more = stream.read(limit - got)
                 n = len(more)
-                view[got:got + n] = more
+                view[got : got + n] = more
             if not n:
                 break
             got += n
@@ -160,7 +161,8 @@ def is_spooled(stream: IO[bytes]) -> bool:
     """Whether ``stream`` came from ``spool`` (a file several analyzers share): seekable,
     so an analyzer that needs random access uses it as it is instead of copying it again."""
     return isinstance(stream, (MemorySpool, tempfile.SpooledTemporaryFile)) or isinstance(
-        getattr(stream, "raw", None), _DiskSpool)
+        getattr(stream, "raw", None), _DiskSpool
+    )
 
 
 #: what ``searchable`` yields: the copy's bytes, with ``find``
@@ -173,8 +175,7 @@ def searchable(stream: IO[bytes]) -> Iterator[Searchable | None]:
     (a file on disk is mapped); None for any other stream."""
     if isinstance(stream, MemorySpool):
         yield stream
-    elif isinstance(getattr(stream, "raw", None), _DiskSpool) and os.fstat(
-            stream.fileno()).st_size:
+    elif isinstance(getattr(stream, "raw", None), _DiskSpool) and os.fstat(stream.fileno()).st_size:
         stream.flush()
         with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
             yield mapped
@@ -210,7 +211,7 @@ class PrefixedStream:
         if readinto is not None:
             return int(readinto(b) or 0)
         data = self._stream.read(len(b))
-        b[:len(data)] = data
+        b[: len(data)] = data
         return len(data)
 
 
@@ -224,8 +225,10 @@ def copy(src: IO[bytes], dst: IO[bytes], limit: int | None = None) -> None:
     remaining = limit
     with memoryview(bytearray(COPY_CHUNK)) as buf:
         while remaining is None or remaining > 0:
-            n = readinto(buf if remaining is None or remaining >= COPY_CHUNK
-                         else buf[:remaining]) or 0
+            n = (
+                readinto(buf if remaining is None or remaining >= COPY_CHUNK else buf[:remaining])
+                or 0
+            )
             if not n:
                 break
             dst.write(buf[:n])

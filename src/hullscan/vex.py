@@ -29,14 +29,24 @@ MAX_VEX_BYTES = 64 * 1024 * 1024
 STATUSES = ("not_affected", "affected", "fixed", "under_investigation")
 SUPPRESSING = frozenset({"not_affected", "fixed"})
 #: OpenVEX status justifications
-OPENVEX_JUSTIFICATIONS = frozenset({
-    "component_not_present", "vulnerable_code_not_present",
-    "vulnerable_code_not_in_execute_path", "vulnerable_code_cannot_be_controlled_by_adversary",
-    "inline_mitigations_already_exist"})
+OPENVEX_JUSTIFICATIONS = frozenset(
+    {
+        "component_not_present",
+        "vulnerable_code_not_present",
+        "vulnerable_code_not_in_execute_path",
+        "vulnerable_code_cannot_be_controlled_by_adversary",
+        "inline_mitigations_already_exist",
+    }
+)
 #: CycloneDX analysis.state → VEX status
-CDX_STATES = {"not_affected": "not_affected", "false_positive": "not_affected",
-              "resolved": "fixed", "resolved_with_pedigree": "fixed",
-              "exploitable": "affected", "in_triage": "under_investigation"}
+CDX_STATES = {
+    "not_affected": "not_affected",
+    "false_positive": "not_affected",
+    "resolved": "fixed",
+    "resolved_with_pedigree": "fixed",
+    "exploitable": "affected",
+    "in_triage": "under_investigation",
+}
 #: purl types naming a whole image: a statement about one covers every package in it
 IMAGE_PURL_TYPES = frozenset({"oci", "docker"})
 _ID_IN_URL = re.compile(r"^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9._:-]+$")
@@ -84,8 +94,9 @@ def load_vex(path: str | Path) -> list[VexStatement]:
         raise HullscanError(f"{path}: VEX file is not UTF-8 text") from None
     except json.JSONDecodeError as e:
         if raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
-            raise HullscanError(f"{path}: XML VEX is not supported; use the JSON form of "
-                                "OpenVEX or CycloneDX") from None
+            raise HullscanError(
+                f"{path}: XML VEX is not supported; use the JSON form of OpenVEX or CycloneDX"
+            ) from None
         raise HullscanError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
     try:
         if not isinstance(doc, dict):
@@ -95,8 +106,10 @@ def load_vex(path: str | Path) -> list[VexStatement]:
             return _openvex(doc, str(path))
         if doc.get("bomFormat") == "CycloneDX":
             return _cyclonedx(doc, str(path))
-        raise _Bad("not an OpenVEX document (@context https://openvex.dev/ns/...) "
-                   "nor a CycloneDX one (bomFormat CycloneDX)")
+        raise _Bad(
+            "not an OpenVEX document (@context https://openvex.dev/ns/...) "
+            "nor a CycloneDX one (bomFormat CycloneDX)"
+        )
     except _Bad as e:
         raise HullscanError(f"{path}: {e}") from None
 
@@ -105,8 +118,11 @@ def _str(value: Any, where: str, field: str, *, required: bool = False) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
-        raise _Bad(f"{where}: '{field}' must be a non-empty string" if required
-                   else f"{where}: '{field}' must be a string")
+        raise _Bad(
+            f"{where}: '{field}' must be a non-empty string"
+            if required
+            else f"{where}: '{field}' must be a string"
+        )
     return value.strip()
 
 
@@ -140,8 +156,10 @@ def _openvex(doc: dict[str, Any], source: str) -> list[VexStatement]:
     statements = doc.get("statements")
     if not isinstance(statements, list):
         raise _Bad("OpenVEX document has no 'statements' list")
-    return [_openvex_statement(s, f"statement {i}", doc_time, source)
-            for i, s in enumerate(statements, 1)]
+    return [
+        _openvex_statement(s, f"statement {i}", doc_time, source)
+        for i, s in enumerate(statements, 1)
+    ]
 
 
 def _openvex_ids(vuln: Any, where: str) -> set[str]:
@@ -182,8 +200,11 @@ def _openvex_products(products: list[Any], where: str) -> tuple[str, ...]:
             elif isinstance(sub, dict):
                 sid = _str(sub.get("@id"), where, f"products[{n}].subcomponents[{m}].@id")
                 sids = sub.get("identifiers")
-                if not sid.startswith("pkg:") and isinstance(sids, dict) \
-                        and isinstance(sids.get("purl"), str):
+                if (
+                    not sid.startswith("pkg:")
+                    and isinstance(sids, dict)
+                    and isinstance(sids.get("purl"), str)
+                ):
                     sid = sids["purl"].strip()
                 if sid:
                     sub_purls.append(sid)
@@ -200,8 +221,7 @@ def _openvex_products(products: list[Any], where: str) -> tuple[str, ...]:
     return () if whole else tuple(dict.fromkeys(out))
 
 
-def _openvex_statement(s: Any, where: str, doc_time: datetime | None,
-                       source: str) -> VexStatement:
+def _openvex_statement(s: Any, where: str, doc_time: datetime | None, source: str) -> VexStatement:
     if not isinstance(s, dict):
         raise _Bad(f"{where}: must be an object")
     ids = _openvex_ids(s.get("vulnerability"), where)
@@ -210,12 +230,15 @@ def _openvex_statement(s: Any, where: str, doc_time: datetime | None,
         raise _Bad(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}")
     justification = _str(s.get("justification"), where, "justification")
     if justification and justification not in OPENVEX_JUSTIFICATIONS:
-        raise _Bad(f"{where}: justification {justification!r} is not one of "
-                   f"{', '.join(sorted(OPENVEX_JUSTIFICATIONS))}")
+        raise _Bad(
+            f"{where}: justification {justification!r} is not one of "
+            f"{', '.join(sorted(OPENVEX_JUSTIFICATIONS))}"
+        )
     detail = _str(s.get("impact_statement"), where, "impact_statement")
     if status == "not_affected" and not (justification or detail):
-        raise _Bad(f"{where}: a not_affected statement needs a 'justification' "
-                   "or an 'impact_statement'")
+        raise _Bad(
+            f"{where}: a not_affected statement needs a 'justification' or an 'impact_statement'"
+        )
     if status in ("affected", "under_investigation"):
         detail = detail or _str(s.get("action_statement"), where, "action_statement")
     products = _openvex_products(_list(s.get("products"), where, "products"), where)
@@ -279,8 +302,7 @@ def _cyclonedx(doc: dict[str, Any], source: str) -> list[VexStatement]:
             ids.add(_str(r.get("id"), where, f"references[{n}].id", required=True))
         state = _str(analysis.get("state"), where, "analysis.state", required=True)
         if state not in CDX_STATES:
-            raise _Bad(f"{where}: analysis.state {state!r} is not one of "
-                       f"{', '.join(CDX_STATES)}")
+            raise _Bad(f"{where}: analysis.state {state!r} is not one of {', '.join(CDX_STATES)}")
         justification = _str(analysis.get("justification"), where, "analysis.justification")
         if state == "false_positive":
             justification = justification or "false_positive"
@@ -290,17 +312,31 @@ def _cyclonedx(doc: dict[str, Any], source: str) -> list[VexStatement]:
         for n, a in enumerate(_list(v.get("affects"), where, "affects"), 1):
             if not isinstance(a, dict):
                 raise _Bad(f"{where}: affects[{n}] must be an object with a 'ref'")
-            purl = _cdx_ref(_str(a.get("ref"), where, f"affects[{n}].ref", required=True),
-                            components)
+            purl = _cdx_ref(
+                _str(a.get("ref"), where, f"affects[{n}].ref", required=True), components
+            )
             if _is_image(purl):
                 whole = True
             else:
                 products.append(purl)
-        when = _time(analysis.get("lastUpdated") or analysis.get("firstIssued")
-                     or v.get("updated"), where) or doc_time
-        out.append(VexStatement(
-            frozenset(ids), () if whole else tuple(dict.fromkeys(products)),
-            CDX_STATES[state], justification, detail, when, source))
+        when = (
+            _time(
+                analysis.get("lastUpdated") or analysis.get("firstIssued") or v.get("updated"),
+                where,
+            )
+            or doc_time
+        )
+        out.append(
+            VexStatement(
+                frozenset(ids),
+                () if whole else tuple(dict.fromkeys(products)),
+                CDX_STATES[state],
+                justification,
+                detail,
+                when,
+                source,
+            )
+        )
     return out
 
 

@@ -43,32 +43,49 @@ class ClientRule:
     def refusal(self, request: Request) -> JSONResponse | None:
         tls = (request.scope.get("extensions") or {}).get("tls") or {}
         if not tls.get("client_cert_chain"):
-            return JSONResponse({"error": "admission requires a client certificate signed "
-                                 "by the server's --admission-client-ca"}, status_code=401)
+            return JSONResponse(
+                {
+                    "error": "admission requires a client certificate signed "
+                    "by the server's --admission-client-ca"
+                },
+                status_code=401,
+            )
         if self.names and tls.get("client_cert_name") not in self.names:
-            return JSONResponse({"error": f"client certificate "
-                                 f"{tls.get('client_cert_name')!r} is not one of "
-                                 "--admission-client-name"}, status_code=403)
+            return JSONResponse(
+                {
+                    "error": f"client certificate "
+                    f"{tls.get('client_cert_name')!r} is not one of "
+                    "--admission-client-name"
+                },
+                status_code=403,
+            )
         return None
 
 
-def _endpoint(handle: Callable[[bytes], tuple[int, dict[str, Any]]],
-              client: ClientRule | None) -> Any:
+def _endpoint(
+    handle: Callable[[bytes], tuple[int, dict[str, Any]]], client: ClientRule | None
+) -> Any:
     async def endpoint(request: Request) -> Response:
         if request.url.scheme != "https":
-            return JSONResponse({"error": "admission is served over HTTPS only: start "
-                                 "hullscan server with --tls-cert and --tls-key"},
-                                status_code=421)
+            return JSONResponse(
+                {
+                    "error": "admission is served over HTTPS only: start "
+                    "hullscan server with --tls-cert and --tls-key"
+                },
+                status_code=421,
+            )
         if client is not None and (refused := client.refusal(request)) is not None:
             return refused
         body = await _body(request)
         if body is None:
-            return JSONResponse({"error": f"request body larger than {MAX_BODY_BYTES} "
-                                 "bytes"}, status_code=413)
+            return JSONResponse(
+                {"error": f"request body larger than {MAX_BODY_BYTES} bytes"}, status_code=413
+            )
         kind = request.headers.get("content-type", "").split(";")[0].strip()
         if kind != "application/json":
-            return JSONResponse({"error": "expected Content-Type: application/json"},
-                                status_code=415)
+            return JSONResponse(
+                {"error": "expected Content-Type: application/json"}, status_code=415
+            )
         status, doc = await run_in_threadpool(handle, body)
         return JSONResponse(doc, status_code=status)
 
@@ -77,9 +94,10 @@ def _endpoint(handle: Callable[[bytes], tuple[int, dict[str, Any]]],
 
 def routes(webhook: AdmissionWebhook, client: ClientRule | None = None) -> list[Route]:
     """The webhook's routes; ``client``: who may call them (None: any HTTPS client)."""
-    return [Route("/v1/admission", _endpoint(webhook.validate, client), methods=["POST"]),
-            Route("/v1/admission/mutate", _endpoint(webhook.mutate, client),
-                  methods=["POST"])]
+    return [
+        Route("/v1/admission", _endpoint(webhook.validate, client), methods=["POST"]),
+        Route("/v1/admission/mutate", _endpoint(webhook.mutate, client), methods=["POST"]),
+    ]
 
 
 __all__ = ["ClientRule", "routes"]

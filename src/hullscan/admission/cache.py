@@ -27,9 +27,15 @@ class _Entry(Generic[T]):
 
 
 class LookupCache(Generic[T]):
-    def __init__(self, executor: ThreadPoolExecutor, ttl: float, failure_ttl: float, *,
-                 clock: Callable[[], float] = time.monotonic,
-                 failed: Callable[[T], bool] = lambda _: False) -> None:
+    def __init__(
+        self,
+        executor: ThreadPoolExecutor,
+        ttl: float,
+        failure_ttl: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        failed: Callable[[T], bool] = lambda _: False,
+    ) -> None:
         self._executor = executor
         self._ttl, self._failure_ttl = ttl, failure_ttl
         self._clock = clock
@@ -60,8 +66,9 @@ class LookupCache(Generic[T]):
             entry.expires = self._clock() + (self._failure_ttl if failed else self._ttl)
 
     def _evict(self, now: float) -> None:
-        for key in [k for k, e in self._entries.items()
-                    if e.expires is not None and e.expires <= now]:
+        for key in [
+            k for k, e in self._entries.items() if e.expires is not None and e.expires <= now
+        ]:
             del self._entries[key]
         while len(self._entries) >= MAX_ENTRIES:  # all fresh: drop the oldest
             del self._entries[next(iter(self._entries))]

@@ -80,10 +80,15 @@ class ImageDecision:
 
 
 class Evaluator:
-    def __init__(self, policy: AdmissionPolicy, verdicts: VerdictSource, *,
-                 registry: RegistrySettings | None = None,
-                 queue: ScanSubmitter | None = None,
-                 executor: ThreadPoolExecutor | None = None) -> None:
+    def __init__(
+        self,
+        policy: AdmissionPolicy,
+        verdicts: VerdictSource,
+        *,
+        registry: RegistrySettings | None = None,
+        queue: ScanSubmitter | None = None,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
         self.policy = policy
         self.verdicts = verdicts
         self.registry = registry or RegistrySettings()
@@ -91,9 +96,11 @@ class Evaluator:
         self.executor = executor or ThreadPoolExecutor(16, thread_name_prefix="admission")
         ttl = policy.signature_cache_seconds
         self.signatures: LookupCache[SignatureOutcome] = LookupCache(
-            self.executor, ttl, ttl / 10, failed=lambda o: not o.ok)
-        self.resolutions: LookupCache[str] = LookupCache(self.executor, RESOLVE_TTL,
-                                                         RESOLVE_TTL / 6)
+            self.executor, ttl, ttl / 10, failed=lambda o: not o.ok
+        )
+        self.resolutions: LookupCache[str] = LookupCache(
+            self.executor, RESOLVE_TTL, RESOLVE_TTL / 6
+        )
         self._keys: dict[tuple[Path, ...], list[tuple[str, PublicKey]]] = {}
 
     # -- the two endpoints ------------------------------------------------------------
@@ -145,9 +152,13 @@ class Evaluator:
         digest = ref.digest
         if digest is None:
             if self.policy.require_digest:
-                return ImageDecision(c, problems=(
-                    "named by tag only; pin it by digest (image:tag@sha256:…, "
-                    "`hullscan pin`, or the mutating webhook)",))
+                return ImageDecision(
+                    c,
+                    problems=(
+                        "named by tag only; pin it by digest (image:tag@sha256:…, "
+                        "`hullscan pin`, or the mutating webhook)",
+                    ),
+                )
             try:
                 digest = self._wait(self._resolve(ref), deadline)
             except BudgetExceeded:
@@ -158,16 +169,14 @@ class Evaluator:
         problems += self._stored(c, digest, notes, dry_run)
         return ImageDecision(c, tuple(problems), tuple(notes), digest)
 
-    def _trust(self, ref: Reference, digest: str, deadline: float,
-               notes: list[str]) -> list[str]:
+    def _trust(self, ref: Reference, digest: str, deadline: float, notes: list[str]) -> list[str]:
         trust = self.policy.trust
         if trust is None:
             return []
         name = canonical_name(ref.name)
         matched = trust.rule_for(name)
         if matched is None:
-            return [f"{name} is not from a trusted source (no scope of {trust.source} "
-                    "covers it)"]
+            return [f"{name} is not from a trusted source (no scope of {trust.source} covers it)"]
         rule, _scope = matched
         if not rule.needs_signature:
             return []
@@ -180,8 +189,7 @@ class Evaluator:
             return []
         return [problem]
 
-    def _stored(self, c: ContainerImage, digest: str, notes: list[str],
-                dry_run: bool) -> list[str]:
+    def _stored(self, c: ContainerImage, digest: str, notes: list[str], dry_run: bool) -> list[str]:
         policy = self.policy
         verdict = self.verdicts.verdict(digest)
         if verdict is None:
@@ -201,11 +209,14 @@ class Evaluator:
             n = verdict.at_or_above(policy.deny_severity)
             if n:
                 ids = ", ".join(verdict.worst_ids[:3])
-                problems.append(f"report of {when} has {n} finding(s) at or above "
-                                f"{policy.deny_severity.name} ({ids}); fix and rebuild")
+                problems.append(
+                    f"report of {when} has {n} finding(s) at or above "
+                    f"{policy.deny_severity.name} ({ids}); fix and rebuild"
+                )
         if policy.deny_kev and verdict.kev:
-            problems.append(f"report of {when} has known-exploited "
-                            f"{', '.join(verdict.kev[:3])} (CISA KEV)")
+            problems.append(
+                f"report of {when} has known-exploited {', '.join(verdict.kev[:3])} (CISA KEV)"
+            )
         return problems
 
     # -- look-ups (cached, shared, bounded by the caller's deadline) --------------------
@@ -215,8 +226,9 @@ class Evaluator:
         try:
             return future.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
-            raise BudgetExceeded("a registry look-up did not finish within the admission "
-                                 "budget") from None
+            raise BudgetExceeded(
+                "a registry look-up did not finish within the admission budget"
+            ) from None
 
     def _prefetch(self, c: ContainerImage) -> None:
         """Start the look-ups ``_judge`` will wait for (cached ones are not repeated)."""
@@ -227,21 +239,27 @@ class Evaluator:
             if not self.policy.require_digest:
                 self._resolve(ref)
             return
-        matched = self.policy.trust.rule_for(canonical_name(ref.name)) \
-            if self.policy.trust is not None else None
+        matched = (
+            self.policy.trust.rule_for(canonical_name(ref.name))
+            if self.policy.trust is not None
+            else None
+        )
         if matched is not None and matched[0].needs_signature:
             self._signature(ref, ref.digest, matched[0])
 
-    def _signature(self, ref: Reference, digest: str,
-                   rule: TrustRule) -> Future[SignatureOutcome]:
-        return self.signatures.get((ref.host, ref.repository, digest, rule.name, rule.keys),
-                                   lambda: self._check_signature(ref, digest, rule))
+    def _signature(self, ref: Reference, digest: str, rule: TrustRule) -> Future[SignatureOutcome]:
+        return self.signatures.get(
+            (ref.host, ref.repository, digest, rule.name, rule.keys),
+            lambda: self._check_signature(ref, digest, rule),
+        )
 
     def _resolve(self, ref: Reference) -> Future[str]:
         from hullscan.supplychain.signatures import Target, resolve_digest
 
-        return self.resolutions.get((ref.host, ref.repository, ref.tag), lambda: resolve_digest(
-            Target(str(ref), reference=ref), self.registry, Limits()))
+        return self.resolutions.get(
+            (ref.host, ref.repository, ref.tag),
+            lambda: resolve_digest(Target(str(ref), reference=ref), self.registry, Limits()),
+        )
 
     def _public_keys(self, keys: Sequence[Path]) -> list[tuple[str, PublicKey]]:
         from hullscan.supplychain.signatures import load_public_keys
@@ -251,24 +269,26 @@ class Evaluator:
             found = self._keys[tuple(keys)] = load_public_keys(keys)
         return found
 
-    def _check_signature(self, ref: Reference, digest: str,
-                         rule: TrustRule) -> SignatureOutcome:
+    def _check_signature(self, ref: Reference, digest: str, rule: TrustRule) -> SignatureOutcome:
         from hullscan.supplychain.signatures import Target, check_target
 
         pinned = Reference(ref.host, ref.repository, None, digest)
         try:
-            checks = check_target(Target(str(pinned), reference=pinned), digest,
-                                  self._public_keys(rule.keys),
-                                  settings=self.registry)
+            checks = check_target(
+                Target(str(pinned), reference=pinned),
+                digest,
+                self._public_keys(rule.keys),
+                settings=self.registry,
+            )
         except HullscanError as e:
             return SignatureOutcome(False, f"signatures could not be checked: {e}")
         if any(c.problem is None for c in checks):
             return SignatureOutcome(True, "signed")
         if not checks:
-            return SignatureOutcome(False, "not signed; sign it (`hullscan sign IMAGE "
-                                    "--key …` or cosign)")
-        return SignatureOutcome(False, f"no valid signature by a trusted key "
-                                f"({checks[0].problem})")
+            return SignatureOutcome(
+                False, "not signed; sign it (`hullscan sign IMAGE --key …` or cosign)"
+            )
+        return SignatureOutcome(False, f"no valid signature by a trusted key ({checks[0].problem})")
 
 
 def _with_digest(image: str, digest: str) -> str:

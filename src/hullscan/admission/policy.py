@@ -33,9 +33,19 @@ MODES = ("enforce", "warn")
 UNSCANNED = ("allow", "warn", "deny", "scan")
 #: the API server waits at most 30 s (timeoutSeconds); leave it time to hear the answer
 MAX_BUDGET = 25.0
-_KEYS = {"mode", "require_digest", "trust_policy", "deny_severity", "deny_kev", "unscanned",
-         "exempt_namespaces", "exempt_images", "budget_seconds", "fail_open",
-         "signature_cache_seconds"}
+_KEYS = {
+    "mode",
+    "require_digest",
+    "trust_policy",
+    "deny_severity",
+    "deny_kev",
+    "unscanned",
+    "exempt_namespaces",
+    "exempt_images",
+    "budget_seconds",
+    "fail_open",
+    "signature_cache_seconds",
+}
 
 
 @dataclass(frozen=True)
@@ -60,13 +70,18 @@ class AdmissionPolicy:
     def image_exempt(self, image: str, name: str | None) -> bool:
         """``image`` as written in the pod spec; ``name``: its canonical HOST/REPO."""
         candidates = [image] + ([name] if name else [])
-        return any(fnmatch.fnmatchcase(c, pattern) for c in candidates
-                   for pattern in self.exempt_images)
+        return any(
+            fnmatch.fnmatchcase(c, pattern) for c in candidates for pattern in self.exempt_images
+        )
 
     @classmethod
-    def from_section(cls, doc: Any, source: str = "hullscan.yaml",
-                     base_dir: Path = Path("."), trust: TrustPolicy | None = None
-                     ) -> AdmissionPolicy:
+    def from_section(
+        cls,
+        doc: Any,
+        source: str = "hullscan.yaml",
+        base_dir: Path = Path("."),
+        trust: TrustPolicy | None = None,
+    ) -> AdmissionPolicy:
         """The ``admission:`` section (None: every default). ``trust``: the settings'
         ``trust:`` section, used unless ``trust_policy`` names a file of its own."""
         doc = doc or {}
@@ -80,14 +95,17 @@ class AdmissionPolicy:
         unscanned = _choice(doc, "unscanned", UNSCANNED, "deny", where)
         severity = doc.get("deny_severity", "HIGH")
         try:
-            deny_severity = None if severity in (None, "none", "NONE") else \
-                Severity.parse(str(severity))
+            deny_severity = (
+                None if severity in (None, "none", "NONE") else Severity.parse(str(severity))
+            )
         except HullscanError as e:
             raise HullscanError(f"{where}.deny_severity: {e}") from None
         budget = _number(doc, "budget_seconds", 2.0, where)
         if not 0 < budget <= MAX_BUDGET:
-            raise HullscanError(f"{where}.budget_seconds must be above 0 and at most "
-                              f"{MAX_BUDGET:g} (the API server waits 30 s at most)")
+            raise HullscanError(
+                f"{where}.budget_seconds must be above 0 and at most "
+                f"{MAX_BUDGET:g} (the API server waits 30 s at most)"
+            )
         cache_seconds = _number(doc, "signature_cache_seconds", 300.0, where)
         if cache_seconds < 0:
             raise HullscanError(f"{where}.signature_cache_seconds must not be negative")
@@ -103,19 +121,26 @@ class AdmissionPolicy:
                 raise HullscanError(f"{where}.trust_policy: {path} not found")
             trust = load_trust_policy_file(path)
         return cls(
-            mode=mode, require_digest=_flag(doc, "require_digest", True, where),
-            trust=trust, deny_severity=deny_severity,
-            deny_kev=_flag(doc, "deny_kev", True, where), unscanned=unscanned,
+            mode=mode,
+            require_digest=_flag(doc, "require_digest", True, where),
+            trust=trust,
+            deny_severity=deny_severity,
+            deny_kev=_flag(doc, "deny_kev", True, where),
+            unscanned=unscanned,
             exempt_namespaces=_names(doc, "exempt_namespaces", where),
-            exempt_images=tuple(p if "/" not in p or p.startswith("*") else
-                                canonical_name(p, repository=False)
-                                for p in _names(doc, "exempt_images", where)),
-            budget_seconds=budget, fail_open=_flag(doc, "fail_open", False, where),
-            signature_cache_seconds=cache_seconds)
+            exempt_images=tuple(
+                p if "/" not in p or p.startswith("*") else canonical_name(p, repository=False)
+                for p in _names(doc, "exempt_images", where)
+            ),
+            budget_seconds=budget,
+            fail_open=_flag(doc, "fail_open", False, where),
+            signature_cache_seconds=cache_seconds,
+        )
 
 
-def _choice(doc: dict[str, Any], key: str, allowed: tuple[str, ...], default: str,
-            where: str) -> str:
+def _choice(
+    doc: dict[str, Any], key: str, allowed: tuple[str, ...], default: str, where: str
+) -> str:
     value = doc.get(key, default)
     if value not in allowed:
         raise HullscanError(f"{where}.{key} must be one of {', '.join(allowed)}")

@@ -36,19 +36,19 @@ class MalformedReview(HullscanError):
 
 @dataclass(frozen=True)
 class ContainerImage:
-    container: str    # the container's name
-    list_name: str    # containers | initContainers | ephemeralContainers
-    image: str        # as written in the object
-    pointer: str      # JSON pointer of the image field, for a JSON patch
+    container: str  # the container's name
+    list_name: str  # containers | initContainers | ephemeralContainers
+    image: str  # as written in the object
+    pointer: str  # JSON pointer of the image field, for a JSON patch
 
 
 @dataclass(frozen=True)
 class Review:
     uid: str
-    kind: str                # the object's kind (Pod, Deployment, …)
+    kind: str  # the object's kind (Pod, Deployment, …)
     namespace: str
     name: str
-    operation: str           # CREATE | UPDATE | DELETE | CONNECT
+    operation: str  # CREATE | UPDATE | DELETE | CONNECT
     images: tuple[ContainerImage, ...]
     #: the object's kind holds no pod spec hullscan knows (nothing to judge)
     inspected: bool = True
@@ -88,9 +88,14 @@ def _images(spec: dict[str, Any], base: tuple[str, ...], where: str) -> list[Con
             image = _text(c.get("image"), f"{at}.image")
             if not image.isprintable() or " " in image or len(image) > 1024:
                 raise MalformedReview(f"{at}.image is not an image reference")
-            out.append(ContainerImage(_text(c.get("name"), f"{at}.name", required=False),
-                                      list_name, image, _pointer((*base, list_name, i,
-                                                                  "image"))))
+            out.append(
+                ContainerImage(
+                    _text(c.get("name"), f"{at}.name", required=False),
+                    list_name,
+                    image,
+                    _pointer((*base, list_name, i, "image")),
+                )
+            )
     return out
 
 
@@ -109,28 +114,42 @@ def parse_review(doc: Any) -> Review:
     if operation in ("DELETE", "CONNECT") or obj is None:
         if operation in ("CREATE", "UPDATE"):
             raise MalformedReview(f"request.object is missing for {operation}")
-        return Review(uid, kind, namespace, _text(request.get("name"), "request.name",
-                                                  required=False), operation, ())
+        return Review(
+            uid,
+            kind,
+            namespace,
+            _text(request.get("name"), "request.name", required=False),
+            operation,
+            (),
+        )
     obj = _mapping(obj, "request.object")
     meta = obj.get("metadata")
     meta = _mapping(meta, "request.object.metadata") if meta is not None else {}
-    name = _text(request.get("name") or meta.get("name") or meta.get("generateName"),
-                 "request.name", required=False)
-    namespace = namespace or _text(meta.get("namespace"), "metadata.namespace",
-                                   required=False)
+    name = _text(
+        request.get("name") or meta.get("name") or meta.get("generateName"),
+        "request.name",
+        required=False,
+    )
+    namespace = namespace or _text(meta.get("namespace"), "metadata.namespace", required=False)
     dry_run = request.get("dryRun") is True
     path = POD_SPEC_PATHS.get(kind)
     if path is None:
-        return Review(uid, kind, namespace, name, operation, (), inspected=False,
-                      dry_run=dry_run)
+        return Review(uid, kind, namespace, name, operation, (), inspected=False, dry_run=dry_run)
     node: Any = obj
     where = "request.object"
     for part in path:
         where += f".{part}"
         node = _mapping(node.get(part) if isinstance(node, dict) else None, where)
-    return Review(uid, kind, namespace, name, operation,
-                  tuple(_images(node, path, where)), dry_run=dry_run)
+    return Review(
+        uid, kind, namespace, name, operation, tuple(_images(node, path, where)), dry_run=dry_run
+    )
 
 
-__all__ = ["API_VERSION", "POD_SPEC_PATHS", "ContainerImage", "MalformedReview", "Review",
-           "parse_review"]
+__all__ = [
+    "API_VERSION",
+    "POD_SPEC_PATHS",
+    "ContainerImage",
+    "MalformedReview",
+    "Review",
+    "parse_review",
+]

@@ -33,20 +33,30 @@ def short(text: str, limit: int = MAX_WARNING) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _answer(uid: str, allowed: bool, *, message: str | None = None,
-            warnings: list[str] | None = None,
-            patch: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _answer(
+    uid: str,
+    allowed: bool,
+    *,
+    message: str | None = None,
+    warnings: list[str] | None = None,
+    patch: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     response: dict[str, Any] = {"uid": uid, "allowed": allowed}
     if not allowed:
-        response["status"] = {"code": 403, "reason": "Forbidden",
-                              "message": short(message or "denied", MAX_MESSAGE)}
+        response["status"] = {
+            "code": 403,
+            "reason": "Forbidden",
+            "message": short(message or "denied", MAX_MESSAGE),
+        }
     elif message:
         response["status"] = {"code": 200, "message": short(message, MAX_MESSAGE)}
     if warnings:
         unique = list(dict.fromkeys(short(w) for w in warnings))
         if len(unique) > MAX_WARNINGS:
-            unique = [*unique[: MAX_WARNINGS - 1],
-                      f"hullscan: {len(unique) - MAX_WARNINGS + 1} more warnings"]
+            unique = [
+                *unique[: MAX_WARNINGS - 1],
+                f"hullscan: {len(unique) - MAX_WARNINGS + 1} more warnings",
+            ]
         response["warnings"] = unique
     if patch:
         response["patchType"] = "JSONPatch"
@@ -79,8 +89,11 @@ class AdmissionWebhook:
         if review.operation not in ("CREATE", "UPDATE"):
             return 200, _answer(review.uid, True)
         if not review.inspected:
-            return 200, _answer(review.uid, True, warnings=[
-                f"hullscan: {review.kind} holds no pod spec hullscan inspects"])
+            return 200, _answer(
+                review.uid,
+                True,
+                warnings=[f"hullscan: {review.kind} holds no pod spec hullscan inspects"],
+            )
         try:
             decisions = self._run(self.evaluator.judge, review)
         except HullscanError as e:  # over budget, or the result store is unreachable
@@ -99,11 +112,15 @@ class AdmissionWebhook:
             decisions = self._run(self.evaluator.pin, review)
         except HullscanError as e:
             return 200, _answer(review.uid, True, warnings=[f"hullscan: tags not pinned: {e}"])
-        patch = [{"op": "replace", "path": d.container.pointer, "value": d.pinned}
-                 for d in decisions if d.pinned]
+        patch = [
+            {"op": "replace", "path": d.container.pointer, "value": d.pinned}
+            for d in decisions
+            if d.pinned
+        ]
         notes = [f"{d.who}: {n}" for d in decisions for n in d.notes]
-        notes += [f"hullscan pinned {d.container.image} to {d.digest}" for d in decisions
-                  if d.pinned]
+        notes += [
+            f"hullscan pinned {d.container.image} to {d.digest}" for d in decisions if d.pinned
+        ]
         return 200, _answer(review.uid, True, warnings=notes, patch=patch)
 
     # -- pieces -------------------------------------------------------------------------
@@ -129,16 +146,19 @@ class AdmissionWebhook:
         try:
             decisions: list[ImageDecision] = future.result(timeout=budget)
         except FutureTimeout:
-            raise BudgetExceeded(f"no answer within the admission budget of {budget:g} s"
-                                 ) from None
+            raise BudgetExceeded(f"no answer within the admission budget of {budget:g} s") from None
         return decisions
 
     def _undecided(self, review: Review, why: str) -> dict[str, Any]:
         """No decision could be made: ``fail_open`` says what the answer is."""
         if self.policy.fail_open:
             return _answer(review.uid, True, warnings=[f"hullscan allowed unchecked: {why}"])
-        return _answer(review.uid, False, message=f"hullscan could not check {review.kind} "
-                       f"{_name(review)}: {why}; retry shortly (fail_open: false)")
+        return _answer(
+            review.uid,
+            False,
+            message=f"hullscan could not check {review.kind} "
+            f"{_name(review)}: {why}; retry shortly (fail_open: false)",
+        )
 
     def _decide(self, review: Review, decisions: list[ImageDecision]) -> dict[str, Any]:
         refused = [d for d in decisions if d.problems]
@@ -148,9 +168,10 @@ class AdmissionWebhook:
         reasons = [f"{d.label}: {'; '.join(d.problems)}" for d in refused]
         warnings = [f"{d.who}: {p}" for d in refused for p in d.problems]
         if self.policy.mode == "warn":
-            return _answer(review.uid, True, warnings=[f"hullscan would deny {w}"
-                                                       for w in warnings] + notes)
-        message = (f"hullscan denied {review.kind} {_name(review)}: " + " | ".join(reasons))
+            return _answer(
+                review.uid, True, warnings=[f"hullscan would deny {w}" for w in warnings] + notes
+            )
+        message = f"hullscan denied {review.kind} {_name(review)}: " + " | ".join(reasons)
         return _answer(review.uid, False, message=message, warnings=warnings + notes)
 
 

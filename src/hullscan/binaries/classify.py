@@ -43,8 +43,9 @@ class Classifier:
     path_version: re.Pattern[str] | None = None
 
     def version_of(self, m: re.Match[bytes]) -> str:
-        groups = {k: v.decode("ascii", "replace") for k, v in m.groupdict().items()
-                  if v is not None}
+        groups = {
+            k: v.decode("ascii", "replace") for k, v in m.groupdict().items() if v is not None
+        }
         if self.version_format:
             return self.version_format.format(**groups)
         return groups.get("version", "")
@@ -74,10 +75,15 @@ def _compile(spec: dict[str, Any], where: str) -> Classifier:
             raise ValueError(f"classifiers.yaml {where}: regex lacks a version group")
     pv = spec.get("path_version")
     return Classifier(
-        id=str(spec.get("id") or spec["name"]), name=str(spec["name"]),
-        files=tuple(str(f) for f in spec["files"]), patterns=tuple(patterns),
-        purl=str(spec["purl"]), cpe=str(spec.get("cpe") or ""), version_format=fmt,
-        path_version=re.compile(str(pv)) if pv else None)
+        id=str(spec.get("id") or spec["name"]),
+        name=str(spec["name"]),
+        files=tuple(str(f) for f in spec["files"]),
+        patterns=tuple(patterns),
+        purl=str(spec["purl"]),
+        cpe=str(spec.get("cpe") or ""),
+        version_format=fmt,
+        path_version=re.compile(str(pv)) if pv else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,10 @@ class ClassifierSet:
 
     def wants(self, path: str) -> bool:
         base = path.rpartition("/")[2]
-        return bool((self.any_base and self.any_base.match(base))
-                    or (self.any_path and self.any_path.match(path)))
+        return bool(
+            (self.any_base and self.any_base.match(base))
+            or (self.any_path and self.any_path.match(path))
+        )
 
 
 def _globs_re(globs: list[str]) -> re.Pattern[str] | None:
@@ -110,8 +118,9 @@ def _globs_re(globs: list[str]) -> re.Pattern[str] | None:
 
 
 def build(specs: list[dict[str, Any]]) -> ClassifierSet:
-    classifiers = tuple(_compile(s, f"#{i} {s.get('id') or s.get('name')}")
-                        for i, s in enumerate(specs))
+    classifiers = tuple(
+        _compile(s, f"#{i} {s.get('id') or s.get('name')}") for i, s in enumerate(specs)
+    )
     base_res, path_res = [], []
     all_base: list[str] = []
     all_path: list[str] = []
@@ -122,8 +131,13 @@ def build(specs: list[dict[str, Any]]) -> ClassifierSet:
         path_res.append(_globs_re(paths))
         all_base += bases
         all_path += paths
-    return ClassifierSet(classifiers, tuple(base_res), tuple(path_res),
-                         _globs_re(sorted(set(all_base))), _globs_re(sorted(set(all_path))))
+    return ClassifierSet(
+        classifiers,
+        tuple(base_res),
+        tuple(path_res),
+        _globs_re(sorted(set(all_base))),
+        _globs_re(sorted(set(all_path))),
+    )
 
 
 @cache
@@ -145,8 +159,9 @@ def _accept(version: str, prefix: str | None) -> bool:
     return version == prefix or version.startswith(prefix + ".")
 
 
-def scan_stream(stream: IO[bytes], classifiers: list[Classifier], limit: int,
-                path: str = "") -> dict[str, tuple[Classifier, str, str]]:
+def scan_stream(
+    stream: IO[bytes], classifiers: list[Classifier], limit: int, path: str = ""
+) -> dict[str, tuple[Classifier, str, str]]:
     """Classifier id -> (classifier, version, evidence) for the first match of each,
     reading at most ``limit`` bytes in chunks."""
     prefixes: dict[str, str | None] = {}
@@ -176,8 +191,7 @@ def scan_stream(stream: IO[bytes], classifiers: list[Classifier], limit: int,
     return found
 
 
-def _search(c: Classifier, buf: bytes, cutoff: int,
-            prefix: str | None) -> tuple[str, str] | None:
+def _search(c: Classifier, buf: bytes, cutoff: int, prefix: str | None) -> tuple[str, str] | None:
     best: tuple[int, str, str] | None = None
     for pat in c.patterns:
         for m in pat.finditer(buf):
@@ -225,9 +239,18 @@ class BinaryClassifierAnalyzer(Analyzer):
             if (c.name, version) in seen:  # e.g. two OpenJDK classifiers on one file
                 continue
             seen.add((c.name, version))
-            packages.append(Package(
-                name=c.name, version=version, type=c.purl.split(":", 1)[1].split("/", 1)[0],
-                purl=c.package_url(version), found_by=self.name,
-                metadata={"classifier": c.id, "cpe": c.render(c.cpe, version) if version
-                          else "", "evidence": evidence}))
+            packages.append(
+                Package(
+                    name=c.name,
+                    version=version,
+                    type=c.purl.split(":", 1)[1].split("/", 1)[0],
+                    purl=c.package_url(version),
+                    found_by=self.name,
+                    metadata={
+                        "classifier": c.id,
+                        "cpe": c.render(c.cpe, version) if version else "",
+                        "evidence": evidence,
+                    },
+                )
+            )
         return AnalyzerResult(packages=packages) if packages else None

@@ -81,8 +81,12 @@ class Header:
 def read_header(f: IO[bytes]) -> Header:
     f.seek(0)
     ident = f.read(64)
-    if len(ident) < 52 or not ident.startswith(MAGIC) or ident[4] not in _LAYOUTS \
-            or ident[5] not in (1, 2):
+    if (
+        len(ident) < 52
+        or not ident.startswith(MAGIC)
+        or ident[4] not in _LAYOUTS
+        or ident[5] not in (1, 2)
+    ):
         raise Malformed
     layout = _LAYOUTS[ident[4]]
     order = "<" if ident[5] == 1 else ">"
@@ -90,14 +94,16 @@ def read_header(f: IO[bytes]) -> Header:
         (phoff,) = struct.unpack_from(order + layout.phoff[1], ident, layout.phoff[0])
         (shoff,) = struct.unpack_from(order + layout.shoff[1], ident, layout.shoff[0])
         phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from(
-            order + "HHHHH", ident, layout.counts)
+            order + "HHHHH", ident, layout.counts
+        )
     except struct.error:  # an ELF32 header cut short
         raise Malformed from None
     return Header(order, layout, phoff, phentsize, phnum, shoff, shentsize, shnum, shstrndx)
 
 
-def _entries(f: IO[bytes], size: int, at: int, entsize: int, count: int,
-             fmt: str) -> list[tuple[int, ...]]:
+def _entries(
+    f: IO[bytes], size: int, at: int, entsize: int, count: int, fmt: str
+) -> list[tuple[int, ...]]:
     """``count`` table entries of ``entsize`` bytes from offset ``at``, each unpacked."""
     need = struct.calcsize(fmt)
     if at == 0 or entsize < need or at + count * entsize > size:
@@ -123,7 +129,7 @@ def sections(f: IO[bytes], size: int, header: Header | None = None) -> list[Sect
 def _name_at(names: bytes, at: int) -> bytes:
     """The NUL-terminated name at ``at`` (to the table's end if unterminated)."""
     end = names.find(b"\0", at)
-    return names[at:end if end >= 0 else len(names)]
+    return names[at : end if end >= 0 else len(names)]
 
 
 def section_names(f: IO[bytes], size: int) -> bytes:
@@ -131,8 +137,9 @@ def section_names(f: IO[bytes], size: int) -> bytes:
     of the section table."""
     h = read_header(f)
     _, shstrndx = _counts(f, size, h)
-    (entry,) = _entries(f, size, h.shoff + shstrndx * h.shentsize, h.shentsize, 1,
-                        h.order + h.layout.shdr)
+    (entry,) = _entries(
+        f, size, h.shoff + shstrndx * h.shentsize, h.shentsize, 1, h.order + h.layout.shdr
+    )
     return _names(f, size, entry)
 
 
@@ -166,5 +173,7 @@ def segments(f: IO[bytes], size: int, header: Header | None = None) -> list[Segm
     if h.phnum == _PN_XNUM:
         raise Malformed  # the real count sits in section 0: no loader-made file needs it
     t, fl, off, filesz = h.layout.phdr_fields
-    return [Segment(e[t], e[fl], e[off], e[filesz]) for e in _entries(
-        f, size, h.phoff, h.phentsize, h.phnum, h.order + h.layout.phdr)]
+    return [
+        Segment(e[t], e[fl], e[off], e[filesz])
+        for e in _entries(f, size, h.phoff, h.phentsize, h.phnum, h.order + h.layout.phdr)
+    ]

@@ -23,10 +23,13 @@ from hullscan.yamltext import parse_yaml
 CLASSIFIER = "binary-classifier"
 
 EOL_RUNTIME = Check(
-    "HS-BIN-010", Severity.HIGH, "End-of-life runtime or library",
+    "HS-BIN-010",
+    Severity.HIGH,
+    "End-of-life runtime or library",
     "Upgrade to a supported release line of the component (or rebuild on a base image "
     "that ships one): no security fixes are published for this one any more.",
-    ("CIS-Docker-4.4",))
+    ("CIS-Docker-4.4",),
+)
 
 BINARY_EOL_CHECKS = Catalogue()
 BINARY_EOL_CHECKS.add(EOL_RUNTIME)
@@ -56,10 +59,14 @@ def runtime_eol_table() -> RuntimeEolTable:
     for component, entries in doc["components"].items():
         for cycle, d in entries.items():
             where = f"runtimes_eol.yaml {component} {cycle}"
-            cycles[(component, str(cycle))] = Cycle(component, str(cycle),
-                                                    iso_date(d["eol"], where), bool(d.get("lts")))
-    return RuntimeEolTable(iso_date(doc["written"], "runtimes_eol.yaml written"),
-                           " ".join(str(doc["source"]).split()), cycles)
+            cycles[(component, str(cycle))] = Cycle(
+                component, str(cycle), iso_date(d["eol"], where), bool(d.get("lts"))
+            )
+    return RuntimeEolTable(
+        iso_date(doc["written"], "runtimes_eol.yaml written"),
+        " ".join(str(doc["source"]).split()),
+        cycles,
+    )
 
 
 _NUM = re.compile(r"[0-9]+")
@@ -130,14 +137,25 @@ def eol_findings(packages: list[Package] | tuple[Package, ...], today: dt.date) 
             continue
         seen.add(key)
         lts = table.cycles[(component, cycle)].lts
-        evidence = (f"{component} {pkg.version} (release line {cycle}{', LTS' if lts else ''})"
-                    f": end of life {eol.isoformat()}; table of {table.written.isoformat()}")
+        evidence = (
+            f"{component} {pkg.version} (release line {cycle}{', LTS' if lts else ''})"
+            f": end of life {eol.isoformat()}; table of {table.written.isoformat()}"
+        )
         f = EOL_RUNTIME.finding(
-            evidence, path=paths[0] if paths else None,
+            evidence,
+            path=paths[0] if paths else None,
             layer=pkg.locations[0].layer if pkg.locations else None,
-            details={"component": component, "version": pkg.version, "cycle": cycle,
-                     "eol": eol.isoformat(), "lts": lts, "found_by": pkg.found_by,
-                     "paths": list(paths), "table_written": table.written.isoformat(),
-                     "source": table.source})
+            details={
+                "component": component,
+                "version": pkg.version,
+                "cycle": cycle,
+                "eol": eol.isoformat(),
+                "lts": lts,
+                "found_by": pkg.found_by,
+                "paths": list(paths),
+                "table_written": table.written.isoformat(),
+                "source": table.source,
+            },
+        )
         out.append(replace(f, kind=FindingKind.BINARY, package=pkg, installed_version=pkg.version))
     return out

@@ -72,8 +72,17 @@ _FORTIFY = re.compile(rb"[^\x00_]_*_chk[\x00@]")
 _WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 # (pyelftools' own ELFError is added where pyelftools is imported)
 _ELF_ERRORS: tuple[type[Exception], ...] = (
-    OverflowError, ValueError, OSError, EOFError, struct.error, KeyError, IndexError,
-    AttributeError, TypeError, AssertionError)  # pyelftools asserts on some broken tables
+    OverflowError,
+    ValueError,
+    OSError,
+    EOFError,
+    struct.error,
+    KeyError,
+    IndexError,
+    AttributeError,
+    TypeError,
+    AssertionError,
+)  # pyelftools asserts on some broken tables
 
 # dynamic-section flag bits (elf.h)
 DF_BIND_NOW = 0x8
@@ -90,8 +99,14 @@ GUARD_CF = 0x4000
 IMAGE_FILE_DLL = 0x2000
 MACHINE_I386 = 0x014C
 PE32_PLUS = 0x20B
-VERSION_KEYS = ("ProductName", "ProductVersion", "CompanyName", "FileVersion",
-                "FileDescription", "OriginalFilename")
+VERSION_KEYS = (
+    "ProductName",
+    "ProductVersion",
+    "CompanyName",
+    "FileVersion",
+    "FileDescription",
+    "OriginalFilename",
+)
 MAX_VERSION_VALUE = 256
 #: the ELF protections whose absence alone makes a finding. A missing canary or FORTIFY
 #: is inferred from absent symbols, which mostly means that no function needed one (on
@@ -159,44 +174,70 @@ class BinaryInfo:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"format": self.format, "type": self.type, "machine": self.machine}
         if self.format == "ELF":
-            d.update(pie=self.pie, nx=self.nx, relro=self.relro, canary=self.canary,
-                     fortify=self.fortify, rpath=self.rpath, runpath=self.runpath,
-                     unsafe_paths=list(self.unsafe_paths), stripped=self.stripped,
-                     static=self.static, setuid=self.setuid, setgid=self.setgid)
+            d.update(
+                pie=self.pie,
+                nx=self.nx,
+                relro=self.relro,
+                canary=self.canary,
+                fortify=self.fortify,
+                rpath=self.rpath,
+                runpath=self.runpath,
+                unsafe_paths=list(self.unsafe_paths),
+                stripped=self.stripped,
+                static=self.static,
+                setuid=self.setuid,
+                setgid=self.setgid,
+            )
         else:
-            d.update(aslr=self.aslr, high_entropy_va=self.high_entropy_va, dep=self.dep,
-                     cfg=self.cfg, safeseh=self.safeseh, signed=self.signed,
-                     version_info=dict(self.version_info))
+            d.update(
+                aslr=self.aslr,
+                high_entropy_va=self.high_entropy_va,
+                dep=self.dep,
+                cfg=self.cfg,
+                safeseh=self.safeseh,
+                signed=self.signed,
+                version_info=dict(self.version_info),
+            )
         return d
 
 
 # --- checks -------------------------------------------------------------------------------
 
 LACKS_HARDENING = Check(
-    "HS-BIN-001", Severity.LOW, "Binary lacks hardening",
+    "HS-BIN-001",
+    Severity.LOW,
+    "Binary lacks hardening",
     "Build with the distribution's hardening flags: -fstack-protector-strong "
     "-D_FORTIFY_SOURCE=2 -O2 -fPIE -pie -Wl,-z,relro,-z,now, and without -z execstack.",
     description="An ELF executable lacks PIE, or an executable or shared library lacks NX "
     "or RELRO (names as in checksec; a missing stack canary or FORTIFY_SOURCE is listed "
     "too). HIGH for setuid/setgid binaries, MEDIUM when an executable has an executable "
-    "stack, LOW otherwise.")
+    "stack, LOW otherwise.",
+)
 UNSAFE_RPATH = Check(
-    "HS-BIN-002", Severity.MEDIUM, "Binary loads libraries from a relative or writable path",
+    "HS-BIN-002",
+    Severity.MEDIUM,
+    "Binary loads libraries from a relative or writable path",
     "Link without -rpath, or with absolute root-owned directories or $ORIGIN-relative ones.",
     description="The RPATH/RUNPATH of an ELF binary lists an empty, relative or "
     "world-writable directory: whoever controls the working directory (or /tmp) can make "
-    "it load their library.")
+    "it load their library.",
+)
 PE_LACKS_HARDENING = Check(
-    "HS-BIN-003", Severity.LOW, "Windows binary lacks ASLR or DEP",
+    "HS-BIN-003",
+    Severity.LOW,
+    "Windows binary lacks ASLR or DEP",
     "Link with /DYNAMICBASE and /NXCOMPAT (the defaults of current MSVC and .NET toolchains).",
     description="A PE image does not opt into ASLR (DYNAMICBASE) or DEP (NX_COMPAT). MEDIUM "
-    "without DEP, LOW without ASLR only.")
+    "without DEP, LOW without ASLR only.",
+)
 
 HARDENING_CHECKS = Catalogue()
 HARDENING_CHECKS.add(LACKS_HARDENING, UNSAFE_RPATH, PE_LACKS_HARDENING)
 
 
 # --- reading ------------------------------------------------------------------------------
+
 
 def _scan_strings(f: IO[bytes], offset: int, size: int, length: int) -> tuple[bool, bool]:
     """Search a string table for canary and FORTIFY names: (canary, fortify)."""
@@ -308,8 +349,7 @@ def inspect_elf(f: IO[bytes], info: FileInfo) -> BinaryInfo:
     if e_type == "ET_EXEC":
         kind = "exec"
     elif e_type == "ET_DYN":
-        pie = bool(flags_1 & DF_1_PIE) or "DT_DEBUG" in tags or (
-            interp and "DT_SONAME" not in tags)
+        pie = bool(flags_1 & DF_1_PIE) or "DT_DEBUG" in tags or (interp and "DT_SONAME" not in tags)
         kind = "pie" if pie else "dso"
     elif e_type == "ET_REL":
         kind = "rel"
@@ -323,11 +363,22 @@ def inspect_elf(f: IO[bytes], info: FileInfo) -> BinaryInfo:
         relro = "partial"
     unsafe = unsafe_search_paths(rpath) + unsafe_search_paths(runpath)
     return BinaryInfo(
-        format="ELF", type=kind, machine=machine, pie=kind == "pie", nx=gnu_stack and nx,
-        relro=relro, canary=canary, fortify=fortify, rpath=rpath, runpath=runpath,
-        unsafe_paths=tuple(dict.fromkeys(unsafe)), stripped=not has_symtab,
+        format="ELF",
+        type=kind,
+        machine=machine,
+        pie=kind == "pie",
+        nx=gnu_stack and nx,
+        relro=relro,
+        canary=canary,
+        fortify=fortify,
+        rpath=rpath,
+        runpath=runpath,
+        unsafe_paths=tuple(dict.fromkeys(unsafe)),
+        stripped=not has_symtab,
         static=not interp and "DT_NEEDED" not in tags,
-        setuid=bool(info.mode & 0o4000), setgid=bool(info.mode & 0o2000))
+        setuid=bool(info.mode & 0o4000),
+        setgid=bool(info.mode & 0o2000),
+    )
 
 
 def _version_info(pe: Any) -> dict[str, str]:
@@ -361,15 +412,20 @@ def inspect_pe(path: str) -> BinaryInfo:
         machine_id = int(pe.FILE_HEADER.Machine)
         dirs = oh.DATA_DIRECTORY
         security = pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_SECURITY"]
-        signed = len(dirs) > security and dirs[security].VirtualAddress != 0 \
-            and dirs[security].Size != 0
+        signed = (
+            len(dirs) > security and dirs[security].VirtualAddress != 0 and dirs[security].Size != 0
+        )
         # a damaged optional directory costs its properties, not the headers (pefile
         # raises AttributeError on a load-config directory too short for its version)
-        with contextlib.suppress(pefile.PEFormatError, struct.error, ValueError, IndexError,
-                                 KeyError, AttributeError):
-            pe.parse_data_directories(directories=[
-                pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_RESOURCE"],
-                pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_LOAD_CONFIG"]])
+        with contextlib.suppress(
+            pefile.PEFormatError, struct.error, ValueError, IndexError, KeyError, AttributeError
+        ):
+            pe.parse_data_directories(
+                directories=[
+                    pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_RESOURCE"],
+                    pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_LOAD_CONFIG"],
+                ]
+            )
         safeseh: bool | None = None
         if machine_id == MACHINE_I386:
             load_config = getattr(pe, "DIRECTORY_ENTRY_LOAD_CONFIG", None)
@@ -381,11 +437,17 @@ def inspect_pe(path: str) -> BinaryInfo:
     finally:
         pe.close()
     return BinaryInfo(
-        format="PE", type="dll" if pe.FILE_HEADER.Characteristics & IMAGE_FILE_DLL else "exe",
+        format="PE",
+        type="dll" if pe.FILE_HEADER.Characteristics & IMAGE_FILE_DLL else "exe",
         machine=str(machine).removeprefix("IMAGE_FILE_MACHINE_"),
-        aslr=bool(chars & DYNAMIC_BASE), high_entropy_va=bool(chars & HIGH_ENTROPY_VA)
-        if is64 else None, dep=bool(chars & NX_COMPAT), cfg=bool(chars & GUARD_CF),
-        safeseh=safeseh, signed=bool(signed), version_info=version_info)
+        aslr=bool(chars & DYNAMIC_BASE),
+        high_entropy_va=bool(chars & HIGH_ENTROPY_VA) if is64 else None,
+        dep=bool(chars & NX_COMPAT),
+        cfg=bool(chars & GUARD_CF),
+        safeseh=safeseh,
+        signed=bool(signed),
+        version_info=version_info,
+    )
 
 
 def pe_header_at(head: bytes) -> int | None:
@@ -415,10 +477,11 @@ def read_pe_head(head: bytes, stream: IO[bytes]) -> bytes | None:
     if lfanew is None:
         return None
     head += stream.read(lfanew + 4 - len(head))
-    return head if head[lfanew:lfanew + 4] == PE_SIGNATURE else None
+    return head if head[lfanew : lfanew + 4] == PE_SIGNATURE else None
 
 
 # --- findings -----------------------------------------------------------------------------
+
 
 def findings_for(b: BinaryInfo, path: str | None = None) -> list[Finding]:
     """HS-BIN-001/002/003 for one binary; none when it has every protection."""
@@ -436,19 +499,33 @@ def findings_for(b: BinaryInfo, path: str | None = None) -> list[Finding]:
             else:
                 severity = Severity.LOW
             mode = " (setuid)" if b.setuid else " (setgid)" if b.setgid else ""
-            out.append(LACKS_HARDENING.finding(
-                f"{b.type} ELF{mode} without {', '.join(missing)}", path=path,
-                severity=severity, details={**details, "missing": missing}))
+            out.append(
+                LACKS_HARDENING.finding(
+                    f"{b.type} ELF{mode} without {', '.join(missing)}",
+                    path=path,
+                    severity=severity,
+                    details={**details, "missing": missing},
+                )
+            )
         if b.unsafe_paths:
             which = "RPATH" if b.rpath else "RUNPATH"
-            out.append(UNSAFE_RPATH.finding(
-                f"{which} {b.rpath or b.runpath} (unsafe: {', '.join(b.unsafe_paths)})",
-                path=path, details={**details, "missing": missing}))
+            out.append(
+                UNSAFE_RPATH.finding(
+                    f"{which} {b.rpath or b.runpath} (unsafe: {', '.join(b.unsafe_paths)})",
+                    path=path,
+                    details={**details, "missing": missing},
+                )
+            )
     elif missing:
         severity = Severity.MEDIUM if "DEP" in missing else Severity.LOW
-        out.append(PE_LACKS_HARDENING.finding(
-            f"{b.type.upper()} without {', '.join(missing)}", path=path, severity=severity,
-            details={**details, "missing": missing}))
+        out.append(
+            PE_LACKS_HARDENING.finding(
+                f"{b.type.upper()} without {', '.join(missing)}",
+                path=path,
+                severity=severity,
+                details={**details, "missing": missing},
+            )
+        )
     return [_as_binary(f) for f in out]
 
 
@@ -478,13 +555,20 @@ class HardeningAnalyzer(Analyzer):
         if binary is None:
             return AnalyzerResult(facts={"kind": "other"}) if info.is_executable else None
         # the full record for every binary feeds the per-image hardening table
-        return AnalyzerResult(findings=findings_for(binary, path),
-                              facts={"kind": binary.format.lower(), "binary": binary.to_dict()})
+        return AnalyzerResult(
+            findings=findings_for(binary, path),
+            facts={"kind": binary.format.lower(), "binary": binary.to_dict()},
+        )
 
 
 #: Mach-O (thin and fat) magic numbers
-_MACHO = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe",
-          b"\xca\xfe\xba\xbe")
+_MACHO = (
+    b"\xfe\xed\xfa\xce",
+    b"\xfe\xed\xfa\xcf",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
+    b"\xca\xfe\xba\xbe",
+)
 
 
 def _other_kind(head: bytes, stream: IO[bytes]) -> str | None:

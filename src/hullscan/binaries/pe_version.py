@@ -43,15 +43,29 @@ class PEVersionAnalyzer(Analyzer):
         with spool_to_path(cast(IO[bytes], PrefixedStream(head, stream)), limit=info.size) as p:
             vi = inspect_pe(p).version_info
         version = _version(vi.get("ProductVersion") or vi.get("FileVersion") or "")
-        name = (vi.get("ProductName") or vi.get("OriginalFilename")
-                or path.rsplit("/", 1)[-1]).strip()
+        name = (
+            vi.get("ProductName") or vi.get("OriginalFilename") or path.rsplit("/", 1)[-1]
+        ).strip()
         if not version or not name:
             return None
         company = vi.get("CompanyName", "")
-        return AnalyzerResult(packages=[Package(
-            name=name, version=version, type="generic",
-            purl=make_purl("generic", name, version), found_by=self.name,
-            metadata={k: v for k, v in (("company", company),
-                                        ("file_version", vi.get("FileVersion", "")),
-                                        ("description", vi.get("FileDescription", ""))) if v},
-        )])
+        return AnalyzerResult(
+            packages=[
+                Package(
+                    name=name,
+                    version=version,
+                    type="generic",
+                    purl=make_purl("generic", name, version),
+                    found_by=self.name,
+                    metadata={
+                        k: v
+                        for k, v in (
+                            ("company", company),
+                            ("file_version", vi.get("FileVersion", "")),
+                            ("description", vi.get("FileDescription", "")),
+                        )
+                        if v
+                    },
+                )
+            ]
+        )

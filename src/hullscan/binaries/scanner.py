@@ -23,8 +23,9 @@ from hullscan.pipeline import AnalyzedImage
 ANALYZER = "binary-hardening"
 
 
-def hardening_findings(analyzed: AnalyzedImage, include_os_owned: bool = False,
-                       setuid_checks: bool = True) -> tuple[list[Finding], dict[str, Any]]:
+def hardening_findings(
+    analyzed: AnalyzedImage, include_os_owned: bool = False, setuid_checks: bool = True
+) -> tuple[list[Finding], dict[str, Any]]:
     """Hardening findings and the per-image table. ``setuid_checks=False`` leaves setuid
     files no package owns to the config scanner (which reports every such file)."""
     fs = analyzed.fs
@@ -36,19 +37,25 @@ def hardening_findings(analyzed: AnalyzedImage, include_os_owned: bool = False,
             continue
         is_owned = fs.canonical(path) in owned
         record = result.facts.get("binary") if result.facts else None
-        if (setuid_checks and not is_owned and isinstance(record, dict)
-                and (record.get("setuid") or record.get("setgid"))):
+        if (
+            setuid_checks
+            and not is_owned
+            and isinstance(record, dict)
+            and (record.get("setuid") or record.get("setgid"))
+        ):
             # a setuid/setgid binary no package owns is high, however well hardened: the
             # config scanner's check, with its evidence
-            out.append(unowned_setuid(path, fs.final[path][1], layer,
-                                      analyzed.analyses[layer].diff_id))
+            out.append(
+                unowned_setuid(path, fs.final[path][1], layer, analyzed.analyses[layer].diff_id)
+            )
         for f in result.findings:
             counts["os-owned" if is_owned else "other"] += 1
             if is_owned and not include_os_owned:
                 continue
             details = {**f.details, "os_owned": is_owned}
-            out.append(replace(f, path=path, layer=analyzed.analyses[layer].diff_id,
-                               details=details))
+            out.append(
+                replace(f, path=path, layer=analyzed.analyses[layer].diff_id, details=details)
+            )
     summary = {"binaries_lacking_protections": dict(counts), **census(analyzed, owned)}
     return out, summary
 
@@ -76,13 +83,18 @@ def census(analyzed: AnalyzedImage, owned: Mapping[str, str]) -> dict[str, Any]:
         for prop in _PROTECTIONS:
             row[prop] += bool(record.get(prop))
         row[f"relro_{record.get('relro', 'none')}"] += 1
-    return {"executables": dict(sorted(kinds.items())),
-            "elf_hardening": {k: dict(v) for k, v in table.items() if v}}
+    return {
+        "executables": dict(sorted(kinds.items())),
+        "elf_hardening": {k: dict(v) for k, v in table.items() if v},
+    }
 
 
 def eol_findings(analyzed: AnalyzedImage, today: dt.date | None = None) -> list[Finding]:
     from hullscan.binaries.eol import eol_findings as runtime_eol_findings
 
-    packages = [p for p in analyzed.inventory.packages
-                if not p.owner and p.type not in ("deb", "apk", "rpm")]
+    packages = [
+        p
+        for p in analyzed.inventory.packages
+        if not p.owner and p.type not in ("deb", "apk", "rpm")
+    ]
     return runtime_eol_findings(packages, today or dt.date.today())

@@ -26,14 +26,30 @@ class Check:
     default_enabled: bool = True
     description: str = ""
 
-    def finding(self, evidence: str, *, path: str | None = None, line: int | None = None,
-                layer: str | None = None, severity: Severity | None = None,
-                details: dict[str, Any] | None = None) -> Finding:
-        return Finding(kind=FindingKind.MISCONFIGURATION, id=self.id,
-                       severity=severity or self.severity, title=self.title, path=path,
-                       line=line, layer=layer, evidence=evidence,
-                       remediation=self.remediation, standards=self.standards,
-                       description=self.description, details=details or {})
+    def finding(
+        self,
+        evidence: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        layer: str | None = None,
+        severity: Severity | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Finding:
+        return Finding(
+            kind=FindingKind.MISCONFIGURATION,
+            id=self.id,
+            severity=severity or self.severity,
+            title=self.title,
+            path=path,
+            line=line,
+            layer=layer,
+            evidence=evidence,
+            remediation=self.remediation,
+            standards=self.standards,
+            description=self.description,
+            details=details or {},
+        )
 
 
 @dataclass
@@ -54,11 +70,11 @@ class Catalogue:
 class CheckSettings:
     """Per-rule configuration from ``.hullscan.yaml``::
 
-        checks:
-          disable: [HS-DF-012]          # never report these
-          enable: [HS-DF-020]           # turn on checks that are off by default
-          severity: {HS-IMG-003: LOW}   # override a severity
-          trusted_registries: [registry.example.com, docker.io/library]
+    checks:
+      disable: [HS-DF-012]          # never report these
+      enable: [HS-DF-020]           # turn on checks that are off by default
+      severity: {HS-IMG-003: LOW}   # override a severity
+      trusted_registries: [registry.example.com, docker.io/library]
     """
 
     disabled: frozenset[str] = frozenset()
@@ -106,9 +122,12 @@ class CheckSettings:
         trusted = section.get("trusted_registries") or []
         if not isinstance(trusted, list) or not all(isinstance(x, str) for x in trusted):
             raise HullscanError("checks.trusted_registries must be a list of registries")
-        return cls(disabled=ids("disable"), enabled=ids("enable"),
-                   severity={k: _severity(k, v) for k, v in sev.items()},
-                   trusted_registries=tuple(trusted))
+        return cls(
+            disabled=ids("disable"),
+            enabled=ids("enable"),
+            severity={k: _severity(k, v) for k, v in sev.items()},
+            trusted_registries=tuple(trusted),
+        )
 
 
 def _severity(check_id: str, value: Any) -> Severity:

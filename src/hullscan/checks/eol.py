@@ -55,12 +55,16 @@ def eol_table() -> EolTable:
         for version, d in versions.items():
             where = f"eol.yaml {distro} {version}"
             releases[(distro, str(version))] = Release(
-                distro=distro, version=str(version), eol=iso_date(d["eol"], where),
+                distro=distro,
+                version=str(version),
+                eol=iso_date(d["eol"], where),
                 name=str(d.get("name", "")),
                 regular=iso_date(d["regular"], where) if d.get("regular") else None,
-                extended=iso_date(d["extended"], where) if d.get("extended") else None)
-    return EolTable(iso_date(doc["written"], "eol.yaml written"),
-                    " ".join(str(doc["source"]).split()), releases)
+                extended=iso_date(d["extended"], where) if d.get("extended") else None,
+            )
+    return EolTable(
+        iso_date(doc["written"], "eol.yaml written"), " ".join(str(doc["source"]).split()), releases
+    )
 
 
 def _key(os_info: OSInfo) -> tuple[str, str] | None:
@@ -101,7 +105,9 @@ def eol_for(os_info: OSInfo | None) -> tuple[dt.date, str] | None:
     if rel.extended:
         bits.append(f"paid extended support until {rel.extended.isoformat()}")
     extra = f" ({'; '.join(bits)})" if bits else ""
-    note = (f"{rel.distro} {rel.version}{' ' + rel.name if rel.name else ''}: free security "
-            f"updates until {rel.eol.isoformat()}{extra}; table of "
-            f"{table.written.isoformat()}")
+    note = (
+        f"{rel.distro} {rel.version}{' ' + rel.name if rel.name else ''}: free security "
+        f"updates until {rel.eol.isoformat()}{extra}; table of "
+        f"{table.written.isoformat()}"
+    )
     return rel.eol, note

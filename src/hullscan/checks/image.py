@@ -42,109 +42,192 @@ MiB = 1024 * 1024
 _MULTI_STAGE = "Use a multi-stage build and copy only the runtime artifacts into the final stage."
 
 RUNS_AS_ROOT = Check(
-    "HS-IMG-001", Severity.HIGH, "Image runs as root",
+    "HS-IMG-001",
+    Severity.HIGH,
+    "Image runs as root",
     "Create an unprivileged user and switch to it (USER 10001:10001) in the final stage.",
     ("CIS-Docker-4.1", "CIS-DI-0001", "DL3002", "DS002"),
     description="A process running as root in the container is root on the host's kernel; "
-                "one escape or one writable host mount away from the host.")
+    "one escape or one writable host mount away from the host.",
+)
 NO_HEALTHCHECK = Check(
-    "HS-IMG-002", Severity.LOW, "No HEALTHCHECK",
+    "HS-IMG-002",
+    Severity.LOW,
+    "No HEALTHCHECK",
     "Add a HEALTHCHECK instruction (or rely on the orchestrator's probes and ignore this).",
-    ("CIS-Docker-4.6", "CIS-DI-0006", "DS026"))
+    ("CIS-Docker-4.6", "CIS-DI-0006", "DS026"),
+)
 UPDATE_ALONE = Check(
-    "HS-IMG-003", Severity.MEDIUM, "Package index updated in a layer of its own",
+    "HS-IMG-003",
+    Severity.MEDIUM,
+    "Package index updated in a layer of its own",
     "Update and install in the same RUN (apt-get update && apt-get install -y … && rm -rf "
     "/var/lib/apt/lists/*), so a cached update layer never serves stale indexes.",
-    ("CIS-Docker-4.7", "CIS-DI-0007", "DS017", "DL3009"))
+    ("CIS-Docker-4.7", "CIS-DI-0007", "DS017", "DL3009"),
+)
 ADD_USED = Check(
-    "HS-IMG-004", Severity.LOW, "ADD used instead of COPY",
+    "HS-IMG-004",
+    Severity.LOW,
+    "ADD used instead of COPY",
     "Use COPY for local files; download with curl/wget and verify a checksum (or ADD "
     "--checksum=) instead of ADD <url>.",
-    ("CIS-Docker-4.9", "CIS-DI-0009", "DL3020", "DS005"))
+    ("CIS-Docker-4.9", "CIS-DI-0009", "DL3020", "DS005"),
+)
 SUDO = Check(
-    "HS-IMG-005", Severity.MEDIUM, "sudo installed",
+    "HS-IMG-005",
+    Severity.MEDIUM,
+    "sudo installed",
     "Remove sudo; run as the needed user (USER) and use gosu/su-exec in entrypoints.",
-    ("DKL-DI-0001", "DL3004"))
+    ("DKL-DI-0001", "DL3004"),
+)
 SENSITIVE_VOLUME = Check(
-    "HS-IMG-006", Severity.HIGH, "Volume on a sensitive directory",
+    "HS-IMG-006",
+    Severity.HIGH,
+    "Volume on a sensitive directory",
     "Remove the VOLUME; never declare system directories or the Docker socket as volumes.",
-    ("DKL-DI-0002", "CIS-Docker-5.5", "CIS-Docker-5.31"))
+    ("DKL-DI-0002", "CIS-Docker-5.5", "CIS-Docker-5.31"),
+)
 CACHE_LEFT = Check(
-    "HS-IMG-007", Severity.LOW, "Package manager cache left in the image",
+    "HS-IMG-007",
+    Severity.LOW,
+    "Package manager cache left in the image",
     "Clean in the same RUN that fills it (apt-get clean && rm -rf /var/lib/apt/lists/*, "
     "apk add --no-cache, dnf clean all, pip --no-cache-dir, npm cache clean --force) or use a "
     "cache mount (RUN --mount=type=cache).",
-    ("DKL-DI-0005", "DL3009", "DL3019", "DL3042"))
-SSH_PORT = Check(
-    "HS-IMG-008", Severity.HIGH, "SSH port 22 exposed",
-    SSH_ADVICE, ("DS004",))
+    ("DKL-DI-0005", "DL3009", "DL3019", "DL3042"),
+)
+SSH_PORT = Check("HS-IMG-008", Severity.HIGH, "SSH port 22 exposed", SSH_ADVICE, ("DS004",))
 BAD_PORT = Check(
-    "HS-IMG-009", Severity.MEDIUM, "Exposed port out of range",
-    PORT_RANGE_ADVICE, ("DL3011", "DS008"))
+    "HS-IMG-009",
+    Severity.MEDIUM,
+    "Exposed port out of range",
+    PORT_RANGE_ADVICE,
+    ("DL3011", "DS008"),
+)
 SETUID_FOREIGN = Check(
-    "HS-IMG-010", Severity.HIGH, "setuid/setgid file not from an OS package",
+    "HS-IMG-010",
+    Severity.HIGH,
+    "setuid/setgid file not from an OS package",
     "Remove the file or its setuid/setgid bit (chmod u-s,g-s); a privileged helper the "
     "distribution does not maintain gets no security updates.",
-    ("CIS-Docker-4.8", "CIS-DI-0008"))
+    ("CIS-Docker-4.8", "CIS-DI-0008"),
+)
 SETUID_OS = Check(
-    "HS-IMG-011", Severity.LOW, "setuid/setgid files from OS packages",
+    "HS-IMG-011",
+    Severity.LOW,
+    "setuid/setgid files from OS packages",
     "If the application does not need them, strip the bits in the final stage: "
     "find / -xdev -perm /6000 -type f -exec chmod a-s {} +",
-    ("CIS-Docker-4.8", "CIS-DI-0008"))
+    ("CIS-Docker-4.8", "CIS-DI-0008"),
+)
 UNNECESSARY_FILES = Check(
-    "HS-IMG-012", Severity.LOW, "Unnecessary files in the image",
+    "HS-IMG-012",
+    Severity.LOW,
+    "Unnecessary files in the image",
     "Exclude them with .dockerignore, or copy only the build output into the final stage.",
-    ("DKL-LI-0003",))
+    ("DKL-LI-0003",),
+)
 LATEST_TAG = Check(
-    "HS-IMG-013", Severity.MEDIUM, "Image referenced by the latest tag (or no tag)",
+    "HS-IMG-013",
+    Severity.MEDIUM,
+    "Image referenced by the latest tag (or no tag)",
     "Reference a versioned tag, better a digest (name:tag@sha256:…).",
-    ("DKL-DI-0006", "DL3007", "DS001"))
+    ("DKL-DI-0006", "DL3007", "DS001"),
+)
 NOT_PINNED = Check(
-    "HS-IMG-014", Severity.LOW, "Image not pinned by digest",
+    "HS-IMG-014",
+    Severity.LOW,
+    "Image not pinned by digest",
     "Reference images by digest (name:tag@sha256:…) so the same bytes are always used.",
-    ("CIS-Docker-4.2",))
+    ("CIS-Docker-4.2",),
+)
 UNTRUSTED_REGISTRY = Check(
-    "HS-IMG-015", Severity.MEDIUM, "Image from a registry not in trusted_registries",
+    "HS-IMG-015",
+    Severity.MEDIUM,
+    "Image from a registry not in trusted_registries",
     "Pull from a registry listed in checks.trusted_registries, or add it to the list.",
-    ("CIS-Docker-4.2", "CIS-DI-0002"))
+    ("CIS-Docker-4.2", "CIS-DI-0002"),
+)
 SHELL_PRESENT = Check(
-    "HS-IMG-016", Severity.LOW, "Shell in the final image",
+    "HS-IMG-016",
+    Severity.LOW,
+    "Shell in the final image",
     f"{_MULTI_STAGE} A distroless or scratch final stage has no shell for an attacker to use.",
-    ("CIS-Docker-4.3", "CIS-DI-0003"))
+    ("CIS-Docker-4.3", "CIS-DI-0003"),
+)
 PACKAGE_MANAGER = Check(
-    "HS-IMG-017", Severity.LOW, "Package manager in the final image",
-    f"{_MULTI_STAGE} Without a package manager nobody can install tools into a running "
-    "container.", ("CIS-Docker-4.3", "CIS-DI-0003"))
+    "HS-IMG-017",
+    Severity.LOW,
+    "Package manager in the final image",
+    f"{_MULTI_STAGE} Without a package manager nobody can install tools into a running container.",
+    ("CIS-Docker-4.3", "CIS-DI-0003"),
+)
 BUILD_TOOLS = Check(
-    "HS-IMG-018", Severity.MEDIUM, "Compilers or build tools in the final image",
+    "HS-IMG-018",
+    Severity.MEDIUM,
+    "Compilers or build tools in the final image",
     f"{_MULTI_STAGE} Build in a builder stage; compilers help an attacker build exploits "
-    "in place and add vulnerabilities to patch.", ("CIS-Docker-4.3", "CIS-DI-0003"))
+    "in place and add vulnerabilities to patch.",
+    ("CIS-Docker-4.3", "CIS-DI-0003"),
+)
 EOL = Check(
-    "HS-IMG-019", Severity.HIGH, "Distribution release past its end of life",
+    "HS-IMG-019",
+    Severity.HIGH,
+    "Distribution release past its end of life",
     "Rebuild on a supported release of the distribution; no security fixes are published "
-    "for this one any more.", ("CIS-Docker-4.4", "CIS-DI-0004"))
+    "for this one any more.",
+    ("CIS-Docker-4.4", "CIS-DI-0004"),
+)
 EXTENDED_SUPPORT = Check(
-    "HS-IMG-020", Severity.LOW, "Distribution release past regular support",
+    "HS-IMG-020",
+    Severity.LOW,
+    "Distribution release past regular support",
     "Plan the move to the current release: only long-term (LTS) or maintenance updates "
-    "still come for this one.", ("CIS-Docker-4.4", "CIS-DI-0004"))
+    "still come for this one.",
+    ("CIS-Docker-4.4", "CIS-DI-0004"),
+)
 WASTED_SPACE = Check(
-    "HS-IMG-021", Severity.MEDIUM, "Data overwritten or deleted by later layers",
+    "HS-IMG-021",
+    Severity.MEDIUM,
+    "Data overwritten or deleted by later layers",
     "Delete files in the same RUN that creates them, squash, or use a multi-stage build: "
     "bytes removed by a later layer still ship in the earlier layer, and so does any secret "
-    "in them.", ())
+    "in them.",
+    (),
+)
 
 IMAGE_CHECKS = Catalogue()
-IMAGE_CHECKS.add(RUNS_AS_ROOT, NO_HEALTHCHECK, UPDATE_ALONE, ADD_USED, SUDO, SENSITIVE_VOLUME,
-                 CACHE_LEFT, SSH_PORT, BAD_PORT, SETUID_FOREIGN, SETUID_OS, UNNECESSARY_FILES,
-                 LATEST_TAG, NOT_PINNED, UNTRUSTED_REGISTRY, SHELL_PRESENT, PACKAGE_MANAGER,
-                 BUILD_TOOLS, EOL, EXTENDED_SUPPORT, WASTED_SPACE, *ACCOUNT_CHECKS)
+IMAGE_CHECKS.add(
+    RUNS_AS_ROOT,
+    NO_HEALTHCHECK,
+    UPDATE_ALONE,
+    ADD_USED,
+    SUDO,
+    SENSITIVE_VOLUME,
+    CACHE_LEFT,
+    SSH_PORT,
+    BAD_PORT,
+    SETUID_FOREIGN,
+    SETUID_OS,
+    UNNECESSARY_FILES,
+    LATEST_TAG,
+    NOT_PINNED,
+    UNTRUSTED_REGISTRY,
+    SHELL_PRESENT,
+    PACKAGE_MANAGER,
+    BUILD_TOOLS,
+    EOL,
+    EXTENDED_SUPPORT,
+    WASTED_SPACE,
+    *ACCOUNT_CHECKS,
+)
 
 #: at most this many paths in a finding's details
 MAX_LISTED = 50
 
 
 def _size(n: int) -> str:
-    for unit, div in (("GiB", 1024 ** 3), ("MiB", MiB), ("KiB", 1024)):
+    for unit, div in (("GiB", 1024**3), ("MiB", MiB), ("KiB", 1024)):
         if n >= div:
             return f"{n / div:.1f} {unit}"
     return f"{n} B"
@@ -213,8 +296,11 @@ def _user(s: _Scan) -> list[Finding]:
     name = user.partition(":")[0]
     if name not in ("", "0", "root"):
         return []
-    evidence = "User is not set: the container runs as root" if not user else \
-        f"User is {user!r}: the container runs as root"
+    evidence = (
+        "User is not set: the container runs as root"
+        if not user
+        else f"User is {user!r}: the container runs as root"
+    )
     return [RUNS_AS_ROOT.finding(evidence, details={"user": user})]
 
 
@@ -226,18 +312,38 @@ def _healthcheck(s: _Scan) -> list[Finding]:
     return [NO_HEALTHCHECK.finding(f"Healthcheck is {why} in the image config")]
 
 
-_SENSITIVE_DIRS = {"/", "/etc", "/proc", "/sys", "/dev", "/boot", "/usr", "/lib", "/lib64",
-                   "/bin", "/sbin", "/root", "/var/run", "/run"}
+_SENSITIVE_DIRS = {
+    "/",
+    "/etc",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/bin",
+    "/sbin",
+    "/root",
+    "/var/run",
+    "/run",
+}
 
 
 def _volumes(s: _Scan) -> list[Finding]:
     out = []
     for v in s.config.volumes:
         norm = "/" + v.strip("/")
-        if norm in _SENSITIVE_DIRS or "docker.sock" in norm or norm.startswith(
-                ("/proc/", "/sys/", "/dev/", "/boot/")):
-            out.append(SENSITIVE_VOLUME.finding(f"Volumes declares {v!r}", path=norm.lstrip("/"),
-                                                details={"volume": v}))
+        if (
+            norm in _SENSITIVE_DIRS
+            or "docker.sock" in norm
+            or norm.startswith(("/proc/", "/sys/", "/dev/", "/boot/"))
+        ):
+            out.append(
+                SENSITIVE_VOLUME.finding(
+                    f"Volumes declares {v!r}", path=norm.lstrip("/"), details={"volume": v}
+                )
+            )
     return out
 
 
@@ -246,11 +352,11 @@ def _ports(s: _Scan) -> list[Finding]:
     for spec in s.config.exposed_ports:
         problem = port_problem(spec)
         if problem == "range":
-            out.append(BAD_PORT.finding(f"ExposedPorts lists {spec!r}",
-                                        details={"port": spec}))
+            out.append(BAD_PORT.finding(f"ExposedPorts lists {spec!r}", details={"port": spec}))
         elif problem == "ssh":
-            out.append(SSH_PORT.finding(f"ExposedPorts lists {spec!r} (SSH)",
-                                        details={"port": spec}))
+            out.append(
+                SSH_PORT.finding(f"ExposedPorts lists {spec!r} (SSH)", details={"port": spec})
+            )
     return out
 
 
@@ -258,7 +364,8 @@ def _ports(s: _Scan) -> list[Finding]:
 
 _APT_UPDATE = re.compile(r"\b(?:apt-get|apt|aptitude)\s+(?:-\S+\s+)*update\b")
 _APT_INSTALL = re.compile(
-    r"\b(?:apt-get|apt|aptitude)\s+(?:-\S+\s+)*(?:install|upgrade|dist-upgrade|full-upgrade)\b")
+    r"\b(?:apt-get|apt|aptitude)\s+(?:-\S+\s+)*(?:install|upgrade|dist-upgrade|full-upgrade)\b"
+)
 _APK_UPDATE = re.compile(r"\bapk\s+(?:-\S+\s+)*update\b")
 _APK_INSTALL = re.compile(r"\bapk\s+(?:-\S+\s+)*(?:add|upgrade)\b")
 _RPM_UPDATE = re.compile(r"\b(?:yum|dnf|microdnf)\s+(?:-\S+\s+)*makecache\b")
@@ -271,12 +378,21 @@ def _history(s: _Scan) -> list[Finding]:
     out = []
     for i, line, layer in s.history():
         shown = redact(line.strip())
-        if any(u.search(line) and not inst.search(line) for u, inst in
-               ((_APT_UPDATE, _APT_INSTALL), (_APK_UPDATE, _APK_INSTALL),
-                (_RPM_UPDATE, _RPM_INSTALL))):
-            out.append(UPDATE_ALONE.finding(f"history[{i}]: {shown}", layer=s.layer_id(layer),
-                                            details={"history_index": i, "layer_index": layer,
-                                                     "created_by": shown}))
+        if any(
+            u.search(line) and not inst.search(line)
+            for u, inst in (
+                (_APT_UPDATE, _APT_INSTALL),
+                (_APK_UPDATE, _APK_INSTALL),
+                (_RPM_UPDATE, _RPM_INSTALL),
+            )
+        ):
+            out.append(
+                UPDATE_ALONE.finding(
+                    f"history[{i}]: {shown}",
+                    layer=s.layer_id(layer),
+                    details={"history_index": i, "layer_index": layer, "created_by": shown},
+                )
+            )
         m = _ADD.search(line.strip())
         if m is None:
             continue
@@ -285,9 +401,18 @@ def _history(s: _Scan) -> list[Finding]:
         if url is None and (layer is None or layer == 0):
             continue
         what = f"ADD of a URL ({redact(url.group())})" if url else "ADD after the base layer"
-        out.append(ADD_USED.finding(f"history[{i}]: {what}: {shown}", layer=s.layer_id(layer),
-                                    details={"history_index": i, "layer_index": layer,
-                                             "created_by": shown, "url": bool(url)}))
+        out.append(
+            ADD_USED.finding(
+                f"history[{i}]: {what}: {shown}",
+                layer=s.layer_id(layer),
+                details={
+                    "history_index": i,
+                    "layer_index": layer,
+                    "created_by": shown,
+                    "url": bool(url),
+                },
+            )
+        )
     return out
 
 
@@ -310,7 +435,7 @@ def _cache_location(path: str) -> str | None:
     if path.startswith("var/cache/apt/") and path.endswith(".bin"):
         return "var/cache/apt"
     if path.startswith("var/lib/apt/lists/"):
-        rest = path[len("var/lib/apt/lists/"):]
+        rest = path[len("var/lib/apt/lists/") :]
         return None if rest == "lock" or rest.startswith("partial/") else "var/lib/apt/lists"
     for d in ("var/cache/apk", "var/cache/yum", "var/cache/dnf"):
         if path.startswith(d + "/"):
@@ -318,7 +443,7 @@ def _cache_location(path: str) -> str | None:
     for marker in ("/.cache/pip/", "/.npm/_cacache/"):
         at = ("/" + path).find(marker)
         if at >= 0:
-            return path[:at + len(marker) - 2]
+            return path[: at + len(marker) - 2]
     return None
 
 
@@ -333,11 +458,18 @@ def _caches(s: _Scan) -> list[Finding]:
     for loc, files in sorted(groups.items()):
         total = sum(size for _, size, _ in files)
         biggest = max(files, key=lambda f: f[1])
-        out.append(CACHE_LEFT.finding(
-            f"/{loc}: {len(files)} files, {_size(total)}", path=loc,
-            layer=s.layer_id(biggest[2]),
-            details={"files": len(files), "bytes": total,
-                     "layers": sorted({layer for _, _, layer in files})}))
+        out.append(
+            CACHE_LEFT.finding(
+                f"/{loc}: {len(files)} files, {_size(total)}",
+                path=loc,
+                layer=s.layer_id(biggest[2]),
+                details={
+                    "files": len(files),
+                    "bytes": total,
+                    "layers": sorted({layer for _, _, layer in files}),
+                },
+            )
+        )
     return out
 
 
@@ -347,9 +479,16 @@ def unowned_setuid(path: str, info: FileInfo, layer: int, layer_id: str | None) 
     bits = "+".join(b for b, m in (("setuid", 0o4000), ("setgid", 0o2000)) if info.mode & m)
     return SETUID_FOREIGN.finding(
         f"/{path} ({bits}, mode {info.mode & 0o7777:04o}, uid {info.uid}): not listed by any "
-        "OS package database", path=path, layer=layer_id,
-        details={"mode": f"{info.mode & 0o7777:04o}", "uid": info.uid, "gid": info.gid,
-                 "layer_index": layer})
+        "OS package database",
+        path=path,
+        layer=layer_id,
+        details={
+            "mode": f"{info.mode & 0o7777:04o}",
+            "uid": info.uid,
+            "gid": info.gid,
+            "layer_index": layer,
+        },
+    )
 
 
 def _setuid(s: _Scan) -> list[Finding]:
@@ -364,27 +503,37 @@ def _setuid(s: _Scan) -> list[Finding]:
             foreign.append(unowned_setuid(path, info, layer, s.layer_id(layer)))
     if os_owned:
         paths = [x["path"] for x in os_owned]
-        foreign.append(SETUID_OS.finding(f"{len(paths)} setuid/setgid files from OS packages: "
-                                         f"{_some(paths)}", details={"files": os_owned}))
+        foreign.append(
+            SETUID_OS.finding(
+                f"{len(paths)} setuid/setgid files from OS packages: {_some(paths)}",
+                details={"files": os_owned},
+            )
+        )
     return foreign
 
 
 _ENV_TEMPLATES = {".env.example", ".env.sample", ".env.template", ".env.dist"}
 _SWAP = re.compile(r"^\..+\.sw[a-p]$")
-_BUILD_CACHE_DIRS = (("node_modules", ".cache"), (".pytest_cache",), (".gradle",),
-                     (".m2", "repository"), (".mypy_cache",), (".ruff_cache",))
+_BUILD_CACHE_DIRS = (
+    ("node_modules", ".cache"),
+    (".pytest_cache",),
+    (".gradle",),
+    (".m2", "repository"),
+    (".mypy_cache",),
+    (".ruff_cache",),
+)
 
 
 def _unnecessary_kind(path: str, info: FileInfo) -> tuple[str, str] | None:
     """(category, the path to report) for a file that has no business in an image."""
     parts = path.split("/")
     if ".git" in parts[:-1] or (parts[-1] == ".git"):
-        return "version control (.git)", "/".join(parts[:parts.index(".git") + 1])
+        return "version control (.git)", "/".join(parts[: parts.index(".git") + 1])
     for seq in _BUILD_CACHE_DIRS:
         n = len(seq)
         for i in range(len(parts) - n + 1):
-            if tuple(parts[i:i + n]) == seq:
-                return "build caches", "/".join(parts[:i + n])
+            if tuple(parts[i : i + n]) == seq:
+                return "build caches", "/".join(parts[: i + n])
     if not info.is_regular:
         return None
     base = parts[-1]
@@ -406,13 +555,19 @@ def _unnecessary(s: _Scan) -> list[Finding]:
     out = []
     for kind, found in sorted(groups.items()):
         paths = sorted(found)
-        out.append(UNNECESSARY_FILES.finding(
-            f"{kind}: {_some(paths)}", path=paths[0], layer=s.layer_id(found[paths[0]]),
-            details={"category": kind, "count": len(paths), "paths": paths[:MAX_LISTED]}))
+        out.append(
+            UNNECESSARY_FILES.finding(
+                f"{kind}: {_some(paths)}",
+                path=paths[0],
+                layer=s.layer_id(found[paths[0]]),
+                details={"category": kind, "count": len(paths), "paths": paths[:MAX_LISTED]},
+            )
+        )
     return out
 
 
 # -- reference ---------------------------------------------------------------------------
+
 
 def _local_name(s: _Scan, ref: str) -> tuple[Reference | str | None, bool]:
     """The reference to judge and whether it came from the registry (``True``) or from an
@@ -442,45 +597,70 @@ def _trusted(name: str, trusted: tuple[str, ...]) -> bool:
     return False
 
 
-def _ref_findings(r: Reference | str, what: str, pinned: bool | None,
-                  settings: CheckSettings, source_checks: bool = True) -> list[Finding]:
+def _ref_findings(
+    r: Reference | str,
+    what: str,
+    pinned: bool | None,
+    settings: CheckSettings,
+    source_checks: bool = True,
+) -> list[Finding]:
     """``pinned`` None: digest pinning does not apply (a local archive is its own bytes);
     ``r`` a bare tag when the image carries no name; ``source_checks=False`` leaves
     pinning and trusted registries to the supply chain scanner."""
     out = []
     if isinstance(r, str):
         if r == "latest":
-            out.append(LATEST_TAG.finding(f"{what} tagged {r!r} uses the latest tag",
-                                          details={"subject": what, "reference": f"tagged {r!r}"}))
+            out.append(
+                LATEST_TAG.finding(
+                    f"{what} tagged {r!r} uses the latest tag",
+                    details={"subject": what, "reference": f"tagged {r!r}"},
+                )
+            )
         return out
     shown = f"{r.canonical}{':' + r.tag if r.tag else ''}"
     if r.tag == "latest" or (r.tag is None and r.digest is None):
         how = "the latest tag" if r.tag else "no tag (latest is implied)"
-        out.append(LATEST_TAG.finding(f"{what} {shown} uses {how}",
-                                      details={"subject": what, "reference": shown}))
+        out.append(
+            LATEST_TAG.finding(
+                f"{what} {shown} uses {how}", details={"subject": what, "reference": shown}
+            )
+        )
     if not source_checks:
         return out
     if pinned is False:
-        out.append(NOT_PINNED.finding(f"{what} {shown} is not pinned by a digest",
-                                      details={"subject": what, "reference": shown}))
+        out.append(
+            NOT_PINNED.finding(
+                f"{what} {shown} is not pinned by a digest",
+                details={"subject": what, "reference": shown},
+            )
+        )
     if settings.trusted_registries and not _trusted(r.canonical, settings.trusted_registries):
-        out.append(UNTRUSTED_REGISTRY.finding(
-            f"{what} {r.canonical} is not from a trusted registry "
-            f"({', '.join(settings.trusted_registries)})",
-            details={"subject": what, "registry": r.registry, "repository": r.repository}))
+        out.append(
+            UNTRUSTED_REGISTRY.finding(
+                f"{what} {r.canonical} is not from a trusted registry "
+                f"({', '.join(settings.trusted_registries)})",
+                details={"subject": what, "registry": r.registry, "repository": r.repository},
+            )
+        )
     return out
 
 
-def _reference(s: _Scan, settings: CheckSettings, ref: str,
-               source_checks: bool) -> tuple[list[Finding], dict[str, Any]]:
+def _reference(
+    s: _Scan, settings: CheckSettings, ref: str, source_checks: bool
+) -> tuple[list[Finding], dict[str, Any]]:
     out: list[Finding] = []
     summary: dict[str, Any] = {}
     r, remote = _local_name(s, ref)
     if isinstance(r, Reference):
-        out += _ref_findings(r, "image", (r.digest is not None) if remote else None, settings,
-                             source_checks)
-        summary["image"] = {"registry": r.registry, "repository": r.repository, "tag": r.tag,
-                            "digest": r.digest}
+        out += _ref_findings(
+            r, "image", (r.digest is not None) if remote else None, settings, source_checks
+        )
+        summary["image"] = {
+            "registry": r.registry,
+            "repository": r.repository,
+            "tag": r.tag,
+            "digest": r.digest,
+        }
     elif r is not None:
         out += _ref_findings(r, "image", None, settings)
         summary["image"] = {"registry": "", "repository": "", "tag": r, "digest": None}
@@ -490,27 +670,58 @@ def _reference(s: _Scan, settings: CheckSettings, ref: str,
     if b is not None:
         pinned = b.digest is not None or bool(labels.get("org.opencontainers.image.base.digest"))
         out += _ref_findings(b, "base image", pinned, settings)
-        summary["base_image"] = {"name": base, "digest": labels.get(
-            "org.opencontainers.image.base.digest")}
+        summary["base_image"] = {
+            "name": base,
+            "digest": labels.get("org.opencontainers.image.base.digest"),
+        }
     return out, summary
 
 
 # -- minimality --------------------------------------------------------------------------
 
-_SHELLS = [f"{d}/{n}" for n in ("sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "csh",
-                                "tcsh", "fish", "busybox")
-           for d in ("bin", "usr/bin", "usr/local/bin")]
-_PACKAGE_MANAGERS = [f"{d}/{n}" for n in ("apt", "apt-get", "dpkg", "apk", "yum", "dnf",
-                                          "microdnf", "rpm", "zypper", "pip", "pip3", "npm",
-                                          "yarn", "gem")
-                     for d in ("usr/bin", "bin", "sbin", "usr/sbin", "usr/local/bin")]
-_COMPILER = re.compile(r"^(?:[a-z0-9_]+-linux-gnu[a-z]*-)?(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+|"
-                       r"make|gmake|go|javac|rustc|cargo|gfortran)(?:-\d+(?:\.\d+)*)?$")
-_BIN_DIRS = ("bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/go/bin",
-             "usr/local/cargo/bin")
-_DEV_PACKAGE = re.compile(r"^(?:build-essential|build-base|gcc|g\+\+|cpp|make|golang|rustc|cargo"
-                          r"|clang)(?:-[\d.]+)?$|-(?:dev|devel)$|^openjdk-\d+-jdk|^default-jdk|"
-                          r"^java-[\d.]+-openjdk-devel")
+_SHELLS = [
+    f"{d}/{n}"
+    for n in ("sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox")
+    for d in ("bin", "usr/bin", "usr/local/bin")
+]
+_PACKAGE_MANAGERS = [
+    f"{d}/{n}"
+    for n in (
+        "apt",
+        "apt-get",
+        "dpkg",
+        "apk",
+        "yum",
+        "dnf",
+        "microdnf",
+        "rpm",
+        "zypper",
+        "pip",
+        "pip3",
+        "npm",
+        "yarn",
+        "gem",
+    )
+    for d in ("usr/bin", "bin", "sbin", "usr/sbin", "usr/local/bin")
+]
+_COMPILER = re.compile(
+    r"^(?:[a-z0-9_]+-linux-gnu[a-z]*-)?(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+|"
+    r"make|gmake|go|javac|rustc|cargo|gfortran)(?:-\d+(?:\.\d+)*)?$"
+)
+_BIN_DIRS = (
+    "bin",
+    "sbin",
+    "usr/bin",
+    "usr/sbin",
+    "usr/local/bin",
+    "usr/local/go/bin",
+    "usr/local/cargo/bin",
+)
+_DEV_PACKAGE = re.compile(
+    r"^(?:build-essential|build-base|gcc|g\+\+|cpp|make|golang|rustc|cargo"
+    r"|clang)(?:-[\d.]+)?$|-(?:dev|devel)$|^openjdk-\d+-jdk|^default-jdk|"
+    r"^java-[\d.]+-openjdk-devel"
+)
 
 
 #: OS package counts up to which an image is a minimal base (Debian minbase: ~90 packages;
@@ -522,19 +733,29 @@ def _profile(s: _Scan) -> dict[str, Any]:
     """Classify the image: scratch, distroless, minimal (Alpine, BusyBox, slim) or full."""
     shells = s.present(_SHELLS)
     managers = s.present(_PACKAGE_MANAGERS)
-    compilers = sorted(p for p, _, info in s.final_files()
-                       if p.rpartition("/")[0] in _BIN_DIRS
-                       and info.type in (FileType.REG, FileType.SYMLINK, FileType.HARDLINK)
-                       and _COMPILER.match(p.rpartition("/")[2]))
+    compilers = sorted(
+        p
+        for p, _, info in s.final_files()
+        if p.rpartition("/")[0] in _BIN_DIRS
+        and info.type in (FileType.REG, FileType.SYMLINK, FileType.HARDLINK)
+        and _COMPILER.match(p.rpartition("/")[2])
+    )
     dev_packages = sorted({p.name for p in s.os_packages if _DEV_PACKAGE.search(p.name)})
     os_info = s.analyzed.inventory.os
-    docs = [p for p in s.fs.final if p.startswith(("usr/share/doc/", "usr/share/man/"))
-            and s.fs.final[p][1].is_regular and not p.endswith("/copyright")]
+    docs = [
+        p
+        for p in s.fs.final
+        if p.startswith(("usr/share/doc/", "usr/share/man/"))
+        and s.fs.final[p][1].is_regular
+        and not p.endswith("/copyright")
+    ]
     count = len(s.os_packages)
     if not shells and not managers:
-        kind, why = ("scratch", "no shell, no package manager and no distribution") \
-            if os_info is None and not count else \
-            ("distroless", "no shell and no package manager")
+        kind, why = (
+            ("scratch", "no shell, no package manager and no distribution")
+            if os_info is None and not count
+            else ("distroless", "no shell and no package manager")
+        )
     elif os_info is not None and os_info.id == "alpine":
         kind, why = "minimal", "Alpine"
     elif not count and any(p.endswith("busybox") for p in shells):
@@ -545,36 +766,57 @@ def _profile(s: _Scan) -> dict[str, Any]:
         kind, why = "minimal", f"a base system: {count} OS packages"
     else:
         kind, why = "full", f"{count} OS packages, {len(docs)} documentation files"
-    return {"classification": kind, "reason": why, "os_packages": count,
-            "shells": shells, "package_managers": managers,
-            "compilers": compilers[:MAX_LISTED], "dev_packages": dev_packages[:MAX_LISTED]}
+    return {
+        "classification": kind,
+        "reason": why,
+        "os_packages": count,
+        "shells": shells,
+        "package_managers": managers,
+        "compilers": compilers[:MAX_LISTED],
+        "dev_packages": dev_packages[:MAX_LISTED],
+    }
 
 
 def _minimality(profile: dict[str, Any]) -> list[Finding]:
     out = []
     base = {"classification": profile["classification"], "reason": profile["reason"]}
-    note = " (expected in a full distribution image)" if profile["classification"] == "full" \
-        else ""
+    note = " (expected in a full distribution image)" if profile["classification"] == "full" else ""
     if profile["shells"]:
-        out.append(SHELL_PRESENT.finding(
-            f"shells: {_some(profile['shells'])}{note}", path=profile["shells"][0],
-            details={**base, "shells": profile["shells"]}))
+        out.append(
+            SHELL_PRESENT.finding(
+                f"shells: {_some(profile['shells'])}{note}",
+                path=profile["shells"][0],
+                details={**base, "shells": profile["shells"]},
+            )
+        )
     if profile["package_managers"]:
-        out.append(PACKAGE_MANAGER.finding(
-            f"package managers: {_some(profile['package_managers'])}{note}",
-            path=profile["package_managers"][0],
-            details={**base, "package_managers": profile["package_managers"]}))
+        out.append(
+            PACKAGE_MANAGER.finding(
+                f"package managers: {_some(profile['package_managers'])}{note}",
+                path=profile["package_managers"][0],
+                details={**base, "package_managers": profile["package_managers"]},
+            )
+        )
     if profile["compilers"] or profile["dev_packages"]:
         bits = []
         if profile["compilers"]:
             bits.append(f"tools {_some(profile['compilers'])}")
         if profile["dev_packages"]:
-            bits.append(f"packages {', '.join(profile['dev_packages'][:8])}"
-                        + (" …" if len(profile["dev_packages"]) > 8 else ""))
-        out.append(BUILD_TOOLS.finding(
-            "; ".join(bits), path=profile["compilers"][0] if profile["compilers"] else None,
-            details={**base, "compilers": profile["compilers"],
-                     "dev_packages": profile["dev_packages"]}))
+            bits.append(
+                f"packages {', '.join(profile['dev_packages'][:8])}"
+                + (" …" if len(profile["dev_packages"]) > 8 else "")
+            )
+        out.append(
+            BUILD_TOOLS.finding(
+                "; ".join(bits),
+                path=profile["compilers"][0] if profile["compilers"] else None,
+                details={
+                    **base,
+                    "compilers": profile["compilers"],
+                    "dev_packages": profile["dev_packages"],
+                },
+            )
+        )
     return out
 
 
@@ -589,23 +831,32 @@ def _eol(s: _Scan) -> tuple[list[Finding], dict[str, Any] | None]:
     table = eol_table()
     label = f"{rel.distro} {rel.version}{f' ({rel.name})' if rel.name else ''}"
     info: dict[str, Any] = {
-        "release": label, "eol": rel.eol.isoformat(),
+        "release": label,
+        "eol": rel.eol.isoformat(),
         "regular": rel.regular.isoformat() if rel.regular else None,
         "extended": rel.extended.isoformat() if rel.extended else None,
-        "table_written": table.written.isoformat(), "source": table.source,
+        "table_written": table.written.isoformat(),
+        "source": table.source,
         # a year-old table misses newer releases and moved dates
         "table_stale": (s.today - table.written).days > 365,
     }
     ext = f"; paid extended support until {rel.extended.isoformat()}" if rel.extended else ""
     cite = f" (EOL table of {table.written.isoformat()})"
     if s.today > rel.eol:
-        return [EOL.finding(f"{label}: free security updates ended {rel.eol.isoformat()}{ext}"
-                            f"{cite}", details=info)], {**info, "status": "eol"}
+        return [
+            EOL.finding(
+                f"{label}: free security updates ended {rel.eol.isoformat()}{ext}{cite}",
+                details=info,
+            )
+        ], {**info, "status": "eol"}
     if rel.regular and s.today > rel.regular:
-        return [EXTENDED_SUPPORT.finding(
-            f"{label}: regular support ended {rel.regular.isoformat()}; LTS/maintenance "
-            f"updates until {rel.eol.isoformat()}{cite}", details=info)], \
-            {**info, "status": "lts"}
+        return [
+            EXTENDED_SUPPORT.finding(
+                f"{label}: regular support ended {rel.regular.isoformat()}; LTS/maintenance "
+                f"updates until {rel.eol.isoformat()}{cite}",
+                details=info,
+            )
+        ], {**info, "status": "lts"}
     return [], {**info, "status": "supported"}
 
 
@@ -622,8 +873,7 @@ def layer_stats(analyzed: AnalyzedImage) -> dict[str, Any]:
     #: per layer, the bytes it wrote that a later layer overwrote or deleted
     layer_wasted = [0] * len(analyzed.analyses)
     for path, versions in fs.history.items():
-        sizes = [v.info.size if v.info is not None and v.info.is_regular else 0
-                 for v in versions]
+        sizes = [v.info.size if v.info is not None and v.info.is_regular else 0 for v in versions]
         all_bytes = sum(sizes)
         if all_bytes == 0:
             continue
@@ -642,14 +892,19 @@ def layer_stats(analyzed: AnalyzedImage) -> dict[str, Any]:
     per_path.sort(key=lambda x: (-x[0], x[1]))
     layer_sizes = [sum(f.size for f in a.files if f.is_regular) for a in analyzed.analyses]
     return {
-        "layers": len(analyzed.analyses), "layer_bytes": layer_sizes,
-        "layer_wasted_bytes": layer_wasted, "total_bytes": total,
+        "layers": len(analyzed.analyses),
+        "layer_bytes": layer_sizes,
+        "layer_wasted_bytes": layer_wasted,
+        "total_bytes": total,
         "final_bytes": sum(i.size for _, i in fs.final.values() if i.is_regular),
-        "wasted_bytes": wasted, "removed_bytes": removed,
+        "wasted_bytes": wasted,
+        "removed_bytes": removed,
         "wasted_ratio": round(wasted / total, 4) if total else 0.0,
         "efficiency": round(minimal / total, 4) if total else 1.0,
-        "top_wasted": [{"path": p, "wasted_bytes": w, "layers": layers, "deleted": gone}
-                       for w, p, layers, gone in per_path[:10]],
+        "top_wasted": [
+            {"path": p, "wasted_bytes": w, "layers": layers, "deleted": gone}
+            for w, p, layers, gone in per_path[:10]
+        ],
     }
 
 
@@ -665,13 +920,20 @@ def _waste(stats: dict[str, Any]) -> list[Finding]:
         return []
     big = wasted >= WASTE_BYTES or stats["wasted_ratio"] >= WASTE_RATIO
     top = stats["top_wasted"]
-    evidence = (f"{stats['layers']} layers, {_size(stats['total_bytes'])}: {_size(wasted)} "
-                f"({stats['wasted_ratio']:.1%}) in files overwritten or deleted by later layers "
-                f"({_size(removed)} deleted; efficiency {stats['efficiency']:.1%}); largest: "
-                f"{_some([t['path'] for t in top], 3)}")
-    return [WASTED_SPACE.finding(evidence, severity=None if big else Severity.LOW,
-                                 path=top[0]["path"] if top else None,
-                                 details={k: v for k, v in stats.items()})]
+    evidence = (
+        f"{stats['layers']} layers, {_size(stats['total_bytes'])}: {_size(wasted)} "
+        f"({stats['wasted_ratio']:.1%}) in files overwritten or deleted by later layers "
+        f"({_size(removed)} deleted; efficiency {stats['efficiency']:.1%}); largest: "
+        f"{_some([t['path'] for t in top], 3)}"
+    )
+    return [
+        WASTED_SPACE.finding(
+            evidence,
+            severity=None if big else Severity.LOW,
+            path=top[0]["path"] if top else None,
+            details={k: v for k, v in stats.items()},
+        )
+    ]
 
 
 # -- entry points ------------------------------------------------------------------------
@@ -682,14 +944,17 @@ def _accounts(s: _Scan) -> list[Finding]:
     out = []
     for path, layer, name, result in s.fs.final_results():
         if name == "accounts":
-            out += [replace(f, layer=s.layer_id(layer)) for f in result.findings
-                    if f.path == path]
+            out += [replace(f, layer=s.layer_id(layer)) for f in result.findings if f.path == path]
     return out
 
 
-def check_image(analyzed: AnalyzedImage, settings: CheckSettings, ref: str,
-                today: dt.date | None = None, source_checks: bool = True
-                ) -> tuple[list[Finding], dict[str, Any]]:
+def check_image(
+    analyzed: AnalyzedImage,
+    settings: CheckSettings,
+    ref: str,
+    today: dt.date | None = None,
+    source_checks: bool = True,
+) -> tuple[list[Finding], dict[str, Any]]:
     """Every image check's findings (after the settings) and a summary of the image:
     its classification, layer statistics, end-of-life status and reference.
     ``source_checks=False``: the supply chain scanner judges the image's own pinning and
@@ -699,14 +964,33 @@ def check_image(analyzed: AnalyzedImage, settings: CheckSettings, ref: str,
     stats = layer_stats(analyzed)
     eol_findings, eol_info = _eol(s)
     ref_findings, ref_info = _reference(s, settings, ref, source_checks)
-    findings = [*_user(s), *_healthcheck(s), *_history(s), *_sudo(s), *_volumes(s),
-                *_caches(s), *_ports(s), *_setuid(s), *_unnecessary(s), *ref_findings,
-                *_minimality(profile), *eol_findings, *_waste(stats), *_accounts(s)]
-    findings = [f for f in findings
-                if f.id not in IMAGE_CHECKS.checks or settings.active(IMAGE_CHECKS[f.id])]
-    summary = {"base": profile, "layers": {k: v for k, v in stats.items() if k != "top_wasted"},
-               "eol": eol_info, "reference": ref_info,
-               "user": s.config.user,
-               "account_files": [p for p in ("etc/passwd", "etc/shadow", "etc/group")
-                                 if s.exists(p)]}
+    findings = [
+        *_user(s),
+        *_healthcheck(s),
+        *_history(s),
+        *_sudo(s),
+        *_volumes(s),
+        *_caches(s),
+        *_ports(s),
+        *_setuid(s),
+        *_unnecessary(s),
+        *ref_findings,
+        *_minimality(profile),
+        *eol_findings,
+        *_waste(stats),
+        *_accounts(s),
+    ]
+    findings = [
+        f
+        for f in findings
+        if f.id not in IMAGE_CHECKS.checks or settings.active(IMAGE_CHECKS[f.id])
+    ]
+    summary = {
+        "base": profile,
+        "layers": {k: v for k, v in stats.items() if k != "top_wasted"},
+        "eol": eol_info,
+        "reference": ref_info,
+        "user": s.config.user,
+        "account_files": [p for p in ("etc/passwd", "etc/shadow", "etc/group") if s.exists(p)],
+    }
     return settings.apply(findings), summary

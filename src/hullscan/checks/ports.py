@@ -17,8 +17,7 @@ def port_problem(spec: str) -> Literal["range", "ssh"] | None:
     """``range``: not a valid port (range) or protocol; ``ssh``: it exposes 22/tcp."""
     number, _, proto = spec.strip().partition("/")
     lo, _, hi = number.partition("-")
-    if not lo.isdigit() or not (hi or lo).isdigit() or (proto and proto.lower() not in
-                                                          _PROTOCOLS):
+    if not lo.isdigit() or not (hi or lo).isdigit() or (proto and proto.lower() not in _PROTOCOLS):
         return "range"
     first, last = int(lo), int(hi or lo)
     if not 1 <= first <= last <= 65535:

@@ -26,34 +26,57 @@ from hullscan.errors import HullscanError
 #: module (importing them all was most of the start-up time); tests/test_cli.py checks
 #: that each summary is the command's own.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "cache": ("cache", "cache",
-              "The cache directory: per-layer analyses and downloaded blobs."),
+    "cache": ("cache", "cache", "The cache directory: per-layer analyses and downloaded blobs."),
     "db": ("db", "db", "The local vulnerability database (OSV advisories in SQLite)."),
     "fleet": ("fleet", "fleet", "Every image of a registry, and every stored result."),
-    "keygen": ("provenance", "keygen",
-               "Create a cosign key pair: ECDSA P-256, the private key encrypted with a "
-               "password ($COSIGN_PASSWORD, or asked for twice on a terminal; may be empty)."),
-    "lint": ("scan", "lint",
-             "Check Dockerfiles against build best practices, before the build."),
-    "pin": ("pin", "pin",
-            "Pin each FROM image:tag in DOCKERFILES to image:tag@sha256:… (written in place)."),
-    "sbom": ("scan", "sbom",
-             "List every package in IMAGE (OS and language packages, Go and Rust binaries, "
-             "jars), with the licences each declares as SPDX expressions."),
-    "scan": ("scan", "scan",
-             "Scan IMAGE for known vulnerabilities and secrets (every layer, config, history)."),
-    "server": ("server", "server",
-               "Serve Harbor's Pluggable Scanner API v1.2 and hullscan's REST API."),
-    "sign": ("provenance", "sign",
-             "Sign IMAGE's manifest digest with a key and store the signature where cosign "
-             "does."),
-    "squash": ("squash", "squash",
-               "Write IMAGE as one layer holding exactly its final filesystem."),
-    "verify": ("provenance", "verify",
-               "Check IMAGE's signatures with public keys and/or its digests against a "
-               "release."),
-    "worker": ("server", "worker",
-               "Run scans from a Celery queue (Redis or RabbitMQ), one at a time."),
+    "keygen": (
+        "provenance",
+        "keygen",
+        "Create a cosign key pair: ECDSA P-256, the private key encrypted with a "
+        "password ($COSIGN_PASSWORD, or asked for twice on a terminal; may be empty).",
+    ),
+    "lint": ("scan", "lint", "Check Dockerfiles against build best practices, before the build."),
+    "pin": (
+        "pin",
+        "pin",
+        "Pin each FROM image:tag in DOCKERFILES to image:tag@sha256:… (written in place).",
+    ),
+    "sbom": (
+        "scan",
+        "sbom",
+        "List every package in IMAGE (OS and language packages, Go and Rust binaries, "
+        "jars), with the licences each declares as SPDX expressions.",
+    ),
+    "scan": (
+        "scan",
+        "scan",
+        "Scan IMAGE for known vulnerabilities and secrets (every layer, config, history).",
+    ),
+    "server": (
+        "server",
+        "server",
+        "Serve Harbor's Pluggable Scanner API v1.2 and hullscan's REST API.",
+    ),
+    "sign": (
+        "provenance",
+        "sign",
+        "Sign IMAGE's manifest digest with a key and store the signature where cosign does.",
+    ),
+    "squash": (
+        "squash",
+        "squash",
+        "Write IMAGE as one layer holding exactly its final filesystem.",
+    ),
+    "verify": (
+        "provenance",
+        "verify",
+        "Check IMAGE's signatures with public keys and/or its digests against a release.",
+    ),
+    "worker": (
+        "server",
+        "worker",
+        "Run scans from a Celery queue (Redis or RabbitMQ), one at a time.",
+    ),
 }
 
 
@@ -67,8 +90,7 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module, attr, _ = COMMANDS[cmd_name]
-        command: click.Command = getattr(
-            importlib.import_module(f"hullscan.cli.{module}"), attr)
+        command: click.Command = getattr(importlib.import_module(f"hullscan.cli.{module}"), attr)
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -76,14 +98,18 @@ class LazyGroup(click.Group):
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(len(name) for name in names)
         # a bare command of the same summary shortens it exactly as the real one would
-        rows = [(name, click.Command(name, help=COMMANDS[name][2]).get_short_help_str(limit))
-                for name in names]
+        rows = [
+            (name, click.Command(name, help=COMMANDS[name][2]).get_short_help_str(limit))
+            for name in names
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="hullscan")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 @click.pass_context
@@ -131,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        click.echo(f"hullscan: internal error: {type(e).__name__}: {e} "
-                   "(rerun with --debug for details)", err=True)
+        click.echo(
+            f"hullscan: internal error: {type(e).__name__}: {e} (rerun with --debug for details)",
+            err=True,
+        )
         return EXIT_ERROR
     return code if isinstance(code, int) else EXIT_OK
 
@@ -145,8 +173,11 @@ def run() -> NoReturn:
     files, multiprocessing) still run and the standard streams are flushed; when a thread
     other than this one is still running, Python's own exit waits for it as usual."""
     code = main()
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
-           if t is not threading.main_thread()):
+    if any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+    ):
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

@@ -15,9 +15,13 @@ def cache() -> None:
 
 
 @cache.command("verify")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-              envvar="HULLSCAN_CACHE_DIR", show_envvar=True,
-              help=f"Cache directory (default: {default_cache_dir()}).")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="HULLSCAN_CACHE_DIR",
+    show_envvar=True,
+    help=f"Cache directory (default: {default_cache_dir()}).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every entry dropped.")
 def cache_verify(cache_dir: Path | None, verbose: bool) -> None:
     """Re-read every cached layer analysis and re-hash every cached blob; drop what is

@@ -40,18 +40,28 @@ SBOM_FORMATS = ["table", "json", "cyclonedx", "spdx", "html"]
 SCAN_FORMATS = ["table", "json", "sarif", "junit", "cyclonedx", "spdx", "html"]
 
 cache_dir_option = click.option(
-    "--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-    envvar="HULLSCAN_CACHE_DIR", show_envvar=True,
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="HULLSCAN_CACHE_DIR",
+    show_envvar=True,
     help=f"Cache directory: layer analyses, registry blobs, the database "
-         f"(default: {default_cache_dir()}).")
+    f"(default: {default_cache_dir()}).",
+)
 db_option = click.option(
-    "--db", "db_path_", type=click.Path(dir_okay=False, path_type=Path),
-    envvar="HULLSCAN_DB", show_envvar=True,
-    help="Vulnerability database (default: <cache dir>/db/osv.sqlite).")
+    "--db",
+    "db_path_",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="HULLSCAN_DB",
+    show_envvar=True,
+    help="Vulnerability database (default: <cache dir>/db/osv.sqlite).",
+)
 config_option = click.option(
-    "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Settings file (default: ./hullscan.yaml or ./.hullscan.yaml if present): "
-         "registries, checks, secrets, trust, licenses.")
+    "registries, checks, secrets, trust, licenses.",
+)
 
 
 def db_path(db: Path | None, cache_dir: Path | None) -> Path:
@@ -65,45 +75,63 @@ def load_settings(config_file: Path | None) -> Settings:
     return Settings.load(config_file)
 
 
-def renderer(fmt: str, findings: bool,
-             columns: tuple[str, ...] | None = None,
-             fail_on: Severity | None = None,
-             fail_on_kev: bool = False) -> Callable[[ScanReport, bool], str]:
+def renderer(
+    fmt: str,
+    findings: bool,
+    columns: tuple[str, ...] | None = None,
+    fail_on: Severity | None = None,
+    fail_on_kev: bool = False,
+) -> Callable[[ScanReport, bool], str]:
     """The reporter for a format; ``findings`` picks the scan flavour of table/CycloneDX;
     ``columns`` those of the inventory table; the HTML page shows the verdict against
     ``fail_on`` and ``fail_on_kev``."""
     if fmt == "html":
         from hullscan.report.html import render_html_report
+
         return lambda r, _color: render_html_report(r, fail_on, fail_on_kev)
     if fmt == "json":
         from hullscan.report.json_report import render_json
+
         return lambda r, _color: render_json(r)
     if fmt == "cyclonedx":
         if findings:
             from hullscan.report.cyclonedx import render_cyclonedx_report
+
             return lambda r, _color: render_cyclonedx_report(r)
         from hullscan.report.cyclonedx import render_cyclonedx
+
         return lambda r, _color: render_cyclonedx(r.inventory)
     if fmt == "spdx":
         from hullscan.report.spdx import render_spdx
+
         return lambda r, _color: render_spdx(r.inventory)
     if fmt == "sarif":
         from hullscan.report.sarif import render_sarif
+
         return lambda r, _color: render_sarif(r)
     if fmt == "junit":
         from hullscan.report.junit import render_junit
+
         return lambda r, _color: render_junit(r)
     from hullscan.report.table import DEFAULT_COLUMNS, render_findings_table, render_table
+
     if findings:
         return lambda r, color: render_findings_table(r, color=color)
     return lambda r, color: render_table(r, color=color, columns=columns or DEFAULT_COLUMNS)
 
 
-def emit_report(report: ScanReport, fmt: str, output: Path | None, findings: bool,
-                columns: tuple[str, ...] | None = None,
-                fail_on: Severity | None = None, fail_on_kev: bool = False) -> None:
+def emit_report(
+    report: ScanReport,
+    fmt: str,
+    output: Path | None,
+    findings: bool,
+    columns: tuple[str, ...] | None = None,
+    fail_on: Severity | None = None,
+    fail_on_kev: bool = False,
+) -> None:
     text = renderer(fmt, findings, columns, fail_on, fail_on_kev)(
-        report, output is None and sys.stdout.isatty())
+        report, output is None and sys.stdout.isatty()
+    )
     emit(text, output)
 
 
@@ -129,8 +157,13 @@ def progress(enabled: bool) -> Iterator[ProgressHook | None]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task("analyzing layers", total=None)
 
         def hook(index: int, total: int, cached: bool) -> None:
@@ -139,26 +172,45 @@ def progress(enabled: bool) -> Iterator[ProgressHook | None]:
         yield hook
 
 
-def image_command(formats: list[str],
-                  format_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def image_command(
+    formats: list[str], format_help: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """IMAGE, --format and the options of every command that reads an image."""
+
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         f = click.pass_context(f)
-        for option in reversed([
-            click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-                         help="Write the report to this file instead of standard output."),
-            click.option("--platform", metavar="OS/ARCH[/VARIANT]",
-                         help="Image to pick from a multi-platform index (default: this "
-                              "host's)."),
-            cache_dir_option,
-            click.option("--no-cache", is_flag=True,
-                         help="Analyze every layer afresh and store nothing."),
-            click.option("-q", "--quiet", is_flag=True, help="No progress display."),
-            config_option,
-        ]):
+        for option in reversed(
+            [
+                click.option(
+                    "-o",
+                    "--output",
+                    type=click.Path(dir_okay=False, path_type=Path),
+                    help="Write the report to this file instead of standard output.",
+                ),
+                click.option(
+                    "--platform",
+                    metavar="OS/ARCH[/VARIANT]",
+                    help="Image to pick from a multi-platform index (default: this host's).",
+                ),
+                cache_dir_option,
+                click.option(
+                    "--no-cache", is_flag=True, help="Analyze every layer afresh and store nothing."
+                ),
+                click.option("-q", "--quiet", is_flag=True, help="No progress display."),
+                config_option,
+            ]
+        ):
             f = option(f)
         f = registry_options(f)
-        f = click.option("-f", "--format", "fmt", default="table", show_default=True,
-                         type=click.Choice(formats), help=format_help)(f)
+        f = click.option(
+            "-f",
+            "--format",
+            "fmt",
+            default="table",
+            show_default=True,
+            type=click.Choice(formats),
+            help=format_help,
+        )(f)
         return click.argument("image")(f)
+
     return decorate

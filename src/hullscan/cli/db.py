@@ -30,8 +30,13 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int | None], None] 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         tasks: dict[str, Any] = {}
 
         def hook(label: str, done: int, total: int | None) -> None:
@@ -43,13 +48,13 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int | None], None] 
 
 
 @db.command("import")
-@click.argument("paths", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @db_option
 @cache_dir_option
 @_quiet_option
-def db_import(paths: tuple[Path, ...], db_path_: Path | None, cache_dir: Path | None,
-              quiet: bool) -> None:
+def db_import(
+    paths: tuple[Path, ...], db_path_: Path | None, cache_dir: Path | None, quiet: bool
+) -> None:
     """Import OSV advisories (directories of OSV JSON files, all.zip exports, or
     directories of those), CISA's KEV catalog (known_exploited_vulnerabilities.json)
     and FIRST's EPSS scores (epss_scores-*.csv.gz). Adds to what the database holds
@@ -70,25 +75,50 @@ def db_import(paths: tuple[Path, ...], db_path_: Path | None, cache_dir: Path | 
 
 
 @db.command("update")
-@click.option("--source", metavar="URL|DIR", envvar="HULLSCAN_DB_SOURCE", show_envvar=True,
-              help="Mirror with <Ecosystem>/all.zip files (https://, file:// or a directory; "
-                   "default: OSV's public export).")
-@click.option("--ecosystem", "ecosystems", multiple=True,
-              help="Ecosystems to fetch (repeatable; default: those already in the database).")
+@click.option(
+    "--source",
+    metavar="URL|DIR",
+    envvar="HULLSCAN_DB_SOURCE",
+    show_envvar=True,
+    help="Mirror with <Ecosystem>/all.zip files (https://, file:// or a directory; "
+    "default: OSV's public export).",
+)
+@click.option(
+    "--ecosystem",
+    "ecosystems",
+    multiple=True,
+    help="Ecosystems to fetch (repeatable; default: those already in the database).",
+)
 @click.option("--offline", is_flag=True, help="Refuse to touch the network.")
-@click.option("--kev-url", metavar="URL|FILE|off", envvar="HULLSCAN_KEV_URL", show_envvar=True,
-              help="CISA KEV catalog (default: CISA's feed, or <mirror>/kev/"
-                   "known_exploited_vulnerabilities.json with --source).")
-@click.option("--epss-url", metavar="URL|FILE|off", envvar="HULLSCAN_EPSS_URL",
-              show_envvar=True,
-              help="FIRST EPSS scores, gzip CSV (default: FIRST's daily file, or "
-                   "<mirror>/epss/epss_scores-current.csv.gz with --source).")
+@click.option(
+    "--kev-url",
+    metavar="URL|FILE|off",
+    envvar="HULLSCAN_KEV_URL",
+    show_envvar=True,
+    help="CISA KEV catalog (default: CISA's feed, or <mirror>/kev/"
+    "known_exploited_vulnerabilities.json with --source).",
+)
+@click.option(
+    "--epss-url",
+    metavar="URL|FILE|off",
+    envvar="HULLSCAN_EPSS_URL",
+    show_envvar=True,
+    help="FIRST EPSS scores, gzip CSV (default: FIRST's daily file, or "
+    "<mirror>/epss/epss_scores-current.csv.gz with --source).",
+)
 @db_option
 @cache_dir_option
 @_quiet_option
-def db_update(source: str | None, ecosystems: tuple[str, ...], offline: bool,
-              kev_url: str | None, epss_url: str | None, db_path_: Path | None,
-              cache_dir: Path | None, quiet: bool) -> None:
+def db_update(
+    source: str | None,
+    ecosystems: tuple[str, ...],
+    offline: bool,
+    kev_url: str | None,
+    epss_url: str | None,
+    db_path_: Path | None,
+    cache_dir: Path | None,
+    quiet: bool,
+) -> None:
     """Fetch the per-ecosystem all.zip exports, the CISA KEV catalog and the EPSS
     scores that changed, and rebuild the database with them in one step.
 
@@ -107,9 +137,16 @@ def db_update(source: str | None, ecosystems: tuple[str, ...], offline: bool,
 
     dest = db_path(db_path_, cache_dir)
     with _progress(not quiet) as hook:
-        stats = update(dest, source or DEFAULT_SOURCE, list(ecosystems) or None,
-                       offline=offline, kev_source=kev_url, epss_source=epss_url,
-                       cache_dir=cache_dir, progress=hook)
+        stats = update(
+            dest,
+            source or DEFAULT_SOURCE,
+            list(ecosystems) or None,
+            offline=offline,
+            kev_source=kev_url,
+            epss_source=epss_url,
+            cache_dir=cache_dir,
+            progress=hook,
+        )
     click.echo(f"{dest}: {stats.summary()}")
 
 

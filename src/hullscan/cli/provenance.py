@@ -47,8 +47,9 @@ def password_from_env_or_tty(confirm: bool) -> bytes:
     if PASSWORD_ENV in os.environ:
         return os.environ[PASSWORD_ENV].encode()
     if not sys.stdin.isatty():
-        raise KeyFileError(f"the key needs a password: set {PASSWORD_ENV} (it may be empty) "
-                           "or run on a terminal")
+        raise KeyFileError(
+            f"the key needs a password: set {PASSWORD_ENV} (it may be empty) or run on a terminal"
+        )
     import getpass
 
     first = getpass.getpass("Enter password for private key: ")
@@ -58,13 +59,21 @@ def password_from_env_or_tty(confirm: bool) -> bytes:
 
 
 _config_option = click.option(
-    "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-    help="Settings file (default: ./hullscan.yaml or ./.hullscan.yaml): 'registries:'.")
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Settings file (default: ./hullscan.yaml or ./.hullscan.yaml): 'registries:'.",
+)
 
 
 @click.command()
-@click.option("--output-key-prefix", default="cosign", show_default=True, metavar="PREFIX",
-              help="Write PREFIX.key (encrypted private key) and PREFIX.pub.")
+@click.option(
+    "--output-key-prefix",
+    default="cosign",
+    show_default=True,
+    metavar="PREFIX",
+    help="Write PREFIX.key (encrypted private key) and PREFIX.pub.",
+)
 def keygen(output_key_prefix: str) -> None:
     """Create a cosign key pair: ECDSA P-256, the private key encrypted with a password
     ($COSIGN_PASSWORD, or asked for twice on a terminal; may be empty)."""
@@ -87,22 +96,46 @@ def _annotations(values: tuple[str, ...]) -> dict[str, str]:
 
 @click.command(epilog=REFS_HELP)
 @click.argument("image")
-@click.option("--key", "key_path", required=True,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="Private key (cosign.key, or a PEM PKCS#8 / EC private key).")
-@click.option("-a", "--annotation", "annotations", multiple=True, metavar="KEY=VALUE",
-              help="Add to the signed payload's 'optional' section (repeatable).")
-@click.option("--identity", metavar="HOST/REPO",
-              help="The docker-reference to sign for (default: the image's repository; "
-                   "for an OCI layout, localhost/<directory name>).")
-@click.option("--bundle", "as_bundle", is_flag=True,
-              help="Write cosign v3's format: a Sigstore bundle (DSSE, in-toto statement) "
-                   "attached as an OCI 1.1 referrer, instead of the .sig tag. It carries no "
-                   "transparency-log entry: hullscan signs offline.")
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private key (cosign.key, or a PEM PKCS#8 / EC private key).",
+)
+@click.option(
+    "-a",
+    "--annotation",
+    "annotations",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Add to the signed payload's 'optional' section (repeatable).",
+)
+@click.option(
+    "--identity",
+    metavar="HOST/REPO",
+    help="The docker-reference to sign for (default: the image's repository; "
+    "for an OCI layout, localhost/<directory name>).",
+)
+@click.option(
+    "--bundle",
+    "as_bundle",
+    is_flag=True,
+    help="Write cosign v3's format: a Sigstore bundle (DSSE, in-toto statement) "
+    "attached as an OCI 1.1 referrer, instead of the .sig tag. It carries no "
+    "transparency-log entry: hullscan signs offline.",
+)
 @_config_option
 @registry_options
-def sign(image: str, key_path: Path, annotations: tuple[str, ...], identity: str | None,
-         as_bundle: bool, config_file: Path | None, registry_flags: RegistryFlags) -> None:
+def sign(
+    image: str,
+    key_path: Path,
+    annotations: tuple[str, ...],
+    identity: str | None,
+    as_bundle: bool,
+    config_file: Path | None,
+    registry_flags: RegistryFlags,
+) -> None:
     """Sign IMAGE's manifest digest with a key and store the signature where cosign does.
 
     Signing again adds a signature; earlier ones are kept.
@@ -111,14 +144,21 @@ def sign(image: str, key_path: Path, annotations: tuple[str, ...], identity: str
     from hullscan.supplychain.signatures import parse_target, sign_image
 
     if as_bundle and identity:
-        raise click.UsageError("--identity does not apply to --bundle (a bundle names no "
-                               "repository)")
+        raise click.UsageError(
+            "--identity does not apply to --bundle (a bundle names no repository)"
+        )
     extra = _annotations(annotations)
     settings = _settings(registry_flags, config_file)
     parse_target(image, settings)  # somewhere to keep a signature, before any password
     key = load_private_key(key_path, password_from_env_or_tty)
-    signed = sign_image(image, key, settings=settings, annotations=extra or None,
-                        identity=identity, bundle=as_bundle)
+    signed = sign_image(
+        image,
+        key,
+        settings=settings,
+        annotations=extra or None,
+        identity=identity,
+        bundle=as_bundle,
+    )
     if as_bundle:
         click.echo(f"Signed {signed.digest} (Sigstore bundle)")
     else:
@@ -130,38 +170,76 @@ def _mark(ok: bool) -> str:
     return "ok  " if ok else "FAIL"
 
 
-@click.command(epilog=REFS_HELP + """
+@click.command(
+    epilog=REFS_HELP
+    + """
 \b
 Exit codes: 0 verified; 1 not verified (unsigned, no signature verifies, or a
 digest does not match: the reason is printed); 2 could not check (unreachable
 registry, unreadable key, wrong password, bad arguments).
-""")
+"""
+)
 @click.argument("image")
-@click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Public key (cosign.pub); repeatable: one valid signature by any of them "
-                   "is enough.")
-@click.option("--digest", "expected", metavar="sha256:…",
-              help="The digest the publisher released; also re-hashes every blob (fetched "
-                   "afresh from a registry, never from the cache).")
-@click.option("--identity", metavar="HOST/REPO",
-              help="The docker-reference signatures must name (default: the registry "
-                   "repository; not checked for an OCI layout unless given).")
-@click.option("--ignore-identity", is_flag=True,
-              help="Accept signatures made for another repository (e.g. a mirror's copy).")
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
-              help="With --digest: the image of a multi-platform index to check (default: "
-                   "this host's).")
-@click.option("--trust-policy", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Judge IMAGE by a trust policy (its source must be in a scope; that "
-                   "scope's keys must have signed it). Without --key and --digest, the "
-                   "trust: section of the settings file is used.")
-@click.option("-f", "--format", "fmt", default="table", show_default=True,
-              type=click.Choice(["table", "json"]), help="Output format.")
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Public key (cosign.pub); repeatable: one valid signature by any of them is enough.",
+)
+@click.option(
+    "--digest",
+    "expected",
+    metavar="sha256:…",
+    help="The digest the publisher released; also re-hashes every blob (fetched "
+    "afresh from a registry, never from the cache).",
+)
+@click.option(
+    "--identity",
+    metavar="HOST/REPO",
+    help="The docker-reference signatures must name (default: the registry "
+    "repository; not checked for an OCI layout unless given).",
+)
+@click.option(
+    "--ignore-identity",
+    is_flag=True,
+    help="Accept signatures made for another repository (e.g. a mirror's copy).",
+)
+@click.option(
+    "--platform",
+    metavar="OS/ARCH[/VARIANT]",
+    help="With --digest: the image of a multi-platform index to check (default: this host's).",
+)
+@click.option(
+    "--trust-policy",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Judge IMAGE by a trust policy (its source must be in a scope; that "
+    "scope's keys must have signed it). Without --key and --digest, the "
+    "trust: section of the settings file is used.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    default="table",
+    show_default=True,
+    type=click.Choice(["table", "json"]),
+    help="Output format.",
+)
 @_config_option
 @registry_options
-def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: str | None,
-           ignore_identity: bool, platform: str | None, trust_policy: Path | None, fmt: str,
-           config_file: Path | None, registry_flags: RegistryFlags) -> None:
+def verify(
+    image: str,
+    keys: tuple[Path, ...],
+    expected: str | None,
+    identity: str | None,
+    ignore_identity: bool,
+    platform: str | None,
+    trust_policy: Path | None,
+    fmt: str,
+    config_file: Path | None,
+    registry_flags: RegistryFlags,
+) -> None:
     """Check IMAGE's signatures with public keys and/or its digests against a release.
 
     \b
@@ -174,11 +252,16 @@ def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: s
 
     settings = load_settings(config_file)
     # the settings file's trust: section only when nothing else was asked for
-    policy = load_trust_policy_file(trust_policy) if trust_policy is not None else (
-        settings.trust if not (keys or expected) else None)
+    policy = (
+        load_trust_policy_file(trust_policy)
+        if trust_policy is not None
+        else (settings.trust if not (keys or expected) else None)
+    )
     if not keys and expected is None and policy is None:
-        raise click.UsageError("nothing to verify: give --key PUB (signatures), --digest "
-                               "sha256:… (the released digest) and/or --trust-policy FILE")
+        raise click.UsageError(
+            "nothing to verify: give --key PUB (signatures), --digest "
+            "sha256:… (the released digest) and/or --trust-policy FILE"
+        )
     if identity and ignore_identity:
         raise click.UsageError("--identity and --ignore-identity are exclusive")
     if expected is not None:
@@ -186,10 +269,16 @@ def verify(image: str, keys: tuple[Path, ...], expected: str | None, identity: s
             parse_digest(expected)
         except HullscanError as e:
             raise click.UsageError(f"--digest: {e}") from None
-    report = verify_image(image, keys, digest=expected, trust_policy=policy,
-                          identity=identity, check_identity=not ignore_identity,
-                          platform=Platform.parse(platform) if platform else None,
-                          registry=registry_settings(registry_flags, settings))
+    report = verify_image(
+        image,
+        keys,
+        digest=expected,
+        trust_policy=policy,
+        identity=identity,
+        check_identity=not ignore_identity,
+        platform=Platform.parse(platform) if platform else None,
+        registry=registry_settings(registry_flags, settings),
+    )
     doc = report.to_dict()
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2))
@@ -202,8 +291,10 @@ def _table(doc: dict[str, Any]) -> str:
     lines = [f"image   {shown(doc['image'])}", f"digest  {doc['digest'] or '-'}"]
     policy = doc.get("policy")
     if policy is not None and policy["rule"] is not None:
-        lines.append(f"policy  {policy['rule']} (scope {policy['scope']}, signature "
-                     f"{policy['signature']}; {policy['source']})")
+        lines.append(
+            f"policy  {policy['rule']} (scope {policy['scope']}, signature "
+            f"{policy['signature']}; {policy['source']})"
+        )
         lines += [f"  audit: {p}" for p in policy.get("audit", [])]
     sigs = doc.get("signatures")
     if sigs is not None:

@@ -25,8 +25,9 @@ class FleetTarget:
         return f"registry:{self.host}" + (f"/{self.prefix}" if self.prefix else "")
 
     def covers(self, repository: str) -> bool:
-        return not self.prefix or repository == self.prefix or \
-            repository.startswith(self.prefix + "/")
+        return (
+            not self.prefix or repository == self.prefix or repository.startswith(self.prefix + "/")
+        )
 
 
 def parse_target(text: str) -> FleetTarget:
@@ -34,8 +35,10 @@ def parse_target(text: str) -> FleetTarget:
     spec = text.removeprefix("registry:").removeprefix("docker://").strip("/")
     host, _, prefix = spec.partition("/")
     if not host or "@" in spec or (":" in prefix):
-        raise HullscanError(f"{text!r}: expected registry:HOST[/PREFIX] (a registry, and "
-                            "optionally a repository prefix; no tag or digest)")
+        raise HullscanError(
+            f"{text!r}: expected registry:HOST[/PREFIX] (a registry, and "
+            "optionally a repository prefix; no tag or digest)"
+        )
     host = registry_host(host, "fleet scan")
     if prefix:
         parse_reference(f"{host}/{prefix}")  # a valid repository name
@@ -74,5 +77,11 @@ def resolve(host: str, repository: str, tag: str, settings: RegistrySettings) ->
     return resolve_digest(Target(str(ref), reference=ref), settings, Limits())
 
 
-__all__ = ["FleetTarget", "image_tags", "is_artifact_tag", "parse_target", "repositories",
-           "resolve"]
+__all__ = [
+    "FleetTarget",
+    "image_tags",
+    "is_artifact_tag",
+    "parse_target",
+    "repositories",
+    "resolve",
+]

@@ -51,10 +51,18 @@ class JobQueue(Protocol):
 
 
 class StoreJobs:
-    def __init__(self, store: Store, queue: Queue, scanners: tuple[str, ...],
-                 db_version: Callable[[], str | None], *, insecure: tuple[str, ...] = (),
-                 username: str | None = None, password: str | None = None,
-                 poll: float = POLL) -> None:
+    def __init__(
+        self,
+        store: Store,
+        queue: Queue,
+        scanners: tuple[str, ...],
+        db_version: Callable[[], str | None],
+        *,
+        insecure: tuple[str, ...] = (),
+        username: str | None = None,
+        password: str | None = None,
+        poll: float = POLL,
+    ) -> None:
         self.store, self.queue, self.scanners = store, queue, scanners
         #: the database version the idempotency key names (read at each submission)
         self.db_version = db_version
@@ -67,11 +75,16 @@ class StoreJobs:
         return self.store.scanned(digest)
 
     def submit(self, image: str, digest: str) -> str:
-        sub = submit_job(self.store, self.queue,
-                         JobSpec(image, self.scanners, digest,
-                                 self.db_version() if "vuln" in self.scanners else None),
-                         insecure=self._insecure, username=self._username,
-                         password=self._password)
+        sub = submit_job(
+            self.store,
+            self.queue,
+            JobSpec(
+                image, self.scanners, digest, self.db_version() if "vuln" in self.scanners else None
+            ),
+            insecure=self._insecure,
+            username=self._username,
+            password=self._password,
+        )
         self._submitted[sub.scan_id] = (digest, image)
         return sub.scan_id
 
@@ -85,14 +98,26 @@ class ServerJobs:
     (the server de-duplicates equal requests, so a digest it scanned with its current
     database comes back done at once), followed with ``GET /v1/scans/{id}``."""
 
-    def __init__(self, url: str, api_key: str | None, scanners: tuple[str, ...], *,
-                 verify: ssl.SSLContext | bool = True, poll: float = POLL,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None,
+        scanners: tuple[str, ...],
+        *,
+        verify: ssl.SSLContext | bool = True,
+        poll: float = POLL,
+        timeout: float = 30.0,
+    ) -> None:
         import httpx
 
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers,
-                                  verify=verify, timeout=timeout, follow_redirects=False)
+        self._http = httpx.Client(
+            base_url=url.rstrip("/"),
+            headers=headers,
+            verify=verify,
+            timeout=timeout,
+            follow_redirects=False,
+        )
         self.url, self.scanners, self.poll = url, scanners, poll
         self._submitted: dict[str, tuple[str, str]] = {}
 
@@ -117,8 +142,7 @@ class ServerJobs:
                 why = r.json()["error"]["message"]
             except (ValueError, KeyError, TypeError):
                 why = r.text[:200]
-            hint = " (give the server's API key: HULLSCAN_API_KEY)" \
-                if r.status_code == 401 else ""
+            hint = " (give the server's API key: HULLSCAN_API_KEY)" if r.status_code == 401 else ""
             raise HullscanError(f"{self.url}{path}: {r.status_code} {why}{hint}")
         try:
             return r.json(), r.headers
@@ -139,8 +163,9 @@ class ServerJobs:
         return (str(version) if version else None, _http_date(headers.get("Last-Modified")))
 
     def submit(self, image: str, digest: str) -> str:
-        doc = self._call("POST", "/v1/scans",
-                         json={"image": image, "scanners": list(self.scanners)})
+        doc = self._call(
+            "POST", "/v1/scans", json={"image": image, "scanners": list(self.scanners)}
+        )
         if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
             raise HullscanError(f"{self.url}/v1/scans: no scan id in the answer")
         self._submitted[doc["id"]] = (digest, image)
@@ -173,9 +198,12 @@ def _http_date(value: str | None) -> str | None:
         return None
 
 
-def _follow(jobs: Iterable[str], submitted: dict[str, tuple[str, str]],
-            states: Callable[[list[str]], Mapping[str, tuple[str, str | None]]],
-            poll: float) -> Iterator[JobResult]:
+def _follow(
+    jobs: Iterable[str],
+    submitted: dict[str, tuple[str, str]],
+    states: Callable[[list[str]], Mapping[str, tuple[str, str | None]]],
+    poll: float,
+) -> Iterator[JobResult]:
     """Each job's result as it ends, reading ``states(ids)`` (each request's status and
     error; a request missing from it is gone) every ``poll`` seconds."""
     pending = list(jobs)

@@ -48,8 +48,7 @@ class FleetProgress:
 
     def finished(self, image: str, error: str | None, done: int, total: int) -> None:
         """One job ended (``done`` of ``total``), with ``error`` if it failed."""
-        self.say(f"[{done}/{total}] {image}: "
-                 f"{'done' if error is None else 'failed: ' + error}")
+        self.say(f"[{done}/{total}] {image}: {'done' if error is None else 'failed: ' + error}")
 
 
 @dataclass
@@ -58,36 +57,51 @@ class FleetScanResult:
     tags: int = 0
     digests: int = 0
     submitted: int = 0
-    skipped: int = 0     # --since: already scanned with the current database (or since)
-    resumed: int = 0     # done in an earlier, interrupted run
+    skipped: int = 0  # --since: already scanned with the current database (or since)
+    resumed: int = 0  # done in an earlier, interrupted run
     done: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # digest -> why
     tag_errors: dict[str, str] = field(default_factory=dict)  # repo:tag -> why
 
     def to_dict(self) -> dict[str, Any]:
-        return {"repositories": self.repositories, "tags": self.tags,
-                "digests": self.digests, "submitted": self.submitted,
-                "skipped": self.skipped, "resumed": self.resumed, "done": self.done,
-                "failed": self.failed, "tag_errors": self.tag_errors}
+        return {
+            "repositories": self.repositories,
+            "tags": self.tags,
+            "digests": self.digests,
+            "submitted": self.submitted,
+            "skipped": self.skipped,
+            "resumed": self.resumed,
+            "done": self.done,
+            "failed": self.failed,
+            "tag_errors": self.tag_errors,
+        }
 
 
 class State:
     def __init__(self, path: Path, target: FleetTarget) -> None:
         self.path = path
-        self.doc: dict[str, Any] = {"schema": STATE_SCHEMA, "target": str(target),
-                                    "started_at": iso(None), "complete": False,
-                                    "repositories": None, "tags": {}, "digests": {}}
+        self.doc: dict[str, Any] = {
+            "schema": STATE_SCHEMA,
+            "target": str(target),
+            "started_at": iso(None),
+            "complete": False,
+            "repositories": None,
+            "tags": {},
+            "digests": {},
+        }
         if path.is_file():
             try:
                 old = json.loads(path.read_text())
             except (OSError, ValueError) as e:
-                raise HullscanError(f"{path}: unreadable fleet state ({e}); delete it to "
-                                    "start afresh") from None
+                raise HullscanError(
+                    f"{path}: unreadable fleet state ({e}); delete it to start afresh"
+                ) from None
             if not isinstance(old, dict) or old.get("schema") != STATE_SCHEMA:
                 raise HullscanError(f"{path}: not a fleet state file")
             if old.get("target") != str(target):
-                raise HullscanError(f"{path}: the state of a scan of {old.get('target')}, "
-                                    f"not {target}")
+                raise HullscanError(
+                    f"{path}: the state of a scan of {old.get('target')}, not {target}"
+                )
             if not old.get("complete"):
                 self.doc = old
         self.resuming = self.doc.get("repositories") is not None
@@ -104,8 +118,9 @@ def default_state_path(cache_dir: Path, target: FleetTarget) -> Path:
     return cache_dir / "fleet" / f"{name}.json"
 
 
-def skip_reason(queue: JobQueue, digest: str, since: str | None,
-                current_db: str | None) -> str | None:
+def skip_reason(
+    queue: JobQueue, digest: str, since: str | None, current_db: str | None
+) -> str | None:
     """Why ``--since`` skips a digest: scanned with the current database (``db``), or
     at or after a date (``YYYY-MM-DD``)."""
     if since is None:
@@ -124,10 +139,16 @@ def _stored_since(queue: JobQueue, digest: str, started_at: str) -> bool:
     return seen is not None and seen[1] is not None and seen[1] >= started_at
 
 
-def fleet_scan(target: FleetTarget, queue: JobQueue, state_path: Path,
-               *, registry: RegistrySettings, since: str | None = None,
-               current_db: str | None = None,
-               progress: FleetProgress | None = None) -> FleetScanResult:
+def fleet_scan(
+    target: FleetTarget,
+    queue: JobQueue,
+    state_path: Path,
+    *,
+    registry: RegistrySettings,
+    since: str | None = None,
+    current_db: str | None = None,
+    progress: FleetProgress | None = None,
+) -> FleetScanResult:
     progress = progress or FleetProgress()
     state = State(state_path, target)
     doc = state.doc
@@ -169,9 +190,13 @@ def fleet_scan(target: FleetTarget, queue: JobQueue, state_path: Path,
     jobs: dict[str, str] = {}
     for digest, image in digests.items():
         entry = doc["digests"].get(digest)
-        if entry is not None and (entry.get("status") == "done" or (
-                entry.get("status") == "submitted" and _stored_since(queue, digest,
-                                                                     doc["started_at"]))):
+        if entry is not None and (
+            entry.get("status") == "done"
+            or (
+                entry.get("status") == "submitted"
+                and _stored_since(queue, digest, doc["started_at"])
+            )
+        ):
             entry["status"] = "done"  # a job that finished after the run was stopped
             out.resumed += 1
             continue
@@ -185,8 +210,10 @@ def fleet_scan(target: FleetTarget, queue: JobQueue, state_path: Path,
         doc["digests"][digest] = {"image": image, "status": "submitted", "job": job}
         out.submitted += 1
     state.save()
-    progress.note(f"{out.digests} distinct digests: {out.submitted} submitted, {out.skipped} "
-                  f"skipped (--since), {out.resumed} done earlier")
+    progress.note(
+        f"{out.digests} distinct digests: {out.submitted} submitted, {out.skipped} "
+        f"skipped (--since), {out.resumed} done earlier"
+    )
     progress.submitted(len(jobs))
     for n, result in enumerate(queue.wait(list(jobs)), 1):
         entry = doc["digests"][result.digest]

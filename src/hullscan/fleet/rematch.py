@@ -43,21 +43,26 @@ class RematchResult:
     up_to_date: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"inventories": self.inventories, "up_to_date": self.up_to_date,
-                "db_version": self.db_version,
-                "seconds": round(self.seconds, 3),
-                "changed": [{"digest": c.digest, "image": c.image, "added": c.added,
-                             "removed": c.removed} for c in self.changed]}
+        return {
+            "inventories": self.inventories,
+            "up_to_date": self.up_to_date,
+            "db_version": self.db_version,
+            "seconds": round(self.seconds, 3),
+            "changed": [
+                {"digest": c.digest, "image": c.image, "added": c.added, "removed": c.removed}
+                for c in self.changed
+            ],
+        }
 
 
 def inventory_of(stored: StoredInventory) -> Inventory:
-    meta = ImageMeta(ref=stored.image, transport="registry", digest=stored.digest,
-                     config_digest=None)
+    meta = ImageMeta(
+        ref=stored.image, transport="registry", digest=stored.digest, config_digest=None
+    )
     return Inventory(meta, os_of(stored.os), tuple(Package.from_dict(p) for p in stored.packages))
 
 
-def _finding_keys(inv: Inventory, db: AdvisorySource, memo: dict[Query, QueryMatch]
-                  ) -> set[str]:
+def _finding_keys(inv: Inventory, db: AdvisorySource, memo: dict[Query, QueryMatch]) -> set[str]:
     """What ``match_inventory`` would find, as finding keys, without building findings
     (most images do not change)."""
     keys: set[str] = set()
@@ -76,8 +81,14 @@ def _ids(keys: set[str]) -> list[str]:
     return sorted({key_id(k) for k in keys})
 
 
-def rematch(store: Store, db: AdvisorySource, db_version: str, *, everything: bool = False,
-            progress: Callable[[int], None] = lambda _: None) -> RematchResult:
+def rematch(
+    store: Store,
+    db: AdvisorySource,
+    db_version: str,
+    *,
+    everything: bool = False,
+    progress: Callable[[int], None] = lambda _: None,
+) -> RematchResult:
     """Match the stored inventories against ``db``. Those last matched with this very
     database are skipped (the same data gives the same findings), unless
     ``everything``: after an upgrade of hullscan, whose matching may have changed."""
@@ -93,12 +104,10 @@ def rematch(store: Store, db: AdvisorySource, db_version: str, *, everything: bo
         keys = _finding_keys(inv, db, memo)
         before = set(stored.finding_keys)
         if keys != before:
-            change = Change(stored.digest, stored.image, _ids(keys - before),
-                            _ids(before - keys))
+            change = Change(stored.digest, stored.image, _ids(keys - before), _ids(before - keys))
             out.changed.append(change)
             matched = match_inventory(inv, db, memo)  # the findings, for the new report
-            new = _rematched(store, stored, [f.to_dict() for f in matched.findings],
-                             db_version)
+            new = _rematched(store, stored, [f.to_dict() for f in matched.findings], db_version)
             if new is not None:
                 rematched.append(new)
         if keys != before or stored.db_version != db_version:
@@ -110,25 +119,33 @@ def rematch(store: Store, db: AdvisorySource, db_version: str, *, everything: bo
     return out
 
 
-def _rematched(store: Store, stored: StoredInventory, findings: list[dict[str, Any]],
-               db_version: str) -> StoredReport | None:
+def _rematched(
+    store: Store, stored: StoredInventory, findings: list[dict[str, Any]], db_version: str
+) -> StoredReport | None:
     """The latest report of the image with its vulnerability findings replaced."""
     latest = store.latest_report(stored.digest)
     if latest is None:
         return None
     report = dict(latest.report)
-    report["findings"] = [f for f in report.get("findings") or []
-                          if isinstance(f, dict) and f.get("kind") != "vulnerability"]
+    report["findings"] = [
+        f
+        for f in report.get("findings") or []
+        if isinstance(f, dict) and f.get("kind") != "vulnerability"
+    ]
     report["findings"] += findings
     summary = dict(report.get("summary") or {})
-    summary["by_kind"] = dict(sorted(Counter(str(f.get("kind"))
-                                             for f in report["findings"]).items()))
-    summary["by_severity"] = {s.name: n for s in sorted(Severity, reverse=True)
-                              if (n := sum(1 for f in report["findings"]
-                                           if f.get("severity") == s.name))}
+    summary["by_kind"] = dict(
+        sorted(Counter(str(f.get("kind")) for f in report["findings"]).items())
+    )
+    summary["by_severity"] = {
+        s.name: n
+        for s in sorted(Severity, reverse=True)
+        if (n := sum(1 for f in report["findings"] if f.get("severity") == s.name))
+    }
     report["summary"] = summary
-    return StoredReport(stored.digest, stored.image, latest.scanned_at, db_version, report,
-                        latest.job_key)
+    return StoredReport(
+        stored.digest, stored.image, latest.scanned_at, db_version, report, latest.job_key
+    )
 
 
 class RematchWatcher:
@@ -137,8 +154,13 @@ class RematchWatcher:
     server of a deployment: one rematches at a time (a store-wide lock), and what it
     matched is not matched again by the others."""
 
-    def __init__(self, store: Store, db_path: Path, interval: float = 60.0,
-                 report: Callable[[RematchResult], None] = lambda _: None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        db_path: Path,
+        interval: float = 60.0,
+        report: Callable[[RematchResult], None] = lambda _: None,
+    ) -> None:
         self.store, self.db_path, self.interval = store, db_path, interval
         self.report = report
         self.version: str | None = None  # the version last rematched with

@@ -15,8 +15,8 @@ from hullscan.model import Severity
 
 SCHEMA = "hullscan.fleet-report/v1"
 
-def summarize(store: Store, *, top: int = 10,
-              today: dt.date | None = None) -> dict[str, Any]:
+
+def summarize(store: Store, *, top: int = 10, today: dt.date | None = None) -> dict[str, Any]:
     today = today or dt.date.today()
     images: list[dict[str, Any]] = []
     by_worst: dict[str, int] = {s.name: 0 for s in sorted(Severity, reverse=True)}
@@ -26,39 +26,66 @@ def summarize(store: Store, *, top: int = 10,
     eol: list[dict[str, Any]] = []
     for stored in store.latest_reports():
         findings = [f for f in stored.report.get("findings") or [] if isinstance(f, dict)]
-        severities = [Severity[str(f.get("severity", "UNKNOWN"))]
-                      for f in findings if str(f.get("severity")) in Severity.__members__]
+        severities = [
+            Severity[str(f.get("severity", "UNKNOWN"))]
+            for f in findings
+            if str(f.get("severity")) in Severity.__members__
+        ]
         worst = max(severities).name if severities else "NONE"
         by_worst[worst] += 1
         os_info = os_of((stored.report.get("image") or {}).get("os"))
-        images.append({"digest": stored.digest, "image": stored.image, "worst": worst,
-                       "findings": len(findings), "scanned_at": stored.scanned_at,
-                       "db_version": stored.db_version,
-                       "os": f"{os_info.id} {os_info.version_id}".strip() if os_info
-                       else None})
+        images.append(
+            {
+                "digest": stored.digest,
+                "image": stored.image,
+                "worst": worst,
+                "findings": len(findings),
+                "scanned_at": stored.scanned_at,
+                "db_version": stored.db_version,
+                "os": f"{os_info.id} {os_info.version_id}".strip() if os_info else None,
+            }
+        )
         for f in findings:
             if f.get("kind") != "vulnerability":
                 continue
             fid = str(f.get("id"))
-            entry = vulns.setdefault(fid, {"id": fid, "severity": f.get("severity"),
-                                           "title": f.get("title"), "images": set()})
+            entry = vulns.setdefault(
+                fid,
+                {
+                    "id": fid,
+                    "severity": f.get("severity"),
+                    "title": f.get("title"),
+                    "images": set(),
+                },
+            )
             entry["images"].add(stored.image)
             if is_kev(f):
                 kev[fid].add(stored.image)
         ended = eol_for(os_info)
         if ended is not None and ended[0] < today:
-            eol.append({"image": stored.image, "digest": stored.digest,
-                        "os": images[-1]["os"], "eol": ended[0].isoformat()})
-    ranked = sorted(vulns.values(), key=lambda v: (-len(v["images"]),
-                                                    -Severity[str(v["severity"])], v["id"]))
-    images.sort(key=lambda i: (-(Severity[i["worst"]] if i["worst"] != "NONE" else -1),
-                               i["image"]))
+            eol.append(
+                {
+                    "image": stored.image,
+                    "digest": stored.digest,
+                    "os": images[-1]["os"],
+                    "eol": ended[0].isoformat(),
+                }
+            )
+    ranked = sorted(
+        vulns.values(), key=lambda v: (-len(v["images"]), -Severity[str(v["severity"])], v["id"])
+    )
+    images.sort(key=lambda i: (-(Severity[i["worst"]] if i["worst"] != "NONE" else -1), i["image"]))
     return {
-        "schema": SCHEMA, "images": len(images), "by_worst_severity": by_worst,
-        "top_vulnerabilities": [{**v, "images": len(v["images"]),
-                                 "examples": sorted(v["images"])[:3]} for v in ranked[:top]],
+        "schema": SCHEMA,
+        "images": len(images),
+        "by_worst_severity": by_worst,
+        "top_vulnerabilities": [
+            {**v, "images": len(v["images"]), "examples": sorted(v["images"])[:3]}
+            for v in ranked[:top]
+        ],
         "kev": [{"id": k, "images": sorted(v)} for k, v in sorted(kev.items())],
-        "end_of_life": eol, "worst_images": images[:top],
+        "end_of_life": eol,
+        "worst_images": images[:top],
     }
 
 
@@ -69,8 +96,9 @@ def render_table(summary: dict[str, Any]) -> str:
     if summary["top_vulnerabilities"]:
         lines += ["", "vulnerabilities affecting the most images:"]
         for v in summary["top_vulnerabilities"]:
-            lines.append(f"  {v['images']:>5}  {v['severity']:<8}  {v['id']:<22}  "
-                         f"{(v['title'] or '')[:60]}")
+            lines.append(
+                f"  {v['images']:>5}  {v['severity']:<8}  {v['id']:<22}  {(v['title'] or '')[:60]}"
+            )
     lines += ["", f"known exploited (CISA KEV): {len(summary['kev'])} vulnerabilities"]
     for k in summary["kev"]:
         lines.append(f"  {k['id']}: {', '.join(k['images'][:5])}")

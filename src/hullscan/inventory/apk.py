@@ -61,13 +61,19 @@ class ApkAnalyzer(Analyzer):
                 raise AnalyzerInputError("a package entry without P: or V:")
             arch = fields.get("A", "")
             origin = fields.get("o", name)
-            result.packages.append(Package(
-                name=name, version=version, type="apk",
-                purl=make_purl("apk", name, version, "alpine", {"arch": arch}),
-                source_name=origin, source_version=version, arch=arch,
-                licenses=apk_licenses(fields.get("L", ""), path),
-                found_by=self.name,
-            ))
+            result.packages.append(
+                Package(
+                    name=name,
+                    version=version,
+                    type="apk",
+                    purl=make_purl("apk", name, version, "alpine", {"arch": arch}),
+                    source_name=origin,
+                    source_version=version,
+                    arch=arch,
+                    licenses=apk_licenses(fields.get("L", ""), path),
+                    found_by=self.name,
+                )
+            )
             if files:
                 result.owned_files.setdefault(name, []).extend(files)
         return result

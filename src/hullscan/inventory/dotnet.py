@@ -74,11 +74,19 @@ class DotnetDepsAnalyzer(Analyzer):
                 result.warnings.append(f"deps.json: library {key!r} is not NAME/VERSION")
                 continue
             metadata: dict[str, Any] = {
-                k: lib[k] for k in ("sha512", "path") if isinstance(lib.get(k), str) and lib[k]}
+                k: lib[k] for k in ("sha512", "path") if isinstance(lib.get(k), str) and lib[k]
+            }
             target = target_libs.get(key) if target_libs is not None else None
             if isinstance(target, dict) and not any(target.get(k) for k in _ASSET_KEYS):
                 metadata["runtime"] = False
-            result.packages.append(Package(
-                name=name, version=version, type="nuget",
-                purl=make_purl("nuget", name, version), found_by=self.name, metadata=metadata))
+            result.packages.append(
+                Package(
+                    name=name,
+                    version=version,
+                    type="nuget",
+                    purl=make_purl("nuget", name, version),
+                    found_by=self.name,
+                    metadata=metadata,
+                )
+            )
         return None if result.is_empty() else result

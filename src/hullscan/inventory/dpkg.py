@@ -29,8 +29,9 @@ def _packages_from_status(text: str, path: str) -> tuple[list[Package], list[str
         version = para.get("Version")
         if not name or not version:
             if para:
-                warnings.append(f"skipped a paragraph without Package/Version "
-                                f"({name or 'unnamed'})")
+                warnings.append(
+                    f"skipped a paragraph without Package/Version ({name or 'unnamed'})"
+                )
             continue
         status = para.get("Status")
         # distroless status.d files carry no Status; dpkg's own status lists removed packages too
@@ -45,15 +46,26 @@ def _packages_from_status(text: str, path: str) -> tuple[list[Package], list[str
             source_name = m["name"]
             source_version = m["version"] or version
         arch = para.get("Architecture", "")
-        out.append(Package(
-            name=name, version=version, type="deb",
-            purl=make_purl("deb", name, version, "debian", {"arch": arch}),
-            source_name=source_name, source_version=source_version, arch=arch,
-            found_by="dpkg",
-            metadata={k: v for k, v in (("maintainer", para.get("Maintainer", "")),
-                                        ("installed_size", para.get("Installed-Size", "")))
-                      if v},
-        ))
+        out.append(
+            Package(
+                name=name,
+                version=version,
+                type="deb",
+                purl=make_purl("deb", name, version, "debian", {"arch": arch}),
+                source_name=source_name,
+                source_version=source_version,
+                arch=arch,
+                found_by="dpkg",
+                metadata={
+                    k: v
+                    for k, v in (
+                        ("maintainer", para.get("Maintainer", "")),
+                        ("installed_size", para.get("Installed-Size", "")),
+                    )
+                    if v
+                },
+            )
+        )
     return out, warnings
 
 
@@ -85,8 +97,8 @@ class DpkgAnalyzer(Analyzer):
         if path == STATUS:
             return True
         if path.startswith(STATUS_D):
-            return "/" not in path[len(STATUS_D):]
-        return path.startswith(INFO) and path.endswith(".list") and "/" not in path[len(INFO):]
+            return "/" not in path[len(STATUS_D) :]
+        return path.startswith(INFO) and path.endswith(".list") and "/" not in path[len(INFO) :]
 
     def analyze(self, path: str, info: FileInfo, stream: IO[bytes]) -> AnalyzerResult | None:
         text = stream.read(self.max_size).decode("utf-8", "replace")
@@ -98,6 +110,8 @@ class DpkgAnalyzer(Analyzer):
         except Exception as e:  # python-debian raises assorted errors on broken input
             raise AnalyzerInputError(f"unreadable dpkg database: {e}") from None
         if not packages and text.strip() and path == STATUS:
-            raise AnalyzerInputError("no packages in a non-empty dpkg status file"
-                                     + (f" ({warnings[0]})" if warnings else ""))
+            raise AnalyzerInputError(
+                "no packages in a non-empty dpkg status file"
+                + (f" ({warnings[0]})" if warnings else "")
+            )
         return AnalyzerResult(packages=packages, warnings=warnings)

@@ -68,8 +68,7 @@ def parse_copyright(data: bytes, path: str) -> tuple[list[License], list[str]]:
 
 
 @lru_cache(maxsize=256)
-def copyright_licences(data: bytes) -> tuple[tuple[tuple[str, str, str], ...],
-                                             tuple[str, ...]]:
+def copyright_licences(data: bytes) -> tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]]:
     """(expression, value, source) of each licence; memoized by content, as the packages
     of one source share one file (libpam0g, libpam-modules, libpam-runtime, ...)."""
     text = data.decode("utf-8", "replace")
@@ -78,8 +77,10 @@ def copyright_licences(data: bytes) -> tuple[tuple[tuple[str, str, str], ...],
             values = _files_licenses(text)
         except Exception as e:  # python-debian raises assorted errors on broken input
             return (), (f"not a readable machine-readable copyright file ({e})",)
-        return tuple((lic.expression, lic.value, SOURCE) for lic in (
-            declared(v, SOURCE) for v in dict.fromkeys(values))), ()
+        return tuple(
+            (lic.expression, lic.value, SOURCE)
+            for lic in (declared(v, SOURCE) for v in dict.fromkeys(values))
+        ), ()
     if len(data) > MAX_CLASSIFIED:
         return (), ()
     from hullscan.licenses.text import classify
@@ -95,15 +96,20 @@ class DpkgCopyrightAnalyzer(Analyzer):
     max_size = 4 * MiB
 
     def required(self, path: str, info: FileInfo) -> bool:
-        return (info.is_regular and path.startswith(DOC_DIR) and path.endswith("/copyright")
-                and path.count("/") == 4)
+        return (
+            info.is_regular
+            and path.startswith(DOC_DIR)
+            and path.endswith("/copyright")
+            and path.count("/") == 4
+        )
 
     def analyze(self, path: str, info: FileInfo, stream: IO[bytes]) -> AnalyzerResult | None:
         licenses, warnings = parse_copyright(stream.read(self.max_size), path)
         if not licenses and not warnings:
             return None
-        return AnalyzerResult(facts={"licenses": [lic.to_dict() for lic in licenses]},
-                              warnings=warnings)
+        return AnalyzerResult(
+            facts={"licenses": [lic.to_dict() for lic in licenses]}, warnings=warnings
+        )
 
 
 def with_copyright_licenses(packages: list[Package], fs: ImageFilesystem) -> list[Package]:
@@ -114,7 +120,9 @@ def with_copyright_licenses(packages: list[Package], fs: ImageFilesystem) -> lis
         if p.type == "deb" and not p.licenses:
             hit = fs.results_at(copyright_path(p.name), DpkgCopyrightAnalyzer.name)
             if hit is not None:
-                p = replace(p, licenses=tuple(
-                    License.from_dict(d) for d in hit[1].facts.get("licenses", ())))
+                p = replace(
+                    p,
+                    licenses=tuple(License.from_dict(d) for d in hit[1].facts.get("licenses", ())),
+                )
         out.append(p)
     return out

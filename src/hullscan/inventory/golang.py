@@ -83,14 +83,20 @@ def elf_search_range(f: IO[bytes], size: int) -> tuple[int, int] | None:
         header = elf.read_header(f)
         try:
             # most ELF files are not Go: their names, one read, say so before the table
-            named = [s for s in elf.sections(f, size, header) if s.name == _SECTION] \
-                if _SECTION + b"\0" in elf.section_names(f, size) else []
+            named = (
+                [s for s in elf.sections(f, size, header) if s.name == _SECTION]
+                if _SECTION + b"\0" in elf.section_names(f, size)
+                else []
+            )
         except elf.Malformed:
             named = []  # no section table (stripped of it): the segments still tell
         if named:
             section = named[0]
-            return None if section.type == elf.SHT_NOBITS else (
-                section.offset, min(section.offset + section.size, size))
+            return (
+                None
+                if section.type == elf.SHT_NOBITS
+                else (section.offset, min(section.offset + section.size, size))
+            )
         for seg in elf.segments(f, size, header):
             if seg.type == elf.PT_LOAD and seg.flags & (elf.PF_X | elf.PF_W) == elf.PF_W:
                 return seg.offset, min(seg.offset + seg.filesz, size)
@@ -99,8 +105,9 @@ def elf_search_range(f: IO[bytes], size: int) -> tuple[int, int] | None:
     return None
 
 
-def find_in_place(buf: Searchable, f: IO[bytes],
-                  within: tuple[int, int]) -> tuple[bytes, int] | None:
+def find_in_place(
+    buf: Searchable, f: IO[bytes], within: tuple[int, int]
+) -> tuple[bytes, int] | None:
     """``find_buildinfo`` on a spooled copy ``f``, searched where it lies (``buf``) from
     ``within[0]`` to ``within[1]``, the magic 16-aligned from the start, as Go's reader
     searches; leaves ``f`` just after the bytes returned."""
@@ -126,7 +133,7 @@ def _inline_strings(data: bytes, stream: IO[bytes]) -> tuple[str, str]:
             if not more:
                 raise AnalyzerInputError("truncated Go build info")
             data += more
-        strings.append(data[pos:pos + n].decode("utf-8", "replace"))
+        strings.append(data[pos : pos + n].decode("utf-8", "replace"))
         pos += n
     return strings[0], strings[1]
 
@@ -171,7 +178,7 @@ def _pointer_strings(f: IO[bytes], data: bytes) -> tuple[str, str]:
 
     if len(data) < 16 + 2 * ptr_size:
         raise AnalyzerInputError("truncated Go build info")
-    vptr, mptr = struct.unpack(pair, data[16:16 + 2 * ptr_size])
+    vptr, mptr = struct.unpack(pair, data[16 : 16 + 2 * ptr_size])
     return go_string(vptr), go_string(mptr)
 
 
@@ -204,22 +211,46 @@ def packages_from_buildinfo(go_version: str, modinfo: str, found_by: str) -> lis
             k, _, v = fields[1].partition("=")
             settings[k] = v
     meta = {"go_version": go_version}
-    build = {f"build_{k}": v for k, v in settings.items()
-             if k in ("GOOS", "GOARCH", "CGO_ENABLED", "vcs.revision")}
+    build = {
+        f"build_{k}": v
+        for k, v in settings.items()
+        if k in ("GOOS", "GOARCH", "CGO_ENABLED", "vcs.revision")
+    }
     out = []
     if go_version:
         v = stdlib_version(go_version)
-        out.append(Package(name="stdlib", version=v, type="golang",
-                           purl=make_purl("golang", "stdlib", v), found_by=found_by,
-                           metadata=dict(meta)))
+        out.append(
+            Package(
+                name="stdlib",
+                version=v,
+                type="golang",
+                purl=make_purl("golang", "stdlib", v),
+                found_by=found_by,
+                metadata=dict(meta),
+            )
+        )
     if main:
-        out.append(Package(name=main[0], version=main[1], type="golang",
-                           purl=_module_purl(*main), found_by=found_by,
-                           metadata={**meta, "main_module": True, **build}))
+        out.append(
+            Package(
+                name=main[0],
+                version=main[1],
+                type="golang",
+                purl=_module_purl(*main),
+                found_by=found_by,
+                metadata={**meta, "main_module": True, **build},
+            )
+        )
     for path, version, checksum in deps:
-        out.append(Package(name=path, version=version, type="golang",
-                           purl=_module_purl(path, version), found_by=found_by,
-                           metadata={**meta, **({"h1_digest": checksum} if checksum else {})}))
+        out.append(
+            Package(
+                name=path,
+                version=version,
+                type="golang",
+                purl=_module_purl(path, version),
+                found_by=found_by,
+                metadata={**meta, **({"h1_digest": checksum} if checksum else {})},
+            )
+        )
     return out
 
 
@@ -239,8 +270,7 @@ class GoBinaryAnalyzer(Analyzer):
             if buf is None:
                 found = find_buildinfo(stream, head)
             else:
-                within = (elf_search_range(stream, len(buf)) if head == elf.MAGIC
-                          else (0, len(buf)))
+                within = elf_search_range(stream, len(buf)) if head == elf.MAGIC else (0, len(buf))
                 found = None if within is None else find_in_place(buf, stream, within)
         if found is None:
             return None
@@ -253,8 +283,9 @@ class GoBinaryAnalyzer(Analyzer):
             try:
                 stream.seek(0)
             except (OSError, tarfile.StreamError):
-                return AnalyzerResult(warnings=[f"{path}: Go < 1.18 build info needs a seekable "
-                                                "copy of the file"])
+                return AnalyzerResult(
+                    warnings=[f"{path}: Go < 1.18 build info needs a seekable copy of the file"]
+                )
             go_version, modinfo = _pointer_strings(stream, data)
         else:
             return None

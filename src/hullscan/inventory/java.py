@@ -44,8 +44,17 @@ MAX_POM_PROPERTIES = 5_000
 # Everything zipfile and its decompressors raise on corrupt, truncated, encrypted
 # or unsupported input (encryption is a RuntimeError, unknown methods NotImplementedError).
 _ZIP_ERRORS: tuple[type[Exception], ...] = (
-    zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, lzma.LZMAError, NotImplementedError,
-    RuntimeError, EOFError, OSError, ValueError, struct.error)
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,
+    RuntimeError,
+    EOFError,
+    OSError,
+    ValueError,
+    struct.error,
+)
 
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _RC_VERSION = re.compile(r"rc?\d+", re.ASCII | re.IGNORECASE)
@@ -53,12 +62,22 @@ _JAVA_IDENTIFIER_START = re.compile(r"^[^\W\d]")
 
 _GROUP_PREFIXES = ("com.", "org.", "net.", "io.", "be.")
 # syft's cpegenerate PrimaryJavaManifestGroupIDFields (minus the explicit ones tried first)
-_GROUP_FIELDS = ("Bundle-SymbolicName", "Extension-Name", "Specification-Vendor",
-                 "Implementation-Vendor", "Implementation-Title", "Bundle-Activator")
+_GROUP_FIELDS = (
+    "Bundle-SymbolicName",
+    "Extension-Name",
+    "Specification-Vendor",
+    "Implementation-Vendor",
+    "Implementation-Title",
+    "Bundle-Activator",
+)
 # Main-Class is left out: a class name is never a group id
 _SECONDARY_GROUP_FIELDS = ("Automatic-Module-Name", "Package")
-_VERSION_FIELDS = ("Implementation-Version", "Specification-Version", "Plugin-Version",
-                   "Bundle-Version")
+_VERSION_FIELDS = (
+    "Implementation-Version",
+    "Specification-Version",
+    "Plugin-Version",
+    "Bundle-Version",
+)
 _NAME_FIELDS = ("Name", "Bundle-Name", "Short-Name", "Extension-Name", "Implementation-Title")
 _LICENSE_FIELDS = ("Bundle-License", "Plugin-License-Name")
 _LICENSE_TEXTS = frozenset({"META-INF/LICENSE", "META-INF/LICENSE.TXT", "META-INF/LICENSE.MD"})
@@ -70,9 +89,11 @@ def is_java_archive(path: str) -> bool:
 
 def _is_version(s: str) -> bool:
     """Starts like a version: a digit, ``build<N>``, or is ``r<N>``/``rc<N>``."""
-    return (s[:1].isdigit() and s[:1].isascii()) or (
-        s[:5].lower() == "build" and s[5:6].isdigit() and s[5:6].isascii()
-    ) or _RC_VERSION.fullmatch(s) is not None
+    return (
+        (s[:1].isdigit() and s[:1].isascii())
+        or (s[:5].lower() == "build" and s[5:6].isdigit() and s[5:6].isascii())
+        or _RC_VERSION.fullmatch(s) is not None
+    )
 
 
 def parse_archive_filename(path: str) -> tuple[str, str]:
@@ -90,20 +111,21 @@ def parse_archive_filename(path: str) -> tuple[str, str]:
     name, version = "", ""
     for i in range(1, len(stem) + 1):
         c = stem[i - 1]
-        if c not in _NAME_CHARS or (i >= 2 and stem[i - 2] == "-" and not (
-                c.isascii() and c.isalpha())):
+        if c not in _NAME_CHARS or (
+            i >= 2 and stem[i - 2] == "-" and not (c.isascii() and c.isalpha())
+        ):
             return "", ""
         if i == len(stem):
             name = stem
-        elif stem[i] == "-" and _is_version(stem[i + 1:]):
-            name, version = stem[:i], stem[i + 1:]
+        elif stem[i] == "-" and _is_version(stem[i + 1 :]):
+            name, version = stem[:i], stem[i + 1 :]
         else:
             continue
         break
     if not version:
         for i, c in enumerate(name):
-            if c in "._-" and _is_version(name[i + 1:]):
-                return name[:i], name[i + 1:]
+            if c in "._-" and _is_version(name[i + 1 :]):
+                return name[:i], name[i + 1 :]
     return name, version
 
 
@@ -165,7 +187,7 @@ def parse_pom_properties(text: str) -> dict[str, str]:
             continue
         m = re.search(r"[=:]", stripped)
         if m:
-            props[stripped[:m.start()].strip()] = stripped[m.end():].strip()
+            props[stripped[: m.start()].strip()] = stripped[m.end() :].strip()
     return props
 
 
@@ -204,8 +226,11 @@ def _clean_group(value: str) -> str:
 def _bundle_symbolic_name(manifest: Manifest) -> str:
     """Bundle-SymbolicName, when the Maven Bundle Plugin made it "${groupId}.${artifactId}"."""
     symbolic = _clean_group(manifest.get("Bundle-SymbolicName"))
-    if ("Apache Maven Bundle Plugin" in manifest.get("Created-By") and "." in symbolic
-            and symbolic != manifest.get("Implementation-Vendor-Id")):
+    if (
+        "Apache Maven Bundle Plugin" in manifest.get("Created-By")
+        and "." in symbolic
+        and symbolic != manifest.get("Implementation-Vendor-Id")
+    ):
         return symbolic
     return ""
 
@@ -220,8 +245,9 @@ def _manifest_group(manifest: Manifest) -> str:
     for fields in (_GROUP_FIELDS, _SECONDARY_GROUP_FIELDS):
         # syft sorts the candidates, which prefers the shorter of nested ids
         # (org.apache.commons over org.apache.commons.text)
-        candidates = sorted(_clean_group(v) for f in fields
-                            if (v := manifest.get(f)).startswith(_GROUP_PREFIXES))
+        candidates = sorted(
+            _clean_group(v) for f in fields if (v := manifest.get(f)).startswith(_GROUP_PREFIXES)
+        )
         if candidates:
             return candidates[0]
     return ""
@@ -233,8 +259,11 @@ def _manifest_name(manifest: Manifest, file_name: str) -> str:
     if file_name:
         # "org.example.foo" may be groupId.artifactId, except for Eclipse's dotted artifacts
         parts = file_name.split(".")
-        if (len(parts) > 1 and not file_name.startswith("org.eclipse.")
-                and all(_JAVA_IDENTIFIER_START.match(p) for p in parts)):
+        if (
+            len(parts) > 1
+            and not file_name.startswith("org.eclipse.")
+            and all(_JAVA_IDENTIFIER_START.match(p) for p in parts)
+        ):
             return parts[-1]
         return file_name
     for key in _NAME_FIELDS:
@@ -267,8 +296,12 @@ def _central_directory_count(f: IO[bytes]) -> int:
             raise zipfile.BadZipFile("not a zip archive")
     (count,) = struct.unpack_from("<H", tail, pos + 10)
     z64 = pos - 20 - 56
-    if count == 0xFFFF and z64 >= 0 and tail[pos - 20:pos - 16] == b"PK\x06\x07" \
-            and tail[z64:z64 + 4] == b"PK\x06\x06":
+    if (
+        count == 0xFFFF
+        and z64 >= 0
+        and tail[pos - 20 : pos - 16] == b"PK\x06\x07"
+        and tail[z64 : z64 + 4] == b"PK\x06\x06"
+    ):
         (count,) = struct.unpack_from("<Q", tail, z64 + 32)
     return int(count)
 
@@ -299,8 +332,14 @@ class JavaArchiveAnalyzer(Analyzer):
                 raise AnalyzerInputError(f"invalid java archive: {e}") from None
         return None if result.is_empty() else result
 
-    def _scan(self, f: IO[bytes], file_name: str, chain: tuple[str, ...],
-              result: AnalyzerResult, budget: _Budget) -> None:
+    def _scan(
+        self,
+        f: IO[bytes],
+        file_name: str,
+        chain: tuple[str, ...],
+        result: AnalyzerResult,
+        budget: _Budget,
+    ) -> None:
         """Add the packages of the archive in ``f`` (reached through ``chain``) to ``result``."""
         count = _central_directory_count(f)
         if count > MAX_ENTRIES:
@@ -313,18 +352,27 @@ class JavaArchiveAnalyzer(Analyzer):
             # not ZipInfo.is_dir(): it raises IndexError on an empty name
             nested = [m for m in members if is_java_archive(m.filename)]
             if nested and len(chain) >= MAX_DEPTH:
-                result.warnings.append(f"{self._where(chain)}: archives nested deeper than "
-                                       f"{MAX_DEPTH} levels not scanned")
+                result.warnings.append(
+                    f"{self._where(chain)}: archives nested deeper than "
+                    f"{MAX_DEPTH} levels not scanned"
+                )
                 return
             for member in nested:
                 self._scan_nested(zf, member, chain, result, budget)
 
-    def _scan_nested(self, zf: zipfile.ZipFile, member: zipfile.ZipInfo, chain: tuple[str, ...],
-                     result: AnalyzerResult, budget: _Budget) -> None:
+    def _scan_nested(
+        self,
+        zf: zipfile.ZipFile,
+        member: zipfile.ZipInfo,
+        chain: tuple[str, ...],
+        result: AnalyzerResult,
+        budget: _Budget,
+    ) -> None:
         inner = (*chain, member.filename)
         if budget.count <= 0 or member.file_size > min(MAX_NESTED_SIZE, budget.bytes):
-            result.warnings.append(f"{self._where(inner)}: nested archive not scanned "
-                                   "(size or count limit)")
+            result.warnings.append(
+                f"{self._where(inner)}: nested archive not scanned (size or count limit)"
+            )
             return
         budget.count -= 1
         budget.bytes -= member.file_size
@@ -339,20 +387,28 @@ class JavaArchiveAnalyzer(Analyzer):
     def _where(chain: tuple[str, ...]) -> str:
         return ":".join(chain) or "archive"
 
-    def _packages(self, zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], file_name: str,
-                  chain: tuple[str, ...], result: AnalyzerResult) -> None:
+    def _packages(
+        self,
+        zf: zipfile.ZipFile,
+        members: list[zipfile.ZipInfo],
+        file_name: str,
+        chain: tuple[str, ...],
+        result: AnalyzerResult,
+    ) -> None:
         manifest: Manifest | None = None
         poms: list[zipfile.ZipInfo] = []
         for m in members:
             upper = m.filename.upper()
             if upper == "META-INF/MANIFEST.MF" and manifest is None:
                 manifest = parse_manifest(
-                    _read_member(zf, m, MAX_META_SIZE).decode("utf-8", "replace"))
+                    _read_member(zf, m, MAX_META_SIZE).decode("utf-8", "replace")
+                )
             elif upper.startswith("META-INF/MAVEN/") and m.filename.endswith("/pom.properties"):
                 poms.append(m)
         if len(poms) > MAX_POM_PROPERTIES:
-            result.warnings.append(f"{self._where(chain)}: only the first "
-                                   f"{MAX_POM_PROPERTIES} pom.properties read")
+            result.warnings.append(
+                f"{self._where(chain)}: only the first {MAX_POM_PROPERTIES} pom.properties read"
+            )
             poms = poms[:MAX_POM_PROPERTIES]
         # instrumentation jars (New Relic) name the library they weave into, not themselves
         if manifest is not None and manifest.get("Weave-Classes"):
@@ -361,10 +417,13 @@ class JavaArchiveAnalyzer(Analyzer):
         fname, fversion = parse_archive_filename(file_name)
         licenses = declared_all(
             [v for k in _LICENSE_FIELDS if (v := (manifest or Manifest()).get(k))],
-            "java:MANIFEST.MF", self._where((*chain, "META-INF/MANIFEST.MF")))
+            "java:MANIFEST.MF",
+            self._where((*chain, "META-INF/MANIFEST.MF")),
+        )
         names = {m.filename for m in members}
-        if not licenses and (text := next((m for m in members
-                                           if m.filename.upper() in _LICENSE_TEXTS), None)):
+        if not licenses and (
+            text := next((m for m in members if m.filename.upper() in _LICENSE_TEXTS), None)
+        ):
             # no declaration: the archive's own licence text, when it is one for certain
             licenses = _classified(zf, text, self._where((*chain, text.filename)))
 
@@ -372,38 +431,70 @@ class JavaArchiveAnalyzer(Analyzer):
         seen: set[tuple[str, str, str]] = set()
         for m in poms:
             props = parse_pom_properties(
-                _read_member(zf, m, MAX_META_SIZE).decode("utf-8", "replace"))
+                _read_member(zf, m, MAX_META_SIZE).decode("utf-8", "replace")
+            )
             artifact, version = props.get("artifactId", ""), props.get("version", "")
             group = _clean_group(props.get("groupId", ""))
             if not artifact or not version or (group, artifact, version) in seen:
                 continue
             seen.add((group, artifact, version))
             pom = m.filename[: -len("pom.properties")] + "pom.xml"
-            pom_licenses = pom_xml_licenses(_read_member(zf, zf.getinfo(pom), MAX_META_SIZE),
-                                            self._where((*chain, pom))) if pom in names else ()
-            found.append((group or artifact, artifact, version,
-                          {**base_meta, "pom_properties": m.filename}, pom_licenses))
+            pom_licenses = (
+                pom_xml_licenses(
+                    _read_member(zf, zf.getinfo(pom), MAX_META_SIZE), self._where((*chain, pom))
+                )
+                if pom in names
+                else ()
+            )
+            found.append(
+                (
+                    group or artifact,
+                    artifact,
+                    version,
+                    {**base_meta, "pom_properties": m.filename},
+                    pom_licenses,
+                )
+            )
         if found:
             # the manifest's licenses belong to the archive's own artifact only
             own = [i for i, (_, a, _, _, _) in enumerate(found) if a == fname] if fname else []
             own = own or ([0] if len(found) == 1 else [])
             for i, (group, artifact, version, meta, pom_licenses) in enumerate(found):
-                self._add(result, group, artifact, version,
-                          pom_licenses or (licenses if i in own else ()), meta)
+                self._add(
+                    result,
+                    group,
+                    artifact,
+                    version,
+                    pom_licenses or (licenses if i in own else ()),
+                    meta,
+                )
         elif manifest is not None:
             name = _manifest_name(manifest, fname)
             if not name:
                 return
-            version = fversion or next(
-                (v for k in _VERSION_FIELDS if (v := manifest.get(k))), "")
+            version = fversion or next((v for k in _VERSION_FIELDS if (v := manifest.get(k))), "")
             meta = dict(base_meta)
             if title := manifest.get("Implementation-Title") or manifest.get("Bundle-Name"):
                 meta["manifest_name"] = title
             self._add(result, _manifest_group(manifest) or name, name, version, licenses, meta)
 
-    def _add(self, result: AnalyzerResult, group: str, artifact: str, version: str,
-             licenses: tuple[License, ...], meta: dict[str, Any]) -> None:
-        result.packages.append(Package(
-            name=artifact, version=version, type="maven",
-            purl=make_purl("maven", artifact, version, namespace=group),
-            licenses=licenses, found_by=self.name, metadata={"group_id": group, **meta}))
+    def _add(
+        self,
+        result: AnalyzerResult,
+        group: str,
+        artifact: str,
+        version: str,
+        licenses: tuple[License, ...],
+        meta: dict[str, Any],
+    ) -> None:
+        result.packages.append(
+            Package(
+                name=artifact,
+                version=version,
+                type="maven",
+                purl=make_purl("maven", artifact, version, namespace=group),
+                licenses=licenses,
+                found_by=self.name,
+                metadata={"group_id": group, **meta},
+            )
+        )

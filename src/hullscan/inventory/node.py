@@ -28,10 +28,12 @@ def is_installed_package_json(path: str) -> bool:
     parent = parts[-3]
     if parent in _PACKAGE_DIRS:
         return parent == "node_modules" or "/".join(parts[:-2]).startswith(
-            ("usr/share/nodejs", "usr/lib/nodejs"))
+            ("usr/share/nodejs", "usr/lib/nodejs")
+        )
     if parent.startswith("@") and len(parts) >= 4 and parts[-4] in _PACKAGE_DIRS:
-        return parts[-4] == "node_modules" or path.startswith(("usr/share/nodejs/",
-                                                               "usr/lib/nodejs/"))
+        return parts[-4] == "node_modules" or path.startswith(
+            ("usr/share/nodejs/", "usr/lib/nodejs/")
+        )
     return False
 
 
@@ -45,9 +47,11 @@ def _licenses(pj: dict[str, Any], path: str) -> tuple[License, ...]:
         return (declared(lic, "npm:license", path),)
     lics = pj.get("licenses")
     if isinstance(lics, list):
-        return declared_all([x["type"] for x in lics
-                             if isinstance(x, dict) and isinstance(x.get("type"), str)],
-                            "npm:licenses", path)
+        return declared_all(
+            [x["type"] for x in lics if isinstance(x, dict) and isinstance(x.get("type"), str)],
+            "npm:licenses",
+            path,
+        )
     return ()
 
 
@@ -67,9 +71,16 @@ class NodePackageAnalyzer(Analyzer):
         if not isinstance(name, str) or not isinstance(version, str) or not name or not version:
             return None
         namespace, _, bare = name.rpartition("/")
-        return AnalyzerResult(packages=[Package(
-            name=name, version=version, type="npm",
-            purl=make_purl("npm", bare, version, namespace or None),
-            licenses=_licenses(pj, path), found_by=self.name,
-            metadata={"private": True} if pj.get("private") is True else {},
-        )])
+        return AnalyzerResult(
+            packages=[
+                Package(
+                    name=name,
+                    version=version,
+                    type="npm",
+                    purl=make_purl("npm", bare, version, namespace or None),
+                    licenses=_licenses(pj, path),
+                    found_by=self.name,
+                    metadata={"private": True} if pj.get("private") is True else {},
+                )
+            ]
+        )

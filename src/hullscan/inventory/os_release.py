@@ -53,10 +53,16 @@ class OSReleaseAnalyzer(Analyzer):
             if not f.get("ID"):
                 raise AnalyzerInputError("no ID= line")
             pretty = f.get("PRETTY_NAME", "")
-            return AnalyzerResult(os=OSInfo(
-                id=f["ID"].lower(), version_id=f.get("VERSION_ID", ""), name=f.get("NAME", ""),
-                pretty_name=pretty, codename=f.get("VERSION_CODENAME", ""),
-                distroless="distroless" in (pretty + f.get("HOME_URL", "")).lower()))
+            return AnalyzerResult(
+                os=OSInfo(
+                    id=f["ID"].lower(),
+                    version_id=f.get("VERSION_ID", ""),
+                    name=f.get("NAME", ""),
+                    pretty_name=pretty,
+                    codename=f.get("VERSION_CODENAME", ""),
+                    distroless="distroless" in (pretty + f.get("HOME_URL", "")).lower(),
+                )
+            )
         release = text.strip().splitlines()[0].strip() if text.strip() else ""
         if not release:
             return None

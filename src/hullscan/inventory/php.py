@@ -26,7 +26,8 @@ MAX_PACKAGES = 50_000
 
 def is_composer_installed_json(path: str) -> bool:
     return path == "vendor/composer/installed.json" or path.endswith(
-        "/vendor/composer/installed.json")
+        "/vendor/composer/installed.json"
+    )
 
 
 def _licenses(entry: dict[str, Any], path: str) -> tuple[License, ...]:
@@ -36,8 +37,7 @@ def _licenses(entry: dict[str, Any], path: str) -> tuple[License, ...]:
     names = [x.strip() for x in names if isinstance(x, str) and x.strip()]
     if not names:
         return ()
-    value = names[0] if len(names) == 1 else " OR ".join(
-        f"({n})" if " " in n else n for n in names)
+    value = names[0] if len(names) == 1 else " OR ".join(f"({n})" if " " in n else n for n in names)
     return (declared(value, "composer:license", path),)
 
 
@@ -75,8 +75,11 @@ class ComposerInstalledAnalyzer(Analyzer):
 
         result = AnalyzerResult()
         for i, entry in enumerate(entries):
-            name, version = (entry.get("name"), entry.get("version")) if isinstance(
-                entry, dict) else (None, None)
+            name, version = (
+                (entry.get("name"), entry.get("version"))
+                if isinstance(entry, dict)
+                else (None, None)
+            )
             if not (isinstance(name, str) and isinstance(version, str) and name and version):
                 # one odd entry must not hide the others
                 result.warnings.append(f"installed.json: package #{i} has no string name/version")
@@ -86,7 +89,15 @@ class ComposerInstalledAnalyzer(Analyzer):
                 metadata["dev"] = True
             if isinstance(entry.get("type"), str) and entry["type"] != "library":
                 metadata["composer_type"] = entry["type"]
-            result.packages.append(Package(
-                name=name, version=version, type="composer", purl=composer_purl(name, version),
-                licenses=_licenses(entry, path), found_by=self.name, metadata=metadata))
+            result.packages.append(
+                Package(
+                    name=name,
+                    version=version,
+                    type="composer",
+                    purl=composer_purl(name, version),
+                    licenses=_licenses(entry, path),
+                    found_by=self.name,
+                    metadata=metadata,
+                )
+            )
         return None if result.is_empty() else result

@@ -24,12 +24,26 @@ def make_purl(
 
 
 @lru_cache(maxsize=8192)
-def _purl(ptype: str, namespace: str | None, name: str, version: str | None,
-          quals: tuple[tuple[str, str], ...], subpath: str | None) -> str:
+def _purl(
+    ptype: str,
+    namespace: str | None,
+    name: str,
+    version: str | None,
+    quals: tuple[tuple[str, str], ...],
+    subpath: str | None,
+) -> str:
     # memoized: every layer that rewrites dpkg's status lists the same packages again, and
     # packageurl takes ~0.1 ms a purl
     try:
-        return str(PackageURL(type=ptype, namespace=namespace, name=name, version=version,
-                              qualifiers=dict(quals) or None, subpath=subpath).to_string())
+        return str(
+            PackageURL(
+                type=ptype,
+                namespace=namespace,
+                name=name,
+                version=version,
+                qualifiers=dict(quals) or None,
+                subpath=subpath,
+            ).to_string()
+        )
     except (ValueError, TypeError) as e:  # TypeError: a name of blanks normalizes to None
         raise AnalyzerInputError(f"no package URL for {ptype} {name!r}: {e}") from None

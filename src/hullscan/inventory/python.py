@@ -59,8 +59,11 @@ def python_licenses(msg: Message, path: str) -> tuple[License, ...]:
 
         if ids := classify(field):
             return tuple(License(i, i, "python:License:text", path) for i in ids)
-    classifiers = [c.rsplit("::", 1)[-1].strip() for c in map(str, msg.get_all("Classifier") or [])
-                   if c.startswith("License ::") and c.count("::") >= 2]
+    classifiers = [
+        c.rsplit("::", 1)[-1].strip()
+        for c in map(str, msg.get_all("Classifier") or [])
+        if c.startswith("License ::") and c.count("::") >= 2
+    ]
     if found := declared_all(classifiers, "python:classifier", path):
         return found
     return (declared(field, "python:License", path),) if short else ()
@@ -75,9 +78,14 @@ def package_from_metadata(text: str, found_by: str, path: str = "") -> Package |
         return None
     name, version = str(name).strip(), str(version).strip()
     licenses = python_licenses(msg, path)
-    return Package(name=name, version=version, type="pypi",
-                   purl=make_purl("pypi", normalize_name(name), version),
-                   licenses=tuple(licenses), found_by=found_by)
+    return Package(
+        name=name,
+        version=version,
+        type="pypi",
+        purl=make_purl("pypi", normalize_name(name), version),
+        licenses=tuple(licenses),
+        found_by=found_by,
+    )
 
 
 class PythonDistAnalyzer(Analyzer):

@@ -35,9 +35,15 @@ _SOURCE_RPM = re.compile(r"(?P<name>.+)-(?P<version>[^-]+)-(?P<release>[^-]+)\.(
 # the purl namespace is the distribution, which one database file does not name:
 # guess it from the vendor string (first match wins, so openSUSE comes before SUSE)
 _VENDOR_NAMESPACES = (
-    ("red hat", "redhat"), ("centos", "centos"), ("fedora", "fedora"),
-    ("opensuse", "opensuse"), ("suse", "suse"), ("amazon", "amazon"), ("rocky", "rocky"),
-    ("almalinux", "almalinux"), ("oracle", "oracle"),
+    ("red hat", "redhat"),
+    ("centos", "centos"),
+    ("fedora", "fedora"),
+    ("opensuse", "opensuse"),
+    ("suse", "suse"),
+    ("amazon", "amazon"),
+    ("rocky", "rocky"),
+    ("almalinux", "almalinux"),
+    ("oracle", "oracle"),
 )
 
 
@@ -67,18 +73,31 @@ def package_from_header(h: RpmHeader, found_by: str = "rpm", path: str = "") -> 
     metadata: dict[str, Any] = {}
     if h.epoch is not None:
         metadata["epoch"] = h.epoch
-    for key, value in (("release", h.release), ("vendor", h.vendor),
-                       ("modularitylabel", h.modularity_label)):
+    for key, value in (
+        ("release", h.release),
+        ("vendor", h.vendor),
+        ("modularitylabel", h.modularity_label),
+    ):
         if value:
             metadata[key] = value
     purl_version = f"{h.version}-{h.release}" if h.release else h.version
     return Package(
-        name=h.name, version=h.evr, type="rpm",
-        purl=make_purl("rpm", h.name, purl_version, purl_namespace(h.vendor),
-                       {"arch": h.arch, "epoch": "" if h.epoch is None else str(h.epoch)}),
-        source_name=source_name, source_version=source_version, arch=h.arch,
+        name=h.name,
+        version=h.evr,
+        type="rpm",
+        purl=make_purl(
+            "rpm",
+            h.name,
+            purl_version,
+            purl_namespace(h.vendor),
+            {"arch": h.arch, "epoch": "" if h.epoch is None else str(h.epoch)},
+        ),
+        source_name=source_name,
+        source_version=source_version,
+        arch=h.arch,
         licenses=(declared(h.license, "rpm:License", path),) if h.license.strip() else (),
-        found_by=found_by, metadata=metadata,
+        found_by=found_by,
+        metadata=metadata,
     )
 
 

@@ -93,8 +93,7 @@ def iter_header_blobs_sqlite(path: str | os.PathLike[str]) -> Iterator[bytes]:
         conn.set_progress_handler(_tick, 1000)
         conn.text_factory = bytes  # a corrupted schema's text need not be UTF-8
         conn.execute("PRAGMA trusted_schema = OFF")
-        row = conn.execute(
-            "SELECT type FROM sqlite_master WHERE name = 'Packages'").fetchone()
+        row = conn.execute("SELECT type FROM sqlite_master WHERE name = 'Packages'").fetchone()
         if row is None or row[0] != b"table":
             raise RpmDbError("no Packages table in the sqlite database")
         query = "SELECT hnum, typeof(blob), blob FROM Packages ORDER BY hnum"
@@ -116,16 +115,16 @@ def iter_header_blobs_sqlite(path: str | os.PathLike[str]) -> Iterator[bytes]:
 
 _BDB_HASH_MAGIC = 0x061561
 _BDB_OTHER_MAGICS = {0x053162: "btree", 0x042253: "queue", 0x074582: "heap"}
-_PAGE_HEADER = 26          # SIZEOF_PAGE: lsn, pgno, prev, next, entries, hf_offset, level, type
-_CHKSUM_BYTES = 6          # PG_CHKSUM (2 unused, 4 checksum bytes) after the page header
+_PAGE_HEADER = 26  # SIZEOF_PAGE: lsn, pgno, prev, next, entries, hf_offset, level, type
+_CHKSUM_BYTES = 6  # PG_CHKSUM (2 unused, 4 checksum bytes) after the page header
 _DBMETA_CHKSUM = 0x01
-_P_HASH_UNSORTED = 2       # hash pages before Berkeley DB 4.6 (e.g. CentOS 5)
+_P_HASH_UNSORTED = 2  # hash pages before Berkeley DB 4.6 (e.g. CentOS 5)
 _P_OVERFLOW = 7
 _P_HASHMETA = 8
 _P_HASH = 13
 _H_KEYDATA = 1
 _H_OFFPAGE = 3
-_HOFFPAGE_SIZE = 12        # type, 3 unused bytes, pgno, total length
+_HOFFPAGE_SIZE = 12  # type, 3 unused bytes, pgno, total length
 
 
 def iter_header_blobs_bdb(f: IO[bytes]) -> Iterator[bytes]:
@@ -151,7 +150,7 @@ def iter_header_blobs_bdb(f: IO[bytes]) -> Iterator[bytes]:
     version, pagesize = struct.unpack_from(order + "II", meta, 16)
     encrypt_alg, page_type, metaflags = meta[24], meta[25], meta[26]
     (last_pgno,) = struct.unpack_from(order + "I", meta, 32)
-    if not 8 <= version <= 10:     # db 4.x to 6.x; earlier layouts differ
+    if not 8 <= version <= 10:  # db 4.x to 6.x; earlier layouts differ
         raise RpmDbError(f"unsupported Berkeley DB hash version {version}")
     if pagesize < 512 or pagesize > 65536 or pagesize & (pagesize - 1):
         raise RpmDbError(f"invalid Berkeley DB page size {pagesize}")
@@ -161,8 +160,9 @@ def iter_header_blobs_bdb(f: IO[bytes]) -> Iterator[bytes]:
         raise RpmDbError(f"unexpected Berkeley DB metadata page type {page_type}")
     npages = last_pgno + 1
     if npages * pagesize > size:
-        raise RpmDbError(f"truncated database: {npages} pages of {pagesize} bytes "
-                         f"do not fit in {size} bytes")
+        raise RpmDbError(
+            f"truncated database: {npages} pages of {pagesize} bytes do not fit in {size} bytes"
+        )
     overhead = _PAGE_HEADER + (_CHKSUM_BYTES if metaflags & _DBMETA_CHKSUM else 0)
     db = _Bdb(f, order, pagesize, last_pgno, overhead)
     for pgno in range(1, npages):
@@ -172,8 +172,9 @@ def iter_header_blobs_bdb(f: IO[bytes]) -> Iterator[bytes]:
 
 
 class _Bdb:
-    def __init__(self, f: IO[bytes], order: str, pagesize: int, last_pgno: int,
-                 overhead: int) -> None:
+    def __init__(
+        self, f: IO[bytes], order: str, pagesize: int, last_pgno: int, overhead: int
+    ) -> None:
         self.f = f
         self.order = order
         self.pagesize = pagesize
@@ -212,7 +213,7 @@ class _Bdb:
     def _item(self, pgno: int, page: bytes, off: int, end: int) -> bytes:
         kind = page[off]
         if kind == _H_KEYDATA:
-            return page[off + 1:end]
+            return page[off + 1 : end]
         if kind != _H_OFFPAGE:
             raise RpmDbError(f"page {pgno}: unsupported hash item type {kind}")
         if end - off < _HOFFPAGE_SIZE:
@@ -239,7 +240,7 @@ class _Bdb:
                 raise RpmDbError(f"page {pgno}: invalid overflow data length {length}")
             if length == 0:
                 raise RpmDbError(f"page {pgno}: empty overflow page")
-            parts.append(page[self.overhead:self.overhead + length])
+            parts.append(page[self.overhead : self.overhead + length])
             got += length
             pgno = nxt
         return b"".join(parts)
@@ -254,9 +255,9 @@ _NDB_BLOB_MAGIC = b"BlbS"
 _NDB_TAIL_MAGIC = b"BlbE"
 _NDB_PAGE = 4096
 _NDB_BLK = 16
-_NDB_HEADER = 32           # the first two slot-sized entries of page 0
-_NDB_BLOBHEAD = 16         # magic, pkgidx, generation, bloblen
-_NDB_BLOBTAIL = 12         # adler32, bloblen, magic
+_NDB_HEADER = 32  # the first two slot-sized entries of page 0
+_NDB_BLOBHEAD = 16  # magic, pkgidx, generation, bloblen
+_NDB_BLOBTAIL = 12  # adler32, bloblen, magic
 
 
 def iter_header_blobs_ndb(f: IO[bytes]) -> Iterator[bytes]:
@@ -280,7 +281,7 @@ def iter_header_blobs_ndb(f: IO[bytes]) -> Iterator[bytes]:
     for page in range(slotnpages):
         data = _read_at(f, page * _NDB_PAGE, _NDB_PAGE, f"slot page {page}")
         for off in range(_NDB_HEADER if page == 0 else 0, _NDB_PAGE, 16):
-            magic = data[off:off + 4]
+            magic = data[off : off + 4]
             if magic != _NDB_SLOT_MAGIC:
                 raise RpmDbError(f"bad ndb slot magic {magic!r} in slot page {page}")
             pkgidx, blkoff, blkcnt = struct.unpack_from("<III", data, off + 4)
@@ -306,14 +307,15 @@ def _ndb_blob(f: IO[bytes], pkgidx: int, blkoff: int, blkcnt: int) -> bytes:
     if magic != _NDB_BLOB_MAGIC or idx != pkgidx:
         raise RpmDbError(f"bad ndb blob header for package {pkgidx}")
     if blkcnt != (_NDB_BLOBHEAD + bloblen + _NDB_BLOBTAIL + _NDB_BLK - 1) // _NDB_BLK:
-        raise RpmDbError(f"ndb blob length {bloblen} of package {pkgidx} "
-                         f"does not match its {blkcnt} blocks")
+        raise RpmDbError(
+            f"ndb blob length {bloblen} of package {pkgidx} does not match its {blkcnt} blocks"
+        )
     adler, taillen, tailmagic = struct.unpack_from("<II4s", raw, len(raw) - _NDB_BLOBTAIL)
     if tailmagic != _NDB_TAIL_MAGIC or taillen != bloblen:
         raise RpmDbError(f"bad ndb blob trailer for package {pkgidx}")
     if zlib.adler32(raw[:-_NDB_BLOBTAIL]) != adler:
         raise RpmDbError(f"ndb blob checksum mismatch for package {pkgidx}")
-    return raw[_NDB_BLOBHEAD:_NDB_BLOBHEAD + bloblen]
+    return raw[_NDB_BLOBHEAD : _NDB_BLOBHEAD + bloblen]
 
 
 # ------------------------------------------------------------------------ the header
@@ -342,16 +344,26 @@ _STRING_TYPES = (_STRING, _STRING_ARRAY, _I18NSTRING)
 # the signed part of a header; they carry no package data
 _REGION_TAGS = frozenset({61, 62, 63, 64})
 _HEADER_MAGIC = b"\x8e\xad\xe8\x01"
-_MAX_INDEX = 0xFFFF        # rpm's hdrchkTags
+_MAX_INDEX = 0xFFFF  # rpm's hdrchkTags
 # tags whose value rpm prints as "(none)" when a packager wrote nothing
 _NONE_IS_EMPTY = frozenset({TAG_SOURCERPM, TAG_LICENSE, TAG_VENDOR})
 
-_TAG_NAMES = {TAG_NAME: "NAME", TAG_VERSION: "VERSION", TAG_RELEASE: "RELEASE",
-              TAG_EPOCH: "EPOCH", TAG_SIZE: "SIZE", TAG_VENDOR: "VENDOR",
-              TAG_LICENSE: "LICENSE", TAG_ARCH: "ARCH", TAG_FILENAMES: "FILENAMES",
-              TAG_SOURCERPM: "SOURCERPM", TAG_DIRINDEXES: "DIRINDEXES",
-              TAG_BASENAMES: "BASENAMES", TAG_DIRNAMES: "DIRNAMES",
-              TAG_MODULARITYLABEL: "MODULARITYLABEL"}
+_TAG_NAMES = {
+    TAG_NAME: "NAME",
+    TAG_VERSION: "VERSION",
+    TAG_RELEASE: "RELEASE",
+    TAG_EPOCH: "EPOCH",
+    TAG_SIZE: "SIZE",
+    TAG_VENDOR: "VENDOR",
+    TAG_LICENSE: "LICENSE",
+    TAG_ARCH: "ARCH",
+    TAG_FILENAMES: "FILENAMES",
+    TAG_SOURCERPM: "SOURCERPM",
+    TAG_DIRINDEXES: "DIRINDEXES",
+    TAG_BASENAMES: "BASENAMES",
+    TAG_DIRNAMES: "DIRNAMES",
+    TAG_MODULARITYLABEL: "MODULARITYLABEL",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,9 +405,10 @@ class _Store:
             raise RpmDbError(f"rpm header: data length {dl} is too large")
         start = 8 + 16 * il
         if start + dl > len(blob):
-            raise RpmDbError(f"rpm header: {il} entries and {dl} data bytes do not fit "
-                             f"in {len(blob)} bytes")
-        self.data = blob[start:start + dl]
+            raise RpmDbError(
+                f"rpm header: {il} entries and {dl} data bytes do not fit in {len(blob)} bytes"
+            )
+        self.data = blob[start : start + dl]
         self.entries: dict[int, tuple[int, int, int]] = {}
         for tag, typ, off, count in struct.iter_unpack(">iIiI", blob[8:start]):
             if tag not in _REGION_TAGS:
@@ -420,8 +433,7 @@ class _Store:
             return []
         typ, off, count = entry
         if typ == _STRING and count != 1:
-            raise RpmDbError(f"rpm header: string tag {_TAG_NAMES.get(tag, tag)} has "
-                             f"count {count}")
+            raise RpmDbError(f"rpm header: string tag {_TAG_NAMES.get(tag, tag)} has count {count}")
         if count > len(self.data) - off:  # every string takes at least its NUL byte
             raise RpmDbError(f"rpm header: tag {_TAG_NAMES.get(tag, tag)} has too many strings")
         out = []
@@ -429,8 +441,9 @@ class _Store:
         for _ in range(count):
             end = self.data.find(b"\x00", pos)
             if end < 0:
-                raise RpmDbError(f"rpm header: unterminated string in tag "
-                                 f"{_TAG_NAMES.get(tag, tag)}")
+                raise RpmDbError(
+                    f"rpm header: unterminated string in tag {_TAG_NAMES.get(tag, tag)}"
+                )
             out.append(self.data[pos:end].decode("utf-8", "replace"))
             pos = end + 1
         return out
@@ -483,8 +496,10 @@ def _files(store: _Store, name: str) -> tuple[str, ...]:
     dirnames = store.strings(TAG_DIRNAMES)
     dirindexes = store.ints(TAG_DIRINDEXES)
     if len(dirindexes) != len(basenames):
-        raise RpmDbError(f"rpm header of {name}: {len(basenames)} file names but "
-                         f"{len(dirindexes)} directory indexes")
+        raise RpmDbError(
+            f"rpm header of {name}: {len(basenames)} file names but "
+            f"{len(dirindexes)} directory indexes"
+        )
     files = []
     for base, idx in zip(basenames, dirindexes, strict=True):
         if not 0 <= idx < len(dirnames):

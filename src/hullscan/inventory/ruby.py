@@ -20,7 +20,8 @@ from hullscan.model import FileInfo, Package
 _NEW_SPEC = re.compile(r"Gem::Specification\.new[ \t]*(?:do|\{)[ \t]*\|[ \t]*(\w+)[ \t]*\|")
 # a Ruby string literal as to_ruby writes it (old RubyGems used %q{...})
 _STRING_RE = re.compile(
-    r""""([^"\\]*(?:\\.[^"\\]*)*)"|'([^'\\]*(?:\\.[^'\\]*)*)'|%q\{([^}]*)\}|%q<([^>]*)>""")
+    r""""([^"\\]*(?:\\.[^"\\]*)*)"|'([^'\\]*(?:\\.[^'\\]*)*)'|%q\{([^}]*)\}|%q<([^>]*)>"""
+)
 # "# stub: rack 2.2.8 ruby lib": RubyGems' stub line, a fallback for name and version
 _STUB = re.compile(r"^# stub: (\S+) (\S+)", re.MULTILINE)
 
@@ -31,7 +32,8 @@ def is_installed_gemspec(path: str) -> bool:
     if len(parts) < 2 or not parts[-1].endswith(".gemspec") or len(parts[-1]) <= 8:
         return False
     return parts[-2] == "specifications" or (
-        parts[-2] == "default" and len(parts) >= 3 and parts[-3] == "specifications")
+        parts[-2] == "default" and len(parts) >= 3 and parts[-3] == "specifications"
+    )
 
 
 def _strings(text: str) -> list[str]:
@@ -93,7 +95,16 @@ class GemspecAnalyzer(Analyzer):
             metadata["platform"] = platform
         if path.split("/")[-2] == "default":
             metadata["default_gem"] = True
-        return AnalyzerResult(packages=[Package(
-            name=name, version=version, type="gem", purl=make_purl("gem", name, version),
-            licenses=declared_all(licenses, "gemspec", path), found_by=self.name,
-            metadata=metadata)])
+        return AnalyzerResult(
+            packages=[
+                Package(
+                    name=name,
+                    version=version,
+                    type="gem",
+                    purl=make_purl("gem", name, version),
+                    licenses=declared_all(licenses, "gemspec", path),
+                    found_by=self.name,
+                    metadata=metadata,
+                )
+            ]
+        )

@@ -47,7 +47,12 @@ _SHARED_OBJECT = re.compile(r"\.so(?:\.\d+)*$")
 # pyelftools' own errors, and what seeking to offsets read from garbage raises
 # (and ELFError, added where pyelftools is imported)
 _ELF_ERRORS: tuple[type[Exception], ...] = (
-    OverflowError, ValueError, OSError, EOFError, struct.error)
+    OverflowError,
+    ValueError,
+    OSError,
+    EOFError,
+    struct.error,
+)
 
 
 def _names_the_section(f: IO[bytes]) -> bool:
@@ -158,21 +163,42 @@ class CargoAuditableAnalyzer(Analyzer):
         result = AnalyzerResult()
         for i, entry in enumerate(entries):
             name, version, source, kind, root = (
-                (entry.get("name"), entry.get("version"), entry.get("source", ""),
-                 entry.get("kind", "runtime"), entry.get("root", False))
-                if isinstance(entry, dict) else (None,) * 5)
-            if not (isinstance(name, str) and name and isinstance(version, str) and version
-                    and isinstance(source, str) and isinstance(kind, str)
-                    and isinstance(root, bool)):
-                result.warnings.append(f"{SECTION_NAME}: package #{i} has missing or "
-                                       "mistyped fields")
+                (
+                    entry.get("name"),
+                    entry.get("version"),
+                    entry.get("source", ""),
+                    entry.get("kind", "runtime"),
+                    entry.get("root", False),
+                )
+                if isinstance(entry, dict)
+                else (None,) * 5
+            )
+            if not (
+                isinstance(name, str)
+                and name
+                and isinstance(version, str)
+                and version
+                and isinstance(source, str)
+                and isinstance(kind, str)
+                and isinstance(root, bool)
+            ):
+                result.warnings.append(
+                    f"{SECTION_NAME}: package #{i} has missing or mistyped fields"
+                )
                 continue
             if kind == "build":
                 continue  # build scripts and proc-macros: not in the binary
             metadata: dict[str, Any] = {"source": source} if source else {}
             if root:
                 metadata["root"] = True
-            result.packages.append(Package(
-                name=name, version=version, type="cargo", purl=make_purl("cargo", name, version),
-                found_by=self.name, metadata=metadata))
+            result.packages.append(
+                Package(
+                    name=name,
+                    version=version,
+                    type="cargo",
+                    purl=make_purl("cargo", name, version),
+                    found_by=self.name,
+                    metadata=metadata,
+                )
+            )
         return None if result.is_empty() else result

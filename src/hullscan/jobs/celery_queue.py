@@ -44,15 +44,22 @@ _context: WorkerContext | None = None
 def make_app(settings: CelerySettings) -> Celery:
     app = Celery("hullscan", broker=settings.broker, set_as_current=False)
     app.conf.update(
-        task_serializer="json", accept_content=["json"],
-        task_ignore_result=True, result_backend=None,
-        task_acks_late=True, task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1, worker_concurrency=1,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_concurrency=1,
         task_default_queue=settings.queue,
         task_queues=None,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout,
-                                  "global_keyprefix": f"{settings.queue}:"}
-        if settings.broker.startswith(("redis://", "rediss://")) else {},
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            "global_keyprefix": f"{settings.queue}:",
+        }
+        if settings.broker.startswith(("redis://", "rediss://"))
+        else {},
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         worker_hijack_root_logger=False,
@@ -60,9 +67,16 @@ def make_app(settings: CelerySettings) -> Celery:
     )
 
     @app.task(  # type: ignore[untyped-decorator]
-        name=TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
-              autoretry_for=(RetryLater,), retry_backoff=2, retry_backoff_max=300,
-              retry_jitter=True, max_retries=settings.max_retries)
+        name=TASK,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        autoretry_for=(RetryLater,),
+        retry_backoff=2,
+        retry_backoff_max=300,
+        retry_jitter=True,
+        max_retries=settings.max_retries,
+    )
     def scan(self: Task, message: dict[str, Any]) -> None:
         if _context is None:
             raise RuntimeError("hullscan worker: no context (start it with hullscan worker)")
@@ -72,8 +86,9 @@ def make_app(settings: CelerySettings) -> Celery:
         except RetryLater:
             if self.request.retries >= settings.max_retries:
                 with contextlib.suppress(StoreError):
-                    _context.store.fail(msg.key, "gave up after repeated registry, network "
-                                                 "or store failures")
+                    _context.store.fail(
+                        msg.key, "gave up after repeated registry, network or store failures"
+                    )
             raise
 
     return app
@@ -94,10 +109,15 @@ class CeleryQueue:
         from hullscan.errors import HullscanError
 
         try:
-            self.app.send_task(TASK, args=[msg.to_wire()], queue=self.settings.queue,
-                               argsrepr=f"[{msg.key[:12]}]", kwargsrepr="{}",
-                               retry=True, retry_policy={"max_retries": 3,
-                                                         "interval_start": 0.2})
+            self.app.send_task(
+                TASK,
+                args=[msg.to_wire()],
+                queue=self.settings.queue,
+                argsrepr=f"[{msg.key[:12]}]",
+                kwargsrepr="{}",
+                retry=True,
+                retry_policy={"max_retries": 3, "interval_start": 0.2},
+            )
         except OperationalError as e:
             raise HullscanError(f"job queue unreachable: {e}") from e
 
@@ -118,8 +138,9 @@ class CeleryQueue:
         try:
             with self.app.connection_for_read() as conn:
                 conn.ensure_connection(max_retries=1, timeout=2)
-                conn.default_channel.queue_declare(self.settings.queue, durable=True,
-                                                   auto_delete=False)
+                conn.default_channel.queue_declare(
+                    self.settings.queue, durable=True, auto_delete=False
+                )
         except Exception as e:
             raise HullscanError(f"job queue unreachable: {e}") from e
 
@@ -127,14 +148,31 @@ class CeleryQueue:
         self.app.close()
 
 
-def run_worker(settings: CelerySettings, ctx: WorkerContext, *, loglevel: str = "INFO",
-               hostname: str | None = None) -> None:
+def run_worker(
+    settings: CelerySettings,
+    ctx: WorkerContext,
+    *,
+    loglevel: str = "INFO",
+    hostname: str | None = None,
+) -> None:
     """One worker process, one scan at a time (scans fan out to processes inside)."""
     global _context
     _context = ctx
     app = make_app(settings)
-    argv = ["worker", "--pool", "solo", "--concurrency", "1", "--loglevel", loglevel,
-            "--queues", settings.queue, "--without-gossip", "--without-mingle",
-            "--without-heartbeat", "--hostname",
-            hostname or f"hullscan-{os.getpid()}@%h"]
+    argv = [
+        "worker",
+        "--pool",
+        "solo",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        loglevel,
+        "--queues",
+        settings.queue,
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--hostname",
+        hostname or f"hullscan-{os.getpid()}@%h",
+    ]
     app.worker_main(argv)

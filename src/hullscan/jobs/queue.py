@@ -42,15 +42,30 @@ class Queue(Protocol):
     def close(self) -> None: ...
 
 
-def submit_job(store: Store, queue: Queue, spec: JobSpec, *,
-               artifact: dict[str, Any] | None = None, insecure: tuple[str, ...] = (),
-               username: str | None = None, password: str | None = None) -> Submission:
+def submit_job(
+    store: Store,
+    queue: Queue,
+    spec: JobSpec,
+    *,
+    artifact: dict[str, Any] | None = None,
+    insecure: tuple[str, ...] = (),
+    username: str | None = None,
+    password: str | None = None,
+) -> Submission:
     """Record the request; queue its job unless an equal one is queued, running or done.
     A job that cannot be queued is marked failed (the next request queues it again)."""
     sub = store.submit(spec, artifact, queue.kind)
     if sub.enqueue:
-        msg = JobMessage(sub.job_key, spec.ref, spec.scanners, spec.sbom, spec.digest,
-                         insecure, username, password)
+        msg = JobMessage(
+            sub.job_key,
+            spec.ref,
+            spec.scanners,
+            spec.sbom,
+            spec.digest,
+            insecure,
+            username,
+            password,
+        )
         try:
             queue.enqueue(msg)
         except HullscanError as e:
@@ -72,8 +87,10 @@ class EmbeddedQueue:
     #: seconds between renewals of the lease, and after which an unrenewed one has lapsed
     LEASE_RENEW = 10.0
     LEASE_LAPSES = 60.0
-    STOPPED = ("the process holding this scan's embedded queue stopped before it "
-               "finished; request it again")
+    STOPPED = (
+        "the process holding this scan's embedded queue stopped before it "
+        "finished; request it again"
+    )
 
     def __init__(self, ctx: WorkerContext, workers: int = 1) -> None:
         self.ctx = ctx
@@ -82,14 +99,18 @@ class EmbeddedQueue:
         self._queue: queue.Queue[JobMessage | None] = queue.Queue()
         host = socket.gethostname()
         ctx.store.hold_lease(self.kind, host, os.getpid())
-        ctx.store.fail_abandoned(self.STOPPED, host=host, lapsed_after=self.LEASE_LAPSES,
-                                 alive=_alive)
+        ctx.store.fail_abandoned(
+            self.STOPPED, host=host, lapsed_after=self.LEASE_LAPSES, alive=_alive
+        )
         self._closing = threading.Event()
-        self._renewer = threading.Thread(target=self._renew, args=(host,),
-                                         name="hullscan-queue-lease", daemon=True)
+        self._renewer = threading.Thread(
+            target=self._renew, args=(host,), name="hullscan-queue-lease", daemon=True
+        )
         self._renewer.start()
-        self._threads = [threading.Thread(target=self._work, name=f"hullscan-worker-{i}",
-                                          daemon=True) for i in range(max(1, workers))]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"hullscan-worker-{i}", daemon=True)
+            for i in range(max(1, workers))
+        ]
         for t in self._threads:
             t.start()
 
@@ -132,7 +153,7 @@ class EmbeddedQueue:
                     if attempt == RETRIES - 1:
                         self._give_up(msg, str(e))
                     else:
-                        time.sleep(BACKOFF * 2 ** attempt)
+                        time.sleep(BACKOFF * 2**attempt)
                 except Exception:  # a worker thread must survive anything
                     log.exception("job %s", msg.key[:12])
                     self._give_up(msg, "internal error")

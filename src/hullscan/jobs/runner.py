@@ -34,15 +34,29 @@ class JobMessage:
     password: str | None = field(default=None, repr=False)
 
     def to_wire(self) -> dict[str, Any]:
-        return {"key": self.key, "ref": self.ref, "scanners": list(self.scanners),
-                "sbom": self.sbom, "digest": self.digest, "insecure": list(self.insecure),
-                "username": self.username, "password": self.password}
+        return {
+            "key": self.key,
+            "ref": self.ref,
+            "scanners": list(self.scanners),
+            "sbom": self.sbom,
+            "digest": self.digest,
+            "insecure": list(self.insecure),
+            "username": self.username,
+            "password": self.password,
+        }
 
     @classmethod
     def from_wire(cls, d: dict[str, Any]) -> JobMessage:
-        return cls(str(d["key"]), str(d["ref"]), tuple(d["scanners"]), bool(d["sbom"]),
-                   d.get("digest"), tuple(d.get("insecure") or ()), d.get("username"),
-                   d.get("password"))
+        return cls(
+            str(d["key"]),
+            str(d["ref"]),
+            tuple(d["scanners"]),
+            bool(d["sbom"]),
+            d.get("digest"),
+            tuple(d.get("insecure") or ()),
+            d.get("username"),
+            d.get("password"),
+        )
 
 
 @dataclass(frozen=True)
@@ -74,20 +88,34 @@ def run_job(msg: JobMessage, ctx: WorkerContext) -> None:
     if msg.username is not None:
         registry = replace(registry, username=msg.username, password=msg.password or "")
     try:
-        result = scan_image(msg.ref, msg.scanners, cache_dir=ctx.cache_dir,
-                            db_path=ctx.db_path, registry=registry, sbom=msg.sbom,
-                            settings=ctx.settings)
+        result = scan_image(
+            msg.ref,
+            msg.scanners,
+            cache_dir=ctx.cache_dir,
+            db_path=ctx.db_path,
+            registry=registry,
+            sbom=msg.sbom,
+            settings=ctx.settings,
+        )
         digest = result.digest
         if msg.digest is not None and result.digest != msg.digest:
             if _named_digest(msg.ref, ctx) != msg.digest:
-                raise HullscanError(f"{msg.ref}: the registry served {result.digest}, not "
-                                    f"the requested {msg.digest}")
+                raise HullscanError(
+                    f"{msg.ref}: the registry served {result.digest}, not "
+                    f"the requested {msg.digest}"
+                )
             # the reference names an index (the pull checked its digest): the job is
             # the index's, the platform manifest scanned is kept beside it
             digest = msg.digest
-        ctx.store.finish(msg.key, digest=digest, manifest_digest=result.digest,
-                         db_version=result.db_version, report=result.report,
-                         inventory=result.inventory, sboms=result.sboms or None)
+        ctx.store.finish(
+            msg.key,
+            digest=digest,
+            manifest_digest=result.digest,
+            db_version=result.db_version,
+            report=result.report,
+            inventory=result.inventory,
+            sboms=result.sboms or None,
+        )
     except Exception as e:
         if retryable(e):
             log.warning("job %s: %s (will retry)", msg.key[:12], e)

@@ -53,9 +53,16 @@ def retryable(error: BaseException) -> bool:
     return isinstance(error, StoreError | ConnectionError | TimeoutError)
 
 
-def scan_image(ref: str, scanners: tuple[str, ...], *, cache_dir: Path, db_path: Path,
-               registry: RegistrySettings, sbom: bool = False,
-               settings: Settings | None = None) -> ScanResult:
+def scan_image(
+    ref: str,
+    scanners: tuple[str, ...],
+    *,
+    cache_dir: Path,
+    db_path: Path,
+    registry: RegistrySettings,
+    sbom: bool = False,
+    settings: Settings | None = None,
+) -> ScanResult:
     """Scan one image with the library API (``hullscan.scan``; ``hullscan.sbom`` when
     only an SBOM is wanted)."""
     from hullscan.api import sbom as take_sbom
@@ -64,8 +71,9 @@ def scan_image(ref: str, scanners: tuple[str, ...], *, cache_dir: Path, db_path:
 
     version = db_version(db_path) if "vuln" in scanners else None
     if scanners:
-        report = scan(ref, scanners, cache_dir=cache_dir, db=db_path,
-                               settings=settings, registry=registry)
+        report = scan(
+            ref, scanners, cache_dir=cache_dir, db=db_path, settings=settings, registry=registry
+        )
     else:
         report = take_sbom(ref, cache_dir=cache_dir, settings=settings, registry=registry)
     inv = report.inventory
@@ -80,6 +88,8 @@ def scan_image(ref: str, scanners: tuple[str, ...], *, cache_dir: Path, db_path:
         from hullscan.report.spdx import render_spdx
 
         sboms = {SPDX: json.loads(render_spdx(inv)), CYCLONEDX: json.loads(render_cyclonedx(inv))}
-    inventory = {"image": image_dict(inv.image, inv.os),
-                 "packages": [p.to_dict() for p in inv.packages]}
+    inventory = {
+        "image": image_dict(inv.image, inv.os),
+        "packages": [p.to_dict() for p in inv.packages],
+    }
     return ScanResult(inv.image.digest, version, doc, inventory, sboms)

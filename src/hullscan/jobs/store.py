@@ -105,9 +105,11 @@ class JobRow(_Base):
     created_at: orm.Mapped[datetime] = orm.mapped_column(sa.DateTime(timezone=True))
     started_at: orm.Mapped[datetime | None] = orm.mapped_column(sa.DateTime(timezone=True))
     finished_at: orm.Mapped[datetime | None] = orm.mapped_column(
-        sa.DateTime(timezone=True), index=True)
-    origin: orm.Mapped[str] = orm.mapped_column(sa.String(16), default=Origin.SCAN,
-                                                server_default=Origin.SCAN.value)
+        sa.DateTime(timezone=True), index=True
+    )
+    origin: orm.Mapped[str] = orm.mapped_column(
+        sa.String(16), default=Origin.SCAN, server_default=Origin.SCAN.value
+    )
     #: the platform manifest scanned, when ``digest`` names an index
     manifest_digest: orm.Mapped[str | None] = orm.mapped_column(sa.String(100), index=True)
     #: ``hullscan.jobs.verdict.facts`` of the report
@@ -125,8 +127,7 @@ class ScanRow(_Base):
     ref: orm.Mapped[str] = orm.mapped_column(sa.Text)
     #: Harbor's ``artifact`` object (repository, digest, tag, mime_type), if from Harbor
     artifact: orm.Mapped[dict[str, Any] | None] = orm.mapped_column(_JSON)
-    created_at: orm.Mapped[datetime] = orm.mapped_column(sa.DateTime(timezone=True),
-                                                         index=True)
+    created_at: orm.Mapped[datetime] = orm.mapped_column(sa.DateTime(timezone=True), index=True)
 
 
 class InventoryRow(_Base):
@@ -268,11 +269,22 @@ def _aware(t: datetime | None) -> datetime | None:
 
 
 def _job(row: JobRow) -> Job:
-    return Job(row.key, row.digest, tuple(row.scanners.split(",")) if row.scanners else (),
-               row.sbom, row.db_version, Status(row.status), row.error, row.attempts,
-               _aware(row.created_at) or _now(), _aware(row.started_at),
-               _aware(row.finished_at), row.duration, Origin(row.origin or Origin.SCAN),
-               row.manifest_digest)
+    return Job(
+        row.key,
+        row.digest,
+        tuple(row.scanners.split(",")) if row.scanners else (),
+        row.sbom,
+        row.db_version,
+        Status(row.status),
+        row.error,
+        row.attempts,
+        _aware(row.created_at) or _now(),
+        _aware(row.started_at),
+        _aware(row.finished_at),
+        row.duration,
+        Origin(row.origin or Origin.SCAN),
+        row.manifest_digest,
+    )
 
 
 def _scan(row: ScanRow, job: JobRow) -> Scan:
@@ -304,8 +316,13 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = sa.create_engine(
-                target, pool_pre_ping=True, pool_size=10, max_overflow=30, pool_timeout=10,
-                connect_args={"connect_timeout": 5})
+                target,
+                pool_pre_ping=True,
+                pool_size=10,
+                max_overflow=30,
+                pool_timeout=10,
+                connect_args={"connect_timeout": 5},
+            )
         self._session = orm.sessionmaker(self.engine, expire_on_commit=False)
         if migrate:
             self.migrate()
@@ -340,8 +357,9 @@ class Store:
         with self._connect() as conn:
             if wait:
                 conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": lock})
-            elif not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
-                                  {"k": lock}).scalar_one():
+            elif not conn.execute(
+                sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": lock}
+            ).scalar_one():
                 conn.commit()
                 yield False
                 return
@@ -371,8 +389,9 @@ class Store:
 
     # -- requests -------------------------------------------------------------------------
 
-    def submit(self, spec: JobSpec, artifact: dict[str, Any] | None = None,
-               queue: str | None = None) -> Submission:
+    def submit(
+        self, spec: JobSpec, artifact: dict[str, Any] | None = None, queue: str | None = None
+    ) -> Submission:
         """Record a request. A job already done for the same key is reused, one queued
         or running is shared; a failed one is queued again (on ``queue``, the kind of
         queue that will carry it)."""
@@ -384,10 +403,17 @@ class Store:
                     job = s.get(JobRow, key, with_for_update=True)
                     enqueue = False
                     if job is None:
-                        job = JobRow(key=key, digest=spec.digest,
-                                     scanners=",".join(spec.scanners), sbom=spec.sbom,
-                                     db_version=spec.db_version, status=Status.QUEUED,
-                                     attempts=0, created_at=_now(), queue=queue)
+                        job = JobRow(
+                            key=key,
+                            digest=spec.digest,
+                            scanners=",".join(spec.scanners),
+                            sbom=spec.sbom,
+                            db_version=spec.db_version,
+                            status=Status.QUEUED,
+                            attempts=0,
+                            created_at=_now(),
+                            queue=queue,
+                        )
                         s.add(job)
                         s.flush()
                         enqueue = True
@@ -396,23 +422,34 @@ class Store:
                         job.started_at = job.finished_at = None
                         job.queue = queue
                         enqueue = True
-                    s.add(ScanRow(id=scan_id, job_key=key, ref=spec.ref, artifact=artifact,
-                                  created_at=_now()))
+                    s.add(
+                        ScanRow(
+                            id=scan_id,
+                            job_key=key,
+                            ref=spec.ref,
+                            artifact=artifact,
+                            created_at=_now(),
+                        )
+                    )
                     return Submission(scan_id, key, enqueue, Status(job.status))
             except exc.IntegrityError:
                 continue  # another request created the job first: share it
         raise StoreError(f"could not record the scan of {spec.ref}")
 
-    def record_scan(self, spec: JobSpec, report: dict[str, Any],
-                    inventory: dict[str, Any]) -> str:
+    def record_scan(self, spec: JobSpec, report: dict[str, Any], inventory: dict[str, Any]) -> str:
         """Store a scan finished outside a worker (a benchmark's, an import's) as a
         worker would: a request, its job done, the inventory. The job's key."""
         if spec.digest is None:
             raise StoreError(f"{spec.ref}: a recorded scan needs its digest")
         sub = self.submit(spec)
         self.claim(sub.job_key)
-        self.finish(sub.job_key, digest=spec.digest, db_version=spec.db_version,
-                    report=report, inventory=inventory)
+        self.finish(
+            sub.job_key,
+            digest=spec.digest,
+            db_version=spec.db_version,
+            report=report,
+            inventory=inventory,
+        )
         return sub.job_key
 
     def get_scan(self, scan_id: str) -> Scan | None:
@@ -431,7 +468,8 @@ class Store:
                 rows = s.execute(
                     sa.select(ScanRow.id, JobRow.status, JobRow.error)
                     .join(JobRow, ScanRow.job_key == JobRow.key)
-                    .where(ScanRow.id.in_(scan_ids[at:at + 1000]))).all()
+                    .where(ScanRow.id.in_(scan_ids[at : at + 1000]))
+                ).all()
                 out.update({str(i): (str(st), err) for i, st, err in rows})
         return out
 
@@ -451,41 +489,61 @@ class Store:
         a scan, or a rematch of one."""
         with self._tx() as s:
             row = s.execute(
-                sa.select(JobRow).where(_names(digest), JobRow.status == Status.DONE)
-                .order_by(JobRow.finished_at.desc()).limit(1)).scalar_one_or_none()
+                sa.select(JobRow)
+                .where(_names(digest), JobRow.status == Status.DONE)
+                .order_by(JobRow.finished_at.desc())
+                .limit(1)
+            ).scalar_one_or_none()
             return _job(row) if row is not None else None
 
     def verdict(self, digest: str) -> Verdict | None:
         """The verdict of the newest finished job of ``digest``; None if never scanned."""
-        q = (sa.select(JobRow.digest, JobRow.finished_at, JobRow.db_version, JobRow.verdict)
-             .where(_names(digest), JobRow.status == Status.DONE)
-             .order_by(JobRow.finished_at.desc()).limit(1))
+        q = (
+            sa.select(JobRow.digest, JobRow.finished_at, JobRow.db_version, JobRow.verdict)
+            .where(_names(digest), JobRow.status == Status.DONE)
+            .order_by(JobRow.finished_at.desc())
+            .limit(1)
+        )
         with self._tx() as s:
             row = s.execute(q).first()
         if row is None:
             return None
-        return verdict_from(str(row.digest), iso(row.finished_at), row.db_version or "",
-                            row.verdict or {})
+        return verdict_from(
+            str(row.digest), iso(row.finished_at), row.db_version or "", row.verdict or {}
+        )
 
     def scanned(self, digest: str) -> tuple[str | None, str] | None:
         """(database version, finished at) of the newest scan (not rematch) of ``digest``."""
-        q = (sa.select(JobRow.db_version, JobRow.finished_at)
-             .where(JobRow.digest == digest, JobRow.status == Status.DONE,
-                    JobRow.origin == Origin.SCAN)
-             .order_by(JobRow.finished_at.desc()).limit(1))
+        q = (
+            sa.select(JobRow.db_version, JobRow.finished_at)
+            .where(
+                JobRow.digest == digest, JobRow.status == Status.DONE, JobRow.origin == Origin.SCAN
+            )
+            .order_by(JobRow.finished_at.desc())
+            .limit(1)
+        )
         with self._tx() as s:
             row = s.execute(q).first()
         return (row.db_version, iso(row.finished_at)) if row is not None else None
 
     def latest_reports(self) -> Iterator[StoredReport]:
         """The newest finished report of every digest, by digest."""
-        ranked = sa.select(
-            JobRow.key, sa.func.row_number().over(
-                partition_by=JobRow.digest,
-                order_by=(JobRow.finished_at.desc(), JobRow.key)).label("n")
-        ).where(JobRow.status == Status.DONE, JobRow.digest.is_not(None)).subquery()
-        q = (sa.select(*_REPORT_COLUMNS).join(ranked, ranked.c.key == JobRow.key)
-             .where(ranked.c.n == 1).order_by(JobRow.digest))
+        ranked = (
+            sa.select(
+                JobRow.key,
+                sa.func.row_number()
+                .over(partition_by=JobRow.digest, order_by=(JobRow.finished_at.desc(), JobRow.key))
+                .label("n"),
+            )
+            .where(JobRow.status == Status.DONE, JobRow.digest.is_not(None))
+            .subquery()
+        )
+        q = (
+            sa.select(*_REPORT_COLUMNS)
+            .join(ranked, ranked.c.key == JobRow.key)
+            .where(ranked.c.n == 1)
+            .order_by(JobRow.digest)
+        )
         with self._tx() as s:
             for row in s.execute(q):
                 yield _stored_report(row)
@@ -495,7 +553,9 @@ class Store:
             row = s.execute(
                 sa.select(*_REPORT_COLUMNS)
                 .where(JobRow.digest == digest, JobRow.status == Status.DONE)
-                .order_by(JobRow.finished_at.desc()).limit(1)).first()
+                .order_by(JobRow.finished_at.desc())
+                .limit(1)
+            ).first()
             return _stored_report(row) if row is not None else None
 
     def list_scans(self, *, status: Status | None = None, limit: int = 100) -> list[Scan]:
@@ -512,17 +572,22 @@ class Store:
         the sum of their durations (a Prometheus histogram, computed by the database)."""
         done = JobRow.status == Status.DONE
         with self._tx() as s:
-            row = s.execute(sa.select(
-                *(sa.func.count().filter(done, JobRow.duration <= b) for b in buckets),
-                sa.func.count().filter(done, JobRow.duration.is_not(None)),
-                sa.func.coalesce(sa.func.sum(JobRow.duration).filter(done), 0.0))).one()
+            row = s.execute(
+                sa.select(
+                    *(sa.func.count().filter(done, JobRow.duration <= b) for b in buckets),
+                    sa.func.count().filter(done, JobRow.duration.is_not(None)),
+                    sa.func.coalesce(sa.func.sum(JobRow.duration).filter(done), 0.0),
+                )
+            ).one()
         return [int(n) for n in row[:-2]], int(row[-2]), float(row[-1])
 
     def count_by_status(self) -> dict[Status, int]:
         with self._tx() as s:
-            rows = s.execute(sa.select(JobRow.status, sa.func.count())
-                             .where(JobRow.origin == Origin.SCAN)  # not rematches
-                             .group_by(JobRow.status)).all()
+            rows = s.execute(
+                sa.select(JobRow.status, sa.func.count())
+                .where(JobRow.origin == Origin.SCAN)  # not rematches
+                .group_by(JobRow.status)
+            ).all()
             return {Status(st): int(n) for st, n in rows}
 
     # -- job transitions (workers) --------------------------------------------------------
@@ -546,10 +611,17 @@ class Store:
             if row is not None and row.status == Status.RUNNING:
                 row.status, row.error = Status.QUEUED, reason
 
-    def finish(self, job_key: str, *, digest: str, db_version: str | None,
-               report: dict[str, Any], inventory: dict[str, Any],
-               sboms: dict[str, Any] | None = None,
-               manifest_digest: str | None = None) -> None:
+    def finish(
+        self,
+        job_key: str,
+        *,
+        digest: str,
+        db_version: str | None,
+        report: dict[str, Any],
+        inventory: dict[str, Any],
+        sboms: dict[str, Any] | None = None,
+        manifest_digest: str | None = None,
+    ) -> None:
         """``running → done``, with the report and its verdict, and the digest's
         inventory replaced: all in one transaction."""
         now = _now()
@@ -564,18 +636,27 @@ class Store:
             row.finished_at = now
             started = _aware(row.started_at)
             row.duration = (now - started).total_seconds() if started else None
-            s.merge(InventoryRow(digest=digest, ref=str(report.get("image", {}).get("ref")),
-                                 inventory=inventory, updated_at=now,
-                                 finding_keys=vulnerability_ids(report),
-                                 db_version=db_version, matched_at=now))
+            s.merge(
+                InventoryRow(
+                    digest=digest,
+                    ref=str(report.get("image", {}).get("ref")),
+                    inventory=inventory,
+                    updated_at=now,
+                    finding_keys=vulnerability_ids(report),
+                    db_version=db_version,
+                    matched_at=now,
+                )
+            )
 
     def fail_unfinished(self, queue: str, error: str) -> int:
         """``queued|running → failed`` for every job ``queue`` carried (an embedded
         queue's own, as it closes: their messages are gone with it)."""
         with self._tx() as s:
-            done = s.execute(sa.update(JobRow).where(
-                JobRow.status.in_((Status.QUEUED, Status.RUNNING)), JobRow.queue == queue
-            ).values(status=Status.FAILED, error=error, finished_at=_now()))
+            done = s.execute(
+                sa.update(JobRow)
+                .where(JobRow.status.in_((Status.QUEUED, Status.RUNNING)), JobRow.queue == queue)
+                .values(status=Status.FAILED, error=error, finished_at=_now())
+            )
             return int(getattr(done, "rowcount", 0) or 0)
 
     # -- embedded queues' leases --------------------------------------------------------
@@ -593,8 +674,9 @@ class Store:
         with self._tx() as s:
             s.execute(sa.delete(QueueLeaseRow).where(QueueLeaseRow.name == name))
 
-    def fail_abandoned(self, error: str, *, host: str, lapsed_after: float,
-                       alive: Callable[[int], bool]) -> int:
+    def fail_abandoned(
+        self, error: str, *, host: str, lapsed_after: float, alive: Callable[[int], bool]
+    ) -> int:
         """``queued|running → failed`` for the jobs of embedded queues that stopped: whose
         lease was not renewed for ``lapsed_after`` seconds, or was held by a process of
         this ``host`` that is gone (``alive(pid)`` False), or that never had one (rows
@@ -602,22 +684,34 @@ class Store:
         and Celery's (the broker keeps their messages), are not touched."""
         now = _now()
         with self._tx() as s:
-            stopped = [row.name for row in s.scalars(sa.select(QueueLeaseRow))
-                       if (now - (_aware(row.renewed_at) or now)).total_seconds() > lapsed_after
-                       or (row.host == host and not alive(row.pid))]
+            stopped = [
+                row.name
+                for row in s.scalars(sa.select(QueueLeaseRow))
+                if (now - (_aware(row.renewed_at) or now)).total_seconds() > lapsed_after
+                or (row.host == host and not alive(row.pid))
+            ]
             running = set(s.scalars(sa.select(QueueLeaseRow.name))) - set(stopped)
             unfinished = JobRow.status.in_((Status.QUEUED, Status.RUNNING))
-            embedded = sa.or_(JobRow.queue.is_(None), JobRow.queue == "embedded",
-                              JobRow.queue.startswith("embedded:"))
-            keys = [key for key, queue in s.execute(
-                sa.select(JobRow.key, JobRow.queue).where(unfinished, embedded))
-                if queue not in running]
+            embedded = sa.or_(
+                JobRow.queue.is_(None),
+                JobRow.queue == "embedded",
+                JobRow.queue.startswith("embedded:"),
+            )
+            keys = [
+                key
+                for key, queue in s.execute(
+                    sa.select(JobRow.key, JobRow.queue).where(unfinished, embedded)
+                )
+                if queue not in running
+            ]
             if stopped:
                 s.execute(sa.delete(QueueLeaseRow).where(QueueLeaseRow.name.in_(stopped)))
             for chunk in range(0, len(keys), 500):
-                s.execute(sa.update(JobRow).where(
-                    JobRow.key.in_(keys[chunk:chunk + 500]), unfinished
-                ).values(status=Status.FAILED, error=error, finished_at=now))
+                s.execute(
+                    sa.update(JobRow)
+                    .where(JobRow.key.in_(keys[chunk : chunk + 500]), unfinished)
+                    .values(status=Status.FAILED, error=error, finished_at=now)
+                )
             return len(keys)
 
     def fail(self, job_key: str, error: str) -> None:
@@ -634,32 +728,41 @@ class Store:
             row = s.get(InventoryRow, digest)
             return row.inventory if row is not None else None
 
-    def inventories(self, *, not_matched_with: str | None = None
-                    ) -> Iterator[StoredInventory]:
+    def inventories(self, *, not_matched_with: str | None = None) -> Iterator[StoredInventory]:
         """Every stored inventory with its latest match, by digest (streamed); with
         ``not_matched_with``, only those whose latest match used another database."""
-        q = sa.select(InventoryRow).order_by(InventoryRow.digest).execution_options(
-            yield_per=200)
+        q = sa.select(InventoryRow).order_by(InventoryRow.digest).execution_options(yield_per=200)
         if not_matched_with is not None:
-            q = q.where(sa.or_(InventoryRow.db_version.is_(None),
-                               InventoryRow.db_version != not_matched_with))
+            q = q.where(
+                sa.or_(
+                    InventoryRow.db_version.is_(None), InventoryRow.db_version != not_matched_with
+                )
+            )
         with self._tx() as s:
             for row in s.execute(q).scalars():
                 inv = row.inventory or {}
                 image = inv.get("image")
                 image = image if isinstance(image, dict) else {}
-                yield StoredInventory(row.digest, row.ref, image.get("os"),
-                                      list(inv.get("packages") or ()),
-                                      list(row.finding_keys or ()), row.db_version or "")
+                yield StoredInventory(
+                    row.digest,
+                    row.ref,
+                    image.get("os"),
+                    list(inv.get("packages") or ()),
+                    list(row.finding_keys or ()),
+                    row.db_version or "",
+                )
 
     def count_inventories(self) -> int:
         with self._tx() as s:
-            return int(s.execute(sa.select(sa.func.count()).select_from(InventoryRow))
-                       .scalar_one())
+            return int(s.execute(sa.select(sa.func.count()).select_from(InventoryRow)).scalar_one())
 
-    def record_rematch(self, rematched: Sequence[StoredReport],
-                       matches: Sequence[tuple[str, list[str]]], changes: Sequence[Change],
-                       db_version: str) -> None:
+    def record_rematch(
+        self,
+        rematched: Sequence[StoredReport],
+        matches: Sequence[tuple[str, list[str]]],
+        changes: Sequence[Change],
+        db_version: str,
+    ) -> None:
         """One rematch, in one transaction: a finished job (origin ``rematch``) for each
         image that changed, carrying the new report; each inventory's finding keys
         (digest, keys); and the changes."""
@@ -667,13 +770,18 @@ class Store:
         with self._tx() as s:
             for r in rematched:
                 base = s.get_one(JobRow, r.job_key)
-                spec = JobSpec(r.image, tuple(base.scanners.split(",")), r.digest,
-                               db_version)
+                spec = JobSpec(r.image, tuple(base.scanners.split(",")), r.digest, db_version)
                 row = s.get(JobRow, spec.key(), with_for_update=True)
                 if row is None:
-                    row = JobRow(key=spec.key(), digest=r.digest, scanners=base.scanners,
-                                 sbom=False, attempts=0, created_at=now,
-                                 origin=Origin.REMATCH)
+                    row = JobRow(
+                        key=spec.key(),
+                        digest=r.digest,
+                        scanners=base.scanners,
+                        sbom=False,
+                        attempts=0,
+                        created_at=now,
+                        origin=Origin.REMATCH,
+                    )
                     s.add(row)
                 row.status, row.error, row.db_version = Status.DONE, None, db_version
                 row.manifest_digest = base.manifest_digest
@@ -683,9 +791,17 @@ class Store:
                 inv = s.get(InventoryRow, digest, with_for_update=True)
                 if inv is not None:
                     inv.finding_keys, inv.db_version, inv.matched_at = keys, db_version, now
-            s.add_all(RematchChangeRow(run_at=now, digest=c.digest, ref=c.image,
-                                       db_version=db_version, added=c.added,
-                                       removed=c.removed) for c in changes)
+            s.add_all(
+                RematchChangeRow(
+                    run_at=now,
+                    digest=c.digest,
+                    ref=c.image,
+                    db_version=db_version,
+                    added=c.added,
+                    removed=c.removed,
+                )
+                for c in changes
+            )
 
 
 #: advisory lock keys (PostgreSQL) and lock file suffixes (SQLite)
@@ -698,17 +814,28 @@ def _names(digest: str) -> sa.ColumnElement[bool]:
 
 
 #: what a ``StoredReport`` is made of (not the SBOMs beside it)
-_REPORT_COLUMNS = (JobRow.key, JobRow.digest, JobRow.finished_at, JobRow.db_version,
-                   JobRow.report, JobRow.verdict)
+_REPORT_COLUMNS = (
+    JobRow.key,
+    JobRow.digest,
+    JobRow.finished_at,
+    JobRow.db_version,
+    JobRow.report,
+    JobRow.verdict,
+)
 
 
 def _stored_report(row: sa.Row[Any]) -> StoredReport:
     report = row.report or {}
     image = report.get("image")
     image = image if isinstance(image, dict) else {}
-    return StoredReport(str(row.digest), str((row.verdict or {}).get("image")
-                                             or image.get("ref", "")),
-                        iso(row.finished_at), row.db_version or "", report, row.key)
+    return StoredReport(
+        str(row.digest),
+        str((row.verdict or {}).get("image") or image.get("ref", "")),
+        iso(row.finished_at),
+        row.db_version or "",
+        report,
+        row.key,
+    )
 
 
 def _sqlite_pragmas(conn: Any, _record: Any) -> None:

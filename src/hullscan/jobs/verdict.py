@@ -48,8 +48,11 @@ def vulnerability_ids(report: dict[str, Any]) -> list[str]:
     for f in report.get("findings") or []:
         if isinstance(f, dict) and f.get("kind") == "vulnerability":
             pkg = f.get("package")
-            out.add(finding_key(str(f.get("id")), str(pkg.get("purl", ""))
-                                if isinstance(pkg, dict) else ""))
+            out.add(
+                finding_key(
+                    str(f.get("id")), str(pkg.get("purl", "")) if isinstance(pkg, dict) else ""
+                )
+            )
     return sorted(out)
 
 
@@ -84,17 +87,34 @@ def facts(report: dict[str, Any]) -> dict[str, Any]:
     kev = sorted({str(f.get("id")) for f in findings if is_kev(f)})
     worst = list(dict.fromkeys(i for _, i in sorted(ranked)))[:5]
     image = report.get("image")
-    return {"image": str(image.get("ref", "")) if isinstance(image, dict) else "",
-            "by_severity": dict(counts), "kev": kev, "worst_ids": worst}
+    return {
+        "image": str(image.get("ref", "")) if isinstance(image, dict) else "",
+        "by_severity": dict(counts),
+        "kev": kev,
+        "worst_ids": worst,
+    }
 
 
-def verdict_from(digest: str, scanned_at: str, db_version: str,
-                 stored: dict[str, Any]) -> Verdict:
+def verdict_from(digest: str, scanned_at: str, db_version: str, stored: dict[str, Any]) -> Verdict:
     """A verdict from the facts ``facts()`` stored."""
-    return Verdict(digest, str(stored.get("image", "")), scanned_at, db_version,
-                   dict(stored.get("by_severity") or {}), tuple(stored.get("kev") or ()),
-                   tuple(stored.get("worst_ids") or ()))
+    return Verdict(
+        digest,
+        str(stored.get("image", "")),
+        scanned_at,
+        db_version,
+        dict(stored.get("by_severity") or {}),
+        tuple(stored.get("kev") or ()),
+        tuple(stored.get("worst_ids") or ()),
+    )
 
 
-__all__ = ["Verdict", "facts", "finding_key", "is_kev", "key_id", "os_of", "verdict_from",
-           "vulnerability_ids"]
+__all__ = [
+    "Verdict",
+    "facts",
+    "finding_key",
+    "is_kev",
+    "key_id",
+    "os_of",
+    "verdict_from",
+    "vulnerability_ids",
+]

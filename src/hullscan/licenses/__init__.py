@@ -13,11 +13,11 @@ def declared(value: str, source: str, path: str = "") -> License:
     return License(to_spdx(value), value, source, path)
 
 
-def declared_all(values: tuple[str, ...] | list[str], source: str,
-                 path: str = "") -> tuple[License, ...]:
+def declared_all(
+    values: tuple[str, ...] | list[str], source: str, path: str = ""
+) -> tuple[License, ...]:
     """Each non-empty declared string once, in order."""
-    return tuple(declared(v, source, path) for v in dict.fromkeys(
-        v.strip() for v in values) if v)
+    return tuple(declared(v, source, path) for v in dict.fromkeys(v.strip() for v in values) if v)
 
 
 def combined(licenses: tuple[License, ...]) -> str:

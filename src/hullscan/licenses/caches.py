@@ -28,13 +28,17 @@ from hullscan.model import FileInfo, License, Package
 if TYPE_CHECKING:
     from hullscan.filesystem import ImageFilesystem
 
-_LICENSE_FILE = re.compile(r"(?:LICEN[CS]E|COPYING)(?:[.-](?:txt|md|MIT|APACHE))?",
-                           re.IGNORECASE)
+_LICENSE_FILE = re.compile(r"(?:LICEN[CS]E|COPYING)(?:[.-](?:txt|md|MIT|APACHE))?", re.IGNORECASE)
 _GO_MODULE_DIR = re.compile(r"(?:^|/)pkg/mod/(?P<module>[^@]+)@(?P<version>[^/@]+)$")
-_CRATE_DIR = re.compile(r"(?:^|/)\.cargo/registry/src/[^/]+/(?P<crate>[A-Za-z0-9_-]+?)-"
-                        r"(?P<version>\d+\.\d+\.\d+[^/]*)$")
-_NUSPEC = re.compile(r"(?:^|/)\.nuget/packages/(?P<id>[^/]+)/(?P<version>[^/]+)/(?P=id)"
-                     r"\.nuspec$", re.IGNORECASE)
+_CRATE_DIR = re.compile(
+    r"(?:^|/)\.cargo/registry/src/[^/]+/(?P<crate>[A-Za-z0-9_-]+?)-"
+    r"(?P<version>\d+\.\d+\.\d+[^/]*)$"
+)
+_NUSPEC = re.compile(
+    r"(?:^|/)\.nuget/packages/(?P<id>[^/]+)/(?P<version>[^/]+)/(?P=id)"
+    r"\.nuspec$",
+    re.IGNORECASE,
+)
 
 
 def _go_unescape(path: str) -> str:
@@ -45,8 +49,9 @@ def _go_unescape(path: str) -> str:
 def _facts(kind: str, name: str, version: str, licenses: list[License]) -> AnalyzerResult | None:
     if not licenses:
         return None
-    return AnalyzerResult(facts={"package": [kind, name, version],
-                                 "licenses": [lic.to_dict() for lic in licenses]})
+    return AnalyzerResult(
+        facts={"package": [kind, name, version], "licenses": [lic.to_dict() for lic in licenses]}
+    )
 
 
 class CachedSourceLicenseAnalyzer(Analyzer):
@@ -77,8 +82,12 @@ class CachedSourceLicenseAnalyzer(Analyzer):
             from hullscan.licenses.text import classify
 
             ids = classify(data.decode("utf-8", "replace"))
-            return _facts("golang", _go_unescape(m["module"]), m["version"],
-                          [License(i, i, "go:module-cache:text", path) for i in ids])
+            return _facts(
+                "golang",
+                _go_unescape(m["module"]),
+                m["version"],
+                [License(i, i, "go:module-cache:text", path) for i in ids],
+            )
         return None
 
 
@@ -91,8 +100,11 @@ def _cargo(data: bytes, path: str) -> list[License]:
         return []
     package = manifest.get("package")
     value = package.get("license") if isinstance(package, dict) else None
-    return [declared(value, "cargo:Cargo.toml", path)] if isinstance(value, str) and \
-        value.strip() else []
+    return (
+        [declared(value, "cargo:Cargo.toml", path)]
+        if isinstance(value, str) and value.strip()
+        else []
+    )
 
 
 def _nuspec(data: bytes, path: str) -> list[License]:
@@ -122,8 +134,13 @@ def with_cached_licenses(packages: list[Package], fs: ImageFilesystem) -> list[P
         if name == CachedSourceLicenseAnalyzer.name:
             kind, pkg_name, version = result.facts["package"]
             found[(kind, pkg_name.lower(), version)] = tuple(
-                License.from_dict(d) for d in result.facts["licenses"])
+                License.from_dict(d) for d in result.facts["licenses"]
+            )
     if not found:
         return packages
-    return [replace(p, licenses=found.get((p.type, p.name.lower(), p.version), ()))
-            if not p.licenses else p for p in packages]
+    return [
+        replace(p, licenses=found.get((p.type, p.name.lower(), p.version), ()))
+        if not p.licenses
+        else p
+        for p in packages
+    ]

@@ -31,9 +31,14 @@ from hullscan.yamltext import parse_yaml
 CATEGORIES = ("forbidden", "restricted", "reciprocal", "notice", "permissive", "unencumbered")
 UNKNOWN = "unknown"
 DEFAULT_SEVERITY: dict[str, Severity | None] = {
-    "forbidden": Severity.CRITICAL, "restricted": Severity.HIGH, "reciprocal": Severity.MEDIUM,
-    "notice": Severity.LOW, "permissive": Severity.LOW, "unencumbered": Severity.LOW,
-    UNKNOWN: Severity.UNKNOWN}
+    "forbidden": Severity.CRITICAL,
+    "restricted": Severity.HIGH,
+    "reciprocal": Severity.MEDIUM,
+    "notice": Severity.LOW,
+    "permissive": Severity.LOW,
+    "unencumbered": Severity.LOW,
+    UNKNOWN: Severity.UNKNOWN,
+}
 _VERSION_SUFFIX = re.compile(r"(-only|-or-later|\+)$")
 
 
@@ -45,8 +50,9 @@ def base_id(license_id: str) -> str:
 @cache
 def default_categories() -> dict[str, str]:
     # libyaml's parser (yamltext): PyYAML's pure-Python one took ~25 ms of every scan
-    data = parse_yaml(resources.files("hullscan.licenses").joinpath(
-        "categories.yaml").read_text(encoding="utf-8"))
+    data = parse_yaml(
+        resources.files("hullscan.licenses").joinpath("categories.yaml").read_text(encoding="utf-8")
+    )
     return {lic: cat for cat in CATEGORIES for lic in data.get(cat) or ()}
 
 
@@ -61,18 +67,19 @@ class Verdict:
 @dataclass(frozen=True)
 class LicensePolicy:
     # mappings are left out of the hash (settings are hashable values), not of equality
-    categories: dict[str, str] = field(default_factory=lambda: dict(default_categories()),
-                                       hash=False)
-    severities: dict[str, Severity | None] = field(default_factory=lambda: dict(
-        DEFAULT_SEVERITY), hash=False)
+    categories: dict[str, str] = field(
+        default_factory=lambda: dict(default_categories()), hash=False
+    )
+    severities: dict[str, Severity | None] = field(
+        default_factory=lambda: dict(DEFAULT_SEVERITY), hash=False
+    )
     #: package name or purl prefix → the category all its licences count as
     packages: dict[str, str] = field(default_factory=dict, hash=False)
     #: classify loose licence files (LICENSE, COPYING) outside packages
     files: bool = True
 
     def category(self, license_id: str) -> str:
-        return self.categories.get(license_id) or self.categories.get(
-            base_id(license_id), UNKNOWN)
+        return self.categories.get(license_id) or self.categories.get(base_id(license_id), UNKNOWN)
 
     def package_category(self, pkg: Package) -> str | None:
         for key, category in self.packages.items():
@@ -97,6 +104,7 @@ class LicensePolicy:
 
         def weight(v: Verdict) -> int:
             return -1 if v.severity is None else int(v.severity)
+
         return (max if op == "AND" else min)(verdicts, key=weight)
 
     @classmethod
@@ -107,8 +115,10 @@ class LicensePolicy:
             raise HullscanError("licenses must be a mapping")
         known = {*CATEGORIES, "severity", "packages", "files"}
         if unknown := sorted(set(section) - known):
-            raise HullscanError(f"licenses: unknown setting(s) {', '.join(unknown)} "
-                                f"(known: {', '.join(sorted(known))})")
+            raise HullscanError(
+                f"licenses: unknown setting(s) {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
         categories = dict(default_categories())
         for cat in CATEGORIES:
             ids = section.get(cat) or []
@@ -118,17 +128,21 @@ class LicensePolicy:
         severities = dict(DEFAULT_SEVERITY)
         for cat, value in _mapping(section, "severity").items():
             if cat not in severities:
-                raise HullscanError(f"licenses.severity: unknown category {cat!r} "
-                                    f"(one of {', '.join([*CATEGORIES, UNKNOWN])})")
+                raise HullscanError(
+                    f"licenses.severity: unknown category {cat!r} "
+                    f"(one of {', '.join([*CATEGORIES, UNKNOWN])})"
+                )
             try:
-                severities[cat] = None if str(value).lower() == "none" else Severity.parse(
-                    str(value))
+                severities[cat] = (
+                    None if str(value).lower() == "none" else Severity.parse(str(value))
+                )
             except HullscanError as e:
                 raise HullscanError(f"licenses.severity.{cat}: {e}") from None
         packages = {str(k): str(v) for k, v in _mapping(section, "packages").items()}
         if bad := sorted(v for v in packages.values() if v not in CATEGORIES):
-            raise HullscanError(f"licenses.packages: unknown category {bad[0]!r} "
-                                f"(one of {', '.join(CATEGORIES)})")
+            raise HullscanError(
+                f"licenses.packages: unknown category {bad[0]!r} (one of {', '.join(CATEGORIES)})"
+            )
         return cls(categories, severities, packages, bool(section.get("files", True)))
 
 

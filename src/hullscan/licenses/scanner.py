@@ -20,9 +20,18 @@ LICENSE_FILE_NAMES = frozenset({"license", "licence", "copying", "unlicense"})
 _LICENSE_FILE_EXTENSIONS = ("", ".txt", ".md", ".rst")
 #: where licence files belong to something already inventoried (OS packages' documents,
 #: language packages' own folders): only application folders are read
-_PACKAGE_FOLDERS = ("/site-packages/", "/dist-packages/", "/node_modules/", "/vendor/",
-                    "/gems/", "/pkg/mod/", "/.cargo/", "/.nuget/", ".dist-info/",
-                    ".egg-info/")
+_PACKAGE_FOLDERS = (
+    "/site-packages/",
+    "/dist-packages/",
+    "/node_modules/",
+    "/vendor/",
+    "/gems/",
+    "/pkg/mod/",
+    "/.cargo/",
+    "/.nuget/",
+    ".dist-info/",
+    ".egg-info/",
+)
 
 
 def is_loose_license_file(path: str) -> bool:
@@ -52,36 +61,60 @@ class LicenseFileAnalyzer(Analyzer):
         return AnalyzerResult(facts={"license_ids": list(ids)}) if ids else None
 
 
-def _finding(verdict: Verdict, expression: str, subject: str, pkg: Package | None,
-             path: str | None, layer: str | None, details: dict[str, object]) -> Finding | None:
+def _finding(
+    verdict: Verdict,
+    expression: str,
+    subject: str,
+    pkg: Package | None,
+    path: str | None,
+    layer: str | None,
+    details: dict[str, object],
+) -> Finding | None:
     if verdict.severity is None:
         return None
     if pkg is not None:  # what the findings table shows beside the file's path
         details = {"match": f"{pkg.name} {pkg.version}: {expression}", **details}
     return Finding(
-        kind=FindingKind.LICENSE, id=verdict.license_id, severity=verdict.severity,
+        kind=FindingKind.LICENSE,
+        id=verdict.license_id,
+        severity=verdict.severity,
         title=f"{subject}: {verdict.category} licence {verdict.license_id}",
-        package=pkg, installed_version=pkg.version if pkg else "", path=path, layer=layer,
+        package=pkg,
+        installed_version=pkg.version if pkg else "",
+        path=path,
+        layer=layer,
         evidence=expression,
-        details={"category": verdict.category, "expression": expression, **details})
+        details={"category": verdict.category, "expression": expression, **details},
+    )
 
 
 def license_findings(analyzed: AnalyzedImage, policy: LicensePolicy) -> list[Finding]:
     findings = []
-    layer_index: dict[str | None, int] = {layer.diff_id: layer.index
-                                          for layer in analyzed.image.layers}
+    layer_index: dict[str | None, int] = {
+        layer.diff_id: layer.index for layer in analyzed.image.layers
+    }
     for pkg in analyzed.inventory.packages:
         if not pkg.licenses:
             continue
         expression = combined(pkg.licenses)
         loc = pkg.locations[0] if pkg.locations else None
         # the file that states the licence (a Debian copyright file), else the package's
-        path = next((lic.path for lic in pkg.licenses if lic.path.startswith(DOC_DIR)),
-                    loc.path if loc else None)
-        found = _finding(policy.judge(expression, pkg), expression, pkg.name, pkg,
-                         path, loc.layer if loc else None,
-                         {"licenses": [lic.to_dict() for lic in pkg.licenses],
-                          "layer_index": layer_index.get(loc.layer) if loc else None})
+        path = next(
+            (lic.path for lic in pkg.licenses if lic.path.startswith(DOC_DIR)),
+            loc.path if loc else None,
+        )
+        found = _finding(
+            policy.judge(expression, pkg),
+            expression,
+            pkg.name,
+            pkg,
+            path,
+            loc.layer if loc else None,
+            {
+                "licenses": [lic.to_dict() for lic in pkg.licenses],
+                "layer_index": layer_index.get(loc.layer) if loc else None,
+            },
+        )
         if found is not None:
             findings.append(found)
     if policy.files:
@@ -92,8 +125,15 @@ def license_findings(analyzed: AnalyzedImage, policy: LicensePolicy) -> list[Fin
             ids = [str(i) for i in result.facts.get("license_ids", ())]
             expression = " AND ".join(ids)
             layer = diff_ids[i] if i < len(diff_ids) else None
-            found = _finding(policy.judge(expression), expression, path, None, path, layer,
-                             {"source": "text", "layer_index": i})
+            found = _finding(
+                policy.judge(expression),
+                expression,
+                path,
+                None,
+                path,
+                layer,
+                {"source": "text", "layer_index": i},
+            )
             if found is not None:
                 findings.append(found)
     return findings

@@ -88,8 +88,11 @@ class LicenceService:
         """Start the service process: before the pool's workers, which then inherit none
         of its pipe ends (a worker would otherwise never see the service's end of file)."""
         self._process = self._context.Process(  # type: ignore[attr-defined]
-            target=_serve, args=(self._ours, self._woken, self._wake),
-            name="hullscan-licences", daemon=True)
+            target=_serve,
+            args=(self._ours, self._woken, self._wake),
+            name="hullscan-licences",
+            daemon=True,
+        )
         self._process.start()
         for conn in (*self._ours, self._woken):
             conn.close()  # the service process's now

@@ -39,11 +39,16 @@ _DEBIAN_NAMES = {
     "cc0": "CC0-1.0",
 }
 #: Debian's GNU licence names: GPL-2, GPL-2+, LGPL-2.1+, GFDL-NIV-1.3+, ...
-_DEBIAN_VERSIONED = re.compile(r"(?P<name>A?GPL|LGPL|GFDL)(?P<niv>-NIV)?(?:-|-?v|\s+v?)"
-                               r"(?P<major>[123])(?:\.(?P<minor>[0-9]))?(?:\.0)?(?P<plus>\+)?",
-                               re.IGNORECASE)
-_OR_LATER = re.compile(r",?\s+or\s+(?:\(at your option\)\s+)?(?:any\s+)?(?:later|newer|greater)"
-                       r"(?:\s+version)?\b", re.IGNORECASE)
+_DEBIAN_VERSIONED = re.compile(
+    r"(?P<name>A?GPL|LGPL|GFDL)(?P<niv>-NIV)?(?:-|-?v|\s+v?)"
+    r"(?P<major>[123])(?:\.(?P<minor>[0-9]))?(?:\.0)?(?P<plus>\+)?",
+    re.IGNORECASE,
+)
+_OR_LATER = re.compile(
+    r",?\s+or\s+(?:\(at your option\)\s+)?(?:any\s+)?(?:later|newer|greater)"
+    r"(?:\s+version)?\b",
+    re.IGNORECASE,
+)
 _ABBREVIATION = re.compile(r".*\(([^()]+)\)\s*")
 _EXCEPTION_VERSION = re.compile(r"-[0-9][0-9.]*$")
 _LICENSE_REF = re.compile(r"LicenseRef-[A-Za-z0-9.-]+")
@@ -87,8 +92,9 @@ def spdx_license_expression(value: str) -> str | None:
         parsed = licensing.parse(value, validate=False, strict=True)
     except Exception:  # license-expression raises assorted errors, e.g. on "MIT/X11"
         return None
-    if parsed is None or not all(str(k) in stand_in
-                                 for k in licensing.unknown_license_keys(parsed)):
+    if parsed is None or not all(
+        str(k) in stand_in for k in licensing.unknown_license_keys(parsed)
+    ):
         return None
     rendered = str(parsed.render("{symbol.key}"))
     for key, ref in stand_in.items():
@@ -173,10 +179,8 @@ def _exception(name: str, licence: str) -> str:
     """Debian's ``GPL-3+ with Bison exception``: the SPDX exception of that name whose
     version is the licence's (Autoconf-exception-3.0 for the GPL-3), else its latest."""
     words = name.lower().replace(" ", "-")
-    words = words if words.endswith("exception") or words.endswith("note") else \
-        f"{words}-exception"
-    candidates = _exceptions().get(words) or _exceptions().get(
-        words.removesuffix("-exception"), [])
+    words = words if words.endswith("exception") or words.endswith("note") else f"{words}-exception"
+    candidates = _exceptions().get(words) or _exceptions().get(words.removesuffix("-exception"), [])
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:

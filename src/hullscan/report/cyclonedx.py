@@ -44,8 +44,10 @@ Doc = dict[str, Any]
 
 def _props(pairs: Iterable[tuple[str, str | None]]) -> list[Doc]:
     """hullscan:* properties, sorted by name, empty values left out."""
-    return sorted(({"name": f"{NS}:{k}", "value": v} for k, v in pairs if v),
-                  key=lambda p: (p["name"], p["value"]))
+    return sorted(
+        ({"name": f"{NS}:{k}", "value": v} for k, v in pairs if v),
+        key=lambda p: (p["name"], p["value"]),
+    )
 
 
 def _parse_purl(purl: str) -> PackageURL | None:
@@ -88,8 +90,12 @@ def _licenses(licenses: tuple[HsLicense, ...]) -> list[Doc]:
     if any(" " in e for e in expressions):
         return [{"expression": combined(licenses)}]
     first = {lic.expression: lic for lic in reversed(licenses)}
-    return [{"license": {"id": spdx_id}} if (spdx_id := fixup_id(e)) else
-            {"license": {"name": first[e].value or e}} for e in expressions]
+    return [
+        {"license": {"id": spdx_id}}
+        if (spdx_id := fixup_id(e))
+        else {"license": {"name": first[e].value or e}}
+        for e in expressions
+    ]
 
 
 class _Refs:
@@ -107,8 +113,15 @@ class _Refs:
         return candidate
 
 
-def _component(kind: str, name: str, ref: str, *, version: str | None = None,
-               purl: str | None = None, **extra: Any) -> Doc:
+def _component(
+    kind: str,
+    name: str,
+    ref: str,
+    *,
+    version: str | None = None,
+    purl: str | None = None,
+    **extra: Any,
+) -> Doc:
     """A component; empty optional fields are left out, as the schema prefers."""
     out: Doc = {"type": kind, "bom-ref": ref, "name": name}
     if version:
@@ -125,26 +138,44 @@ def _image_component(image: ImageMeta, os_info: OSInfo | None, refs: _Refs) -> D
     if image.digest and image.digest.startswith("sha256:"):
         hashes.append({"alg": "SHA-256", "content": image.digest[7:]})
     props: list[tuple[str, str | None]] = [
-        ("image:ref", image.ref), ("image:transport", image.transport),
-        ("image:digest", image.digest), ("image:config_digest", image.config_digest),
-        ("image:platform", image.platform), ("image:created", image.created)]
+        ("image:ref", image.ref),
+        ("image:transport", image.transport),
+        ("image:digest", image.digest),
+        ("image:config_digest", image.config_digest),
+        ("image:platform", image.platform),
+        ("image:created", image.created),
+    ]
     props += [(f"image:tag:{i}", tag) for i, tag in enumerate(image.repo_tags)]
     if os_info:
         props += [("image:os", os_info.id), ("image:os_version", os_info.version_id)]
     props += [(f"image:layer:{layer.index}:diff_id", layer.diff_id) for layer in image.layers]
     # the oci purl keeps its ``sha256%3A`` form, so bom-ref, purl and SPDX read the same
-    return _component("container", image.name, refs.take(purl or f"image:{image.name}"),
-                      version=image.digest or image.config_digest or None,
-                      purl=purl if purl and _parse_purl(purl) else None,
-                      hashes=hashes, properties=_props(props))
+    return _component(
+        "container",
+        image.name,
+        refs.take(purl or f"image:{image.name}"),
+        version=image.digest or image.config_digest or None,
+        purl=purl if purl and _parse_purl(purl) else None,
+        hashes=hashes,
+        properties=_props(props),
+    )
 
 
 def _os_component(os_info: OSInfo, refs: _Refs) -> Doc:
     return _component(
-        "operating-system", os_info.id, refs.take(f"os:{os_info.id}@{os_info.version_id}"),
-        version=os_info.version_id or None, description=os_info.pretty_name or None,
-        properties=_props([("os:codename", os_info.codename), ("os:release", os_info.release),
-                           ("os:distroless", "true" if os_info.distroless else None)]))
+        "operating-system",
+        os_info.id,
+        refs.take(f"os:{os_info.id}@{os_info.version_id}"),
+        version=os_info.version_id or None,
+        description=os_info.pretty_name or None,
+        properties=_props(
+            [
+                ("os:codename", os_info.codename),
+                ("os:release", os_info.release),
+                ("os:distroless", "true" if os_info.distroless else None),
+            ]
+        ),
+    )
 
 
 def _package_ref_base(pkg: Package) -> str:
@@ -157,15 +188,24 @@ def _package_ref_base(pkg: Package) -> str:
 
 def _package_component(pkg: Package, refs: _Refs) -> Doc:
     props: list[tuple[str, str | None]] = [
-        ("package:type", pkg.type), ("package:found_by", pkg.found_by),
-        ("package:source_name", pkg.source_name), ("package:source_version", pkg.source_version),
-        ("package:arch", pkg.arch), ("package:owner", pkg.owner)]
+        ("package:type", pkg.type),
+        ("package:found_by", pkg.found_by),
+        ("package:source_name", pkg.source_name),
+        ("package:source_version", pkg.source_version),
+        ("package:arch", pkg.arch),
+        ("package:owner", pkg.owner),
+    ]
     for i, loc in enumerate(pkg.locations):
         props += [(f"location:{i}:path", loc.path), (f"location:{i}:layer_diff_id", loc.layer)]
-    return _component("application" if is_application(pkg) else "library", pkg.name,
-                      refs.take(_package_ref_base(pkg)), version=pkg.version or None,
-                      purl=_canonical_purl(pkg.purl),
-                      licenses=_licenses(pkg.licenses), properties=_props(props))
+    return _component(
+        "application" if is_application(pkg) else "library",
+        pkg.name,
+        refs.take(_package_ref_base(pkg)),
+        version=pkg.version or None,
+        purl=_canonical_purl(pkg.purl),
+        licenses=_licenses(pkg.licenses),
+        properties=_props(props),
+    )
 
 
 def cyclonedx_bom(inv: Inventory, *, now: datetime | None = None) -> Doc:
@@ -182,15 +222,17 @@ def cyclonedx_bom(inv: Inventory, *, now: datetime | None = None) -> Doc:
         "version": 1,
         "metadata": {
             "timestamp": (now or utc_now()).isoformat(),
-            "tools": {"components": [{"type": "application", "name": "hullscan",
-                                      "version": __version__}]},
+            "tools": {
+                "components": [{"type": "application", "name": "hullscan", "version": __version__}]
+            },
             "component": image,
         },
         "components": components,
         # the image depends on the OS and every package; each of them on nothing listed
-        "dependencies": [{"ref": image["bom-ref"],
-                          "dependsOn": [c["bom-ref"] for c in components]},
-                         *({"ref": c["bom-ref"]} for c in components)],
+        "dependencies": [
+            {"ref": image["bom-ref"], "dependsOn": [c["bom-ref"] for c in components]},
+            *({"ref": c["bom-ref"]} for c in components),
+        ],
     }
 
 
@@ -217,13 +259,25 @@ _SOURCES = (
     ("ALPINE-", "Alpine secdb", "https://osv.dev/vulnerability/{}"),
     ("RHSA-", "Red Hat", "https://access.redhat.com/errata/{}"),
 )
-_SEVERITY = {Severity.CRITICAL: "critical", Severity.HIGH: "high", Severity.MEDIUM: "medium",
-             Severity.LOW: "low", Severity.UNKNOWN: "unknown"}
+_SEVERITY = {
+    Severity.CRITICAL: "critical",
+    Severity.HIGH: "high",
+    Severity.MEDIUM: "medium",
+    Severity.LOW: "low",
+    Severity.UNKNOWN: "unknown",
+}
 #: CycloneDX 1.6 ``analysis.justification`` values
 _CDX_JUSTIFICATIONS = (
-    "code_not_present", "code_not_reachable", "requires_configuration", "requires_dependency",
-    "requires_environment", "protected_by_compiler", "protected_at_runtime",
-    "protected_at_perimeter", "protected_by_mitigating_control")
+    "code_not_present",
+    "code_not_reachable",
+    "requires_configuration",
+    "requires_dependency",
+    "requires_environment",
+    "protected_by_compiler",
+    "protected_at_runtime",
+    "protected_at_perimeter",
+    "protected_by_mitigating_control",
+)
 #: VEX justifications (OpenVEX and CycloneDX words) → CycloneDX analysis justification
 _JUSTIFICATION = {
     "component_not_present": "code_not_present",
@@ -271,8 +325,11 @@ def _rating(f: Finding) -> Doc:
     if vector:
         # the method names the scheme; the vector goes without its prefix (as
         # cyclonedx-python-lib writes it, and the examples of the specification)
-        out["vector"] = re.sub(r"^CVSS:[34]\.\d/?", "", vector) \
-            if method in ("CVSSv3", "CVSSv31", "CVSSv4") else vector
+        out["vector"] = (
+            re.sub(r"^CVSS:[34]\.\d/?", "", vector)
+            if method in ("CVSSv3", "CVSSv31", "CVSSv4")
+            else vector
+        )
     if f.severity_source:
         out["justification"] = f"severity from {f.severity_source}"
     return out
@@ -282,11 +339,17 @@ def _exploitation(f: Finding) -> list[tuple[str, str | None]]:
     """CISA KEV and FIRST EPSS as properties (CycloneDX has no field for either)."""
     out: list[tuple[str, str | None]] = []
     if f.kev is not None:
-        out += [("kev:date_added", f.kev.date_added), ("kev:due_date", f.kev.due_date),
-                ("kev:ransomware", f.kev.ransomware)]
+        out += [
+            ("kev:date_added", f.kev.date_added),
+            ("kev:due_date", f.kev.due_date),
+            ("kev:ransomware", f.kev.ransomware),
+        ]
     if f.epss is not None:
-        out += [("epss:score", f"{f.epss.score:.5f}"),
-                ("epss:percentile", f"{f.epss.percentile:.5f}"), ("epss:date", f.epss.date)]
+        out += [
+            ("epss:score", f"{f.epss.score:.5f}"),
+            ("epss:percentile", f"{f.epss.percentile:.5f}"),
+            ("epss:date", f.epss.date),
+        ]
     return out
 
 
@@ -315,8 +378,9 @@ def _advisories(refs: tuple[str, ...]) -> list[Doc]:
     return out
 
 
-def _vulnerability(f: Finding, target: str, bom_ref: str,
-                   suppressed: tuple[str, str] | None) -> Doc:
+def _vulnerability(
+    f: Finding, target: str, bom_ref: str, suppressed: tuple[str, str] | None
+) -> Doc:
     installed = f.installed_version or (f.package.version if f.package else "")
     status = "affected" if suppressed is None else "unaffected"
     versions = [{"version": installed, "status": status}] if installed else []
@@ -334,9 +398,14 @@ def _vulnerability(f: Finding, target: str, bom_ref: str,
         "advisories": _advisories(f.references),
         "analysis": _analysis(*suppressed) if suppressed is not None else None,
         "affects": [affects],
-        "properties": _props([("vulnerability:status", f.status),
-                              ("vulnerability:fixed_version", f.fixed_version),
-                              ("vulnerability:layer_diff_id", f.layer), *_exploitation(f)]),
+        "properties": _props(
+            [
+                ("vulnerability:status", f.status),
+                ("vulnerability:fixed_version", f.fixed_version),
+                ("vulnerability:layer_diff_id", f.layer),
+                *_exploitation(f),
+            ]
+        ),
     }
     out.update((k, v) for k, v in fields.items() if v)
     return out
@@ -350,9 +419,13 @@ def cyclonedx_report_bom(report: ScanReport, *, now: datetime | None = None) -> 
     image_ref = bom["metadata"]["component"]["bom-ref"]
     refs = _Refs()
     entries: list[tuple[Finding, tuple[str, str] | None]] = [
-        (f, None) for f in report.findings if f.kind == "vulnerability"]
-    entries += [(s.finding, (s.reason, s.source)) for s in report.suppressed
-                if s.finding.kind == "vulnerability"]
+        (f, None) for f in report.findings if f.kind == "vulnerability"
+    ]
+    entries += [
+        (s.finding, (s.reason, s.source))
+        for s in report.suppressed
+        if s.finding.kind == "vulnerability"
+    ]
     vulns = []
     for f, suppressed in entries:
         base = _package_ref_base(f.package) if f.package is not None else ""

@@ -17,8 +17,13 @@ from hullscan.model import FINDING_KINDS, Finding, ScanReport, Suppressed
 from hullscan.report.sarif import message
 
 #: scanner names (``--scanners``) → the finding kinds they produce
-SCANNER_KINDS = {"vuln": "vulnerability", "secret": "secret", "config": "misconfiguration",
-                 "binary": "binary", "supplychain": "supplychain"}
+SCANNER_KINDS = {
+    "vuln": "vulnerability",
+    "secret": "secret",
+    "config": "misconfiguration",
+    "binary": "binary",
+    "supplychain": "supplychain",
+}
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -43,8 +48,7 @@ def _details(f: Finding) -> str:
     if f.package is not None:
         lines.append(f"Package: {f.package.purl or f.package.name}")
         lines.append(f"Installed: {f.installed_version or f.package.version}")
-        lines.append(f"Fixed: {f.fixed_version or '-'}"
-                     + (f" ({f.status})" if f.status else ""))
+        lines.append(f"Fixed: {f.fixed_version or '-'}" + (f" ({f.status})" if f.status else ""))
     if f.path:
         lines.append(f"Path: {f.path}" + (f":{f.line}" if f.line else ""))
     if f.layer:
@@ -56,8 +60,9 @@ def _details(f: Finding) -> str:
 
 
 def _testcase(suite: ET.Element, kind: str, name: str) -> ET.Element:
-    return ET.SubElement(suite, "testcase", classname=_x(f"hullscan.{kind}"), name=_x(name),
-                         time="0")
+    return ET.SubElement(
+        suite, "testcase", classname=_x(f"hullscan.{kind}"), name=_x(name), time="0"
+    )
 
 
 def _kinds(report: ScanReport) -> list[str]:
@@ -77,13 +82,17 @@ def junit_element(report: ScanReport) -> ET.Element:
         quiet: list[Suppressed] = [s for s in report.suppressed if s.finding.kind == kind]
         suite = ET.SubElement(root, "testsuite", name=_x(f"hullscan {kind}"))
         props = ET.SubElement(suite, "properties")
-        for key, value in (("image", image.name), ("image.digest", image.digest or ""),
-                           ("hullscan.version", __version__)):
+        for key, value in (
+            ("image", image.name),
+            ("image.digest", image.digest or ""),
+            ("hullscan.version", __version__),
+        ):
             ET.SubElement(props, "property", name=key, value=_x(value))
         for f in found:
             case = _testcase(suite, kind, _name(f))
-            failure = ET.SubElement(case, "failure", message=_x(f.title or f.id),
-                                    type=f.severity.name)
+            failure = ET.SubElement(
+                case, "failure", message=_x(f.title or f.id), type=f.severity.name
+            )
             failure.text = _x(_details(f))
         for s in quiet:
             case = _testcase(suite, kind, _name(s.finding))

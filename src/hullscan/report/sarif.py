@@ -19,21 +19,31 @@ from hullscan import __version__
 from hullscan.model import Finding, ScanReport, Severity
 
 SARIF_VERSION = "2.1.0"
-SARIF_SCHEMA_URI = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
-                    "sarif-schema-2.1.0.json")
+SARIF_SCHEMA_URI = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
 FINGERPRINT_KEY = "hullscanFinding/v1"
 
 #: GitHub's default ``security-severity`` per band, when there is no CVSS score
-DEFAULT_SCORE = {Severity.CRITICAL: 9.5, Severity.HIGH: 8.0, Severity.MEDIUM: 5.5,
-                 Severity.LOW: 2.0, Severity.UNKNOWN: 0.0}
-LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning",
-         Severity.LOW: "note", Severity.UNKNOWN: "note"}
+DEFAULT_SCORE = {
+    Severity.CRITICAL: 9.5,
+    Severity.HIGH: 8.0,
+    Severity.MEDIUM: 5.5,
+    Severity.LOW: 2.0,
+    Severity.UNKNOWN: 0.0,
+}
+LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.UNKNOWN: "note",
+}
 
 
 def security_severity(f: Finding) -> float:
     """The CVSS score the severity came from (0–10), else the band's default."""
-    if f.cvss is not None and 0.0 <= f.cvss.score <= 10.0 and f.severity_source.startswith(
-            "CVSS"):
+    if f.cvss is not None and 0.0 <= f.cvss.score <= 10.0 and f.severity_source.startswith("CVSS"):
         return f.cvss.score
     return DEFAULT_SCORE[f.severity]
 
@@ -116,17 +126,24 @@ def _rule(f: Finding, score: float, severity: Severity) -> dict[str, Any]:
     return rule
 
 
-def _result(f: Finding, rule_index: int, image_name: str,
-            suppression: tuple[str, str] | None) -> dict[str, Any]:
+def _result(
+    f: Finding, rule_index: int, image_name: str, suppression: tuple[str, str] | None
+) -> dict[str, Any]:
     where = _where(f)
-    location = {"physicalLocation": {
-        "artifactLocation": {"uri": _uri(where or image_name)},
-        "region": {"startLine": f.line if f.line and f.line > 0 else 1},
-    }}
+    location = {
+        "physicalLocation": {
+            "artifactLocation": {"uri": _uri(where or image_name)},
+            "region": {"startLine": f.line if f.line and f.line > 0 else 1},
+        }
+    }
     props: dict[str, Any] = {"kind": f.kind, "severity": f.severity.name}
     if f.package is not None:
-        props.update(purl=f.package.purl, installed_version=f.installed_version,
-                     fixed_version=f.fixed_version, status=f.status)
+        props.update(
+            purl=f.package.purl,
+            installed_version=f.installed_version,
+            fixed_version=f.fixed_version,
+            status=f.status,
+        )
     if f.layer:
         props["layer"] = f.layer
     if f.aliases:
@@ -148,9 +165,14 @@ def _result(f: Finding, rule_index: int, image_name: str,
     }
     if suppression is not None:
         reason, source = suppression
-        result["suppressions"] = [{"kind": "external", "status": "accepted",
-                                   "justification": reason,
-                                   "properties": {"source": source}}]
+        result["suppressions"] = [
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": reason,
+                "properties": {"source": source},
+            }
+        ]
     return result
 
 
@@ -176,13 +198,23 @@ def sarif_dict(report: ScanReport) -> dict[str, Any]:
         "tool": {"driver": driver},
         "results": [_result(f, index[f.id], image.name, sup) for f, sup in entries],
         "columnKind": "utf16CodeUnits",
-        "properties": {"imageName": image.name, "imageRef": image.ref,
-                       "imageDigest": image.digest, "configDigest": image.config_digest},
+        "properties": {
+            "imageName": image.name,
+            "imageRef": image.ref,
+            "imageDigest": image.digest,
+            "configDigest": image.config_digest,
+        },
     }
     warnings = list(report.inventory.warnings) + list(report.warnings)
     if warnings:
-        run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": [
-            {"level": "warning", "message": {"text": w}} for w in warnings]}]
+        run["invocations"] = [
+            {
+                "executionSuccessful": True,
+                "toolExecutionNotifications": [
+                    {"level": "warning", "message": {"text": w}} for w in warnings
+                ],
+            }
+        ]
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 
 

@@ -62,8 +62,12 @@ def image_purl(image: ImageMeta) -> str | None:
     parts = image.platform.split("/")
     if len(parts) >= 2:
         quals["arch"] = parts[1]
-    purl = PackageURL(type="oci", name=name or "image", version=image.digest,
-                      qualifiers={k: v for k, v in quals.items() if v} or None).to_string()
+    purl = PackageURL(
+        type="oci",
+        name=name or "image",
+        version=image.digest,
+        qualifiers={k: v for k, v in quals.items() if v} or None,
+    ).to_string()
     # packageurl-python leaves ':' in versions as is; the spec's oci examples encode it
     return str(purl).replace(f"@{image.digest}", f"@{quote(image.digest, safe='')}", 1)
 
@@ -77,14 +81,20 @@ def document_uuid(inv: Inventory, fmt: str) -> uuid.UUID:
     content = {
         "format": fmt,
         "tool": __version__,
-        "image": [inv.image.ref, inv.image.digest, inv.image.config_digest,
-                  list(inv.image.repo_tags), inv.image.platform],
+        "image": [
+            inv.image.ref,
+            inv.image.digest,
+            inv.image.config_digest,
+            list(inv.image.repo_tags),
+            inv.image.platform,
+        ],
         "os": inv.os.to_dict() if inv.os else None,
         "packages": [p.to_dict() for p in inv.packages],
     }
     blob = json.dumps(content, sort_keys=True, default=str).encode()
-    return uuid.uuid5(uuid.NAMESPACE_URL,
-                      f"{NAMESPACE_BASE}/{fmt}/{hashlib.sha256(blob).hexdigest()}")
+    return uuid.uuid5(
+        uuid.NAMESPACE_URL, f"{NAMESPACE_BASE}/{fmt}/{hashlib.sha256(blob).hexdigest()}"
+    )
 
 
 def utc_now() -> datetime:
@@ -101,7 +111,7 @@ def _split_reference(ref: str) -> tuple[str, str]:
     ref = ref.split("@", 1)[0]
     colon = ref.rfind(":")
     if colon > ref.rfind("/"):
-        return ref[:colon], ref[colon + 1:]
+        return ref[:colon], ref[colon + 1 :]
     return ref, ""
 
 
@@ -109,7 +119,7 @@ def _name_from_ref(ref: str) -> str:
     """A purl name when no repository is known: the archive or directory's base name."""
     for prefix in _TRANSPORTS:
         if ref.startswith(prefix):
-            ref = ref[len(prefix):]
+            ref = ref[len(prefix) :]
             break
     base = ref.rstrip("/").rsplit("/", 1)[-1].split(":", 1)[0]
     for ext in (".tar.gz", ".tgz", ".tar", ".oci"):
@@ -144,7 +154,8 @@ def _source_info(pkg: Package) -> str:
     if not pkg.locations:
         return f"acquired package info from {finder}"
     return f"acquired package info from {finder}: " + ", ".join(
-        _where(loc) for loc in pkg.locations)
+        _where(loc) for loc in pkg.locations
+    )
 
 
 def _where(loc: Location) -> str:
@@ -173,8 +184,10 @@ def _extracted_licenses(packages: tuple[Package, ...]) -> list[dict[str, Any]]:
                     refs[ref] = lic.value  # the licence as written
                 else:
                     refs.setdefault(ref, ref.removeprefix("LicenseRef-"))
-    return [{"licenseId": ref, "name": text, "extractedText": text}
-            for ref, text in sorted(refs.items())]
+    return [
+        {"licenseId": ref, "name": text, "extractedText": text}
+        for ref, text in sorted(refs.items())
+    ]
 
 
 def _purpose(pkg: Package) -> str:
@@ -185,18 +198,25 @@ def _package(pkg: Package, spdx_id: str) -> dict[str, Any]:
     d: dict[str, Any] = {"name": pkg.name, "SPDXID": spdx_id}
     if pkg.version:
         d["versionInfo"] = pkg.version
-    d.update({
-        "downloadLocation": NOASSERTION,
-        "filesAnalyzed": False,
-        "sourceInfo": _source_info(pkg),
-        **_license_fields(pkg.licenses),
-        "copyrightText": NOASSERTION,
-    })
+    d.update(
+        {
+            "downloadLocation": NOASSERTION,
+            "filesAnalyzed": False,
+            "sourceInfo": _source_info(pkg),
+            **_license_fields(pkg.licenses),
+            "copyrightText": NOASSERTION,
+        }
+    )
     if pkg.source_name and (pkg.source_name, pkg.source_version) != (pkg.name, pkg.version):
         d["comment"] = f"source package: {pkg.source_name} {pkg.source_version}".rstrip()
     if pkg.purl:
-        d["externalRefs"] = [{"referenceCategory": "PACKAGE-MANAGER",
-                              "referenceType": "purl", "referenceLocator": pkg.purl}]
+        d["externalRefs"] = [
+            {
+                "referenceCategory": "PACKAGE-MANAGER",
+                "referenceType": "purl",
+                "referenceLocator": pkg.purl,
+            }
+        ]
     d["primaryPackagePurpose"] = _purpose(pkg)
     return d
 
@@ -210,8 +230,13 @@ def _image_package(image: ImageMeta) -> dict[str, Any]:
     if image.digest and (m := _SHA256_DIGEST.fullmatch(image.digest)):
         # the manifest digest is the SHA-256 of the manifest, the image's identity
         d["checksums"] = [{"algorithm": "SHA256", "checksumValue": m[1]}]
-    d.update({"licenseConcluded": NOASSERTION, "licenseDeclared": NOASSERTION,
-              "copyrightText": NOASSERTION})
+    d.update(
+        {
+            "licenseConcluded": NOASSERTION,
+            "licenseDeclared": NOASSERTION,
+            "copyrightText": NOASSERTION,
+        }
+    )
     facts = [f"ref {image.ref}"]
     if image.config_digest:
         facts.append(f"config {image.config_digest}")
@@ -219,8 +244,13 @@ def _image_package(image: ImageMeta) -> dict[str, Any]:
         facts.append(f"platform {image.platform}")
     d["comment"] = "; ".join(facts)
     if purl := image_purl(image):
-        d["externalRefs"] = [{"referenceCategory": "PACKAGE-MANAGER",
-                              "referenceType": "purl", "referenceLocator": purl}]
+        d["externalRefs"] = [
+            {
+                "referenceCategory": "PACKAGE-MANAGER",
+                "referenceType": "purl",
+                "referenceLocator": purl,
+            }
+        ]
     d["primaryPackagePurpose"] = "CONTAINER"
     return d
 
@@ -229,9 +259,15 @@ def _os_package(os_info: OSInfo) -> dict[str, Any]:
     d: dict[str, Any] = {"name": os_info.id, "SPDXID": OS_ID}
     if os_info.version_id:
         d["versionInfo"] = os_info.version_id
-    d.update({"downloadLocation": NOASSERTION, "filesAnalyzed": False,
-              "licenseConcluded": NOASSERTION, "licenseDeclared": NOASSERTION,
-              "copyrightText": NOASSERTION})
+    d.update(
+        {
+            "downloadLocation": NOASSERTION,
+            "filesAnalyzed": False,
+            "licenseConcluded": NOASSERTION,
+            "licenseDeclared": NOASSERTION,
+            "copyrightText": NOASSERTION,
+        }
+    )
     if os_info.pretty_name:
         d["description"] = os_info.pretty_name
     d["primaryPackagePurpose"] = "OPERATING_SYSTEM"
@@ -247,20 +283,35 @@ def spdx_dict(inv: Inventory, *, now: datetime | None = None) -> dict[str, Any]:
     created = (now or utc_now()).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     doc_uuid = document_uuid(inv, "spdx-2.3")
     packages = [_image_package(inv.image)]
-    relationships = [{"spdxElementId": DOCUMENT_ID, "relationshipType": "DESCRIBES",
-                      "relatedSpdxElement": IMAGE_ID}]
+    relationships = [
+        {
+            "spdxElementId": DOCUMENT_ID,
+            "relationshipType": "DESCRIBES",
+            "relatedSpdxElement": IMAGE_ID,
+        }
+    ]
     if inv.os:
         packages.append(_os_package(inv.os))
-        relationships.append({"spdxElementId": IMAGE_ID, "relationshipType": "CONTAINS",
-                              "relatedSpdxElement": OS_ID})
+        relationships.append(
+            {"spdxElementId": IMAGE_ID, "relationshipType": "CONTAINS", "relatedSpdxElement": OS_ID}
+        )
     used = {DOCUMENT_ID, IMAGE_ID, OS_ID}
     for pkg in inv.packages:
-        key = "\n".join([pkg.purl or f"{pkg.type}/{pkg.name}@{pkg.version}",
-                         *(f"{loc.layer}:{loc.path}" for loc in pkg.locations)])
+        key = "\n".join(
+            [
+                pkg.purl or f"{pkg.type}/{pkg.name}@{pkg.version}",
+                *(f"{loc.layer}:{loc.path}" for loc in pkg.locations),
+            ]
+        )
         spdx_id = _spdx_id(f"Package-{pkg.type or 'unknown'}", pkg.name, key, used)
         packages.append(_package(pkg, spdx_id))
-        relationships.append({"spdxElementId": IMAGE_ID, "relationshipType": "CONTAINS",
-                              "relatedSpdxElement": spdx_id})
+        relationships.append(
+            {
+                "spdxElementId": IMAGE_ID,
+                "relationshipType": "CONTAINS",
+                "relatedSpdxElement": spdx_id,
+            }
+        )
     return {
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
@@ -273,8 +324,11 @@ def spdx_dict(inv: Inventory, *, now: datetime | None = None) -> dict[str, Any]:
         "documentDescribes": [IMAGE_ID],
         "packages": packages,
         "relationships": relationships,
-        **({"hasExtractedLicensingInfos": extracted}
-           if (extracted := _extracted_licenses(inv.packages)) else {}),
+        **(
+            {"hasExtractedLicensingInfos": extracted}
+            if (extracted := _extracted_licenses(inv.packages))
+            else {}
+        ),
     }
 
 

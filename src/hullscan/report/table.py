@@ -13,15 +13,24 @@ from rich.table import Table
 from hullscan.licenses import combined
 from hullscan.model import Finding, Inventory, ScanReport, Severity
 
-SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.HIGH: "red",
-                  Severity.MEDIUM: "yellow", Severity.LOW: "cyan", Severity.UNKNOWN: "dim"}
+SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold red",
+    Severity.HIGH: "red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.UNKNOWN: "dim",
+}
 
 
 def _console(buf: io.StringIO, color: bool, width: int | None) -> Console:
     # on a terminal, its width; in a pipe or file, wide enough that paths stay on one line
-    return Console(file=buf, force_terminal=color, no_color=not color,
-                   width=width or (shutil.get_terminal_size().columns if color else 200),
-                   highlight=False)
+    return Console(
+        file=buf,
+        force_terminal=color,
+        no_color=not color,
+        width=width or (shutil.get_terminal_size().columns if color else 200),
+        highlight=False,
+    )
 
 
 def _render(color: bool, width: int | None, body: Callable[[Console], None]) -> str:
@@ -55,8 +64,12 @@ COLUMNS = ("type", "name", "version", "source", "layer", "path", "license")
 DEFAULT_COLUMNS = ("type", "name", "version", "source", "layer", "path")
 
 
-def render_table(report: ScanReport, color: bool = False, width: int | None = None,
-                 columns: tuple[str, ...] = DEFAULT_COLUMNS) -> str:
+def render_table(
+    report: ScanReport,
+    color: bool = False,
+    width: int | None = None,
+    columns: tuple[str, ...] = DEFAULT_COLUMNS,
+) -> str:
     """The inventory, one package a row, with the chosen ``columns``."""
     inv = report.inventory
 
@@ -72,7 +85,10 @@ def render_table(report: ScanReport, color: bool = False, width: int | None = No
             if p.owner:
                 source = f"(owned by {p.owner})"
             cells = {
-                "type": p.type, "name": p.name, "version": p.version, "source": source,
+                "type": p.type,
+                "name": p.name,
+                "version": p.version,
+                "source": source,
                 "layer": str(layer_index.get(loc.layer, "-")) if loc and loc.layer else "-",
                 "path": loc.path if loc else "",
                 "license": combined(p.licenses) if p.licenses else "",
@@ -100,8 +116,7 @@ def _exploitation(f: Finding) -> str:
     return " ".join(parts)
 
 
-def render_findings_table(report: ScanReport, color: bool = False,
-                          width: int | None = None) -> str:
+def render_findings_table(report: ScanReport, color: bool = False, width: int | None = None) -> str:
     """Findings grouped by package: severity, id, KEV/EPSS, fixed version, title.
     Packages and findings keep the report's order (the CLI sorts by risk or severity)."""
 
@@ -117,8 +132,11 @@ def render_findings_table(report: ScanReport, color: bool = False,
         for group in by_package.values():
             p = group[0].package
             assert p is not None
-            source = f" (source {p.source_name} {p.source_version})" if (
-                p.source_name and p.source_name != p.name) else ""
+            source = (
+                f" (source {p.source_name} {p.source_version})"
+                if (p.source_name and p.source_name != p.name)
+                else ""
+            )
             where = f"  {group[0].path}" if group[0].path else ""
             console.print(f"\n[bold]{p.name} {p.version}[/bold] [dim]{p.type}{source}{where}[/dim]")
             table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 1))
@@ -127,10 +145,18 @@ def render_findings_table(report: ScanReport, color: bool = False,
                 table.add_column(overflow="fold")
             for f, e in zip(group, exploit, strict=True):
                 style = SEVERITY_STYLE[f.severity]
-                fix = f"→ {f.fixed_version}" if f.fixed_version else (
-                    "not affected" if f.status == "not_affected" else "no fix yet")
-                cells = [f"  [{style}]{f.severity.name}[/{style}]", f.id, *(
-                    [e] if any(exploit) else []), fix, f.title]
+                fix = (
+                    f"→ {f.fixed_version}"
+                    if f.fixed_version
+                    else ("not affected" if f.status == "not_affected" else "no fix yet")
+                )
+                cells = [
+                    f"  [{style}]{f.severity.name}[/{style}]",
+                    f.id,
+                    *([e] if any(exploit) else []),
+                    fix,
+                    f.title,
+                ]
                 table.add_row(*cells)
             console.print(table)
         if others:
@@ -139,17 +165,24 @@ def render_findings_table(report: ScanReport, color: bool = False,
                 table.add_column(col, overflow="fold")
             for f in sorted(others, key=lambda f: (-f.severity, f.path or "", f.line or 0)):
                 style = SEVERITY_STYLE[f.severity]
-                where = f"{f.path}:{f.line}" if f.path and f.line else (
-                    f.path or str(f.details.get("where", "")))
+                where = (
+                    f"{f.path}:{f.line}"
+                    if f.path and f.line
+                    else (f.path or str(f.details.get("where", "")))
+                )
                 layer = f.details.get("layer_index")
                 layer_text = "" if layer is None else str(layer)
                 if f.details.get("in_final_image") is False:
                     gone = f.details.get("removed_in_layer")
-                    layer_text += f" (removed in {gone}, still shipped)" if gone is not None \
+                    layer_text += (
+                        f" (removed in {gone}, still shipped)"
+                        if gone is not None
                         else " (not in final image)"
+                    )
                 match = f.details.get("match") or f.evidence
-                table.add_row(f"[{style}]{f.severity.name}[/{style}]", f.id, where, layer_text,
-                              str(match))
+                table.add_row(
+                    f"[{style}]{f.severity.name}[/{style}]", f.id, where, layer_text, str(match)
+                )
             console.print()
             console.print(table)
         counts = Counter(f.severity for f in report.findings)
@@ -158,15 +191,21 @@ def render_findings_table(report: ScanReport, color: bool = False,
         places = [f"{len(by_package)} packages"] if by_package else []
         if others:
             places.append(f"{len(others)} elsewhere")
-        line = (f"\n{total} finding{'s' if total != 1 else ''} ({', '.join(parts)}): "
-                f"{', '.join(places)}" if total else "\nno findings")
+        line = (
+            f"\n{total} finding{'s' if total != 1 else ''} ({', '.join(parts)}): "
+            f"{', '.join(places)}"
+            if total
+            else "\nno findings"
+        )
         if kev := sum(1 for f in report.findings if f.kev is not None):
             line += f"; {kev} known exploited (CISA KEV)"
         if report.suppressed:
             line += f"; {len(report.suppressed)} suppressed by ignore rules or VEX"
         if report.inventory.image.transport != "dockerfile":
-            line += (f"  [{len(report.inventory.packages)} packages scanned, "
-                     f"scanners: {','.join(report.scanners) or 'none'}]")
+            line += (
+                f"  [{len(report.inventory.packages)} packages scanned, "
+                f"scanners: {','.join(report.scanners) or 'none'}]"
+            )
         console.print(line)
         _warnings(console, report.inventory.warnings + report.warnings)
 

@@ -112,12 +112,21 @@ def parse_scanners(names: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     found = tuple(dict.fromkeys(s.strip() for s in items if s.strip()))
     unknown = [n for n in found if n not in BUILTIN]
     if unknown:
-        raise HullscanError(f"unknown scanner(s): {', '.join(unknown)} "
-                            f"(available: {', '.join(SCANNERS)})")
+        raise HullscanError(
+            f"unknown scanner(s): {', '.join(unknown)} (available: {', '.join(SCANNERS)})"
+        )
     if not found:
         raise HullscanError(f"no scanner selected (available: {', '.join(SCANNERS)})")
     return found
 
 
-__all__ = ["BUILTIN", "DEFAULT_SCANNERS", "SCANNERS", "ScanContext", "Scanner", "ScannerResult",
-           "parse_scanners", "scanner_class"]
+__all__ = [
+    "BUILTIN",
+    "DEFAULT_SCANNERS",
+    "SCANNERS",
+    "ScanContext",
+    "Scanner",
+    "ScannerResult",
+    "parse_scanners",
+    "scanner_class",
+]

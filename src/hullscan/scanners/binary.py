@@ -22,6 +22,7 @@ class BinaryScanner(Scanner):
 
         # the config scanner owns setuid/setgid files when it runs too
         hardening, summary = hardening_findings(
-            analyzed, setuid_checks="config" not in self.ctx.selected)
+            analyzed, setuid_checks="config" not in self.ctx.selected
+        )
         findings = self.ctx.settings.checks.apply(hardening + eol_findings(analyzed))
         return ScannerResult(findings=findings, summary={"binaries": summary})

@@ -21,6 +21,9 @@ class ConfigScanner(Scanner):
 
         # the supply chain scanner owns pinning and trusted sources of the image itself
         findings, summary = check_image(
-            analyzed, self.ctx.settings.checks, self.ctx.ref,
-            source_checks="supplychain" not in self.ctx.selected)
+            analyzed,
+            self.ctx.settings.checks,
+            self.ctx.ref,
+            source_checks="supplychain" not in self.ctx.selected,
+        )
         return ScannerResult(findings=findings, summary={"image": summary})

@@ -35,25 +35,35 @@ class ScanRequest:
     trust_policy: TrustPolicy | None = None
 
 
-def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
-             progress: ProgressHook | None = None) -> tuple[ScanReport, PolicyResult]:
+def run_scan(
+    request: ScanRequest, options: ScanOptions, policy: Policy, progress: ProgressHook | None = None
+) -> tuple[ScanReport, PolicyResult]:
     """Scan one image with the requested scanners and apply ``policy``."""
     names = parse_scanners(request.scanners)
-    ctx = ScanContext(ref=request.ref, selected=frozenset(names), settings=request.settings,
-                      options=options, db_path=request.db_path,
-                      max_db_age_days=request.max_db_age_days, layers=request.layers,
-                      trust_policy=request.trust_policy)
+    ctx = ScanContext(
+        ref=request.ref,
+        selected=frozenset(names),
+        settings=request.settings,
+        options=options,
+        db_path=request.db_path,
+        max_db_age_days=request.max_db_age_days,
+        layers=request.layers,
+        trust_policy=request.trust_policy,
+    )
     scanners: list[Scanner] = []
     try:
         # each prepares before the image is read, so mistakes fail fast
         for name in sorted(names, key=list(BUILTIN).index):
             scanners.append(scanner_class(name)(ctx))
         analyzed = analyze_image(
-            request.ref, options, progress,
+            request.ref,
+            options,
+            progress,
             [a for s in scanners for a in s.analyzers()],
             packages=any(s.needs_packages for s in scanners),
             walk=any(s.needs_layers for s in scanners),
-            files=any(s.needs_files for s in scanners))
+            files=any(s.needs_files for s in scanners),
+        )
         findings: list[Finding] = []
         not_affected: list[Finding] = []
         warnings: list[str] = []
@@ -68,7 +78,12 @@ def run_scan(request: ScanRequest, options: ScanOptions, policy: Policy,
         for scanner in scanners:
             scanner.close()
     outcome = apply(policy, findings, not_affected)
-    report = ScanReport(inventory=analyzed.inventory, findings=tuple(outcome.findings),
-                        suppressed=tuple(outcome.suppressed), scanners=names,
-                        warnings=tuple(warnings + outcome.warnings), summaries=summaries)
+    report = ScanReport(
+        inventory=analyzed.inventory,
+        findings=tuple(outcome.findings),
+        suppressed=tuple(outcome.suppressed),
+        scanners=names,
+        warnings=tuple(warnings + outcome.warnings),
+        summaries=summaries,
+    )
     return report, outcome

@@ -23,6 +23,9 @@ class SecretScanner(Scanner):
     def scan(self, analyzed: AnalyzedImage) -> ScannerResult:
         from hullscan.secrets.scanner import config_findings, layer_findings
 
-        return ScannerResult(findings=[
-            *layer_findings(analyzed, self.engine, final_only=self.ctx.layers == "final"),
-            *config_findings(analyzed, self.engine)])
+        return ScannerResult(
+            findings=[
+                *layer_findings(analyzed, self.engine, final_only=self.ctx.layers == "final"),
+                *config_findings(analyzed, self.engine),
+            ]
+        )

@@ -20,7 +20,10 @@ class SupplyChainScanner(Scanner):
 
         options = self.ctx.options
         findings, summary = supplychain_findings(
-            analyzed, self.ctx.ref,
-            SupplyChainSettings(self.trust, options.registry, options.cache_dir, options.limits))
-        return ScannerResult(findings=self.ctx.settings.checks.apply(findings),
-                             summary={"supplychain": summary})
+            analyzed,
+            self.ctx.ref,
+            SupplyChainSettings(self.trust, options.registry, options.cache_dir, options.limits),
+        )
+        return ScannerResult(
+            findings=self.ctx.settings.checks.apply(findings), summary={"supplychain": summary}
+        )

@@ -24,8 +24,11 @@ class VulnScanner(Scanner):
         from hullscan.vuln.matcher import match_inventory
 
         matched = match_inventory(analyzed.inventory, self.db)
-        return ScannerResult(findings=matched.findings, not_affected=matched.not_affected,
-                             warnings=self.warnings + matched.warnings)
+        return ScannerResult(
+            findings=matched.findings,
+            not_affected=matched.not_affected,
+            warnings=self.warnings + matched.warnings,
+        )
 
     def close(self) -> None:
         self.db.close()

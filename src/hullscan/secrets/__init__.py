@@ -29,18 +29,29 @@ def redact(text: str, engine: SecretEngine | None = None) -> str:
     return text
 
 
-def secret_analyzers(settings: SecretSettings | None = None) -> tuple[SecretEngine,
-                                                                      list[Analyzer]]:
+def secret_analyzers(settings: SecretSettings | None = None) -> tuple[SecretEngine, list[Analyzer]]:
     """The engine for config and history text, and the layer analyzers of the secret
     scanner (file contents by rules; certificates and keystores by structure)."""
     from hullscan.secrets.certs import CertificateAnalyzer
     from hullscan.settings import SecretSettings
 
     settings = settings or SecretSettings()
-    analyzer = SecretAnalyzer(settings.rules() if settings.section else None,
-                              cache_token=settings.token)
+    analyzer = SecretAnalyzer(
+        settings.rules() if settings.section else None, cache_token=settings.token
+    )
     return analyzer.engine, [analyzer, CertificateAnalyzer()]
 
 
-__all__ = ["Allowlist", "Rule", "RuleSet", "SecretAnalyzer", "SecretEngine", "SecretMatch",
-           "builtin_rules", "load_rules", "mask", "redact", "secret_analyzers"]
+__all__ = [
+    "Allowlist",
+    "Rule",
+    "RuleSet",
+    "SecretAnalyzer",
+    "SecretEngine",
+    "SecretMatch",
+    "builtin_rules",
+    "load_rules",
+    "mask",
+    "redact",
+    "secret_analyzers",
+]

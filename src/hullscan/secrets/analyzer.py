@@ -41,8 +41,10 @@ from hullscan.model import FileInfo, Finding, FindingKind
 from hullscan.secrets.engine import SecretEngine
 from hullscan.secrets.rules import RuleSet, load_rules
 
-REMEDIATION = ("Remove it from the image, rotate it, and pass it at run time "
-               "(secret mount, environment from a secret store)")
+REMEDIATION = (
+    "Remove it from the image, rotate it, and pass it at run time "
+    "(secret mount, environment from a secret store)"
+)
 #: binary sniffing window
 SNIFF = 8192
 
@@ -53,7 +55,8 @@ _BINARY_EXT = re.compile(
     r"dll|exe|dylib|bin|wasm|node|mo|gmo|pack|idx|swf|sqlite3?|db|npy|npz|pkl|pt|onnx|"
     r"pb|h5|parquet|iso|img|qcow2)$"
     r"|\.so(?:\.\d+)+$",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 _SKIP_PATH = re.compile(
     r"^(?:usr/(?:local/)?share/(?:doc|man|info|locale|zoneinfo|i18n|common-licenses|"
@@ -66,25 +69,28 @@ _SKIP_PATH = re.compile(
     r"|usr/lib/locale/)"
     r"|\.dist-info/RECORD$|\.egg-info/SOURCES\.txt$"
     r"|(?:^|/)certifi/cacert\.pem$"
-    r"|(?:^|/)node_modules/.*\.map$")
+    r"|(?:^|/)node_modules/.*\.map$"
+)
 
 #: test fixtures and docs inside third-party package roots (see the module docstring)
-_PKG_ROOT = (r"(?:(?:^|/)(?:site-packages|dist-packages|node_modules|vendor|gems|"
-             r"go/pkg/mod|\.cargo/registry)/"
-             r"|^usr/(?:local/)?(?:lib/)?go(?:-[\d.]+)?/src/"
-             r"|^usr/(?:local/)?lib/python[\d.]+/)")
+_PKG_ROOT = (
+    r"(?:(?:^|/)(?:site-packages|dist-packages|node_modules|vendor|gems|"
+    r"go/pkg/mod|\.cargo/registry)/"
+    r"|^usr/(?:local/)?(?:lib/)?go(?:-[\d.]+)?/src/"
+    r"|^usr/(?:local/)?lib/python[\d.]+/)"
+)
 _IN_PACKAGE = re.compile(_PKG_ROOT)
 _FIXTURE_PATH = re.compile(
     _PKG_ROOT + r"(?:[^/]+/)*?(?:tests?|testing|testdata|test_data|fixtures?|__tests__|"
     r"spec|specs|examples?|docs?|idle_test|certdata)/"
     r"|" + _PKG_ROOT + r".*\.(?:md|markdown|rst)$",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def skipped_path(path: str) -> bool:
     """Whether the scanner ignores this path whatever its size and content."""
-    return bool(_BINARY_EXT.search(path) or _SKIP_PATH.search(path)
-                or _FIXTURE_PATH.search(path))
+    return bool(_BINARY_EXT.search(path) or _SKIP_PATH.search(path) or _FIXTURE_PATH.search(path))
 
 
 class SecretAnalyzer(Analyzer):
@@ -93,8 +99,13 @@ class SecretAnalyzer(Analyzer):
     name = "secrets"
     version = 1
 
-    def __init__(self, rules: RuleSet | None = None, max_size: int = 10 * MiB,
-                 engine: SecretEngine | None = None, cache_token: str = "") -> None:
+    def __init__(
+        self,
+        rules: RuleSet | None = None,
+        max_size: int = 10 * MiB,
+        engine: SecretEngine | None = None,
+        cache_token: str = "",
+    ) -> None:
         """``rules``: None for the built-in ones; ``cache_token``: a digest of user rules
         (they change results, so they are part of the per-layer cache key)."""
         self.max_size = max_size  # type: ignore[misc]  # per instance, not per class
@@ -106,8 +117,7 @@ class SecretAnalyzer(Analyzer):
         return self._token
 
     def required(self, path: str, info: FileInfo) -> bool:
-        return (info.is_regular and 0 < info.size <= self.max_size
-                and not skipped_path(path))
+        return info.is_regular and 0 < info.size <= self.max_size and not skipped_path(path)
 
     def analyze(self, path: str, info: FileInfo, stream: IO[bytes]) -> AnalyzerResult | None:
         head = stream.read(SNIFF)
@@ -117,13 +127,22 @@ class SecretAnalyzer(Analyzer):
         if not self.engine.worth_decoding(data, path):
             return None  # most files: no keyword at all, so no rule could match
         text = data.decode("utf-8", errors="replace")
-        matches = self.engine.scan_text(text, path, generic=not _IN_PACKAGE.search(path),
-                                        data=data)
+        matches = self.engine.scan_text(text, path, generic=not _IN_PACKAGE.search(path), data=data)
         if not matches:
             return None
-        return AnalyzerResult(findings=[
-            Finding(kind=FindingKind.SECRET, id=m.rule.id, severity=m.rule.severity,
-                    title=m.rule.title, path=path, line=m.line, evidence=m.masked,
+        return AnalyzerResult(
+            findings=[
+                Finding(
+                    kind=FindingKind.SECRET,
+                    id=m.rule.id,
+                    severity=m.rule.severity,
+                    title=m.rule.title,
+                    path=path,
+                    line=m.line,
+                    evidence=m.masked,
                     remediation=REMEDIATION,
-                    details={"category": m.rule.category, "match": m.masked})
-            for m in matches])
+                    details={"category": m.rule.category, "match": m.masked},
+                )
+                for m in matches
+            ]
+        )

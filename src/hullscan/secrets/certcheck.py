@@ -41,8 +41,7 @@ _JCEKS_MAGIC = 0xCECECECE
 _DEFAULT_PASSWORDS = ("", "changeit", "changeme", "password", "secret")
 
 #: what cryptography raises for malformed or unsupported input (some fields parse lazily)
-_PARSE_ERRORS: tuple[type[Exception], ...] = (ValueError, UnsupportedAlgorithm,
-                                              x509.InvalidVersion)
+_PARSE_ERRORS: tuple[type[Exception], ...] = (ValueError, UnsupportedAlgorithm, x509.InvalidVersion)
 _OPEN_ERRORS: tuple[type[Exception], ...] = (*_PARSE_ERRORS, TypeError)
 _VERIFY_ERRORS: tuple[type[Exception], ...] = (*_OPEN_ERRORS, InvalidSignature)
 
@@ -75,9 +74,17 @@ class CertificateChecker:
         elif data[0] == 0x30:
             self._der(path, name, data, result)
         elif name.endswith(".bks") and _looks_like_bks(data):
-            result.findings.append(_finding(
-                "java-keystore", Severity.HIGH, "Bouncy Castle keystore (BKS)", path,
-                "BKS keystore", "keystore", {"format": "BKS"}))
+            result.findings.append(
+                _finding(
+                    "java-keystore",
+                    Severity.HIGH,
+                    "Bouncy Castle keystore (BKS)",
+                    path,
+                    "BKS keystore",
+                    "keystore",
+                    {"format": "BKS"},
+                )
+            )
         return None if result.is_empty() else result
 
     # -- PEM ---------------------------------------------------------------------------
@@ -144,31 +151,53 @@ class CertificateChecker:
             except _OPEN_ERRORS:
                 continue
         if opened is None:
-            result.findings.append(_finding(
-                "pkcs12-keystore", Severity.HIGH, "Password-protected PKCS#12 keystore", path,
-                "PKCS#12 keystore (password-protected)", "keystore",
-                {"format": "PKCS12", "protected": True}))
+            result.findings.append(
+                _finding(
+                    "pkcs12-keystore",
+                    Severity.HIGH,
+                    "Password-protected PKCS#12 keystore",
+                    path,
+                    "PKCS#12 keystore (password-protected)",
+                    "keystore",
+                    {"format": "PKCS12", "protected": True},
+                )
+            )
             return
         certs = ([opened.cert.certificate] if opened.cert else []) + [
-            c.certificate for c in opened.additional_certs]
+            c.certificate for c in opened.additional_certs
+        ]
         has_key = opened.key is not None
-        evidence = (f"PKCS#12 keystore opens without a password: "
-                    f"{'1 private key' if has_key else 'no private key'}, "
-                    f"{len(certs)} certificate(s)")
-        result.findings.append(_finding(
-            "pkcs12-keystore", Severity.CRITICAL if has_key else Severity.LOW,
-            "Unprotected PKCS#12 keystore with a private key" if has_key
-            else "Unprotected PKCS#12 file (certificates only)",
-            path, evidence, "keystore",
-            {"format": "PKCS12", "protected": False, "private_key": has_key,
-             "certificates": len(certs)}))
+        evidence = (
+            f"PKCS#12 keystore opens without a password: "
+            f"{'1 private key' if has_key else 'no private key'}, "
+            f"{len(certs)} certificate(s)"
+        )
+        result.findings.append(
+            _finding(
+                "pkcs12-keystore",
+                Severity.CRITICAL if has_key else Severity.LOW,
+                "Unprotected PKCS#12 keystore with a private key"
+                if has_key
+                else "Unprotected PKCS#12 file (certificates only)",
+                path,
+                evidence,
+                "keystore",
+                {
+                    "format": "PKCS12",
+                    "protected": False,
+                    "private_key": has_key,
+                    "certificates": len(certs),
+                },
+            )
+        )
         for cert in certs[:_MAX_CERTS]:
             self._check(cert, path, None, result)
 
     # -- checks ------------------------------------------------------------------------
 
-    def _check(self, cert: x509.Certificate, path: str, line: int | None,
-               result: AnalyzerResult) -> None:
+    def _check(
+        self, cert: x509.Certificate, path: str, line: int | None, result: AnalyzerResult
+    ) -> None:
         # cryptography parses some fields lazily: a malformed name fails only when read
         try:
             result.findings.extend(self.check_certificate(cert, path, line))
@@ -176,8 +205,9 @@ class CertificateChecker:
             where = f"{path}:{line}" if line else path
             result.warnings.append(f"{where}: malformed certificate: {e}")
 
-    def check_certificate(self, cert: x509.Certificate, path: str | None,
-                          line: int | None) -> list[Finding]:
+    def check_certificate(
+        self, cert: x509.Certificate, path: str | None, line: int | None
+    ) -> list[Finding]:
         """The findings for one certificate (none when nothing is wrong)."""
         info = _CertInfo.of(cert)
         self_signed = _is_self_signed(cert)
@@ -187,27 +217,43 @@ class CertificateChecker:
         out: list[Finding] = []
 
         def add(fid: str, sev: Severity, title: str, extra: str = "") -> None:
-            out.append(_finding(fid, sev, title, path, evidence + extra, "certificate",
-                                details, line))
+            out.append(
+                _finding(fid, sev, title, path, evidence + extra, "certificate", details, line)
+            )
 
         if self.now > info.not_after:
-            add("cert-expired", Severity.HIGH if leaf else Severity.MEDIUM,
-                f"Expired {'' if leaf else 'CA '}certificate {info.subject_cn!r}")
+            add(
+                "cert-expired",
+                Severity.HIGH if leaf else Severity.MEDIUM,
+                f"Expired {'' if leaf else 'CA '}certificate {info.subject_cn!r}",
+            )
         elif self.now < info.not_before:
-            add("cert-not-yet-valid", Severity.MEDIUM,
+            add(
+                "cert-not-yet-valid",
+                Severity.MEDIUM,
                 f"Certificate {info.subject_cn!r} is not valid yet",
-                f", notBefore={info.not_before.isoformat()}")
+                f", notBefore={info.not_before.isoformat()}",
+            )
         if self_signed and leaf:
-            add("cert-self-signed-leaf", Severity.LOW,
-                f"Self-signed certificate {info.subject_cn!r}")
+            add(
+                "cert-self-signed-leaf",
+                Severity.LOW,
+                f"Self-signed certificate {info.subject_cn!r}",
+            )
         if info.weak_key:
-            add("cert-weak-key", Severity.HIGH,
+            add(
+                "cert-weak-key",
+                Severity.HIGH,
                 f"Weak {info.key_type} key ({info.key_size} bits) in certificate "
-                f"{info.subject_cn!r}")
+                f"{info.subject_cn!r}",
+            )
         if not self_signed and info.signature_hash in ("md5", "sha1"):
-            add("cert-weak-signature", Severity.MEDIUM,
+            add(
+                "cert-weak-signature",
+                Severity.MEDIUM,
                 f"Certificate {info.subject_cn!r} signed with {info.signature_hash.upper()}",
-                f", signature={info.signature_hash}")
+                f", signature={info.signature_hash}",
+            )
         return out
 
 
@@ -235,30 +281,63 @@ class _CertInfo:
             sig = None
         bc = _extension(cert, x509.BasicConstraints)
         return cls(
-            subject_cn=_cn(cert.subject), issuer_cn=_cn(cert.issuer),
-            not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
-            key_type=key_type, key_size=key_size, weak_key=weak, signature_hash=sig,
-            ca=bool(bc is not None and bc.ca), serial=format(cert.serial_number, "x"),
-            sha256=cert.fingerprint(hashes.SHA256()).hex())
+            subject_cn=_cn(cert.subject),
+            issuer_cn=_cn(cert.issuer),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            key_type=key_type,
+            key_size=key_size,
+            weak_key=weak,
+            signature_hash=sig,
+            ca=bool(bc is not None and bc.ca),
+            serial=format(cert.serial_number, "x"),
+            sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        )
 
     def evidence(self) -> str:
         key = f"{self.key_type} {self.key_size}" if self.key_size else self.key_type
-        return (f"subject CN={self.subject_cn}, issuer CN={self.issuer_cn}, "
-                f"notAfter={self.not_after.isoformat()}, key={key}")
+        return (
+            f"subject CN={self.subject_cn}, issuer CN={self.issuer_cn}, "
+            f"notAfter={self.not_after.isoformat()}, key={key}"
+        )
 
     def details(self) -> dict[str, Any]:
-        return {"category": "certificate", "subject_cn": self.subject_cn,
-                "issuer_cn": self.issuer_cn, "not_before": self.not_before.isoformat(),
-                "not_after": self.not_after.isoformat(), "key_type": self.key_type,
-                "key_size": self.key_size, "signature_hash": self.signature_hash,
-                "ca": self.ca, "serial": self.serial, "sha256": self.sha256}
+        return {
+            "category": "certificate",
+            "subject_cn": self.subject_cn,
+            "issuer_cn": self.issuer_cn,
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "key_type": self.key_type,
+            "key_size": self.key_size,
+            "signature_hash": self.signature_hash,
+            "ca": self.ca,
+            "serial": self.serial,
+            "sha256": self.sha256,
+        }
 
 
-def _finding(fid: str, severity: Severity, title: str, path: str | None, evidence: str,
-             category: str, details: dict[str, Any], line: int | None = None) -> Finding:
-    return Finding(kind=FindingKind.SECRET, id=fid, severity=severity, title=title, path=path,
-                   line=line, evidence=evidence, details={**details, "category": category},
-                   remediation=_REMEDIATION.get(fid, ""))
+def _finding(
+    fid: str,
+    severity: Severity,
+    title: str,
+    path: str | None,
+    evidence: str,
+    category: str,
+    details: dict[str, Any],
+    line: int | None = None,
+) -> Finding:
+    return Finding(
+        kind=FindingKind.SECRET,
+        id=fid,
+        severity=severity,
+        title=title,
+        path=path,
+        line=line,
+        evidence=evidence,
+        details={**details, "category": category},
+        remediation=_REMEDIATION.get(fid, ""),
+    )
 
 
 _REMEDIATION = {
@@ -369,7 +448,7 @@ def _tlv(data: bytes, pos: int) -> tuple[int, int, int | None] | None:
     n = first & 0x7F
     if n > 4 or pos + 2 + n > len(data):
         return None
-    length = int.from_bytes(data[pos + 2: pos + 2 + n], "big")
+    length = int.from_bytes(data[pos + 2 : pos + 2 + n], "big")
     return tag, pos + 2 + n, pos + 2 + n + length
 
 
@@ -383,7 +462,7 @@ def _is_certificate(data: bytes) -> bool:
     outer = _tlv(data, 0)
     if outer is None or outer[0] != 0x30 or outer[2] is None or outer[2] > len(data):
         return False
-    if data[outer[2]:].strip(b"\r\n\t \x00"):
+    if data[outer[2] :].strip(b"\r\n\t \x00"):
         return False
     tbs = _tlv(data, outer[1])
     if tbs is None or tbs[0] != 0x30:
@@ -400,7 +479,7 @@ def _content_type_at(data: bytes, pos: int) -> bytes | None:
     oid = _tlv(data, ci[1])
     if oid is None or oid[0] != 0x06 or oid[2] is None or oid[2] > len(data):
         return None
-    return data[oid[1]:oid[2]]
+    return data[oid[1] : oid[2]]
 
 
 def _is_pkcs12(data: bytes) -> bool:
@@ -425,16 +504,28 @@ def _der_private_key(path: str, data: bytes) -> Finding | None:
     try:
         key = serialization.load_der_private_key(data, None)
     except TypeError:  # encrypted PKCS#8: it needs a password
-        return _finding("private-key-der", Severity.HIGH, "Encrypted private key (DER)", path,
-                        "encrypted PKCS#8 private key (DER)", "private-key",
-                        {"encrypted": True})
+        return _finding(
+            "private-key-der",
+            Severity.HIGH,
+            "Encrypted private key (DER)",
+            path,
+            "encrypted PKCS#8 private key (DER)",
+            "private-key",
+            {"encrypted": True},
+        )
     except _PARSE_ERRORS:
         return None
     kind = type(key).__name__.removesuffix("PrivateKey").lstrip("_")
     size = getattr(key, "key_size", None)
-    return _finding("private-key-der", Severity.CRITICAL, "Unencrypted private key (DER)", path,
-                    f"{kind} private key{f' ({size} bits)' if size else ''}, DER encoded",
-                    "private-key", {"encrypted": False, "key_type": kind, "key_size": size})
+    return _finding(
+        "private-key-der",
+        Severity.CRITICAL,
+        "Unencrypted private key (DER)",
+        path,
+        f"{kind} private key{f' ({size} bits)' if size else ''}, DER encoded",
+        "private-key",
+        {"encrypted": False, "key_type": kind, "key_size": size},
+    )
 
 
 # -- Java keystores -------------------------------------------------------------------------
@@ -446,18 +537,25 @@ def _java_keystore(path: str, data: bytes) -> Finding:
     fmt = "JKS" if magic == _JKS_MAGIC else "JCEKS"
     keys, trusted, complete, end = _walk_jks(data, version, count)
     password = _jks_default_password(data, end) if complete and end is not None else None
-    details: dict[str, Any] = {"format": fmt, "version": version, "entries": count,
-                               "private_keys": keys if complete else None,
-                               "trusted_certificates": trusted if complete else None,
-                               "default_password": password is not None}
+    details: dict[str, Any] = {
+        "format": fmt,
+        "version": version,
+        "entries": count,
+        "private_keys": keys if complete else None,
+        "trusted_certificates": trusted if complete else None,
+        "default_password": password is not None,
+    }
     if complete and keys == 0:
         severity, title = Severity.LOW, f"{fmt} trust store (no private keys)"
         evidence = f"{fmt} keystore, {count} entries, all trusted certificates"
     else:
         severity = Severity.CRITICAL if password is not None else Severity.HIGH
         title = f"{fmt} keystore with private keys"
-        evidence = (f"{fmt} keystore, {count} entries ({keys} key entries)" if complete
-                    else f"{fmt} keystore, {count} entries")
+        evidence = (
+            f"{fmt} keystore, {count} entries ({keys} key entries)"
+            if complete
+            else f"{fmt} keystore, {count} entries"
+        )
     if password is not None:
         title += " and a well-known store password"
         evidence += ", store password is a well-known default"
@@ -506,7 +604,7 @@ def _walk_jks(data: bytes, version: int, count: int) -> tuple[int, int, bool, in
 
 def _jks_default_password(data: bytes, end: int) -> str | None:
     """The well-known store password that matches the keystore's integrity digest, if any."""
-    body, digest = data[:end], data[end:end + 20]
+    body, digest = data[:end], data[end : end + 20]
     for password in _DEFAULT_PASSWORDS:
         h = hashlib.sha1(password.encode("utf-16-be"), usedforsecurity=False)
         h.update(b"Mighty Aphrodite")

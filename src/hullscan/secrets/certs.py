@@ -71,8 +71,20 @@ if TYPE_CHECKING:
     from hullscan.secrets.certcheck import CertificateChecker
 
 #: file names that may hold certificates or keystores wherever they are
-_EXTENSIONS = (".crt", ".cer", ".der", ".pem", ".p12", ".pfx", ".jks", ".keystore",
-               ".jceks", ".bks", ".key", ".p7b")
+_EXTENSIONS = (
+    ".crt",
+    ".cer",
+    ".der",
+    ".pem",
+    ".p12",
+    ".pfx",
+    ".jks",
+    ".keystore",
+    ".jceks",
+    ".bks",
+    ".key",
+    ".p7b",
+)
 
 #: trust stores and CA bundles: public roots, not the image's own material
 _SKIP = re.compile(
@@ -116,17 +128,20 @@ class CertificateAnalyzer(Analyzer):
         if _SKIP.match(path) or _FIXTURE.search(path):
             return False
         name = path.rsplit("/", 1)[-1].lower()
-        return (name.endswith(_EXTENSIONS)
-                or path.startswith(("etc/ssl/", "etc/pki/"))
-                or "/certs/" in f"/{path}"
-                or name.startswith("keystore")
-                or "/keystore" in f"/{path.rsplit('/', 1)[0]}")
+        return (
+            name.endswith(_EXTENSIONS)
+            or path.startswith(("etc/ssl/", "etc/pki/"))
+            or "/certs/" in f"/{path}"
+            or name.startswith("keystore")
+            or "/keystore" in f"/{path.rsplit('/', 1)[0]}"
+        )
 
     def analyze(self, path: str, info: FileInfo, stream: IO[bytes]) -> AnalyzerResult | None:
         return self.checker().analyze_bytes(path, stream.read(self.max_size))
 
-    def check_certificate(self, cert: x509.Certificate, path: str | None,
-                          line: int | None) -> list[Finding]:
+    def check_certificate(
+        self, cert: x509.Certificate, path: str | None, line: int | None
+    ) -> list[Finding]:
         """The findings for one certificate (none when nothing is wrong)."""
         return self.checker().check_certificate(cert, path, line)
 

@@ -53,49 +53,137 @@ from hullscan.secrets.rules import Allowlist, Rule, RuleSet
 MAX_MATCHES_PER_TEXT = 200
 
 #: published documentation credentials (see the module docstring)
-KNOWN_PUBLIC_VALUES = frozenset({
-    "AKIAIOSFODNN7EXAMPLE",
-    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    "AKIAI44QH8DHBEXAMPLE",
-    "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
-    "sk_live_4eC39HqLyjWDarjtT1zdp7dc",  # Stripe docs (the live-looking twin of sk_test_)
-    "xoxb-263594206564-2343594206574-FGqddMF8t08v8N7Oq4i57vs1",  # Slack docs sample
-})
+KNOWN_PUBLIC_VALUES = frozenset(
+    {
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "AKIAI44QH8DHBEXAMPLE",
+        "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+        "sk_live_4eC39HqLyjWDarjtT1zdp7dc",  # Stripe docs (the live-looking twin of sk_test_)
+        "xoxb-263594206564-2343594206574-FGqddMF8t08v8N7Oq4i57vs1",  # Slack docs sample
+    }
+)
 
 #: substrings that make any (short) secret a template or reference, not a value;
 #: letters are case-sensitive so that random tokens hit them with negligible odds
-_MARKERS = ("${", "{{", "}}", "<%", "%(", "#{", "xxxxx", "XXXXX", "*****", "example",
-            "EXAMPLE", "Example", "process.env", "os.environ", "getenv(")
+_MARKERS = (
+    "${",
+    "{{",
+    "}}",
+    "<%",
+    "%(",
+    "#{",
+    "xxxxx",
+    "XXXXX",
+    "*****",
+    "example",
+    "EXAMPLE",
+    "Example",
+    "process.env",
+    "os.environ",
+    "getenv(",
+)
 _MARKER_RE = re.compile(r"<[A-Za-z_ -]+>|^\$(?:[A-Za-z_]\w*$|[({])|^%[A-Za-z_]+%$")
 #: longer secrets (key bodies) are never templates
 _MARKER_MAX_LEN = 256
 
 #: placeholder values, compared whole (lowercased, quotes stripped) — stop-word rules
-_STOP_EXACT = frozenset({
-    "", "null", "none", "nil", "true", "false", "yes", "no", "on", "off", "undefined",
-    "empty", "blank", "n/a", "na", "tbd", "todo", "fixme", "unset", "default",
-    "secret", "password", "passwd", "token", "pass", "key", "apikey", "api_key",
-    "admin", "root", "user", "username", "guest", "letmein", "qwerty",
-})
+_STOP_EXACT = frozenset(
+    {
+        "",
+        "null",
+        "none",
+        "nil",
+        "true",
+        "false",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "undefined",
+        "empty",
+        "blank",
+        "n/a",
+        "na",
+        "tbd",
+        "todo",
+        "fixme",
+        "unset",
+        "default",
+        "secret",
+        "password",
+        "passwd",
+        "token",
+        "pass",
+        "key",
+        "apikey",
+        "api_key",
+        "admin",
+        "root",
+        "user",
+        "username",
+        "guest",
+        "letmein",
+        "qwerty",
+    }
+)
 #: placeholder substrings — stop-word rules
 _STOP_SUBSTR = (
-    "changeme", "change_me", "change-me", "changeit", "change_this", "changethis",
-    "example", "sample", "dummy", "placeholder", "redacted", "replace", "insert_",
-    "insert-", "your_", "your-", "yourpass", "yoursecret", "yourtoken", "my_secret",
-    "mysecret", "mypassword", "my_password", "password123", "secret123", "test",
-    "fake", "mock", "notasecret", "not_a_secret", "not-a-secret", "insecure",
-    "foobar", "123456", "abcdef", "aaaaaa", "000000", "12345678", "qwerty",
-    "localhost", "dev_", "s3cr3t", "p@ssw0rd", "passw0rd", "hunter2",
+    "changeme",
+    "change_me",
+    "change-me",
+    "changeit",
+    "change_this",
+    "changethis",
+    "example",
+    "sample",
+    "dummy",
+    "placeholder",
+    "redacted",
+    "replace",
+    "insert_",
+    "insert-",
+    "your_",
+    "your-",
+    "yourpass",
+    "yoursecret",
+    "yourtoken",
+    "my_secret",
+    "mysecret",
+    "mypassword",
+    "my_password",
+    "password123",
+    "secret123",
+    "test",
+    "fake",
+    "mock",
+    "notasecret",
+    "not_a_secret",
+    "not-a-secret",
+    "insecure",
+    "foobar",
+    "123456",
+    "abcdef",
+    "aaaaaa",
+    "000000",
+    "12345678",
+    "qwerty",
+    "localhost",
+    "dev_",
+    "s3cr3t",
+    "p@ssw0rd",
+    "passw0rd",
+    "hunter2",
 )
 #: generic values that are code or file references, not literals
 _CODE_RE = re.compile(
-    r"^[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+(?:\(|$)"   # self.token, settings.SECRET_KEY
-    r"|^[A-Za-z_][\w.]*\("                              # get_password(
-    r"|^(?:/|\./|\.\./|~/|[A-Za-z]:\\)"                 # a file path
-    r"|://"                                             # a URL (DB URLs have their own rules)
-    r"|^[a-z]+(?:[_-][a-z]+)+$"                         # snake/kebab-case words
-    r"|^[A-Z]+(?:_[A-Z]+)+$"                            # ENV_VAR_NAME
-    r"|^(?i:true|false|yes|no|on|off|null|none)\b"     # true|false, none;...
+    r"^[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+(?:\(|$)"  # self.token, settings.SECRET_KEY
+    r"|^[A-Za-z_][\w.]*\("  # get_password(
+    r"|^(?:/|\./|\.\./|~/|[A-Za-z]:\\)"  # a file path
+    r"|://"  # a URL (DB URLs have their own rules)
+    r"|^[a-z]+(?:[_-][a-z]+)+$"  # snake/kebab-case words
+    r"|^[A-Z]+(?:_[A-Z]+)+$"  # ENV_VAR_NAME
+    r"|^(?i:true|false|yes|no|on|off|null|none)\b"  # true|false, none;...
 )
 
 
@@ -116,7 +204,7 @@ def mask(secret: str) -> str:
     head = (reveal + 1) // 2
     tail = reveal - head
     stars = "*" * min(n - reveal, 16)
-    return secret[:head] + stars + (secret[n - tail:] if tail else "")
+    return secret[:head] + stars + (secret[n - tail :] if tail else "")
 
 
 @dataclass(frozen=True)
@@ -145,8 +233,7 @@ def _is_stopword(secret: str) -> bool:
 class SecretEngine:
     """Scans text with a fixed set of rules. Build once, reuse for every file."""
 
-    def __init__(self, rules: Sequence[Rule] | RuleSet, allowlist: Allowlist | None = None
-                 ) -> None:
+    def __init__(self, rules: Sequence[Rule] | RuleSet, allowlist: Allowlist | None = None) -> None:
         if isinstance(rules, RuleSet):
             allowlist = allowlist or rules.allowlist
             rules = rules.rules
@@ -164,8 +251,9 @@ class SecretEngine:
         self._keyword_rules = list(by_keyword.values())
         self._keywords = KeywordIndex(list(by_keyword))
 
-    def candidates(self, text: str, path: str | None = None, generic: bool = True,
-                   data: bytes | None = None) -> list[int]:
+    def candidates(
+        self, text: str, path: str | None = None, generic: bool = True, data: bytes | None = None
+    ) -> list[int]:
         """Indices (into ``self.rules``) of the rules whose regex should run on ``text``
         (``data``: the bytes ``text`` was decoded from, when there were any)."""
         if data is None:
@@ -191,11 +279,11 @@ class SecretEngine:
         gated by its path (the prefilter, on bytes, before any decoding)."""
         if self._keywords.find(data):
             return True
-        return path is not None and any(
-            self.rules[i].path.search(path) for i in self._path_rules)  # type: ignore[union-attr]
+        return path is not None and any(self.rules[i].path.search(path) for i in self._path_rules)  # type: ignore[union-attr]
 
-    def scan_text(self, text: str, path: str | None = None, *, generic: bool = True,
-                  data: bytes | None = None) -> list[SecretMatch]:
+    def scan_text(
+        self, text: str, path: str | None = None, *, generic: bool = True, data: bytes | None = None
+    ) -> list[SecretMatch]:
         """Every secret in ``text`` (from the file at ``path``, if it is one), by line.
 
         ``generic=False`` leaves out the ``generic`` rules (the analyzer does so for

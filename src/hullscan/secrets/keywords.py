@@ -27,8 +27,7 @@ import ahocorasick  # type: ignore[import-not-found, unused-ignore]
 
 def _literal(keyword: bytes) -> bytes:
     """A Hyperscan pattern matching ``keyword`` literally."""
-    return b"".join(bytes([c]) if chr(c).isalnum() and c < 128 else b"\\x%02x" % c
-                    for c in keyword)
+    return b"".join(bytes([c]) if chr(c).isalnum() and c < 128 else b"\\x%02x" % c for c in keyword)
 
 
 class KeywordIndex:
@@ -53,8 +52,10 @@ class KeywordIndex:
             self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             self._db.compile(
                 expressions=[_literal(self.keywords[i].encode()) for i in self._ascii],
-                ids=self._ascii, elements=len(self._ascii),
-                flags=hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH)
+                ids=self._ascii,
+                elements=len(self._ascii),
+                flags=hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH,
+            )
         else:
             self._automaton = ahocorasick.Automaton()
             for i in self._ascii:

@@ -46,8 +46,20 @@ from hullscan.yamltext import parse_yaml
 
 _ID_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
-_KNOWN_KEYS = frozenset({"id", "title", "severity", "category", "keywords", "regex",
-                         "entropy", "path", "generic", "stopwords"})
+_KNOWN_KEYS = frozenset(
+    {
+        "id",
+        "title",
+        "severity",
+        "category",
+        "keywords",
+        "regex",
+        "entropy",
+        "path",
+        "generic",
+        "stopwords",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -115,8 +127,10 @@ def parse_rule(raw: Any, origin: str = "config", *, user: bool = True) -> Rule:
         raise HullscanError(f"secret rule in {origin}: must be a mapping, not {type(raw).__name__}")
     rid = raw.get("id")
     if not isinstance(rid, str) or not _ID_RE.fullmatch(rid):
-        raise HullscanError(f"secret rule {rid!r} in {origin}: id must be kebab-case "
-                            "(lowercase letters, digits, dashes)")
+        raise HullscanError(
+            f"secret rule {rid!r} in {origin}: id must be kebab-case "
+            "(lowercase letters, digits, dashes)"
+        )
     where = f"secret rule {rid!r} in {origin}"
     unknown = set(raw) - _KNOWN_KEYS
     if unknown:
@@ -131,22 +145,28 @@ def parse_rule(raw: Any, origin: str = "config", *, user: bool = True) -> Rule:
     if sev not in _SEVERITIES:
         raise HullscanError(f"{where}: severity must be one of {', '.join(_SEVERITIES)}")
     keywords = raw["keywords"]
-    if (not isinstance(keywords, list) or not keywords
-            or not all(isinstance(k, str) and k for k in keywords)):
+    if (
+        not isinstance(keywords, list)
+        or not keywords
+        or not all(isinstance(k, str) and k for k in keywords)
+    ):
         raise HullscanError(f"{where}: keywords must be a non-empty list of non-empty strings")
     if any(k != k.lower() for k in keywords):
         raise HullscanError(f"{where}: keywords must be lowercase (the prefilter lowercases text)")
     if user:
         regex = _compile(raw["regex"], f"{where}: regex")
         if regex.groups != 1 or "secret" not in regex.groupindex:
-            raise HullscanError(f"{where}: regex must have exactly one capture group, named "
-                                "'secret' (use (?:...) for the others)")
+            raise HullscanError(
+                f"{where}: regex must have exactly one capture group, named "
+                "'secret' (use (?:...) for the others)"
+            )
     elif not isinstance(raw["regex"], str) or not raw["regex"]:
         raise HullscanError(f"{where}: regex: must be a non-empty string")
     path = _compile(raw["path"], f"{where}: path") if raw.get("path") is not None else None
     entropy = raw.get("entropy")
-    if entropy is not None and (isinstance(entropy, bool)
-                                or not isinstance(entropy, int | float) or entropy < 0):
+    if entropy is not None and (
+        isinstance(entropy, bool) or not isinstance(entropy, int | float) or entropy < 0
+    ):
         raise HullscanError(f"{where}: entropy must be a non-negative number")
     generic = raw.get("generic", False)
     stopwords = raw.get("stopwords", generic)
@@ -156,10 +176,18 @@ def parse_rule(raw: Any, origin: str = "config", *, user: bool = True) -> Rule:
     category = raw.get("category", "custom")
     if not isinstance(title, str) or not isinstance(category, str):
         raise HullscanError(f"{where}: title and category must be strings")
-    return Rule(id=rid, title=title, severity=Severity[sev], category=category,
-                keywords=tuple(dict.fromkeys(keywords)), pattern=raw["regex"],
-                entropy=float(entropy) if entropy is not None else None, path=path,
-                generic=generic, stopwords=stopwords)
+    return Rule(
+        id=rid,
+        title=title,
+        severity=Severity[sev],
+        category=category,
+        keywords=tuple(dict.fromkeys(keywords)),
+        pattern=raw["regex"],
+        entropy=float(entropy) if entropy is not None else None,
+        path=path,
+        generic=generic,
+        stopwords=stopwords,
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -219,11 +247,16 @@ def load_rules(section: Mapping[str, Any] | None = None) -> RuleSet:
     if not isinstance(al, Mapping):
         raise HullscanError("secrets.allowlist: must be a mapping")
     allowlist = Allowlist(
-        paths=tuple(_compile(p, f"secrets.allowlist.paths {p!r}")
-                    for p in _str_list(al.get("paths"), "secrets.allowlist.paths")),
-        regexes=tuple(_compile(p, f"secrets.allowlist.regexes {p!r}")
-                      for p in _str_list(al.get("regexes"), "secrets.allowlist.regexes")),
-        stopwords=tuple(w.lower() for w in _str_list(al.get("stopwords"),
-                                                     "secrets.allowlist.stopwords")),
+        paths=tuple(
+            _compile(p, f"secrets.allowlist.paths {p!r}")
+            for p in _str_list(al.get("paths"), "secrets.allowlist.paths")
+        ),
+        regexes=tuple(
+            _compile(p, f"secrets.allowlist.regexes {p!r}")
+            for p in _str_list(al.get("regexes"), "secrets.allowlist.regexes")
+        ),
+        stopwords=tuple(
+            w.lower() for w in _str_list(al.get("stopwords"), "secrets.allowlist.stopwords")
+        ),
     )
     return RuleSet(rules, allowlist)

@@ -19,13 +19,16 @@ from hullscan.secrets import SecretEngine, redact
 
 #: the layer analyzers whose findings this scanner reports
 FILE_ANALYZERS = ("secrets", "certificates")
-REMEDIATION = ("Remove it from the image and rotate it; pass secrets at run time (a secret "
-               "mount or an environment from a secret store), and use build secrets "
-               "(RUN --mount=type=secret) instead of ARG/ENV.")
+REMEDIATION = (
+    "Remove it from the image and rotate it; pass secrets at run time (a secret "
+    "mount or an environment from a secret store), and use build secrets "
+    "(RUN --mount=type=secret) instead of ARG/ENV."
+)
 
 
-def layer_findings(analyzed: AnalyzedImage, engine: SecretEngine,
-                   final_only: bool = False) -> list[Finding]:
+def layer_findings(
+    analyzed: AnalyzedImage, engine: SecretEngine, final_only: bool = False
+) -> list[Finding]:
     """One finding per secret and path, dated to the first layer that added it."""
     image, fs = analyzed.image, analyzed.fs
     first: dict[tuple[str, str, int | None, str], Finding] = {}
@@ -74,11 +77,16 @@ def config_findings(analyzed: AnalyzedImage, engine: SecretEngine) -> list[Findi
     config = analyzed.image.image_config
     texts: list[tuple[str, str]] = [(f"Env[{i}]", env) for i, env in enumerate(config.env)]
     texts += [(f"Labels[{k}]", f"{k}={v}") for k, v in config.labels.items()]
-    texts += [(key, " ".join(value)) for key, value in (("Cmd", config.cmd),
-                                                         ("Entrypoint", config.entrypoint))
-              if value]
-    texts += [(f"history[{i}]", h.created_by) for i, h in enumerate(config.history)
-              if h is not None and h.created_by]
+    texts += [
+        (key, " ".join(value))
+        for key, value in (("Cmd", config.cmd), ("Entrypoint", config.entrypoint))
+        if value
+    ]
+    texts += [
+        (f"history[{i}]", h.created_by)
+        for i, h in enumerate(config.history)
+        if h is not None and h.created_by
+    ]
     out: list[Finding] = []
     seen: set[tuple[str, str]] = set()
     for where, text in texts:
@@ -89,9 +97,20 @@ def config_findings(analyzed: AnalyzedImage, engine: SecretEngine) -> list[Findi
             if (m.rule.id, m.masked) in seen and where.startswith("history"):
                 continue  # the same build argument echoed by every later RUN line
             seen.add((m.rule.id, m.masked))
-            out.append(Finding(
-                kind=FindingKind.SECRET, id=m.rule.id, severity=m.rule.severity, title=m.rule.title,
-                evidence=f"{where}: {m.masked}", remediation=REMEDIATION,
-                details={"where": where, "category": m.rule.category, "match": m.masked,
-                         "in_final_image": True}))
+            out.append(
+                Finding(
+                    kind=FindingKind.SECRET,
+                    id=m.rule.id,
+                    severity=m.rule.severity,
+                    title=m.rule.title,
+                    evidence=f"{where}: {m.masked}",
+                    remediation=REMEDIATION,
+                    details={
+                        "where": where,
+                        "category": m.rule.category,
+                        "match": m.masked,
+                        "in_final_image": True,
+                    },
+                )
+            )
     return out

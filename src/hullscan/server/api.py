@@ -21,25 +21,44 @@ from hullscan.server.services import Services, services
 
 router = APIRouter(prefix="/v1", tags=["hullscan"])
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
-_Error = {"model": None, "content": {"application/json": {"schema": {
-    "type": "object", "properties": {"error": {"type": "object", "properties": {
-        "message": {"type": "string"}}}}}}}}
+_Error = {
+    "model": None,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "error": {"type": "object", "properties": {"message": {"type": "string"}}}
+                },
+            }
+        }
+    },
+}
 
 
 class ScanCreate(BaseModel):
-    image: str = Field(min_length=1, max_length=1000, description=(
-        "A registry image: registry:HOST/REPO[:TAG|@DIGEST] or docker://… (the server "
-        "never reads its own files)"),
-        examples=["registry:registry.example.com/team/app@sha256:…"])
-    scanners: list[str] = Field(default=list(DEFAULT_SCANNERS), max_length=5,
-                                description="vuln, secret, config, binary, supplychain")
+    image: str = Field(
+        min_length=1,
+        max_length=1000,
+        description=(
+            "A registry image: registry:HOST/REPO[:TAG|@DIGEST] or docker://… (the server "
+            "never reads its own files)"
+        ),
+        examples=["registry:registry.example.com/team/app@sha256:…"],
+    )
+    scanners: list[str] = Field(
+        default=list(DEFAULT_SCANNERS),
+        max_length=5,
+        description="vuln, secret, config, binary, supplychain",
+    )
 
     @field_validator("image")
     @classmethod
     def registry_only(cls, v: str) -> str:
         if not v.startswith(("registry:", "docker://")):
-            raise ValueError("only registry references (registry:…, docker://…) are "
-                             "scanned by the server")
+            raise ValueError(
+                "only registry references (registry:…, docker://…) are scanned by the server"
+            )
         return v
 
 
@@ -64,25 +83,31 @@ class ScanState(BaseModel):
 def _state(svc: Services, scan: Scan) -> ScanState:
     job = scan.job
     return ScanState(
-        id=scan.id, image=scan.ref, status=job.status.value, digest=job.digest,
-        scanners=list(job.scanners), database=job.db_version, attempts=job.attempts,
+        id=scan.id,
+        image=scan.ref,
+        status=job.status.value,
+        digest=job.digest,
+        scanners=list(job.scanners),
+        database=job.db_version,
+        attempts=job.attempts,
         created_at=scan.created_at.isoformat(),
         finished_at=job.finished_at.isoformat() if job.finished_at else None,
-        error=job.error, report=svc.store.report(job.key) if job.status == "done" else None)
+        error=job.error,
+        report=svc.store.report(job.key) if job.status == "done" else None,
+    )
 
 
-@router.post("/scans", status_code=202, response_model=ScanAccepted,
-             responses={422: _Error, 500: _Error})
-def create_scan(body: ScanCreate,
-                svc: Annotated[Services, Depends(services)]) -> Any:
+@router.post(
+    "/scans", status_code=202, response_model=ScanAccepted, responses={422: _Error, 500: _Error}
+)
+def create_scan(body: ScanCreate, svc: Annotated[Services, Depends(services)]) -> Any:
     try:
         scanners = parse_scanners(body.scanners)
         ref = parse_reference(body.image, svc.settings.settings.registries.default_registry)
     except HullscanError as e:
         return error(422, str(e))
     digest = ref.digest if ref.digest and re.fullmatch(_DIGEST, ref.digest) else None
-    spec = JobSpec(body.image, scanners, digest,
-                   svc.db_version() if "vuln" in scanners else None)
+    spec = JobSpec(body.image, scanners, digest, svc.db_version() if "vuln" in scanners else None)
     try:
         sub = svc.submit(spec)
     except HullscanError as e:
@@ -91,26 +116,43 @@ def create_scan(body: ScanCreate,
 
 
 @router.get("/scans/{scan_id}", response_model=ScanState, responses={404: _Error, 422: _Error})
-def get_scan(scan_id: Annotated[str, Path(max_length=64)],
-             svc: Annotated[Services, Depends(services)]) -> Any:
+def get_scan(
+    scan_id: Annotated[str, Path(max_length=64)], svc: Annotated[Services, Depends(services)]
+) -> Any:
     scan = svc.store.get_scan(scan_id)
     if scan is None:
         return error(404, f"no scan {scan_id}")
     return _state(svc, scan)
 
 
-@router.get("/images/{digest}", responses={404: _Error, 422: _Error, 200: {
-    "description": "the latest hullscan.report/v1 document of this digest",
-    "headers": {"Last-Modified": {"description": "when that report was made (its job "
-                                  "finished)", "schema": {"type": "string"}}}}})
-def image_report(digest: Annotated[str, Path(pattern=_DIGEST)],
-                 svc: Annotated[Services, Depends(services)]) -> Any:
+@router.get(
+    "/images/{digest}",
+    responses={
+        404: _Error,
+        422: _Error,
+        200: {
+            "description": "the latest hullscan.report/v1 document of this digest",
+            "headers": {
+                "Last-Modified": {
+                    "description": "when that report was made (its job finished)",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+    },
+)
+def image_report(
+    digest: Annotated[str, Path(pattern=_DIGEST)], svc: Annotated[Services, Depends(services)]
+) -> Any:
     job = svc.store.latest_job(digest)
     report = svc.store.report(job.key) if job is not None else None
     if report is None:
         return error(404, f"no report for {digest}")
     assert job is not None
     # when the report was made: `fleet scan --server --since DATE` skips on it
-    headers = {"Last-Modified": format_datetime(job.finished_at.astimezone(dt.UTC),
-                                                usegmt=True)} if job.finished_at else None
+    headers = (
+        {"Last-Modified": format_datetime(job.finished_at.astimezone(dt.UTC), usegmt=True)}
+        if job.finished_at
+        else None
+    )
     return JSONResponse(report, headers=headers)

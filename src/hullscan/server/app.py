@@ -19,13 +19,18 @@ from hullscan.server.errors import error, is_harbor
 from hullscan.server.guard import Guard
 from hullscan.server.services import Services
 
-_ERROR_SCHEMA = {"type": "object", "properties": {"error": {"type": "object", "properties": {
-    "message": {"type": "string"}}}}}
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {"type": "object", "properties": {"message": {"type": "string"}}}},
+}
 
 
 def create_app(svc: Services) -> ASGIApp:
-    app = FastAPI(title="hullscan", version=__version__, summary=(
-        "Container-image scans: Harbor's Pluggable Scanner API v1.2 and hullscan's own"))
+    app = FastAPI(
+        title="hullscan",
+        version=__version__,
+        summary=("Container-image scans: Harbor's Pluggable Scanner API v1.2 and hullscan's own"),
+    )
     app.state.services = svc
     app.include_router(harbor.router)
     app.include_router(api.router)
@@ -34,8 +39,11 @@ def create_app(svc: Services) -> ASGIApp:
         from hullscan.admission.app import ClientRule, routes
 
         settings = svc.settings
-        client = ClientRule(settings.admission_client_names) \
-            if settings.admission_client_ca is not None else None
+        client = (
+            ClientRule(settings.admission_client_names)
+            if settings.admission_client_ca is not None
+            else None
+        )
         app.router.routes.extend(routes(svc.admission, client))
 
     @app.exception_handler(RequestValidationError)
@@ -50,14 +58,17 @@ def create_app(svc: Services) -> ASGIApp:
 
     open_: dict[str, Any] = {"security": []}  # probes answer without a key
 
-    @app.get("/healthz", tags=["operations"], summary="The process is up",
-             openapi_extra=open_)
+    @app.get("/healthz", tags=["operations"], summary="The process is up", openapi_extra=open_)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="The store and the queue are reachable",
-             openapi_extra=open_,
-             responses={503: {"content": {"application/json": {"schema": _ERROR_SCHEMA}}}})
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="The store and the queue are reachable",
+        openapi_extra=open_,
+        responses={503: {"content": {"application/json": {"schema": _ERROR_SCHEMA}}}},
+    )
     def readyz() -> Any:
         try:
             svc.store.ping()
@@ -66,29 +77,32 @@ def create_app(svc: Services) -> ASGIApp:
             return error(503, str(e))
         return {"status": "ready"}
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
-             response_class=Response,
-             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     def prometheus() -> Response:
-        return Response(metrics.render(svc),
-                        media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(metrics.render(svc), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             from fastapi.openapi.utils import get_openapi
 
-            doc = get_openapi(title=app.title, version=app.version, summary=app.summary,
-                              routes=app.routes)
+            doc = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
             # Harbor's scan request is parsed by hand (400 vs 422, media types): document it
-            defs = harbor.ScanRequest.model_json_schema(
-                ref_template="#/components/schemas/{model}")
+            defs = harbor.ScanRequest.model_json_schema(ref_template="#/components/schemas/{model}")
             schemas = doc.setdefault("components", {}).setdefault("schemas", {})
             schemas.update(defs.pop("$defs", {}))
             schemas["ScanRequest"] = defs
             doc["components"]["securitySchemes"] = {
                 "bearer": {"type": "http", "scheme": "bearer"},
-                "apiKey": {"type": "apiKey", "in": "header",
-                           "name": "X-ScannerAdapter-API-Key"}}
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-ScannerAdapter-API-Key"},
+            }
             doc["security"] = [{"bearer": []}, {"apiKey": []}]
             app.openapi_schema = doc
         return app.openapi_schema

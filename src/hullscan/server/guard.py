@@ -32,8 +32,9 @@ def presented_keys(headers: dict[str, str]) -> list[str]:
         keys.append(value.strip())
     elif scheme.lower() == "basic" and value.strip():
         try:
-            _user, _, password = base64.b64decode(value.strip(), validate=True) \
-                .decode().partition(":")
+            _user, _, password = (
+                base64.b64decode(value.strip(), validate=True).decode().partition(":")
+            )
             keys.append(password)
         except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII text
             pass  # not base64 text: the header offers no key
@@ -50,19 +51,29 @@ class Guard:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope["headers"]}
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         admission = path in ADMISSION_PATHS
         keyless = admission or path in OPEN_PATHS
-        if self.settings.api_key_hashes and not keyless and not any(
-                self.settings.key_valid(k) for k in presented_keys(headers)):
+        if (
+            self.settings.api_key_hashes
+            and not keyless
+            and not any(self.settings.key_valid(k) for k in presented_keys(headers))
+        ):
             # a browser asks for Basic credentials (the key as the password) on the pages
-            challenge = b'Basic realm="hullscan"' if path == "/ui" or path.startswith(
-                "/ui/") else b'Bearer realm="hullscan"'
-            await _reject(send, path, 401, "a valid API key is required (Authorization: "
-                                           "Bearer KEY, X-ScannerAdapter-API-Key, or Basic "
-                                           "with the key as the password)",
-                          [(b"www-authenticate", challenge)])
+            challenge = (
+                b'Basic realm="hullscan"'
+                if path == "/ui" or path.startswith("/ui/")
+                else b'Bearer realm="hullscan"'
+            )
+            await _reject(
+                send,
+                path,
+                401,
+                "a valid API key is required (Authorization: "
+                "Bearer KEY, X-ScannerAdapter-API-Key, or Basic "
+                "with the key as the password)",
+                [(b"www-authenticate", challenge)],
+            )
             return
         limit = ADMISSION_MAX_BODY if admission else self.settings.max_body
         try:
@@ -97,11 +108,15 @@ class Guard:
         await self.app(scope, bounded_receive, guarded_send)
 
 
-async def _reject(send: Send, path: str, status: int, message: str,
-                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _reject(
+    send: Send, path: str, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps({"error": {"message": message}}).encode()
     media = HARBOR_ERROR if is_harbor(path) else "application/json"
-    headers: list[Any] = [(b"content-type", media.encode()),
-                          (b"content-length", str(len(body)).encode()), *(extra or [])]
+    headers: list[Any] = [
+        (b"content-type", media.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or []),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -34,11 +34,18 @@ VULN_1_1 = "application/vnd.security.vulnerability.report; version=1.1"
 VULN_1_0 = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.0"
 SBOM_REPORT = "application/vnd.security.sbom.report+json; version=1.0"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_REPOSITORY = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)"
-                         r"[a-z0-9]+)*)*")
+_REPOSITORY = re.compile(
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)"
+    r"[a-z0-9]+)*)*"
+)
 #: Harbor's severities, case-sensitive
-SEVERITIES = {"UNKNOWN": "Unknown", "LOW": "Low", "MEDIUM": "Medium", "HIGH": "High",
-              "CRITICAL": "Critical"}
+SEVERITIES = {
+    "UNKNOWN": "Unknown",
+    "LOW": "Low",
+    "MEDIUM": "Medium",
+    "HIGH": "High",
+    "CRITICAL": "Critical",
+}
 _RANK = ["Unknown", "Negligible", "Low", "Medium", "High", "Critical"]
 
 router = APIRouter(prefix="/api/v1", tags=["Harbor scanner adapter"])
@@ -49,12 +56,17 @@ def _content(*media_types: str) -> dict[str, Any]:
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": why, **_content(HARBOR_ERROR)} for code, why in (
-        (400, "invalid JSON, wrong types or media type"), (401, "no valid API key"),
-        (404, "no such scan request"), (413, "the body is too large"),
-        (422, "a missing or invalid field"), (500, "the scan failed, or the store or queue "
-                                                  "is unreachable"),
-        (501, "no report of that type"))}
+    code: {"description": why, **_content(HARBOR_ERROR)}
+    for code, why in (
+        (400, "invalid JSON, wrong types or media type"),
+        (401, "no valid API key"),
+        (404, "no such scan request"),
+        (413, "the body is too large"),
+        (422, "a missing or invalid field"),
+        (500, "the scan failed, or the store or queue is unreachable"),
+        (501, "no report of that type"),
+    )
+}
 
 
 class Registry(BaseModel):
@@ -85,23 +97,39 @@ def scanner() -> dict[str, str]:
     return {"name": "hullscan", "vendor": "hullscan", "version": __version__}
 
 
-@router.get("/metadata", summary="Scanner metadata and capabilities",
-            response_class=Response, responses={
-                200: {"description": "the scanner and its capabilities",
-                      **_content(METADATA)}, 401: _ERRORS[401]})
+@router.get(
+    "/metadata",
+    summary="Scanner metadata and capabilities",
+    response_class=Response,
+    responses={
+        200: {"description": "the scanner and its capabilities", **_content(METADATA)},
+        401: _ERRORS[401],
+    },
+)
 def metadata(svc: Annotated[Services, Depends(services)]) -> Response:
-    properties = {"harbor.scanner-adapter/scanner-type": "os-package-vulnerability",
-                  "harbor.scanner-adapter/registry-authorization-type": "Basic"}
+    properties = {
+        "harbor.scanner-adapter/scanner-type": "os-package-vulnerability",
+        "harbor.scanner-adapter/registry-authorization-type": "Basic",
+    }
     if version := svc.db_version():
         properties["harbor.scanner-adapter/vulnerability-database-updated-at"] = version
-    doc = {"scanner": scanner(),
-           "capabilities": [
-               {"type": "vulnerability", "consumes_mime_types": CONSUMES,
-                "produces_mime_types": [VULN_1_1, VULN_1_0]},
-               {"type": "sbom", "consumes_mime_types": CONSUMES,
+    doc = {
+        "scanner": scanner(),
+        "capabilities": [
+            {
+                "type": "vulnerability",
+                "consumes_mime_types": CONSUMES,
+                "produces_mime_types": [VULN_1_1, VULN_1_0],
+            },
+            {
+                "type": "sbom",
+                "consumes_mime_types": CONSUMES,
                 "produces_mime_types": [SBOM_REPORT],
-                "additional_attributes": {"sbom_media_types": list(SBOM_TYPES)}}],
-           "properties": properties}
+                "additional_attributes": {"sbom_media_types": list(SBOM_TYPES)},
+            },
+        ],
+        "properties": properties,
+    }
     return JSONResponse(doc, media_type=METADATA)
 
 
@@ -110,11 +138,12 @@ def _credentials(authorization: str | None) -> tuple[str | None, str | None]:
         return None, None
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() != "basic":
-        raise _Invalid("registry.authorization: only Basic credentials are supported "
-                       "(the scanner's metadata asks Harbor for Basic)")
+        raise _Invalid(
+            "registry.authorization: only Basic credentials are supported "
+            "(the scanner's metadata asks Harbor for Basic)"
+        )
     try:
-        user, sep, password = base64.b64decode(value.strip(), validate=True) \
-            .decode().partition(":")
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
     except ValueError:  # binascii.Error, UnicodeDecodeError, and a non-ASCII value
         raise _Invalid("registry.authorization: not base64 of user:password") from None
     if not sep or not user:
@@ -175,9 +204,9 @@ class ScanRequestError(Exception):
 class ScanOrder:
     """A valid ``POST /api/v1/scan`` body: what to scan, from where, with what."""
 
-    ref: str                 # registry:HOST/REPO@DIGEST
+    ref: str  # registry:HOST/REPO@DIGEST
     digest: str
-    host: str                # HOST[:PORT] of the registry
+    host: str  # HOST[:PORT] of the registry
     plain_http: bool
     artifact: dict[str, Any]  # as Harbor sent it (reports repeat it)
     vulnerabilities: bool
@@ -191,8 +220,7 @@ def parse_scan_request(content_type: str, body: bytes) -> ScanOrder:
     ``ScanRequestError`` with the spec's status and message if Harbor sent a bad one."""
     media = content_type.split(";")[0].strip().lower()
     if media not in (SCAN_REQUEST, "application/json"):
-        raise ScanRequestError(400, f"Content-Type {media or 'missing'}: expected "
-                               f"{SCAN_REQUEST}")
+        raise ScanRequestError(400, f"Content-Type {media or 'missing'}: expected {SCAN_REQUEST}")
     try:
         doc = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -213,31 +241,53 @@ def parse_scan_request(content_type: str, body: bytes) -> ScanOrder:
         if not _REPOSITORY.fullmatch(art.repository):
             raise _Invalid("artifact.repository: not a repository name")
         if art.mime_type and art.mime_type not in CONSUMES:
-            raise _Invalid(f"artifact.mime_type: {art.mime_type} is not an image manifest "
-                           f"(supported: {', '.join(CONSUMES)})")
+            raise _Invalid(
+                f"artifact.mime_type: {art.mime_type} is not an image manifest "
+                f"(supported: {', '.join(CONSUMES)})"
+            )
         host, plain = _host(req.registry.url)
         user, password = _credentials(req.registry.authorization)
         vuln, sbom = _capabilities(req)
     except _Invalid as e:
         raise ScanRequestError(422, str(e)) from None
-    return ScanOrder(f"registry:{host}/{art.repository}@{art.digest}", art.digest, host, plain,
-                     art.model_dump(exclude_none=True), vuln, sbom, user, password)
+    return ScanOrder(
+        f"registry:{host}/{art.repository}@{art.digest}",
+        art.digest,
+        host,
+        plain,
+        art.model_dump(exclude_none=True),
+        vuln,
+        sbom,
+        user,
+        password,
+    )
 
 
-_REQUEST_BODY = {"requestBody": {"required": True, "content": {
-    f"{SCAN_REQUEST}; version={v}": {"schema": {"$ref": "#/components/schemas/ScanRequest"}}
-    for v in ("1.1", "1.0")}}}
+_REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            f"{SCAN_REQUEST}; version={v}": {"schema": {"$ref": "#/components/schemas/ScanRequest"}}
+            for v in ("1.1", "1.0")
+        },
+    }
+}
 
 
-@router.post("/scan", status_code=202, summary="Accept an artifact scan request",
-             openapi_extra=_REQUEST_BODY, response_class=Response, responses={
-                 202: {"description": "queued", **_content(SCAN_RESPONSE)},
-                 **{k: _ERRORS[k] for k in (400, 401, 413, 422, 500)}})
-async def accept_scan(request: Request,
-                      svc: Annotated[Services, Depends(services)]) -> Response:
+@router.post(
+    "/scan",
+    status_code=202,
+    summary="Accept an artifact scan request",
+    openapi_extra=_REQUEST_BODY,
+    response_class=Response,
+    responses={
+        202: {"description": "queued", **_content(SCAN_RESPONSE)},
+        **{k: _ERRORS[k] for k in (400, 401, 413, 422, 500)},
+    },
+)
+async def accept_scan(request: Request, svc: Annotated[Services, Depends(services)]) -> Response:
     try:
-        order = parse_scan_request(request.headers.get("content-type", ""),
-                                   await request.body())
+        order = parse_scan_request(request.headers.get("content-type", ""), await request.body())
     except ScanRequestError as e:
         return error(e.status, e.message, harbor=True)
     scanners = ("vuln",) if order.vulnerabilities else ()
@@ -245,9 +295,13 @@ async def accept_scan(request: Request,
     spec = JobSpec(order.ref, scanners, order.digest, version, order.sbom)
     try:  # the store and the broker block: off the event loop
         sub = await run_in_threadpool(
-            svc.submit, spec, artifact=order.artifact,
-            insecure=(order.host,) if order.plain_http else (), username=order.username,
-            password=order.password)
+            svc.submit,
+            spec,
+            artifact=order.artifact,
+            insecure=(order.host,) if order.plain_http else (),
+            username=order.username,
+            password=order.password,
+        )
     except HullscanError as e:
         return error(500, str(e), harbor=True)
     return JSONResponse({"id": sub.scan_id}, status_code=202, media_type=SCAN_RESPONSE)
@@ -269,19 +323,33 @@ def _wanted(accept: str) -> str | None:
     return None
 
 
-@router.get("/scan/{scan_request_id}/report", summary="Get a scan report",
-            response_class=Response, responses={
-                200: {"description": "the report", **_content(VULN_1_1, VULN_1_0, SBOM_REPORT)},
-                302: {"description": "not ready; retry after Refresh-After seconds",
-                      "headers": {"Refresh-After": {"schema": {"type": "integer"}}}},
-                **{k: _ERRORS[k] for k in (400, 401, 404, 422, 500, 501)}})
-def get_report(scan_request_id: str, request: Request,
-               svc: Annotated[Services, Depends(services)],
-               sbom_media_type: Annotated[str | None, Query()] = None) -> Response:
+@router.get(
+    "/scan/{scan_request_id}/report",
+    summary="Get a scan report",
+    response_class=Response,
+    responses={
+        200: {"description": "the report", **_content(VULN_1_1, VULN_1_0, SBOM_REPORT)},
+        302: {
+            "description": "not ready; retry after Refresh-After seconds",
+            "headers": {"Refresh-After": {"schema": {"type": "integer"}}},
+        },
+        **{k: _ERRORS[k] for k in (400, 401, 404, 422, 500, 501)},
+    },
+)
+def get_report(
+    scan_request_id: str,
+    request: Request,
+    svc: Annotated[Services, Depends(services)],
+    sbom_media_type: Annotated[str | None, Query()] = None,
+) -> Response:
     wanted = _wanted(request.headers.get("accept", ""))
     if wanted is None:
-        return error(501, f"no report of type {request.headers.get('accept')!r} (offered: "
-                          f"{VULN_1_1}, {VULN_1_0}, {SBOM_REPORT})", harbor=True)
+        return error(
+            501,
+            f"no report of type {request.headers.get('accept')!r} (offered: "
+            f"{VULN_1_1}, {VULN_1_0}, {SBOM_REPORT})",
+            harbor=True,
+        )
     if wanted == SBOM_REPORT and sbom_media_type not in SBOM_TYPES:
         return error(400, f"sbom_media_type must be {SPDX} or {CYCLONEDX}", harbor=True)
     scan = svc.store.get_scan(scan_request_id)
@@ -289,8 +357,7 @@ def get_report(scan_request_id: str, request: Request,
         return error(404, f"no scan request {scan_request_id}", harbor=True)
     job = scan.job
     if job.status in (Status.QUEUED, Status.RUNNING):
-        return Response(status_code=302,
-                        headers={"Refresh-After": str(svc.settings.refresh_after)})
+        return Response(status_code=302, headers={"Refresh-After": str(svc.settings.refresh_after)})
     if job.status == Status.FAILED:
         return error(500, job.error or "the scan failed", harbor=True)
     artifact = scan.artifact or {}
@@ -298,46 +365,62 @@ def get_report(scan_request_id: str, request: Request,
     if wanted == SBOM_REPORT:
         assert sbom_media_type is not None
         if not job.sbom:
-            return error(400, "this scan request did not enable the sbom capability",
-                         harbor=True)
+            return error(400, "this scan request did not enable the sbom capability", harbor=True)
         doc = svc.store.sbom(job.key, sbom_media_type)
-        return JSONResponse({"generated_at": generated, "artifact": artifact,
-                             "scanner": scanner(), "media_type": sbom_media_type,
-                             "sbom": doc or {},
-                             "vendor_attributes": {"database": job.db_version}},
-                            media_type=SBOM_REPORT)
+        return JSONResponse(
+            {
+                "generated_at": generated,
+                "artifact": artifact,
+                "scanner": scanner(),
+                "media_type": sbom_media_type,
+                "sbom": doc or {},
+                "vendor_attributes": {"database": job.db_version},
+            },
+            media_type=SBOM_REPORT,
+        )
     if "vuln" not in job.scanners:
-        return error(400, "this scan request did not enable the vulnerability capability",
-                     harbor=True)
+        return error(
+            400, "this scan request did not enable the vulnerability capability", harbor=True
+        )
     report = svc.store.report(job.key) or {}
     return JSONResponse(harbor_report(report, artifact, generated), media_type=wanted)
 
 
-def harbor_report(report: dict[str, Any], artifact: dict[str, Any],
-                  generated_at: str) -> dict[str, Any]:
+def harbor_report(
+    report: dict[str, Any], artifact: dict[str, Any], generated_at: str
+) -> dict[str, Any]:
     """A ``hullscan.report/v1`` document in Harbor's vulnerability report shape."""
     items = []
     for f in report.get("findings", []):
         if f.get("kind") != "vulnerability":
             continue
         item: dict[str, Any] = {
-            "id": f["id"], "package": (f.get("package") or {}).get("name", ""),
+            "id": f["id"],
+            "package": (f.get("package") or {}).get("name", ""),
             "version": f.get("installed_version") or "",
             "severity": SEVERITIES.get(f.get("severity", ""), "Unknown"),
             "description": f.get("description") or f.get("title") or "",
-            "links": [r for r in f.get("references", []) if r.startswith(("http://",
-                                                                           "https://"))],
+            "links": [r for r in f.get("references", []) if r.startswith(("http://", "https://"))],
         }
         if f.get("fixed_version"):
             item["fix_version"] = f["fixed_version"]
         cvss = f.get("cvss") or (f.get("details") or {}).get("cvss")
         if isinstance(cvss, dict) and str(cvss.get("version", "")).startswith("3"):
-            item["preferred_cvss"] = {"score_v3": cvss.get("score"),
-                                      "vector_v3": cvss.get("vector")}
-        item["vendor_attributes"] = {k: f[k] for k in ("aliases", "kev", "epss",
-                                                        "severity_source", "status")
-                                     if f.get(k) is not None}
+            item["preferred_cvss"] = {
+                "score_v3": cvss.get("score"),
+                "vector_v3": cvss.get("vector"),
+            }
+        item["vendor_attributes"] = {
+            k: f[k]
+            for k in ("aliases", "kev", "epss", "severity_source", "status")
+            if f.get(k) is not None
+        }
         items.append(item)
     worst = max((_RANK.index(i["severity"]) for i in items), default=0)
-    return {"generated_at": generated_at, "artifact": artifact, "scanner": scanner(),
-            "severity": _RANK[worst], "vulnerabilities": items}
+    return {
+        "generated_at": generated_at,
+        "artifact": artifact,
+        "scanner": scanner(),
+        "severity": _RANK[worst],
+        "vulnerabilities": items,
+    }

@@ -28,20 +28,29 @@ class ServerCollector(Collector):
         except Exception:
             depth.add_metric([], float("nan"))
         yield depth
-        jobs = GaugeMetricFamily("hullscan_scans", "Scan jobs by status (done and failed "
-                                 "are the outcomes)", labels=["status"])
+        jobs = GaugeMetricFamily(
+            "hullscan_scans",
+            "Scan jobs by status (done and failed are the outcomes)",
+            labels=["status"],
+        )
         counts = self.svc.store.count_by_status()
         for status in Status:
             jobs.add_metric([status.value], counts.get(status, 0))
         yield jobs
         cumulative, count, total = self.svc.store.durations(BUCKETS)
-        hist = HistogramMetricFamily("hullscan_scan_duration_seconds",
-                                     "Time a successful scan took, pull included")
-        hist.add_metric([], [(str(b), n) for b, n in zip(BUCKETS, cumulative, strict=True)]
-                        + [("+Inf", count)], total)
+        hist = HistogramMetricFamily(
+            "hullscan_scan_duration_seconds", "Time a successful scan took, pull included"
+        )
+        hist.add_metric(
+            [],
+            [(str(b), n) for b, n in zip(BUCKETS, cumulative, strict=True)] + [("+Inf", count)],
+            total,
+        )
         yield hist
-        age = GaugeMetricFamily("hullscan_vulnerability_database_age_seconds",
-                                "Seconds since the vulnerability database was built")
+        age = GaugeMetricFamily(
+            "hullscan_vulnerability_database_age_seconds",
+            "Seconds since the vulnerability database was built",
+        )
         if version := self.svc.db_version():
             try:
                 built = datetime.fromisoformat(version.replace("Z", "+00:00"))

@@ -41,11 +41,24 @@ class Services:
             self._db_version = (time.monotonic(), version)
         return version
 
-    def submit(self, spec: JobSpec, *, artifact: dict[str, Any] | None = None,
-               insecure: tuple[str, ...] = (), username: str | None = None,
-               password: str | None = None) -> Submission:
-        return submit_job(self.store, self.queue, spec, artifact=artifact,
-                          insecure=insecure, username=username, password=password)
+    def submit(
+        self,
+        spec: JobSpec,
+        *,
+        artifact: dict[str, Any] | None = None,
+        insecure: tuple[str, ...] = (),
+        username: str | None = None,
+        password: str | None = None,
+    ) -> Submission:
+        return submit_job(
+            self.store,
+            self.queue,
+            spec,
+            artifact=artifact,
+            insecure=insecure,
+            username=username,
+            password=password,
+        )
 
 
 def admission_webhook(svc: Services) -> AdmissionWebhook:
@@ -57,10 +70,14 @@ def admission_webhook(svc: Services) -> AdmissionWebhook:
     from hullscan.scanners import DEFAULT_SCANNERS
 
     policy = svc.settings.settings.admission
-    scans = StoreJobs(svc.store, svc.queue, DEFAULT_SCANNERS, svc.db_version) \
-        if policy.unscanned == "scan" else None
-    return AdmissionWebhook(Evaluator(policy, svc.store, queue=scans,
-                                      registry=svc.settings.settings.registries))
+    scans = (
+        StoreJobs(svc.store, svc.queue, DEFAULT_SCANNERS, svc.db_version)
+        if policy.unscanned == "scan"
+        else None
+    )
+    return AdmissionWebhook(
+        Evaluator(policy, svc.store, queue=scans, registry=svc.settings.settings.registries)
+    )
 
 
 def services(request: Request) -> Services:

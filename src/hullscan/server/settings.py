@@ -65,9 +65,11 @@ class ServerSettings:
         except ValueError:
             loopback = self.host == "localhost"
         if not loopback:
-            raise HullscanError(f"--listen {self.host}: no API key is configured "
-                                "(server.api_keys in hullscan.yaml), so only loopback "
-                                "addresses may be served")
+            raise HullscanError(
+                f"--listen {self.host}: no API key is configured "
+                "(server.api_keys in hullscan.yaml), so only loopback "
+                "addresses may be served"
+            )
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,7 @@ class ServerSection:
 def _int(section: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
     value = section.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise HullscanError(f"hullscan.yaml: server.{key} must be an integer from {low} "
-                            f"to {high}")
+        raise HullscanError(f"hullscan.yaml: server.{key} must be an integer from {low} to {high}")
     return value
 
 
@@ -94,21 +95,29 @@ def server_section(config: dict[str, Any], base: Path) -> ServerSection:
         raise HullscanError("hullscan.yaml: server must be a mapping")
     unknown = set(section) - {"api_keys", "api_keys_file", "max_body", "refresh_after"}
     if unknown:
-        raise HullscanError(f"hullscan.yaml: server: unknown setting(s) "
-                            f"{', '.join(sorted(unknown))}")
+        raise HullscanError(
+            f"hullscan.yaml: server: unknown setting(s) {', '.join(sorted(unknown))}"
+        )
     hashes = list(section.get("api_keys") or [])
     if file := section.get("api_keys_file"):
         path = base / str(file)
         try:
-            hashes += [line.strip() for line in path.read_text().splitlines()
-                       if line.strip() and not line.lstrip().startswith("#")]
+            hashes += [
+                line.strip()
+                for line in path.read_text().splitlines()
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
         except OSError as e:
             raise HullscanError(f"{path}: cannot read ({e.strerror})") from None
     for h in hashes:
         if not isinstance(h, str) or not _HASH.fullmatch(h):
-            raise HullscanError("hullscan.yaml: server.api_keys holds hashes "
-                                "('sha256:' and 64 hex digits: `hullscan server --hash-key`), "
-                                "never the keys themselves")
-    return ServerSection(frozenset(hashes),
-                         _int(section, "max_body", DEFAULT_MAX_BODY, 1024, 1 << 30),
-                         _int(section, "refresh_after", 5, 1, 127))
+            raise HullscanError(
+                "hullscan.yaml: server.api_keys holds hashes "
+                "('sha256:' and 64 hex digits: `hullscan server --hash-key`), "
+                "never the keys themselves"
+            )
+    return ServerSection(
+        frozenset(hashes),
+        _int(section, "max_body", DEFAULT_MAX_BODY, 1024, 1 << 30),
+        _int(section, "refresh_after", 5, 1, 127),
+    )

@@ -52,10 +52,13 @@ def client_cert_protocol() -> type[asyncio.Protocol]:
             # failed the handshake
             peer = ssl_object.getpeercert() if der else None
             app: ASGIApp = self.app  # type: ignore[has-type]  # set by uvicorn
-            self.app = _with_tls(app, {
-                "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
-                "client_cert_name": client_name(peer) if peer else None,
-                "client_cert_error": None,
-            })
+            self.app = _with_tls(
+                app,
+                {
+                    "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+                    "client_cert_name": client_name(peer) if peer else None,
+                    "client_cert_error": None,
+                },
+            )
 
     return ClientCertProtocol

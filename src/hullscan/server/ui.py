@@ -36,21 +36,31 @@ def scans(svc: Annotated[Services, Depends(services)]) -> HTMLResponse:
     for scan in svc.store.list_scans(limit=MAX_SCANS):
         job = scan.job
         report = svc.store.report(job.key) if job.status == Status.DONE else None
-        rows.append({"id": scan.id, "status": job.status.value, "image": scan.ref,
-                     "digest": job.digest,
-                     "worst_severity": worst_severity(report) if report else None,
-                     "created": scan.created_at.isoformat(), "error": job.error})
+        rows.append(
+            {
+                "id": scan.id,
+                "status": job.status.value,
+                "image": scan.ref,
+                "digest": job.digest,
+                "worst_severity": worst_severity(report) if report else None,
+                "created": scan.created_at.isoformat(),
+                "error": job.error,
+            }
+        )
     return HTMLResponse(scans_page(rows, base=BASE))
 
 
 @router.get("/images/{digest}", response_class=HTMLResponse)
-def image(digest: Annotated[str, Path(pattern=r"^sha256:[0-9a-f]{64}$")],
-          svc: Annotated[Services, Depends(services)]) -> HTMLResponse:
+def image(
+    digest: Annotated[str, Path(pattern=r"^sha256:[0-9a-f]{64}$")],
+    svc: Annotated[Services, Depends(services)],
+) -> HTMLResponse:
     job = svc.store.latest_job(digest)
     report = svc.store.report(job.key) if job is not None else None
     if report is None:
-        return HTMLResponse(message_page("No report", f"No finished scan of {digest}.",
-                                         base=BASE), status_code=404)
+        return HTMLResponse(
+            message_page("No report", f"No finished scan of {digest}.", base=BASE), status_code=404
+        )
     return HTMLResponse(image_page(report, base=BASE))
 
 

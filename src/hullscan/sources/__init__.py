@@ -28,8 +28,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'hullscan.sources' has no attribute {name!r}")
 
 
-TRANSPORTS = ("docker-archive", "oci", "oci-archive", "dir", "registry", "docker",
-              "docker-daemon")
+TRANSPORTS = ("docker-archive", "oci", "oci-archive", "dir", "registry", "docker", "docker-daemon")
 
 
 def _is_tar(path: str) -> bool:
@@ -39,9 +38,14 @@ def _is_tar(path: str) -> bool:
         return False
 
 
-def open_image(ref: str, platform: Platform | None = None, limits: Limits | None = None,
-               cache_dir: Path | None = None, registry: RegistrySettings | None = None,
-               defer_layers: bool = False) -> Image:
+def open_image(
+    ref: str,
+    platform: Platform | None = None,
+    limits: Limits | None = None,
+    cache_dir: Path | None = None,
+    registry: RegistrySettings | None = None,
+    defer_layers: bool = False,
+) -> Image:
     """Open an image reference (see hullscan.references and the README). Registry blobs are
     cached (by digest) under ``cache_dir``/registry. ``defer_layers``: a pull returns
     once the manifest and config are verified; the layer blobs come in afterwards
@@ -78,16 +82,24 @@ def open_image(ref: str, platform: Platform | None = None, limits: Limits | None
             return open_docker_archive(store, ref, None, limits)
         if store.exists("oci-layout"):
             return open_oci(store, ref, "oci-archive", None, platform, limits)
-        raise ImageError(f"{ref}: a tar archive, but neither a docker archive (manifest.json) "
-                         "nor an OCI archive (oci-layout)")
+        raise ImageError(
+            f"{ref}: a tar archive, but neither a docker archive (manifest.json) "
+            "nor an OCI archive (oci-layout)"
+        )
     if ref.startswith((".", "/")):
         raise ImageError(f"{ref}: no such file or directory")
     # a name like alpine:3.19 or ghcr.io/org/app:1 means a registry
     return _pull(ref, platform, limits, blobs, registry, defer_layers)
 
 
-def _pull(ref: str, platform: Platform | None, limits: Limits, blobs: Path,
-          registry: RegistrySettings | None, defer_layers: bool) -> Image:
+def _pull(
+    ref: str,
+    platform: Platform | None,
+    limits: Limits,
+    blobs: Path,
+    registry: RegistrySettings | None,
+    defer_layers: bool,
+) -> Image:
     # imported here: the HTTP stack is a tenth of a second that local scans do not need
     from hullscan.sources.registry import open_registry
 
@@ -107,8 +119,15 @@ def _open(kind: str, spec: str, ref: str, platform: Platform | None, limits: Lim
         if not os.path.isdir(root):
             raise ImageError(f"{root}: not a directory")
         source = DirLayerSource(root=os.path.realpath(root), label=f"dir {root}")
-        return Image(ref=ref, transport="dir", manifest_digest=None, config_digest=None,
-                     config={}, layers=[], layer_sources=[source])
+        return Image(
+            ref=ref,
+            transport="dir",
+            manifest_digest=None,
+            config_digest=None,
+            config={},
+            layers=[],
+            layer_sources=[source],
+        )
     path, tag = split_path_and_tag(spec)
     if kind == "oci":
         if not os.path.isdir(path):

@@ -26,10 +26,10 @@ def _normalize_tag(tag: str) -> str:
     """``debian:12`` and ``docker.io/library/debian:12`` name the same image."""
     for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/"):
         if tag.startswith(prefix):
-            tag = tag[len(prefix):]
+            tag = tag[len(prefix) :]
             break
     if tag.startswith("library/"):
-        tag = tag[len("library/"):]
+        tag = tag[len("library/") :]
     return tag if ":" in tag.rsplit("/", 1)[-1] or "@" in tag else f"{tag}:latest"
 
 
@@ -47,8 +47,10 @@ def _choose(entries: list[dict[str, Any]], tag: str | None, label: str) -> dict[
         tags = ", ".join(_all_tags(entries)) or "none"
         raise ImageError(f"{label}: no image tagged {tag!r} (tags: {tags})")
     if len(entries) > 1:
-        raise ImageError(f"{label}: {len(entries)} images in the archive; name one with :TAG or "
-                         f":@INDEX (tags: {', '.join(_all_tags(entries)) or 'none'})")
+        raise ImageError(
+            f"{label}: {len(entries)} images in the archive; name one with :TAG or "
+            f":@INDEX (tags: {', '.join(_all_tags(entries)) or 'none'})"
+        )
     return entries[0]
 
 
@@ -89,8 +91,11 @@ def open_docker_archive(store: Store, ref: str, tag: str | None, limits: Limits)
     entry = _choose(doc, tag, store.label)
     cfg_name = entry.get("Config")
     layer_names = entry.get("Layers")
-    if not isinstance(cfg_name, str) or not isinstance(layer_names, list) or not all(
-            isinstance(x, str) for x in layer_names):
+    if (
+        not isinstance(cfg_name, str)
+        or not isinstance(layer_names, list)
+        or not all(isinstance(x, str) for x in layer_names)
+    ):
         raise ImageError(f"{store.label}: manifest.json entry lacks Config/Layers")
     cfg_bytes = store.read(cfg_name, limits.max_json_bytes)
     config_digest = None
@@ -106,12 +111,25 @@ def open_docker_archive(store: Store, ref: str, tag: str | None, limits: Limits)
         # legacy "<hex>.tar"/"<id>/layer.tar" names prove nothing, the diff-id check does
         digests.append(f"sha256:{m.group(1)}" if m and "blobs/sha256/" in name else None)
     infos = layer_infos(config, digests, ["" for _ in layer_names], sizes, store.label)
-    sources = [TarLayerSource(blob=store.blob(name), label=f"layer {i}", digest=digests[i],
-                              size=sizes[i], diff_id=infos[i].diff_id)
-               for i, name in enumerate(layer_names)]
+    sources = [
+        TarLayerSource(
+            blob=store.blob(name),
+            label=f"layer {i}",
+            digest=digests[i],
+            size=sizes[i],
+            diff_id=infos[i].diff_id,
+        )
+        for i, name in enumerate(layer_names)
+    ]
     tags = tuple(_tags(entry))
     manifest_digest = _manifest_digest(store, config_digest, limits) if config_digest else None
-    return Image(ref=ref, transport="docker-archive", manifest_digest=manifest_digest,
-                 config_digest=config_digest, config=config, layers=infos,
-                 layer_sources=list(sources), repo_tags=tags)
-
+    return Image(
+        ref=ref,
+        transport="docker-archive",
+        manifest_digest=manifest_digest,
+        config_digest=config_digest,
+        config=config,
+        layers=infos,
+        layer_sources=list(sources),
+        repo_tags=tags,
+    )

@@ -40,8 +40,11 @@ class StreamingTransport(httpx.BaseTransport):
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.method not in ("GET", "HEAD") or _has_body(request) \
-                or request.url.scheme not in ("http", "https"):
+        if (
+            request.method not in ("GET", "HEAD")
+            or _has_body(request)
+            or request.url.scheme not in ("http", "https")
+        ):
             return self._fallback.handle_request(request)
         url = request.url
         key: _Key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
@@ -60,13 +63,18 @@ class StreamingTransport(httpx.BaseTransport):
                 conn.close()
                 raise
         return httpx.Response(
-            resp.status, headers=resp.getheaders(),
+            resp.status,
+            headers=resp.getheaders(),
             stream=_Body(resp, conn, lambda: self._release(key, conn)),
-            extensions={"http_version": b"HTTP/1.1",
-                        "reason_phrase": (resp.reason or "").encode("latin-1", "replace")})
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": (resp.reason or "").encode("latin-1", "replace"),
+            },
+        )
 
-    def _connection(self, key: _Key, timeouts: dict[str, float | None]
-                    ) -> tuple[http.client.HTTPConnection, bool]:
+    def _connection(
+        self, key: _Key, timeouts: dict[str, float | None]
+    ) -> tuple[http.client.HTTPConnection, bool]:
         with self._lock:
             idle = self._idle.get(key)
             if idle:
@@ -75,10 +83,13 @@ class StreamingTransport(httpx.BaseTransport):
                     conn.sock.settimeout(timeouts.get("read"))
                 return conn, True
         scheme, host, port = key
-        conn = (http.client.HTTPSConnection(host, port, timeout=timeouts.get("connect"),
-                                            context=self._ssl)
-                if scheme == "https" else
-                http.client.HTTPConnection(host, port, timeout=timeouts.get("connect")))
+        conn = (
+            http.client.HTTPSConnection(
+                host, port, timeout=timeouts.get("connect"), context=self._ssl
+            )
+            if scheme == "https"
+            else http.client.HTTPConnection(host, port, timeout=timeouts.get("connect"))
+        )
         try:
             conn.connect()
         except TimeoutError as e:
@@ -113,14 +124,17 @@ def _has_body(request: httpx.Request) -> bool:
     return "Transfer-Encoding" in request.headers or (length is not None and length != "0")
 
 
-def _exchange(conn: http.client.HTTPConnection, request: httpx.Request
-              ) -> http.client.HTTPResponse:
+def _exchange(conn: http.client.HTTPConnection, request: httpx.Request) -> http.client.HTTPResponse:
     """Send ``request`` (headers only) and read the response's status and headers.
     A closed kept-alive connection surfaces as the standard library raises it (the
     caller tries a new one); anything else as httpx's exception."""
     try:
-        conn.putrequest(request.method, request.url.raw_path.decode("ascii"),
-                        skip_host=True, skip_accept_encoding=True)
+        conn.putrequest(
+            request.method,
+            request.url.raw_path.decode("ascii"),
+            skip_host=True,
+            skip_accept_encoding=True,
+        )
         for name, value in request.headers.raw:
             conn.putheader(name.decode("latin-1"), value.decode("latin-1"))
         conn.endheaders()
@@ -139,8 +153,9 @@ class _Body(httpx.SyncByteStream):
     """A response body, read as it arrives; the connection goes back to
     the pool only when the body was read to its end and the server keeps it open."""
 
-    def __init__(self, resp: http.client.HTTPResponse, conn: http.client.HTTPConnection,
-                 release: Any) -> None:
+    def __init__(
+        self, resp: http.client.HTTPResponse, conn: http.client.HTTPConnection, release: Any
+    ) -> None:
         self._resp = resp
         self._conn = conn
         self._release = release
@@ -161,7 +176,8 @@ class _Body(httpx.SyncByteStream):
             raise httpx.ReadTimeout(str(e) or "timed out reading the response") from e
         except http.client.IncompleteRead as e:
             raise httpx.RemoteProtocolError(
-                "peer closed connection without sending complete message body") from e
+                "peer closed connection without sending complete message body"
+            ) from e
         except http.client.HTTPException as e:
             raise httpx.RemoteProtocolError(str(e) or type(e).__name__) from e
         except OSError as e:
@@ -170,7 +186,8 @@ class _Body(httpx.SyncByteStream):
         if expected is not None and count < expected:
             raise httpx.RemoteProtocolError(
                 "peer closed connection without sending complete message body "
-                f"({count} of {expected} bytes)")
+                f"({count} of {expected} bytes)"
+            )
         self._complete = True
 
     def close(self) -> None:

@@ -39,9 +39,18 @@ class Platform:
     @classmethod
     def host(cls) -> Platform:
         machine = _platform.machine().lower()
-        arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-                "armv7l": "arm", "i686": "386", "i386": "386", "ppc64le": "ppc64le",
-                "s390x": "s390x", "riscv64": "riscv64"}.get(machine, machine)
+        arch = {
+            "x86_64": "amd64",
+            "amd64": "amd64",
+            "aarch64": "arm64",
+            "arm64": "arm64",
+            "armv7l": "arm",
+            "i686": "386",
+            "i386": "386",
+            "ppc64le": "ppc64le",
+            "s390x": "s390x",
+            "riscv64": "riscv64",
+        }.get(machine, machine)
         return cls("linux", arch, "v7" if machine == "armv7l" else "")
 
     def matches(self, p: dict[str, Any]) -> bool:
@@ -134,8 +143,7 @@ class Image:
         failure: the image itself is at fault, and the error stands."""
         if self.repair is None or not self.repair(index):
             return False
-        self.warnings.append(f"layer {index}: its cached blob was damaged and was downloaded "
-                             "again")
+        self.warnings.append(f"layer {index}: its cached blob was damaged and was downloaded again")
         return True
 
     def close(self) -> None:
@@ -148,13 +156,26 @@ class Image:
         return ImageConfig.from_document(self.config)
 
     def meta(self) -> ImageMeta:
-        cfg_platform = "/".join(str(x) for x in (self.config.get("os", ""),
-                                                 self.config.get("architecture", ""),
-                                                 self.config.get("variant", "")) if x)
-        return ImageMeta(ref=self.ref, transport=self.transport, digest=self.manifest_digest,
-                         config_digest=self.config_digest, repo_tags=self.repo_tags,
-                         platform=cfg_platform, created=str(self.config.get("created", "") or ""),
-                         layers=tuple(self.layers), config=self.config)
+        cfg_platform = "/".join(
+            str(x)
+            for x in (
+                self.config.get("os", ""),
+                self.config.get("architecture", ""),
+                self.config.get("variant", ""),
+            )
+            if x
+        )
+        return ImageMeta(
+            ref=self.ref,
+            transport=self.transport,
+            digest=self.manifest_digest,
+            config_digest=self.config_digest,
+            repo_tags=self.repo_tags,
+            platform=cfg_platform,
+            created=str(self.config.get("created", "") or ""),
+            layers=tuple(self.layers),
+            config=self.config,
+        )
 
 
 def parse_json(data: bytes, what: str, limits: Limits) -> Any:
@@ -184,12 +205,18 @@ def check_digest(data: bytes, expected: str, what: str) -> None:
     if expected.startswith("sha512:"):
         actual = "sha512:" + hashlib.sha512(data).hexdigest()
     if actual != expected:
-        raise ImageError(f"{what}: digest mismatch: expected {expected}, got {actual} "
-                         "(corrupt or tampered)")
+        raise ImageError(
+            f"{what}: digest mismatch: expected {expected}, got {actual} (corrupt or tampered)"
+        )
 
 
-def layer_infos(config: dict[str, Any], digests: list[str | None], media_types: list[str],
-                sizes: list[int], what: str) -> list[LayerInfo]:
+def layer_infos(
+    config: dict[str, Any],
+    digests: list[str | None],
+    media_types: list[str],
+    sizes: list[int],
+    what: str,
+) -> list[LayerInfo]:
     """Pair the layers with the config's diff-ids and non-empty history entries."""
     rootfs = config.get("rootfs")
     diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
@@ -201,8 +228,9 @@ def layer_infos(config: dict[str, Any], digests: list[str | None], media_types: 
         except ImageError as e:
             raise ImageError(f"{what}: config rootfs.diff_ids: {e}") from None
     if len(diff_ids) != len(digests):
-        raise ImageError(f"{what}: {len(digests)} layers but {len(diff_ids)} diff_ids in the "
-                         "config")
+        raise ImageError(
+            f"{what}: {len(digests)} layers but {len(diff_ids)} diff_ids in the config"
+        )
     history = config.get("history") if isinstance(config.get("history"), list) else []
     created: list[str] = []
     empties: list[list[str]] = [[]]
@@ -217,8 +245,15 @@ def layer_infos(config: dict[str, Any], digests: list[str | None], media_types: 
             empties.append([])
     out = []
     for i, diff_id in enumerate(diff_ids):
-        out.append(LayerInfo(index=i, diff_id=diff_id, digest=digests[i],
-                             media_type=media_types[i], size=sizes[i],
-                             created_by=created[i] if i < len(created) else "",
-                             empty_history=tuple(empties[i]) if i < len(empties) else ()))
+        out.append(
+            LayerInfo(
+                index=i,
+                diff_id=diff_id,
+                digest=digests[i],
+                media_type=media_types[i],
+                size=sizes[i],
+                created_by=created[i] if i < len(created) else "",
+                empty_history=tuple(empties[i]) if i < len(empties) else (),
+            )
+        )
     return out

@@ -51,8 +51,10 @@ from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore, Store
 from hullscan.streams import Limits, parse_digest
 
-SCHEMA1_TYPES = ("application/vnd.docker.distribution.manifest.v1+json",
-                 "application/vnd.docker.distribution.manifest.v1+prettyjws")
+SCHEMA1_TYPES = (
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+)
 # a blob download slower than this for ``timeout`` seconds is given up (bytes/s)
 MIN_BLOB_RATE = 1024.0
 # blobs downloaded at once (Docker's max-concurrent-downloads default)
@@ -76,8 +78,15 @@ class BlobCache:
     def has(self, digest: str) -> bool:
         return self.store.exists(blob_name(digest))
 
-    def put(self, digest: str, chunks: Iterator[bytes], limit: int, exact: int | None,
-            what: str, on_start: Callable[[str], None] | None = None) -> None:
+    def put(
+        self,
+        digest: str,
+        chunks: Iterator[bytes],
+        limit: int,
+        exact: int | None,
+        what: str,
+        on_start: Callable[[str], None] | None = None,
+    ) -> None:
         """Write through a ``.partial`` file; renamed into place only if it verifies.
         ``on_start`` is given the ``.partial`` file's path once it exists (before the
         first byte): a reader may follow it (``blob.ArrivingReader``); it is unlinked if
@@ -85,8 +94,7 @@ class BlobCache:
         _algo, hexpart = parse_digest(digest)
         target = self.path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, partial = tempfile.mkstemp(prefix=f"{hexpart}.", suffix=PARTIAL,
-                                       dir=target.parent)
+        fd, partial = tempfile.mkstemp(prefix=f"{hexpart}.", suffix=PARTIAL, dir=target.parent)
         try:
             _hold(fd)  # while the download lives: ``cache verify`` leaves it alone
             if on_start is not None:
@@ -168,6 +176,7 @@ def _content_matches(path: Path, algo: str) -> bool:
 def _hold(fd: int) -> None:
     with suppress(ImportError, OSError):
         import fcntl
+
         fcntl.flock(fd, fcntl.LOCK_SH)
 
 
@@ -190,8 +199,14 @@ def _held(path: Path) -> bool:
         os.close(fd)
 
 
-def receive(digest: str, chunks: Iterable[bytes], limit: int, exact: int | None, what: str,
-            write: Callable[[bytes], object]) -> None:
+def receive(
+    digest: str,
+    chunks: Iterable[bytes],
+    limit: int,
+    exact: int | None,
+    what: str,
+    write: Callable[[bytes], object],
+) -> None:
     """Hand ``chunks`` to ``write`` as they come, and check that they are ``digest``: no
     more than ``limit`` bytes, exactly ``exact`` when known."""
     algo, _hex = parse_digest(digest)
@@ -207,8 +222,9 @@ def receive(digest: str, chunks: Iterable[bytes], limit: int, exact: int | None,
         raise ImageError(f"{what}: {count} bytes, but the descriptor says {exact}")
     actual = f"{algo}:{hasher.hexdigest()}"
     if actual != digest:
-        raise ImageError(f"{what}: digest mismatch: expected {digest}, got {actual} "
-                         "(corrupt or tampered)")
+        raise ImageError(
+            f"{what}: digest mismatch: expected {digest}, got {actual} (corrupt or tampered)"
+        )
 
 
 class _Closing(Exception):
@@ -248,8 +264,11 @@ class RegistryStore(Store):
         if size is None and not is_manifest:
             raise ImageError(f"{self.label}: blob {digest} has no size in its descriptor")
         if is_manifest:
-            limit = min(size, self.limits.max_json_bytes) if size is not None \
+            limit = (
+                min(size, self.limits.max_json_bytes)
+                if size is not None
                 else self.limits.max_json_bytes
+            )
             path, accept = f"manifests/{digest}", ACCEPT
         else:
             assert size is not None
@@ -261,12 +280,17 @@ class RegistryStore(Store):
         attempts = self.client.settings.retries + 1
         for attempt in range(attempts):
             # a manifest must arrive within the timeout; a blob is bounded by its size and
-        # must keep moving
+            # must keep moving
             deadline = time.monotonic() + timeout if is_manifest else None
             try:
                 with self.client.get(path, accept) as resp:
-                    chunks = _timed(resp.iter_bytes(), deadline, what, timeout,
-                                    None if is_manifest else MIN_BLOB_RATE)
+                    chunks = _timed(
+                        resp.iter_bytes(),
+                        deadline,
+                        what,
+                        timeout,
+                        None if is_manifest else MIN_BLOB_RATE,
+                    )
                     self.cache.put(digest, chunks, limit, size, what, on_start)
                 break
             except RegistryError as e:
@@ -283,8 +307,7 @@ class RegistryStore(Store):
         short either way."""
         size = self.sizes.get(digest)
         if size is None or size < 0:
-            raise ImageError(f"{self.label}: blob {digest} has no valid size in its "
-                             "descriptor")
+            raise ImageError(f"{self.label}: blob {digest} has no valid size in its descriptor")
         fd = _open_writer(fifo, closing)
         if fd is None:
             return False
@@ -302,8 +325,14 @@ class RegistryStore(Store):
         with open(fd, "wb") as out:
             try:
                 with self.client.get(f"blobs/{digest}") as resp:
-                    receive(digest, _timed(resp.iter_bytes(), None, what, timeout,
-                                           MIN_BLOB_RATE), size, size, what, write)
+                    receive(
+                        digest,
+                        _timed(resp.iter_bytes(), None, what, timeout, MIN_BLOB_RATE),
+                        size,
+                        size,
+                        what,
+                        write,
+                    )
             except _Closing:
                 return False
             except RegistryError as e:
@@ -342,8 +371,9 @@ def _fetch_all(store: RegistryStore, digests: list[str]) -> None:
         for digest in missing:
             store.ensure(digest)
         return
-    with ThreadPoolExecutor(max_workers=min(DOWNLOAD_WORKERS, len(missing)),
-                            thread_name_prefix="hullscan-pull") as pool:
+    with ThreadPoolExecutor(
+        max_workers=min(DOWNLOAD_WORKERS, len(missing)), thread_name_prefix="hullscan-pull"
+    ) as pool:
         futures = [pool.submit(store.ensure, digest) for digest in missing]
         try:
             for future in futures:
@@ -356,16 +386,24 @@ def _fetch_all(store: RegistryStore, digests: list[str]) -> None:
 
 def _check_manifest_type(media: str | None, doc: dict[str, Any], what: str) -> None:
     if media in SCHEMA1_TYPES or doc.get("schemaVersion") == 1:
-        raise ImageError(f"{what}: a Docker schema 1 manifest (deprecated, unverifiable); "
-                         "hullscan needs schema 2 or OCI (re-push the image with a current "
-                         "client)")
+        raise ImageError(
+            f"{what}: a Docker schema 1 manifest (deprecated, unverifiable); "
+            "hullscan needs schema 2 or OCI (re-push the image with a current "
+            "client)"
+        )
 
 
-def open_registry(ref: str, platform: Platform | None, limits: Limits, cache_dir: Path,
-                  settings: RegistrySettings | None = None, *,
-                  transport: httpx.BaseTransport | None = None,
-                  event_hooks: dict[str, list[Any]] | None = None,
-                  defer_layers: bool = False) -> Image:
+def open_registry(
+    ref: str,
+    platform: Platform | None,
+    limits: Limits,
+    cache_dir: Path,
+    settings: RegistrySettings | None = None,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    event_hooks: dict[str, list[Any]] | None = None,
+    defer_layers: bool = False,
+) -> Image:
     """Pull ``ref`` into ``cache_dir`` and open it like an OCI layout. With mirrors for
     its registry, each is tried first; a mirror that lacks the image, fails (5xx) or
     cannot be reached hands over to the next, and finally to the registry itself. Every
@@ -382,19 +420,47 @@ def open_registry(ref: str, platform: Platform | None, limits: Limits, cache_dir
     mirrors = mirrors_for(parsed.host, settings.mirrors)
     for mirror in mirrors:
         try:
-            return _pull(dataclasses.replace(parsed, host=mirror), parsed, ref, platform,
-                         limits, cache, settings, transport, event_hooks, False)
+            return _pull(
+                dataclasses.replace(parsed, host=mirror),
+                parsed,
+                ref,
+                platform,
+                limits,
+                cache,
+                settings,
+                transport,
+                event_hooks,
+                False,
+            )
         except RegistryError as e:
             if not e.fallback:
                 raise
-    return _pull(parsed, parsed, ref, platform, limits, cache, settings, transport,
-                 event_hooks, defer_layers and not mirrors)
+    return _pull(
+        parsed,
+        parsed,
+        ref,
+        platform,
+        limits,
+        cache,
+        settings,
+        transport,
+        event_hooks,
+        defer_layers and not mirrors,
+    )
 
 
-def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | None,
-          limits: Limits, cache: BlobCache, settings: RegistrySettings,
-          transport: httpx.BaseTransport | None,
-          event_hooks: dict[str, list[Any]] | None, defer_layers: bool) -> Image:
+def _pull(
+    source: Reference,
+    parsed: Reference,
+    ref: str,
+    platform: Platform | None,
+    limits: Limits,
+    cache: BlobCache,
+    settings: RegistrySettings,
+    transport: httpx.BaseTransport | None,
+    event_hooks: dict[str, list[Any]] | None,
+    defer_layers: bool,
+) -> Image:
     """Pull ``parsed`` from ``source`` (itself, or one of its mirrors)."""
     client = RegistryClient(source, settings, transport=transport, event_hooks=event_hooks)
     downloads: _Downloads | None = None
@@ -406,15 +472,19 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
         found = client.fetch_manifest(reference, limits.max_json_bytes, f"{what} manifest")
         media, data, header_digest = found.media_type, found.data, found.header_digest
         if media in SCHEMA1_TYPES:
-            raise ImageError(f"{what}: a Docker schema 1 manifest (deprecated, "
-                             "unverifiable); hullscan needs schema 2 or OCI")
+            raise ImageError(
+                f"{what}: a Docker schema 1 manifest (deprecated, "
+                "unverifiable); hullscan needs schema 2 or OCI"
+            )
         digest = sha256_digest(data)
         if source.digest:
             check_digest(data, source.digest, f"{what} manifest")
             digest = source.digest
         if header_digest and header_digest.startswith("sha256:") and header_digest != digest:
-            raise ImageError(f"{what}: manifest digest mismatch: the registry says "
-                             f"{shown(header_digest)}, the content is {digest}")
+            raise ImageError(
+                f"{what}: manifest digest mismatch: the registry says "
+                f"{shown(header_digest)}, the content is {digest}"
+            )
         doc = load_json(data, f"{what} manifest", limits)
         _check_manifest_type(media, doc, what)
         media = doc.get("mediaType") or media
@@ -424,8 +494,10 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
         if media in INDEX_TYPES or (media not in MANIFEST_TYPES and "manifests" in doc):
             store.note_index(doc)
             desc, manifest = _repairing(
-                store, lambda: select_manifest(store, doc, None, platform, limits),
-                store.manifest_digests)
+                store,
+                lambda: select_manifest(store, doc, None, platform, limits),
+                store.manifest_digests,
+            )
         elif media in MANIFEST_TYPES or "layers" in doc:
             manifest = doc
         else:
@@ -440,21 +512,52 @@ def _pull(source: Reference, parsed: Reference, ref: str, platform: Platform | N
             store.note_descriptor(d)
         layer_digests = [str(d["digest"]) for d in layers]
         tags = (f"{parsed.name}:{parsed.tag}",) if parsed.tag else ()
-        repair = functools.partial(_repair_layer, source, settings, transport, event_hooks,
-                                   limits, cache, dict(store.sizes), layer_digests)
+        repair = functools.partial(
+            _repair_layer,
+            source,
+            settings,
+            transport,
+            event_hooks,
+            limits,
+            cache,
+            dict(store.sizes),
+            layer_digests,
+        )
         if not defer_layers:
             _fetch_all(store, [cfg["digest"], *layer_digests])
-            image = _repairing(store, lambda: image_from_manifest(
-                cache.store, ref, "registry", desc, manifest, limits, tags,
-                reference_digest=digest), [cfg["digest"]])
+            image = _repairing(
+                store,
+                lambda: image_from_manifest(
+                    cache.store,
+                    ref,
+                    "registry",
+                    desc,
+                    manifest,
+                    limits,
+                    tags,
+                    reference_digest=digest,
+                ),
+                [cfg["digest"]],
+            )
             _set_checks(image, frozenset(), settings.verify_diff_ids)
             image.repair = repair
             return image
         store.ensure(cfg["digest"])
         downloads = _Downloads(store, layer_digests, client)
-        image = _repairing(store, lambda: image_from_manifest(
-            _ArrivingStore(cache, store.sizes), ref, "registry", desc, manifest, limits, tags,
-            reference_digest=digest), [cfg["digest"]])
+        image = _repairing(
+            store,
+            lambda: image_from_manifest(
+                _ArrivingStore(cache, store.sizes),
+                ref,
+                "registry",
+                desc,
+                manifest,
+                limits,
+                tags,
+                reference_digest=digest,
+            ),
+            [cfg["digest"]],
+        )
         _set_checks(image, downloads.fresh, settings.verify_diff_ids)
         image.repair = repair
         if downloads.fresh:
@@ -486,10 +589,17 @@ def _repairing(store: RegistryStore, make: Callable[[], _T], digests: Iterable[s
     return make()
 
 
-def _repair_layer(source: Reference, settings: RegistrySettings,
-                  transport: httpx.BaseTransport | None,
-                  event_hooks: dict[str, list[Any]] | None, limits: Limits, cache: BlobCache,
-                  sizes: dict[str, int], digests: list[str], index: int) -> bool:
+def _repair_layer(
+    source: Reference,
+    settings: RegistrySettings,
+    transport: httpx.BaseTransport | None,
+    event_hooks: dict[str, list[Any]] | None,
+    limits: Limits,
+    cache: BlobCache,
+    sizes: dict[str, int],
+    digests: list[str],
+    index: int,
+) -> bool:
     """``Image.repair``: drop layer ``index``'s blob if the cache holds it damaged, and
     download it again on a connection of its own (the pull's may be closed by now)."""
     digest = digests[index]
@@ -520,8 +630,7 @@ class _Downloads:
     into the cache (the reader sees its stream end short, and the pipeline reads the
     layer again from there)."""
 
-    def __init__(self, store: RegistryStore, digests: list[str], client: RegistryClient
-                 ) -> None:
+    def __init__(self, store: RegistryStore, digests: list[str], client: RegistryClient) -> None:
         self._store = store
         self._digests = digests
         self._client = client
@@ -541,8 +650,10 @@ class _Downloads:
 
     def start(self, indices: Sequence[int] | None = None, keep: bool = True) -> None:
         wanted = self._digests if indices is None else [self._digests[i] for i in indices]
-        missing = sorted((d for d in dict.fromkeys(wanted) if d in self.fresh),
-                         key=lambda d: -self._store.sizes.get(d, 0))  # stable: ties in order
+        missing = sorted(
+            (d for d in dict.fromkeys(wanted) if d in self.fresh),
+            key=lambda d: -self._store.sizes.get(d, 0),
+        )  # stable: ties in order
         for digest in missing:
             # a blob two layers share has two readers: a pipe feeds only one
             self._submit(digest, keep or wanted.count(digest) > 1)
@@ -552,8 +663,9 @@ class _Downloads:
             if digest not in self.fresh or digest in self._futures:
                 return self._futures.get(digest)
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS,
-                                                thread_name_prefix="hullscan-pull")
+                self._pool = ThreadPoolExecutor(
+                    max_workers=DOWNLOAD_WORKERS, thread_name_prefix="hullscan-pull"
+                )
             if not keep and self._pipes is None:
                 self._pipes = self._store.cache.pipes()
             self._stops[digest] = threading.Event()
@@ -606,8 +718,11 @@ class _Downloads:
             return source
         assert partial is not None
         path, piped = partial
-        blob = dataclasses.replace(source.blob, pipe=path) if piped \
+        blob = (
+            dataclasses.replace(source.blob, pipe=path)
+            if piped
             else dataclasses.replace(source.blob, arriving=path)
+        )
         return dataclasses.replace(source, blob=blob)
 
     def abandon(self, index: int) -> None:
@@ -634,8 +749,10 @@ def _set_checks(image: Image, fresh: frozenset[str], verify_diff_ids: bool) -> N
     the blob's digest is its diff-id); and no diff-id, where they are taken on trust."""
     image.layer_sources = [
         dataclasses.replace(src, verified=src.digest in fresh, check_diff_id=verify_diff_ids)
-        if isinstance(src, TarLayerSource) else src
-        for src in image.layer_sources]
+        if isinstance(src, TarLayerSource)
+        else src
+        for src in image.layer_sources
+    ]
 
 
 def _open_writer(fifo: str, closing: threading.Event) -> int | None:
@@ -654,6 +771,7 @@ def _open_writer(fifo: str, closing: threading.Event) -> int | None:
         os.set_blocking(fd, True)
         with suppress(OSError):  # fewer, larger reads for the reader (Linux)
             import fcntl
+
             fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
         return fd
     return None
@@ -678,8 +796,6 @@ class _ArrivingStore(Store):
             if not self._cache.has(digest) and digest in self._sizes:
                 return BlobRef(str(self._cache.path(digest)), 0, self._sizes[digest])
         return self._cache.store.blob(name)
-
-
 
 
 __all__ = ["BlobCache", "RegistryStore", "open_registry"]

@@ -66,7 +66,7 @@ def normalize_server(key: str) -> str:
     text = key.strip()
     for scheme in ("https://", "http://"):
         if text.lower().startswith(scheme):
-            text = text[len(scheme):]
+            text = text[len(scheme) :]
             break
     text = text.split("/", 1)[0].lower()
     return "docker.io" if _is_hub(text) else text
@@ -129,11 +129,17 @@ def run_helper(helper: str, host: str, path: Path) -> Credentials | None:
     if exe is None:
         return None  # like Docker without the helper installed: anonymous
     try:
-        done = subprocess.run([exe, "get"], input=server_url(host).encode(),
-                              capture_output=True, timeout=HELPER_TIMEOUT, check=False)
+        done = subprocess.run(
+            [exe, "get"],
+            input=server_url(host).encode(),
+            capture_output=True,
+            timeout=HELPER_TIMEOUT,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
-        raise HullscanError(f"{program}: no answer for {shown(host)} within "
-                            f"{HELPER_TIMEOUT:.0f} s") from None
+        raise HullscanError(
+            f"{program}: no answer for {shown(host)} within {HELPER_TIMEOUT:.0f} s"
+        ) from None
     except OSError as e:
         raise HullscanError(f"{program}: cannot run it: {e.strerror}") from None
     out = done.stdout[:MAX_HELPER_OUTPUT]
@@ -142,8 +148,10 @@ def run_helper(helper: str, host: str, path: Path) -> Credentials | None:
         if "credentials not found" in text.lower():
             return None
         first = text.splitlines()[0][:200] if text else ""
-        raise HullscanError(f"{program} get {shown(host)} failed (exit {done.returncode})"
-                            + (f": {shown(first)}" if first else ""))
+        raise HullscanError(
+            f"{program} get {shown(host)} failed (exit {done.returncode})"
+            + (f": {shown(first)}" if first else "")
+        )
     try:
         doc = json.loads(out)
     except (ValueError, UnicodeDecodeError):
@@ -172,15 +180,16 @@ def _from_auths(entry: Any, host: str, path: Path) -> Credentials | None:
         try:
             decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
         except (binascii.Error, ValueError):
-            raise HullscanError(f"{path}: auths entry for {shown(host)}: 'auth' is not "
-                                "base64 of user:password") from None
+            raise HullscanError(
+                f"{path}: auths entry for {shown(host)}: 'auth' is not base64 of user:password"
+            ) from None
         user, sep, password = decoded.partition(":")
         if not sep:
-            raise HullscanError(f"{path}: auths entry for {shown(host)}: 'auth' is not "
-                                "base64 of user:password")
+            raise HullscanError(
+                f"{path}: auths entry for {shown(host)}: 'auth' is not base64 of user:password"
+            )
     if isinstance(token, str) and token:
-        return Credentials(user if isinstance(user, str) and user else None, None, token,
-                           source)
+        return Credentials(user if isinstance(user, str) and user else None, None, token, source)
     if isinstance(user, str) and user and isinstance(password, str):
         return Credentials(user, password, None, source)
     return None
@@ -189,8 +198,9 @@ def _from_auths(entry: Any, host: str, path: Path) -> Credentials | None:
 def lookup(host: str, settings: RegistrySettings) -> Credentials | None:
     """Credentials for ``host`` (``name[:port]`` as in URLs), or None for anonymous."""
     if settings.username is not None:
-        return Credentials(settings.username, settings.password or "", None,
-                           "--username/--password")
+        return Credentials(
+            settings.username, settings.password or "", None, "--username/--password"
+        )
     doc = load_docker_config(settings)
     if not doc:
         return None

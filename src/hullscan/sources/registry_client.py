@@ -40,8 +40,14 @@ MAX_TOKEN_BYTES = 1024 * 1024
 MAX_LIST_BYTES = 8 * 1024 * 1024  # one page of a catalog or tag list
 MAX_PAGES = 100_000
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-RETRYABLE = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout, httpx.ReadError,
-             httpx.RemoteProtocolError, httpx.PoolTimeout)
+RETRYABLE = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadTimeout,
+    httpx.ReadError,
+    httpx.RemoteProtocolError,
+    httpx.PoolTimeout,
+)
 # backoff: BACKOFF_BASE * 2**attempt seconds, and Retry-After, both capped at MAX_BACKOFF;
 # tests make it instant by replacing ``_sleep``
 BACKOFF_BASE = 0.5
@@ -66,8 +72,10 @@ class FetchedManifest:
 
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     scheme, _, params = header.strip().partition(" ")
-    found = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3) or "")
-             for m in _CHALLENGE_RE.finditer(params)}
+    found = {
+        m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3) or "")
+        for m in _CHALLENGE_RE.finditer(params)
+    }
     return scheme.lower(), {k: v.replace('\\"', '"') for k, v in found.items()}
 
 
@@ -81,14 +89,14 @@ def ssl_context(settings: RegistrySettings) -> ssl.SSLContext:
     try:
         st = os.stat(bundle)
     except OSError as e:
-        raise HullscanError(f"{bundle}: not a readable PEM CA bundle "
-                            f"({type(e).__name__})") from None
+        raise HullscanError(
+            f"{bundle}: not a readable PEM CA bundle ({type(e).__name__})"
+        ) from None
     return _shared_context(str(bundle), (st.st_mtime_ns, st.st_size, st.st_ino))
 
 
 @functools.lru_cache(maxsize=16)
-def _shared_context(bundle: str | None, _version: tuple[int, int, int] | None
-                    ) -> ssl.SSLContext:
+def _shared_context(bundle: str | None, _version: tuple[int, int, int] | None) -> ssl.SSLContext:
     """One context per CA bundle (and its version: an edited bundle is loaded again)."""
     return _new_context(bundle)
 
@@ -103,8 +111,9 @@ def _new_context(bundle: str | None) -> ssl.SSLContext:
         try:
             ctx.load_verify_locations(cafile=bundle)
         except (OSError, ssl.SSLError) as e:
-            raise HullscanError(f"{bundle}: not a readable PEM CA bundle "
-                                f"({type(e).__name__})") from None
+            raise HullscanError(
+                f"{bundle}: not a readable PEM CA bundle ({type(e).__name__})"
+            ) from None
     return ctx
 
 
@@ -157,20 +166,26 @@ def backoff_delay(attempt: int, retry_after: str | None = None) -> float:
     hinted = _retry_after(retry_after)
     if hinted is not None:
         return hinted
-    return min(BACKOFF_BASE * 2.0 ** attempt, MAX_BACKOFF)
+    return min(BACKOFF_BASE * 2.0**attempt, MAX_BACKOFF)
 
 
 class RegistryClient:
     """HTTP API v2 for one repository: anonymous, Bearer-token or Basic auth."""
 
-    def __init__(self, ref: Reference, settings: RegistrySettings | None = None, *,
-                 transport: httpx.BaseTransport | None = None,
-                 event_hooks: dict[str, list[Any]] | None = None) -> None:
+    def __init__(
+        self,
+        ref: Reference,
+        settings: RegistrySettings | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        event_hooks: dict[str, list[Any]] | None = None,
+    ) -> None:
         settings = settings or RegistrySettings()
         self.ref = ref
         self.settings = settings
-        self._plain_ok = bool({ref.host, _hostname(ref.host)} & set(settings.insecure)
-                              or is_loopback(ref.host))
+        self._plain_ok = bool(
+            {ref.host, _hostname(ref.host)} & set(settings.insecure) or is_loopback(ref.host)
+        )
         # None: not known yet (insecure/loopback hosts are probed: https, else http)
         self._scheme: str | None = None if self._plain_ok else "https"
         self._custom_transport = transport is not None
@@ -191,10 +206,15 @@ class RegistryClient:
         # a proxy is set: httpx applies the environment's proxies only to its own transport
         if transport is None and not _proxied():
             transport = StreamingTransport(self._ssl)
-        self.client = httpx.Client(timeout=timeout, follow_redirects=True,
-                                   max_redirects=MAX_REDIRECTS, verify=self._ssl,
-                                   transport=transport, event_hooks=hooks,
-                                   headers={"User-Agent": "hullscan"})
+        self.client = httpx.Client(
+            timeout=timeout,
+            follow_redirects=True,
+            max_redirects=MAX_REDIRECTS,
+            verify=self._ssl,
+            transport=transport,
+            event_hooks=hooks,
+            headers={"User-Agent": "hullscan"},
+        )
 
     def deadline(self) -> float:
         """When a response that must arrive whole (a manifest, a token) is too late."""
@@ -216,13 +236,15 @@ class RegistryClient:
 
     def catalog(self, page_size: int = 100) -> Iterator[str]:
         """Every repository the registry lists (``GET /v2/_catalog``, page by page)."""
-        return self._pages(f"{self.scheme}://{self.ref.host}/v2/_catalog?n={page_size}",
-                           "repositories", f"{self.ref.host} catalog")
+        return self._pages(
+            f"{self.scheme}://{self.ref.host}/v2/_catalog?n={page_size}",
+            "repositories",
+            f"{self.ref.host} catalog",
+        )
 
     def tags(self, page_size: int = 100) -> Iterator[str]:
         """Every tag of the repository (``GET /v2/<repo>/tags/list``, page by page)."""
-        return self._pages(f"{self.base}/tags/list?n={page_size}", "tags",
-                           f"{self.ref.name} tags")
+        return self._pages(f"{self.base}/tags/list?n={page_size}", "tags", f"{self.ref.name} tags")
 
     def _pages(self, url: str, key: str, what: str) -> Iterator[str]:
         """The names of a paginated list, following ``Link: <…>; rel="next"`` (same host
@@ -234,8 +256,10 @@ class RegistryClient:
             seen.add(url)
             with self.request("GET", "", url=url, accept="application/json") as resp:
                 if resp.status_code in (404, 405):
-                    raise RegistryError(f"{what}: not offered by the registry (HTTP "
-                                        f"{resp.status_code})", status=resp.status_code)
+                    raise RegistryError(
+                        f"{what}: not offered by the registry (HTTP {resp.status_code})",
+                        status=resp.status_code,
+                    )
                 self._raise_for_status(resp, key)
                 data = read_bounded(resp, MAX_LIST_BYTES, what, self.deadline())
                 following = resp.links.get("next", {}).get("url")
@@ -251,8 +275,7 @@ class RegistryClient:
                 return
             nxt = here.join(following)
             if nxt.host != here.host or nxt.port != here.port:
-                raise RegistryError(f"{what}: the next page is on another host "
-                                    f"({shown(nxt.host)})")
+                raise RegistryError(f"{what}: the next page is on another host ({shown(nxt.host)})")
             url = str(nxt)
 
     # -- where ---------------------------------------------------------------------------
@@ -271,8 +294,10 @@ class RegistryClient:
         return f"{self.scheme}://{self.ref.host}/v2/{self.ref.repository}"
 
     def _tls_error(self, reason: str) -> HullscanError:
-        return RegistryError(f"{self.ref.host}: TLS {reason} (is its CA in --ca-cert or "
-                             "registries.ca_bundle?)", transport=True)
+        return RegistryError(
+            f"{self.ref.host}: TLS {reason} (is its CA in --ca-cert or registries.ca_bundle?)",
+            transport=True,
+        )
 
     def _probe_tls(self) -> bool | None:
         """Does the insecure/loopback host speak TLS? True, False, or None (unknown).
@@ -307,11 +332,16 @@ class RegistryClient:
         if request.url.scheme == "https":
             return
         host = request.url.host
-        if request.url.scheme == "http" and self._plain_ok and (
-                is_loopback(host) or host == _hostname(self.ref.host)):
+        if (
+            request.url.scheme == "http"
+            and self._plain_ok
+            and (is_loopback(host) or host == _hostname(self.ref.host))
+        ):
             return
-        raise HullscanError(f"{self.ref.name}: refusing a plain-{request.url.scheme} request "
-                            f"to {shown(host)} (not in --insecure-registry)")
+        raise HullscanError(
+            f"{self.ref.name}: refusing a plain-{request.url.scheme} request "
+            f"to {shown(host)} (not in --insecure-registry)"
+        )
 
     # -- who -----------------------------------------------------------------------------
 
@@ -333,9 +363,16 @@ class RegistryClient:
             yield resp
 
     @contextmanager
-    def request(self, method: str, path: str, *, accept: str | None = None,
-                headers: dict[str, str] | None = None, content: bytes | BlobRef | None = None,
-                url: str | None = None) -> Iterator[httpx.Response]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        accept: str | None = None,
+        headers: dict[str, str] | None = None,
+        content: bytes | BlobRef | None = None,
+        url: str | None = None,
+    ) -> Iterator[httpx.Response]:
         """Any API call: ``path`` is relative to ``/v2/<repo>/`` unless ``url`` (an upload
         location) is given. Answers a 401 challenge once per new scope (a push needs a
         token with more scope than a pull), and once more when a token that worked has
@@ -347,8 +384,9 @@ class RegistryClient:
         try:
             resp = self._respond(method, path, url, all_headers, content)
         except httpx.TooManyRedirects:
-            raise RegistryError(f"{self.ref.name}: more than {MAX_REDIRECTS} redirects "
-                                f"fetching {shown(path)}") from None
+            raise RegistryError(
+                f"{self.ref.name}: more than {MAX_REDIRECTS} redirects fetching {shown(path)}"
+            ) from None
         except httpx.HTTPError as e:
             raise self._transport_error(e, path) from None
         try:
@@ -358,12 +396,15 @@ class RegistryClient:
         finally:
             resp.close()
 
-    def _transport_error(self, e: httpx.HTTPError, path: str,
-                         mid_body: bool = False) -> RegistryError:
+    def _transport_error(
+        self, e: httpx.HTTPError, path: str, mid_body: bool = False
+    ) -> RegistryError:
         reason = _cert_failure(e)
         if reason:
-            return RegistryError(f"{self.ref.host}: TLS {reason} (is its CA in --ca-cert "
-                                 "or registries.ca_bundle?)", transport=True)
+            return RegistryError(
+                f"{self.ref.host}: TLS {reason} (is its CA in --ca-cert or registries.ca_bundle?)",
+                transport=True,
+            )
         if isinstance(e, httpx.TimeoutException):
             what = f"timed out after {self.settings.timeout:g} s"
         elif isinstance(e, httpx.ConnectError):
@@ -371,12 +412,20 @@ class RegistryClient:
         else:
             what = type(e).__name__
         detail = shown(e)
-        return RegistryError(f"{self.ref.name}: {what} fetching {shown(path)}"
-                             + (f": {detail}" if detail else ""), transport=True,
-                             mid_body=mid_body)
+        return RegistryError(
+            f"{self.ref.name}: {what} fetching {shown(path)}" + (f": {detail}" if detail else ""),
+            transport=True,
+            mid_body=mid_body,
+        )
 
-    def _respond(self, method: str, path: str, url: str | None, headers: dict[str, str],
-                 content: bytes | BlobRef | None) -> httpx.Response:
+    def _respond(
+        self,
+        method: str,
+        path: str,
+        url: str | None,
+        headers: dict[str, str],
+        content: bytes | BlobRef | None,
+    ) -> httpx.Response:
         retry = method in ("GET", "HEAD")
         attempts = self.settings.retries + 1 if retry else 1
         for attempt in range(attempts):
@@ -404,8 +453,9 @@ class RegistryClient:
         self.retried += 1
         _sleep(backoff_delay(attempt, retry_after))
 
-    def _send(self, method: str, url: str, headers: dict[str, str],
-              content: bytes | BlobRef | None = None) -> httpx.Response:
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | BlobRef | None = None
+    ) -> httpx.Response:
         if self._auth_header:
             headers = {**headers, "Authorization": self._auth_header}
         body = _chunks(content) if isinstance(content, BlobRef) else content  # fresh per try
@@ -422,8 +472,7 @@ class RegistryClient:
             return self._answer(resp)
 
     def _answer(self, resp: httpx.Response) -> bool:
-        if self._auth_header and resp.request.headers.get("Authorization") != \
-                self._auth_header:
+        if self._auth_header and resp.request.headers.get("Authorization") != self._auth_header:
             return True  # another download answered this challenge meanwhile: retry with it
         scheme, params = _parse_challenge(resp.headers.get("WWW-Authenticate", ""))
         key = f"{scheme} {params.get('scope', '')}"
@@ -451,19 +500,26 @@ class RegistryClient:
         try:
             realm = httpx.URL(params["realm"])
         except httpx.InvalidURL:
-            raise RegistryError(f"{self.ref.name}: the registry's token realm "
-                                f"{shown(params['realm'])[:200]!r} is not a URL") from None
+            raise RegistryError(
+                f"{self.ref.name}: the registry's token realm "
+                f"{shown(params['realm'])[:200]!r} is not a URL"
+            ) from None
         if realm.scheme not in ("https", "http"):
-            raise RegistryError(f"{self.ref.name}: unsupported token realm scheme "
-                                f"{shown(realm.scheme)!r}")
+            raise RegistryError(
+                f"{self.ref.name}: unsupported token realm scheme {shown(realm.scheme)!r}"
+            )
         scope = params.get("scope") or f"repository:{self.ref.repository}:pull"
         creds = self.credentials
         deadline = time.monotonic() + self.settings.timeout
         what = f"{self.ref.name} token response"
         if creds is not None and creds.identity_token:
             # an OAuth2 refresh token (``docker login`` with a token service)
-            form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
-                    "client_id": "hullscan", "scope": scope}
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": creds.identity_token,
+                "client_id": "hullscan",
+                "scope": scope,
+            }
             if params.get("service"):
                 form["service"] = params["service"]
             who = f"the identity token from {creds.source}"
@@ -474,17 +530,21 @@ class RegistryClient:
                 query["service"] = params["service"]
             basic = creds.basic if creds else None
             auth = httpx.BasicAuth(*basic) if basic is not None else None
-            who = f"the credentials from {creds.source}" if basic and creds \
-                else "anonymous access"
+            who = f"the credentials from {creds.source}" if basic and creds else "anonymous access"
             ctx = self.client.stream("GET", realm, params=query, auth=auth)
         try:
             with ctx as resp:
                 if resp.status_code in (401, 403):
-                    raise RegistryError(f"{self.ref.name}: the token service refused {who} "
-                                        f"(HTTP {resp.status_code})", status=resp.status_code)
+                    raise RegistryError(
+                        f"{self.ref.name}: the token service refused {who} "
+                        f"(HTTP {resp.status_code})",
+                        status=resp.status_code,
+                    )
                 if resp.status_code != 200:
-                    raise RegistryError(f"{self.ref.name}: the token service answered HTTP "
-                                        f"{resp.status_code}", status=resp.status_code)
+                    raise RegistryError(
+                        f"{self.ref.name}: the token service answered HTTP {resp.status_code}",
+                        status=resp.status_code,
+                    )
                 body = read_bounded(resp, MAX_TOKEN_BYTES, what, deadline)
         except httpx.HTTPError as e:
             raise self._transport_error(e, "token") from None
@@ -504,24 +564,29 @@ class RegistryClient:
             if creds is None:
                 hint = "; pass credentials (--username/--password-stdin or docker login)"
             elif creds.identity_token and not creds.basic:
-                hint = (f"; the identity token from {creds.source} only works with a "
-                        "token service")
+                hint = f"; the identity token from {creds.source} only works with a token service"
             else:
                 hint = f"; the credentials from {creds.source} were refused"
-            raise RegistryError(f"{self.ref.name}: authentication required or refused "
-                                f"(HTTP 401){hint}", status=code)
+            raise RegistryError(
+                f"{self.ref.name}: authentication required or refused (HTTP 401){hint}", status=code
+            )
         if code == 403:
             raise RegistryError(f"{self.ref.name}: access denied (HTTP 403)", status=code)
         if code == 404:
             kind = "manifest" if path.startswith("manifests/") else "blob"
-            raise RegistryError(f"{self.ref.name}: {kind} {what} not found (HTTP 404)",
-                                status=code)
+            raise RegistryError(f"{self.ref.name}: {kind} {what} not found (HTTP 404)", status=code)
         if code == 429:
-            raise RegistryError(f"{self.ref.name}: rate limited by the registry (HTTP 429, "
-                                f"gave up after {self.settings.retries} retries)", status=code)
+            raise RegistryError(
+                f"{self.ref.name}: rate limited by the registry (HTTP 429, "
+                f"gave up after {self.settings.retries} retries)",
+                status=code,
+            )
         if code >= 500:
-            raise RegistryError(f"{self.ref.name}: HTTP {code} fetching {what} (gave up "
-                                f"after {self.settings.retries} retries)", status=code)
+            raise RegistryError(
+                f"{self.ref.name}: HTTP {code} fetching {what} (gave up "
+                f"after {self.settings.retries} retries)",
+                status=code,
+            )
         raise RegistryError(f"{self.ref.name}: HTTP {code} fetching {what}", status=code)
 
 
@@ -532,8 +597,13 @@ def _chunks(blob: BlobRef) -> Iterator[bytes]:
             yield chunk
 
 
-def _timed(chunks: Iterable[bytes], deadline: float | None, what: str, timeout: float,
-           min_rate: float | None = None) -> Iterator[bytes]:
+def _timed(
+    chunks: Iterable[bytes],
+    deadline: float | None,
+    what: str,
+    timeout: float,
+    min_rate: float | None = None,
+) -> Iterator[bytes]:
     """``chunks``, ended with an ``ImageError`` past ``deadline``, or (``min_rate``) when
     fewer than ``min_rate * timeout`` bytes arrived in the last ``timeout`` seconds (like
     curl's ``--speed-limit``): a slow drip ends like a stall does."""
@@ -541,33 +611,37 @@ def _timed(chunks: Iterable[bytes], deadline: float | None, what: str, timeout: 
     for chunk in chunks:
         now = time.monotonic()
         if deadline is not None and now > deadline:
-            raise ImageError(f"{what}: not complete within the timeout of {timeout:g} s "
-                             "(the server is too slow or never ends)")
+            raise ImageError(
+                f"{what}: not complete within the timeout of {timeout:g} s "
+                "(the server is too slow or never ends)"
+            )
         if min_rate is not None:
             window_bytes += len(chunk)
             if now - window_start >= timeout:
                 if window_bytes < min_rate * timeout:
-                    raise ImageError(f"{what}: slower than {min_rate:g} bytes/s for "
-                                     f"{timeout:g} s, giving up")
+                    raise ImageError(
+                        f"{what}: slower than {min_rate:g} bytes/s for {timeout:g} s, giving up"
+                    )
                 window_start, window_bytes = now, 0
         yield chunk
 
 
-def read_bounded(resp: httpx.Response, limit: int, what: str,
-                  deadline: float | None = None) -> bytes:
+def read_bounded(
+    resp: httpx.Response, limit: int, what: str, deadline: float | None = None
+) -> bytes:
     declared = resp.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"{what}: larger than {limit} bytes")
     out = bytearray()
     for chunk in resp.iter_bytes():
         if deadline is not None and time.monotonic() > deadline:
-            raise ImageError(f"{what}: not complete within the timeout (the server is too "
-                             "slow or never ends)")
+            raise ImageError(
+                f"{what}: not complete within the timeout (the server is too slow or never ends)"
+            )
         out += chunk
         if len(out) > limit:
             raise TooLarge(f"{what}: larger than {limit} bytes")
     return bytes(out)
-
 
 
 __all__ = ["RegistryClient", "RegistryError", "backoff_delay", "read_bounded", "ssl_context"]

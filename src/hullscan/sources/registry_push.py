@@ -33,13 +33,16 @@ def _error_codes(resp: httpx.Response) -> list[str]:
     return [e["code"] for e in errors if isinstance(e, dict) and isinstance(e.get("code"), str)]
 
 
-def _refused(client: RegistryClient, code: int, what: str,
-             reasons: list[str] | None = None) -> HullscanError:
+def _refused(
+    client: RegistryClient, code: int, what: str, reasons: list[str] | None = None
+) -> HullscanError:
     name = client.ref.name
     if code in (401, 403):
-        return HullscanError(f"{name}: the registry refused to store the {what} (HTTP {code}); "
-                             "pass credentials with push rights (--username, "
-                             "--password-stdin)")
+        return HullscanError(
+            f"{name}: the registry refused to store the {what} (HTTP {code}); "
+            "pass credentials with push rights (--username, "
+            "--password-stdin)"
+        )
     said = f" ({shown(', '.join(reasons))})" if reasons else ""
     return HullscanError(f"{name}: the registry answered HTTP {code}{said} storing the {what}")
 
@@ -49,8 +52,9 @@ def blob_exists(client: RegistryClient, digest: str) -> bool:
         return resp.status_code == 200
 
 
-def push_blob(client: RegistryClient, data: bytes | BlobRef, what: str = "blob",
-              digest: str | None = None) -> str:
+def push_blob(
+    client: RegistryClient, data: bytes | BlobRef, what: str = "blob", digest: str | None = None
+) -> str:
     """Upload ``data`` unless the repository has it already; returns its digest. A large
     blob is given as a file region with its (known) digest, and streamed."""
     if isinstance(data, bytes):
@@ -61,8 +65,9 @@ def push_blob(client: RegistryClient, data: bytes | BlobRef, what: str = "blob",
         size = data.length
     if blob_exists(client, digest):
         return digest
-    with client.request("POST", "blobs/uploads/",
-                        headers={"Content-Length": "0"}, content=b"") as resp:
+    with client.request(
+        "POST", "blobs/uploads/", headers={"Content-Length": "0"}, content=b""
+    ) as resp:
         if resp.status_code not in (201, 202):
             raise _refused(client, resp.status_code, what)
         location = resp.headers.get("Location")
@@ -72,22 +77,28 @@ def push_blob(client: RegistryClient, data: bytes | BlobRef, what: str = "blob",
         raise HullscanError(f"{client.ref.name}: the registry gave no upload location")
     url = httpx.URL(client.base).join(location)
     url = url.copy_merge_params({"digest": digest})
-    with client.request("PUT", f"blobs/uploads ({what})", url=str(url), content=data,
-                        headers={"Content-Type": "application/octet-stream",
-                                 "Content-Length": str(size)}) as resp:
+    with client.request(
+        "PUT",
+        f"blobs/uploads ({what})",
+        url=str(url),
+        content=data,
+        headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+    ) as resp:
         if resp.status_code not in (201, 204):
             raise _refused(client, resp.status_code, what)
     return digest
 
 
-def put_manifest(client: RegistryClient, reference: str, data: bytes, media_type: str,
-                 what: str = "manifest") -> str:
+def put_manifest(
+    client: RegistryClient, reference: str, data: bytes, media_type: str, what: str = "manifest"
+) -> str:
     """PUT a manifest under a tag (or its digest); returns its digest."""
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     stored: str | None = None
     for wait in (*BLOB_UNKNOWN_WAITS, None):
-        with client.request("PUT", f"manifests/{reference}", content=data,
-                            headers={"Content-Type": media_type}) as resp:
+        with client.request(
+            "PUT", f"manifests/{reference}", content=data, headers={"Content-Type": media_type}
+        ) as resp:
             if resp.status_code in (200, 201, 202):
                 stored = resp.headers.get("Docker-Content-Digest")
                 break
@@ -96,8 +107,9 @@ def put_manifest(client: RegistryClient, reference: str, data: bytes, media_type
                 raise _refused(client, resp.status_code, what, reasons)
         time.sleep(wait)
     if stored and stored != digest:
-        raise HullscanError(f"{client.ref.name}: the registry stored the {what} as "
-                            f"{shown(stored)}, not {digest}")
+        raise HullscanError(
+            f"{client.ref.name}: the registry stored the {what} as {shown(stored)}, not {digest}"
+        )
     return digest
 
 

@@ -109,8 +109,9 @@ class TarStore(Store):
             with open(path, "rb") as f:
                 head = f.read(4)
             if head.startswith(b"\x1f\x8b") or head.startswith(b"\x28\xb5\x2f\xfd"):
-                raise ImageError(f"{path}: a compressed archive; decompress it first "
-                                 "(e.g. gunzip or zstd -d)")
+                raise ImageError(
+                    f"{path}: a compressed archive; decompress it first (e.g. gunzip or zstd -d)"
+                )
             with tarfile.open(path, mode="r:") as tf:
                 for count, m in enumerate(tf, 1):
                     if count > max_members:

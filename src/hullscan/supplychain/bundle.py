@@ -64,10 +64,11 @@ def is_bundle_manifest(doc: dict[str, Any]) -> bool:
     assert isinstance(cfg, dict)
     layers = doc.get("layers") if isinstance(doc.get("layers"), list) else []
     assert isinstance(layers, list)
-    return (is_bundle_media_type(doc.get("artifactType"))
-            or is_bundle_media_type(cfg.get("artifactType"))
-            or any(isinstance(x, dict) and is_bundle_media_type(x.get("mediaType"))
-                   for x in layers))
+    return (
+        is_bundle_media_type(doc.get("artifactType"))
+        or is_bundle_media_type(cfg.get("artifactType"))
+        or any(isinstance(x, dict) and is_bundle_media_type(x.get("mediaType")) for x in layers)
+    )
 
 
 def pae(payload_type: str, body: bytes) -> bytes:
@@ -78,8 +79,8 @@ def pae(payload_type: str, body: bytes) -> bytes:
 
 @dataclass(frozen=True)
 class BundleResult:
-    key: str | None        # the key that verified the signature
-    problem: str | None    # None: a valid signature of this image
+    key: str | None  # the key that verified the signature
+    problem: str | None  # None: a valid signature of this image
     note: str | None = None
 
 
@@ -113,8 +114,9 @@ def _subject_digests(statement: dict[str, Any], algo: str) -> list[str]:
     return out
 
 
-def check_bundle(data: bytes, manifest_digest: str,
-                 keys: Sequence[tuple[str, keyfiles.PublicKey]]) -> BundleResult:
+def check_bundle(
+    data: bytes, manifest_digest: str, keys: Sequence[tuple[str, keyfiles.PublicKey]]
+) -> BundleResult:
     """Whether the bundle ``data`` is a signature of the image ``manifest_digest`` by one
     of ``keys``; the problem in plain words when it is not."""
     if len(data) > MAX_BUNDLE_BYTES:
@@ -126,38 +128,56 @@ def check_bundle(data: bytes, manifest_digest: str,
     if not isinstance(bundle, dict):
         return BundleResult(None, "the bundle is not a JSON object")
     if not is_bundle_media_type(bundle.get("mediaType")):
-        return BundleResult(None, "not a Sigstore bundle (media type "
-                            f"{shown(str(bundle.get('mediaType')))[:100]!r})")
+        return BundleResult(
+            None,
+            f"not a Sigstore bundle (media type {shown(str(bundle.get('mediaType')))[:100]!r})",
+        )
     note = _note(bundle)
     envelope = bundle.get("dsseEnvelope")
     if not isinstance(envelope, dict):
         if isinstance(bundle.get("messageSignature"), dict):
-            return BundleResult(None, "a message-signature bundle (cosign signs blobs that "
-                                "way; it names no image, so it is not an image signature)",
-                                note)
-        return BundleResult(None, "the bundle holds neither a DSSE envelope nor a message "
-                            "signature", note)
+            return BundleResult(
+                None,
+                "a message-signature bundle (cosign signs blobs that "
+                "way; it names no image, so it is not an image signature)",
+                note,
+            )
+        return BundleResult(
+            None, "the bundle holds neither a DSSE envelope nor a message signature", note
+        )
     payload_type = envelope.get("payloadType")
     payload = _b64(envelope.get("payload"))
     if not isinstance(payload_type, str) or payload is None:
-        return BundleResult(None, "the DSSE envelope has no valid payload and payloadType",
-                            note)
+        return BundleResult(None, "the DSSE envelope has no valid payload and payloadType", note)
     sigs = envelope.get("signatures")
-    signatures = [s for s in (_b64(x.get("sig")) if isinstance(x, dict) else None
-                              for x in (sigs if isinstance(sigs, list) else [])
-                              [:MAX_DSSE_SIGNATURES]) if s]
+    signatures = [
+        s
+        for s in (
+            _b64(x.get("sig")) if isinstance(x, dict) else None
+            for x in (sigs if isinstance(sigs, list) else [])[:MAX_DSSE_SIGNATURES]
+        )
+        if s
+    ]
     if not signatures:
         return BundleResult(None, "the DSSE envelope has no signature", note)
     message = pae(payload_type, payload)
-    key = next((name for name, k in keys for sig in signatures
-                if keyfiles.verify(k, sig, message)), None)
+    key = next(
+        (name for name, k in keys for sig in signatures if keyfiles.verify(k, sig, message)), None
+    )
     if key is None:
-        return BundleResult(None, "the bundle's signature does not verify with "
-                            + ("the given key" if len(keys) == 1 else "any given key")
-                            + " (signed by another key, or the statement was altered)", note)
+        return BundleResult(
+            None,
+            "the bundle's signature does not verify with "
+            + ("the given key" if len(keys) == 1 else "any given key")
+            + " (signed by another key, or the statement was altered)",
+            note,
+        )
     if payload_type != IN_TOTO:
-        return BundleResult(key, f"the DSSE payload is {shown(payload_type)[:100]!r}, not an "
-                            "in-toto statement", note)
+        return BundleResult(
+            key,
+            f"the DSSE payload is {shown(payload_type)[:100]!r}, not an in-toto statement",
+            note,
+        )
     try:
         statement = json.loads(payload)
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -166,24 +186,35 @@ def check_bundle(data: bytes, manifest_digest: str,
         return BundleResult(key, "the in-toto statement is not a JSON object", note)
     predicate = statement.get("predicateType")
     if predicate != SIGN_PREDICATE:
-        return BundleResult(key, f"an attestation (predicate type "
-                            f"{shown(str(predicate))[:120]!r}), not a signature", note)
+        return BundleResult(
+            key,
+            f"an attestation (predicate type {shown(str(predicate))[:120]!r}), not a signature",
+            note,
+        )
     if statement.get("_type") != STATEMENT_V1:
-        return BundleResult(key, f"the statement's _type is "
-                            f"{shown(str(statement.get('_type')))[:100]!r}, not {STATEMENT_V1!r}",
-                            note)
+        return BundleResult(
+            key,
+            f"the statement's _type is "
+            f"{shown(str(statement.get('_type')))[:100]!r}, not {STATEMENT_V1!r}",
+            note,
+        )
     algo, hexpart = parse_digest(manifest_digest)
     named = _subject_digests(statement, algo)
     if not named:
         return BundleResult(key, f"the statement names no {algo} subject", note)
     if hexpart not in (d.lower() for d in named):
-        return BundleResult(key, f"signs image {algo}:{shown(named[0])[:80]}, not this image "
-                            f"({manifest_digest}): the image changed after signing, or the "
-                            "signature was copied from another image", note)
+        return BundleResult(
+            key,
+            f"signs image {algo}:{shown(named[0])[:80]}, not this image "
+            f"({manifest_digest}): the image changed after signing, or the "
+            "signature was copied from another image",
+            note,
+        )
     return BundleResult(key, None, note)
 
 
 # -- writing (hullscan sign --bundle) ----------------------------------------------------
+
 
 def sign_statement(manifest_digest: str, annotations: dict[str, str] | None = None) -> bytes:
     """The in-toto statement cosign's ``signDigestBundle`` signs: one subject (the digest
@@ -191,13 +222,18 @@ def sign_statement(manifest_digest: str, annotations: dict[str, str] | None = No
     predicate; in protojson's field order."""
     algo, hexpart = parse_digest(manifest_digest)
     given = annotations or {}
-    return json.dumps({
-        "_type": STATEMENT_V1,
-        "subject": [{"digest": {algo: hexpart},
-                     "annotations": {k: given[k] for k in sorted(given)}}],
-        "predicateType": SIGN_PREDICATE,
-        "predicate": {},
-    }, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        {
+            "_type": STATEMENT_V1,
+            "subject": [
+                {"digest": {algo: hexpart}, "annotations": {k: given[k] for k in sorted(given)}}
+            ],
+            "predicateType": SIGN_PREDICATE,
+            "predicate": {},
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
 
 
 def key_hint(key: keyfiles.PublicKey) -> str:
@@ -205,53 +241,78 @@ def key_hint(key: keyfiles.PublicKey) -> str:
     SHA-256 of its SubjectPublicKeyInfo."""
     from cryptography.hazmat.primitives import serialization
 
-    spki = key.public_bytes(serialization.Encoding.DER,
-                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
-def make_bundle(key: keyfiles.PrivateKey, payload: bytes,
-                payload_type: str = IN_TOTO) -> bytes:
+def make_bundle(key: keyfiles.PrivateKey, payload: bytes, payload_type: str = IN_TOTO) -> bytes:
     """A v0.3 bundle with a DSSE envelope signed by ``key`` (no transparency-log entry:
     hullscan signs offline)."""
     signature = keyfiles.sign(key, pae(payload_type, payload))
-    return json.dumps({
-        "mediaType": BUNDLE_V03,
-        "verificationMaterial": {"publicKey": {"hint": key_hint(key.public_key())}},
-        "dsseEnvelope": {"payload": base64.b64encode(payload).decode(),
-                         "payloadType": payload_type,
-                         "signatures": [{"sig": base64.b64encode(signature).decode()}]},
-    }, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "mediaType": BUNDLE_V03,
+            "verificationMaterial": {"publicKey": {"hint": key_hint(key.public_key())}},
+            "dsseEnvelope": {
+                "payload": base64.b64encode(payload).decode(),
+                "payloadType": payload_type,
+                "signatures": [{"sig": base64.b64encode(signature).decode()}],
+            },
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 EMPTY_JSON = b"{}"
 
 
-def referrer_manifest(bundle: bytes, subject: dict[str, Any], created: str,
-                      predicate_type: str = SIGN_PREDICATE) -> bytes:
+def referrer_manifest(
+    bundle: bytes, subject: dict[str, Any], created: str, predicate_type: str = SIGN_PREDICATE
+) -> bytes:
     """The referrer manifest of cosign's BUNDLE_SPEC.md: artifactType and one layer of the
     bundle media type, the empty config, the image as subject, the annotations."""
     bundle_digest = "sha256:" + hashlib.sha256(bundle).hexdigest()
-    return json.dumps({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "artifactType": BUNDLE_V03,
-        "config": {"mediaType": EMPTY_CONFIG, "size": len(EMPTY_JSON),
-                   "digest": "sha256:" + hashlib.sha256(EMPTY_JSON).hexdigest()},
-        "layers": [{"mediaType": BUNDLE_V03, "size": len(bundle), "digest": bundle_digest,
-                    "annotations": {TITLE_ANNOTATION:
-                                    bundle_digest.replace(":", "-", 1) + ".sigstore.json"}}],
-        "subject": {k: subject[k] for k in ("mediaType", "size", "digest") if k in subject},
-        "annotations": {CONTENT_ANNOTATION: "dsse-envelope",
-                        PREDICATE_ANNOTATION: predicate_type,
-                        CREATED_ANNOTATION: created},
-    }, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": BUNDLE_V03,
+            "config": {
+                "mediaType": EMPTY_CONFIG,
+                "size": len(EMPTY_JSON),
+                "digest": "sha256:" + hashlib.sha256(EMPTY_JSON).hexdigest(),
+            },
+            "layers": [
+                {
+                    "mediaType": BUNDLE_V03,
+                    "size": len(bundle),
+                    "digest": bundle_digest,
+                    "annotations": {
+                        TITLE_ANNOTATION: bundle_digest.replace(":", "-", 1) + ".sigstore.json"
+                    },
+                }
+            ],
+            "subject": {k: subject[k] for k in ("mediaType", "size", "digest") if k in subject},
+            "annotations": {
+                CONTENT_ANNOTATION: "dsse-envelope",
+                PREDICATE_ANNOTATION: predicate_type,
+                CREATED_ANNOTATION: created,
+            },
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def referrer_descriptor(manifest: bytes) -> dict[str, Any]:
     """The manifest's entry in a referrers index (or an OCI layout's index.json): its
     artifactType and annotations, as the referrers API would list it."""
     doc = json.loads(manifest)
-    return {"mediaType": doc["mediaType"], "size": len(manifest),
-            "digest": "sha256:" + hashlib.sha256(manifest).hexdigest(),
-            "artifactType": doc["artifactType"], "annotations": doc["annotations"]}
+    return {
+        "mediaType": doc["mediaType"],
+        "size": len(manifest),
+        "digest": "sha256:" + hashlib.sha256(manifest).hexdigest(),
+        "artifactType": doc["artifactType"],
+        "annotations": doc["annotations"],
+    }

@@ -36,7 +36,7 @@ MAX_DEPTH = 4
 
 @dataclass(frozen=True)
 class BlobCheck:
-    what: str            # "index", "manifest", "config", "layer 3"
+    what: str  # "index", "manifest", "config", "layer 3"
     digest: str
     size: int | None
     problem: str | None  # None: matches
@@ -45,8 +45,8 @@ class BlobCheck:
 @dataclass
 class DigestReport:
     ref: str
-    digest: str | None = None            # what the reference names (index or manifest)
-    manifest_digest: str | None = None   # the platform's image manifest
+    digest: str | None = None  # what the reference names (index or manifest)
+    manifest_digest: str | None = None  # the platform's image manifest
     expected: str | None = None
     expected_problem: str | None = None
     checks: list[BlobCheck] = field(default_factory=list)
@@ -81,8 +81,9 @@ class _RegistrySource(_Source):
 
     def manifest(self, digest: str, limit: int) -> bytes | None:
         try:
-            return self.client.fetch_manifest(digest, limit,
-                                              f"{self.label}: manifest {digest}").data
+            return self.client.fetch_manifest(
+                digest, limit, f"{self.label}: manifest {digest}"
+            ).data
         except RegistryError as e:
             if e.status == 404:
                 return None
@@ -103,6 +104,7 @@ class _RegistrySource(_Source):
                 yield from resp.iter_bytes(CHUNK)
             finally:
                 cm.__exit__(None, None, None)
+
         return gen()
 
 
@@ -132,11 +134,13 @@ class _LayoutSource(_Source):
             with ref.open() as f:
                 while chunk := f.read(CHUNK):
                     yield chunk
+
         return gen()
 
 
-def _hash(chunks: Iterator[bytes], digest: str, size: int | None,
-          limit: int) -> tuple[str, int, bool]:
+def _hash(
+    chunks: Iterator[bytes], digest: str, size: int | None, limit: int
+) -> tuple[str, int, bool]:
     """(actual digest, bytes seen, stopped early because over ``limit``)."""
     algo, _ = parse_digest(digest)
     h = hashlib.new(algo)
@@ -174,8 +178,7 @@ def _descriptor(desc: Any, what: str) -> tuple[str, int | None]:
     return desc["digest"], size
 
 
-def _pick_platform(index: dict[str, Any], platform: Platform | None,
-                   what: str) -> dict[str, Any]:
+def _pick_platform(index: dict[str, Any], platform: Platform | None, what: str) -> dict[str, Any]:
     manifests = [m for m in index.get("manifests") or [] if isinstance(m, dict)]
     with_platform = [m for m in manifests if isinstance(m.get("platform"), dict)]
     if len(manifests) == 1:
@@ -183,19 +186,29 @@ def _pick_platform(index: dict[str, Any], platform: Platform | None,
     want = platform or Platform.host()
     chosen = [m for m in with_platform if want.matches(m["platform"])]
     if not chosen:
-        raise ImageError(f"{what}: no image for platform {want} in the index (choose with "
-                         "--platform)")
+        raise ImageError(
+            f"{what}: no image for platform {want} in the index (choose with --platform)"
+        )
     return chosen[0]
 
 
-def _walk(source: _Source, report: DigestReport, digest: str, size: int | None,
-          what: str, platform: Platform | None, limits: Limits, depth: int = 0) -> None:
+def _walk(
+    source: _Source,
+    report: DigestReport,
+    digest: str,
+    size: int | None,
+    what: str,
+    platform: Platform | None,
+    limits: Limits,
+    depth: int = 0,
+) -> None:
     limit = min(size, limits.max_json_bytes) if size is not None else limits.max_json_bytes
     try:
         data = source.manifest(digest, limit)
     except TooLarge:  # more than the descriptor says: tampering, not a failure to check
-        report.checks.append(BlobCheck(what, digest, size,
-                                       _problem("", limit + 1, True, digest, size)))
+        report.checks.append(
+            BlobCheck(what, digest, size, _problem("", limit + 1, True, digest, size))
+        )
         return
     if data is None:
         report.checks.append(BlobCheck(what, digest, size, "missing"))
@@ -209,15 +222,15 @@ def _walk(source: _Source, report: DigestReport, digest: str, size: int | None,
     if isinstance(doc.get("manifests"), list):
         if depth >= MAX_DEPTH:
             raise ImageError(f"{source.label}: image indexes nested too deeply")
-        report.checks[-1] = BlobCheck("index" if depth == 0 else f"index (level {depth})",
-                                      digest, size, None)
+        report.checks[-1] = BlobCheck(
+            "index" if depth == 0 else f"index (level {depth})", digest, size, None
+        )
         desc = _pick_platform(doc, platform, f"{source.label} index {digest}")
         d, s = _descriptor(desc, f"{source.label} index {digest}")
         _walk(source, report, d, s, "manifest", platform, limits, depth + 1)
         return
     if doc.get("schemaVersion") == 1:
-        raise ImageError(f"{source.label}: a Docker schema 1 manifest has no verifiable "
-                         "digests")
+        raise ImageError(f"{source.label}: a Docker schema 1 manifest has no verifiable digests")
     report.manifest_digest = digest
     cfg = doc.get("config")
     layers = doc.get("layers")
@@ -237,9 +250,14 @@ def _walk(source: _Source, report: DigestReport, digest: str, size: int | None,
         report.checks.append(BlobCheck(name, d, s, _problem(actual, count, over, d, s)))
 
 
-def verify_digests(target: Target, expected: str | None, *, platform: Platform | None = None,
-                   settings: RegistrySettings | None = None,
-                   limits: Limits | None = None) -> DigestReport:
+def verify_digests(
+    target: Target,
+    expected: str | None,
+    *,
+    platform: Platform | None = None,
+    settings: RegistrySettings | None = None,
+    limits: Limits | None = None,
+) -> DigestReport:
     """Check the released digest (if given) and every blob under the reference."""
     limits = limits or Limits()
     if expected is not None:
@@ -254,8 +272,7 @@ def verify_digests(target: Target, expected: str | None, *, platform: Platform |
     if target.reference is not None:
         client = RegistryClient(target.reference, settings)
         try:
-            _walk(_RegistrySource(client, limits), report, top, None, "manifest", platform,
-                  limits)
+            _walk(_RegistrySource(client, limits), report, top, None, "manifest", platform, limits)
         finally:
             client.close()
     else:
@@ -264,8 +281,9 @@ def verify_digests(target: Target, expected: str | None, *, platform: Platform |
         size = _layout_size(store, top, limits)
         _walk(_LayoutSource(store), report, top, size, "manifest", platform, limits)
     if expected is not None and expected not in (report.digest, report.manifest_digest):
-        report.expected_problem = (f"the image's digest is {report.digest}, not the released "
-                                   f"{expected}")
+        report.expected_problem = (
+            f"the image's digest is {report.digest}, not the released {expected}"
+        )
     return report
 
 

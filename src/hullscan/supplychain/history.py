@@ -43,18 +43,23 @@ class TagHistory:
         """Record ``reference → digest``; the move when it pointed elsewhere last time."""
         now = time.time() if now is None else now
         with self.db:
-            row = self.db.execute("SELECT digest, first_seen, last_seen FROM tags "
-                                  "WHERE reference = ?", (reference,)).fetchone()
+            row = self.db.execute(
+                "SELECT digest, first_seen, last_seen FROM tags WHERE reference = ?", (reference,)
+            ).fetchone()
             if row is None:
-                self.db.execute("INSERT INTO tags VALUES (?, ?, ?, ?, NULL)",
-                                (reference, digest, now, now))
+                self.db.execute(
+                    "INSERT INTO tags VALUES (?, ?, ?, ?, NULL)", (reference, digest, now, now)
+                )
                 return None
             last_digest, first_seen, last_seen = row
             if last_digest == digest:
-                self.db.execute("UPDATE tags SET last_seen = ? WHERE reference = ?",
-                                (now, reference))
+                self.db.execute(
+                    "UPDATE tags SET last_seen = ? WHERE reference = ?", (now, reference)
+                )
                 return None
-            self.db.execute("UPDATE tags SET digest = ?, first_seen = ?, last_seen = ?, "
-                            "previous = ? WHERE reference = ?",
-                            (digest, now, now, last_digest, reference))
+            self.db.execute(
+                "UPDATE tags SET digest = ?, first_seen = ?, last_seen = ?, "
+                "previous = ? WHERE reference = ?",
+                (digest, now, now, last_digest, reference),
+            )
             return TagMove(reference, last_digest, digest, first_seen, last_seen)

@@ -70,8 +70,9 @@ def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
     """Every PEM block in ``data``: (type, decoded body)."""
     out = []
     for m in _PEM_RE.finditer(data):
-        body = b"".join(line.strip() for line in m.group(2).splitlines()
-                        if line.strip() and b":" not in line)  # skip RFC 1421 headers
+        body = b"".join(
+            line.strip() for line in m.group(2).splitlines() if line.strip() and b":" not in line
+        )  # skip RFC 1421 headers
         try:
             out.append((m.group(1).decode(), base64.b64decode(body, validate=True)))
         except (binascii.Error, ValueError):
@@ -82,29 +83,35 @@ def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
 def pem_encode(kind: str, der: bytes) -> bytes:
     """PEM as Go's ``pem.EncodeToMemory`` writes it: 64-column base64 lines."""
     text = base64.b64encode(der).decode()
-    lines = [text[i:i + 64] for i in range(0, len(text), 64)]
-    return (f"-----BEGIN {kind}-----\n" + "\n".join(lines) + f"\n-----END {kind}-----\n"
-            ).encode()
+    lines = [text[i : i + 64] for i in range(0, len(text), 64)]
+    return (f"-----BEGIN {kind}-----\n" + "\n".join(lines) + f"\n-----END {kind}-----\n").encode()
 
 
 # -- the encrypted container (go-securesystemslib ``encrypted``) --------------------------
+
 
 def _derive(password: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
     return Scrypt(salt=salt, length=BOX_KEY_SIZE, n=n, r=r, p=p).derive(password)
 
 
-def encrypt(plaintext: bytes, password: bytes,
-            params: tuple[int, int, int] = DEFAULT_SCRYPT) -> bytes:
+def encrypt(
+    plaintext: bytes, password: bytes, params: tuple[int, int, int] = DEFAULT_SCRYPT
+) -> bytes:
     """The JSON document, byte for byte in the field order and spacing Go writes."""
     salt = secrets.token_bytes(SALT_SIZE)
     nonce = secrets.token_bytes(NONCE_SIZE)
     n, r, p = params
     box = nacl.secret.SecretBox(_derive(password, salt, n, r, p))
     ciphertext = box.encrypt(plaintext, nonce).ciphertext  # tag + ciphertext, as Go's Seal
-    doc = {"kdf": {"name": "scrypt", "params": {"N": n, "r": r, "p": p},
-                   "salt": base64.b64encode(salt).decode()},
-           "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()},
-           "ciphertext": base64.b64encode(ciphertext).decode()}
+    doc = {
+        "kdf": {
+            "name": "scrypt",
+            "params": {"N": n, "r": r, "p": p},
+            "salt": base64.b64encode(salt).decode(),
+        },
+        "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(nonce).decode()},
+        "ciphertext": base64.b64encode(ciphertext).decode(),
+    }
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
@@ -131,8 +138,9 @@ def decrypt(data: bytes, password: bytes, what: str = "private key") -> bytes:
     if not isinstance(cipher, dict) or cipher.get("name") != "nacl/secretbox":
         raise KeyFileError(f"{what}: unknown cipher (only nacl/secretbox is supported)")
     params = kdf.get("params")
-    triple = ((params.get("N"), params.get("r"), params.get("p"))
-              if isinstance(params, dict) else None)
+    triple = (
+        (params.get("N"), params.get("r"), params.get("p")) if isinstance(params, dict) else None
+    )
     if triple not in SCRYPT_PARAMS:
         raise KeyFileError(f"{what}: unsupported scrypt parameters {triple}")
     assert triple is not None
@@ -155,31 +163,36 @@ PasswordFn = Callable[[bool], bytes]
 
 # -- key files --------------------------------------------------------------------------
 
+
 def generate_keypair(password: bytes) -> tuple[bytes, bytes]:
     """A new ECDSA P-256 key pair as (``cosign.key``, ``cosign.pub``) file contents."""
     key = ec.generate_private_key(ec.SECP256R1())
-    pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption())
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return pem_encode(SIGSTORE_PEM, encrypt(pkcs8, password)), public_pem(key.public_key())
 
 
 def public_pem(key: PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.PEM,
-                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def _check_private(key: object, path: Path) -> PrivateKey:
     if isinstance(key, ec.EllipticCurvePrivateKey):
         if key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
-            raise KeyFileError(f"{path}: ECDSA curve {key.curve.name} is not supported "
-                            "(P-256, P-384, P-521)")
+            raise KeyFileError(
+                f"{path}: ECDSA curve {key.curve.name} is not supported (P-256, P-384, P-521)"
+            )
         return key
     if isinstance(key, rsa.RSAPrivateKey):
         if not 2048 <= key.key_size <= 4096:
             raise KeyFileError(f"{path}: RSA key size {key.key_size} is not supported")
         return key
-    raise KeyFileError(f"{path}: only ECDSA and RSA keys are supported, not "
-                    f"{type(key).__name__.lstrip('_')}")
+    raise KeyFileError(
+        f"{path}: only ECDSA and RSA keys are supported, not {type(key).__name__.lstrip('_')}"
+    )
 
 
 def load_private_key(path: Path, password: PasswordFn) -> PrivateKey:
@@ -193,8 +206,10 @@ def load_private_key(path: Path, password: PasswordFn) -> PrivateKey:
         if kind in PLAIN_TYPES:
             return _check_private(_load_der_private(der, path), path)
     found = ", ".join(sorted({k for k, _ in blocks})) or "no PEM block"
-    raise KeyFileError(f"{path}: not a private key (found {found}; expected {SIGSTORE_PEM}, "
-                    f"{COSIGN_PEM}, PRIVATE KEY or EC PRIVATE KEY)")
+    raise KeyFileError(
+        f"{path}: not a private key (found {found}; expected {SIGSTORE_PEM}, "
+        f"{COSIGN_PEM}, PRIVATE KEY or EC PRIVATE KEY)"
+    )
 
 
 def _load_der_private(der: bytes, path: Path) -> object:
@@ -218,10 +233,11 @@ def load_public_key(path: Path) -> PublicKey:
         raise KeyFileError(f"{path}: only ECDSA and RSA public keys are supported")
     if any(kind in ENCRYPTED_TYPES + PLAIN_TYPES for kind, _ in blocks):
         raise KeyFileError(f"{path}: a private key; verify with the public key (cosign.pub)")
-    raise KeyFileError(f"{path}: no PEM \"PUBLIC KEY\" block")
+    raise KeyFileError(f'{path}: no PEM "PUBLIC KEY" block')
 
 
 # -- signing ----------------------------------------------------------------------------
+
 
 def sign(key: PrivateKey, data: bytes) -> bytes:
     if isinstance(key, ec.EllipticCurvePrivateKey):
@@ -258,8 +274,9 @@ def write_keypair(prefix: str, password: bytes) -> tuple[Path, Path]:
     key_path, pub_path = Path(f"{prefix}.key"), Path(f"{prefix}.pub")
     for p in (key_path, pub_path):
         if p.exists():
-            raise KeyFileError(f"{p} already exists; move it away or choose another "
-                            "--output-key-prefix")
+            raise KeyFileError(
+                f"{p} already exists; move it away or choose another --output-key-prefix"
+            )
     try:
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:

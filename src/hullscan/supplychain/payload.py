@@ -37,8 +37,13 @@ def go_json(doc: Any) -> bytes:
     """``json.Marshal`` output for JSON-able values whose dicts are already in the
     order Go would write them."""
     text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
-    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for char, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(char, escaped)  # these only ever occur inside strings
     return text.encode()
 
@@ -51,14 +56,19 @@ def _sorted(value: Any) -> Any:
     return value
 
 
-def make_payload(docker_reference: str, manifest_digest: str,
-                 annotations: dict[str, Any] | None = None) -> bytes:
-    return go_json({
-        "critical": {"identity": {"docker-reference": docker_reference},
-                     "image": {"docker-manifest-digest": manifest_digest},
-                     "type": SIGNATURE_TYPE},
-        "optional": _sorted(annotations) if annotations else None,
-    })
+def make_payload(
+    docker_reference: str, manifest_digest: str, annotations: dict[str, Any] | None = None
+) -> bytes:
+    return go_json(
+        {
+            "critical": {
+                "identity": {"docker-reference": docker_reference},
+                "image": {"docker-manifest-digest": manifest_digest},
+                "type": SIGNATURE_TYPE,
+            },
+            "optional": _sorted(annotations) if annotations else None,
+        }
+    )
 
 
 def docker_reference(ref: Reference) -> str:
@@ -70,12 +80,14 @@ def docker_reference(ref: Reference) -> str:
 
 def same_identity(a: str, b: str) -> bool:
     """Docker Hub has several names; everything else compares exactly."""
+
     def norm(x: str) -> str:
         for hub in ("index.docker.io/", "docker.io/", f"{DOCKER_HUB}/"):
             if x.startswith(hub):
-                rest = x[len(hub):]
+                rest = x[len(hub) :]
                 return "docker.io/" + (rest if "/" in rest else f"library/{rest}")
         return x
+
     return norm(a) == norm(b)
 
 
@@ -91,8 +103,7 @@ def parse_payload(data: bytes) -> SimpleSigning:
     critical = doc["critical"]
     kind = critical.get("type")
     if kind != SIGNATURE_TYPE:
-        raise PayloadError(f"the payload's type is {str(kind)[:80]!r}, not "
-                           f"{SIGNATURE_TYPE!r}")
+        raise PayloadError(f"the payload's type is {str(kind)[:80]!r}, not {SIGNATURE_TYPE!r}")
     image, identity = critical.get("image"), critical.get("identity")
     digest = image.get("docker-manifest-digest") if isinstance(image, dict) else None
     reference = identity.get("docker-reference") if isinstance(identity, dict) else None

@@ -31,10 +31,10 @@ _VAR_ONLY = re.compile(r"^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9
 class BaseImage:
     """One image a Dockerfile builds on, and where it is written."""
 
-    line: int            # 1-based line holding ``written``
+    line: int  # 1-based line holding ``written``
     stage: int
-    written: str         # the image as it appears in the file
-    image: str           # after substituting global ARG defaults
+    written: str  # the image as it appears in the file
+    image: str  # after substituting global ARG defaults
     #: pinned | unpinned | scratch | stage | unresolved (a variable with no default)
     status: str
     via_arg: str | None = None  # the global ARG whose default holds the image
@@ -72,7 +72,7 @@ def _arg_line(lines: list[str], name: str, before: int) -> int | None:
     """The last global ``ARG name=value`` line before ``before`` (1-based)."""
     pattern = re.compile(rf"^\s*ARG\s+{re.escape(name)}=", re.IGNORECASE)
     found = None
-    for i, text in enumerate(lines[:before - 1], start=1):
+    for i, text in enumerate(lines[: before - 1], start=1):
         if pattern.match(text):
             found = i
     return found
@@ -104,8 +104,9 @@ def resolve_from_layout(image: str, layout: Path, limits: Limits) -> str:
     """The digest an OCI layout records for ``image`` (its ``ref.name`` annotation is the
     reference as written, or the same reference spelled in full)."""
     store = DirStore(str(layout))
-    index = load_json(store.read("index.json", limits.max_json_bytes),
-                      f"{layout}/index.json", limits)
+    index = load_json(
+        store.read("index.json", limits.max_json_bytes), f"{layout}/index.json", limits
+    )
     want = _full(image)
     for desc in index.get("manifests") or []:
         if not isinstance(desc, dict):
@@ -130,8 +131,8 @@ def _full(image: str) -> str:
 class PinResult:
     path: str
     images: list[BaseImage]
-    pins: dict[int, str]          # stage index → the pinned reference written
-    text: str                     # the new file content
+    pins: dict[int, str]  # stage index → the pinned reference written
+    text: str  # the new file content
 
 
 def pin_dockerfile(path: str, resolve: Callable[[str], str]) -> PinResult:
@@ -153,8 +154,10 @@ def pin_dockerfile(path: str, resolve: Callable[[str], str]) -> PinResult:
             new = _pinned(b.written, resolve(b.image))
             text = _replace_token(lines[b.line - 1], b.written, new)
             if text is None:
-                raise HullscanError(f"{path}:{b.line}: cannot find {b.written!r} to rewrite "
-                                    "(is the FROM split over several lines?)")
+                raise HullscanError(
+                    f"{path}:{b.line}: cannot find {b.written!r} to rewrite "
+                    "(is the FROM split over several lines?)"
+                )
             lines[b.line - 1] = text
             done[key] = new
         pins[b.stage] = done[key]
@@ -172,5 +175,8 @@ def unpinned(path: str) -> list[BaseImage]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise HullscanError(f"{path}: cannot read ({e.strerror})") from None
-    return [b for b in base_images(parse(text, path), text.splitlines())
-            if b.status in ("unpinned", "unresolved")]
+    return [
+        b
+        for b in base_images(parse(text, path), text.splitlines())
+        if b.status in ("unpinned", "unresolved")
+    ]

@@ -84,8 +84,11 @@ class SignatureManifest:
 def is_signature_artifact(artifact_type: object) -> bool:
     """An index entry's artifactType that may be a signature: cosign's OCI 1.1 ``.sig``
     artifact, or a Sigstore bundle (cosign v3)."""
-    return artifact_type is None or artifact_type == SIG_ARTIFACT \
+    return (
+        artifact_type is None
+        or artifact_type == SIG_ARTIFACT
         or is_bundle_media_type(artifact_type)
+    )
 
 
 def is_signature_manifest(doc: dict[str, Any]) -> bool:
@@ -97,9 +100,11 @@ def is_signature_manifest(doc: dict[str, Any]) -> bool:
     assert isinstance(cfg, dict)
     layers = doc.get("layers") if isinstance(doc.get("layers"), list) else []
     assert isinstance(layers, list)
-    return (doc.get("artifactType") == SIG_ARTIFACT or cfg.get("mediaType") == SIG_ARTIFACT
-            or any(isinstance(x, dict) and x.get("mediaType") == SIMPLESIGNING
-                   for x in layers))
+    return (
+        doc.get("artifactType") == SIG_ARTIFACT
+        or cfg.get("mediaType") == SIG_ARTIFACT
+        or any(isinstance(x, dict) and x.get("mediaType") == SIMPLESIGNING for x in layers)
+    )
 
 
 def _subject(doc: dict[str, Any]) -> str | None:
@@ -120,32 +125,51 @@ def _ordered_descriptor(desc: dict[str, Any]) -> dict[str, Any]:
 
 
 def signature_layer(payload: bytes, signature_b64: str) -> dict[str, Any]:
-    return {"mediaType": SIMPLESIGNING, "size": len(payload), "digest": sha256_digest(payload),
-            "annotations": {SIG_ANNOTATION: signature_b64}}
+    return {
+        "mediaType": SIMPLESIGNING,
+        "size": len(payload),
+        "digest": sha256_digest(payload),
+        "annotations": {SIG_ANNOTATION: signature_b64},
+    }
 
 
 def build_signature_manifest(layers: list[dict[str, Any]]) -> tuple[bytes, bytes]:
     """(manifest, config) as cosign writes them: go-containerregistry's ``empty.Image``
     with OCI media types and the signature layers appended (one history entry and one
     diff-id each; creation time left at Go's zero time, cosign's default)."""
-    config = go_json({
-        "architecture": "", "created": ZERO_TIME,
-        "history": [{"created": ZERO_TIME} for _ in layers],
-        "os": "", "rootfs": {"type": "layers", "diff_ids": [x["digest"] for x in layers]},
-        "config": {},
-    })
-    manifest = go_json({
-        "schemaVersion": 2, "mediaType": MEDIA_OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "size": len(config), "digest": sha256_digest(config)},
-        "layers": [_ordered_descriptor(x) for x in layers],
-    })
+    config = go_json(
+        {
+            "architecture": "",
+            "created": ZERO_TIME,
+            "history": [{"created": ZERO_TIME} for _ in layers],
+            "os": "",
+            "rootfs": {"type": "layers", "diff_ids": [x["digest"] for x in layers]},
+            "config": {},
+        }
+    )
+    manifest = go_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": MEDIA_OCI_MANIFEST,
+            "config": {
+                "mediaType": OCI_CONFIG,
+                "size": len(config),
+                "digest": sha256_digest(config),
+            },
+            "layers": [_ordered_descriptor(x) for x in layers],
+        }
+    )
     return manifest, config
 
 
 def _same_signature(a: dict[str, Any], b: dict[str, Any]) -> bool:
     ann_a, ann_b = a.get("annotations"), b.get("annotations")
-    return a.get("digest") == b.get("digest") and isinstance(ann_a, dict) \
-        and isinstance(ann_b, dict) and ann_a.get(SIG_ANNOTATION) == ann_b.get(SIG_ANNOTATION)
+    return (
+        a.get("digest") == b.get("digest")
+        and isinstance(ann_a, dict)
+        and isinstance(ann_b, dict)
+        and ann_a.get(SIG_ANNOTATION) == ann_b.get(SIG_ANNOTATION)
+    )
 
 
 def _existing_layers(existing: dict[str, Any] | None, what: str) -> list[dict[str, Any]]:
@@ -153,8 +177,9 @@ def _existing_layers(existing: dict[str, Any] | None, what: str) -> list[dict[st
         return []
     layers = existing.get("layers")
     if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
-        raise HullscanError(f"{what}: the existing signature manifest has no layers list; "
-                            "refusing to overwrite it")
+        raise HullscanError(
+            f"{what}: the existing signature manifest has no layers list; refusing to overwrite it"
+        )
     return list(layers)
 
 
@@ -174,8 +199,9 @@ class SignatureStore(ABC):
         """Append one signature to the image's ``.sig`` manifest; returns where."""
 
     @abstractmethod
-    def write_bundle(self, digest: str, subject: dict[str, Any], bundle: bytes,
-                     created: str) -> str:
+    def write_bundle(
+        self, digest: str, subject: dict[str, Any], bundle: bytes, created: str
+    ) -> str:
         """Attach a Sigstore bundle to the image as an OCI 1.1 referrer (cosign v3);
         returns where."""
 
@@ -191,19 +217,26 @@ class SignatureStore(ABC):
 
 def _check_blob(data: bytes, digest: str, size: int | None, what: str) -> None:
     if size is not None and len(data) != size:
-        raise DigestMismatch(f"{what}: {len(data)} bytes, but the descriptor says {size} "
-                             "(tampered or corrupt)")
-    actual = sha256_digest(data) if digest.startswith("sha256:") else \
-        "sha512:" + hashlib.sha512(data).hexdigest()
+        raise DigestMismatch(
+            f"{what}: {len(data)} bytes, but the descriptor says {size} (tampered or corrupt)"
+        )
+    actual = (
+        sha256_digest(data)
+        if digest.startswith("sha256:")
+        else "sha512:" + hashlib.sha512(data).hexdigest()
+    )
     if actual != digest:
-        raise DigestMismatch(f"{what}: digest mismatch: expected {digest}, got {actual} "
-                             "(tampered or corrupt)")
+        raise DigestMismatch(
+            f"{what}: digest mismatch: expected {digest}, got {actual} (tampered or corrupt)"
+        )
 
 
 # -- registry -----------------------------------------------------------------------------
 
-def fetch_manifest(client: RegistryClient, reference: str,
-                   limits: Limits) -> tuple[bytes, str | None, str | None] | None:
+
+def fetch_manifest(
+    client: RegistryClient, reference: str, limits: Limits
+) -> tuple[bytes, str | None, str | None] | None:
     """(body, media type, Docker-Content-Digest) of a manifest, or None when there is
     none (404). A digest reference is checked against the body (a mismatch is
     tampering: ``DigestMismatch``)."""
@@ -220,8 +253,7 @@ def fetch_manifest(client: RegistryClient, reference: str,
 
 
 class RegistrySignatureStore(SignatureStore):
-    def __init__(self, ref: Reference, settings: RegistrySettings | None,
-                 limits: Limits) -> None:
+    def __init__(self, ref: Reference, settings: RegistrySettings | None, limits: Limits) -> None:
         self.client = RegistryClient(ref, settings)
         self.limits = limits
         self.label = ref.name
@@ -234,17 +266,21 @@ class RegistrySignatureStore(SignatureStore):
         if found is None:
             return None
         data = found[0]
-        return sha256_digest(data), load_json(data, f"{self.label} manifest {shown(reference)}",
-                                      self.limits)
+        return sha256_digest(data), load_json(
+            data, f"{self.label} manifest {shown(reference)}", self.limits
+        )
 
     def _referrers_api(self, digest: str) -> dict[str, Any] | None:
         """The referrers API's index, or None when the registry has no such API."""
         with self.client.request("GET", f"referrers/{digest}", accept=MEDIA_OCI_INDEX) as resp:
             if resp.status_code == 200:
                 media = resp.headers.get("Content-Type", "").split(";")[0].strip()
-                data = read_bounded(resp, self.limits.max_json_bytes,
-                                    f"{self.label} referrers of {digest}",
-                                    self.client.deadline())
+                data = read_bounded(
+                    resp,
+                    self.limits.max_json_bytes,
+                    f"{self.label} referrers of {digest}",
+                    self.client.deadline(),
+                )
                 if media == MEDIA_OCI_INDEX or media == "application/json":
                     with contextlib.suppress(ImageError):
                         return load_json(data, f"{self.label} referrers", self.limits)
@@ -306,12 +342,19 @@ class RegistrySignatureStore(SignatureStore):
 
         locks = default_cache_dir() / "locks"
         locks.mkdir(parents=True, exist_ok=True)
-        key = hashlib.sha256(f"{self.client.ref.host}/{self.client.ref.repository}:{tag}"
-                             .encode()).hexdigest()
+        key = hashlib.sha256(
+            f"{self.client.ref.host}/{self.client.ref.repository}:{tag}".encode()
+        ).hexdigest()
         return exclusive_lock(locks / f"{key}.lock")
 
-    def _merge(self, tag: str, what: str, update: Callable[[dict[str, Any] | None], bytes],
-               media_type: str, contains: Callable[[dict[str, Any]], bool]) -> None:
+    def _merge(
+        self,
+        tag: str,
+        what: str,
+        update: Callable[[dict[str, Any] | None], bytes],
+        media_type: str,
+        contains: Callable[[dict[str, Any]], bool],
+    ) -> None:
         """Read the manifest at ``tag``, put ``update(it)``, and read it back: another
         signer who read the same old manifest may have replaced ours meanwhile, and then
         the cycle runs again on what it wrote."""
@@ -319,14 +362,16 @@ class RegistrySignatureStore(SignatureStore):
             for attempt in range(CONFLICT_RETRIES):
                 found = self._manifest(tag)
                 if found is None or not contains(found[1]):
-                    put_manifest(self.client, tag, update(found[1] if found else None),
-                                 media_type, what)
+                    put_manifest(
+                        self.client, tag, update(found[1] if found else None), media_type, what
+                    )
                 after = self._manifest(tag)
                 if after is not None and contains(after[1]):
                     return
                 time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
-        raise HullscanError(f"{self.label}:{tag}: another writer kept replacing the {what}; "
-                            "try again")
+        raise HullscanError(
+            f"{self.label}:{tag}: another writer kept replacing the {what}; try again"
+        )
 
     def write_signature(self, digest: str, payload: bytes, signature_b64: str) -> str:
         tag = sig_tag(digest)
@@ -345,13 +390,19 @@ class RegistrySignatureStore(SignatureStore):
         self._merge(tag, "signature manifest", update, MEDIA_OCI_MANIFEST, contains)
         return f"{self.label}:{tag}"
 
-    def write_bundle(self, digest: str, subject: dict[str, Any], bundle: bytes,
-                     created: str) -> str:
+    def write_bundle(
+        self, digest: str, subject: dict[str, Any], bundle: bytes, created: str
+    ) -> str:
         manifest = referrer_manifest(bundle, subject, created)
         push_blob(self.client, bundle, "signature bundle")
         push_blob(self.client, EMPTY_JSON, "empty config")
-        mdigest = put_manifest(self.client, sha256_digest(manifest), manifest,
-                               MEDIA_OCI_MANIFEST, "bundle referrer manifest")
+        mdigest = put_manifest(
+            self.client,
+            sha256_digest(manifest),
+            manifest,
+            MEDIA_OCI_MANIFEST,
+            "bundle referrer manifest",
+        )
         where = f"{self.label}@{mdigest}"
         if self._referrers_api(digest) is not None:
             return f"{where} (a referrer of {digest})"
@@ -360,20 +411,28 @@ class RegistrySignatureStore(SignatureStore):
         desc = referrer_descriptor(manifest)
 
         def update(found: dict[str, Any] | None) -> bytes:
-            index: dict[str, Any] = found or {"schemaVersion": 2, "mediaType": MEDIA_OCI_INDEX,
-                                              "manifests": []}
-            if index.get("mediaType") != MEDIA_OCI_INDEX \
-                    or not isinstance(index.get("manifests"), list):
-                raise HullscanError(f"{self.label}:{tag} is not an OCI image index; refusing "
-                                    "to overwrite it")
-            index["manifests"] = [m for m in index["manifests"]
-                                  if not (isinstance(m, dict) and m.get("digest") == mdigest)
-                                  ] + [desc]
+            index: dict[str, Any] = found or {
+                "schemaVersion": 2,
+                "mediaType": MEDIA_OCI_INDEX,
+                "manifests": [],
+            }
+            if index.get("mediaType") != MEDIA_OCI_INDEX or not isinstance(
+                index.get("manifests"), list
+            ):
+                raise HullscanError(
+                    f"{self.label}:{tag} is not an OCI image index; refusing to overwrite it"
+                )
+            index["manifests"] = [
+                m
+                for m in index["manifests"]
+                if not (isinstance(m, dict) and m.get("digest") == mdigest)
+            ] + [desc]
             return json.dumps(index).encode()
 
         def contains(index: dict[str, Any]) -> bool:
-            return any(isinstance(m, dict) and m.get("digest") == mdigest
-                       for m in _index_entries(index))
+            return any(
+                isinstance(m, dict) and m.get("digest") == mdigest for m in _index_entries(index)
+            )
 
         self._merge(tag, "referrers index", update, MEDIA_OCI_INDEX, contains)
         return f"{where} (listed in tag {tag}: the registry has no referrers API)"
@@ -388,6 +447,7 @@ def _index_entries(index: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 # -- OCI layout ---------------------------------------------------------------------------
 
+
 class LayoutSignatureStore(SignatureStore):
     def __init__(self, root: Path, limits: Limits) -> None:
         self.root = root
@@ -398,16 +458,20 @@ class LayoutSignatureStore(SignatureStore):
             raise ImageError(f"{root}: not an OCI image layout (no oci-layout file)")
 
     def index(self) -> dict[str, Any]:
-        return load_json(self.store.read("index.json", self.limits.max_json_bytes),
-                     f"{self.label}/index.json", self.limits)
+        return load_json(
+            self.store.read("index.json", self.limits.max_json_bytes),
+            f"{self.label}/index.json",
+            self.limits,
+        )
 
     def _manifest(self, desc: dict[str, Any]) -> dict[str, Any] | None:
         d, size = desc.get("digest"), desc.get("size")
         if not isinstance(d, str):
             return None
         try:
-            data = self.read_blob(d, size if isinstance(size, int) else -1,
-                                  self.limits.max_json_bytes)
+            data = self.read_blob(
+                d, size if isinstance(size, int) else -1, self.limits.max_json_bytes
+            )
         except ImageError:
             return None
         try:
@@ -427,24 +491,41 @@ class LayoutSignatureStore(SignatureStore):
                 continue
             if name == tag:
                 doc = self._manifest(desc)
-                out.append(SignatureManifest(
-                    f"tag {tag}", d, doc or {},
-                    None if doc is not None else f"the signature manifest {d} is missing, "
-                    "tampered or corrupt"))
+                out.append(
+                    SignatureManifest(
+                        f"tag {tag}",
+                        d,
+                        doc or {},
+                        None
+                        if doc is not None
+                        else f"the signature manifest {d} is missing, tampered or corrupt",
+                    )
+                )
             elif name == rtag:
                 index = self._manifest(desc)
                 for ref_desc in _index_entries(index)[:MAX_REFERRERS]:
                     doc = self._manifest(ref_desc)
-                    if doc is not None and is_signature_manifest(doc) \
-                            and _subject(doc) in (digest, None):
-                        out.append(SignatureManifest(f"referrer {ref_desc.get('digest')}",
-                                                     str(ref_desc.get("digest")), doc))
+                    if (
+                        doc is not None
+                        and is_signature_manifest(doc)
+                        and _subject(doc) in (digest, None)
+                    ):
+                        out.append(
+                            SignatureManifest(
+                                f"referrer {ref_desc.get('digest')}",
+                                str(ref_desc.get("digest")),
+                                doc,
+                            )
+                        )
             elif ann.get(COSIGN_KIND) == COSIGN_SIGS:
                 doc = self._manifest(desc)
                 if doc is not None:
                     out.append(SignatureManifest(f"layout entry {d} (cosign save)", d, doc))
-            elif desc.get("mediaType") in (MEDIA_OCI_MANIFEST, None) and \
-                    is_signature_artifact(desc.get("artifactType")) and name is None:
+            elif (
+                desc.get("mediaType") in (MEDIA_OCI_MANIFEST, None)
+                and is_signature_artifact(desc.get("artifactType"))
+                and name is None
+            ):
                 doc = self._manifest(desc)
                 if doc is not None and _subject(doc) == digest and is_signature_manifest(doc):
                     out.append(SignatureManifest(f"referrer {d}", d, doc))
@@ -471,8 +552,9 @@ class LayoutSignatureStore(SignatureStore):
         return digest
 
     def _write_index(self, index: dict[str, Any]) -> None:
-        write_atomically(self.root / "index.json", json.dumps(index, indent=2).encode() + b"\n",
-                         0o644)
+        write_atomically(
+            self.root / "index.json", json.dumps(index, indent=2).encode() + b"\n", 0o644
+        )
 
     def write_signature(self, digest: str, payload: bytes, signature_b64: str) -> str:
         # two signers of one layout take turns: each re-reads index.json and the signature
@@ -486,32 +568,47 @@ class LayoutSignatureStore(SignatureStore):
         entries = index.get("manifests")
         if not isinstance(entries, list):
             raise ImageError(f"{self.label}/index.json: no manifests list")
-        existing_desc = next((m for m in entries if isinstance(m, dict)
-                              and isinstance(m.get("annotations"), dict)
-                              and m["annotations"].get(REF_NAME) == tag), None)
+        existing_desc = next(
+            (
+                m
+                for m in entries
+                if isinstance(m, dict)
+                and isinstance(m.get("annotations"), dict)
+                and m["annotations"].get(REF_NAME) == tag
+            ),
+            None,
+        )
         existing = self._manifest(existing_desc) if existing_desc else None
         if existing_desc is not None and existing is None:
-            raise ImageError(f"{self.label}: the signature manifest tagged {tag} is missing or "
-                             "corrupt; refusing to replace it")
+            raise ImageError(
+                f"{self.label}: the signature manifest tagged {tag} is missing or "
+                "corrupt; refusing to replace it"
+            )
         layers = _existing_layers(existing, f"{self.label}:{tag}")
         layers.append(signature_layer(payload, signature_b64))
         manifest, config = build_signature_manifest(layers)
         self._write_blob(payload)
         self._write_blob(config)
         mdigest = self._write_blob(manifest)
-        entry = {"mediaType": MEDIA_OCI_MANIFEST, "digest": mdigest, "size": len(manifest),
-                 "annotations": {REF_NAME: tag}}
+        entry = {
+            "mediaType": MEDIA_OCI_MANIFEST,
+            "digest": mdigest,
+            "size": len(manifest),
+            "annotations": {REF_NAME: tag},
+        }
         index["manifests"] = [m for m in entries if m is not existing_desc] + [entry]
         self._write_index(index)
         return f"{self.label} (index.json entry {tag})"
 
-    def write_bundle(self, digest: str, subject: dict[str, Any], bundle: bytes,
-                     created: str) -> str:
+    def write_bundle(
+        self, digest: str, subject: dict[str, Any], bundle: bytes, created: str
+    ) -> str:
         with exclusive_lock(self.root):
             return self._write_bundle(digest, subject, bundle, created)
 
-    def _write_bundle(self, digest: str, subject: dict[str, Any], bundle: bytes,
-                      created: str) -> str:
+    def _write_bundle(
+        self, digest: str, subject: dict[str, Any], bundle: bytes, created: str
+    ) -> str:
         manifest = referrer_manifest(bundle, subject, created)
         index = self.index()
         entries = index.get("manifests")

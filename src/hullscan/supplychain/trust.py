@@ -89,25 +89,33 @@ class TrustPolicy:
                 raise HullscanError(f"{where}: unknown setting(s) {', '.join(sorted(extra))}")
             name = item.get("name", f"policy {i + 1}")
             scopes, keys = item.get("scopes"), item.get("keys") or []
-            if not isinstance(scopes, list) or not scopes or \
-                    not all(isinstance(s, str) and s.strip() for s in scopes):
-                raise HullscanError(f"{where}: scopes must be a non-empty list of registries "
-                                    "or registry/repository prefixes")
+            if (
+                not isinstance(scopes, list)
+                or not scopes
+                or not all(isinstance(s, str) and s.strip() for s in scopes)
+            ):
+                raise HullscanError(
+                    f"{where}: scopes must be a non-empty list of registries "
+                    "or registry/repository prefixes"
+                )
             if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
                 raise HullscanError(f"{where}: keys must be a list of public key files")
             mode = item.get("signature", "enforce" if keys else "skip")
             if mode not in SIGNATURE_MODES:
-                raise HullscanError(f"{where}: signature must be one of "
-                                    f"{', '.join(SIGNATURE_MODES)}")
+                raise HullscanError(
+                    f"{where}: signature must be one of {', '.join(SIGNATURE_MODES)}"
+                )
             if mode != "skip" and not keys:
                 raise HullscanError(f"{where}: signature: {mode} needs keys")
-            key_paths = tuple((base_dir / k).resolve() if not Path(k).is_absolute() else Path(k)
-                              for k in keys)
+            key_paths = tuple(
+                (base_dir / k).resolve() if not Path(k).is_absolute() else Path(k) for k in keys
+            )
             for k in key_paths:
                 if not k.is_file():
                     raise HullscanError(f"{where}: key file {k} not found")
-            rules.append(TrustRule(str(name), tuple(_scope(s, where) for s in scopes),
-                                   key_paths, mode))
+            rules.append(
+                TrustRule(str(name), tuple(_scope(s, where) for s in scopes), key_paths, mode)
+            )
         return cls(tuple(rules), source)
 
 
@@ -117,9 +125,11 @@ def _scope(text: str, where: str) -> str:
         return scope
     first = scope.partition("/")[0]
     if "@" in scope or (":" in scope.rpartition("/")[2] and "/" in scope):
-        raise HullscanError(f"{where}: scope {text!r} names a tag or digest; scopes are "
-                            "registries or repositories")
+        raise HullscanError(
+            f"{where}: scope {text!r} names a tag or digest; scopes are registries or repositories"
+        )
     if not ("." in first or ":" in first or first == "localhost"):
-        raise HullscanError(f"{where}: scope {text!r} has no registry host (write "
-                            f"docker.io/{scope} for Docker Hub)")
+        raise HullscanError(
+            f"{where}: scope {text!r} has no registry host (write docker.io/{scope} for Docker Hub)"
+        )
     return canonical_name(scope, repository=False)

@@ -46,19 +46,33 @@ def _policy_rule(policy: TrustPolicy, target: Target) -> tuple[TrustRule | None,
     matched = policy.rule_for(name)
     if matched is None:
         shown_name = name or "a local image with no registry name"
-        return None, {"source": policy.source, "rule": None, "problem":
-                      f"not from a trusted source: {shown_name} is not covered by any scope "
-                      f"of the trust policy ({policy.source})"}
+        return None, {
+            "source": policy.source,
+            "rule": None,
+            "problem": f"not from a trusted source: {shown_name} is not covered by any scope "
+            f"of the trust policy ({policy.source})",
+        }
     rule, scope = matched
-    return rule, {"source": policy.source, "rule": rule.name, "scope": scope,
-                  "signature": rule.signature}
+    return rule, {
+        "source": policy.source,
+        "rule": rule.name,
+        "scope": scope,
+        "signature": rule.signature,
+    }
 
 
-def verify_image(ref: str, keys: Sequence[Path] = (), *, digest: str | None = None,
-                 trust_policy: TrustPolicy | None = None, identity: str | None = None,
-                 check_identity: bool = True, platform: Platform | None = None,
-                 registry: RegistrySettings | None = None,
-                 limits: Limits | None = None) -> VerifyReport:
+def verify_image(
+    ref: str,
+    keys: Sequence[Path] = (),
+    *,
+    digest: str | None = None,
+    trust_policy: TrustPolicy | None = None,
+    identity: str | None = None,
+    check_identity: bool = True,
+    platform: Platform | None = None,
+    registry: RegistrySettings | None = None,
+    limits: Limits | None = None,
+) -> VerifyReport:
     """Verify ``ref`` (a registry image or an OCI layout): one valid signature by any of
     ``keys`` (plus the keys of the trust policy's scope), the released ``digest`` and
     every blob's content, and the policy's source scope. Problems are in the report;
@@ -73,8 +87,9 @@ def verify_image(ref: str, keys: Sequence[Path] = (), *, digest: str | None = No
     from hullscan.supplychain.store import referrers_tag, sig_tag
 
     if not keys and digest is None and trust_policy is None:
-        raise HullscanError("nothing to verify: give public keys, the released digest and/or "
-                            "a trust policy")
+        raise HullscanError(
+            "nothing to verify: give public keys, the released digest and/or a trust policy"
+        )
     if identity and not check_identity:
         raise HullscanError("an identity to check was given, but identity checks are off")
     if digest is not None:
@@ -83,8 +98,14 @@ def verify_image(ref: str, keys: Sequence[Path] = (), *, digest: str | None = No
     limits = limits or Limits()
     target = parse_target(ref, registry)
     problems: list[str] = []
-    doc: dict[str, Any] = {"schema": SCHEMA, "image": ref, "digest": None,
-                           "verified": False, "signatures": None, "digests": None}
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "image": ref,
+        "digest": None,
+        "verified": False,
+        "signatures": None,
+        "digests": None,
+    }
     audit = False
     keys = tuple(keys)
     if trust_policy is not None:
@@ -98,15 +119,24 @@ def verify_image(ref: str, keys: Sequence[Path] = (), *, digest: str | None = No
 
     found_digest: str | None = None
     if digest is not None:
-        report = verify_digests(target, digest, platform=platform, settings=registry,
-                                limits=limits)
+        report = verify_digests(target, digest, platform=platform, settings=registry, limits=limits)
         found_digest = report.digest
         problems += report.problems()
         doc["digests"] = {
-            "expected": digest, "digest": report.digest,
-            "manifest_digest": report.manifest_digest, "ok": report.ok,
-            "blobs": [{"what": c.what, "digest": c.digest, "size": c.size,
-                       "ok": c.problem is None, "problem": c.problem} for c in report.checks],
+            "expected": digest,
+            "digest": report.digest,
+            "manifest_digest": report.manifest_digest,
+            "ok": report.ok,
+            "blobs": [
+                {
+                    "what": c.what,
+                    "digest": c.digest,
+                    "size": c.size,
+                    "ok": c.problem is None,
+                    "problem": c.problem,
+                }
+                for c in report.checks
+            ],
         }
     checks = []
     if public:
@@ -116,14 +146,22 @@ def verify_image(ref: str, keys: Sequence[Path] = (), *, digest: str | None = No
             except DigestMismatch as e:
                 problems.append(str(e))
         if found_digest is not None:
-            checks = check_target(target, found_digest, public, settings=registry,
-                                  limits=limits, identity=identity,
-                                  check_identity=check_identity)
+            checks = check_target(
+                target,
+                found_digest,
+                public,
+                settings=registry,
+                limits=limits,
+                identity=identity,
+                check_identity=check_identity,
+            )
             missing: list[str] = []
             if not checks:
-                missing.append(f"unsigned: no signature found (tag {sig_tag(found_digest)}, "
-                               f"referrers of {found_digest}, tag "
-                               f"{referrers_tag(found_digest)})")
+                missing.append(
+                    f"unsigned: no signature found (tag {sig_tag(found_digest)}, "
+                    f"referrers of {found_digest}, tag "
+                    f"{referrers_tag(found_digest)})"
+                )
             elif not any(c.problem is None for c in checks):
                 missing.append("no signature verifies")
             if audit:  # the policy only asks for a record of it
@@ -133,8 +171,15 @@ def verify_image(ref: str, keys: Sequence[Path] = (), *, digest: str | None = No
         doc["signatures"] = {
             "keys": [name for name, _ in public],
             "identity": (identity or target.identity) if check_identity else None,
-            "results": [{"location": c.location, "key": c.key, "verified": c.problem is None,
-                         "problem": c.problem} for c in checks],
+            "results": [
+                {
+                    "location": c.location,
+                    "key": c.key,
+                    "verified": c.problem is None,
+                    "problem": c.problem,
+                }
+                for c in checks
+            ],
         }
     doc["digest"] = found_digest
     doc["verified"] = not problems

@@ -43,8 +43,10 @@ def _major(version: str) -> str:
 def _suse(version: str) -> tuple[str, ...]:
     major, _, sp = version.partition(".")
     release = f"{major} SP{sp}" if sp and sp != "0" else major
-    return (f"SUSE:Linux Enterprise Server {release}",
-            f"SUSE:Linux Enterprise Module for Basesystem {release}")
+    return (
+        f"SUSE:Linux Enterprise Server {release}",
+        f"SUSE:Linux Enterprise Module for Basesystem {release}",
+    )
 
 
 def distro_for(os_info: OSInfo | None) -> Distro | None:
@@ -68,8 +70,11 @@ def distro_for(os_info: OSInfo | None) -> Distro | None:
         case "alpine":
             return Distro((f"Alpine:v{'.'.join(v.split('.')[:2])}",))
         case "rhel":  # UBI images too
-            return Distro((f"Red Hat:enterprise_linux:{major}",),
-                          prefixes=(f"Red Hat:enterprise_linux:{major}::",), binary_names=True)
+            return Distro(
+                (f"Red Hat:enterprise_linux:{major}",),
+                prefixes=(f"Red Hat:enterprise_linux:{major}::",),
+                binary_names=True,
+            )
         case "almalinux":
             return Distro((f"AlmaLinux:{major}",), binary_names=True)
         case "rocky":

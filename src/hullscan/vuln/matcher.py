@@ -41,8 +41,14 @@ from hullscan.vulndb.osv import Advisory
 
 #: purl type → OSV ecosystem, for language packages
 LANGUAGE_ECOSYSTEMS = {
-    "pypi": "PyPI", "npm": "npm", "golang": "Go", "maven": "Maven", "cargo": "crates.io",
-    "gem": "RubyGems", "composer": "Packagist", "nuget": "NuGet",
+    "pypi": "PyPI",
+    "npm": "npm",
+    "golang": "Go",
+    "maven": "Maven",
+    "cargo": "crates.io",
+    "gem": "RubyGems",
+    "composer": "Packagist",
+    "nuget": "NuGet",
 }
 MAX_REFERENCES = 12
 
@@ -56,8 +62,9 @@ class AdvisorySource(Protocol):
 
     def exploitation(self, cve_ids: Iterable[str]) -> tuple[dict[str, Kev], dict[str, Epss]]: ...
 
-    def not_affected(self, ecosystem: str, name: str, *,
-                     include_aliases: bool = False) -> set[str]: ...
+    def not_affected(
+        self, ecosystem: str, name: str, *, include_aliases: bool = False
+    ) -> set[str]: ...
 
 
 @dataclass(frozen=True)
@@ -72,8 +79,9 @@ class Query:
     os_package: bool = False
 
 
-def query_for(p: Package, os_info: OSInfo | None,
-              known_ecosystems: Sequence[str] = ()) -> Query | None:
+def query_for(
+    p: Package, os_info: OSInfo | None, known_ecosystems: Sequence[str] = ()
+) -> Query | None:
     """The lookup for one package; ``known_ecosystems`` (the database's) resolve the
     distributions whose data is spread over several ecosystems (Red Hat)."""
     if p.owner:
@@ -82,8 +90,9 @@ def query_for(p: Package, os_info: OSInfo | None,
         d = distro_for(os_info)
         if d is None:
             return None
-        ecos = d.ecosystems + tuple(e for e in known_ecosystems
-                                    if e.startswith(d.prefixes) and d.prefixes)
+        ecos = d.ecosystems + tuple(
+            e for e in known_ecosystems if e.startswith(d.prefixes) and d.prefixes
+        )
         if d.binary_names:
             name, version = p.name, p.version
         else:
@@ -129,8 +138,10 @@ def _affected_by(entry: Any, scheme: str, version: str) -> RangeMatch | None:
             return hit
         fixes += [v for kind, v in events if kind == "fixed"]
     if version in (entry.versions or ()):
-        above = sorted((f for f in fixes if _safe_cmp(scheme, f, version) > 0),
-                       key=lambda v: _sort_key(scheme, v))
+        above = sorted(
+            (f for f in fixes if _safe_cmp(scheme, f, version) > 0),
+            key=lambda v: _sort_key(scheme, v),
+        )
         return RangeMatch(fixed=above[0] if above else "")
     return None
 
@@ -194,8 +205,9 @@ def _primary_id(ids: Iterable[str]) -> str:
 
 def _finding(p: Package, q: Query, ids: set[str], group: list[_Hit], status: str) -> Finding:
     primary = _primary_id(ids)
-    fixes = sorted({h.match.fixed for h in group if h.match.fixed},
-                   key=lambda v: _sort_key(q.scheme, v))
+    fixes = sorted(
+        {h.match.fixed for h in group if h.match.fixed}, key=lambda v: _sort_key(q.scheme, v)
+    )
     best = min(group, key=lambda h: h.rating.order)
     titled = next((h.advisory for h in group if h.advisory.summary), group[0].advisory)
     title = titled.summary or _first_sentence(titled.details) or primary
@@ -208,9 +220,15 @@ def _finding(p: Package, q: Query, ids: set[str], group: list[_Hit], status: str
     details: dict[str, Any] = {
         "data_sources": sorted(h.advisory.id for h in group),
         "ecosystem": group[0].ecosystem,
-        "matched": [{"advisory": h.advisory.id, "introduced": h.match.introduced,
-                     "fixed": h.match.fixed, "last_affected": h.match.last_affected}
-                    for h in group],
+        "matched": [
+            {
+                "advisory": h.advisory.id,
+                "introduced": h.match.introduced,
+                "fixed": h.match.fixed,
+                "last_affected": h.match.last_affected,
+            }
+            for h in group
+        ],
     }
     related = sorted({r for h in group for r in h.advisory.related} - ids)
     if related:
@@ -218,14 +236,22 @@ def _finding(p: Package, q: Query, ids: set[str], group: list[_Hit], status: str
     if q.name != p.name:
         details["matched_as"] = f"{q.name} {q.version}"
     return Finding(
-        kind=FindingKind.VULNERABILITY, id=primary, aliases=tuple(sorted(ids - {primary})),
-        severity=best.rating.severity, title=title, package=p,
-        installed_version=p.version, fixed_version=fixes[0] if fixes else "",
+        kind=FindingKind.VULNERABILITY,
+        id=primary,
+        aliases=tuple(sorted(ids - {primary})),
+        severity=best.rating.severity,
+        title=title,
+        package=p,
+        installed_version=p.version,
+        fixed_version=fixes[0] if fixes else "",
         status=VulnStatus(status if status != "fixed" or fixes else "affected"),
-        path=loc.path if loc else None, layer=loc.layer if loc else None,
+        path=loc.path if loc else None,
+        layer=loc.layer if loc else None,
         references=tuple(refs[:MAX_REFERENCES]),
-        description=(titled.details or "")[:2000], details=details,
-        severity_source=best.rating.source, cvss=best.rating.cvss,
+        description=(titled.details or "")[:2000],
+        details=details,
+        severity_source=best.rating.source,
+        cvss=best.rating.cvss,
     )
 
 
@@ -267,8 +293,7 @@ def _hits(q: Query, db: AdvisorySource, unorderable: dict[str, int]) -> list[_Hi
                     unorderable[adv.id] = unorderable.get(adv.id, 0) + 1
                     continue
                 if m is not None:
-                    hits[adv.id] = _Hit(adv, m, eco, rate(adv, entry, eco,
-                                                          os_package=q.os_package))
+                    hits[adv.id] = _Hit(adv, m, eco, rate(adv, entry, eco, os_package=q.os_package))
                     break
     return list(hits.values())
 
@@ -285,8 +310,7 @@ class QueryMatch:
     @property
     def finding_ids(self) -> tuple[str, ...]:
         """The id each finding of this query gets (not-affected ones left out)."""
-        return tuple(_primary_id(ids) for ids, _, not_affected in self.groups
-                     if not not_affected)
+        return tuple(_primary_id(ids) for ids, _, not_affected in self.groups if not not_affected)
 
 
 def match_query(q: Query, db: AdvisorySource) -> QueryMatch:
@@ -295,13 +319,18 @@ def match_query(q: Query, db: AdvisorySource) -> QueryMatch:
     not_affected_ids: set[str] = set()
     for eco in q.ecosystems:
         not_affected_ids |= db.not_affected(eco, q.name, include_aliases=True)
-    return QueryMatch(tuple((frozenset(ids), tuple(group), bool(ids & not_affected_ids))
-                            for ids, group in _group(hits)),
-                      tuple(a for a, n in unorderable.items() for _ in range(n)))
+    return QueryMatch(
+        tuple(
+            (frozenset(ids), tuple(group), bool(ids & not_affected_ids))
+            for ids, group in _group(hits)
+        ),
+        tuple(a for a, n in unorderable.items() for _ in range(n)),
+    )
 
 
-def match_inventory(inv: Inventory, db: AdvisorySource,
-                    memo: dict[Query, QueryMatch] | None = None) -> MatchResult:
+def match_inventory(
+    inv: Inventory, db: AdvisorySource, memo: dict[Query, QueryMatch] | None = None
+) -> MatchResult:
     """``memo``: query results shared between inventories matched against the same
     database (``fleet rematch``: images share their base layers' packages)."""
     out = MatchResult()
@@ -320,16 +349,27 @@ def match_inventory(inv: Inventory, db: AdvisorySource,
             unorderable[adv_id] = unorderable.get(adv_id, 0) + 1
         for ids, group, not_affected in found.groups:
             out_list = out.not_affected if not_affected else out.findings
-            out_list.append(_finding(p, q, set(ids), list(group),
-                                     "not_affected" if not_affected else "fixed"))
+            out_list.append(
+                _finding(p, q, set(ids), list(group), "not_affected" if not_affected else "fixed")
+            )
     if unorderable:
-        out.warnings.append(f"skipped {sum(unorderable.values())} advisory range(s) whose "
-                            f"versions could not be ordered (e.g. {min(unorderable)})")
+        out.warnings.append(
+            f"skipped {sum(unorderable.values())} advisory range(s) whose "
+            f"versions could not be ordered (e.g. {min(unorderable)})"
+        )
     out.findings = enrich(out.findings, db)
     out.not_affected = enrich(out.not_affected, db)
     out.findings.sort(key=lambda f: (-f.severity, f.package.name if f.package else "", f.id))
     return out
 
 
-__all__ = ["MatchResult", "Query", "QueryMatch", "Severity", "match_inventory", "match_query",
-           "os_ecosystems", "query_for"]
+__all__ = [
+    "MatchResult",
+    "Query",
+    "QueryMatch",
+    "Severity",
+    "match_inventory",
+    "match_query",
+    "os_ecosystems",
+    "query_for",
+]

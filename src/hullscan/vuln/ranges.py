@@ -34,6 +34,7 @@ def evaluate(ecosystem: str, version: str, events: list[tuple[str, str]]) -> Ran
     Raises ``versions.InvalidVersion`` when a version cannot be ordered; the caller
     decides (an advisory whose bounds are unparsable is skipped, not guessed).
     """
+
     def key(a: tuple[str, str], b: tuple[str, str]) -> int:
         c = _cmp(ecosystem, a[1], b[1])
         return c if c else _ORDER[a[0]] - _ORDER[b[0]]
@@ -54,7 +55,11 @@ def evaluate(ecosystem: str, version: str, events: list[tuple[str, str]]) -> Ran
     if not affected:
         return None
     fixes = [v for kind, v in ordered if kind == "fixed" and _cmp(ecosystem, version, v) < 0]
-    last = [v for kind, v in ordered if kind == "last_affected"
-            and _cmp(ecosystem, version, v) <= 0]
-    return RangeMatch(fixed=fixes[0] if fixes else "", introduced=introduced,
-                      last_affected=last[0] if last else "")
+    last = [
+        v for kind, v in ordered if kind == "last_affected" and _cmp(ecosystem, version, v) <= 0
+    ]
+    return RangeMatch(
+        fixed=fixes[0] if fixes else "",
+        introduced=introduced,
+        last_affected=last[0] if last else "",
+    )

@@ -36,8 +36,13 @@ def enrich(findings: Sequence[Finding], db: ExploitSource) -> list[Finding]:
 
 def risk_key(f: Finding) -> tuple[bool, float, int, str, str]:
     """Known exploited first, then the likeliest to be exploited (EPSS), then severity."""
-    return (f.kev is None, -(f.epss.score if f.epss else -1.0), -int(f.severity),
-            f.package.name if f.package else (f.path or ""), f.id)
+    return (
+        f.kev is None,
+        -(f.epss.score if f.epss else -1.0),
+        -int(f.severity),
+        f.package.name if f.package else (f.path or ""),
+        f.id,
+    )
 
 
 def severity_key(f: Finding) -> tuple[int, str, str, str]:

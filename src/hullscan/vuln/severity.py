@@ -77,13 +77,25 @@ def from_vector(kind: str, vector: str) -> Rating | None:
     return Rating(from_score(score), source, Cvss(version, vector, score), VECTOR)
 
 
-_WORDS = {"critical": Severity.CRITICAL, "high": Severity.HIGH, "important": Severity.HIGH,
-          "moderate": Severity.MEDIUM, "medium": Severity.MEDIUM, "low": Severity.LOW,
-          "negligible": Severity.LOW, "unimportant": Severity.LOW}
+_WORDS = {
+    "critical": Severity.CRITICAL,
+    "high": Severity.HIGH,
+    "important": Severity.HIGH,
+    "moderate": Severity.MEDIUM,
+    "medium": Severity.MEDIUM,
+    "low": Severity.LOW,
+    "negligible": Severity.LOW,
+    "unimportant": Severity.LOW,
+}
 #: "Important: openssl security update" (Red Hat, AlmaLinux, Rocky summaries)
 _SUMMARY_WORD = re.compile(r"\s*(Critical|Important|Moderate|Low)\s*:", re.IGNORECASE)
-_SOURCE_NAMES = {"Red Hat": "redhat", "Rocky Linux": "rocky", "Azure Linux": "azurelinux",
-                 "openSUSE": "suse", "SUSE": "suse"}
+_SOURCE_NAMES = {
+    "Red Hat": "redhat",
+    "Rocky Linux": "rocky",
+    "Azure Linux": "azurelinux",
+    "openSUSE": "suse",
+    "SUSE": "suse",
+}
 
 
 def _word(value: Any) -> Severity | None:
@@ -99,9 +111,12 @@ def distribution_rating(ecosystem: str, advisory: Any, entry: Any) -> Rating | N
     base = base_ecosystem(ecosystem)
     source = _SOURCE_NAMES.get(base, base.lower().replace(" ", ""))
     eco_specific: Mapping[str, Any] = entry.ecosystem_specific or {}
-    candidates: list[Any] = [eco_specific.get("urgency"), eco_specific.get("severity"),
-                             (entry.database_specific or {}).get("severity"),
-                             (advisory.database_specific or {}).get("severity")]
+    candidates: list[Any] = [
+        eco_specific.get("urgency"),
+        eco_specific.get("severity"),
+        (entry.database_specific or {}).get("severity"),
+        (advisory.database_specific or {}).get("severity"),
+    ]
     candidates += [score for kind, score in advisory.severity if kind.lower() == base.lower()]
     if m := _SUMMARY_WORD.match(advisory.summary or ""):
         candidates.append(m.group(1))
@@ -137,6 +152,9 @@ def rate(advisory: Any, entry: Any, ecosystem: str, *, os_package: bool) -> Rati
         return r
     if r := vector_rating(advisory.severity):
         return r
-    specifics = [advisory.database_specific or {}, entry.database_specific or {},
-                 entry.ecosystem_specific or {}]
+    specifics = [
+        advisory.database_specific or {},
+        entry.database_specific or {},
+        entry.ecosystem_specific or {},
+    ]
     return _source_rating(specifics) or UNRATED

@@ -54,15 +54,16 @@ def open_db(path: Path | str | None = None) -> VulnDB:
     to get one."""
     p = Path(path) if path is not None else database_path()
     if not p.is_file():
-        raise DatabaseError(f"no vulnerability database at {p}: download one with "
-                          "`hullscan db update`, or build one from local OSV data with "
-                          "`hullscan db import PATH` (a directory of OSV JSON files, "
-                          "or OSV all.zip exports)")
+        raise DatabaseError(
+            f"no vulnerability database at {p}: download one with "
+            "`hullscan db update`, or build one from local OSV data with "
+            "`hullscan db import PATH` (a directory of OSV JSON files, "
+            "or OSV all.zip exports)"
+        )
     return VulnDB(p)
 
 
-def age_warning(db: VulnDB, max_age_days: float = 7, *,
-                now: datetime | None = None) -> str | None:
+def age_warning(db: VulnDB, max_age_days: float = 7, *, now: datetime | None = None) -> str | None:
     """A warning if the data was neither built nor confirmed current by ``db update``
     within ``max_age_days``; None if it is fresh enough."""
     meta = db.meta()
@@ -80,5 +81,7 @@ def age_warning(db: VulnDB, max_age_days: float = 7, *,
     days = age.total_seconds() / 86400
     if days <= max_age_days:
         return None
-    return (f"the vulnerability database is {int(days)} days old (last built or checked "
-            f"{newest.date().isoformat()}); run `hullscan db update`")
+    return (
+        f"the vulnerability database is {int(days)} days old (last built or checked "
+        f"{newest.date().isoformat()}); run `hullscan db update`"
+    )

@@ -112,21 +112,29 @@ class ImportStats:
     exploits: dict[str, int] = field(default_factory=dict, hash=False)
 
     def summary(self) -> str:
-        s = (f"{self.records} records from {len(self.sources)} source(s): {self.added} new, "
-             f"{self.merged} merged; {self.advisories} advisories in "
-             f"{self.db_bytes / 1e6:.1f} MB, {self.seconds:.1f} s")
+        s = (
+            f"{self.records} records from {len(self.sources)} source(s): {self.added} new, "
+            f"{self.merged} merged; {self.advisories} advisories in "
+            f"{self.db_bytes / 1e6:.1f} MB, {self.seconds:.1f} s"
+        )
         if "kev" in self.exploits:
             s += f"; CISA KEV: {self.exploits['kev']} entries"
         if "epss" in self.exploits:
             s += f"; EPSS: {self.exploits['epss']} scores"
         if self.skipped:
-            s += (f"; {self.skipped} malformed record(s) skipped, e.g. "
-                  + "; ".join(self.skipped_examples[:3]))
+            s += f"; {self.skipped} malformed record(s) skipped, e.g. " + "; ".join(
+                self.skipped_examples[:3]
+            )
         return s
 
 
-def import_paths(paths: Iterable[Path | str], dest_db: Path | str,
-                 progress: ProgressFn | None = None, *, replace: bool = False) -> ImportStats:
+def import_paths(
+    paths: Iterable[Path | str],
+    dest_db: Path | str,
+    progress: ProgressFn | None = None,
+    *,
+    replace: bool = False,
+) -> ImportStats:
     """Import OSV records from ``paths`` into ``dest_db`` (adding to its content unless
     ``replace``), atomically. Raises ``DatabaseError`` for unusable inputs."""
     specs = expand_paths(paths)
@@ -164,8 +172,9 @@ def _expand_one(p: Path) -> list[SourceSpec]:
         return [file_spec(p, "zip")]
     if p.name.lower().endswith(".json"):
         return [file_spec(p, "file")]
-    raise DatabaseError(f"{p}: not an OSV JSON file, an all.zip, a KEV catalog, an EPSS "
-                      "file or a directory")
+    raise DatabaseError(
+        f"{p}: not an OSV JSON file, an all.zip, a KEV catalog, an EPSS file or a directory"
+    )
 
 
 def _expand_dir(root: Path) -> list[SourceSpec]:
@@ -179,8 +188,9 @@ def _expand_dir(root: Path) -> list[SourceSpec]:
             if lower.endswith(".zip"):
                 zips.append(file_spec(Path(dirpath) / name, "zip"))
             elif lower == KEV_FILE or lower.endswith((".csv", ".csv.gz")):
-                zips.append(file_spec(Path(dirpath) / name, "file",
-                                      "kev" if lower == KEV_FILE else "epss"))
+                zips.append(
+                    file_spec(Path(dirpath) / name, "file", "kev" if lower == KEV_FILE else "epss")
+                )
             elif lower.endswith(".json"):
                 has_json = True
     out = [SourceSpec(root, str(root.resolve()), "dir")] if has_json else []
@@ -191,9 +201,14 @@ def file_spec(path: Path, kind: str, data: str = "osv") -> SourceSpec:
     st = path.stat()
     # size + mtime stands in for an ETag, so `db update` from a directory can skip
     # an unchanged all.zip the way it skips an HTTP 304
-    return SourceSpec(path, str(path.resolve()), kind, etag=f"{st.st_size}-{st.st_mtime_ns}",
-                      last_modified=datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
-                      data=data)
+    return SourceSpec(
+        path,
+        str(path.resolve()),
+        kind,
+        etag=f"{st.st_size}-{st.st_mtime_ns}",
+        last_modified=datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
+        data=data,
+    )
 
 
 def _is_zip(path: Path) -> bool:
@@ -204,6 +219,7 @@ def _is_zip(path: Path) -> bool:
 
 
 # -- reading records ------------------------------------------------------------------------
+
 
 def _read_records(spec: SourceSpec) -> Iterator[tuple[str, bytes | MalformedAdvisory, int | None]]:
     """(member name, JSON bytes or the reason it is unusable, total if known)."""
@@ -233,8 +249,9 @@ def _read_file(path: Path) -> bytes | MalformedAdvisory:
     return data
 
 
-def _zip_records(path: Path, label: str
-                 ) -> Iterator[tuple[str, bytes | MalformedAdvisory, int | None]]:
+def _zip_records(
+    path: Path, label: str
+) -> Iterator[tuple[str, bytes | MalformedAdvisory, int | None]]:
     """The members of an all.zip, read front to back from the local headers
     (``stream_unzip``): memory stays bounded by one record however many records the
     archive holds, where ``zipfile`` would first load its whole central directory
@@ -256,7 +273,8 @@ def _zip_records(path: Path, label: str
         chunks = iter(lambda: f.read(_CHUNK), b"")
         try:
             for raw_name, _size, data in stream_unzip(
-                    chunks, allowed_encryption_mechanisms=(NO_ENCRYPTION,)):
+                chunks, allowed_encryption_mechanisms=(NO_ENCRYPTION,)
+            ):
                 members += 1
                 if members > MAX_ZIP_MEMBERS:
                     raise DatabaseError(f"{label}: more than {MAX_ZIP_MEMBERS} members; refusing")
@@ -266,15 +284,19 @@ def _zip_records(path: Path, label: str
                 for chunk in data:  # every member is read to its end to reach the next
                     inflated += len(chunk)
                     if inflated > MAX_INFLATED_BYTES:
-                        raise DatabaseError(f"{label}: inflates to more than "
-                                            f"{MAX_INFLATED_BYTES} bytes; refusing")
+                        raise DatabaseError(
+                            f"{label}: inflates to more than {MAX_INFLATED_BYTES} bytes; refusing"
+                        )
                     if wanted and len(record) <= MAX_RECORD_BYTES:
                         record += chunk[: MAX_RECORD_BYTES + 1 - len(record)]
                 if not wanted:
                     continue
                 if len(record) > MAX_RECORD_BYTES:
-                    yield name, MalformedAdvisory(
-                        f"record larger than {MAX_RECORD_BYTES} bytes"), None
+                    yield (
+                        name,
+                        MalformedAdvisory(f"record larger than {MAX_RECORD_BYTES} bytes"),
+                        None,
+                    )
                 else:
                     yield name, bytes(record), None
         except EncryptionMechanismNotAllowed:
@@ -285,6 +307,7 @@ def _zip_records(path: Path, label: str
 
 
 # -- merging --------------------------------------------------------------------------------
+
 
 def _entry_ecosystem(entry: Any) -> str:
     pkg = entry.get("package") if isinstance(entry, dict) else None
@@ -331,20 +354,22 @@ def _newer_or_same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return timestamp_key(a.get("modified")) >= timestamp_key(b.get("modified"))
 
 
-def _index_rows(raw: dict[str, Any]) -> tuple[set[tuple[str, str]], set[tuple[str, str]],
-                                               set[str]]:
+def _index_rows(raw: dict[str, Any]) -> tuple[set[tuple[str, str]], set[tuple[str, str]], set[str]]:
     affected = set()
     for a in raw.get("affected") or []:
         pkg = a.get("package")
         if isinstance(pkg, dict):
             eco, name = pkg["ecosystem"], pkg["name"]
             affected.add((eco, normalize_name(eco, name)))
-    not_aff = {(eco, normalize_name(eco, name))
-               for eco, name in not_affected_entries(raw.get("database_specific"))}
+    not_aff = {
+        (eco, normalize_name(eco, name))
+        for eco, name in not_affected_entries(raw.get("database_specific"))
+    }
     return affected, not_aff, set(raw.get("aliases") or ()) | set(raw.get("upstream") or ())
 
 
 # -- the build ------------------------------------------------------------------------------
+
 
 class _Builder:
     """Writes records into the new file in batches.
@@ -369,18 +394,24 @@ class _Builder:
         self.next_num = 1
         self.kept = 0
         for table in ("s_affected", "s_not_affected"):
-            conn.execute(f"CREATE TEMP TABLE {table} (ecosystem TEXT, name_key TEXT, "
-                         "advisory INTEGER, gen INTEGER)")
+            conn.execute(
+                f"CREATE TEMP TABLE {table} (ecosystem TEXT, name_key TEXT, "
+                "advisory INTEGER, gen INTEGER)"
+            )
         conn.execute("CREATE TEMP TABLE s_aliases (alias TEXT, advisory INTEGER, gen INTEGER)")
         conn.execute("CREATE TEMP TABLE live (num INTEGER PRIMARY KEY, gen INTEGER)")
 
     def copy_existing(self) -> None:
         c = self.conn
-        c.execute("INSERT INTO main.advisories SELECT num, id, modified, withdrawn, data "
-                  "FROM old.advisories")
+        c.execute(
+            "INSERT INTO main.advisories SELECT num, id, modified, withdrawn, data "
+            "FROM old.advisories"
+        )
         for table in ("affected", "not_affected"):
-            c.execute(f"INSERT INTO temp.s_{table} SELECT ecosystem, name_key, advisory, 0 "
-                      f"FROM old.{table}")
+            c.execute(
+                f"INSERT INTO temp.s_{table} SELECT ecosystem, name_key, advisory, 0 "
+                f"FROM old.{table}"
+            )
         c.execute("INSERT INTO temp.s_aliases SELECT alias, advisory, 0 FROM old.aliases")
         for adv_id, num in c.execute("SELECT id, num FROM main.advisories"):
             self.rows.setdefault(adv_id, []).append(num)
@@ -417,13 +448,14 @@ class _Builder:
     def _load(self, adv_id: str, num: int) -> dict[str, Any]:
         if (p := self.pending.get(num)) is not None:
             return p[1]
-        (data,) = self.conn.execute("SELECT data FROM advisories WHERE num = ?",
-                                    (num,)).fetchone()
+        (data,) = self.conn.execute("SELECT data FROM advisories WHERE num = ?", (num,)).fetchone()
         try:
             stored: dict[str, Any] = json.loads(decompress_record(data))
         except (zlib.error, ValueError) as e:  # MalformedAdvisory is a ValueError
-            raise DatabaseError(f"advisory {adv_id} in the existing database is corrupt ({e}); "
-                              "remove the database file and import again") from None
+            raise DatabaseError(
+                f"advisory {adv_id} in the existing database is corrupt ({e}); "
+                "remove the database file and import again"
+            ) from None
         return stored
 
     def _put(self, adv_id: str, num: int, raw: dict[str, Any] | None) -> None:
@@ -441,8 +473,15 @@ class _Builder:
         advs, aff, na, aliases = [], [], [], []
         for num, (adv_id, raw) in self.pending.items():
             gen = self.gen[num]
-            advs.append((num, adv_id, real_timestamp(raw.get("modified")),
-                         real_timestamp(raw.get("withdrawn")), compress_record(raw)))
+            advs.append(
+                (
+                    num,
+                    adv_id,
+                    real_timestamp(raw.get("modified")),
+                    real_timestamp(raw.get("withdrawn")),
+                    compress_record(raw),
+                )
+            )
             a_rows, n_rows, al_rows = _index_rows(raw)
             aff += [(eco, key, num, gen) for eco, key in a_rows]
             na += [(eco, key, num, gen) for eco, key in n_rows]
@@ -462,15 +501,21 @@ class _Builder:
         c = self.conn
         c.executemany("INSERT INTO temp.live VALUES (?, ?)", self.gen.items())
         for table in ("affected", "not_affected"):
-            c.execute(f"INSERT OR IGNORE INTO main.{table} SELECT s.ecosystem, s.name_key, "
-                      f"s.advisory FROM temp.s_{table} s JOIN temp.live l "
-                      "ON l.num = s.advisory AND l.gen = s.gen ORDER BY 1, 2, 3")
-        c.execute("INSERT OR IGNORE INTO main.aliases SELECT s.alias, s.advisory "
-                  "FROM temp.s_aliases s JOIN temp.live l ON l.num = s.advisory "
-                  "AND l.gen = s.gen ORDER BY 1, 2")
+            c.execute(
+                f"INSERT OR IGNORE INTO main.{table} SELECT s.ecosystem, s.name_key, "
+                f"s.advisory FROM temp.s_{table} s JOIN temp.live l "
+                "ON l.num = s.advisory AND l.gen = s.gen ORDER BY 1, 2, 3"
+            )
+        c.execute(
+            "INSERT OR IGNORE INTO main.aliases SELECT s.alias, s.advisory "
+            "FROM temp.s_aliases s JOIN temp.live l ON l.num = s.advisory "
+            "AND l.gen = s.gen ORDER BY 1, 2"
+        )
         c.execute(ID_INDEX)
-        c.execute("INSERT INTO ecosystems SELECT ecosystem, COUNT(DISTINCT advisory), "
-                  "COUNT(DISTINCT name_key) FROM affected GROUP BY ecosystem")
+        c.execute(
+            "INSERT INTO ecosystems SELECT ecosystem, COUNT(DISTINCT advisory), "
+            "COUNT(DISTINCT name_key) FROM affected GROUP BY ecosystem"
+        )
         return sum(1 for nums in self.rows.values() if nums)
 
 
@@ -493,8 +538,10 @@ def existing_meta(dest: Path) -> dict[str, Any] | None:
     else:
         why = ""
     if "schema_version" not in meta:
-        raise DatabaseError(f"{dest} exists and is not a hullscan vulnerability database{why}; "
-                          "remove it or choose another --db")
+        raise DatabaseError(
+            f"{dest} exists and is not a hullscan vulnerability database{why}; "
+            "remove it or choose another --db"
+        )
     return meta if meta["schema_version"] == SCHEMA_VERSION else None
 
 
@@ -526,8 +573,14 @@ def _version_after(previous: Any) -> str:
     return max(now, before + timedelta(seconds=1)).isoformat()
 
 
-def build(specs: list[SourceSpec], dest: Path, progress: ProgressFn | None = None, *,
-          replace: bool = False, checked_at: str | None = None) -> ImportStats:
+def build(
+    specs: list[SourceSpec],
+    dest: Path,
+    progress: ProgressFn | None = None,
+    *,
+    replace: bool = False,
+    checked_at: str | None = None,
+) -> ImportStats:
     """Build a new database from the current one (unless ``replace``) plus ``specs`` and
     swap it in. The caller holds ``db_lock(dest)``."""
     started = time.monotonic()
@@ -539,8 +592,9 @@ def build(specs: list[SourceSpec], dest: Path, progress: ProgressFn | None = Non
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        stats = _build_into(tmp, dest if old is not None else None, old or {}, specs,
-                            progress, checked_at)
+        stats = _build_into(
+            tmp, dest if old is not None else None, old or {}, specs, progress, checked_at
+        )
         _fsync(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, dest)
@@ -553,13 +607,19 @@ def build(specs: list[SourceSpec], dest: Path, progress: ProgressFn | None = Non
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    return ImportStats(dest=dest, seconds=time.monotonic() - started,
-                       db_bytes=dest.stat().st_size, **stats)
+    return ImportStats(
+        dest=dest, seconds=time.monotonic() - started, db_bytes=dest.stat().st_size, **stats
+    )
 
 
-def _build_into(tmp: Path, old_path: Path | None, old_meta: dict[str, Any],
-                specs: list[SourceSpec], progress: ProgressFn | None,
-                checked_at: str | None) -> dict[str, Any]:
+def _build_into(
+    tmp: Path,
+    old_path: Path | None,
+    old_meta: dict[str, Any],
+    specs: list[SourceSpec],
+    progress: ProgressFn | None,
+    checked_at: str | None,
+) -> dict[str, Any]:
     conn = sqlite3.connect(tmp.resolve().as_uri(), uri=True, isolation_level=None)
     try:
         # a throwaway file until the swap: no journal, no fsync per transaction
@@ -581,11 +641,15 @@ def _build_into(tmp: Path, old_path: Path | None, old_meta: dict[str, Any],
         for spec in specs:
             if spec.data != "osv":
                 exploit_meta[spec.data] = _load_exploits(conn, spec, progress)
-                sources[spec.label] = {"kind": spec.kind, "data": spec.data, "etag": spec.etag,
-                                       "last_modified": spec.last_modified,
-                                       "imported_at": utc_now(),
-                                       "records": exploit_meta[spec.data]["entries"],
-                                       "skipped": 0}
+                sources[spec.label] = {
+                    "kind": spec.kind,
+                    "data": spec.data,
+                    "etag": spec.etag,
+                    "last_modified": spec.last_modified,
+                    "imported_at": utc_now(),
+                    "records": exploit_meta[spec.data]["entries"],
+                    "skipped": 0,
+                }
                 continue
             n_ok = n_bad = 0
             for member, payload, total in _read_records(spec):
@@ -612,8 +676,13 @@ def _build_into(tmp: Path, old_path: Path | None, old_meta: dict[str, Any],
             skipped += n_bad
             per_source[spec.label] = n_ok
             sources[spec.label] = {
-                "kind": spec.kind, "etag": spec.etag, "last_modified": spec.last_modified,
-                "imported_at": utc_now(), "records": n_ok, "skipped": n_bad}
+                "kind": spec.kind,
+                "etag": spec.etag,
+                "last_modified": spec.last_modified,
+                "imported_at": utc_now(),
+                "records": n_ok,
+                "skipped": n_bad,
+            }
         advisories = builder.finish()
         for table in ("kev", "epss"):
             if table in exploit_meta:
@@ -628,26 +697,44 @@ def _build_into(tmp: Path, old_path: Path | None, old_meta: dict[str, Any],
             "advisories": advisories,
             **exploit_meta,
             "sources": sources,
-            "last_import": {"sources": [s.label for s in specs], "records": records,
-                            "added": added, "merged": merged, "skipped": skipped,
-                            "skipped_examples": examples},
+            "last_import": {
+                "sources": [s.label for s in specs],
+                "records": records,
+                "added": added,
+                "merged": merged,
+                "skipped": skipped,
+                "skipped_examples": examples,
+            },
         }
-        conn.executemany("INSERT INTO meta VALUES (?, ?)",
-                         [(k, json.dumps(v)) for k, v in meta.items()])
+        conn.executemany(
+            "INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()]
+        )
         conn.execute("COMMIT")
         if old_path is not None:
             conn.execute("DETACH DATABASE old")
     finally:
         conn.close()
-    return {"sources": tuple(s.label for s in specs), "records": records, "added": added,
-            "merged": merged, "skipped": skipped, "skipped_examples": tuple(examples),
-            "kept": builder.kept, "advisories": advisories, "per_source": per_source,
-            "exploits": {k: int(v["entries"]) for k, v in exploit_meta.items()
-                         if v.get("source") in {s.label for s in specs}}}
+    return {
+        "sources": tuple(s.label for s in specs),
+        "records": records,
+        "added": added,
+        "merged": merged,
+        "skipped": skipped,
+        "skipped_examples": tuple(examples),
+        "kept": builder.kept,
+        "advisories": advisories,
+        "per_source": per_source,
+        "exploits": {
+            k: int(v["entries"])
+            for k, v in exploit_meta.items()
+            if v.get("source") in {s.label for s in specs}
+        },
+    }
 
 
-def _load_exploits(conn: sqlite3.Connection, spec: SourceSpec,
-                   progress: ProgressFn | None) -> dict[str, Any]:
+def _load_exploits(
+    conn: sqlite3.Connection, spec: SourceSpec, progress: ProgressFn | None
+) -> dict[str, Any]:
     """Load a KEV catalog or an EPSS file into its (empty) table; its meta entry."""
     now = utc_now()
     if spec.data == "kev":
@@ -655,8 +742,13 @@ def _load_exploits(conn: sqlite3.Connection, spec: SourceSpec,
         conn.executemany("INSERT OR REPLACE INTO kev VALUES (?, ?, ?, ?)", catalog.rows)
         if progress is not None:
             progress(spec.label, len(catalog.rows), len(catalog.rows))
-        return {"version": catalog.version, "released": catalog.released,
-                "entries": len(catalog.rows), "source": spec.label, "imported_at": now}
+        return {
+            "version": catalog.version,
+            "released": catalog.released,
+            "entries": len(catalog.rows),
+            "source": spec.label,
+            "imported_at": now,
+        }
     header, rows = read_epss(spec.path, spec.label)
     n = 0
     batch: list[tuple[str, float, float]] = []
@@ -672,8 +764,13 @@ def _load_exploits(conn: sqlite3.Connection, spec: SourceSpec,
     n += len(batch)
     if progress is not None:
         progress(spec.label, n, n)
-    return {"model_version": header.model_version, "score_date": header.score_date,
-            "entries": n, "source": spec.label, "imported_at": now}
+    return {
+        "model_version": header.model_version,
+        "score_date": header.score_date,
+        "entries": n,
+        "source": spec.label,
+        "imported_at": now,
+    }
 
 
 def _fsync(path: Path) -> None:

@@ -41,7 +41,8 @@ _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]*")
 _TS_RE = re.compile(
     r"(\d{1,4})-(\d{2})-(\d{2})"
     r"(?:[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?)?"
-    r"([Zz]|[+-]\d{2}:?\d{2})?")
+    r"([Zz]|[+-]\d{2}:?\d{2})?"
+)
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
@@ -110,8 +111,7 @@ class Advisory:
     @property
     def same_as(self) -> tuple[str, ...]:
         """Every other id of this vulnerability: ``aliases`` then ``upstream``."""
-        return tuple(dict.fromkeys(i for i in (*self.aliases, *self.upstream)
-                                   if i != self.id))
+        return tuple(dict.fromkeys(i for i in (*self.aliases, *self.upstream) if i != self.id))
 
     @property
     def not_affected(self) -> tuple[tuple[str, str], ...]:
@@ -150,8 +150,16 @@ def parse_timestamp(value: str) -> datetime:
         sign = -1 if tz[0] == "-" else 1
         digits = tz[1:].replace(":", "")
         tzinfo = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    dt = datetime(int(year), int(month), int(day), int(hh or 0), int(mm or 0),
-                  int(ss or 0) if ss != "60" else 59, micro, tzinfo=tzinfo)
+    dt = datetime(
+        int(year),
+        int(month),
+        int(day),
+        int(hh or 0),
+        int(mm or 0),
+        int(ss or 0) if ss != "60" else 59,
+        micro,
+        tzinfo=tzinfo,
+    )
     return dt.astimezone(UTC) if dt.year > 1 else dt.replace(tzinfo=UTC)
 
 
@@ -294,8 +302,11 @@ class _Parser:
             raise self.fail("severity: expected an array")
         out = []
         for s in value:
-            if not (isinstance(s, dict) and isinstance(s.get("type"), str)
-                    and isinstance(s.get("score"), str)):
+            if not (
+                isinstance(s, dict)
+                and isinstance(s.get("type"), str)
+                and isinstance(s.get("score"), str)
+            ):
                 raise self.fail("severity: expected {type, score} strings")
             out.append((s["type"], s["score"]))
         return tuple(out)
@@ -326,7 +337,9 @@ class _Parser:
             if not eco or not name:
                 raise self.fail("affected.package: ecosystem and name are required")
         return Affected(
-            ecosystem=eco, name=name, purl=purl,
+            ecosystem=eco,
+            name=name,
+            purl=purl,
             ranges=tuple(self.range(r) for r in self.array(a, "ranges", "affected.")),
             versions=self.strings(a, "versions", "affected."),
             ecosystem_specific=self.obj(a, "ecosystem_specific", "affected."),
@@ -354,5 +367,6 @@ class _Parser:
             events.append(Event(kind, value))
         if not events:
             raise self.fail("affected.ranges: a range needs events")
-        return Range(rtype, tuple(events), repo,
-                     self.obj(r, "database_specific", "affected.ranges."))
+        return Range(
+            rtype, tuple(events), repo, self.obj(r, "database_specific", "affected.ranges.")
+        )

@@ -92,36 +92,67 @@ _RESULT_CACHE_SIZE = 1024
 # per-record zlib only halves them; priming it with the strings every record repeats
 # halves them again at no cost in speed. Part of the file format: change it only
 # together with SCHEMA_VERSION.
-_ZDICT = "".join([
-    '"references":[{"type":"ADVISORY","url":"https://security-tracker.debian.org/tracker/CVE-',
-    '{"type":"WEB","url":"https://github.com/', '{"type":"FIX","url":"https://github.com/',
-    '{"type":"PACKAGE","url":"https://', '{"type":"REPORT","url":"https://github.com/',
-    '{"type":"ARTICLE","url":"https://', 'https://nvd.nist.gov/vuln/detail/CVE-20',
-    'https://www.debian.org/security/', 'https://lists.debian.org/debian-lts-announce/20',
-    'https://ubuntu.com/security/', 'https://security.alpinelinux.org/vuln/CVE-20',
-    '"severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]',
-    '"ecosystem_specific":{"imports":[{"path":"', '"symbols":["',
-    '"database_specific":{"source":"debian/changelog","release":"',
-    '"database_specific":{"changelog_version":"',
-    '"package":{"ecosystem":"Debian:12","name":"', '"purl":"pkg:deb/debian/',
-    '?arch=source&distro=bookworm"}', '"package":{"ecosystem":"Ubuntu:22.04:LTS","name":"',
-    '"purl":"pkg:deb/ubuntu/', '"package":{"ecosystem":"Alpine:v3.19","name":"',
-    '"purl":"pkg:apk/alpine/', '"package":{"name":"', '"ecosystem":"PyPI","purl":"pkg:pypi/',
-    '"package":{"ecosystem":"npm","name":"', '"purl":"pkg:npm/',
-    '"package":{"ecosystem":"Maven","name":"', '"purl":"pkg:maven/',
-    '"package":{"ecosystem":"crates.io","name":"', '"purl":"pkg:cargo/',
-    '"package":{"ecosystem":"RubyGems","name":"', '"purl":"pkg:gem/',
-    '"package":{"ecosystem":"Go","name":"', '"purl":"pkg:golang/',
-    '"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"',
-    '"ranges":[{"type":"GIT","repo":"https://github.com/', '"events":[{"introduced":"',
-    '"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"',
-    '"},{"last_affected":"', '"versions":["', '"details":"', '"summary":"',
-    '"modified":"20', 'T00:00:00Z","published":"20', '"withdrawn":"20', '"related":[],',
-    '{"schema_version":"1.6.0","id":"', '"aliases":["CVE-20', '","GHSA-', '"affected":[{',
-    ' fixed in Debian 12 (bookworm) source packages"', ' fixed in Alpine Linux packages"',
-    '"not_affected":[{"ecosystem":"', '"credits":[{"name":"',
-    '"database_specific":{"url":"https://pkg.go.dev/vuln/GO-20', '","review_status":"REVIEWED"}',
-]).encode()
+_ZDICT = "".join(
+    [
+        '"references":[{"type":"ADVISORY","url":"https://security-tracker.debian.org/tracker/CVE-',
+        '{"type":"WEB","url":"https://github.com/',
+        '{"type":"FIX","url":"https://github.com/',
+        '{"type":"PACKAGE","url":"https://',
+        '{"type":"REPORT","url":"https://github.com/',
+        '{"type":"ARTICLE","url":"https://',
+        "https://nvd.nist.gov/vuln/detail/CVE-20",
+        "https://www.debian.org/security/",
+        "https://lists.debian.org/debian-lts-announce/20",
+        "https://ubuntu.com/security/",
+        "https://security.alpinelinux.org/vuln/CVE-20",
+        '"severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]',
+        '"ecosystem_specific":{"imports":[{"path":"',
+        '"symbols":["',
+        '"database_specific":{"source":"debian/changelog","release":"',
+        '"database_specific":{"changelog_version":"',
+        '"package":{"ecosystem":"Debian:12","name":"',
+        '"purl":"pkg:deb/debian/',
+        '?arch=source&distro=bookworm"}',
+        '"package":{"ecosystem":"Ubuntu:22.04:LTS","name":"',
+        '"purl":"pkg:deb/ubuntu/',
+        '"package":{"ecosystem":"Alpine:v3.19","name":"',
+        '"purl":"pkg:apk/alpine/',
+        '"package":{"name":"',
+        '"ecosystem":"PyPI","purl":"pkg:pypi/',
+        '"package":{"ecosystem":"npm","name":"',
+        '"purl":"pkg:npm/',
+        '"package":{"ecosystem":"Maven","name":"',
+        '"purl":"pkg:maven/',
+        '"package":{"ecosystem":"crates.io","name":"',
+        '"purl":"pkg:cargo/',
+        '"package":{"ecosystem":"RubyGems","name":"',
+        '"purl":"pkg:gem/',
+        '"package":{"ecosystem":"Go","name":"',
+        '"purl":"pkg:golang/',
+        '"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"',
+        '"ranges":[{"type":"GIT","repo":"https://github.com/',
+        '"events":[{"introduced":"',
+        '"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"',
+        '"},{"last_affected":"',
+        '"versions":["',
+        '"details":"',
+        '"summary":"',
+        '"modified":"20',
+        'T00:00:00Z","published":"20',
+        '"withdrawn":"20',
+        '"related":[],',
+        '{"schema_version":"1.6.0","id":"',
+        '"aliases":["CVE-20',
+        '","GHSA-',
+        '"affected":[{',
+        ' fixed in Debian 12 (bookworm) source packages"',
+        ' fixed in Alpine Linux packages"',
+        '"not_affected":[{"ecosystem":"',
+        '"credits":[{"name":"',
+        '"database_specific":{"url":"https://pkg.go.dev/vuln/GO-20',
+        '","review_status":"REVIEWED"}',
+    ]
+).encode()
 
 
 def compress_record(raw: Any) -> bytes:
@@ -161,15 +192,26 @@ class SourceInfo:
     skipped: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "etag": self.etag, "last_modified": self.last_modified,
-                "imported_at": self.imported_at, "records": self.records,
-                "skipped": self.skipped}
+        return {
+            "kind": self.kind,
+            "etag": self.etag,
+            "last_modified": self.last_modified,
+            "imported_at": self.imported_at,
+            "records": self.records,
+            "skipped": self.skipped,
+        }
 
     @classmethod
     def from_dict(cls, label: str, d: dict[str, Any]) -> SourceInfo:
-        return cls(label=label, kind=str(d.get("kind", "")), etag=d.get("etag"),
-                   last_modified=d.get("last_modified"), imported_at=d.get("imported_at"),
-                   records=int(d.get("records", 0)), skipped=int(d.get("skipped", 0)))
+        return cls(
+            label=label,
+            kind=str(d.get("kind", "")),
+            etag=d.get("etag"),
+            last_modified=d.get("last_modified"),
+            imported_at=d.get("imported_at"),
+            records=int(d.get("records", 0)),
+            skipped=int(d.get("skipped", 0)),
+        )
 
 
 @dataclass(frozen=True)
@@ -219,8 +261,7 @@ def _combine(rows: list[Advisory]) -> Advisory:
     first = max(rows, key=lambda a: timestamp_key(a.modified))  # max keeps the first on ties
     others = [a for a in rows if a is not first]
     dbs = dict(first.database_specific)
-    na = [x for a in (first, *others)
-          for x in (a.database_specific.get("not_affected") or [])]
+    na = [x for a in (first, *others) for x in (a.database_specific.get("not_affected") or [])]
     if na:
         dbs["not_affected"] = na
     return replace(
@@ -229,7 +270,8 @@ def _combine(rows: list[Advisory]) -> Advisory:
         upstream=tuple(dict.fromkeys(x for a in (first, *others) for x in a.upstream)),
         related=tuple(dict.fromkeys(x for a in (first, *others) for x in a.related)),
         database_specific=dbs,
-        affected=tuple(e for a in (first, *others) for e in a.affected))
+        affected=tuple(e for a in (first, *others) for e in a.affected),
+    )
 
 
 class VulnDB:
@@ -242,25 +284,33 @@ class VulnDB:
             self._conn = sqlite3.connect(ro_uri(self.path), uri=True, check_same_thread=False)
             meta = read_meta_table(self._conn)
         except sqlite3.Error as e:
-            raise DatabaseError(f"{self.path}: cannot open the vulnerability database ({e}); "
-                              "rebuild it with `hullscan db update` or `hullscan db import`"
-                              ) from None
+            raise DatabaseError(
+                f"{self.path}: cannot open the vulnerability database ({e}); "
+                "rebuild it with `hullscan db update` or `hullscan db import`"
+            ) from None
         version = meta.get("schema_version")
         if version != SCHEMA_VERSION:
             self._conn.close()
-            what = ("is not a hullscan vulnerability database" if version is None else
-                    f"has database format {version}, this hullscan reads {SCHEMA_VERSION}")
-            raise DatabaseError(f"{self.path} {what}; rebuild it with `hullscan db update` or "
-                              "`hullscan db import PATH`")
+            what = (
+                "is not a hullscan vulnerability database"
+                if version is None
+                else f"has database format {version}, this hullscan reads {SCHEMA_VERSION}"
+            )
+            raise DatabaseError(
+                f"{self.path} {what}; rebuild it with `hullscan db update` or "
+                "`hullscan db import PATH`"
+            )
         self._meta = meta
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, str, bool], tuple[AffectedAdvisory, ...]] = (
-            OrderedDict())
+            OrderedDict()
+        )
 
     # -- lookups ------------------------------------------------------------------------
 
-    def advisories_for(self, ecosystem: str, name: str, *,
-                       include_withdrawn: bool = False) -> list[AffectedAdvisory]:
+    def advisories_for(
+        self, ecosystem: str, name: str, *, include_withdrawn: bool = False
+    ) -> list[AffectedAdvisory]:
         """Advisories with an ``affected`` entry for ``name`` in ``ecosystem`` (the exact
         OSV string, e.g. "Debian:12"), each reduced to those entries; withdrawn
         advisories only if asked for. Ordered by advisory id."""
@@ -275,23 +325,32 @@ class VulnDB:
                 "SELECT a.id, a.data FROM affected i JOIN advisories a ON a.num = i.advisory "
                 "WHERE i.ecosystem = ? AND i.name_key = ?"
                 + ("" if include_withdrawn else " AND a.withdrawn IS NULL")
-                + " ORDER BY a.id", (ecosystem, key))
+                + " ORDER BY a.id",
+                (ecosystem, key),
+            )
         out: list[AffectedAdvisory] = []
         for adv_id, data in rows:
             adv = self._decode(adv_id, data)
-            entries = tuple(a for a in adv.affected
-                            if a.ecosystem == ecosystem and a.name_key == key)
-            out.append(AffectedAdvisory(**{f.name: getattr(adv, f.name)
-                                           for f in fields(Advisory) if f.name != "affected"},
-                                        affected=entries))
+            entries = tuple(
+                a for a in adv.affected if a.ecosystem == ecosystem and a.name_key == key
+            )
+            out.append(
+                AffectedAdvisory(
+                    **{
+                        f.name: getattr(adv, f.name)
+                        for f in fields(Advisory)
+                        if f.name != "affected"
+                    },
+                    affected=entries,
+                )
+            )
         with self._lock:
             self._cache[ck] = tuple(out)
             if len(self._cache) > _RESULT_CACHE_SIZE:
                 self._cache.popitem(last=False)
         return out
 
-    def not_affected(self, ecosystem: str, name: str, *,
-                     include_aliases: bool = False) -> set[str]:
+    def not_affected(self, ecosystem: str, name: str, *, include_aliases: bool = False) -> set[str]:
         """Ids of (non-withdrawn) advisories that declare ``name`` in ``ecosystem`` not
         affected; with ``include_aliases``, their aliases too (e.g. the CVE ids of a DSA)."""
         key = normalize_name(ecosystem, name)
@@ -299,19 +358,24 @@ class VulnDB:
             rows = self._query(
                 "SELECT a.num, a.id FROM not_affected n JOIN advisories a "
                 "ON a.num = n.advisory WHERE n.ecosystem = ? AND n.name_key = ? "
-                "AND a.withdrawn IS NULL", (ecosystem, key))
+                "AND a.withdrawn IS NULL",
+                (ecosystem, key),
+            )
             ids = {r[1] for r in rows}
             if include_aliases and rows:
                 for num, _ in rows:
-                    ids.update(r[0] for r in self._query(
-                        "SELECT alias FROM aliases WHERE advisory = ?", (num,)))
+                    ids.update(
+                        r[0]
+                        for r in self._query("SELECT alias FROM aliases WHERE advisory = ?", (num,))
+                    )
         return ids
 
     def get(self, advisory_id: str) -> Advisory | None:
         """The whole advisory with this id (its rows combined), or None."""
         with self._lock:
-            rows = self._query("SELECT id, data FROM advisories WHERE id = ? ORDER BY num",
-                               (advisory_id,))
+            rows = self._query(
+                "SELECT id, data FROM advisories WHERE id = ? ORDER BY num", (advisory_id,)
+            )
         return _combine([self._decode(i, d) for i, d in rows]) if rows else None
 
     def by_alias(self, alias: str) -> list[Advisory]:
@@ -321,7 +385,9 @@ class VulnDB:
             rows = self._query(
                 "SELECT id, num, data FROM advisories WHERE id = ? UNION "
                 "SELECT a.id, a.num, a.data FROM aliases x JOIN advisories a "
-                "ON a.num = x.advisory WHERE x.alias = ? ORDER BY 1, 2", (alias, alias))
+                "ON a.num = x.advisory WHERE x.alias = ? ORDER BY 1, 2",
+                (alias, alias),
+            )
         by_id: dict[str, list[Advisory]] = {}
         for adv_id, _, data in rows:
             by_id.setdefault(adv_id, []).append(self._decode(adv_id, data))
@@ -334,13 +400,16 @@ class VulnDB:
         epss: dict[str, Epss] = {}
         date = str((self._meta.get("epss") or {}).get("score_date") or "")
         for i in range(0, len(ids), 500):  # SQLite's bound-parameter limit
-            chunk = ids[i:i + 500]
+            chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
             with self._lock:
-                k_rows = self._query(f"SELECT cve, date_added, due_date, ransomware FROM kev "
-                                     f"WHERE cve IN ({marks})", tuple(chunk))
-                e_rows = self._query(f"SELECT cve, score, percentile FROM epss "
-                                     f"WHERE cve IN ({marks})", tuple(chunk))
+                k_rows = self._query(
+                    f"SELECT cve, date_added, due_date, ransomware FROM kev WHERE cve IN ({marks})",
+                    tuple(chunk),
+                )
+                e_rows = self._query(
+                    f"SELECT cve, score, percentile FROM epss WHERE cve IN ({marks})", tuple(chunk)
+                )
             kev.update((c, Kev(a, d, r)) for c, a, d, r in k_rows)
             epss.update((c, Epss(float(sc), float(p), date)) for c, sc, p in e_rows)
         return kev, epss
@@ -353,8 +422,11 @@ class VulnDB:
 
     def meta(self) -> DBMeta:
         m = self._meta
-        sources = {label: SourceInfo.from_dict(label, d)
-                   for label, d in (m.get("sources") or {}).items() if isinstance(d, dict)}
+        sources = {
+            label: SourceInfo.from_dict(label, d)
+            for label, d in (m.get("sources") or {}).items()
+            if isinstance(d, dict)
+        }
         last = m.get("last_import") or {}
         return DBMeta(
             schema_version=int(m.get("schema_version", 0)),
@@ -372,30 +444,49 @@ class VulnDB:
     def describe(self) -> str:
         """A human summary for ``hullscan db status``."""
         m = self.meta()
-        lines = [f"database:   {self.path}",
-                 f"built at:   {m.built_at}",
-                 f"checked at: {m.checked_at or 'never (not updated from a mirror)'}",
-                 f"advisories: {m.advisories}"
-                 + (f" ({m.skipped} malformed records skipped)" if m.skipped else ""),
-                 "ecosystems:"]
+        lines = [
+            f"database:   {self.path}",
+            f"built at:   {m.built_at}",
+            f"checked at: {m.checked_at or 'never (not updated from a mirror)'}",
+            f"advisories: {m.advisories}"
+            + (f" ({m.skipped} malformed records skipped)" if m.skipped else ""),
+            "ecosystems:",
+        ]
         lines += [f"  {eco:<24} {n:>7}" for eco, n in m.ecosystems.items()]
-        lines.append("CISA KEV:   " + (
-            f"catalog {m.kev.get('version')} released {m.kev.get('released')}, "
-            f"{m.kev.get('entries')} entries (imported {m.kev.get('imported_at')})"
-            if m.kev else "none (`hullscan db update`, or `db import` the catalog JSON)"))
-        lines.append("FIRST EPSS: " + (
-            f"scores of {m.epss.get('score_date')} (model {m.epss.get('model_version')}), "
-            f"{m.epss.get('entries')} CVEs (imported {m.epss.get('imported_at')})"
-            if m.epss else "none (`hullscan db update`, or `db import` the CSV)"))
+        lines.append(
+            "CISA KEV:   "
+            + (
+                f"catalog {m.kev.get('version')} released {m.kev.get('released')}, "
+                f"{m.kev.get('entries')} entries (imported {m.kev.get('imported_at')})"
+                if m.kev
+                else "none (`hullscan db update`, or `db import` the catalog JSON)"
+            )
+        )
+        lines.append(
+            "FIRST EPSS: "
+            + (
+                f"scores of {m.epss.get('score_date')} (model {m.epss.get('model_version')}), "
+                f"{m.epss.get('entries')} CVEs (imported {m.epss.get('imported_at')})"
+                if m.epss
+                else "none (`hullscan db update`, or `db import` the CSV)"
+            )
+        )
         lines.append("sources:")
         for s in m.sources.values():
-            extra = ", ".join(x for x in (
-                f"etag {s.etag}" if s.etag else "",
-                f"modified {s.last_modified}" if s.last_modified else "",
-                f"imported {s.imported_at}" if s.imported_at else "") if x)
-            lines.append(f"  {s.label}: {s.records} records"
-                         + (f", {s.skipped} skipped" if s.skipped else "")
-                         + (f" ({extra})" if extra else ""))
+            extra = ", ".join(
+                x
+                for x in (
+                    f"etag {s.etag}" if s.etag else "",
+                    f"modified {s.last_modified}" if s.last_modified else "",
+                    f"imported {s.imported_at}" if s.imported_at else "",
+                )
+                if x
+            )
+            lines.append(
+                f"  {s.label}: {s.records} records"
+                + (f", {s.skipped} skipped" if s.skipped else "")
+                + (f" ({extra})" if extra else "")
+            )
         return "\n".join(lines)
 
     def close(self) -> None:
@@ -413,13 +504,15 @@ class VulnDB:
         try:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as e:
-            raise DatabaseError(f"{self.path}: vulnerability database unreadable ({e}); "
-                              "rebuild it with `hullscan db update` or `hullscan db import`"
-                              ) from None
+            raise DatabaseError(
+                f"{self.path}: vulnerability database unreadable ({e}); "
+                "rebuild it with `hullscan db update` or `hullscan db import`"
+            ) from None
 
     def _decode(self, adv_id: str, data: bytes) -> Advisory:
         try:
             return parse_advisory(decompress_record(data))
         except (zlib.error, MalformedAdvisory) as e:
-            raise DatabaseError(f"{self.path}: advisory {adv_id} is corrupt ({e}); "
-                              "rebuild the database") from None
+            raise DatabaseError(
+                f"{self.path}: advisory {adv_id} is corrupt ({e}); rebuild the database"
+            ) from None

@@ -54,10 +54,27 @@ if TYPE_CHECKING:
 
 DEFAULT_SOURCE = "https://osv-vulnerabilities.storage.googleapis.com"
 #: what a first ``db update`` fetches when the database has no ecosystems yet
-DEFAULT_ECOSYSTEMS = ("Debian", "Ubuntu", "Alpine", "Red Hat", "AlmaLinux", "Rocky Linux",
-                      "SUSE", "openSUSE", "Wolfi", "Chainguard", "Azure Linux",
-                      "PyPI", "npm", "Go", "Maven", "crates.io", "RubyGems", "NuGet",
-                      "Packagist")
+DEFAULT_ECOSYSTEMS = (
+    "Debian",
+    "Ubuntu",
+    "Alpine",
+    "Red Hat",
+    "AlmaLinux",
+    "Rocky Linux",
+    "SUSE",
+    "openSUSE",
+    "Wolfi",
+    "Chainguard",
+    "Azure Linux",
+    "PyPI",
+    "npm",
+    "Go",
+    "Maven",
+    "crates.io",
+    "RubyGems",
+    "NuGet",
+    "Packagist",
+)
 #: where a mirror keeps the exploitation data, relative to its root
 MIRROR_PATHS = {"kev": f"kev/{KEV_FILE}", "epss": f"epss/{EPSS_FILE}"}
 #: OSV's largest export is a few hundred MB
@@ -89,23 +106,28 @@ class UpdateResult:
         return tuple(f.ecosystem for f in self.fetched if f.status in ("downloaded", "read"))
 
     def summary(self) -> str:
-        parts = [f"{f.ecosystem} {f.status}" + (f" ({f.bytes / 1e6:.1f} MB)" if f.bytes else "")
-                 for f in self.fetched]
+        parts = [
+            f"{f.ecosystem} {f.status}" + (f" ({f.bytes / 1e6:.1f} MB)" if f.bytes else "")
+            for f in self.fetched
+        ]
         head = ", ".join(parts)
         if self.imported is None:
             return f"{head}; nothing changed, database kept"
         return f"{head}; {self.imported.summary()}"
 
 
-def exploit_sources(source: str, kev: str | None, epss: str | None
-                    ) -> dict[str, tuple[str | None, Path | None, bool]]:
+def exploit_sources(
+    source: str, kev: str | None, epss: str | None
+) -> dict[str, tuple[str | None, Path | None, bool]]:
     """Where KEV and EPSS come from: {data: (URL, None, optional) or (None, file,
     optional)}; ``off`` leaves one out, and so does a mirror directory that lacks it.
     ``optional``: a mirror's own copy, which it may not keep (an HTTP 404 skips it)."""
     base_url, local_dir = _resolve_source(source)
     out: dict[str, tuple[str | None, Path | None, bool]] = {}
-    for data, given, default_url in (("kev", kev, DEFAULT_KEV_URL),
-                                     ("epss", epss, DEFAULT_EPSS_URL)):
+    for data, given, default_url in (
+        ("kev", kev, DEFAULT_KEV_URL),
+        ("epss", epss, DEFAULT_EPSS_URL),
+    ):
         if given is not None and given.lower() == "off":
             continue
         optional = False
@@ -130,19 +152,27 @@ def _resolve_location(given: str, data: str) -> tuple[str | None, Path | None]:
         if not parts.netloc:
             raise DatabaseError(f"--{data}-url {given}: no host in the URL")
         return given, None
-    path = Path(url2pathname(unquote(parts.path))) if parts.scheme.lower() == "file" \
-        else Path(given)
+    path = (
+        Path(url2pathname(unquote(parts.path))) if parts.scheme.lower() == "file" else Path(given)
+    )
     if not path.is_file():
         raise DatabaseError(f"--{data}-url {given}: no such file")
     return None, path
 
 
-def update(dest_db: Path | str, source: str = DEFAULT_SOURCE,
-           ecosystems: list[str] | None = None, offline: bool = False, *,
-           kev_source: str | None = None, epss_source: str | None = None,
-           cache_dir: Path | None = None, timeout: float = DEFAULT_TIMEOUT,
-           max_bytes: int = MAX_DOWNLOAD_BYTES,
-           progress: ProgressFn | None = None) -> UpdateResult:
+def update(
+    dest_db: Path | str,
+    source: str = DEFAULT_SOURCE,
+    ecosystems: list[str] | None = None,
+    offline: bool = False,
+    *,
+    kev_source: str | None = None,
+    epss_source: str | None = None,
+    cache_dir: Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+    progress: ProgressFn | None = None,
+) -> UpdateResult:
     """Fetch the exports of ``ecosystems`` (default: the base ecosystems already in the
     database, else ``DEFAULT_ECOSYSTEMS``) from ``source``, and the KEV catalog and
     EPSS scores (see ``exploit_sources``), and import those that changed, in one
@@ -154,9 +184,11 @@ def update(dest_db: Path | str, source: str = DEFAULT_SOURCE,
     remote = [base_url] if base_url else []
     remote += [url for url, _, _ in extras.values() if url]
     if remote and offline:
-        raise DatabaseError(f"db update would download from {remote[0]}, but --offline forbids "
-                          "network access; use `hullscan db import PATH` with local OSV data, "
-                          "or a directory as --source")
+        raise DatabaseError(
+            f"db update would download from {remote[0]}, but --offline forbids "
+            "network access; use `hullscan db import PATH` with local OSV data, "
+            "or a directory as --source"
+        )
     names = [_check_ecosystem(e) for e in ecosystems] if ecosystems else None
     tmp_dir = (cache_dir or default_cache_dir()) / "tmp"
     temp_files: list[Path] = []
@@ -172,8 +204,10 @@ def update(dest_db: Path | str, source: str = DEFAULT_SOURCE,
             wanted: list[tuple[str, str, str, bool]] = []  # (name, URL, data, optional)
             local: list[tuple[str, SourceSpec]] = []
             if base_url is not None:
-                wanted += [(eco, f"{base_url}/{quote(eco, safe='')}/all.zip", "osv", False)
-                           for eco in names]
+                wanted += [
+                    (eco, f"{base_url}/{quote(eco, safe='')}/all.zip", "osv", False)
+                    for eco in names
+                ]
             else:
                 assert local_dir is not None
                 local += [(eco, _local_export(local_dir, eco)) for eco in names]
@@ -185,17 +219,25 @@ def update(dest_db: Path | str, source: str = DEFAULT_SOURCE,
                     local.append((data.upper(), file_spec(path, "file", data)))
             if wanted:
                 tmp_dir.mkdir(parents=True, exist_ok=True)
-                for name, url, spec, n in _fetch_remote(wanted, known, tmp_dir, temp_files,
-                                                        timeout, max_bytes):
-                    status = "downloaded" if spec else "unchanged" if n == 0 else \
-                        "not on the mirror"
+                for name, url, spec, n in _fetch_remote(
+                    wanted, known, tmp_dir, temp_files, timeout, max_bytes
+                ):
+                    status = (
+                        "downloaded" if spec else "unchanged" if n == 0 else "not on the mirror"
+                    )
                     fetched.append(Fetched(name, url, status, max(n, 0)))
                     if spec is not None:
                         specs.append(spec)
             for name, spec in local:
                 unchanged = (known.get(spec.label) or {}).get("etag") == spec.etag
-                fetched.append(Fetched(name, spec.label, "unchanged" if unchanged else "read",
-                                       0 if unchanged else spec.path.stat().st_size))
+                fetched.append(
+                    Fetched(
+                        name,
+                        spec.label,
+                        "unchanged" if unchanged else "read",
+                        0 if unchanged else spec.path.stat().st_size,
+                    )
+                )
                 if not unchanged:
                     specs.append(spec)
             now = utc_now()
@@ -223,8 +265,10 @@ def _resolve_source(source: str) -> tuple[str | None, Path | None]:
             raise DatabaseError(f"--source {source}: only local file:// URLs are supported")
         path = Path(url2pathname(unquote(parts.path)))
     elif len(scheme) > 1:  # a one-letter "scheme" is a Windows drive
-        raise DatabaseError(f"--source {source}: unsupported scheme {scheme}:// "
-                          "(use https://, file:// or a directory)")
+        raise DatabaseError(
+            f"--source {source}: unsupported scheme {scheme}:// "
+            "(use https://, file:// or a directory)"
+        )
     else:
         path = Path(source)
     if not path.is_dir():
@@ -234,8 +278,13 @@ def _resolve_source(source: str) -> tuple[str | None, Path | None]:
 
 def _check_ecosystem(name: str) -> str:
     # it becomes a URL path segment or a directory name: nothing that could climb out
-    if (not name or name in (".", "..") or "/" in name or "\\" in name
-            or any(ord(c) < 32 for c in name)):
+    if (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or any(ord(c) < 32 for c in name)
+    ):
         raise DatabaseError(f"--ecosystem {name!r}: not an OSV ecosystem name")
     return name
 
@@ -251,32 +300,43 @@ def _db_base_ecosystems(dest: Path) -> list[str]:
 def _local_export(directory: Path, eco: str) -> SourceSpec:
     path = directory / eco / "all.zip"
     if not path.is_file():
-        raise DatabaseError(f"{path}: not found (is {eco!r} an OSV ecosystem name? they are "
-                          "case-sensitive, e.g. PyPI, crates.io)")
+        raise DatabaseError(
+            f"{path}: not found (is {eco!r} an OSV ecosystem name? they are "
+            "case-sensitive, e.g. PyPI, crates.io)"
+        )
     return file_spec(path, "zip")
 
 
-def _fetch_remote(wanted: list[tuple[str, str, str, bool]], known: dict[str, Any],
-                  tmp_dir: Path, temp_files: list[Path], timeout: float, max_bytes: int
-                  ) -> list[tuple[str, str, SourceSpec | None, int]]:
+def _fetch_remote(
+    wanted: list[tuple[str, str, str, bool]],
+    known: dict[str, Any],
+    tmp_dir: Path,
+    temp_files: list[Path],
+    timeout: float,
+    max_bytes: int,
+) -> list[tuple[str, str, SourceSpec | None, int]]:
     """(name, URL, spec of the download or None, bytes): None with 0 bytes when
     unchanged, with -1 when an optional file is not there."""
     try:
         import httpx
     except ImportError:
-        raise DatabaseError("db update from a URL needs the httpx package "
-                          "(pip install httpx)") from None
+        raise DatabaseError(
+            "db update from a URL needs the httpx package (pip install httpx)"
+        ) from None
     from hullscan import __version__
 
     out = []
-    with httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
-                      follow_redirects=False,
-                      headers={"User-Agent": f"hullscan/{__version__}"}) as client:
+    with httpx.Client(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+        follow_redirects=False,
+        headers={"User-Agent": f"hullscan/{__version__}"},
+    ) as client:
         for name, url, data, optional in wanted:
             prev = known.get(url) or {}
             try:
-                result = _download(client, url, prev, tmp_dir, temp_files, max_bytes, data,
-                                   optional)
+                result = _download(
+                    client, url, prev, tmp_dir, temp_files, max_bytes, data, optional
+                )
             except httpx.TimeoutException as e:
                 raise DatabaseError(f"{url}: timed out ({type(e).__name__})") from None
             except (httpx.HTTPError, httpx.InvalidURL) as e:
@@ -285,9 +345,16 @@ def _fetch_remote(wanted: list[tuple[str, str, str, bool]], known: dict[str, Any
     return out
 
 
-def _download(client: httpx.Client, url: str, prev: dict[str, Any], tmp_dir: Path,
-              temp_files: list[Path], max_bytes: int, data: str = "osv",
-              optional: bool = False) -> tuple[SourceSpec | None, int]:
+def _download(
+    client: httpx.Client,
+    url: str,
+    prev: dict[str, Any],
+    tmp_dir: Path,
+    temp_files: list[Path],
+    max_bytes: int,
+    data: str = "osv",
+    optional: bool = False,
+) -> tuple[SourceSpec | None, int]:
     """(spec of the downloaded file, bytes) or (None, 0) if the server says 304."""
     headers = {}
     if prev.get("kind") == "url":
@@ -303,11 +370,16 @@ def _download(client: httpx.Client, url: str, prev: dict[str, Any], tmp_dir: Pat
             return None, -1
         if 300 <= code < 400:
             where = resp.headers.get("location", "?")
-            raise DatabaseError(f"{url}: HTTP {code} redirect to {where}; hullscan does not "
-                              "follow redirects: point --source at the final location")
+            raise DatabaseError(
+                f"{url}: HTTP {code} redirect to {where}; hullscan does not "
+                "follow redirects: point --source at the final location"
+            )
         if code != 200:
-            hint = (" (is the ecosystem name right? they are case-sensitive, e.g. PyPI)"
-                    if code == 404 else "")
+            hint = (
+                " (is the ecosystem name right? they are case-sensitive, e.g. PyPI)"
+                if code == 404
+                else ""
+            )
             raise DatabaseError(f"{url}: HTTP {code} {resp.reason_phrase}{hint}")
         etag = resp.headers.get("etag")
         if etag and etag == prev.get("etag") and prev.get("kind") == "url":
@@ -324,8 +396,14 @@ def _download(client: httpx.Client, url: str, prev: dict[str, Any], tmp_dir: Pat
                 if n > max_bytes:
                     raise DatabaseError(f"{url}: larger than the {max_bytes} bytes allowed")
                 f.write(chunk)
-    return SourceSpec(Path(name), url, "url", etag=etag,
-                      last_modified=resp.headers.get("last-modified"), data=data), n
+    return SourceSpec(
+        Path(name),
+        url,
+        "url",
+        etag=etag,
+        last_modified=resp.headers.get("last-modified"),
+        data=data,
+    ), n
 
 
 def _mark_checked(dest: Path, when: str) -> None:
@@ -334,7 +412,8 @@ def _mark_checked(dest: Path, when: str) -> None:
     with contextlib.suppress(sqlite3.Error):
         conn = sqlite3.connect(dest, timeout=10, isolation_level=None)
         try:
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('checked_at', ?)",
-                         (json.dumps(when),))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('checked_at', ?)", (json.dumps(when),)
+            )
         finally:
             conn.close()

@@ -18,14 +18,14 @@ from hullscan.checks.dockerfile.rules import ALL_CHECKS, run_rules
 from hullscan.errors import HullscanError
 from hullscan.model import Finding
 
-__all__ = ["CATALOGUE", "Dockerfile", "Instruction", "Stage", "lint_file", "lint_text",
-           "parse"]
+__all__ = ["CATALOGUE", "Dockerfile", "Instruction", "Stage", "lint_file", "lint_text", "parse"]
 
 CATALOGUE = Catalogue()
 CATALOGUE.add(*ALL_CHECKS)
 
-_IGNORE = re.compile(r"^#\s*(?:hullscan|hadolint)\s+(global\s+)?ignore\s*=\s*([\w\-, ]+)",
-                     re.IGNORECASE)
+_IGNORE = re.compile(
+    r"^#\s*(?:hullscan|hadolint)\s+(global\s+)?ignore\s*=\s*([\w\-, ]+)", re.IGNORECASE
+)
 
 
 def _suppressions(df: Dockerfile) -> tuple[dict[int, set[str]], set[str]]:
@@ -56,8 +56,9 @@ def lint_text(text: str, path: str, settings: CheckSettings | None = None) -> li
     df = parse(text, path)
     findings = run_rules(df, path, settings)
     per_line, global_ids = _suppressions(df)
-    kept = [f for f in findings
-            if not _suppressed(f, global_ids | per_line.get(f.line or 0, set()))]
+    kept = [
+        f for f in findings if not _suppressed(f, global_ids | per_line.get(f.line or 0, set()))
+    ]
     kept.sort(key=lambda f: (f.line or 0, f.id))
     return settings.apply(kept)
 

@@ -22,16 +22,19 @@ _DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
 # <<EOF, <<-EOF, <<"EOF", <<'EOF' but not <<< (here-strings) nor 1<<2 (arithmetic)
 _HEREDOC = re.compile(r"(?<![<\w])<<(-?)\s*([\"']?)([A-Za-z_][A-Za-z0-9_.-]*)\2")
 _FLAG = re.compile(r"--([A-Za-z][A-Za-z0-9-]*)(?:=((?:\"[^\"]*\"|'[^']*'|\S)*))?(?:\s+|$)")
-_VAR = re.compile(r"\\\$|\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}"
-                  r"|([A-Za-z_][A-Za-z0-9_]*))")
+_VAR = re.compile(
+    r"\\\$|\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}"
+    r"|([A-Za-z_][A-Za-z0-9_]*))"
+)
 
 #: instructions whose arguments may carry heredocs (BuildKit 1.4+)
 HEREDOC_COMMANDS = frozenset({"RUN", "COPY", "ADD"})
 #: instructions whose arguments start with --flags
 FLAG_COMMANDS = frozenset({"FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"})
 #: instructions that have an exec (JSON array) form
-JSON_COMMANDS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME",
-                           "HEALTHCHECK"})
+JSON_COMMANDS = frozenset(
+    {"RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME", "HEALTHCHECK"}
+)
 
 
 @dataclass
@@ -56,8 +59,9 @@ class Instruction:
     @property
     def text(self) -> str:
         """The instruction on one line, as a reader would quote it."""
-        flags = " ".join(f"--{k}={v}" if v else f"--{k}"
-                         for k, vs in self.flags.items() for v in vs)
+        flags = " ".join(
+            f"--{k}={v}" if v else f"--{k}" for k, vs in self.flags.items() for v in vs
+        )
         body = " ".join(self.args.split())
         return " ".join(p for p in (self.cmd, flags, body) if p)
 
@@ -148,7 +152,7 @@ def _split_flags(rest: str) -> tuple[dict[str, list[str]], str]:
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         flags.setdefault(m.group(1).lower(), []).append(value)
-        rest = rest[m.end():]
+        rest = rest[m.end() :]
     return flags, rest
 
 
@@ -255,14 +259,28 @@ def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
         if cmd in HEREDOC_COMMANDS and json_form is None and "<<" in rest:
             heredocs, names, i = _read_heredocs(rest, lines, i)
             end = i
-        instructions.append(Instruction(cmd=cmd, args=rest, line=start, end_line=end,
-                                        flags=flags, json_form=json_form, heredocs=heredocs,
-                                        heredoc_names=names))
+        instructions.append(
+            Instruction(
+                cmd=cmd,
+                args=rest,
+                line=start,
+                end_line=end,
+                flags=flags,
+                json_form=json_form,
+                heredocs=heredocs,
+                heredoc_names=names,
+            )
+        )
     return _build(instructions, directives, escape, comments, path)
 
 
-def _build(instructions: list[Instruction], directives: dict[str, str], escape: str,
-           comments: dict[int, str], path: str) -> Dockerfile:
+def _build(
+    instructions: list[Instruction],
+    directives: dict[str, str],
+    escape: str,
+    comments: dict[int, str],
+    path: str,
+) -> Dockerfile:
     global_args: dict[str, str | None] = {}
     stages: list[Stage] = []
     for ins in instructions:
@@ -277,13 +295,24 @@ def _build(instructions: list[Instruction], directives: dict[str, str], escape: 
                 if s.name is not None and s.name == ref:
                     parent = s.index
             platform = ins.flag("platform")
-            stages.append(Stage(index=len(stages), name=name, image=image, image_raw=raw_image,
-                                unresolved=unresolved or not image, platform=platform,
-                                line=ins.line, parent=parent))
+            stages.append(
+                Stage(
+                    index=len(stages),
+                    name=name,
+                    image=image,
+                    image_raw=raw_image,
+                    unresolved=unresolved or not image,
+                    platform=platform,
+                    line=ins.line,
+                    parent=parent,
+                )
+            )
         elif not stages:
             if ins.cmd != "ARG":
-                raise HullscanError(f"{path}:{ins.line}: {ins.cmd} before the first FROM "
-                                    "(only ARG may precede FROM)")
+                raise HullscanError(
+                    f"{path}:{ins.line}: {ins.cmd} before the first FROM "
+                    "(only ARG may precede FROM)"
+                )
             for name, value in parse_arg(ins.args):
                 # a global ARG's default may refer to earlier global ARGs
                 global_args[name] = None if value is None else substitute(value, global_args)[0]
@@ -293,8 +322,14 @@ def _build(instructions: list[Instruction], directives: dict[str, str], escape: 
     if not stages:
         line = instructions[-1].line if instructions else 1
         raise HullscanError(f"{path}:{line}: no FROM instruction (not a Dockerfile?)")
-    return Dockerfile(instructions=instructions, stages=stages, directives=directives,
-                      escape=escape, comments=comments, global_args=global_args)
+    return Dockerfile(
+        instructions=instructions,
+        stages=stages,
+        directives=directives,
+        escape=escape,
+        comments=comments,
+        global_args=global_args,
+    )
 
 
 def _words(args: str) -> list[str]:

@@ -17,8 +17,24 @@ import bashlex  # type: ignore[import-untyped]
 
 SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "busybox"})
 #: wrappers that run the rest of the argv as a command
-_WRAPPERS = frozenset({"sudo", "env", "nohup", "time", "exec", "command", "nice", "su-exec",
-                       "gosu", "doas", "xargs", "stdbuf", "timeout", "chroot"})
+_WRAPPERS = frozenset(
+    {
+        "sudo",
+        "env",
+        "nohup",
+        "time",
+        "exec",
+        "command",
+        "nice",
+        "su-exec",
+        "gosu",
+        "doas",
+        "xargs",
+        "stdbuf",
+        "timeout",
+        "chroot",
+    }
+)
 _MAX_DEPTH = 5
 
 
@@ -52,8 +68,11 @@ def unwrap(argv: tuple[str, ...]) -> tuple[str, ...]:
         if head not in _WRAPPERS:
             return out
         rest = list(out[1:])
-        while rest and (rest[0].startswith("-") or "=" in rest[0]
-                        or (head == "timeout" and rest[0][:1].isdigit())):
+        while rest and (
+            rest[0].startswith("-")
+            or "=" in rest[0]
+            or (head == "timeout" and rest[0][:1].isdigit())
+        ):
             opt = rest.pop(0)
             if head == "sudo" and opt in ("-u", "-g") and rest:
                 rest.pop(0)
@@ -92,8 +111,14 @@ def _parse(script: str, state: _State, out: list[Command], depth: int) -> None:
         _fallback(script, state, out, depth)
 
 
-def _emit(argv: list[str], state: _State, out: list[Command], depth: int,
-          pipeline: int | None, position: int) -> None:
+def _emit(
+    argv: list[str],
+    state: _State,
+    out: list[Command],
+    depth: int,
+    pipeline: int | None,
+    position: int,
+) -> None:
     if not argv:
         return
     cmd = Command(tuple(argv), pipeline is not None, state.pipefail, pipeline, position)
@@ -110,8 +135,10 @@ def _emit(argv: list[str], state: _State, out: list[Command], depth: int,
             args = args[1:]
         for j, a in enumerate(args):
             if a.startswith("-") and not a.startswith("--") and "c" in a[1:] and j + 1 < len(args):
-                inner = _State(pipefail=_has_pipefail_opts(args[:j + 1]) or False,
-                               next_pipeline=state.next_pipeline + 1000)
+                inner = _State(
+                    pipefail=_has_pipefail_opts(args[: j + 1]) or False,
+                    next_pipeline=state.next_pipeline + 1000,
+                )
                 _parse(args[j + 1], inner, out, depth + 1)
                 state.next_pipeline = inner.next_pipeline
                 break
@@ -121,8 +148,14 @@ def _has_pipefail_opts(args: list[str]) -> bool | None:
     """Read ``-o pipefail`` / ``+o pipefail`` (also in ``-euo pipefail``) from set/sh args."""
     result: bool | None = None
     for k, a in enumerate(args):
-        if (len(a) > 1 and a[0] in "-+" and a[1] != "-" and a.endswith("o")
-                and k + 1 < len(args) and args[k + 1] == "pipefail"):
+        if (
+            len(a) > 1
+            and a[0] in "-+"
+            and a[1] != "-"
+            and a.endswith("o")
+            and k + 1 < len(args)
+            and args[k + 1] == "pipefail"
+        ):
             result = a[0] == "-"
     return result
 
@@ -133,8 +166,9 @@ def _apply_set(args: tuple[str, ...], state: _State) -> None:
         state.pipefail = value
 
 
-def _walk(node: Any, state: _State, out: list[Command], depth: int,
-          pipeline: int | None, position: int) -> None:
+def _walk(
+    node: Any, state: _State, out: list[Command], depth: int, pipeline: int | None, position: int
+) -> None:
     kind = node.kind
     if kind == "command":
         argv: list[str] = []
@@ -164,8 +198,16 @@ def _walk(node: Any, state: _State, out: list[Command], depth: int,
                 continue
             _walk(part, state, out, depth, pid, pos)
             pos += 1
-    elif kind in ("operator", "reservedword", "pipe", "word", "tilde", "parameter",
-                  "heredoc", "redirect"):
+    elif kind in (
+        "operator",
+        "reservedword",
+        "pipe",
+        "word",
+        "tilde",
+        "parameter",
+        "heredoc",
+        "redirect",
+    ):
         return
     else:  # list, compound, if, for, while, until, function: walk the children
         for attr in ("parts", "list"):

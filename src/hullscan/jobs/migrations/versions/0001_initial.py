@@ -37,8 +37,7 @@ def upgrade() -> None:
     op.create_table(
         "scans",
         sa.Column("id", sa.String(36), primary_key=True),
-        sa.Column("job_key", sa.String(64), sa.ForeignKey("jobs.key"), nullable=False,
-                  index=True),
+        sa.Column("job_key", sa.String(64), sa.ForeignKey("jobs.key"), nullable=False, index=True),
         sa.Column("ref", sa.Text, nullable=False),
         sa.Column("artifact", JSON, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),

@@ -20,8 +20,7 @@ JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 
 def upgrade() -> None:
     with op.batch_alter_table("jobs") as jobs:
-        jobs.add_column(sa.Column("origin", sa.String(16), nullable=False,
-                                  server_default="scan"))
+        jobs.add_column(sa.Column("origin", sa.String(16), nullable=False, server_default="scan"))
         jobs.add_column(sa.Column("manifest_digest", sa.String(100), nullable=True))
         jobs.add_column(sa.Column("verdict", JSON, nullable=True))
         jobs.add_column(sa.Column("queue", sa.String(16), nullable=True))
@@ -29,8 +28,7 @@ def upgrade() -> None:
     with op.batch_alter_table("inventories") as inventories:
         inventories.add_column(sa.Column("finding_keys", JSON, nullable=True))
         inventories.add_column(sa.Column("db_version", sa.String(100), nullable=True))
-        inventories.add_column(sa.Column("matched_at", sa.DateTime(timezone=True),
-                                         nullable=True))
+        inventories.add_column(sa.Column("matched_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "rematch_changes",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
