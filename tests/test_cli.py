@@ -217,6 +217,29 @@ def test_rescan_from_the_cache_imports_no_file_reader(archive: Path, tmp_path: P
         assert f"'{heavy}'" not in loaded, heavy
 
 
+def test_a_cached_sbom_without_a_config_parses_no_yaml(archive: Path, tmp_path: Path) -> None:
+    """Without hullscan.yaml and without licence judgements, no YAML is read: PyYAML's
+    import and the built-in licence categories (~15 ms) stay out of a cached ``sbom``."""
+    args = [
+        "sbom",
+        str(archive),
+        "-q",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "-o",
+        str(tmp_path / "bom.json"),
+    ]
+    assert main(args) == 0
+    code = (
+        f"import sys; from hullscan.cli import main; assert main({args!r}) == 0; "
+        "print(sorted({m.split('.')[0] for m in sys.modules}))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert "'yaml'" not in proc.stdout.strip().splitlines()[-1]
+
+
 def test_console_script_exit_code(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "hullscan.cli", "sbom", str(tmp_path / "x")],

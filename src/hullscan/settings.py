@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import yaml
-
 from hullscan.checks.catalogue import CheckSettings
 from hullscan.errors import ConfigError, HullscanError
 from hullscan.licenses.policy import LicensePolicy
@@ -44,6 +42,8 @@ _T = TypeVar("_T")
 
 def read_yaml(path: Path) -> Any:
     """A YAML document from a user's file; unreadable or invalid is one clear error."""
+    import yaml  # when a file is read: most commands run without one
+
     try:
         return parse_yaml(path.read_text(encoding="utf-8"))
     except OSError as e:

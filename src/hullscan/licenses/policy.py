@@ -19,6 +19,7 @@ licenses:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -56,6 +57,26 @@ def default_categories() -> dict[str, str]:
     return {lic: cat for cat in CATEGORIES for lic in data.get(cat) or ()}
 
 
+class _DefaultCategories(Mapping[str, str]):
+    """The built-in categories, parsed when first looked up: most commands never judge a
+    licence, and parsing the table (with PyYAML's import) cost each of them ~15 ms."""
+
+    def _table(self) -> dict[str, str]:
+        return default_categories()
+
+    def __getitem__(self, key: str) -> str:
+        return self._table()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __repr__(self) -> str:
+        return "<the built-in licence categories>"
+
+
 @dataclass(frozen=True)
 class Verdict:
     category: str
@@ -67,9 +88,7 @@ class Verdict:
 @dataclass(frozen=True)
 class LicensePolicy:
     # mappings are left out of the hash (settings are hashable values), not of equality
-    categories: dict[str, str] = field(
-        default_factory=lambda: dict(default_categories()), hash=False
-    )
+    categories: Mapping[str, str] = field(default_factory=_DefaultCategories, hash=False)
     severities: dict[str, Severity | None] = field(
         default_factory=lambda: dict(DEFAULT_SEVERITY), hash=False
     )
