@@ -132,10 +132,10 @@ def _name_at(names: bytes, at: int) -> bytes:
     return names[at : end if end >= 0 else len(names)]
 
 
-def section_names(f: IO[bytes], size: int) -> bytes:
+def section_names(f: IO[bytes], size: int, header: Header | None = None) -> bytes:
     """The raw section-name string table (NUL-terminated names), read without the rest
     of the section table."""
-    h = read_header(f)
+    h = header or read_header(f)
     _, shstrndx = _counts(f, size, h)
     (entry,) = _entries(
         f, size, h.shoff + shstrndx * h.shentsize, h.shentsize, 1, h.order + h.layout.shdr

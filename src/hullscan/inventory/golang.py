@@ -85,7 +85,7 @@ def elf_search_range(f: IO[bytes], size: int) -> tuple[int, int] | None:
             # most ELF files are not Go: their names, one read, say so before the table
             named = (
                 [s for s in elf.sections(f, size, header) if s.name == _SECTION]
-                if _SECTION + b"\0" in elf.section_names(f, size)
+                if _SECTION + b"\0" in elf.section_names(f, size, header)
                 else []
             )
         except elf.Malformed:

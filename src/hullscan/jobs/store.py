@@ -684,13 +684,14 @@ class Store:
         and Celery's (the broker keeps their messages), are not touched."""
         now = _now()
         with self._tx() as s:
+            leases = list(s.scalars(sa.select(QueueLeaseRow)))
             stopped = [
                 row.name
-                for row in s.scalars(sa.select(QueueLeaseRow))
+                for row in leases
                 if (now - (_aware(row.renewed_at) or now)).total_seconds() > lapsed_after
                 or (row.host == host and not alive(row.pid))
             ]
-            running = set(s.scalars(sa.select(QueueLeaseRow.name))) - set(stopped)
+            running = {row.name for row in leases} - set(stopped)
             unfinished = JobRow.status.in_((Status.QUEUED, Status.RUNNING))
             embedded = sa.or_(
                 JobRow.queue.is_(None),
