@@ -4,6 +4,16 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 CORPUS ?= $(HOME)/.cache/hullscan-corpus
 PEERS  ?= $(HOME)/.cache/hullscan-peers
+# The workplace's shared test material (corpus script, advisories, peers): ../shared beside
+# this checkout, else beside the repository it was cloned from, or $HULLSCAN_SHARED.
+ORIGIN := $(shell git remote get-url origin 2>/dev/null)
+SHARED ?= $(firstword $(wildcard $(HULLSCAN_SHARED)) $(wildcard ../shared) \
+            $(if $(filter /%,$(ORIGIN)),$(wildcard $(dir $(abspath $(ORIGIN)))shared)))
+ifneq ($(SHARED),)
+export HULLSCAN_SHARED := $(abspath $(SHARED))
+endif
+NEEDS_SHARED = @test -n "$(SHARED)" || { echo "no shared/ test material: put it beside this \
+checkout or set HULLSCAN_SHARED" >&2; exit 2; }
 
 .PHONY: demo test check lint typecheck bench bench-speed fuzz setup corpus peers references screenshots clean
 
@@ -40,10 +50,11 @@ $(BIN)/pytest: pyproject.toml $(BIN)/hullscan
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-# Test images from ../shared/corpus (Debian, PyPI and npm registries; needs root).
+# Test images from shared/corpus (Debian, PyPI and npm registries; needs root).
 corpus:
+	$(NEEDS_SHARED)
 	bash scripts/corpus-prereqs.sh
-	bash ../shared/corpus/build.sh $(CORPUS) >/dev/null
+	bash $(HULLSCAN_SHARED)/corpus/build.sh $(CORPUS) >/dev/null
 
 # Reference implementations the version-ordering tests compare against (dpkg, rpm, ruby, ...),
 # and Debian's chromium for the browser tests of the HTML pages.
@@ -60,7 +71,8 @@ screenshots: $(BIN)/pytest corpus references
 
 # trivy, syft, hadolint and gitleaks, hash-pinned, for side-by-side checks and bench/.
 peers:
-	bash ../shared/peers/get-peers.sh $(PEERS) >/dev/null 2>&1 || echo "peers: not fetched (tests that need them skip)"
+	$(NEEDS_SHARED)
+	bash $(HULLSCAN_SHARED)/peers/get-peers.sh $(PEERS) >/dev/null 2>&1 || echo "peers: not fetched (tests that need them skip)"
 
 bench: $(BIN)/hullscan corpus peers
 	PEERS_BIN=$(PEERS)/bin $(BIN)/python bench/bench_inventory.py --corpus $(CORPUS)
