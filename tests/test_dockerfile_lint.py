@@ -19,10 +19,10 @@ from hullscan.checks.dockerfile.shell import parse_shell
 from hullscan.errors import HullscanError
 from hullscan.model import Severity
 
+from conftest import SHARED
+
 FIXTURES = Path(__file__).parent / "fixtures" / "dockerfiles"
-CORPUS_DOCKERFILE = (
-    Path(__file__).resolve().parents[2] / "shared" / "corpus" / "files" / "misconfig" / "Dockerfile"
-)
+CORPUS_DOCKERFILE = SHARED / "corpus" / "files" / "misconfig" / "Dockerfile"
 TRUTH = (
     Path(os.environ.get("HULLSCAN_CORPUS", Path.home() / ".cache" / "hullscan-corpus"))
     / "secrets-and-misconfig"
