@@ -717,13 +717,37 @@ def test_tampered_layer_blob(
     path = blob_path(layout, sha256(img.blobs[0]))
     data = bytearray(path.read_bytes())
     if compression == "gzip":
-        data[4] ^= 0xFF  # the header's mtime: decompresses the same, hashes differently
+        data[-8] ^= 0xFF  # the trailer's CRC: the stream is no longer whole
     else:
         data[data.index(noise) + 100] ^= 0xFF
     path.write_bytes(bytes(data))
+    if compression == "gzip":
+        assert_error(layout, tmp_path, capsys, "corrupt gzip stream")
+        return
     line = assert_error(layout, tmp_path, capsys, "digest mismatch", "corrupt or tampered")
     # the first check to fail names what it expected
     assert sha256(img.blobs[0]) in line or sha256(img.layers[0]) in line
+
+
+def test_a_repacked_layer_blob_is_the_layer_it_inflates_to(tmp_path: Path) -> None:
+    """A gzip blob with another mtime in its header is other bytes under the blob's name,
+    but it inflates to the very layer the config's diff-id names: a scan reads the layer,
+    not its packing, so it checks the diff-id (hashing each byte once) and finds the same.
+    A blob that is copied as it is (a squashed image's base) is checked byte for byte."""
+    img = build([[python_dist("a", "1")], [python_dist("b", "2")]], compression="gzip")
+    layout = oci(tmp_path, img)
+    before = scan(layout, tmp_path / "before", None)
+    path = blob_path(layout, sha256(img.blobs[0]))
+    data = bytearray(path.read_bytes())
+    data[4] ^= 0xFF  # the header's mtime: inflates the same, hashes differently
+    path.write_bytes(bytes(data))
+    after = scan(layout, tmp_path / "after", None)
+    assert after.packages == before.packages and after.packages
+    from hullscan.squash import squash
+
+    out = f"oci:{tmp_path / 'squashed'}:1"
+    with pytest.raises(ImageError, match="blob: digest mismatch"):
+        squash(f"oci:{layout}", out, options(tmp_path / "squash"), keep_base=1)
 
 
 def test_tampered_layer_in_a_legacy_docker_archive(

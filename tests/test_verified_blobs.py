@@ -47,6 +47,7 @@ def read_all(
     diff_id: str | None,
     verified: bool,
     check_diff_id: bool = True,
+    check_blob: bool = True,
 ) -> streams.LayerStream:
     stream = open_layer_stream(
         io.BytesIO(blob),
@@ -57,6 +58,7 @@ def read_all(
         Limits(),
         verified=verified,
         check_diff_id=check_diff_id,
+        check_blob=check_blob,
     )
     try:
         stream.verify()
@@ -105,6 +107,51 @@ def test_verified_compressed_layer_checks_its_diff_id_only(
     assert stream.blob_digest == sha256(blob)
     with pytest.raises(ImageError, match=r"diff-id.*digest mismatch"):
         read_all(blob, sha256(blob), len(blob), sha256(tar + b"\0"), verified=True)
+
+
+def _repacked(blob: bytes) -> bytes:
+    """The same gzip stream with another mtime in its header: other bytes, same layer."""
+    assert blob[:2] == b"\x1f\x8b"
+    return blob[:4] + bytes([blob[4] ^ 1]) + blob[5:]
+
+
+def test_a_layer_read_to_be_analysed_hashes_only_its_diff_id(
+    gzipped: BuiltImage, hashed: list[int]
+) -> None:
+    """Read to be analysed, not copied (``check_blob=False``), a compressed layer whose
+    diff-id is checked hashes only the inflated bytes: they are what was analysed, and
+    they are the layer the config names however they were packed."""
+    blob, tar = gzipped.blobs[0], gzipped.layers[0]
+    read_all(blob, sha256(blob), len(blob), sha256(tar), verified=False, check_blob=False)
+    assert sum(hashed) == len(tar)
+    repacked = _repacked(blob)
+    read_all(repacked, sha256(blob), len(blob), sha256(tar), verified=False, check_blob=False)
+    # a copy (squash keeps base layers as they are) checks the blob's own bytes
+    with pytest.raises(ImageError, match=r"blob: digest mismatch"):
+        read_all(repacked, sha256(blob), len(blob), sha256(tar), verified=False)
+
+
+def test_a_layer_read_to_be_analysed_still_checks_what_it_can(gzipped: BuiltImage) -> None:
+    blob, tar = gzipped.blobs[0], gzipped.layers[0]
+    other = sha256(tar + b"\0")
+    with pytest.raises(ImageError, match=r"diff-id.*digest mismatch"):
+        read_all(blob, sha256(blob), len(blob), other, verified=False, check_blob=False)
+    with pytest.raises(ImageError, match=r"size|larger than"):
+        read_all(blob, sha256(blob), len(blob) - 1, sha256(tar), verified=False, check_blob=False)
+    # taken on trust, the diff-id vouches for nothing: the blob's digest is checked
+    with pytest.raises(ImageError, match=r"blob: digest mismatch"):
+        read_all(
+            _repacked(blob),
+            sha256(blob),
+            len(blob),
+            other,
+            verified=False,
+            check_diff_id=False,
+            check_blob=False,
+        )
+    # without a diff-id to check, so is the blob's
+    with pytest.raises(ImageError, match=r"blob: digest mismatch"):
+        read_all(_repacked(blob), sha256(blob), len(blob), None, verified=False, check_blob=False)
 
 
 @pytest.mark.parametrize("change", [-1, 1])
@@ -204,10 +251,101 @@ def test_pulled_uncompressed_layers_are_hashed_once_on_the_way_in(
     (tmp_path / "layers.sqlite").unlink()
     assert _pull_and_inventory(plain, tmp_path) == found
     assert sum(hashed) == sum(len(b) for b in plain.blobs)
-    # piped, not kept: hashed once, on the way in, and never again
-    hashed.clear()
-    assert _pull_and_inventory(plain, tmp_path / "piped", keep=False) == found
-    assert hashed == []
+
+
+@pytest.fixture
+def every_hash(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Bytes fed to any SHA-256 object made while the test runs (downloads, layer reads)."""
+    import hashlib
+
+    fed: list[int] = []
+    lock = threading.Lock()
+    real = hashlib.new
+
+    class Counting:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def update(self, data: Any) -> None:
+            with lock:
+                fed.append(len(data))
+            self._inner.update(data)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+    def new(name: str, *args: Any, **kw: Any) -> Any:
+        h = real(name, *args, **kw)
+        return Counting(h) if name == "sha256" else h
+
+    monkeypatch.setattr(hashlib, "new", new)
+    return fed
+
+
+@pytest.mark.parametrize("verify_diff_ids", [True, False])
+def test_a_piped_layer_is_hashed_once_by_its_reader(
+    tmp_path: Path,
+    plain: BuiltImage,
+    genuine: BuiltImage,
+    every_hash: list[int],
+    verify_diff_ids: bool,
+) -> None:
+    """Piped to its worker and not kept, each layer's bytes are hashed once in all: the
+    uncompressed layer's blob (its own diff-id), the compressed layer's inflated bytes
+    where diff-ids are checked, its blob where they are taken on trust. The config and
+    manifest are hashed on their way into the cache, as before."""
+    ok = [("requests", "2.31.0")]
+    for image in (plain, genuine):
+        every_hash.clear()
+        found = pull_packages(
+            _serving(image),
+            tmp_path / f"{len(image.blobs[0])}-{verify_diff_ids}",
+            workers=1,
+            keep_layers=False,
+            verify_diff_ids=verify_diff_ids,
+        )
+        assert set(ok) <= found
+        compressed = image is genuine
+        hashed_layers = image.layers if compressed and verify_diff_ids else image.blobs
+        metadata = len(image.config) + len(image.manifest)
+        assert sum(every_hash) == sum(map(len, hashed_layers)) + metadata
+
+
+@pytest.mark.parametrize("verify_diff_ids", [True, False])
+def test_a_piped_layer_is_checked_by_its_reader(
+    tmp_path: Path, genuine: BuiltImage, verify_diff_ids: bool
+) -> None:
+    """Not hashed on its way, a piped blob is still refused when it is not the layer: its
+    content is checked against the diff-id (or, on trust, its bytes against the digest);
+    and nothing of the refused layer is cached."""
+    bad = sha256(genuine.blobs[1])
+    with pytest.raises(ImageError, match=r"digest mismatch|corrupt gzip"):
+        pull_packages(
+            _serving(genuine, frozenset({bad})),
+            tmp_path,
+            workers=1,
+            keep_layers=False,
+            verify_diff_ids=verify_diff_ids,
+        )
+    found = pull_packages(
+        _serving(genuine), tmp_path, 1, keep_layers=False, verify_diff_ids=verify_diff_ids
+    )
+    assert ("requests", "2.31.0") in found
+
+
+def test_a_repacked_piped_layer_is_the_same_layer(tmp_path: Path, genuine: BuiltImage) -> None:
+    """A registry serving other bytes that inflate to the very layer the config names (here
+    another gzip header): checked by diff-id, that is the layer, and it is scanned; taken
+    on trust, only the blob's digest can vouch for it, and it is refused."""
+
+    def repacking(digest: str, data: bytes) -> httpx.Response:
+        return httpx.Response(200, content=_repacked(data) if data[:2] == b"\x1f\x8b" else data)
+
+    transport = mock_registry(genuine, repacking)
+    found = pull_packages(transport, tmp_path / "checked", 1, keep_layers=False)
+    assert ("requests", "2.31.0") in found
+    with pytest.raises(ImageError, match=r"blob: digest mismatch"):
+        pull_packages(transport, tmp_path / "trusting", 1, keep_layers=False, verify_diff_ids=False)
 
 
 def test_tampered_uncompressed_blob_is_refused_and_not_cached(
@@ -245,10 +383,13 @@ def liar(genuine: BuiltImage) -> BuiltImage:
 def test_a_trusting_pull_hashes_each_blob_once(
     tmp_path: Path, genuine: BuiltImage, hashed: list[int]
 ) -> None:
-    checked = pull_packages(_serving(genuine), tmp_path / "checked", 1)
+    """Kept in the cache; piped, see ``test_a_piped_layer_is_hashed_once_by_its_reader``."""
+    checked = pull_packages(_serving(genuine), tmp_path / "checked", 1, keep_layers=True)
     assert sum(hashed) == sum(len(t) for t in genuine.layers)  # the diff-ids
     hashed.clear()
-    trusting = pull_packages(_serving(genuine), tmp_path / "trusting", 1, verify_diff_ids=False)
+    trusting = pull_packages(
+        _serving(genuine), tmp_path / "trusting", 1, keep_layers=True, verify_diff_ids=False
+    )
     assert trusting == checked and ("requests", "2.31.0") in trusting
     assert hashed == []  # only the downloads hashed, each blob on its way in
 

@@ -6,9 +6,11 @@ against the manifest's digest, decompressed (gzip or zstd, sniffed from the magi
 bytes), hashed again against the config's diff-id — unless it is uncompressed, when
 one hash serves both — and bounded against decompression bombs. A blob verified as it
 was written (a registry download) is only counted, not hashed again; if it is also
-uncompressed and its digest is the diff-id, nothing is left to hash. Hashing runs on a
-worker thread, overlapping the rest. Nothing is buffered beyond a few chunks, so
-memory stays flat however large the layer is.
+uncompressed and its digest is the diff-id, nothing is left to hash. A blob read only
+to be analysed (not copied anywhere) is hashed once: where its diff-id is checked, that
+check covers every byte analysed, so the compressed bytes are only counted. Hashing
+runs on a worker thread, overlapping the rest. Nothing is buffered beyond a few
+chunks, so memory stays flat however large the layer is.
 """
 
 from __future__ import annotations
@@ -92,8 +94,9 @@ class _Source(Protocol):
 @dataclass
 class _Check:
     """One digest (and size) a stream must match; several checks may share one hash.
-    Without a hash object the digest was verified before (``expected`` is then known
-    to be right): only the size is checked."""
+    Without a hash object only the size is checked: the digest was verified before
+    (``expected`` is then known to be right), or another check vouches for these bytes
+    (``expected`` is None: a compressed blob whose diff-id is checked)."""
 
     what: str
     expected: str | None
@@ -108,7 +111,7 @@ class _Check:
             return self.expected
         return f"{self.algo}:{self.hasher.hexdigest()}"
 
-    def verify(self, count: int) -> str:
+    def verify(self, count: int) -> None:
         if self.size is not None and count != self.size:
             raise ImageError(
                 f"{self.what}: size {count} does not match the declared "
@@ -119,7 +122,6 @@ class _Check:
                 f"{self.what}: digest mismatch: expected {self.expected}, "
                 f"got {self.digest} (corrupt or tampered)"
             )
-        return self.digest
 
 
 def _checks(specs: list[tuple[str, str | None, int | None]]) -> list[_Check]:
@@ -193,11 +195,18 @@ class _FileChunks:
         self._pipe = pipe
         self._bufs = [bytearray(chunk) for _ in range(self.RING)]
         self._futures: list[Future[None] | None] = [None] * self.RING
-        self._next = 0
+        self._next = self._last = 0
         self.count = 0
 
-    def next_chunk(self) -> memoryview:
-        i = self._next
+    def hash_from(self, first: memoryview, checks: list[_Check]) -> None:
+        """Hash ``first`` (read with ``hash_it=False``), and every chunk after it, with the
+        hash objects ``checks`` need."""
+        self._hashers = _hashers_of(checks)
+        if self._hashers and first:
+            self._futures[self._last] = self._pipe.update(self._hashers, first)
+
+    def next_chunk(self, hash_it: bool = True) -> memoryview:
+        i = self._last = self._next
         self._next = (i + 1) % self.RING
         if (pending := self._futures[i]) is not None:
             pending.result()
@@ -212,7 +221,7 @@ class _FileChunks:
                     f"{c.what}: larger than the {c.size} bytes its descriptor declares"
                 )
         view = view[:n]
-        if self._hashers:
+        if self._hashers and hash_it:
             self._futures[i] = self._pipe.update(self._hashers, view)
         return view
 
@@ -590,6 +599,7 @@ def open_layer_stream(
     *,
     verified: bool = False,
     check_diff_id: bool = True,
+    check_blob: bool = True,
     chunk: int = READ_CHUNK,
 ) -> LayerStream:
     """Chain blob digest check → decompression → bomb bounds → diff-id check.
@@ -602,19 +612,21 @@ def open_layer_stream(
     ``check_diff_id=False``: a compressed layer's uncompressed bytes are not hashed, and
     its diff-id is taken on trust (``registries.verify_diff_ids``); the blob digest is
     still checked, and is then what the layer cache must key on (``cache_id``).
+    ``check_blob=False``: the blob's bytes are read once and dropped (an analysis, not a
+    copy), so where a compressed layer's diff-id is checked, that check alone vouches for
+    every byte read; the compressed bytes are counted against ``size``, not hashed.
     ``chunk``: raw bytes a read (``DOWNLOAD_CHUNK`` for a blob still downloading)."""
     if verified and digest is None:
         raise ValueError("a verified blob needs the digest it was verified against")
     blob_spec = (f"{what} blob", digest, size)
     diff_spec = (f"{what} (uncompressed, diff-id)", diff_id, None)
-    # sniffing needs the first chunk, which must be hashed by then: hash it with the
-    # blob's hash, and with the diff-id's too when the layer turns out uncompressed
     checks = _checks([blob_spec, diff_spec])
     if verified:
         checks[0].hasher = None
     source = _FileChunks(raw, checks[:1], HashPipe(threaded), chunk)
-    # the first chunk is read (and hashed) before the compression is known
-    first = source.next_chunk()
+    # the first chunk is read before the compression is known, which decides what hashes
+    # it: it is hashed (with every later one) once that is settled
+    first = source.next_chunk(hash_it=False)
     kind = sniff_compression(bytes(first[:8]))
     pipe = source._pipe
     stage: _Source
@@ -624,14 +636,9 @@ def open_layer_stream(
             # these bytes hashed to ``digest`` on their way into the cache, and they are
             # the layer itself: that was the diff-id's check
             diff.hasher = None
-        elif blob.hasher is None or blob.algo != diff.algo:
-            # verified before, or (rare) a sha512 blob digest: the diff-id has a hash of
-            # its own, which the first chunk has not been through yet
-            diff.hasher.update(first)
-        else:
-            diff.hasher = blob.hasher
-        source._checks = [blob]
-        source._hashers = _hashers_of([blob, diff])
+        elif blob.hasher is not None and blob.algo == diff.algo:
+            diff.hasher = blob.hasher  # one hash, both checks
+        hashed = [blob, diff]
         stage = _Prepend(first, source)
     else:
         blob, diff = checks[0], _checks([diff_spec])[0]
@@ -639,8 +646,15 @@ def open_layer_stream(
         stage = inflate(_Prepend(first, source), what)
         if check_diff_id or diff_id is None:
             stage = _Hashed(stage, [diff], pipe)
+            if not check_blob and diff_id is not None:
+                # content that matches the diff-id is the layer, however it was packed:
+                # the blob is only counted against its size
+                blob = _Check(blob.what, None, blob.size, None, blob.algo)
+                source._checks = [blob]
         else:
             diff.hasher = None  # taken on trust: only its (unset) size is checked
+        hashed = [blob]
+    source.hash_from(first, hashed)
     reader = LayerReader(stage, source, limits, what, compressed=kind != "none")
     return LayerStream(
         tar=reader, compression=kind, _raw=source, _blob=blob, _diff=diff, _pipe=pipe

@@ -4,10 +4,12 @@ Every blob is downloaded into a digest-keyed cache (``<cache>/blobs/sha256/<hex>
 hashed while it streams to a ``.partial`` file, bounded by its descriptor's size, and
 renamed into place only when the digest matches. The cache is then an ordinary
 ``DirStore``, so the OCI code builds the ``Image``. A layer blob found in the cache is
-verified again when it is streamed; one this pull downloaded is not hashed a second time
+checked again when it is streamed; one this pull downloaded is not hashed a second time
 (``TarLayerSource.verified``), only its diff-id is, and not even that when the blob is
 uncompressed (its digest is then the diff-id). Blobs already in the cache are never
-downloaded again.
+downloaded again. A layer blob that is not kept (``registries.keep_layers: false``) is
+piped to the worker analysing it, which hashes it once: its diff-id where diff-ids are
+checked, its digest where they are taken on trust.
 
 Pulls of a host with ``mirrors`` try each mirror first and fall back to the host.
 """
@@ -206,20 +208,26 @@ def receive(
     exact: int | None,
     what: str,
     write: Callable[[bytes], object],
+    *,
+    hash_here: bool = True,
 ) -> None:
     """Hand ``chunks`` to ``write`` as they come, and check that they are ``digest``: no
-    more than ``limit`` bytes, exactly ``exact`` when known."""
+    more than ``limit`` bytes, exactly ``exact`` when known. ``hash_here=False``: only
+    their count is checked here; their reader checks the digest (a piped layer)."""
     algo, _hex = parse_digest(digest)
-    hasher = hashlib.new(algo)
+    hasher = hashlib.new(algo) if hash_here else None
     count = 0
     for chunk in chunks:
         count += len(chunk)
         if count > limit:
             raise ImageError(f"{what}: more than the {limit} bytes expected")
-        hasher.update(chunk)
+        if hasher is not None:
+            hasher.update(chunk)
         write(chunk)
     if exact is not None and count != exact:
         raise ImageError(f"{what}: {count} bytes, but the descriptor says {exact}")
+    if hasher is None:
+        return
     actual = f"{algo}:{hasher.hexdigest()}"
     if actual != digest:
         raise ImageError(
@@ -300,9 +308,11 @@ class RegistryStore(Store):
                 self.client._wait(attempt, None)
 
     def pipe(self, digest: str, fifo: str, closing: threading.Event) -> bool:
-        """Send layer blob ``digest`` through ``fifo`` to its reader, checking its size and
-        digest on the way, keeping none of it. False when the blob must be downloaded
-        into the cache instead (the connection broke mid-body), or ``closing`` was set
+        """Send layer blob ``digest`` through ``fifo`` to its reader, checking its size on
+        the way and keeping none of it. The reader checks the content: it hashes what it
+        reads once, the layer's diff-id where that is checked (which vouches for every
+        byte, however they were packed), else the blob's digest. False when the blob must
+        be downloaded into the cache instead (the connection broke mid-body), or ``closing`` was set
         (the pull is closing, or the reader failed); the reader sees its stream end
         short either way."""
         size = self.sizes.get(digest)
@@ -332,6 +342,7 @@ class RegistryStore(Store):
                         size,
                         what,
                         write,
+                        hash_here=False,
                     )
             except _Closing:
                 return False
@@ -718,12 +729,10 @@ class _Downloads:
             return source
         assert partial is not None
         path, piped = partial
-        blob = (
-            dataclasses.replace(source.blob, pipe=path)
-            if piped
-            else dataclasses.replace(source.blob, arriving=path)
-        )
-        return dataclasses.replace(source, blob=blob)
+        if piped:  # not hashed on its way: the reader checks it (``RegistryStore.pipe``)
+            blob = dataclasses.replace(source.blob, pipe=path)
+            return dataclasses.replace(source, blob=blob, verified=False)
+        return dataclasses.replace(source, blob=dataclasses.replace(source.blob, arriving=path))
 
     def abandon(self, index: int) -> None:
         digest = self._digests[index]
