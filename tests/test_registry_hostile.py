@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -148,11 +149,41 @@ def server(image: BuiltImage) -> Iterator[HostileRegistry]:
 
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Backoff delays, recorded instead of slept."""
-    recorded: list[float] = []
+def sleeps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Sequence[float]:
+    """Backoff delays, recorded instead of slept: by this process and by the worker
+    processes it forks (which download the layers they analyse)."""
+    recorded = _Recorded(tmp_path / "sleeps")
     monkeypatch.setattr(registry_client, "_sleep", recorded.append)
     return recorded
+
+
+class _Recorded(Sequence[float]):
+    """Numbers appended to a file, one line each (O_APPEND: whole lines from any process)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        path.touch()
+
+    def append(self, value: float) -> None:
+        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, f"{value!r}\n".encode())
+        finally:
+            os.close(fd)
+
+    def _values(self) -> list[float]:
+        return [float(line) for line in self._path.read_text().splitlines()]
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._values()[i]
+
+    def __len__(self) -> int:
+        return len(self._values())
+
+    def __eq__(self, other: object) -> bool:
+        return self._values() == other
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @pytest.fixture(autouse=True)
@@ -451,7 +482,10 @@ def test_slow_drip_blob_is_given_up(
 
 
 def test_500s_then_success_is_retried(
-    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str], sleeps: list[float]
+    server: HostileRegistry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    sleeps: Sequence[float],
 ) -> None:
     failures = {"manifests": 2, "blobs": 2}
 
@@ -477,7 +511,10 @@ def test_500s_then_success_is_retried(
 
 
 def test_429_with_retry_after(
-    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str], sleeps: list[float]
+    server: HostileRegistry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    sleeps: Sequence[float],
 ) -> None:
     hints = ["7", "3600"]  # the second is capped
 
@@ -494,7 +531,10 @@ def test_429_with_retry_after(
 
 
 def test_503_forever_gives_up(
-    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str], sleeps: list[float]
+    server: HostileRegistry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    sleeps: Sequence[float],
 ) -> None:
     def down(h: Handler) -> bool:
         h.reply(503, b"down")
@@ -532,7 +572,7 @@ def test_stalled_blob_is_retried(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     workdir: Path,
-    sleeps: list[float],
+    sleeps: Sequence[float],
 ) -> None:
     set_registries(workdir, retries=2, timeout=0.5)
     layer = sha256(server.image.blobs[0])
@@ -554,7 +594,10 @@ def test_stalled_blob_is_retried(
 
 
 def test_connection_dropped_mid_blob_is_retried(
-    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str], sleeps: list[float]
+    server: HostileRegistry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    sleeps: Sequence[float],
 ) -> None:
     layer = sha256(server.image.blobs[0])
     data = server.image.blobs[0]
@@ -580,7 +623,7 @@ def test_connection_dropped_mid_blob_is_retried(
 
 
 def test_registry_down(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], sleeps: list[float]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sleeps: Sequence[float]
 ) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -636,19 +679,30 @@ class TokenIssuer:
         return False
 
 
+@pytest.mark.parametrize("keep", [True, False])
 def test_expired_token_is_refreshed_once(
-    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: HostileRegistry,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    workdir: Path,
+    keep: bool,
 ) -> None:
-    issuer = TokenIssuer(server, [2, 100])
+    set_registries(workdir, retries=2, timeout=2, keep_layers=keep)
+    issuer = TokenIssuer(server, [2, 100])  # the manifest and the config use up the first
     server.behaviour = issuer
     code, err = run(server.ref, tmp_path / "cache", capsys)
     assert code == 0, err
-    assert issuer.issued == 2
+    layers = len(server.image.blobs)
+    # kept, every blob downloads here, and one refresh serves them all; not kept, each
+    # layer's blob is fetched by the worker analysing it, which starts from the token
+    # the pull was granted and refreshes it once for itself
+    assert issuer.issued == (2 if keep else 1 + layers)
 
 
 def test_token_expiring_again_fails(
-    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str], workdir: Path
 ) -> None:
+    set_registries(workdir, retries=2, timeout=2, keep_layers=True)
     issuer = TokenIssuer(server, [1])  # every token works once
     server.behaviour = issuer
     cached = fails(
@@ -656,6 +710,35 @@ def test_token_expiring_again_fails(
     )
     assert issuer.issued == 2  # the first token and exactly one refresh, for all downloads
     assert server.image.manifest_digest in cached
+
+
+def test_a_worker_refused_its_layer_gives_up_after_one_new_token(
+    server: HostileRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A layer fetched by its worker (not kept) that the registry refuses whatever the
+    token: the worker asks for one new token, then the scan fails with the refusal."""
+    issuer = TokenIssuer(server, [100])
+    layers = {sha256(b) for b in server.image.blobs}
+
+    def refusing(h: Handler) -> bool:
+        if any(h.path.endswith(d) for d in layers):
+            h.reply(
+                401,
+                b'{"errors":[{"code":"DENIED"}]}',
+                {
+                    "WWW-Authenticate": f'Bearer realm="http://{server.host}/token",'
+                    'service="hostile",scope="repository:x/y:pull"'
+                },
+            )
+            return True
+        return issuer(h)
+
+    server.behaviour = refusing
+    cached = fails(
+        server.ref, tmp_path, capsys, r"x/y: authentication required or refused \(HTTP 401\)"
+    )
+    assert issuer.issued == 1 + len(layers)
+    assert not layers & cached
 
 
 def test_backoff_delays() -> None:
@@ -668,3 +751,52 @@ def test_backoff_delays() -> None:
     soon = registry_client.backoff_delay(0, formatdate(time.time() + 10, usegmt=True))
     assert 8 <= soon <= 10
     assert registry_client.backoff_delay(1, "garbage") == 1.0
+
+
+# -- layers fetched by their readers -------------------------------------------------------
+
+
+def test_a_layer_its_reader_fetches_is_hashed_once_and_never_stored(
+    server: HostileRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not kept, each layer's blob is fetched by its reader on a connection of its own
+    (here this process: one worker), hashed once (the inflated bytes, against the
+    diff-id), and written nowhere; only the manifest and config are cached."""
+    from hullscan.inventory import default_analyzers
+    from hullscan.pipeline import ScanOptions, analyze_layers, build_inventory
+    from hullscan.sources.registry import open_registry
+    from hullscan.sources.registry_settings import RegistrySettings
+    from hullscan.streams import Limits
+
+    fed: list[int] = []
+    real = hashlib.new
+
+    class Counting:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def update(self, data: Any) -> None:
+            fed.append(len(data))
+            self._inner.update(data)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+    monkeypatch.setattr(hashlib, "new", lambda name, *a: Counting(real(name, *a)))
+    settings = RegistrySettings()
+    cache = tmp_path / "cache"
+    img = open_registry(server.ref, None, Limits(), cache / "registry", settings, defer_layers=True)
+    try:
+        analyses = analyze_layers(
+            img, default_analyzers(), ScanOptions(cache_dir=cache, workers=1, registry=settings)
+        )
+    finally:
+        img.close()
+    found = {(p.name, p.version) for p in build_inventory(img, analyses).packages}
+    assert ("requests", "2.31.0") in found
+    image = server.image
+    assert image.compression == "gzip"
+    assert sum(fed) == sum(map(len, image.layers)) + len(image.config) + len(image.manifest)
+    assert all(server.count(sha256(b)) == 1 for b in image.blobs)
+    assert cached_blobs(cache) == {image.manifest_digest, image.config_digest}
+    assert not list((cache / "registry").rglob("pipes-*"))

@@ -1,5 +1,6 @@
 """Where a blob's bytes are: a whole file, or a region of an archive file — or a file
-still being downloaded, read as it grows, or a pipe a download sends them through.
+still being downloaded, read as it grows, a pipe a download sends them through, or a
+registry the reader downloads them from itself.
 
 A ``BlobRef`` is a small picklable value, so a layer can be handed to a worker
 process and opened there.
@@ -13,9 +14,12 @@ import os
 import select
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hullscan.errors import ImageError
+
+if TYPE_CHECKING:  # the registry's modules are imported only where a blob is fetched
+    from hullscan.sources.registry_fetch import RemoteBlob
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
 #: how long a reader of an arriving blob waits for its next bytes before giving up (the
@@ -45,13 +49,19 @@ class BlobRef:
     #: a FIFO a download sends the blob's bytes through, keeping none of them (``path``
     #: is then only named in messages; ``length`` is required)
     pipe: str | None = None
+    #: a registry blob its reader downloads itself, keeping none of it
+    #: (``sources.registry_fetch.RemoteBlob``; ``path`` is then only named in messages)
+    remote: RemoteBlob | None = None
 
     @property
     def downloading(self) -> bool:
-        """Whether the bytes come from a download as they arrive (a pipe, a growing file)."""
-        return self.pipe is not None or self.arriving is not None
+        """Whether the bytes come from a download as they arrive (a pipe, a growing file,
+        a connection)."""
+        return self.pipe is not None or self.arriving is not None or self.remote is not None
 
     def open(self) -> io.RawIOBase:
+        if self.remote is not None:
+            return self.remote.open()
         if self.pipe is not None:
             if self.length is None:
                 raise ValueError("a piped blob needs its length")

@@ -213,7 +213,7 @@ def _arrived(
     try:
         analysis = future.result()
     except BlobWithdrawn:
-        image.layer_ready(i)  # raises the download's error, if it failed for good
+        image.layer_refetched(i)  # raises the download's error, if it failed for good
         return analyze_layer(image.layer_sources[i], analyzers, options.limits, options.debug)
     except Exception as e:  # not an interrupt: that must not wait for the download
         # the download's error first, unless it only says that this reader failed (a

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from hullscan.errors import ImageError
+from hullscan.malloc import keep_freed_memory
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -618,6 +619,7 @@ def open_layer_stream(
     ``chunk``: raw bytes a read (``DOWNLOAD_CHUNK`` for a blob still downloading)."""
     if verified and digest is None:
         raise ValueError("a verified blob needs the digest it was verified against")
+    keep_freed_memory()
     blob_spec = (f"{what} blob", digest, size)
     diff_spec = (f"{what} (uncompressed, diff-id)", diff_id, None)
     checks = _checks([blob_spec, diff_spec])

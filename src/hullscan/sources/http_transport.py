@@ -16,6 +16,7 @@ original error as their cause (the TLS verification message is looked for there)
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ssl
 import threading
@@ -28,6 +29,9 @@ import httpx
 READ_SIZE = 1024 * 1024
 #: idle connections kept per host
 MAX_IDLE = 8
+#: the response extension holding ``readinto(buffer) -> int`` for the body: a reader with
+#: buffers of its own has the socket fill them, with no copy in between
+READINTO = "hullscan.readinto"
 
 _Key = tuple[str, str, int]
 
@@ -62,13 +66,15 @@ class StreamingTransport(httpx.BaseTransport):
             except BaseException:
                 conn.close()
                 raise
+        body = _Body(resp, conn, lambda: self._release(key, conn))
         return httpx.Response(
             resp.status,
             headers=resp.getheaders(),
-            stream=_Body(resp, conn, lambda: self._release(key, conn)),
+            stream=body,
             extensions={
                 "http_version": b"HTTP/1.1",
                 "reason_phrase": (resp.reason or "").encode("latin-1", "replace"),
+                READINTO: body.readinto,
             },
         )
 
@@ -161,34 +167,44 @@ class _Body(httpx.SyncByteStream):
         self._release = release
         self._complete = False
         self._closed = False
+        #: for ``readinto``: the body's declared length, and bytes read so far
+        self._expected: int | None = None
+        self._count: int | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         resp = self._resp
         expected = resp.length  # None when chunked or read to the connection's end
         count = 0
-        try:
+        with _translated():
             # what has arrived, up to READ_SIZE (one read of the socket): a slow server's
             # bytes reach the caller's deadline checks as they come
             while data := resp.read1(READ_SIZE):
                 count += len(data)
                 yield data
-        except TimeoutError as e:
-            raise httpx.ReadTimeout(str(e) or "timed out reading the response") from e
-        except http.client.IncompleteRead as e:
-            raise httpx.RemoteProtocolError(
-                "peer closed connection without sending complete message body"
-            ) from e
-        except http.client.HTTPException as e:
-            raise httpx.RemoteProtocolError(str(e) or type(e).__name__) from e
-        except OSError as e:
-            raise httpx.ReadError(str(e) or type(e).__name__) from e
-        # http.client ends a body cut short by the peer quietly: its length says so
-        if expected is not None and count < expected:
-            raise httpx.RemoteProtocolError(
-                "peer closed connection without sending complete message body "
-                f"({count} of {expected} bytes)"
-            )
+        _check_complete(expected, count)
         self._complete = True
+
+    def readinto(self, b: Any) -> int:
+        """What has arrived of the body, up to ``len(b)`` bytes, read into ``b`` (at most
+        one read of the socket, straight into ``b`` when it is larger than the socket
+        file's buffer); 0 once the body is all read."""
+        resp = self._resp
+        if self._count is None:
+            self._expected, self._count = resp.length, 0
+        with _translated():
+            if resp.chunked or resp.length is None or resp.fp is None:
+                data = resp.read1(len(b))
+                n = len(data)
+                b[:n] = data
+            else:  # as ``HTTPResponse.read1``, into ``b``
+                view = memoryview(b)[: resp.length]
+                n = resp.fp.readinto1(view) if view else 0
+                resp.length -= n
+        self._count += n
+        if n == 0:
+            _check_complete(self._expected, self._count)
+            self._complete = True
+        return n
 
     def close(self) -> None:
         if self._closed:
@@ -200,6 +216,32 @@ class _Body(httpx.SyncByteStream):
         else:
             self._resp.close()
             self._conn.close()
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """http.client's and the socket's failures while a body is read, as httpx's."""
+    try:
+        yield
+    except TimeoutError as e:
+        raise httpx.ReadTimeout(str(e) or "timed out reading the response") from e
+    except http.client.IncompleteRead as e:
+        raise httpx.RemoteProtocolError(
+            "peer closed connection without sending complete message body"
+        ) from e
+    except http.client.HTTPException as e:
+        raise httpx.RemoteProtocolError(str(e) or type(e).__name__) from e
+    except OSError as e:
+        raise httpx.ReadError(str(e) or type(e).__name__) from e
+
+
+def _check_complete(expected: int | None, count: int) -> None:
+    """http.client ends a body cut short by the peer quietly: its length says so."""
+    if expected is not None and count < expected:
+        raise httpx.RemoteProtocolError(
+            "peer closed connection without sending complete message body "
+            f"({count} of {expected} bytes)"
+        )
 
 
 __all__ = ["StreamingTransport"]

@@ -70,11 +70,17 @@ class PendingLayers(Protocol):
         ``wait`` and ``streaming`` start a layer's too. Callers that fork worker processes
         fork them first: a fork while download threads run could deadlock.
         ``keep=False``: the blobs started here are not kept: each is sent to the one
-        reader of its ``streaming`` source (which must be opened), and to nowhere else."""
+        reader of its ``streaming`` source (which must be opened), and to nowhere else,
+        or that reader downloads it itself."""
 
     def wait(self, index: int) -> None:
         """Return once layer ``index``'s blob was verified (and is local, unless it was
         started with ``keep=False`` and went through its reader); raise if it failed."""
+
+    def refetch(self, index: int) -> None:
+        """Layer ``index``'s reader lost its download (``BlobWithdrawn``): return once the
+        blob is local and verified, downloading it into the cache if it must; raise if
+        that failed."""
 
     def streaming(self, index: int, source: LayerSource) -> LayerSource:
         """Layer ``index``'s ``source`` reading its blob while it still downloads, once
@@ -122,6 +128,12 @@ class Image:
         """Wait until layer ``index`` can be read."""
         if self.pending is not None:
             self.pending.wait(index)
+
+    def layer_refetched(self, index: int) -> None:
+        """Wait until layer ``index`` can be read from a local copy, after the reader of
+        its arriving source lost the download."""
+        if self.pending is not None:
+            self.pending.refetch(index)
 
     def layer_arriving(self, index: int) -> LayerSource:
         """Layer ``index``'s source, reading a pulled blob as it downloads (returns once

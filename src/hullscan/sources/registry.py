@@ -8,8 +8,8 @@ checked again when it is streamed; one this pull downloaded is not hashed a seco
 (``TarLayerSource.verified``), only its diff-id is, and not even that when the blob is
 uncompressed (its digest is then the diff-id). Blobs already in the cache are never
 downloaded again. A layer blob that is not kept (``registries.keep_layers: false``) is
-piped to the worker analysing it, which hashes it once: its diff-id where diff-ids are
-checked, its digest where they are taken on trust.
+downloaded by the worker analysing it (``registry_fetch``), which hashes it once: its
+diff-id where diff-ids are checked, its digest where they are taken on trust.
 
 Pulls of a host with ``mirrors`` try each mirror first and fall back to the host.
 """
@@ -48,7 +48,8 @@ from hullscan.sources.interface import (
     sha256_digest,
 )
 from hullscan.sources.oci import blob_name, image_from_manifest, select_manifest
-from hullscan.sources.registry_client import ACCEPT, RegistryClient, _timed
+from hullscan.sources.registry_client import ACCEPT, MIN_BLOB_RATE, RegistryClient, _timed
+from hullscan.sources.registry_fetch import RemoteBlob
 from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.sources.store import DirStore, Store
 from hullscan.streams import Limits, parse_digest
@@ -57,8 +58,6 @@ SCHEMA1_TYPES = (
     "application/vnd.docker.distribution.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v1+prettyjws",
 )
-# a blob download slower than this for ``timeout`` seconds is given up (bytes/s)
-MIN_BLOB_RATE = 1024.0
 # blobs downloaded at once (Docker's max-concurrent-downloads default)
 DOWNLOAD_WORKERS = 3
 # a piped download's FIFO holds this much (Linux's F_SETPIPE_SZ; the default is 64 KiB)
@@ -554,7 +553,9 @@ def _pull(
             image.repair = repair
             return image
         store.ensure(cfg["digest"])
-        downloads = _Downloads(store, layer_digests, client)
+        # with a transport or hooks of the caller's (tests), blobs are piped to readers
+        readers_fetch = transport is None and not event_hooks
+        downloads = _Downloads(store, layer_digests, client, readers_fetch)
         image = _repairing(
             store,
             lambda: image_from_manifest(
@@ -633,18 +634,31 @@ class _Downloads:
     largest layer is the longest to analyze, and must not arrive last. Owns the client
     until closed.
 
-    A download started with ``keep=False`` writes nothing to disk: it sends the blob
-    through a FIFO to the one reader of its ``streaming`` source (a worker analyzing
-    the layer), checking the digest as it goes. Writing gigabytes into the cache only
-    to read them once costs more CPU than receiving and hashing them; the layer's
-    analysis is what the cache keeps. A download that breaks mid-body is done again
-    into the cache (the reader sees its stream end short, and the pipeline reads the
-    layer again from there)."""
+    A blob started with ``keep=False`` is written nothing of to disk: writing gigabytes
+    into the cache only to read them once costs more CPU than receiving them; the
+    layer's analysis is what the cache keeps. Its reader (a worker analyzing the
+    layer) downloads it itself (``registry_fetch.RemoteBlob``), which spares a copy of
+    every byte between processes; with a transport or hooks of the caller's, which
+    cannot go to another process, this pull sends it through a FIFO instead. Either
+    way the reader checks it. A download that breaks mid-body is done again into the
+    cache (the reader's stream ends with ``BlobWithdrawn``, and the pipeline reads the
+    layer again from there: ``refetch``)."""
 
-    def __init__(self, store: RegistryStore, digests: list[str], client: RegistryClient) -> None:
+    def __init__(
+        self,
+        store: RegistryStore,
+        digests: list[str],
+        client: RegistryClient,
+        readers_fetch: bool = False,
+    ) -> None:
         self._store = store
         self._digests = digests
         self._client = client
+        #: a blob that is not kept is downloaded by its reader (``RemoteBlob``), not piped
+        #: to it: False where the client's transport or hooks cannot go to another process
+        self._readers_fetch = readers_fetch
+        #: the blobs their readers download themselves
+        self._remote: set[str] = set()
         #: the blobs this pull downloads (and so verifies on their way in)
         self.fresh = frozenset(d for d in digests if not store.cache.has(d))
         self._pool: ThreadPoolExecutor | None = None
@@ -666,8 +680,12 @@ class _Downloads:
             key=lambda d: -self._store.sizes.get(d, 0),
         )  # stable: ties in order
         for digest in missing:
-            # a blob two layers share has two readers: a pipe feeds only one
-            self._submit(digest, keep or wanted.count(digest) > 1)
+            # a blob two layers share has two readers: a pipe (or one reader) feeds one
+            keep_it = keep or wanted.count(digest) > 1
+            if not keep_it and self._readers_fetch:
+                self._remote.add(digest)
+            else:
+                self._submit(digest, keep_it)
 
     def _submit(self, digest: str, keep: bool) -> Future[None] | None:
         with self._lock:
@@ -708,14 +726,26 @@ class _Downloads:
                 self._changed.notify_all()
 
     def wait(self, index: int) -> None:
-        future = self._submit(self._digests[index], True)
+        digest = self._digests[index]
+        if digest in self._remote:
+            return  # its reader downloaded it, and checked it
+        future = self._submit(digest, True)
         if future is not None:
             future.result()
+
+    def refetch(self, index: int) -> None:
+        self._remote.discard(self._digests[index])
+        self.wait(index)
 
     def streaming(self, index: int, source: LayerSource) -> LayerSource:
         """``source`` reading its blob as the download writes or sends it: returns once
         the download has begun (or ended: then ``source`` as it is, or its error)."""
         digest = self._digests[index]
+        if digest in self._remote and isinstance(source, TarLayerSource):
+            # not hashed on its way: the reader checks it (``RegistryStore.pipe``)
+            remote = RemoteBlob.of(self._client, digest, self._store.sizes[digest])
+            blob = dataclasses.replace(source.blob, remote=remote)
+            return dataclasses.replace(source, blob=blob, verified=False)
         future = self._submit(digest, True)
         if future is None or not isinstance(source, TarLayerSource):
             self.wait(index)

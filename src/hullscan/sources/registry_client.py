@@ -36,6 +36,8 @@ from hullscan.sources.registry_settings import RegistrySettings
 from hullscan.streams import CHUNK, Limits
 
 MAX_REDIRECTS = 5
+#: a blob download slower than this for ``timeout`` seconds is given up (bytes/s)
+MIN_BLOB_RATE = 1024.0
 MAX_TOKEN_BYTES = 1024 * 1024
 MAX_LIST_BYTES = 8 * 1024 * 1024  # one page of a catalog or tag list
 MAX_PAGES = 100_000
@@ -179,7 +181,12 @@ class RegistryClient:
         *,
         transport: httpx.BaseTransport | None = None,
         event_hooks: dict[str, list[Any]] | None = None,
+        scheme: str | None = None,
+        authorization: str | None = None,
     ) -> None:
+        """``scheme`` and ``authorization``: what another client of this registry already
+        settled on (a worker process fetching a blob for a pull), so that they are not
+        probed or asked for again."""
         settings = settings or RegistrySettings()
         self.ref = ref
         self.settings = settings
@@ -188,10 +195,12 @@ class RegistryClient:
         )
         # None: not known yet (insecure/loopback hosts are probed: https, else http)
         self._scheme: str | None = None if self._plain_ok else "https"
+        if scheme is not None and (scheme == "https" or self._plain_ok):
+            self._scheme = scheme
         self._custom_transport = transport is not None
         self._creds: Credentials | None = None
         self._creds_loaded = False
-        self._auth_header: str | None = None
+        self._auth_header: str | None = authorization
         self._auth_key: str | None = None
         self._answered: dict[str, int] = {}  # challenge (scheme + scope) → times answered
         self._auth_lock = threading.Lock()
@@ -215,6 +224,11 @@ class RegistryClient:
             event_hooks=hooks,
             headers={"User-Agent": "hullscan"},
         )
+
+    @property
+    def authorization(self) -> str | None:
+        """The ``Authorization`` header this client sends now (None: anonymous so far)."""
+        return self._auth_header
 
     def deadline(self) -> float:
         """When a response that must arrive whole (a manifest, a token) is too late."""
@@ -388,15 +402,15 @@ class RegistryClient:
                 f"{self.ref.name}: more than {MAX_REDIRECTS} redirects fetching {shown(path)}"
             ) from None
         except httpx.HTTPError as e:
-            raise self._transport_error(e, path) from None
+            raise self.transport_error(e, path) from None
         try:
             yield resp
         except httpx.HTTPError as e:
-            raise self._transport_error(e, path, mid_body=True) from None
+            raise self.transport_error(e, path, mid_body=True) from None
         finally:
             resp.close()
 
-    def _transport_error(
+    def transport_error(
         self, e: httpx.HTTPError, path: str, mid_body: bool = False
     ) -> RegistryError:
         reason = _cert_failure(e)
@@ -547,7 +561,7 @@ class RegistryClient:
                     )
                 body = read_bounded(resp, MAX_TOKEN_BYTES, what, deadline)
         except httpx.HTTPError as e:
-            raise self._transport_error(e, "token") from None
+            raise self.transport_error(e, "token") from None
         doc = load_json(body, what, Limits())
         token = doc.get("token") or doc.get("access_token")
         if not isinstance(token, str) or not token or not token.isprintable():
@@ -607,23 +621,37 @@ def _timed(
     """``chunks``, ended with an ``ImageError`` past ``deadline``, or (``min_rate``) when
     fewer than ``min_rate * timeout`` bytes arrived in the last ``timeout`` seconds (like
     curl's ``--speed-limit``): a slow drip ends like a stall does."""
-    window_start, window_bytes = time.monotonic(), 0
+    floor = RateFloor(what, timeout, min_rate) if min_rate is not None else None
     for chunk in chunks:
-        now = time.monotonic()
-        if deadline is not None and now > deadline:
+        if deadline is not None and time.monotonic() > deadline:
             raise ImageError(
                 f"{what}: not complete within the timeout of {timeout:g} s "
                 "(the server is too slow or never ends)"
             )
-        if min_rate is not None:
-            window_bytes += len(chunk)
-            if now - window_start >= timeout:
-                if window_bytes < min_rate * timeout:
-                    raise ImageError(
-                        f"{what}: slower than {min_rate:g} bytes/s for {timeout:g} s, giving up"
-                    )
-                window_start, window_bytes = now, 0
+        if floor is not None:
+            floor.arrived(len(chunk))
         yield chunk
+
+
+class RateFloor:
+    """Ends a download with an ``ImageError`` when fewer than ``min_rate * timeout`` bytes
+    arrived in the last ``timeout`` seconds (like curl's ``--speed-limit``): a slow drip
+    ends like a stall does."""
+
+    def __init__(self, what: str, timeout: float, min_rate: float = MIN_BLOB_RATE) -> None:
+        self._what, self._timeout, self._min_rate = what, timeout, min_rate
+        self._start, self._bytes = time.monotonic(), 0
+
+    def arrived(self, n: int) -> None:
+        now = time.monotonic()
+        self._bytes += n
+        if now - self._start >= self._timeout:
+            if self._bytes < self._min_rate * self._timeout:
+                raise ImageError(
+                    f"{self._what}: slower than {self._min_rate:g} bytes/s for "
+                    f"{self._timeout:g} s, giving up"
+                )
+            self._start, self._bytes = now, 0
 
 
 def read_bounded(

@@ -33,6 +33,6 @@ class RegistrySettings:
     # the analysis, and only the analysis is kept, as disk and CPU are better spent so)
     keep_layers: bool = False
     # hash a pulled compressed layer's uncompressed bytes against the config's diff-id,
-    # as container runtimes do on unpacking; false: check only the blob digest (half the
-    # hashing; what Trivy and Syft check) and key the layer cache on it
+    # as container runtimes do on unpacking; false: check the blob digest instead (what
+    # Trivy and Syft check) and key the layer cache on it
     verify_diff_ids: bool = True
