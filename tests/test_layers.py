@@ -34,6 +34,7 @@ from imagebuilder import (
     symlink,
     whiteout,
     write_docker_archive,
+    write_oci,
 )
 
 SITE = "usr/lib/python3/site-packages"
@@ -653,3 +654,52 @@ def test_layers_reach_the_filesystem_in_order_as_they_are_done(tmp_path: Path) -
         assert step.resolve("lib/tool") == ImageFilesystem(found[: i + 1]).resolve("lib/tool")
     assert step.final == whole.final and step.history == whole.history
     assert step.layers == whole.layers == found
+
+
+# -- hashing on a thread, or inline -----------------------------------------------------------
+
+
+def test_a_stream_hashes_on_a_thread_unless_its_process_says_not() -> None:
+    import io
+
+    from hullscan import streams
+
+    def pool_of_a_new_stream() -> object:
+        stream = streams.open_layer_stream(io.BytesIO(b"x" * 10), "l", None, None, None, Limits())
+        try:
+            return stream._pipe._pool
+        finally:
+            stream.close()
+
+    assert pool_of_a_new_stream() is not None
+    try:
+        streams.hash_on_a_thread(False)
+        assert pool_of_a_new_stream() is None
+    finally:
+        streams.hash_on_a_thread(True)
+
+
+@pytest.mark.parametrize(("cores", "threaded"), [(2, False), (8, True)])
+def test_workers_on_every_core_hash_inline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, threaded: bool
+) -> None:
+    """Two layer workers on two cores each hash inline: a hash thread would only contend
+    with the other worker. With cores to spare, each worker's streams use a thread."""
+    import concurrent.futures
+
+    from hullscan import pipeline
+
+    told: list[bool] = []
+    real = concurrent.futures.ProcessPoolExecutor
+
+    def recording(*args: Any, **kw: Any) -> Any:
+        told.append(kw["initargs"][0])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", recording)
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: cores)
+    img = build([[python_dist("a", "1")], [python_dist("b", "2")]])
+    layout = write_oci([(img, {})], tmp_path / "layout")
+    found = inventory(str(layout), ScanOptions(cache_dir=tmp_path / "c", workers=2))
+    assert {p.name for p in found.packages} >= {"a", "b"}
+    assert told == [threaded]

@@ -31,7 +31,7 @@ from hullscan.lifetime import die_with_parent
 from hullscan.model import Inventory, Location, OSInfo, Package
 from hullscan.sources import Image, Platform, open_image
 from hullscan.sources.registry_settings import RegistrySettings
-from hullscan.streams import Limits
+from hullscan.streams import Limits, hash_on_a_thread
 
 if TYPE_CHECKING:
     import multiprocessing.context
@@ -129,6 +129,8 @@ def analyze_layers(
             from concurrent.futures import ProcessPoolExecutor
 
             workers = min(options.workers, len(todo))
+            # with a layer reader on every core, a reader's own hash thread only contends
+            hash_thread = workers < (os.cpu_count() or 1)
             context = _pool_context()
             with (
                 LicenceService(workers, context) as licences,
@@ -136,7 +138,7 @@ def analyze_layers(
                     max_workers=workers,
                     mp_context=context,
                     initializer=_init_worker,
-                    initargs=licences.worker_args(),
+                    initargs=(hash_thread, *licences.worker_args()),
                 ) as pool,
             ):
                 # fork the workers now, while this process runs no other thread; then, for
@@ -266,8 +268,9 @@ def _largest_first(image: Image, todo: list[int]) -> list[int]:
     return sorted(todo, key=lambda i: -sizes[i])
 
 
-def _init_worker(*licences: Any) -> None:
+def _init_worker(hash_thread: bool, *licences: Any) -> None:
     die_with_parent()
+    hash_on_a_thread(hash_thread)
     connect_worker(*licences)
 
 
