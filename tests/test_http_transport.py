@@ -67,7 +67,7 @@ def server(handler: Handler) -> Iterator[tuple[str, list[int]]]:
 
 def client(timeout: float = 5.0) -> httpx.Client:
     return httpx.Client(
-        transport=StreamingTransport(ssl_context(RegistrySettings())), timeout=timeout
+        transport=StreamingTransport(lambda: ssl_context(RegistrySettings())), timeout=timeout
     )
 
 

@@ -800,3 +800,30 @@ def test_a_layer_its_reader_fetches_is_hashed_once_and_never_stored(
     assert all(server.count(sha256(b)) == 1 for b in image.blobs)
     assert cached_blobs(cache) == {image.manifest_digest, image.config_digest}
     assert not list((cache / "registry").rglob("pipes-*"))
+
+
+def test_a_plain_http_pull_loads_no_cas_and_no_httpcore(
+    server: HostileRegistry, tmp_path: Path
+) -> None:
+    """A loopback registry speaking plain http (no token asked): the TLS probe loads no
+    CAs, the client loads them only once TLS is spoken, and httpx's own transport (and
+    httpcore with it) is made only for a request http.client does not send."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from pathlib import Path
+from hullscan.sources import registry_client
+from hullscan.sources.registry import open_registry
+from hullscan.streams import Limits
+img = open_registry({server.ref!r}, None, Limits(), Path({str(tmp_path)!r}), defer_layers=True)
+img.layer_ready(0)
+img.close()
+print(registry_client._shared_context.cache_info().currsize, "httpcore" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == ["0", "False"], done.stderr
+    assert server.count("/blobs/") == 2  # the config and layer 0: it did pull

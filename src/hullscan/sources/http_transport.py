@@ -20,7 +20,7 @@ import contextlib
 import http.client
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -37,11 +37,23 @@ _Key = tuple[str, str, int]
 
 
 class StreamingTransport(httpx.BaseTransport):
-    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+    """``ssl_context`` is called for the verifying context once a connection speaks TLS
+    (loading the CAs costs tens of milliseconds that a plain-http registry never needs);
+    httpx's own transport, for the other requests, is made at the first of them (it
+    imports httpcore: a pull from a registry that asks for no token makes none)."""
+
+    def __init__(self, ssl_context: Callable[[], ssl.SSLContext]) -> None:
         self._ssl = ssl_context
-        self._fallback = httpx.HTTPTransport(verify=ssl_context)
+        self._fallback_transport: httpx.HTTPTransport | None = None
         self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def _fallback(self) -> httpx.HTTPTransport:
+        with self._lock:
+            if self._fallback_transport is None:
+                self._fallback_transport = httpx.HTTPTransport(verify=self._ssl())
+            return self._fallback_transport
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if (
@@ -91,7 +103,7 @@ class StreamingTransport(httpx.BaseTransport):
         scheme, host, port = key
         conn = (
             http.client.HTTPSConnection(
-                host, port, timeout=timeouts.get("connect"), context=self._ssl
+                host, port, timeout=timeouts.get("connect"), context=self._ssl()
             )
             if scheme == "https"
             else http.client.HTTPConnection(host, port, timeout=timeouts.get("connect"))
@@ -122,7 +134,8 @@ class StreamingTransport(httpx.BaseTransport):
             self._idle.clear()
         for conn in idle:
             conn.close()
-        self._fallback.close()
+        if self._fallback_transport is not None:
+            self._fallback_transport.close()
 
 
 def _has_body(request: httpx.Request) -> bool:

@@ -119,9 +119,14 @@ def _new_context(bundle: str | None) -> ssl.SSLContext:
     return ctx
 
 
-def _probe_context(settings: RegistrySettings) -> ssl.SSLContext:
-    """A context of its own for the TLS probe (it sets ALPN; the shared one stays as is)."""
-    ctx = _new_context(str(settings.ca_bundle) if settings.ca_bundle is not None else None)
+def _probe_context() -> ssl.SSLContext:
+    """A context for the TLS probe, which only asks whether the host speaks TLS: it sends
+    nothing, so it verifies nothing (no CAs to load); the requests that follow verify
+    the certificate, and one that does not verify stops them (never a reason to drop
+    TLS)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
     ctx.set_alpn_protocols(_PROBE_ALPN)
     return ctx
 
@@ -209,17 +214,23 @@ class RegistryClient:
         hooks: dict[str, list[Any]] = {"request": [self._check_scheme], "response": []}
         for key, extra in (event_hooks or {}).items():
             hooks.setdefault(key, []).extend(extra)
-        self._ssl = ssl_context(settings)
         timeout = httpx.Timeout(settings.timeout, connect=min(15.0, settings.timeout))
         # layer blobs are read by http.client in large reads (see http_transport), unless
         # a proxy is set: httpx applies the environment's proxies only to its own transport
+        verify: ssl.SSLContext | bool = True  # httpx's, for proxies only: see below
         if transport is None and not _proxied():
-            transport = StreamingTransport(self._ssl)
+            # the CAs are loaded once TLS is spoken: a plain-http registry (loopback, or
+            # an --insecure-registry) never needs them (tens of milliseconds at start-up)
+            transport = StreamingTransport(functools.partial(ssl_context, settings))
+        else:
+            verify = ssl_context(settings)
+        if not self._plain_ok:
+            ssl_context(settings)  # a bad CA bundle is an error now, not at the first GET
         self.client = httpx.Client(
             timeout=timeout,
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
-            verify=self._ssl,
+            verify=verify,
             transport=transport,
             event_hooks=hooks,
             headers={"User-Agent": "hullscan"},
@@ -315,7 +326,8 @@ class RegistryClient:
 
     def _probe_tls(self) -> bool | None:
         """Does the insecure/loopback host speak TLS? True, False, or None (unknown).
-        A certificate that does not verify is an error, never a reason to drop TLS."""
+        A certificate that does not verify is an error (of the requests that follow),
+        never a reason to drop TLS."""
         if self._custom_transport:
             try:
                 with self.client.stream("GET", f"https://{self.ref.host}/v2/"):
@@ -325,7 +337,7 @@ class RegistryClient:
                 if reason:
                     raise self._tls_error(reason) from None
                 return False
-        ctx = _probe_context(self.settings)
+        ctx = _probe_context()
         hostname = _hostname(self.ref.host)
         timeout = min(10.0, self.settings.timeout)
         try:
@@ -336,8 +348,6 @@ class RegistryClient:
             try:
                 with ctx.wrap_socket(sock, server_hostname=hostname):
                     return True
-            except ssl.SSLCertVerificationError as e:
-                raise self._tls_error(_verify_failed(e.verify_message)) from None
             except (ssl.SSLError, OSError):
                 return False
 
