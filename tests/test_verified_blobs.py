@@ -189,10 +189,11 @@ def test_an_uncompressed_layer_checks_its_diff_id_even_on_trust(plain: BuiltImag
         )
 
 
-def test_a_blob_still_downloading_is_read_in_smaller_chunks(
+def test_a_blob_another_process_hands_over_is_read_in_smaller_chunks(
     tmp_path: Path, plain: BuiltImage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Large reads from a file; cache-sized ones while downloads share the cores."""
+    """Large reads from a file (or a connection of the reader's own); cache-sized ones
+    while another process's download shares the cores."""
     from hullscan import layers
     from hullscan.blob import BlobRef
 
@@ -213,8 +214,15 @@ def test_a_blob_still_downloading_is_read_in_smaller_chunks(
             blob, "layer 0", sha256(plain.blobs[0]), len(plain.blobs[0]), sha256(plain.layers[0])
         )
         assert any(e.info is not None for e in source.walk(Limits()))
-    assert not whole.downloading and growing.downloading
+    assert not whole.fed and growing.fed
     assert sizes == [streams.READ_CHUNK, streams.DOWNLOAD_CHUNK]
+    from hullscan.references import parse_reference
+    from hullscan.sources.registry_fetch import RemoteBlob
+    from hullscan.sources.registry_settings import RegistrySettings
+
+    ref = parse_reference("registry:example.test/a/b:1")
+    remote = RemoteBlob(ref, RegistrySettings(), "https", sha256(plain.blobs[0]), 10)
+    assert not BlobRef(str(path), 0, 10, remote=remote).fed
     assert streams.READ_CHUNK > streams.DOWNLOAD_CHUNK
 
 

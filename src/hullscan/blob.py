@@ -54,10 +54,10 @@ class BlobRef:
     remote: RemoteBlob | None = None
 
     @property
-    def downloading(self) -> bool:
-        """Whether the bytes come from a download as they arrive (a pipe, a growing file,
-        a connection)."""
-        return self.pipe is not None or self.arriving is not None or self.remote is not None
+    def fed(self) -> bool:
+        """Whether another process's download hands the bytes over as they arrive (a
+        pipe, a growing file): that download shares the cores with their reader."""
+        return self.pipe is not None or self.arriving is not None
 
     def open(self) -> io.RawIOBase:
         if self.remote is not None:

@@ -192,7 +192,7 @@ class TarLayerSource(LayerSource):
                 verified=self.verified,
                 check_diff_id=self.check_diff_id,
                 check_blob=False,  # read to be analysed, not kept: the diff-id vouches
-                chunk=DOWNLOAD_CHUNK if self.blob.downloading else READ_CHUNK,
+                chunk=DOWNLOAD_CHUNK if self.blob.fed else READ_CHUNK,
             )
             yield stream
         finally:

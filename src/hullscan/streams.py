@@ -45,13 +45,15 @@ DEFLATE_LEVEL = 2 if zlib.__name__.endswith("isal_zlib") else 6
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CHUNK = 1024 * 1024
-#: raw blob bytes per chunk of a layer stream read from a file: fewer, larger reads and
-#: hash hand-offs (1 MiB against 256 KiB: 4-9 % less CPU on cold local scans)
+#: raw blob bytes per chunk of a layer stream read from a file, or from a connection of
+#: its own: fewer, larger reads and hash hand-offs (1 MiB against 256 KiB: 4-9 % less
+#: CPU on cold local scans)
 READ_CHUNK = 1024 * 1024
-#: raw bytes per chunk of a blob still downloading, and decompressed bytes per chunk:
-#: each chunk is read (or inflated), hashed on the hash thread and parsed, and where
-#: downloads and two layer workers share two cores a ring of 1 MiB chunks falls out of
-#: the core's cache; 256 KiB took a quarter less CPU on a 4 GB pull
+#: raw bytes per chunk of a blob another process's download hands over as it arrives
+#: (``BlobRef.fed``), and decompressed bytes per chunk: each chunk is read (or
+#: inflated), hashed and parsed, and where that download and two layer workers share
+#: two cores a ring of 1 MiB chunks falls out of the core's cache; 256 KiB took a
+#: quarter less CPU on a 4 GB pull when every pulled blob came so
 DOWNLOAD_CHUNK = 256 * 1024
 OUT_CHUNK = 256 * 1024
 
@@ -630,7 +632,7 @@ def open_layer_stream(
     ``check_blob=False``: the blob's bytes are read once and dropped (an analysis, not a
     copy), so where a compressed layer's diff-id is checked, that check alone vouches for
     every byte read; the compressed bytes are counted against ``size``, not hashed.
-    ``chunk``: raw bytes a read (``DOWNLOAD_CHUNK`` for a blob still downloading).
+    ``chunk``: raw bytes a read (``DOWNLOAD_CHUNK`` for a blob another process hands over).
     ``threaded``: hash on a thread of its own (None: as ``hash_on_a_thread`` says)."""
     if verified and digest is None:
         raise ValueError("a verified blob needs the digest it was verified against")
