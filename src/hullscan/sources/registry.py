@@ -553,7 +553,7 @@ def _pull(
             image.repair = repair
             return image
         store.ensure(cfg["digest"])
-        # with a transport or hooks of the caller's (tests), blobs are piped to readers
+        # a transport or hooks of the caller's cannot go to the readers: blobs are piped
         readers_fetch = transport is None and not event_hooks
         downloads = _Downloads(store, layer_digests, client, readers_fetch)
         image = _repairing(
@@ -634,7 +634,7 @@ class _Downloads:
     largest layer is the longest to analyze, and must not arrive last. Owns the client
     until closed.
 
-    A blob started with ``keep=False`` is written nothing of to disk: writing gigabytes
+    Nothing of a blob started with ``keep=False`` is written to disk: writing gigabytes
     into the cache only to read them once costs more CPU than receiving them; the
     layer's analysis is what the cache keeps. Its reader (a worker analyzing the
     layer) downloads it itself (``registry_fetch.RemoteBlob``), which spares a copy of
