@@ -13,7 +13,6 @@ fresh cache each run. The package counts show that the pulled images are read in
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_inventory import print_results, purl_types
 from benchlib import median_run, peer
 
-from localregistry import SKOPEO, start_registry, stop_registry
+from localregistry import SKOPEO, skopeo_copy, start_registry, stop_registry
 
 IMAGES = ["debian-bookworm", "app-python", "app-node", "multi-layer-big"]
 
@@ -51,19 +50,7 @@ def main() -> None:
                 print(f"skip {image}: {tar} missing (build the corpus)", file=sys.stderr)
                 continue
             ref = f"{reg.host}/corpus/{image}:1"
-            subprocess.run(
-                [
-                    SKOPEO,
-                    "--insecure-policy",
-                    "copy",
-                    "--quiet",
-                    "--dest-tls-verify=false",
-                    f"docker-archive:{tar}",
-                    f"docker://{ref}",
-                ],
-                check=True,
-                timeout=600,
-            )
+            skopeo_copy(f"docker-archive:{tar}", ref, timeout=600)
             out = work / image
             out.mkdir()
             cache, tcache = work / f"{image}-cache", work / f"{image}-trivy"

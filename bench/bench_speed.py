@@ -249,7 +249,7 @@ class Bench:
             self.registry(label, tar, mb, synthetic)
 
     def registry(self, label: str, tar: Path, mb: float, synthetic: bool = False) -> None:
-        from localregistry import SKOPEO, start_registry, stop_registry
+        from localregistry import SKOPEO, skopeo_copy, start_registry, stop_registry
 
         if SKOPEO is None:
             print(
@@ -260,19 +260,7 @@ class Bench:
         reg = start_registry(self.out(label, "registry", "x").parent)
         try:
             ref = f"{reg.host}/bench/{label}:1"
-            subprocess.run(
-                [
-                    SKOPEO,
-                    "--insecure-policy",
-                    "copy",
-                    "--quiet",
-                    "--dest-tls-verify=false",
-                    f"docker-archive:{tar}",
-                    f"docker://{ref}",
-                ],
-                check=True,
-                timeout=1800,
-            )
+            skopeo_copy(f"docker-archive:{tar}", ref, timeout=1800)
             steps: dict[str, Step] = {}
             trusting = self.out(label, "trusting.yaml")
             trusting.write_text("registries:\n  verify_diff_ids: false\n")

@@ -11,6 +11,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -182,6 +183,13 @@ def stop_registry(reg: Registry) -> None:
 
 
 def push(layout: Path, tag: str, dest: str, creds: str | None = None) -> None:
+    """Copy the OCI layout's image ``tag`` to ``dest`` (``HOST/REPO:TAG``)."""
+    skopeo_copy(f"oci:{layout}:{tag}", dest, creds)
+
+
+def skopeo_copy(source: str, dest: str, creds: str | None = None, timeout: float = 120) -> None:
+    """Copy the image skopeo names ``source`` (``oci:…``, ``docker-archive:…``) to the
+    plain-http registry reference ``dest`` (skopeo compresses its layers on the way)."""
     assert SKOPEO is not None
     cmd = [
         SKOPEO,
@@ -190,10 +198,10 @@ def push(layout: Path, tag: str, dest: str, creds: str | None = None) -> None:
         "--quiet",
         "--dest-tls-verify=false",
         *(["--dest-creds", creds] if creds else []),
-        f"oci:{layout}:{tag}",
+        source,
         f"docker://{dest}",
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr
 
 
@@ -255,3 +263,30 @@ def pull_packages(
     finally:
         img.close()
     return {(p.name, p.version) for p in build_inventory(img, analyses).packages}
+
+
+def count_sha256(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Bytes fed to every SHA-256 object ``hashlib.new`` makes in this process from now on
+    (downloads, layer reads), one entry per ``update``; from any thread."""
+    fed: list[int] = []
+    lock = threading.Lock()
+    real = hashlib.new
+
+    class Counting:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def update(self, data: Any) -> None:
+            with lock:
+                fed.append(len(data))
+            self._inner.update(data)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+    def new(name: str, *args: Any, **kw: Any) -> Any:
+        h = real(name, *args, **kw)
+        return Counting(h) if name == "sha256" else h
+
+    monkeypatch.setattr(hashlib, "new", new)
+    return fed

@@ -25,6 +25,7 @@ from hullscan.cli import main
 from hullscan.sources import registry_client
 
 from imagebuilder import BuiltImage, build, debian_base, python_dist, sha256
+from localregistry import count_sha256
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
@@ -768,21 +769,7 @@ def test_a_layer_its_reader_fetches_is_hashed_once_and_never_stored(
     from hullscan.sources.registry_settings import RegistrySettings
     from hullscan.streams import Limits
 
-    fed: list[int] = []
-    real = hashlib.new
-
-    class Counting:
-        def __init__(self, inner: Any) -> None:
-            self._inner = inner
-
-        def update(self, data: Any) -> None:
-            fed.append(len(data))
-            self._inner.update(data)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._inner, name)
-
-    monkeypatch.setattr(hashlib, "new", lambda name, *a: Counting(real(name, *a)))
+    fed = count_sha256(monkeypatch)
     settings = RegistrySettings()
     cache = tmp_path / "cache"
     img = open_registry(server.ref, None, Limits(), cache / "registry", settings, defer_layers=True)

@@ -20,7 +20,7 @@ from hullscan.sources.registry import open_registry
 from hullscan.streams import Limits, open_layer_stream
 
 from imagebuilder import BuiltImage, build, debian_base, python_dist, sha256
-from localregistry import mock_registry, pull_packages
+from localregistry import count_sha256, mock_registry, pull_packages
 
 
 @pytest.fixture
@@ -264,30 +264,7 @@ def test_pulled_uncompressed_layers_are_hashed_once_on_the_way_in(
 @pytest.fixture
 def every_hash(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Bytes fed to any SHA-256 object made while the test runs (downloads, layer reads)."""
-    import hashlib
-
-    fed: list[int] = []
-    lock = threading.Lock()
-    real = hashlib.new
-
-    class Counting:
-        def __init__(self, inner: Any) -> None:
-            self._inner = inner
-
-        def update(self, data: Any) -> None:
-            with lock:
-                fed.append(len(data))
-            self._inner.update(data)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._inner, name)
-
-    def new(name: str, *args: Any, **kw: Any) -> Any:
-        h = real(name, *args, **kw)
-        return Counting(h) if name == "sha256" else h
-
-    monkeypatch.setattr(hashlib, "new", new)
-    return fed
+    return count_sha256(monkeypatch)
 
 
 @pytest.mark.parametrize("verify_diff_ids", [True, False])
